@@ -1,0 +1,363 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace VectorRecall.Numerics;
+
+/// <summary>
+/// Single-precision matrix multiply, C (+)= op(A)·op(B), for the three forms training needs:
+/// A·B (forward), A·Bᵀ (input gradient, logits against item vectors) and Aᵀ·B (weight gradient).
+/// The layout follows Goto's blocking: a KC-deep slice of op(B) is packed into NR-wide panels that
+/// stay in L1, an MC×KC block of op(A) is packed into MR-tall panels that stay in L2, and a
+/// register-resident MR×NR micro-kernel does the arithmetic. The output is split into one
+/// rectangle per thread; each thread packs what it reads, so threads never wait on each other.
+/// </summary>
+public static unsafe class Gemm
+{
+    private const int KC = 256;
+    private const int MC = 96;
+    private const int NC = 1024;
+
+    /// <summary>Which micro-kernel this machine runs: "avx512 16x32"-style description, for reports.</summary>
+    public static string KernelName => Kernel switch
+    {
+        KernelKind.Avx512 => $"Vector512 {Mr512}x{Nr512}",
+        KernelKind.Avx2 => $"Vector256 {Mr256}x{Nr256}",
+        _ => "scalar",
+    };
+
+    private enum KernelKind { Scalar, Avx2, Avx512 }
+
+    private const int Mr512 = 8, Nr512 = 32, Mr256 = 6, Nr256 = 16, MrScalar = 4, NrScalar = 4;
+
+    private static readonly KernelKind Kernel =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? KernelKind.Avx512
+        : Vector256.IsHardwareAccelerated && Fma.IsSupported ? KernelKind.Avx2
+        : KernelKind.Scalar;
+
+    private static int MR => Kernel switch { KernelKind.Avx512 => Mr512, KernelKind.Avx2 => Mr256, _ => MrScalar };
+    private static int NR => Kernel switch { KernelKind.Avx512 => Nr512, KernelKind.Avx2 => Nr256, _ => NrScalar };
+
+    /// <summary>
+    /// C[m×n] = op(A)·op(B), or C += op(A)·op(B) when <paramref name="accumulate"/> is set.
+    /// op(A) is m×k: A is stored m×k (row stride lda) or, when <paramref name="transA"/>, k×m.
+    /// op(B) is k×n: B is stored k×n (row stride ldb) or, when <paramref name="transB"/>, n×k.
+    /// <paramref name="threads"/> ≤ 0 uses every core.
+    /// </summary>
+    public static void Multiply(
+        ReadOnlySpan<float> a, int lda, bool transA,
+        ReadOnlySpan<float> b, int ldb, bool transB,
+        Span<float> c, int ldc,
+        int m, int n, int k, bool accumulate = false, int threads = 0)
+    {
+        CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            return;
+        }
+
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
+        {
+            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate);
+            int workers = PlanThreads(m, n, k, threads);
+            if (workers == 1) { job.Run(0, m, 0, n); return; }
+
+            // Each thread packs the op(B) columns it reads, so splitting the rows packs B once per
+            // thread. Split the columns instead unless the rows are many (or the columns too few).
+            bool splitRows = m >= workers * 4 * MC || n < workers * NR;
+            int total = splitRows ? m : n, unit = splitRows ? MR : NR;
+            int chunk = (total + workers - 1) / workers;
+            chunk = (chunk + unit - 1) / unit * unit;
+            int parts = (total + chunk - 1) / chunk;
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
+            {
+                int lo = part * chunk, hi = Math.Min(total, lo + chunk);
+                if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
+            });
+        }
+    }
+
+    /// <summary>Convenience over tensors: C = op(A)·op(B) (or +=) with shapes checked.</summary>
+    public static void Multiply(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate = false, int threads = 0)
+    {
+        int m = transA ? a.Cols : a.Rows, k = transA ? a.Rows : a.Cols;
+        int kb = transB ? b.Cols : b.Rows, n = transB ? b.Rows : b.Cols;
+        if (k != kb) throw new ArgumentException($"inner dimensions differ: op(A) is {m}x{k}, op(B) is {kb}x{n}");
+        if (c.Rows != m || c.Cols != n) throw new ArgumentException($"C is {c.Rows}x{c.Cols}, expected {m}x{n}");
+        Multiply(a.Span, a.Cols, transA, b.Span, b.Cols, transB, c.Span, c.Cols, m, n, k, accumulate, threads);
+    }
+
+    /// <summary>The plain triple loop, in double precision: the reference the fast path is tested against.</summary>
+    public static void MultiplyReference(
+        ReadOnlySpan<float> a, int lda, bool transA,
+        ReadOnlySpan<float> b, int ldb, bool transB,
+        Span<float> c, int ldc, int m, int n, int k, bool accumulate = false)
+    {
+        CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double sum = accumulate ? c[i * ldc + j] : 0;
+                for (int p = 0; p < k; p++)
+                    sum += (double)(transA ? a[p * lda + i] : a[i * lda + p]) * (transB ? b[j * ldb + p] : b[p * ldb + j]);
+                c[i * ldc + j] = (float)sum;
+            }
+    }
+
+    private static int PlanThreads(int m, int n, int k, int threads)
+    {
+        int cores = threads > 0 ? Math.Min(threads, Environment.ProcessorCount) : Environment.ProcessorCount;
+        // Below ~2 MFLOP the fork/join costs more than it saves.
+        double flops = 2.0 * m * n * k;
+        if (flops < 2e6) return 1;
+        return Math.Max(1, Math.Min(cores, Math.Max(m / MR, n / NR)));
+    }
+
+    private static void CheckArguments(int aLen, int lda, bool transA, int bLen, int ldb, bool transB, int cLen, int ldc, int m, int n, int k)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"negative GEMM size m={m} n={n} k={k}");
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        Check("A", aLen, lda, aRows, aCols);
+        Check("B", bLen, ldb, bRows, bCols);
+        Check("C", cLen, ldc, m, n);
+
+        static void Check(string name, int length, int ld, int rows, int cols)
+        {
+            if (rows == 0 || cols == 0) return;
+            if (ld < cols) throw new ArgumentException($"{name}: row stride {ld} is less than its {cols} columns");
+            if ((long)(rows - 1) * ld + cols > length)
+                throw new ArgumentException($"{name}: {rows}x{cols} with row stride {ld} needs {(long)(rows - 1) * ld + cols} elements, span has {length}");
+        }
+    }
+
+    /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C.</summary>
+    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate)
+    {
+        public void Run(int m0, int m1, int n0, int n1)
+        {
+            int mr = MR, nr = NR;
+            var scratch = PackBuffers.ForThread(mr, nr);
+            float* packedA = scratch.A, packedB = scratch.B;
+            float* edge = stackalloc float[Mr512 * Nr512];
+            // Full MR-row tiles read op(A) where it lies (row stride rs, column stride cs): packing A
+            // would cost as much as the arithmetic when n is only a few hundred. Ragged tiles are packed.
+            long rs = transA ? 1 : lda, cs = transA ? lda : 1;
+
+            for (int jc = n0; jc < n1; jc += NC)
+            {
+                int nc = Math.Min(NC, n1 - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    bool add = accumulate || pc > 0;
+                    PackB(pc, kc, jc, nc, nr, packedB);
+                    for (int ic = m0; ic < m1; ic += MC)
+                    {
+                        int mc = Math.Min(MC, m1 - ic);
+                        int mcFull = mc / mr * mr;
+                        if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            int nrValid = Math.Min(nr, nc - jr);
+                            float* bPanel = packedB + jr * kc;
+                            for (int ir = 0; ir < mc; ir += mr)
+                            {
+                                int mrValid = Math.Min(mr, mc - ir);
+                                float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
+                                float* aTile = a + (ic + ir) * rs + pc * cs;
+                                long tileRs = rs, tileCs = cs;
+                                if (mrValid < mr) { aTile = packedA; tileRs = 1; tileCs = mr; }
+                                if (mrValid == mr && nrValid == nr)
+                                    MicroKernel(kc, aTile, tileRs, tileCs, bPanel, cTile, ldc, add);
+                                else
+                                {
+                                    MicroKernel(kc, aTile, tileRs, tileCs, bPanel, edge, nr, false);
+                                    for (int i = 0; i < mrValid; i++)
+                                        for (int j = 0; j < nrValid; j++)
+                                            cTile[(long)i * ldc + j] = add ? cTile[(long)i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>The ragged last rows of op(A)[ic.., pc..] into one zero-padded panel: kc columns of MR values.</summary>
+        private void PackA(int ic, int rows, int pc, int kc, int mr, float* panel)
+        {
+            for (int p = 0; p < kc; p++)
+            {
+                float* d = panel + p * mr;
+                int i = 0;
+                for (; i < rows; i++)
+                    d[i] = transA ? a[(long)(pc + p) * lda + ic + i] : a[(long)(ic + i) * lda + pc + p];
+                for (; i < mr; i++) d[i] = 0;
+            }
+        }
+
+        /// <summary>op(B)[pc.., jc..] into NR-column panels: panel j holds kc rows of NR values.</summary>
+        private void PackB(int pc, int kc, int jc, int nc, int nr, float* dst)
+        {
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* panel = dst + jr * kc;
+                if (!transB)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = b + (long)(pc + p) * ldb + jc + jr;
+                        float* d = panel + p * nr;
+                        if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                        else
+                        {
+                            int j = 0;
+                            for (; j < cols; j++) d[j] = src[j];
+                            for (; j < nr; j++) d[j] = 0;
+                        }
+                    }
+                }
+                else
+                {
+                    // B is n×k: walk each of its rows contiguously and scatter into the panel.
+                    for (int j = 0; j < cols; j++)
+                    {
+                        float* src = b + (long)(jc + jr + j) * ldb + pc;
+                        for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
+                    }
+                    for (int j = cols; j < nr; j++)
+                        for (int p = 0; p < kc; p++) panel[p * nr + j] = 0;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MicroKernel(int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
+    {
+        switch (Kernel)
+        {
+            case KernelKind.Avx512: Kernel8x32(kc, a, rs, cs, b, c, ldc, add); break;
+            case KernelKind.Avx2: Kernel6x16(kc, a, rs, cs, b, c, ldc, add); break;
+            default: KernelScalar(kc, a, rs, cs, b, c, ldc, add); break;
+        }
+    }
+
+    /// <summary>8 rows × 32 columns in 16 zmm accumulators; per k step 2 loads of B, 8 broadcasts of A, 16 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel8x32(int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
+    {
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs, a4 = a + 4 * rs, a5 = a + 5 * rs, a6 = a + 6 * rs, a7 = a + 7 * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default,
+            c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            Vector512<float> x;
+            x = Vector512.Create(*a0); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(*a1); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(*a2); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(*a3); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(*a4); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(*a5); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(*a6); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(*a7); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            a0 += cs; a1 += cs; a2 += cs; a3 += cs; a4 += cs; a5 += cs; a6 += cs; a7 += cs;
+            b += 32;
+        }
+        Store(c, c00, c01, add); c += ldc;
+        Store(c, c10, c11, add); c += ldc;
+        Store(c, c20, c21, add); c += ldc;
+        Store(c, c30, c31, add); c += ldc;
+        Store(c, c40, c41, add); c += ldc;
+        Store(c, c50, c51, add); c += ldc;
+        Store(c, c60, c61, add); c += ldc;
+        Store(c, c70, c71, add);
+
+        static void Store(float* row, Vector512<float> lo, Vector512<float> hi, bool add)
+        {
+            if (add) { lo += Vector512.Load(row); hi += Vector512.Load(row + 16); }
+            lo.Store(row); hi.Store(row + 16);
+        }
+    }
+
+    /// <summary>6 rows × 16 columns in 12 ymm accumulators (the AVX2 register budget).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16(int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
+    {
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs, a4 = a + 4 * rs, a5 = a + 5 * rs;
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            Vector256<float> x;
+            x = Vector256.Create(*a0); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(*a1); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(*a2); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(*a3); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(*a4); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(*a5); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            a0 += cs; a1 += cs; a2 += cs; a3 += cs; a4 += cs; a5 += cs;
+            b += 16;
+        }
+        Store(c, c00, c01, add); c += ldc;
+        Store(c, c10, c11, add); c += ldc;
+        Store(c, c20, c21, add); c += ldc;
+        Store(c, c30, c31, add); c += ldc;
+        Store(c, c40, c41, add); c += ldc;
+        Store(c, c50, c51, add);
+
+        static void Store(float* row, Vector256<float> lo, Vector256<float> hi, bool add)
+        {
+            if (add) { lo += Vector256.Load(row); hi += Vector256.Load(row + 8); }
+            lo.Store(row); hi.Store(row + 8);
+        }
+    }
+
+    private static void KernelScalar(int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
+    {
+        float* acc = stackalloc float[MrScalar * NrScalar];
+        new Span<float>(acc, MrScalar * NrScalar).Clear();
+        for (int p = 0; p < kc; p++, a += cs, b += NrScalar)
+            for (int i = 0; i < MrScalar; i++)
+                for (int j = 0; j < NrScalar; j++)
+                    acc[i * NrScalar + j] += a[i * rs] * b[j];
+        for (int i = 0; i < MrScalar; i++)
+            for (int j = 0; j < NrScalar; j++)
+                c[(long)i * ldc + j] = add ? c[(long)i * ldc + j] + acc[i * NrScalar + j] : acc[i * NrScalar + j];
+    }
+
+    /// <summary>Per-thread packing buffers, allocated once (pinned, 64-byte aligned) and reused by every call.</summary>
+    private sealed class PackBuffers
+    {
+        [ThreadStatic] private static PackBuffers? _current;
+
+        public readonly float* A;
+        public readonly float* B;
+
+        private PackBuffers(int mr, int nr)
+        {
+            int aFloats = mr * KC, bFloats = (NC + nr) * KC;
+            A = (float*)NativeMemory.AlignedAlloc((nuint)aFloats * sizeof(float), 64);
+            B = (float*)NativeMemory.AlignedAlloc((nuint)bFloats * sizeof(float), 64);
+        }
+
+        ~PackBuffers()
+        {
+            NativeMemory.AlignedFree(A);
+            NativeMemory.AlignedFree(B);
+        }
+
+        public static PackBuffers ForThread(int mr, int nr) => _current ??= new PackBuffers(mr, nr);
+    }
+}
