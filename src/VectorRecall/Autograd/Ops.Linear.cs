@@ -1,0 +1,239 @@
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>a·b, or a·bᵀ when <paramref name="transposeB"/> (a: [m×k]; b: [k×n], or [n×k] transposed).</summary>
+    public static Variable MatMul(Variable a, Variable b, bool transposeB = false)
+    {
+        CheckMatrix(a, "matmul", "a");
+        CheckMatrix(b, "matmul", "b");
+        int m = a.Rows, k = a.Cols, n = transposeB ? b.Rows : b.Cols;
+        int kb = transposeB ? b.Cols : b.Rows;
+        if (k != kb) throw new ArgumentException($"matmul: a is {m}x{k} but b{(transposeB ? "ᵀ" : "")} is {kb}x{n}");
+        var y = new Tensor(m, n);
+        Gemm.Multiply(a.Value, false, b.Value, transposeB, y);
+        var output = Output(y, a, b);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                if (a.RequiresGrad) Gemm.Multiply(gy, false, b.Value, !transposeB, a.GradBuffer(), accumulate: true);
+                if (b.RequiresGrad)
+                {
+                    if (transposeB) Gemm.Multiply(gy, true, a.Value, false, b.GradBuffer(), accumulate: true);
+                    else Gemm.Multiply(a.Value, true, gy, false, b.GradBuffer(), accumulate: true);
+                }
+            };
+        return output;
+    }
+
+    /// <summary>x + bias, the bias (rank 1, length cols) added to every row.</summary>
+    public static Variable AddBias(Variable x, Variable bias)
+    {
+        int cols = x.Cols;
+        if (bias.Value.Length != cols) throw new ArgumentException($"bias: length {bias.Value.Length} does not match {cols} columns");
+        var y = x.Value.Clone();
+        for (int r = 0; r < x.Rows; r++) TensorPrimitives.Add(y.Row(r), bias.Value.Span, y.Row(r));
+        var output = Output(y, x, bias);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                if (x.RequiresGrad) TensorPrimitives.Add(x.GradBuffer().Span, gy.Span, x.GradBuffer().Span);
+                if (bias.RequiresGrad)
+                {
+                    var gb = bias.GradBuffer().Span;
+                    for (int r = 0; r < gy.Rows; r++) TensorPrimitives.Add(gb, gy.Row(r), gb);
+                }
+            };
+        return output;
+    }
+
+    public static Variable Add(Variable a, Variable b) => AddScaled(a, b, 1f, "add");
+
+    public static Variable Sub(Variable a, Variable b) => AddScaled(a, b, -1f, "sub");
+
+    /// <summary>a + s·b (element-wise, same shapes): add for s = 1, sub for s = −1.</summary>
+    private static Variable AddScaled(Variable a, Variable b, float s, string op)
+    {
+        CheckSameShape(a, b, op);
+        var y = Like(a.Value);
+        TensorPrimitives.MultiplyAdd(b.Value.Span, s, a.Value.Span, y.Span);
+        var output = Output(y, a, b);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!.Span;
+                if (a.RequiresGrad) TensorPrimitives.Add(a.GradBuffer().Span, gy, a.GradBuffer().Span);
+                if (b.RequiresGrad) TensorPrimitives.MultiplyAdd(gy, s, b.GradBuffer().Span, b.GradBuffer().Span);
+            };
+        return output;
+    }
+
+    /// <summary>Element-wise product of two tensors of one shape.</summary>
+    public static Variable Mul(Variable a, Variable b)
+    {
+        CheckSameShape(a, b, "mul");
+        var y = Like(a.Value);
+        TensorPrimitives.Multiply(a.Value.Span, b.Value.Span, y.Span);
+        var output = Output(y, a, b);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!.Span;
+                if (a.RequiresGrad) TensorPrimitives.MultiplyAdd(gy, b.Value.Span, a.GradBuffer().Span, a.GradBuffer().Span);
+                if (b.RequiresGrad) TensorPrimitives.MultiplyAdd(gy, a.Value.Span, b.GradBuffer().Span, b.GradBuffer().Span);
+            };
+        return output;
+    }
+
+    public static Variable Scale(Variable x, float s)
+    {
+        var y = Like(x.Value);
+        TensorPrimitives.Multiply(x.Value.Span, s, y.Span);
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () => TensorPrimitives.MultiplyAdd(output.Grad!.Span, s, x.GradBuffer().Span, x.GradBuffer().Span);
+        return output;
+    }
+
+    /// <summary>Sum of all elements (a scalar).</summary>
+    public static Variable Sum(Variable x) => Reduce(x, 1f);
+
+    /// <summary>Mean of all elements (a scalar).</summary>
+    public static Variable Mean(Variable x) => Reduce(x, x.Value.Length == 0 ? 0f : 1f / x.Value.Length);
+
+    private static Variable Reduce(Variable x, float scale)
+    {
+        var output = Output(Scalar((float)(SumDouble(x.Value.Span) * scale)), x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () => TensorPrimitives.Add(x.GradBuffer().Span, output.Grad![0] * scale, x.GradBuffer().Span);
+        return output;
+    }
+
+    private static double SumDouble(ReadOnlySpan<float> values)
+    {
+        double sum = 0;
+        const int chunk = 4096;
+        for (int i = 0; i < values.Length; i += chunk)
+            sum += TensorPrimitives.Sum(values.Slice(i, Math.Min(chunk, values.Length - i)));
+        return sum;
+    }
+
+    /// <summary>Concatenates matrices with the same number of rows side by side.</summary>
+    public static Variable ConcatColumns(params Variable[] parts)
+    {
+        if (parts.Length == 0) throw new ArgumentException("concat: nothing to concatenate");
+        int rows = parts[0].Rows, total = 0;
+        foreach (var p in parts)
+        {
+            CheckMatrix(p, "concat");
+            if (p.Rows != rows) throw new ArgumentException($"concat: {p.Rows} rows where {rows} were expected");
+            total += p.Cols;
+        }
+        var y = new Tensor(rows, total);
+        for (int r = 0; r < rows; r++)
+        {
+            int at = 0;
+            foreach (var p in parts) { p.Value.Row(r).CopyTo(y.Row(r).Slice(at)); at += p.Cols; }
+        }
+        var output = OutputOfMany(y, parts);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                int at = 0;
+                foreach (var p in parts)
+                {
+                    if (p.RequiresGrad)
+                    {
+                        var gp = p.GradBuffer();
+                        for (int r = 0; r < rows; r++) TensorPrimitives.Add(gp.Row(r), gy.Row(r).Slice(at, p.Cols), gp.Row(r));
+                    }
+                    at += p.Cols;
+                }
+            };
+        return output;
+    }
+
+    /// <summary>out[i] = x[rows[i]]. The gradient is scattered back (row-sparse for embedding tables).</summary>
+    public static Variable GatherRows(Variable x, int[] rows)
+    {
+        int n = x.Rows, d = x.Cols;
+        var y = new Tensor(rows.Length, d);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if ((uint)rows[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(rows), $"gather: row {rows[i]} at position {i} is outside [0, {n})");
+            x.Value.Row(rows[i]).CopyTo(y.Row(i));
+        }
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                var gx = x.GradBuffer();
+                for (int i = 0; i < rows.Length; i++)
+                {
+                    x.TouchRow(rows[i]);
+                    TensorPrimitives.Add(gx.Row(rows[i]), gy.Row(i), gx.Row(rows[i]));
+                }
+            };
+        return output;
+    }
+
+    /// <summary>Embedding lookup: row <c>ids[i]</c> of the table for each i.</summary>
+    public static Variable Embedding(Variable weight, int[] ids) => GatherRows(weight, ids);
+
+    /// <summary>
+    /// Pools bags of embedding rows without materialising them (<c>torch.nn.functional.embedding_bag</c>):
+    /// bag b holds <c>indices[offsets[b] .. offsets[b+1])</c> (the last bag runs to the end). An
+    /// empty bag gives zeros.
+    /// </summary>
+    public static Variable EmbeddingBag(Variable weight, int[] indices, int[] offsets, BagMode mode)
+    {
+        int n = weight.Rows, d = weight.Cols, bags = offsets.Length;
+        for (int b = 0; b < bags; b++)
+        {
+            int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
+            if (start < 0 || end < start || end > indices.Length)
+                throw new ArgumentException($"embedding bag: offsets[{b}] = {start} is not a valid start in [0, {indices.Length}] before {end}");
+        }
+        for (int i = 0; i < indices.Length; i++)
+            if ((uint)indices[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(indices), $"embedding bag: index {indices[i]} at position {i} is outside [0, {n})");
+
+        var y = new Tensor(bags, d);
+        for (int b = 0; b < bags; b++)
+        {
+            int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
+            var row = y.Row(b);
+            for (int i = start; i < end; i++) TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
+            if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
+        }
+        var output = Output(y, weight);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                var gw = weight.GradBuffer();
+                for (int b = 0; b < bags; b++)
+                {
+                    int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
+                    float s = mode == BagMode.Mean && end > start ? 1f / (end - start) : 1f;
+                    for (int i = start; i < end; i++)
+                    {
+                        weight.TouchRow(indices[i]);
+                        TensorPrimitives.MultiplyAdd(gy.Row(b), s, gw.Row(indices[i]), gw.Row(indices[i]));
+                    }
+                }
+            };
+        return output;
+    }
+
+    /// <summary>A view of the same value that the gradient does not flow through (<c>detach()</c>).</summary>
+    public static Variable Detach(Variable x) => new(x.Value);
+}
+
+/// <summary>How <see cref="Ops.EmbeddingBag"/> pools a bag.</summary>
+public enum BagMode { Sum, Mean }

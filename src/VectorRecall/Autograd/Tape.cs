@@ -1,0 +1,81 @@
+namespace VectorRecall.Autograd;
+
+/// <summary>
+/// Records the ops of one forward pass so that <see cref="Backward"/> can replay them in reverse.
+/// A tape is current for its thread from construction until disposal; ops run without a current
+/// tape (inference) record nothing and keep no closures. Typical use:
+/// <code>
+/// using (var tape = new Tape()) { var loss = model.Forward(x) ...; tape.Backward(loss); }
+/// optimizer.Step();
+/// </code>
+/// </summary>
+public sealed class Tape : IDisposable
+{
+    [ThreadStatic] private static Tape? _current;
+
+    private readonly Tape? _previous;
+    private readonly List<Variable> _nodes = [];
+    private bool _disposed;
+
+    public Tape()
+    {
+        _previous = _current;
+        _current = this;
+    }
+
+    /// <summary>The tape recording on this thread, if any.</summary>
+    public static Tape? Current => _current;
+
+    /// <summary>Number of recorded op outputs.</summary>
+    public int Count => _nodes.Count;
+
+    /// <summary>Runs <paramref name="body"/> with recording paused (like <c>torch.no_grad()</c>).</summary>
+    public static T NoGrad<T>(Func<T> body)
+    {
+        var saved = _current;
+        _current = null;
+        try { return body(); }
+        finally { _current = saved; }
+    }
+
+    internal void Record(Variable output) => _nodes.Add(output);
+
+    /// <summary>
+    /// Back-propagates from <paramref name="loss"/> (a single value, seeded with gradient 1, or any
+    /// shape when <paramref name="seed"/> is given). Leaf gradients accumulate: zero them between steps.
+    /// </summary>
+    public void Backward(Variable loss, Numerics.Tensor? seed = null)
+    {
+        if (_disposed) throw new ObjectDisposedException(nameof(Tape));
+        if (!loss.RequiresGrad) throw new InvalidOperationException("the loss does not depend on anything that requires a gradient");
+        var g = loss.GradBuffer();
+        if (seed is null)
+        {
+            if (loss.Value.Length != 1) throw new ArgumentException($"loss has shape {Numerics.Tensor.ShapeString(loss.Shape)}; pass a seed gradient for a non-scalar output");
+            g[0] += 1f;
+        }
+        else
+        {
+            if (!seed.SameShape(loss.Value)) throw new ArgumentException($"seed shape {seed} does not match loss {loss}");
+            System.Numerics.Tensors.TensorPrimitives.Add(g.Span, seed.Span, g.Span);
+        }
+        // Creation order is a topological order, so its reverse visits every output before its inputs.
+        for (int i = _nodes.Count - 1; i >= 0; i--)
+        {
+            var node = _nodes[i];
+            if (node.Grad is not null) node.BackwardFn?.Invoke();
+        }
+        // Intermediate gradients are not needed once they have been passed on.
+        foreach (var node in _nodes) { node.BackwardFn = null; node.ReleaseGrad(); }
+        _nodes.Clear();
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var node in _nodes) node.BackwardFn = null;
+        _nodes.Clear();
+        if (_current == this) _current = _previous;
+    }
+}

@@ -1,0 +1,132 @@
+using VectorRecall.Autograd;
+
+namespace VectorRecall.Optim;
+
+/// <summary>
+/// Updates parameters from their gradients (<c>torch.optim.Optimizer</c>). A row-sparse parameter
+/// (an embedding table) is updated lazily: only the rows its gradient touched since the last
+/// <see cref="ZeroGrad"/> are visited, and only their optimiser state moves, as SparseAdam does.
+/// A dense parameter is updated whole.
+/// </summary>
+public abstract class Optimizer
+{
+    private readonly Dictionary<Parameter, float[][]> _state = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Parameter, int> _steps = new(ReferenceEqualityComparer.Instance);
+
+    protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
+    {
+        Parameters = parameters.Distinct().ToList();
+        if (Parameters.Count == 0) throw new ArgumentException("the optimiser was given no parameters");
+        if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"learning rate {learningRate} must be non-negative");
+        LearningRate = learningRate;
+    }
+
+    public IReadOnlyList<Parameter> Parameters { get; }
+    public double LearningRate { get; set; }
+
+    /// <summary>How many arrays of optimiser state each parameter carries (momentum, second moment, …).</summary>
+    protected abstract int StateCount { get; }
+
+    /// <summary>
+    /// Updates one contiguous run of a parameter: its weights and gradients, whose state lies at
+    /// <c>state[k][offset ..]</c>; <paramref name="step"/> counts this parameter's updates from 1.
+    /// </summary>
+    protected abstract void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step);
+
+    public void Step()
+    {
+        foreach (var p in Parameters)
+        {
+            if (p.Grad is not { } grad) continue;
+            if (p.RowSparse && p.TouchedRows.Count == 0) continue;
+            if (!_state.TryGetValue(p, out var state))
+            {
+                state = new float[StateCount][];
+                for (int i = 0; i < state.Length; i++) state[i] = new float[p.Value.Length];
+                _state[p] = state;
+            }
+            int step = _steps[p] = _steps.GetValueOrDefault(p) + 1;
+            if (!p.RowSparse)
+            {
+                Update(p.Value.Span, grad.Span, state, 0, step);
+                continue;
+            }
+            int cols = p.Value.Cols;
+            foreach (int row in p.TouchedRows) Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.ZeroGrad();
+    }
+}
+
+/// <summary>SGD with optional momentum (PyTorch's form: v ← μv + g; w ← w − lr·v) and L2 weight decay.</summary>
+public sealed class Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
+    : Optimizer(parameters, learningRate)
+{
+    protected override int StateCount => momentum == 0 ? 0 : 1;
+
+    protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
+    {
+        float lr = (float)LearningRate, mu = (float)momentum, wd = (float)weightDecay;
+        for (int i = 0; i < w.Length; i++)
+        {
+            float d = g[i] + wd * w[i];
+            if (mu != 0) d = state[0][offset + i] = mu * state[0][offset + i] + d;
+            w[i] -= lr * d;
+        }
+    }
+}
+
+/// <summary>
+/// Adam (Kingma &amp; Ba) with bias correction. <paramref name="decoupledWeightDecay"/> selects AdamW
+/// (Loshchilov &amp; Hutter: w ← w − lr·λ·w, apart from the gradient); otherwise weight decay is L2 added to the gradient.
+/// </summary>
+public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+    double eps = 1e-8, double weightDecay = 0, bool decoupledWeightDecay = false) : Optimizer(parameters, learningRate)
+{
+    protected override int StateCount => 2;
+
+    protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
+    {
+        var m = state[0].AsSpan(offset, w.Length); var v = state[1].AsSpan(offset, w.Length);
+        float b1 = (float)beta1, b2 = (float)beta2, lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
+        float c1 = (float)(1 - Math.Pow(beta1, step)), c2 = (float)(1 - Math.Pow(beta2, step));
+        float stepSize = lr / c1, sqrtC2 = MathF.Sqrt(c2);
+        for (int i = 0; i < w.Length; i++)
+        {
+            float gi = g[i];
+            if (decoupledWeightDecay) w[i] -= lr * wd * w[i];
+            else gi += wd * w[i];
+            m[i] = b1 * m[i] + (1 - b1) * gi;
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            w[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) / sqrtC2 + e);
+        }
+    }
+}
+
+/// <summary>AdamW: Adam with decoupled weight decay (default λ = 0.01, as in PyTorch).</summary>
+public sealed class AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+    double eps = 1e-8, double weightDecay = 0.01)
+    : Adam(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true);
+
+/// <summary>Adagrad: per-element step lr / (√Σg² + ε).</summary>
+public sealed class Adagrad(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double eps = 1e-10, double weightDecay = 0)
+    : Optimizer(parameters, learningRate)
+{
+    protected override int StateCount => 1;
+
+    protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
+    {
+        var sum = state[0].AsSpan(offset, w.Length);
+        float lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
+        for (int i = 0; i < w.Length; i++)
+        {
+            float gi = g[i] + wd * w[i];
+            sum[i] += gi * gi;
+            w[i] -= lr * gi / (MathF.Sqrt(sum[i]) + e);
+        }
+    }
+}
