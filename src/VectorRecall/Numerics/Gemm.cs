@@ -9,9 +9,10 @@ namespace VectorRecall.Numerics;
 /// Single-precision matrix multiply, C (+)= op(A)·op(B), for the three forms training needs:
 /// A·B (forward), A·Bᵀ (input gradient, logits against item vectors) and Aᵀ·B (weight gradient).
 /// The layout follows Goto's blocking: a KC-deep slice of op(B) is packed into NR-wide panels that
-/// stay in L1, an MC×KC block of op(A) is packed into MR-tall panels that stay in L2, and a
-/// register-resident MR×NR micro-kernel does the arithmetic. The output is split into one
-/// rectangle per thread; each thread packs what it reads, so threads never wait on each other.
+/// stay in L1 while a register-resident MR×NR micro-kernel sweeps an MC×KC block of op(A) held in
+/// L2. op(A) is read in place (only ragged edge rows are packed): with the few hundred columns a
+/// recommender's layers have, packing A would cost as much as the arithmetic. The output is split
+/// into one rectangle per thread; each thread packs what it reads, so threads never wait.
 /// </summary>
 public static unsafe class Gemm
 {
@@ -27,17 +28,17 @@ public static unsafe class Gemm
         _ => "scalar",
     };
 
-    private enum KernelKind { Scalar, Avx2, Avx512 }
+    internal enum KernelKind { Scalar, Avx2, Avx512 }
 
     private const int Mr512 = 8, Nr512 = 32, Mr256 = 6, Nr256 = 16, MrScalar = 4, NrScalar = 4;
 
-    private static readonly KernelKind Kernel =
+    internal static readonly KernelKind Kernel =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? KernelKind.Avx512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? KernelKind.Avx2
         : KernelKind.Scalar;
 
-    private static int MR => Kernel switch { KernelKind.Avx512 => Mr512, KernelKind.Avx2 => Mr256, _ => MrScalar };
-    private static int NR => Kernel switch { KernelKind.Avx512 => Nr512, KernelKind.Avx2 => Nr256, _ => NrScalar };
+    private static int MrOf(KernelKind kind) => kind switch { KernelKind.Avx512 => Mr512, KernelKind.Avx2 => Mr256, _ => MrScalar };
+    private static int NrOf(KernelKind kind) => kind switch { KernelKind.Avx512 => Nr512, KernelKind.Avx2 => Nr256, _ => NrScalar };
 
     /// <summary>
     /// C[m×n] = op(A)·op(B), or C += op(A)·op(B) when <paramref name="accumulate"/> is set.
@@ -50,6 +51,14 @@ public static unsafe class Gemm
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
         int m, int n, int k, bool accumulate = false, int threads = 0)
+        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel);
+
+    /// <summary>As the public overload, with the micro-kernel chosen by the caller (tests run every kernel the CPU can).</summary>
+    internal static void Multiply(
+        ReadOnlySpan<float> a, int lda, bool transA,
+        ReadOnlySpan<float> b, int ldb, bool transB,
+        Span<float> c, int ldc,
+        int m, int n, int k, bool accumulate, int threads, KernelKind kernel)
     {
         CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
         if (m == 0 || n == 0) return;
@@ -61,14 +70,15 @@ public static unsafe class Gemm
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
-            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate);
-            int workers = PlanThreads(m, n, k, threads);
+            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel);
+            int mr = MrOf(kernel), nr = NrOf(kernel);
+            int workers = PlanThreads(m, n, k, threads, mr, nr);
             if (workers == 1) { job.Run(0, m, 0, n); return; }
 
             // Each thread packs the op(B) columns it reads, so splitting the rows packs B once per
             // thread. Split the columns instead unless the rows are many (or the columns too few).
-            bool splitRows = m >= workers * 4 * MC || n < workers * NR;
-            int total = splitRows ? m : n, unit = splitRows ? MR : NR;
+            bool splitRows = m >= workers * 4 * MC || n < workers * nr;
+            int total = splitRows ? m : n, unit = splitRows ? mr : nr;
             int chunk = (total + workers - 1) / workers;
             chunk = (chunk + unit - 1) / unit * unit;
             int parts = (total + chunk - 1) / chunk;
@@ -107,13 +117,13 @@ public static unsafe class Gemm
             }
     }
 
-    private static int PlanThreads(int m, int n, int k, int threads)
+    private static int PlanThreads(int m, int n, int k, int threads, int mr, int nr)
     {
         int cores = threads > 0 ? Math.Min(threads, Environment.ProcessorCount) : Environment.ProcessorCount;
         // Below ~2 MFLOP the fork/join costs more than it saves.
         double flops = 2.0 * m * n * k;
         if (flops < 2e6) return 1;
-        return Math.Max(1, Math.Min(cores, Math.Max(m / MR, n / NR)));
+        return Math.Max(1, Math.Min(cores, Math.Max(m / mr, n / nr)));
     }
 
     private static void CheckArguments(int aLen, int lda, bool transA, int bLen, int ldb, bool transB, int cLen, int ldc, int m, int n, int k)
@@ -135,12 +145,12 @@ public static unsafe class Gemm
     }
 
     /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C.</summary>
-    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate)
+    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel)
     {
         public void Run(int m0, int m1, int n0, int n1)
         {
-            int mr = MR, nr = NR;
-            var scratch = PackBuffers.ForThread(mr, nr);
+            int mr = MrOf(kernel), nr = NrOf(kernel);
+            var scratch = PackBuffers.ForThread();
             float* packedA = scratch.A, packedB = scratch.B;
             float* edge = stackalloc float[Mr512 * Nr512];
             // Full MR-row tiles read op(A) where it lies (row stride rs, column stride cs): packing A
@@ -172,10 +182,10 @@ public static unsafe class Gemm
                                 long tileRs = rs, tileCs = cs;
                                 if (mrValid < mr) { aTile = packedA; tileRs = 1; tileCs = mr; }
                                 if (mrValid == mr && nrValid == nr)
-                                    MicroKernel(kc, aTile, tileRs, tileCs, bPanel, cTile, ldc, add);
+                                    MicroKernel(kernel, kc, aTile, tileRs, tileCs, bPanel, cTile, ldc, add);
                                 else
                                 {
-                                    MicroKernel(kc, aTile, tileRs, tileCs, bPanel, edge, nr, false);
+                                    MicroKernel(kernel, kc, aTile, tileRs, tileCs, bPanel, edge, nr, false);
                                     for (int i = 0; i < mrValid; i++)
                                         for (int j = 0; j < nrValid; j++)
                                             cTile[(long)i * ldc + j] = add ? cTile[(long)i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
@@ -238,9 +248,9 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroKernel(int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
+    private static void MicroKernel(KernelKind kernel, int kc, float* a, long rs, long cs, float* b, float* c, int ldc, bool add)
     {
-        switch (Kernel)
+        switch (kernel)
         {
             case KernelKind.Avx512: Kernel8x32(kc, a, rs, cs, b, c, ldc, add); break;
             case KernelKind.Avx2: Kernel6x16(kc, a, rs, cs, b, c, ldc, add); break;
@@ -345,9 +355,10 @@ public static unsafe class Gemm
         public readonly float* A;
         public readonly float* B;
 
-        private PackBuffers(int mr, int nr)
+        private PackBuffers()
         {
-            int aFloats = mr * KC, bFloats = (NC + nr) * KC;
+            // Sized for the widest kernel, so one pair serves all of them.
+            int aFloats = Mr512 * KC, bFloats = (NC + Nr512) * KC;
             A = (float*)NativeMemory.AlignedAlloc((nuint)aFloats * sizeof(float), 64);
             B = (float*)NativeMemory.AlignedAlloc((nuint)bFloats * sizeof(float), 64);
         }
@@ -358,6 +369,6 @@ public static unsafe class Gemm
             NativeMemory.AlignedFree(B);
         }
 
-        public static PackBuffers ForThread(int mr, int nr) => _current ??= new PackBuffers(mr, nr);
+        public static PackBuffers ForThread() => _current ??= new PackBuffers();
     }
 }
