@@ -1,9 +1,14 @@
 """torch.mm throughput on the two-tower trainer's GEMM shapes, for side-by-side ratios with
-`vrecall bench gemm`. Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py"""
-import sys, time
-import torch
+`dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm` (same shapes, same
+statistics: the best and the median of many short runs).
 
-# (name, m, n, k, transA, transB): C[m×n] = op(A)[m×k] · op(B)[k×n], same list as GemmShapes.cs
+Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py
+Debian's torch calls the system BLAS: install libopenblas0-pthread for a fair anchor (the
+reference BLAS is ~50x slower). OpenBLAS keeps its own thread pool, so each thread count runs
+in a child process with OPENBLAS_NUM_THREADS set before torch loads."""
+import os, subprocess, sys, time
+
+# (name, m, n, k, transA, transB): C[m x n] = op(A)[m x k] . op(B)[k x n]; same list as GemmShapes.cs
 SHAPES = [
     ("fwd  [1024x192]x[192x256]", 1024, 256, 192, False, False),
     ("fwd  [11264x192]x[192x256]", 11264, 256, 192, False, False),
@@ -16,7 +21,8 @@ SHAPES = [
     ("dW   [11264x256]^T x[11264x128]", 256, 128, 11264, True, False),
 ]
 
-def run(threads, seconds=1.0):
+def run(threads, seconds=1.5):
+    import torch
     torch.set_num_threads(threads)
     for name, m, n, k, ta, tb in SHAPES:
         a = torch.randn(k, m) if ta else torch.randn(m, k)
@@ -26,14 +32,20 @@ def run(threads, seconds=1.0):
         c = torch.empty(m, n)
         for _ in range(3):
             torch.mm(opa, opb, out=c)
-        reps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
+        times, t0 = [], time.perf_counter()
+        while time.perf_counter() - t0 < seconds or len(times) < 5:
+            s = time.perf_counter()
             torch.mm(opa, opb, out=c)
-            reps += 1
-        dt = time.perf_counter() - t0
-        print(f"torch threads {threads} {name:34s} {2.0 * m * n * k * reps / dt / 1e9:8.1f} GFLOP/s", flush=True)
+            times.append(time.perf_counter() - s)
+        times.sort()
+        flops = 2.0 * m * n * k
+        print(f"torch {torch.__version__} threads {threads} {name:34s} best {flops / times[0] / 1e9:7.1f} "
+              f"median {flops / times[len(times) // 2] / 1e9:7.1f} GFLOP/s", flush=True)
 
 if __name__ == "__main__":
-    print(f"torch {torch.__version__}")
-    for t in (1, 2):
-        run(t)
+    if len(sys.argv) > 1:
+        run(int(sys.argv[1]))
+    else:
+        for t in (1, 2):
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
+            subprocess.run([sys.executable, __file__, str(t)], env=env, check=True)

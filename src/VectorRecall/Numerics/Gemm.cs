@@ -181,6 +181,13 @@ public static unsafe class Gemm
                                 float* aTile = a + (ic + ir) * rs + pc * cs;
                                 long tileRs = rs, tileCs = cs;
                                 if (mrValid < mr) { aTile = packedA; tileRs = 1; tileCs = mr; }
+                                else if (ir + 2 * mr <= mc)
+                                {
+                                    // The first column panel meets each A tile cold; fetch the next
+                                    // one while this one computes. Every panel prefetches the next C tile.
+                                    if (jr == 0) PrefetchTile(aTile + mr * rs, mr, kc, rs, cs);
+                                    PrefetchTile(cTile + (long)mr * ldc, mr, nrValid, ldc, 1);
+                                }
                                 if (mrValid == mr && nrValid == nr)
                                     MicroKernel(kernel, kc, aTile, tileRs, tileCs, bPanel, cTile, ldc, add);
                                 else
@@ -194,6 +201,21 @@ public static unsafe class Gemm
                         }
                     }
                 }
+            }
+        }
+
+        /// <summary>Asks for the cache lines of a rows×cols tile (element (i, j) at p + i·rs + j·cs) to be loaded.</summary>
+        private static void PrefetchTile(float* p, int rows, int cols, long rs, long cs)
+        {
+            if (!Sse.IsSupported) return;
+            // Walk along the contiguous direction one 64-byte line at a time.
+            bool rowsContiguous = cs == 1;
+            int outer = rowsContiguous ? rows : cols, inner = rowsContiguous ? cols : rows;
+            long outerStride = rowsContiguous ? rs : cs;
+            for (int o = 0; o < outer; o++)
+            {
+                float* line = p + o * outerStride;
+                for (int e = 0; e < inner; e += 16) Sse.Prefetch0(line + e);
             }
         }
 

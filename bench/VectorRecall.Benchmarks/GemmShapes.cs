@@ -1,0 +1,27 @@
+namespace VectorRecall.Benchmarks;
+
+/// <summary>
+/// The GEMMs of one two-tower training step at the design note's sizes (batch 1024, 10 sampled
+/// negatives per example → 11264 item rows; MLP 192→256→128): forward A·Wᵀ, input gradient
+/// dY·W, weight gradient dYᵀ·X. C[m×n] = op(A)[m×k]·op(B)[k×n]. bench/anchors/gemm_torch.py
+/// runs the same list through torch.mm.
+/// </summary>
+public sealed record GemmShape(string Name, int M, int N, int K, bool TransA, bool TransB)
+{
+    public static readonly GemmShape[] TwoTower =
+    [
+        new("fwd  [1024x192]x[192x256]", 1024, 256, 192, false, false),
+        new("fwd  [11264x192]x[192x256]", 11264, 256, 192, false, false),
+        new("fwd  [11264x256]x[256x128]", 11264, 128, 256, false, false),
+        new("dX   [1024x256]x[192x256]^T", 1024, 192, 256, false, true),
+        new("dX   [11264x256]x[192x256]^T", 11264, 192, 256, false, true),
+        new("dX   [11264x128]x[256x128]^T", 11264, 256, 128, false, true),
+        new("dW   [1024x192]^T x[1024x256]", 192, 256, 1024, true, false),
+        new("dW   [11264x192]^T x[11264x256]", 192, 256, 11264, true, false),
+        new("dW   [11264x256]^T x[11264x128]", 256, 128, 11264, true, false),
+    ];
+
+    public double Flops => 2.0 * M * N * K;
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using Spectre.Console;
+using VectorRecall.Cli.Commands;
+
+namespace VectorRecall.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("VectorRecall: learn user and item representations, index the items, recall the top-K for a user.");
+        var demo = DemoCommand.Create();
+        root.Add(demo);
+        root.Add(InspectCommand.Create());
+        // `vrecall` alone runs the demo on its defaults.
+        root.SetAction((_, token) => DemoCommand.RunAsync(new DemoOptions(), token));
+        try
+        {
+            return root.Parse(args).Invoke();
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>Errors caused by input (files, arguments), reported as one line instead of a stack trace.</summary>
+    internal static bool IsUserError(Exception e) =>
+        e is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException or FormatException;
+}
