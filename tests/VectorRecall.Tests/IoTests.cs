@@ -170,6 +170,23 @@ public class SafeTensorsTests
         Assert.Contains("0.weight", ex.Message);
     }
 
+    [Fact]
+    public void LoadingWeightsOfTheWrongDtypeNamesTheTensor()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("ints.safetensors");
+        var net = Mlp.Build([2, 3], new Rng(1));
+        SafeTensors.Write(path,
+            [
+                KeyValuePair.Create("0.weight", new TypedArray(ElementType.Int32, [3, 2], new int[6])),
+                KeyValuePair.Create("0.bias", new TypedArray(ElementType.Float32, [3], new float[3])),
+            ]);
+        var before = net.StateDict()["0.bias"].ToArray();
+        var ex = Assert.Throws<FileFormatException>(() => Checkpoint.Load(net, path));
+        Assert.Contains("'0.weight' is Int32, expected float32", ex.Message);
+        Assert.Equal(before, net.StateDict()["0.bias"].ToArray());
+    }
+
     [Theory]
     [InlineData("truncated", "truncated")]
     [InlineData("length", "header length")]

@@ -147,15 +147,18 @@ public static unsafe class Gemm
     /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C.</summary>
     private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel)
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int m0, int m1, int n0, int n1)
         {
             int mr = MrOf(kernel), nr = NrOf(kernel);
             var scratch = PackBuffers.ForThread();
             float* packedA = scratch.A, packedB = scratch.B;
             float* edge = stackalloc float[Mr512 * Nr512];
-            // Full MR-row tiles read op(A) where it lies (row stride rs, column stride cs): packing A
-            // would cost as much as the arithmetic when n is only a few hundred. Ragged tiles are packed.
-            long rs = transA ? 1 : lda, cs = transA ? lda : 1;
+            // Stored untransposed, op(A)'s full MR-row tiles are read where they lie (row stride lda):
+            // packing them would be a transpose costing as much as the arithmetic when n is a few
+            // hundred. Only ragged edge rows are packed. Stored transposed, each k step of a tile
+            // is a short contiguous run, so the block is packed (a plain copy): read in place, its
+            // tiles would touch twice the cache lines they use and crowd B's panel out of L1.
 
             for (int jc = n0; jc < n1; jc += NC)
             {
@@ -165,11 +168,22 @@ public static unsafe class Gemm
                     int kc = Math.Min(KC, k - pc);
                     bool add = accumulate || pc > 0;
                     PackB(pc, kc, jc, nc, nr, packedB);
+                    // With a deep k, packing is a pause in the arithmetic each KC step; spread
+                    // prefetches of the next step's A and B over this step's micro-kernel calls.
+                    int nextKc = Math.Min(KC, k - pc - kc);
+                    var nextB = nextKc <= 0 ? default
+                        : transB ? new PrefetchStream(b + (long)jc * ldb + pc + kc, nc, nextKc, ldb)
+                        : new PrefetchStream(b + (long)(pc + kc) * ldb + jc, nextKc, nc, ldb);
+                    var nextA = nextKc <= 0 ? default
+                        : transA ? new PrefetchStream(a + (long)(pc + kc) * lda + m0, nextKc, m1 - m0, lda)
+                        : new PrefetchStream(a + (long)m0 * lda + pc + kc, m1 - m0, nextKc, lda);
+                    long calls = (long)((m1 - m0 + mr - 1) / mr) * ((nc + nr - 1) / nr);
+                    int quota = (int)((nextA.Lines + nextB.Lines + calls - 1) / Math.Max(1, calls));
                     for (int ic = m0; ic < m1; ic += MC)
                     {
                         int mc = Math.Min(MC, m1 - ic);
-                        int mcFull = mc / mr * mr;
-                        if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA);
+                        int mcFull = transA ? 0 : mc / mr * mr;
+                        if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA + mcFull * kc);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int nrValid = Math.Min(nr, nc - jr);
@@ -178,16 +192,18 @@ public static unsafe class Gemm
                             {
                                 int mrValid = Math.Min(mr, mc - ir);
                                 float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                float* aTile = a + (ic + ir) * rs + pc * cs;
-                                long tileRs = rs, tileCs = cs;
-                                if (mrValid < mr) { aTile = packedA; tileRs = 1; tileCs = mr; }
-                                else if (ir + 2 * mr <= mc)
+                                float* aTile;
+                                long tileRs, tileCs;
+                                if (ir >= mcFull) { aTile = packedA + ir * kc; tileRs = 1; tileCs = mr; }
+                                else
                                 {
-                                    // The first column panel meets each A tile cold; fetch the next
-                                    // one while this one computes. Every panel prefetches the next C tile.
-                                    if (jr == 0) PrefetchTile(aTile + mr * rs, mr, kc, rs, cs);
-                                    PrefetchTile(cTile + (long)mr * ldc, mr, nrValid, ldc, 1);
+                                    aTile = a + (long)(ic + ir) * lda + pc;
+                                    tileRs = lda; tileCs = 1;
+                                    // The first column panel meets each A tile cold: fetch the next one meanwhile.
+                                    if (jr == 0 && ir + 2 * mr <= mcFull) PrefetchRows(aTile + (long)mr * lda, mr, kc, lda);
                                 }
+                                if (ir + 2 * mr <= mc) PrefetchRows(cTile + (long)mr * ldc, mr, nrValid, ldc);
+                                if (quota > 0) { nextB.Advance(quota); nextA.Advance(quota); }
                                 if (mrValid == mr && nrValid == nr)
                                     MicroKernel(kernel, kc, aTile, tileRs, tileCs, bPanel, cTile, ldc, add);
                                 else
@@ -204,67 +220,83 @@ public static unsafe class Gemm
             }
         }
 
-        /// <summary>Asks for the cache lines of a rows×cols tile (element (i, j) at p + i·rs + j·cs) to be loaded.</summary>
-        private static void PrefetchTile(float* p, int rows, int cols, long rs, long cs)
+        /// <summary>Asks for the cache lines of <paramref name="rows"/> rows of <paramref name="cols"/> floats, <paramref name="stride"/> apart.</summary>
+        private static void PrefetchRows(float* p, int rows, int cols, long stride)
         {
             if (!Sse.IsSupported) return;
-            // Walk along the contiguous direction one 64-byte line at a time.
-            bool rowsContiguous = cs == 1;
-            int outer = rowsContiguous ? rows : cols, inner = rowsContiguous ? cols : rows;
-            long outerStride = rowsContiguous ? rs : cs;
-            for (int o = 0; o < outer; o++)
-            {
-                float* line = p + o * outerStride;
-                for (int e = 0; e < inner; e += 16) Sse.Prefetch0(line + e);
-            }
+            for (int i = 0; i < rows; i++, p += stride)
+                for (int j = 0; j < cols; j += 16) Sse.Prefetch0(p + j);
         }
 
-        /// <summary>The ragged last rows of op(A)[ic.., pc..] into one zero-padded panel: kc columns of MR values.</summary>
-        private void PackA(int ic, int rows, int pc, int kc, int mr, float* panel)
+        /// <summary>
+        /// Rows [ic, ic + rows) of op(A)[.., pc..] into MR-row panels of kc columns (panel t at
+        /// dst + t·MR·kc, element (i, p) at p·MR + i), the last panel zero-padded.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void PackA(int ic, int rows, int pc, int kc, int mr, float* dst)
         {
-            for (int p = 0; p < kc; p++)
+            for (int ir = 0; ir < rows; ir += mr, dst += mr * kc)
             {
-                float* d = panel + p * mr;
-                int i = 0;
-                for (; i < rows; i++)
-                    d[i] = transA ? a[(long)(pc + p) * lda + ic + i] : a[(long)(ic + i) * lda + pc + p];
-                for (; i < mr; i++) d[i] = 0;
+                int valid = Math.Min(mr, rows - ir);
+                for (int p = 0; p < kc; p++)
+                {
+                    float* d = dst + p * mr;
+                    if (transA)
+                    {
+                        float* src = a + (long)(pc + p) * lda + ic + ir;
+                        if (valid == 8 && mr == 8) { Vector256.Store(Vector256.Load(src), d); continue; }
+                        int i = 0;
+                        for (; i < valid; i++) d[i] = src[i];
+                        for (; i < mr; i++) d[i] = 0;
+                    }
+                    else
+                    {
+                        int i = 0;
+                        for (; i < valid; i++) d[i] = a[(long)(ic + ir + i) * lda + pc + p];
+                        for (; i < mr; i++) d[i] = 0;
+                    }
+                }
             }
         }
 
         /// <summary>op(B)[pc.., jc..] into NR-column panels: panel j holds kc rows of NR values.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackB(int pc, int kc, int jc, int nc, int nr, float* dst)
         {
-            for (int jr = 0; jr < nc; jr += nr)
+            if (!transB)
             {
-                int cols = Math.Min(nr, nc - jr);
-                float* panel = dst + jr * kc;
-                if (!transB)
+                // Read each row of B once, front to back (what the hardware prefetcher streams
+                // best), and deal its NR-wide pieces out to the panels.
+                for (int p = 0; p < kc; p++)
                 {
-                    for (int p = 0; p < kc; p++)
+                    float* src = b + (long)(pc + p) * ldb + jc;
+                    for (int jr = 0; jr < nc; jr += nr)
                     {
-                        float* src = b + (long)(pc + p) * ldb + jc + jr;
-                        float* d = panel + p * nr;
-                        if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                        float* d = dst + jr * kc + p * nr;
+                        int cols = Math.Min(nr, nc - jr);
+                        if (cols == nr) new ReadOnlySpan<float>(src + jr, nr).CopyTo(new Span<float>(d, nr));
                         else
                         {
                             int j = 0;
-                            for (; j < cols; j++) d[j] = src[j];
+                            for (; j < cols; j++) d[j] = src[jr + j];
                             for (; j < nr; j++) d[j] = 0;
                         }
                     }
                 }
-                else
+                return;
+            }
+            // B is n×k: walk each of its rows contiguously and scatter into the panel.
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* panel = dst + jr * kc;
+                for (int j = 0; j < cols; j++)
                 {
-                    // B is n×k: walk each of its rows contiguously and scatter into the panel.
-                    for (int j = 0; j < cols; j++)
-                    {
-                        float* src = b + (long)(jc + jr + j) * ldb + pc;
-                        for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
-                    }
-                    for (int j = cols; j < nr; j++)
-                        for (int p = 0; p < kc; p++) panel[p * nr + j] = 0;
+                    float* src = b + (long)(jc + jr + j) * ldb + pc;
+                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
                 }
+                for (int j = cols; j < nr; j++)
+                    for (int p = 0; p < kc; p++) panel[p * nr + j] = 0;
             }
         }
     }
@@ -369,6 +401,25 @@ public static unsafe class Gemm
                 c[(long)i * ldc + j] = add ? c[(long)i * ldc + j] + acc[i * NrScalar + j] : acc[i * NrScalar + j];
     }
 
+    /// <summary>Walks a rows×cols region (row stride <c>stride</c>) one cache line per step, prefetching into L2.</summary>
+    private struct PrefetchStream(float* start, int rows, int cols, long stride)
+    {
+        private int _row, _col;
+
+        public readonly long Lines => rows <= 0 ? 0 : (long)rows * ((cols + 15) / 16);
+
+        public void Advance(int lines)
+        {
+            if (!Sse.IsSupported) return;
+            for (; lines > 0 && _row < rows; lines--)
+            {
+                Sse.Prefetch1(start + _row * stride + _col);
+                _col += 16;
+                if (_col >= cols) { _col = 0; _row++; }
+            }
+        }
+    }
+
     /// <summary>Per-thread packing buffers, allocated once (pinned, 64-byte aligned) and reused by every call.</summary>
     private sealed class PackBuffers
     {
@@ -380,7 +431,7 @@ public static unsafe class Gemm
         private PackBuffers()
         {
             // Sized for the widest kernel, so one pair serves all of them.
-            int aFloats = Mr512 * KC, bFloats = (NC + Nr512) * KC;
+            int aFloats = (MC + Mr512) * KC, bFloats = (NC + Nr512) * KC;
             A = (float*)NativeMemory.AlignedAlloc((nuint)aFloats * sizeof(float), 64);
             B = (float*)NativeMemory.AlignedAlloc((nuint)bFloats * sizeof(float), 64);
         }
