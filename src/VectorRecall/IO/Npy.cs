@@ -7,56 +7,6 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.IO;
 
-/// <summary>The element types the file formats carry.</summary>
-public enum ElementType { Float32, Float64, Int32, Int64 }
-
-/// <summary>An array read from a file (.npy, safetensors): its element type, its shape and its values (float[], double[], int[] or long[]).</summary>
-public sealed record TypedArray(ElementType Type, int[] Shape, Array Data)
-{
-    public static int SizeOf(ElementType type) => type is ElementType.Float32 or ElementType.Int32 ? 4 : 8;
-
-    /// <summary>A zeroed array of the given type and shape, for readers to fill through <see cref="RawBytes"/>.</summary>
-    public static TypedArray Allocate(ElementType type, int[] shape)
-    {
-        long count = 1;
-        foreach (int d in shape) count *= d;
-        Array data = type switch
-        {
-            ElementType.Float32 => new float[count],
-            ElementType.Float64 => new double[count],
-            ElementType.Int32 => new int[count],
-            _ => new long[count],
-        };
-        return new TypedArray(type, shape, data);
-    }
-
-    /// <summary>The values as raw little-endian bytes (a view, not a copy).</summary>
-    public Span<byte> RawBytes() => Data switch
-    {
-        float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
-        double[] d => MemoryMarshal.AsBytes(d.AsSpan()),
-        int[] i => MemoryMarshal.AsBytes(i.AsSpan()),
-        long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
-        _ => throw new InvalidOperationException("unknown array type"),
-    };
-
-    public long Count => Data.LongLength;
-
-    /// <summary>The values as a float32 tensor of the same shape (float64 and integers are converted).</summary>
-    public Tensor ToTensor()
-    {
-        float[] values = Data switch
-        {
-            float[] f => f,
-            double[] d => Array.ConvertAll(d, v => (float)v),
-            int[] i => Array.ConvertAll(i, v => (float)v),
-            long[] l => Array.ConvertAll(l, v => (float)v),
-            _ => throw new InvalidOperationException("unknown npy data"),
-        };
-        return Tensor.FromArray(values, Shape.Length == 0 ? [] : Shape);
-    }
-}
-
 /// <summary>
 /// NumPy's .npy format (versions 1, 2 and 3 read; version 1, or 2 when the header needs it, written),
 /// little-endian float32, float64, int32 and int64 in C order — what <c>np.save</c> writes by default.
@@ -67,7 +17,7 @@ public static partial class Npy
 
     public static TypedArray Read(string path)
     {
-        using var stream = OpenRead(path);
+        using var stream = BinaryFiles.OpenRead(path);
         return Read(stream, path);
     }
 
@@ -85,7 +35,7 @@ public static partial class Npy
     public static TypedArray Read(Stream stream, string name)
     {
         var prefix = new byte[10];
-        ReadExactly(stream, prefix, name, "the header");
+        BinaryFiles.ReadExactly(stream, prefix, name, "the header");
         if (!prefix.AsSpan(0, 6).SequenceEqual(Magic)) throw new FileFormatException(name, "not a .npy file (magic bytes \\x93NUMPY missing)");
         int major = prefix[6];
         int headerLength;
@@ -93,7 +43,7 @@ public static partial class Npy
         else if (major is 2 or 3)
         {
             var more = new byte[2];
-            ReadExactly(stream, more, name, "the header length");
+            BinaryFiles.ReadExactly(stream, more, name, "the header length");
             uint len = BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]]);
             if (len > 1 << 20) throw new FileFormatException(name, $"header length {len} is implausibly large");
             headerLength = (int)len;
@@ -103,7 +53,7 @@ public static partial class Npy
         if (stream.CanSeek && stream.Length - stream.Position < headerLength)
             throw new FileFormatException(name, $"truncated: header says {headerLength} bytes, file has {stream.Length - stream.Position} left");
         var headerBytes = new byte[headerLength];
-        ReadExactly(stream, headerBytes, name, "the header");
+        BinaryFiles.ReadExactly(stream, headerBytes, name, "the header");
         string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
         var (type, shape) = ParseHeader(header, name);
 
@@ -118,7 +68,7 @@ public static partial class Npy
                 throw new FileFormatException(name, $"{(left < count * size ? "truncated" : "trailing bytes")}: shape ({string.Join(", ", shape)}) of {Describe(type)} needs {count * size} data bytes, file has {left}");
         }
         var array = TypedArray.Allocate(type, shape);
-        ReadExactly(stream, array.RawBytes(), name, "the data");
+        BinaryFiles.ReadExactly(stream, array.RawBytes(), name, "the data");
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
         return array;
     }
@@ -194,19 +144,6 @@ public static partial class Npy
     };
 
     private static string Describe(ElementType type) => type.ToString().ToLowerInvariant();
-
-    internal static FileStream OpenRead(string path)
-    {
-        try { return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"{path}: file not found", path); }
-        catch (DirectoryNotFoundException) { throw new FileNotFoundException($"{path}: file not found", path); }
-    }
-
-    internal static void ReadExactly(Stream stream, Span<byte> buffer, string name, string what)
-    {
-        int read = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-        if (read < buffer.Length) throw new FileFormatException(name, $"truncated while reading {what}: needed {buffer.Length} bytes, got {read}");
-    }
 
     [GeneratedRegex(@"'descr'\s*:\s*'([^']*)'")]
     private static partial Regex DescrPattern();

@@ -77,15 +77,15 @@ public static class SafeTensors
     /// <summary>Reads every tensor and the metadata, checking the header against the file.</summary>
     public static (Dictionary<string, TypedArray> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
-        using var stream = Npy.OpenRead(path);
+        using var stream = BinaryFiles.OpenRead(path);
         long fileLength = stream.Length;
         var lenBytes = new byte[8];
-        Npy.ReadExactly(stream, lenBytes, path, "the header length");
+        BinaryFiles.ReadExactly(stream, lenBytes, path, "the header length");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
         if (headerLength < 2 || headerLength > MaxHeaderBytes || (long)headerLength > fileLength - 8)
             throw new FileFormatException(path, $"header length {headerLength} is impossible for a file of {fileLength} bytes (truncated or not a safetensors file)");
         var headerBytes = new byte[headerLength];
-        Npy.ReadExactly(stream, headerBytes, path, "the header");
+        BinaryFiles.ReadExactly(stream, headerBytes, path, "the header");
         long dataLength = fileLength - 8 - (long)headerLength;
 
         JsonDocument doc;
@@ -127,7 +127,7 @@ public static class SafeTensors
         {
             var array = TypedArray.Allocate(e.Type, e.Shape);
             stream.Position = dataStart + e.Start;
-            Npy.ReadExactly(stream, array.RawBytes(), path, $"tensor '{e.Name}'");
+            BinaryFiles.ReadExactly(stream, array.RawBytes(), path, $"tensor '{e.Name}'");
             tensors.Add(e.Name, array);
         }
         return (tensors, metadata);

@@ -47,11 +47,11 @@ public static class Vecs
 
     private static (int Rows, int Dim, byte[] Raw) ReadRaw(string path, int elementSize, int maxRows)
     {
-        using var stream = Npy.OpenRead(path);
+        using var stream = BinaryFiles.OpenRead(path);
         long length = stream.Length;
         if (length < 4) throw new FileFormatException(path, $"truncated: {length} bytes is too short for a vector header");
         var head = new byte[4];
-        Npy.ReadExactly(stream, head, path, "the first dimension");
+        BinaryFiles.ReadExactly(stream, head, path, "the first dimension");
         int dim = BinaryPrimitives.ReadInt32LittleEndian(head);
         if (dim <= 0 || dim > 1 << 20) throw new FileFormatException(path, $"first vector's dimension {dim} is not plausible (expected 1 to {1 << 20})");
         long rowBytes = 4 + (long)dim * elementSize;
@@ -62,7 +62,7 @@ public static class Vecs
         if ((long)rows * rowBytes > Array.MaxLength) throw new FileFormatException(path, $"{rows} vectors of dimension {dim} are too many to load at once; pass a row limit");
         var raw = new byte[rows * rowBytes];
         stream.Position = 0;
-        Npy.ReadExactly(stream, raw, path, "the vectors");
+        BinaryFiles.ReadExactly(stream, raw, path, "the vectors");
         for (int r = 0; r < rows; r++)
         {
             int d = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan((int)(r * rowBytes), 4));
