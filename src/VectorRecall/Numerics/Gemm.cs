@@ -10,9 +10,12 @@ namespace VectorRecall.Numerics;
 /// A·B (forward), A·Bᵀ (input gradient, logits against item vectors) and Aᵀ·B (weight gradient).
 /// The layout follows Goto's blocking: a KC-deep slice of op(B) is packed into NR-wide panels that
 /// stay in L1 while a register-resident MR×NR micro-kernel sweeps an MC×KC block of op(A) held in
-/// L2. op(A) is read in place (only ragged edge rows are packed): with the few hundred columns a
-/// recommender's layers have, packing A would cost as much as the arithmetic. The output is split
-/// into one rectangle per thread; each thread packs what it reads, so threads never wait.
+/// L2. An untransposed A is read in place (packing it is a transpose that would cost as much as
+/// the arithmetic at the few hundred columns a recommender's layers have); a transposed A is
+/// packed by plain copies. With a deep k, the next KC step's operands are prefetched while this
+/// one computes. The output is split into one rectangle per thread; each thread packs what it
+/// reads, so threads never wait on each other, and every element is summed in the same order
+/// whatever the thread count.
 /// </summary>
 public static unsafe class Gemm
 {
@@ -20,7 +23,7 @@ public static unsafe class Gemm
     private const int MC = 96;
     private const int NC = 1024;
 
-    /// <summary>Which micro-kernel this machine runs: "avx512 16x32"-style description, for reports.</summary>
+    /// <summary>The micro-kernel this machine runs, e.g. "Vector512 8x32", for reports.</summary>
     public static string KernelName => Kernel switch
     {
         KernelKind.Avx512 => $"Vector512 {Mr512}x{Nr512}",
@@ -75,9 +78,10 @@ public static unsafe class Gemm
             int workers = PlanThreads(m, n, k, threads, mr, nr);
             if (workers == 1) { job.Run(0, m, 0, n); return; }
 
-            // Each thread packs the op(B) columns it reads, so splitting the rows packs B once per
-            // thread. Split the columns instead unless the rows are many (or the columns too few).
-            bool splitRows = m >= workers * 4 * MC || n < workers * nr;
+            // Each thread packs what it reads: splitting the rows packs all of B in every thread,
+            // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
+            // the larger side, so that the side every thread repeats is the smaller one.
+            bool splitRows = n <= m || n < workers * nr;
             int total = splitRows ? m : n, unit = splitRows ? mr : nr;
             int chunk = (total + workers - 1) / workers;
             chunk = (chunk + unit - 1) / unit * unit;
@@ -274,7 +278,7 @@ public static unsafe class Gemm
                     {
                         float* d = dst + jr * kc + p * nr;
                         int cols = Math.Min(nr, nc - jr);
-                        if (cols == nr) new ReadOnlySpan<float>(src + jr, nr).CopyTo(new Span<float>(d, nr));
+                        if (cols == nr) CopyPanelRow(src + jr, d, nr);
                         else
                         {
                             int j = 0;
@@ -299,6 +303,24 @@ public static unsafe class Gemm
                     for (int p = 0; p < kc; p++) panel[p * nr + j] = 0;
             }
         }
+    }
+
+    /// <summary>Copies one NR-wide row of a B panel; inline vector moves, as a call per 128 bytes would dominate packing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPanelRow(float* src, float* dst, int nr)
+    {
+        if (nr == Nr512 && Vector512.IsHardwareAccelerated)
+        {
+            Vector512.Store(Vector512.Load(src), dst);
+            Vector512.Store(Vector512.Load(src + 16), dst + 16);
+        }
+        else if (nr == Nr256 && Vector256.IsHardwareAccelerated)
+        {
+            Vector256.Store(Vector256.Load(src), dst);
+            Vector256.Store(Vector256.Load(src + 8), dst + 8);
+        }
+        else
+            for (int j = 0; j < nr; j++) dst[j] = src[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
