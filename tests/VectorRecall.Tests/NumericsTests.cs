@@ -161,6 +161,17 @@ public class DistanceTests
             Assert.Equal(Distances.DotReference(x, y), Distances.Dot(x, y), 4);
             Assert.Equal(Distances.SquaredL2Reference(x, y), Distances.SquaredL2(x, y), 3);
             Assert.Equal(Distances.CosineReference(x, y), Distances.Cosine(x, y), 4);
+            // Each vector width the CPU runs, not only the one this machine picks.
+            if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+            {
+                Assert.Equal(Distances.DotReference(x, y), Distances.Dot256(x, y), 4);
+                Assert.Equal(Distances.SquaredL2Reference(x, y), Distances.SquaredL2_256(x, y), 3);
+            }
+            if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+            {
+                Assert.Equal(Distances.DotReference(x, y), Distances.Dot512(x, y), 4);
+                Assert.Equal(Distances.SquaredL2Reference(x, y), Distances.SquaredL2_512(x, y), 3);
+            }
         }
     }
 

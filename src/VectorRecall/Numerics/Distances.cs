@@ -15,77 +15,98 @@ public static class Distances
     public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         CheckSameLength(x.Length, y.Length);
-        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
-        {
-            Vector512<float> acc0 = default, acc1 = default;
-            for (; i <= n - 32; i += 32)
-            {
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i + 16), Vector512.LoadUnsafe(ref py, (nuint)i + 16), acc1);
-            }
-            for (; i <= n - 16; i += 16)
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
-            sum = Vector512.Sum(acc0 + acc1);
-        }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
-        {
-            Vector256<float> acc0 = default, acc1 = default;
-            for (; i <= n - 16; i += 16)
-            {
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i + 8), Vector256.LoadUnsafe(ref py, (nuint)i + 8), acc1);
-            }
-            for (; i <= n - 8; i += 8)
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
-            sum = Vector256.Sum(acc0 + acc1);
-        }
-        for (; i < n; i++) sum += Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
-        return sum;
+        return Vector512.IsHardwareAccelerated ? Dot512(x, y)
+            : Vector256.IsHardwareAccelerated ? Dot256(x, y)
+            : DotReference(x, y);
     }
 
     public static float SquaredL2(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         CheckSameLength(x.Length, y.Length);
+        return Vector512.IsHardwareAccelerated ? SquaredL2_512(x, y)
+            : Vector256.IsHardwareAccelerated ? SquaredL2_256(x, y)
+            : SquaredL2Reference(x, y);
+    }
+
+    // Two accumulators hide the FMA latency; the tail is scalar.
+    internal static float Dot512(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
         ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
         int n = x.Length, i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 16)
+        Vector512<float> acc0 = default, acc1 = default;
+        for (; i <= n - 32; i += 32)
         {
-            Vector512<float> acc0 = default, acc1 = default;
-            for (; i <= n - 32; i += 32)
-            {
-                var d0 = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
-                var d1 = Vector512.LoadUnsafe(ref px, (nuint)i + 16) - Vector512.LoadUnsafe(ref py, (nuint)i + 16);
-                acc0 = Vector512.FusedMultiplyAdd(d0, d0, acc0);
-                acc1 = Vector512.FusedMultiplyAdd(d1, d1, acc1);
-            }
-            for (; i <= n - 16; i += 16)
-            {
-                var d = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
-                acc0 = Vector512.FusedMultiplyAdd(d, d, acc0);
-            }
-            sum = Vector512.Sum(acc0 + acc1);
+            acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i + 16), Vector512.LoadUnsafe(ref py, (nuint)i + 16), acc1);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= 8)
+        for (; i <= n - 16; i += 16)
+            acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
+        float sum = Vector512.Sum(acc0 + acc1);
+        for (; i < n; i++) sum += Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
+        return sum;
+    }
+
+    internal static float Dot256(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
+        int n = x.Length, i = 0;
+        Vector256<float> acc0 = default, acc1 = default;
+        for (; i <= n - 16; i += 16)
         {
-            Vector256<float> acc0 = default, acc1 = default;
-            for (; i <= n - 16; i += 16)
-            {
-                var d0 = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
-                var d1 = Vector256.LoadUnsafe(ref px, (nuint)i + 8) - Vector256.LoadUnsafe(ref py, (nuint)i + 8);
-                acc0 = Vector256.FusedMultiplyAdd(d0, d0, acc0);
-                acc1 = Vector256.FusedMultiplyAdd(d1, d1, acc1);
-            }
-            for (; i <= n - 8; i += 8)
-            {
-                var d = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
-                acc0 = Vector256.FusedMultiplyAdd(d, d, acc0);
-            }
-            sum = Vector256.Sum(acc0 + acc1);
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
+            acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i + 8), Vector256.LoadUnsafe(ref py, (nuint)i + 8), acc1);
         }
+        for (; i <= n - 8; i += 8)
+            acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
+        float sum = Vector256.Sum(acc0 + acc1);
+        for (; i < n; i++) sum += Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
+        return sum;
+    }
+
+    internal static float SquaredL2_512(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
+        int n = x.Length, i = 0;
+        Vector512<float> acc0 = default, acc1 = default;
+        for (; i <= n - 32; i += 32)
+        {
+            var d0 = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
+            var d1 = Vector512.LoadUnsafe(ref px, (nuint)i + 16) - Vector512.LoadUnsafe(ref py, (nuint)i + 16);
+            acc0 = Vector512.FusedMultiplyAdd(d0, d0, acc0);
+            acc1 = Vector512.FusedMultiplyAdd(d1, d1, acc1);
+        }
+        for (; i <= n - 16; i += 16)
+        {
+            var d = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
+            acc0 = Vector512.FusedMultiplyAdd(d, d, acc0);
+        }
+        float sum = Vector512.Sum(acc0 + acc1);
+        for (; i < n; i++)
+        {
+            float d = Unsafe.Add(ref px, i) - Unsafe.Add(ref py, i);
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    internal static float SquaredL2_256(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
+        int n = x.Length, i = 0;
+        Vector256<float> acc0 = default, acc1 = default;
+        for (; i <= n - 16; i += 16)
+        {
+            var d0 = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
+            var d1 = Vector256.LoadUnsafe(ref px, (nuint)i + 8) - Vector256.LoadUnsafe(ref py, (nuint)i + 8);
+            acc0 = Vector256.FusedMultiplyAdd(d0, d0, acc0);
+            acc1 = Vector256.FusedMultiplyAdd(d1, d1, acc1);
+        }
+        for (; i <= n - 8; i += 8)
+        {
+            var d = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
+            acc0 = Vector256.FusedMultiplyAdd(d, d, acc0);
+        }
+        float sum = Vector256.Sum(acc0 + acc1);
         for (; i < n; i++)
         {
             float d = Unsafe.Add(ref px, i) - Unsafe.Add(ref py, i);
