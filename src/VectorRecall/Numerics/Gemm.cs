@@ -82,12 +82,14 @@ public static unsafe class Gemm
             // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
             // the larger side, so that the side every thread repeats is the smaller one.
             bool splitRows = n <= m || n < workers * nr;
-            // A few chunks per thread rather than one: on a shared machine one core is often
-            // slower, and Parallel.For hands the spare chunks to whichever thread is free. Chunks
-            // stay large enough that the repeated packing is noise.
+            // Four chunks per thread when the work is large: on a shared machine one core is often
+            // slower, and Parallel.For hands the spare chunks to whichever thread is free. Smaller
+            // work gets one chunk per thread, as uneven chunks would cost more than they balance;
+            // either way chunks stay large enough that the repeated packing is noise.
             int total = splitRows ? m : n, unit = splitRows ? mr : nr;
             int minChunk = splitRows ? 4 * MC : 4 * nr;
-            int chunk = Math.Max((total + 4 * workers - 1) / (4 * workers), Math.Min(minChunk, (total + workers - 1) / workers));
+            int chunks = total >= 4 * workers * minChunk ? 4 * workers : workers;
+            int chunk = (total + chunks - 1) / chunks;
             chunk = (chunk + unit - 1) / unit * unit;
             int parts = (total + chunk - 1) / chunk;
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
