@@ -103,8 +103,8 @@ public static partial class Ops
         var norms = new float[rows];
         for (int r = 0; r < rows; r++)
         {
-            norms[r] = MathF.Max(TensorPrimitives.Norm(x.Value.Row(r)), eps);
-            TensorPrimitives.Divide(x.Value.Row(r), norms[r], y.Row(r));
+            norms[r] = TensorPrimitives.Norm(x.Value.Row(r));
+            TensorPrimitives.Divide(x.Value.Row(r), MathF.Max(norms[r], eps), y.Row(r));
         }
         var output = Output(y, x);
         if (output.RequiresGrad)
@@ -114,10 +114,10 @@ public static partial class Ops
                 for (int r = 0; r < rows; r++)
                 {
                     var yr = y.Row(r); var gyr = gy.Row(r); var gxr = gx.Row(r);
-                    bool clamped = TensorPrimitives.Norm(x.Value.Row(r)) < eps;
-                    // d(x/n) = (g − y·(y·g)) / n while the norm is above eps; a constant divisor below it.
+                    // d(x/n) = (g − y·(y·g)) / n while the norm is above eps; below it the divisor is the constant eps.
+                    bool clamped = norms[r] < eps;
                     float proj = clamped ? 0f : TensorPrimitives.Dot(yr, gyr);
-                    float inv = 1f / norms[r];
+                    float inv = 1f / MathF.Max(norms[r], eps);
                     for (int i = 0; i < gxr.Length; i++) gxr[i] += (gyr[i] - yr[i] * proj) * inv;
                 }
             };
