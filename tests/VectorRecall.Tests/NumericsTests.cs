@@ -98,7 +98,7 @@ public class GemmTests
     internal void MatchesTheReferenceInAllFormsAndRaggedSizes(Gemm.KernelKind kernel)
     {
         var rng = new Rng(11);
-        (int m, int n, int k)[] sizes = [(1, 1, 1), (7, 5, 3), (37, 45, 19), (100, 70, 300), (9, 33, 257), (130, 1100, 20), (3100, 40, 9)];
+        (int m, int n, int k)[] sizes = [(1, 1, 1), (7, 5, 3), (37, 45, 19), (100, 70, 300), (9, 33, 257), (130, 1100, 20), (3100, 40, 9), (30, 50, 1500)];
         foreach (var (m, n, k) in sizes)
             foreach (bool ta in new[] { false, true })
                 foreach (bool tb in new[] { false, true })
@@ -129,14 +129,17 @@ public class GemmTests
         Assert.Equal([1f, 2f, -1f, 3f, 4f, -1f, 5f, 6f, -1f], c);
     }
 
-    [Fact]
-    public void SameResultOnOneAndTwoThreads()
+    [Theory]
+    [InlineData(300, 150, 200, false)]
+    [InlineData(3000, 100, 64, false)]
+    [InlineData(64, 96, 3000, true)] // deep k: split in two
+    public void SameResultOnOneAndTwoThreads(int m, int n, int k, bool transA)
     {
         var rng = new Rng(2);
-        var a = Tensor.Randn(rng, 1f, 300, 200); var b = Tensor.Randn(rng, 1f, 200, 150);
-        var c1 = new Tensor(300, 150); var c2 = new Tensor(300, 150);
-        Gemm.Multiply(a, false, b, false, c1, threads: 1);
-        Gemm.Multiply(a, false, b, false, c2, threads: 2);
+        var a = Tensor.Randn(rng, 1f, transA ? k : m, transA ? m : k); var b = Tensor.Randn(rng, 1f, k, n);
+        var c1 = new Tensor(m, n); var c2 = new Tensor(m, n);
+        Gemm.Multiply(a, transA, b, false, c1, threads: 1);
+        Gemm.Multiply(a, transA, b, false, c2, threads: 2);
         Assert.Equal(c1.ToArray(), c2.ToArray());
     }
 

@@ -73,9 +73,14 @@ public static unsafe class Gemm
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
-            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel);
             int mr = MrOf(kernel), nr = NrOf(kernel);
             int workers = PlanThreads(m, n, k, threads, mr, nr);
+            if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
+            {
+                MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel);
+                return;
+            }
+            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel);
             if (workers == 1) { job.Run(0, m, 0, n); return; }
 
             // Each thread packs what it reads: splitting the rows packs all of B in every thread,
@@ -98,6 +103,40 @@ public static unsafe class Gemm
                 if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
             });
         }
+    }
+
+    private const int SplitKMinDepth = 1024, SplitKMaxOutput = 512 * 512;
+
+    /// <summary>
+    /// A small output over a deep k (a weight gradient: Xᵀ·dY over a batch) splits k in two: each
+    /// half is its own GEMM, one into C and one into a scratch matrix, added at the end. Splitting
+    /// the output instead would make every thread pack the whole of one operand. The split does
+    /// not depend on the thread count, so neither do the sums.
+    /// </summary>
+    private static void MultiplySplitK(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc,
+        int m, int n, int k, bool accumulate, int workers, KernelKind kernel)
+    {
+        int k0 = (k / 2 + KC - 1) / KC * KC;
+        // op(A)'s columns and op(B)'s rows from k0 on.
+        float* a1 = transA ? a + (long)k0 * lda : a + k0;
+        float* b1 = transB ? b + k0 : b + (long)k0 * ldb;
+        float[] rented = System.Buffers.ArrayPool<float>.Shared.Rent(m * n);
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                var first = new Job(a, lda, transA, b, ldb, transB, c, ldc, k0, accumulate, kernel);
+                var second = new Job(a1, lda, transA, b1, ldb, transB, scratch, n, k - k0, false, kernel);
+                if (workers > 1) Parallel.Invoke(() => first.Run(0, m, 0, n), () => second.Run(0, m, 0, n));
+                else { first.Run(0, m, 0, n); second.Run(0, m, 0, n); }
+                for (int i = 0; i < m; i++)
+                {
+                    var row = new Span<float>(c + (long)i * ldc, n);
+                    TensorPrimitives.Add(row, new ReadOnlySpan<float>(scratch + (long)i * n, n), row);
+                }
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(rented); }
     }
 
     /// <summary>Convenience over tensors: C = op(A)·op(B) (or +=) with shapes checked.</summary>

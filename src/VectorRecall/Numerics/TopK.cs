@@ -6,6 +6,11 @@ namespace VectorRecall.Numerics;
 /// result is the same whatever order the candidates arrive in. NaN scores are never kept.
 /// The buffers form a binary heap with the worst kept pair at the root.
 /// </summary>
+/// <remarks>
+/// The static <see cref="Push(Span{long}, Span{float}, ref int, long, float)"/> and
+/// <see cref="SortBestFirst(Span{long}, Span{float}, int)"/> are the same heap for callers that keep
+/// many heaps side by side (one per query of a batch) and cannot hold a ref struct for each.
+/// </remarks>
 public ref struct TopK
 {
     private readonly Span<long> _ids;
@@ -27,40 +32,52 @@ public ref struct TopK
     public readonly int K => _ids.Length;
     public readonly bool IsFull => _count == _ids.Length;
 
-    /// <summary>The score a candidate must beat once the heap is full (−∞ before).</summary>
-    public readonly float Threshold => IsFull && _count > 0 ? _scores[0] : float.NegativeInfinity;
+    /// <summary>The score a candidate must reach once the heap is full (−∞ before).</summary>
+    public readonly float Threshold => ThresholdOf(_scores, _count);
 
     /// <summary>Offers one candidate; returns whether it was kept.</summary>
-    public bool Push(long id, float score)
-    {
-        if (float.IsNaN(score) || _ids.Length == 0) return false;
-        if (_count < _ids.Length)
-        {
-            int i = _count++;
-            _ids[i] = id; _scores[i] = score;
-            SiftUp(i);
-            return true;
-        }
-        if (!Better(score, id, _scores[0], _ids[0])) return false;
-        _ids[0] = id; _scores[0] = score;
-        SiftDown(0);
-        return true;
-    }
+    public bool Push(long id, float score) => Push(_ids, _scores, ref _count, id, score);
 
     /// <summary>Sorts the kept pairs best first in place (the heap is consumed) and returns their count.</summary>
     public int SortBestFirst()
     {
-        int n = _count;
-        // Heap sort: repeatedly move the worst to the end of the shrinking heap.
-        for (int end = n - 1; end > 0; end--)
-        {
-            (_ids[0], _ids[end]) = (_ids[end], _ids[0]);
-            (_scores[0], _scores[end]) = (_scores[end], _scores[0]);
-            _count = end;
-            SiftDown(0);
-        }
+        int n = SortBestFirst(_ids, _scores, _count);
         _count = 0;
         return n;
+    }
+
+    /// <summary>The score a candidate must reach to enter a heap of <c>scores.Length</c> holding <paramref name="count"/> pairs.</summary>
+    public static float ThresholdOf(ReadOnlySpan<float> scores, int count) =>
+        count == scores.Length && count > 0 ? scores[0] : float.NegativeInfinity;
+
+    /// <summary>Offers one candidate to the heap held in <paramref name="ids"/>/<paramref name="scores"/> (capacity = their length).</summary>
+    public static bool Push(Span<long> ids, Span<float> scores, ref int count, long id, float score)
+    {
+        if (float.IsNaN(score) || ids.Length == 0) return false;
+        if (count < ids.Length)
+        {
+            int i = count++;
+            ids[i] = id; scores[i] = score;
+            SiftUp(ids, scores, i);
+            return true;
+        }
+        if (!Better(score, id, scores[0], ids[0])) return false;
+        ids[0] = id; scores[0] = score;
+        SiftDown(ids, scores, 0, count);
+        return true;
+    }
+
+    /// <summary>Heap-sorts the first <paramref name="count"/> pairs best first; returns the count.</summary>
+    public static int SortBestFirst(Span<long> ids, Span<float> scores, int count)
+    {
+        // Repeatedly move the worst to the end of the shrinking heap.
+        for (int end = count - 1; end > 0; end--)
+        {
+            (ids[0], ids[end]) = (ids[end], ids[0]);
+            (scores[0], scores[end]) = (scores[end], scores[0]);
+            SiftDown(ids, scores, 0, end);
+        }
+        return count;
     }
 
     /// <summary>The k best of <paramref name="scores"/> (ids are positions), best first; returns how many were written.</summary>
@@ -88,36 +105,35 @@ public ref struct TopK
 
     private static bool Better(float s1, long id1, float s2, long id2) => s1 > s2 || (s1 == s2 && id1 < id2);
 
-    private readonly void SiftUp(int i)
+    private static void SiftUp(Span<long> ids, Span<float> scores, int i)
     {
         while (i > 0)
         {
             int parent = (i - 1) >> 1;
             // The root holds the worst: a child worse than its parent moves up.
-            if (!Better(_scores[parent], _ids[parent], _scores[i], _ids[i])) break;
-            Swap(i, parent);
+            if (!Better(scores[parent], ids[parent], scores[i], ids[i])) break;
+            Swap(ids, scores, i, parent);
             i = parent;
         }
     }
 
-    private readonly void SiftDown(int i)
+    private static void SiftDown(Span<long> ids, Span<float> scores, int i, int count)
     {
-        int n = _count;
         while (true)
         {
             int left = 2 * i + 1;
-            if (left >= n) return;
+            if (left >= count) return;
             int worst = left, right = left + 1;
-            if (right < n && Better(_scores[left], _ids[left], _scores[right], _ids[right])) worst = right;
-            if (!Better(_scores[i], _ids[i], _scores[worst], _ids[worst])) return;
-            Swap(i, worst);
+            if (right < count && Better(scores[left], ids[left], scores[right], ids[right])) worst = right;
+            if (!Better(scores[i], ids[i], scores[worst], ids[worst])) return;
+            Swap(ids, scores, i, worst);
             i = worst;
         }
     }
 
-    private readonly void Swap(int a, int b)
+    private static void Swap(Span<long> ids, Span<float> scores, int a, int b)
     {
-        (_ids[a], _ids[b]) = (_ids[b], _ids[a]);
-        (_scores[a], _scores[b]) = (_scores[b], _scores[a]);
+        (ids[a], ids[b]) = (ids[b], ids[a]);
+        (scores[a], scores[b]) = (scores[b], scores[a]);
     }
 }
