@@ -1,0 +1,724 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Indexing;
+
+/// <summary>Construction and search settings of an <see cref="HnswIndex"/>.</summary>
+public sealed record HnswOptions
+{
+    /// <summary>Links per node on the upper levels; level 0 keeps twice as many.</summary>
+    public int M { get; init; } = 16;
+    /// <summary>Candidate list size while inserting: larger builds slower and searches better.</summary>
+    public int EfConstruction { get; init; } = 200;
+    /// <summary>Default candidate list size while searching (at least k is always used).</summary>
+    public int EfSearch { get; init; } = 100;
+    /// <summary>Threads used while adding; 0 means every core.</summary>
+    public int Threads { get; init; }
+    /// <summary>Seed of the level draws: with one thread, the same seed and order give the same graph.</summary>
+    public ulong Seed { get; init; } = 100;
+}
+
+/// <summary>
+/// Hierarchical navigable small-world graph (Malkov &amp; Yashunin, 2016), laid out as hnswlib does:
+/// level 0 is one contiguous record per node (link count, up to 2M links, then the vector), in
+/// fixed segments that never move, so searches can run while other threads add; upper levels are
+/// small per-node arrays. Writers publish a link list by writing its entries before its count,
+/// and a node's vector before any link to it, so a concurrent reader only ever meets finished
+/// nodes. Removal marks a node deleted: searches still walk through it (the graph stays
+/// connected) but never return it.
+/// </summary>
+public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
+{
+    private const string Kind = "HNSW";
+    private const int SegmentBits = 14, SegmentSize = 1 << SegmentBits, SegmentMask = SegmentSize - 1;
+    private const int LockStripes = 1 << 12;
+
+    private readonly int _maxM0;
+    private readonly int _recordBytes, _vectorOffset;
+    private readonly double _levelScale;
+    private readonly Rng _levelRng;
+    private readonly object _growLock = new(), _entryLock = new();
+    private readonly object[] _stripes;
+    private readonly ConcurrentDictionary<long, int> _slotOf = new();
+    private readonly Stack<SearchScratch> _scratchPool = new();
+
+    // Storage by slot, in segments of SegmentSize slots. Arrays of segments are replaced (never
+    // mutated in place) when they grow, so a reader holding an old array still sees valid segments.
+    private volatile byte*[] _level0 = [];
+    private volatile long[][] _labels = [];
+    private volatile int[][] _levels = [];
+    private volatile int[]?[][] _upper = [];
+    private volatile byte[][] _deleted = [];
+    private int _reserved;            // slots handed out
+    private int _count;               // live (not removed) items
+    private long _entry = -1;         // entry slot in the low 32 bits, top level in the high 32 (one atomic read)
+    private bool _disposed;
+
+    public HnswIndex(int dimension, Metric metric, HnswOptions? options = null)
+    {
+        options ??= new HnswOptions();
+        if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), $"dimension must be positive, got {dimension}");
+        if (options.M < 2 || options.M > 1024) throw new ArgumentOutOfRangeException(nameof(options), $"M must lie in [2, 1024], got {options.M}");
+        if (options.EfConstruction < 1) throw new ArgumentOutOfRangeException(nameof(options), $"efConstruction must be positive, got {options.EfConstruction}");
+        if (options.EfSearch < 1) throw new ArgumentOutOfRangeException(nameof(options), $"efSearch must be positive, got {options.EfSearch}");
+        Dimension = dimension;
+        Metric = metric;
+        Options = options;
+        EfSearch = options.EfSearch;
+        _maxM0 = 2 * options.M;
+        _vectorOffset = 4 + 4 * _maxM0;
+        _recordBytes = _vectorOffset + 4 * dimension;
+        _levelScale = 1 / Math.Log(options.M);
+        _levelRng = new Rng(options.Seed);
+        _stripes = new object[LockStripes];
+        for (int i = 0; i < _stripes.Length; i++) _stripes[i] = new object();
+    }
+
+    ~HnswIndex() => FreeSegments();
+
+    public int Dimension { get; }
+    public Metric Metric { get; }
+    public HnswOptions Options { get; }
+    public int M => Options.M;
+
+    /// <summary>Candidate list size used by searches that do not give one.</summary>
+    public int EfSearch { get; set; }
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Slots in use, removed items included (removal does not reclaim space).</summary>
+    public int SlotCount => Volatile.Read(ref _reserved);
+
+    /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags).</summary>
+    public double BytesPerVector
+    {
+        get
+        {
+            int n = Math.Max(1, SlotCount);
+            long upper = 0;
+            for (int s = 0; s < n; s++) upper += (UpperLinks(s)?.Length ?? 0) * 4L;
+            return _recordBytes + 8 + 4 + 1 + (double)upper / n;
+        }
+    }
+
+    public bool Contains(long id) => _slotOf.ContainsKey(id);
+
+    // ---- Construction ------------------------------------------------------------------
+
+    /// <summary>Adds vectors on <see cref="HnswOptions.Threads"/> threads.</summary>
+    public void Add(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors) => Add(ids, vectors, null, CancellationToken.None);
+
+    /// <summary>Adds vectors, telling <paramref name="progress"/> how many are in; cancelling stops between items (those already in stay searchable).</summary>
+    public void Add(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors, IProgress<int>? progress, CancellationToken cancel)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int n = VectorChecks.AddCount(ids, vectors, Dimension);
+        foreach (long id in ids) if (_slotOf.ContainsKey(id)) throw new ArgumentException($"id {id} is already in the index");
+        if (n == 0) return;
+
+        // Slots and levels are drawn up front, in input order, so one thread reproduces one graph.
+        int first;
+        var levels = new int[n];
+        lock (_growLock)
+        {
+            first = _reserved;
+            if ((long)first + n > int.MaxValue - SegmentSize) throw new InvalidOperationException($"an HNSW index holds at most {int.MaxValue - SegmentSize} items");
+            EnsureCapacity(first + n);
+            for (int i = 0; i < n; i++) levels[i] = DrawLevel();
+            Volatile.Write(ref _reserved, first + n);
+        }
+        for (int i = 0; i < n; i++) WriteNode(first + i, ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
+
+        int threads = Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
+        int done = 0;
+        var idArray = ids.ToArray();
+        var linked = new bool[n];
+        try
+        {
+            if (threads == 1 || n < 64)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    Insert(first + i, idArray[i]);
+                    linked[i] = true;
+                    if ((++done & 1023) == 0) progress?.Report(done);
+                }
+            }
+            else
+            {
+                Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancel }, i =>
+                {
+                    Insert(first + i, idArray[i]);
+                    linked[i] = true;
+                    int d = Interlocked.Increment(ref done);
+                    if ((d & 1023) == 0) progress?.Report(d);
+                });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Slots reserved but never linked hold no searchable item: mark them so that files and counts agree.
+            for (int i = 0; i < n; i++)
+                if (!linked[i]) Volatile.Write(ref _deleted[(first + i) >> SegmentBits][(first + i) & SegmentMask], (byte)1);
+            throw;
+        }
+        progress?.Report(n);
+    }
+
+    private int DrawLevel()
+    {
+        double u = _levelRng.NextDouble();
+        return (int)(-Math.Log(Math.Max(u, double.Epsilon)) * _levelScale);
+    }
+
+    /// <summary>Writes a reserved slot's vector, id and level; it is linked into the graph later.</summary>
+    private void WriteNode(int slot, long id, int level, ReadOnlySpan<float> vector)
+    {
+        byte* record = Record(slot);
+        *(int*)record = 0;
+        var dst = new Span<float>(record + _vectorOffset, Dimension);
+        vector.CopyTo(dst);
+        if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
+        _labels[slot >> SegmentBits][slot & SegmentMask] = id;
+        _levels[slot >> SegmentBits][slot & SegmentMask] = level;
+        _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
+    }
+
+    /// <summary>Links a written slot into every level up to its own (hnswlib's addPoint).</summary>
+    private void Insert(int slot, long id)
+    {
+        int level = LevelOf(slot);
+        float* q = Vector(slot);
+        var scratch = RentScratch();
+        bool holdsEntryLock = false;
+        try
+        {
+            long entry;
+            lock (_entryLock)
+            {
+                entry = _entry;
+                if (entry < 0)
+                {
+                    Volatile.Write(ref _entry, Pack(slot, level));
+                    Publish(slot, id);
+                    return;
+                }
+            }
+            // A new top level changes the entry point: keep others from reading a half-linked one.
+            if (level > TopLevel(entry))
+            {
+                Monitor.Enter(_entryLock, ref holdsEntryLock);
+                entry = _entry;
+            }
+            int current = EntrySlot(entry), top = TopLevel(entry);
+            float currentDist = Distance(q, Vector(current));
+            for (int l = top; l > level; l--) current = GreedyStep(q, current, ref currentDist, l);
+
+            for (int l = Math.Min(level, top); l >= 0; l--)
+            {
+                SearchLayer(q, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot);
+                current = Connect(slot, l, scratch, current);
+            }
+            if (level > top) Volatile.Write(ref _entry, Pack(slot, level));
+            Publish(slot, id);
+        }
+        finally
+        {
+            if (holdsEntryLock) Monitor.Exit(_entryLock);
+            ReturnScratch(scratch);
+        }
+    }
+
+    private void Publish(int slot, long id)
+    {
+        _slotOf[id] = slot;
+        Interlocked.Increment(ref _count);
+    }
+
+    /// <summary>
+    /// Links <paramref name="slot"/> to the best of the candidates in <c>scratch.Results</c> at
+    /// <paramref name="level"/> (chosen by the heuristic) and each of them back to it, shrinking
+    /// their lists by the same heuristic when full. Returns the closest candidate, where the next
+    /// level's search starts (<paramref name="fallback"/> when there are none).
+    /// </summary>
+    private int Connect(int slot, int level, SearchScratch scratch, int fallback)
+    {
+        int maxLinks = level == 0 ? _maxM0 : M;
+        int selectedCount = SelectNeighbours(scratch.Results, M, scratch);
+        if (selectedCount == 0) return fallback;
+        // The selection is reused below while scratch.Selected serves other selections.
+        Span<int> selected = selectedCount <= 256 ? stackalloc int[selectedCount] : new int[selectedCount];
+        scratch.Selected.AsSpan(0, selectedCount).CopyTo(selected);
+        int closest = selected[0];
+
+        lock (Stripe(slot))
+        {
+            int* list = Links(slot, level);
+            int existing = *list;
+            if (existing == 0)
+            {
+                for (int i = 0; i < selectedCount; i++) list[1 + i] = selected[i];
+                Volatile.Write(ref *list, selectedCount);
+            }
+            else
+            {
+                // Other threads that found this node already linked it to them: keep those links too.
+                var heap = scratch.Candidates;
+                heap.Clear();
+                float* v = Vector(slot);
+                for (int i = 0; i < existing; i++) heap.Push(-Distance(v, Vector(list[1 + i])), list[1 + i]);
+                foreach (int s in selected)
+                {
+                    bool present = false;
+                    for (int i = 0; i < existing; i++) if (list[1 + i] == s) { present = true; break; }
+                    if (!present) heap.Push(-Distance(v, Vector(s)), s);
+                }
+                int kept = SelectNeighbours(heap, maxLinks, scratch);
+                for (int i = 0; i < kept; i++) list[1 + i] = scratch.Selected[i];
+                Volatile.Write(ref *list, kept);
+            }
+        }
+
+        for (int i = 0; i < selectedCount; i++)
+        {
+            int neighbour = selected[i];
+            lock (Stripe(neighbour))
+            {
+                int* list = Links(neighbour, level);
+                int count = *list;
+                bool present = false;
+                for (int j = 0; j < count; j++) if (list[1 + j] == slot) { present = true; break; }
+                if (present) continue;
+                if (count < maxLinks)
+                {
+                    list[1 + count] = slot;
+                    Volatile.Write(ref *list, count + 1);
+                    continue;
+                }
+                // Full: keep the best maxLinks of the old links plus the new one, by the heuristic, as seen from the neighbour.
+                var heap = scratch.Candidates;
+                heap.Clear();
+                float* nv = Vector(neighbour);
+                heap.Push(-Distance(nv, Vector(slot)), slot);
+                for (int j = 0; j < count; j++) heap.Push(-Distance(nv, Vector(list[1 + j])), list[1 + j]);
+                int kept = SelectNeighbours(heap, maxLinks, scratch);
+                for (int j = 0; j < kept; j++) list[1 + j] = scratch.Selected[j];
+                Volatile.Write(ref *list, kept);
+            }
+        }
+        return closest;
+    }
+
+    /// <summary>
+    /// The neighbour-selection heuristic (the paper's algorithm 4, hnswlib's getNeighborsByHeuristic2):
+    /// closest first, keep a candidate only if it is nearer to the base than to every one kept, at
+    /// most <paramref name="max"/>. <paramref name="farthestFirst"/> holds (−distance, node) pairs
+    /// and is consumed; the kept nodes go to <c>scratch.Selected</c>, closest first.
+    /// </summary>
+    private int SelectNeighbours(NodeHeap farthestFirst, int max, SearchScratch scratch)
+    {
+        int n = farthestFirst.Count;
+        scratch.EnsureSelection(n);
+        var dist = scratch.OrderDistances;
+        var order = scratch.Order;
+        for (int i = n - 1; i >= 0; i--)
+        {
+            dist[i] = -farthestFirst.TopKey;
+            order[i] = farthestFirst.TopNode;
+            farthestFirst.Pop();
+        }
+        if (n <= max)
+        {
+            order.AsSpan(0, n).CopyTo(scratch.Selected);
+            return n;
+        }
+        int kept = 0;
+        for (int i = 0; i < n && kept < max; i++)
+        {
+            float* candidate = Vector(order[i]);
+            bool good = true;
+            for (int j = 0; j < kept; j++)
+                if (Distance(candidate, Vector(scratch.Selected[j])) < dist[i]) { good = false; break; }
+            if (good) scratch.Selected[kept++] = order[i];
+        }
+        return kept;
+    }
+
+    // ---- Search ------------------------------------------------------------------------
+
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, EfSearch);
+
+    /// <summary>As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/> with this call's candidate list size (at least k is used).</summary>
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        VectorChecks.Query(query, Dimension, k);
+        if (ef <= 0) throw new ArgumentOutOfRangeException(nameof(ef), $"ef must be positive, got {ef}");
+        if (ids.Length < Math.Min(k, Count) || scores.Length < Math.Min(k, Count)) throw new ArgumentException("result buffers are shorter than k");
+        long entry = Volatile.Read(ref _entry);
+        if (entry < 0) return 0;
+
+        var scratch = RentScratch();
+        try
+        {
+            if (scratch.Query.Length < Dimension) scratch.Query = GC.AllocateUninitializedArray<float>(Dimension, pinned: true);
+            query.CopyTo(scratch.Query);
+            if (Metric == Metric.Cosine) VectorChecks.Normalize(scratch.Query.AsSpan(0, Dimension));
+            fixed (float* q = scratch.Query)
+            {
+                int current = EntrySlot(entry);
+                float currentDist = Distance(q, Vector(current));
+                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, current, ref currentDist, l);
+                SearchLayer(q, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1);
+            }
+
+            // Results hold (−distance, node), farthest on top: drop the surplus, then fill from the back.
+            var results = scratch.Results;
+            while (results.Count > k) results.Pop();
+            int found = results.Count;
+            for (int i = found - 1; i >= 0; i--)
+            {
+                int node = results.TopNode;
+                float d = -results.TopKey;
+                ids[i] = Label(node);
+                scores[i] = Metric == Metric.L2 ? d : 1f - d;
+                results.Pop();
+            }
+            return found;
+        }
+        finally { ReturnScratch(scratch); }
+    }
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
+        SearchBatch(queries, k, ids, scores, counts, EfSearch);
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, int ef)
+    {
+        int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
+        var q = queries.ToArray();
+        var outIds = new long[(long)nq * k];
+        var outScores = new float[(long)nq * k];
+        var outCounts = new int[nq];
+        Parallel.For(0, nq, i =>
+        {
+            var rowIds = outIds.AsSpan(i * k, k);
+            var rowScores = outScores.AsSpan(i * k, k);
+            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, ef);
+            rowIds[found..].Fill(-1);
+            rowScores[found..].Fill(float.NaN);
+            outCounts[i] = found;
+        });
+        outIds.CopyTo(ids);
+        outScores.CopyTo(scores);
+        outCounts.CopyTo(counts);
+    }
+
+    /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
+    private int GreedyStep(float* q, int current, ref float currentDist, int level)
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            int* list = Links(current, level);
+            int count = Math.Min(Volatile.Read(ref *list), M);
+            for (int i = 0; i < count; i++)
+            {
+                int candidate = list[1 + i];
+                float d = Distance(q, Vector(candidate));
+                if (d < currentDist) { currentDist = d; current = candidate; changed = true; }
+            }
+        }
+        return current;
+    }
+
+    /// <summary>
+    /// Best-first search of one level from <paramref name="entry"/> with a candidate list of
+    /// <paramref name="ef"/> (the paper's algorithm 2). Leaves the up-to-ef nearest in
+    /// <c>scratch.Results</c> as (−distance, node), farthest on top; deleted nodes are walked
+    /// through but, when <paramref name="excludeDeleted"/>, not kept. <paramref name="exclude"/>
+    /// (the node being inserted, or −1) is never visited.
+    /// </summary>
+    private void SearchLayer(float* q, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude)
+    {
+        var visited = scratch.Visited;
+        var candidates = scratch.Candidates;
+        var results = scratch.Results;
+        visited.Reset(Volatile.Read(ref _reserved));
+        // A node being inserted can be reached through links other threads just made to it; it must not become its own neighbour.
+        if (exclude >= 0) visited.Visit(exclude);
+        candidates.Clear();
+        results.Clear();
+        int maxLinks = level == 0 ? _maxM0 : M;
+
+        float d0 = Distance(q, Vector(entry));
+        visited.Visit(entry);
+        candidates.Push(d0, entry);
+        if (!excludeDeleted || !IsDeleted(entry)) results.Push(-d0, entry);
+        float bound = results.Count == ef ? -results.TopKey : float.MaxValue;
+
+        while (candidates.Count > 0)
+        {
+            float d = candidates.TopKey;
+            int node = candidates.TopNode;
+            if (d > bound && results.Count >= ef) break;
+            candidates.Pop();
+
+            int* list = Links(node, level);
+            int count = Math.Min(Volatile.Read(ref *list), maxLinks);
+            if (count > 0) Prefetch(list[1]);
+            for (int i = 0; i < count; i++)
+            {
+                int next = list[1 + i];
+                if (i + 1 < count) Prefetch(list[2 + i]);
+                if (!visited.Visit(next)) continue;
+                float dn = Distance(q, Vector(next));
+                if (results.Count < ef || dn < bound)
+                {
+                    candidates.Push(dn, next);
+                    if (!excludeDeleted || !IsDeleted(next)) results.Push(-dn, next);
+                    if (results.Count > ef) results.Pop();
+                    if (results.Count > 0) bound = -results.TopKey;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Prefetch(int slot)
+    {
+        if (Sse.IsSupported && (uint)slot < (uint)Volatile.Read(ref _reserved)) Sse.Prefetch0(Record(slot) + _vectorOffset);
+    }
+
+    /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float Distance(float* a, float* b)
+    {
+        var x = new ReadOnlySpan<float>(a, Dimension);
+        var y = new ReadOnlySpan<float>(b, Dimension);
+        return Metric == Metric.L2 ? Distances.SquaredL2(x, y) : 1f - Distances.Dot(x, y);
+    }
+
+    // ---- Removal ----------------------------------------------------------------------
+
+    public void Remove(long id)
+    {
+        if (!_slotOf.TryRemove(id, out int slot)) throw new KeyNotFoundException($"id {id} is not in the index");
+        Volatile.Write(ref _deleted[slot >> SegmentBits][slot & SegmentMask], (byte)1);
+        Interlocked.Decrement(ref _count);
+    }
+
+    // ---- Storage ----------------------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* Record(int slot) => _level0[slot >> SegmentBits] + (long)(slot & SegmentMask) * _recordBytes;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float* Vector(int slot) => (float*)(Record(slot) + _vectorOffset);
+
+    private long Label(int slot) => _labels[slot >> SegmentBits][slot & SegmentMask];
+    private int LevelOf(int slot) => _levels[slot >> SegmentBits][slot & SegmentMask];
+    private int[]? UpperLinks(int slot) => _upper[slot >> SegmentBits][slot & SegmentMask];
+    private bool IsDeleted(int slot) => Volatile.Read(ref _deleted[slot >> SegmentBits][slot & SegmentMask]) != 0;
+    private object Stripe(int slot) => _stripes[slot & (LockStripes - 1)];
+
+    /// <summary>A link list: count, then the links. Level 0 lives in the record; upper levels in the node's array.</summary>
+    private int* Links(int slot, int level)
+    {
+        if (level == 0) return (int*)Record(slot);
+        var upper = UpperLinks(slot)!;
+        return (int*)Unsafe.AsPointer(ref upper[(level - 1) * (M + 1)]);
+    }
+
+    /// <summary>Upper-level link lists live on the pinned heap: searches hold raw pointers into them.</summary>
+    private int[] NewUpperLinks(int level) => GC.AllocateArray<int>(level * (M + 1), pinned: true);
+
+    private static long Pack(int slot, int level) => ((long)level << 32) | (uint)slot;
+    private static int EntrySlot(long entry) => (int)(entry & 0xFFFFFFFF);
+    private static int TopLevel(long entry) => (int)(entry >> 32);
+
+    private void EnsureCapacity(int slots)
+    {
+        int segments = (slots + SegmentSize - 1) / SegmentSize;
+        if (segments <= _level0.Length) return;
+        var level0 = new byte*[segments];
+        var labels = new long[segments][];
+        var levels = new int[segments][];
+        var upper = new int[]?[segments][];
+        var deleted = new byte[segments][];
+        Array.Copy(_level0, level0, _level0.Length);
+        Array.Copy(_labels, labels, _labels.Length);
+        Array.Copy(_levels, levels, _levels.Length);
+        Array.Copy(_upper, upper, _upper.Length);
+        Array.Copy(_deleted, deleted, _deleted.Length);
+        for (int s = _level0.Length; s < segments; s++)
+        {
+            nuint bytes = (nuint)SegmentSize * (nuint)_recordBytes;
+            level0[s] = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
+            NativeMemory.Clear(level0[s], bytes);
+            labels[s] = new long[SegmentSize];
+            levels[s] = new int[SegmentSize];
+            upper[s] = new int[]?[SegmentSize];
+            deleted[s] = new byte[SegmentSize];
+        }
+        // Readers index the segment arrays by slot; publish the new ones before any new slot.
+        _labels = labels; _levels = levels; _upper = upper; _deleted = deleted;
+        _level0 = level0;
+    }
+
+    private SearchScratch RentScratch()
+    {
+        lock (_scratchPool)
+            if (_scratchPool.Count > 0) return _scratchPool.Pop();
+        return new SearchScratch(Math.Max(1024, Volatile.Read(ref _reserved)));
+    }
+
+    private void ReturnScratch(SearchScratch scratch)
+    {
+        lock (_scratchPool) _scratchPool.Push(scratch);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        FreeSegments();
+        GC.SuppressFinalize(this);
+    }
+
+    private void FreeSegments()
+    {
+        foreach (byte* segment in _level0) NativeMemory.AlignedFree(segment);
+        _level0 = [];
+    }
+
+    // ---- Files ------------------------------------------------------------------------
+
+    public void Save(string path)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int slots = SlotCount;
+        var header = new IndexFile.Header(Kind, (int)Metric, Dimension, slots, new Dictionary<string, long>
+        {
+            ["m"] = M,
+            ["ef_construction"] = Options.EfConstruction,
+            ["ef_search"] = EfSearch,
+            ["seed"] = (long)Options.Seed,
+            ["entry"] = Volatile.Read(ref _entry),
+        });
+        AtomicFile.Write(path, stream =>
+        {
+            var writer = new IndexFile.Writer(stream, header);
+            writer.BeginSection("level0", (long)slots * _recordBytes);
+            for (int s = 0; s * SegmentSize < slots; s++)
+                writer.Write(new ReadOnlySpan<byte>(_level0[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _recordBytes));
+            WriteBySegment(writer, "labels", _labels, slots);
+            WriteBySegment(writer, "levels", _levels, slots);
+            WriteBySegment(writer, "deleted", _deleted, slots);
+            long upperInts = 0;
+            for (int s = 0; s < slots; s++) upperInts += UpperLinks(s)?.Length ?? 0;
+            writer.BeginSection("upper", upperInts * 4);
+            for (int s = 0; s < slots; s++) if (UpperLinks(s) is { } u) writer.Write(MemoryMarshal.AsBytes(u.AsSpan()));
+            writer.Finish();
+        });
+    }
+
+    private static void WriteBySegment<T>(IndexFile.Writer writer, string tag, T[][] segments, int slots) where T : unmanaged
+    {
+        writer.BeginSection(tag, (long)slots * sizeof(T));
+        for (int s = 0; s * SegmentSize < slots; s++)
+            writer.Write(MemoryMarshal.AsBytes(segments[s].AsSpan(0, Math.Min(SegmentSize, slots - s * SegmentSize))));
+    }
+
+    private static void ReadBySegment<T>(IndexFile.Reader reader, string tag, T[][] segments, int slots) where T : unmanaged
+    {
+        reader.BeginSection(tag, (long)slots * sizeof(T));
+        for (int s = 0; s * SegmentSize < slots; s++)
+            reader.Read(MemoryMarshal.AsBytes(segments[s].AsSpan(0, Math.Min(SegmentSize, slots - s * SegmentSize))));
+    }
+
+    /// <summary>Loads an index written by <see cref="Save"/>, checking its structure and checksum.</summary>
+    public static HnswIndex Load(string path, int threads = 0)
+    {
+        using var reader = new IndexFile.Reader(path, Kind);
+        var h = reader.Header;
+        if (!Enum.IsDefined((Metric)h.Metric)) throw new FileFormatException(path, $"unknown metric code {h.Metric}");
+        if (h.Count > int.MaxValue - SegmentSize) throw new FileFormatException(path, $"{h.Count} items is more than an index holds");
+        var options = new HnswOptions
+        {
+            M = (int)h.Parameter("m", path),
+            EfConstruction = (int)h.Parameter("ef_construction", path),
+            EfSearch = (int)h.Parameter("ef_search", path),
+            Seed = (ulong)h.Parameter("seed", path),
+            Threads = threads,
+        };
+        if (options.M is < 2 or > 1024 || options.EfConstruction < 1 || options.EfSearch < 1)
+            throw new FileFormatException(path, $"implausible parameters M={options.M}, efConstruction={options.EfConstruction}, efSearch={options.EfSearch}");
+        var index = new HnswIndex(h.Dimension, (Metric)h.Metric, options);
+        try
+        {
+            int slots = (int)h.Count;
+            index.EnsureCapacity(slots);
+            reader.BeginSection("level0", (long)slots * index._recordBytes);
+            for (int s = 0; s * SegmentSize < slots; s++)
+                reader.Read(new Span<byte>(index._level0[s], Math.Min(SegmentSize, slots - s * SegmentSize) * index._recordBytes));
+            ReadBySegment(reader, "labels", index._labels, slots);
+            ReadBySegment(reader, "levels", index._levels, slots);
+            ReadBySegment(reader, "deleted", index._deleted, slots);
+            long upperInts = 0;
+            for (int s = 0; s < slots; s++)
+            {
+                int level = index.LevelOf(s);
+                if (level is < 0 or > 64) throw new FileFormatException(path, $"node {s} has level {level}");
+                upperInts += (long)level * (options.M + 1);
+            }
+            reader.BeginSection("upper", upperInts * 4);
+            for (int s = 0; s < slots; s++)
+            {
+                int level = index.LevelOf(s);
+                if (level == 0) continue;
+                var links = index.NewUpperLinks(level);
+                reader.Read(MemoryMarshal.AsBytes(links.AsSpan()));
+                index._upper[s >> SegmentBits][s & SegmentMask] = links;
+            }
+            reader.Finish();
+            index.Validate(path, slots, h.Parameter("entry", path));
+            return index;
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>
+    private void Validate(string path, int slots, long entry)
+    {
+        if (slots > 0 && (EntrySlot(entry) >= slots || entry < 0 || TopLevel(entry) != LevelOf(EntrySlot(entry))))
+            throw new FileFormatException(path, $"entry point {entry} does not match the nodes");
+        for (int s = 0; s < slots; s++)
+        {
+            for (int l = 0; l <= LevelOf(s); l++)
+            {
+                int* list = Links(s, l);
+                int count = *list, max = l == 0 ? _maxM0 : M;
+                if (count < 0 || count > max) throw new FileFormatException(path, $"node {s} has {count} links at level {l} (at most {max})");
+                for (int i = 0; i < count; i++)
+                    if ((uint)list[1 + i] >= (uint)slots) throw new FileFormatException(path, $"node {s} links to {list[1 + i]}, beyond the {slots} nodes");
+            }
+            if (_deleted[s >> SegmentBits][s & SegmentMask] == 0)
+            {
+                if (!_slotOf.TryAdd(Label(s), s)) throw new FileFormatException(path, $"id {Label(s)} appears twice");
+                _count++;
+            }
+        }
+        _reserved = slots;
+        _entry = slots == 0 ? -1 : entry;
+    }
+}

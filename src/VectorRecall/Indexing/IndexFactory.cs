@@ -1,0 +1,55 @@
+using System.Globalization;
+using VectorRecall.IO;
+
+namespace VectorRecall.Indexing;
+
+/// <summary>
+/// Builds an index from a short description, as faiss's <c>index_factory</c> does:
+/// <c>"Flat"</c>, or <c>"HNSW"</c> / <c>"HNSW32"</c> (M = 32) followed by optional
+/// <c>,efc=200</c>, <c>,efs=100</c>, <c>,seed=7</c>, <c>,threads=2</c>. The metric is given apart.
+/// </summary>
+public static class IndexFactory
+{
+    public static IVectorIndex Create(string description, int dimension, Metric metric)
+    {
+        var parts = description.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException("empty index description: expected \"Flat\" or \"HNSW[M][,efc=..][,efs=..]\"");
+        string head = parts[0];
+        if (head.Equals("Flat", StringComparison.OrdinalIgnoreCase))
+        {
+            if (parts.Length > 1) throw new ArgumentException($"index description '{description}': Flat takes no options");
+            return new FlatIndex(dimension, metric);
+        }
+        if (!head.StartsWith("HNSW", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"unknown index type '{head}' in '{description}': expected Flat or HNSW");
+        var options = new HnswOptions();
+        if (head.Length > 4)
+            options = options with { M = ParseInt(head[4..], "M", description) };
+        foreach (var part in parts.Skip(1))
+        {
+            var kv = part.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (kv.Length != 2) throw new ArgumentException($"option '{part}' in '{description}' is not key=value");
+            options = kv[0].ToLowerInvariant() switch
+            {
+                "efc" or "ef_construction" => options with { EfConstruction = ParseInt(kv[1], kv[0], description) },
+                "efs" or "ef" or "ef_search" => options with { EfSearch = ParseInt(kv[1], kv[0], description) },
+                "seed" => options with { Seed = (ulong)ParseInt(kv[1], kv[0], description) },
+                "threads" => options with { Threads = ParseInt(kv[1], kv[0], description) },
+                _ => throw new ArgumentException($"unknown HNSW option '{kv[0]}' in '{description}' (expected efc, efs, seed, threads)"),
+            };
+        }
+        return new HnswIndex(dimension, metric, options);
+    }
+
+    /// <summary>Loads any index file, whichever kind it holds.</summary>
+    public static IVectorIndex Load(string path, int threads = 0) => IndexFile.ReadKind(path) switch
+    {
+        "Flat" => FlatIndex.Load(path),
+        "HNSW" => HnswIndex.Load(path, threads),
+        var kind => throw new FileFormatException(path, $"unknown index kind '{kind}'"),
+    };
+
+    private static int ParseInt(string text, string name, string description) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
+            ? v : throw new ArgumentException($"'{text}' is not a positive integer for {name} in '{description}'");
+}
