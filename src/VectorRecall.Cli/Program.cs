@@ -12,6 +12,8 @@ public static class Program
         var demo = DemoCommand.Create();
         root.Add(demo);
         root.Add(InspectCommand.Create());
+        root.Add(IndexCommands.Create());
+        root.Add(BenchCommands.Create());
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new DemoOptions(), token));
         try

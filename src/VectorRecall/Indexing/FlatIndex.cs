@@ -233,6 +233,8 @@ public sealed class FlatIndex : IVectorIndex
         return index;
     }
 
+    public void Dispose() => _lock.Dispose();
+
     private void Reserve(int needed)
     {
         if (needed <= _ids.Length) return;

@@ -38,7 +38,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private const int LockStripes = 1 << 12;
 
     private readonly int _maxM0;
-    private readonly int _recordBytes, _vectorOffset;
+    private readonly int _recordBytes, _vectorOffset, _vectorBytes;
     private readonly double _levelScale;
     private readonly Rng _levelRng;
     private readonly object _growLock = new(), _entryLock = new();
@@ -56,6 +56,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private int _reserved;            // slots handed out
     private int _count;               // live (not removed) items
     private long _entry = -1;         // entry slot in the low 32 bits, top level in the high 32 (one atomic read)
+    private volatile bool _anyDeleted;
     private bool _disposed;
 
     public HnswIndex(int dimension, Metric metric, HnswOptions? options = null)
@@ -71,7 +72,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         EfSearch = options.EfSearch;
         _maxM0 = 2 * options.M;
         _vectorOffset = 4 + 4 * _maxM0;
-        _recordBytes = _vectorOffset + 4 * dimension;
+        _vectorBytes = 4 * dimension;
+        _recordBytes = _vectorOffset + _vectorBytes;
         _levelScale = 1 / Math.Log(options.M);
         _levelRng = new Rng(options.Seed);
         _stripes = new object[LockStripes];
@@ -164,7 +166,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             // Slots reserved but never linked hold no searchable item: mark them so that files and counts agree.
             for (int i = 0; i < n; i++)
-                if (!linked[i]) Volatile.Write(ref _deleted[(first + i) >> SegmentBits][(first + i) & SegmentMask], (byte)1);
+                if (!linked[i]) { Volatile.Write(ref _deleted[(first + i) >> SegmentBits][(first + i) & SegmentMask], (byte)1); _anyDeleted = true; }
             throw;
         }
         progress?.Report(n);
@@ -190,6 +192,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>Links a written slot into every level up to its own (hnswlib's addPoint).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Insert(int slot, long id)
     {
         int level = LevelOf(slot);
@@ -246,6 +249,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// their lists by the same heuristic when full. Returns the closest candidate, where the next
     /// level's search starts (<paramref name="fallback"/> when there are none).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Connect(int slot, int level, SearchScratch scratch, int fallback)
     {
         int maxLinks = level == 0 ? _maxM0 : M;
@@ -320,6 +324,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// most <paramref name="max"/>. <paramref name="farthestFirst"/> holds (−distance, node) pairs
     /// and is consumed; the kept nodes go to <c>scratch.Selected</c>, closest first.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int SelectNeighbours(NodeHeap farthestFirst, int max, SearchScratch scratch)
     {
         int n = farthestFirst.Count;
@@ -354,6 +359,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, EfSearch);
 
     /// <summary>As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/> with this call's candidate list size (at least k is used).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -419,6 +425,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int GreedyStep(float* q, int current, ref float currentDist, int level)
     {
         bool changed = true;
@@ -444,6 +451,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// through but, when <paramref name="excludeDeleted"/>, not kept. <paramref name="exclude"/>
     /// (the node being inserted, or −1) is never visited.
     /// </summary>
+    // Long-running loops: compiled optimised from the first call rather than after tiering.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SearchLayer(float* q, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude)
     {
         var visited = scratch.Visited;
@@ -492,17 +501,16 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Prefetch(int slot)
     {
-        if (Sse.IsSupported && (uint)slot < (uint)Volatile.Read(ref _reserved)) Sse.Prefetch0(Record(slot) + _vectorOffset);
+        if (!Sse.IsSupported) return;
+        // The whole vector, not only its first line: the distance needs all of it next.
+        byte* v = Record(slot) + _vectorOffset;
+        for (int offset = 0; offset < _vectorBytes; offset += 64) Sse.Prefetch0(v + offset);
     }
 
     /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Distance(float* a, float* b)
-    {
-        var x = new ReadOnlySpan<float>(a, Dimension);
-        var y = new ReadOnlySpan<float>(b, Dimension);
-        return Metric == Metric.L2 ? Distances.SquaredL2(x, y) : 1f - Distances.Dot(x, y);
-    }
+    private float Distance(float* a, float* b) =>
+        Metric == Metric.L2 ? Distances.SquaredL2(a, b, Dimension) : 1f - Distances.Dot(a, b, Dimension);
 
     // ---- Removal ----------------------------------------------------------------------
 
@@ -510,6 +518,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     {
         if (!_slotOf.TryRemove(id, out int slot)) throw new KeyNotFoundException($"id {id} is not in the index");
         Volatile.Write(ref _deleted[slot >> SegmentBits][slot & SegmentMask], (byte)1);
+        _anyDeleted = true;
         Interlocked.Decrement(ref _count);
     }
 
@@ -524,7 +533,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private long Label(int slot) => _labels[slot >> SegmentBits][slot & SegmentMask];
     private int LevelOf(int slot) => _levels[slot >> SegmentBits][slot & SegmentMask];
     private int[]? UpperLinks(int slot) => _upper[slot >> SegmentBits][slot & SegmentMask];
-    private bool IsDeleted(int slot) => Volatile.Read(ref _deleted[slot >> SegmentBits][slot & SegmentMask]) != 0;
+    private bool IsDeleted(int slot) => _anyDeleted && Volatile.Read(ref _deleted[slot >> SegmentBits][slot & SegmentMask]) != 0;
     private object Stripe(int slot) => _stripes[slot & (LockStripes - 1)];
 
     /// <summary>A link list: count, then the links. Level 0 lives in the record; upper levels in the node's array.</summary>
@@ -712,7 +721,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 for (int i = 0; i < count; i++)
                     if ((uint)list[1 + i] >= (uint)slots) throw new FileFormatException(path, $"node {s} links to {list[1 + i]}, beyond the {slots} nodes");
             }
-            if (_deleted[s >> SegmentBits][s & SegmentMask] == 0)
+            if (_deleted[s >> SegmentBits][s & SegmentMask] != 0) _anyDeleted = true;
+            else
             {
                 if (!_slotOf.TryAdd(Label(s), s)) throw new FileFormatException(path, $"id {Label(s)} appears twice");
                 _count++;

@@ -6,7 +6,7 @@ namespace VectorRecall.Indexing;
 /// asking for more than the index holds returns what there is. Implementations are safe for
 /// concurrent searches; whether adds may run beside searches is stated by each.
 /// </summary>
-public interface IVectorIndex
+public interface IVectorIndex : IDisposable
 {
     int Dimension { get; }
     Metric Metric { get; }

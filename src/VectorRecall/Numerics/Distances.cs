@@ -10,108 +10,126 @@ namespace VectorRecall.Numerics;
 /// a scalar reference (<c>…Reference</c>) the tests hold it to. Rows are stored contiguously,
 /// <c>rows.Length / dim</c> of them; scores are written to <c>scores[i]</c> for row i.
 /// </summary>
-public static class Distances
+public static unsafe class Distances
 {
     public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         CheckSameLength(x.Length, y.Length);
-        return Vector512.IsHardwareAccelerated ? Dot512(x, y)
-            : Vector256.IsHardwareAccelerated ? Dot256(x, y)
-            : DotReference(x, y);
+        fixed (float* px = x) fixed (float* py = y) return Dot(px, py, x.Length);
     }
 
     public static float SquaredL2(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         CheckSameLength(x.Length, y.Length);
-        return Vector512.IsHardwareAccelerated ? SquaredL2_512(x, y)
-            : Vector256.IsHardwareAccelerated ? SquaredL2_256(x, y)
-            : SquaredL2Reference(x, y);
+        fixed (float* px = x) fixed (float* py = y) return SquaredL2(px, py, x.Length);
     }
 
-    // Two accumulators hide the FMA latency; the tail is scalar.
-    internal static float Dot512(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    /// <summary>Inner product of <paramref name="n"/> floats at two addresses: the kernel graph searches call per visited node.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Dot(float* x, float* y, int n) =>
+        Vector512.IsHardwareAccelerated ? Dot512(x, y, n) : Vector256.IsHardwareAccelerated ? Dot256(x, y, n) : DotScalar(x, y, n);
+
+    /// <summary>Squared Euclidean distance of <paramref name="n"/> floats at two addresses.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SquaredL2(float* x, float* y, int n) =>
+        Vector512.IsHardwareAccelerated ? SquaredL2_512(x, y, n) : Vector256.IsHardwareAccelerated ? SquaredL2_256(x, y, n) : SquaredL2Scalar(x, y, n);
+
+    // Four accumulators hide the FMA latency on long vectors; then one vector at a time; the tail is scalar.
+    internal static float Dot512(float* x, float* y, int n)
     {
-        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        Vector512<float> acc0 = default, acc1 = default;
+        int i = 0;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (; i <= n - 64; i += 64)
+        {
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + i), Vector512.Load(y + i), a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + i + 16), Vector512.Load(y + i + 16), a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + i + 32), Vector512.Load(y + i + 32), a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + i + 48), Vector512.Load(y + i + 48), a3);
+        }
+        for (; i <= n - 16; i += 16) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + i), Vector512.Load(y + i), a0);
+        float sum = Vector512.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) sum += x[i] * y[i];
+        return sum;
+    }
+
+    internal static float Dot256(float* x, float* y, int n)
+    {
+        int i = 0;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (; i <= n - 32; i += 32)
         {
-            acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
-            acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i + 16), Vector512.LoadUnsafe(ref py, (nuint)i + 16), acc1);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 8), Vector256.Load(y + i + 8), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 16), Vector256.Load(y + i + 16), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 24), Vector256.Load(y + i + 24), a3);
         }
-        for (; i <= n - 16; i += 16)
-            acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref px, (nuint)i), Vector512.LoadUnsafe(ref py, (nuint)i), acc0);
-        float sum = Vector512.Sum(acc0 + acc1);
-        for (; i < n; i++) sum += Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
+        for (; i <= n - 8; i += 8) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), a0);
+        float sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) sum += x[i] * y[i];
         return sum;
     }
 
-    internal static float Dot256(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    internal static float SquaredL2_512(float* x, float* y, int n)
     {
-        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        Vector256<float> acc0 = default, acc1 = default;
+        int i = 0;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (; i <= n - 64; i += 64)
+        {
+            var d0 = Vector512.Load(x + i) - Vector512.Load(y + i);
+            var d1 = Vector512.Load(x + i + 16) - Vector512.Load(y + i + 16);
+            var d2 = Vector512.Load(x + i + 32) - Vector512.Load(y + i + 32);
+            var d3 = Vector512.Load(x + i + 48) - Vector512.Load(y + i + 48);
+            a0 = Vector512.FusedMultiplyAdd(d0, d0, a0);
+            a1 = Vector512.FusedMultiplyAdd(d1, d1, a1);
+            a2 = Vector512.FusedMultiplyAdd(d2, d2, a2);
+            a3 = Vector512.FusedMultiplyAdd(d3, d3, a3);
+        }
         for (; i <= n - 16; i += 16)
         {
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
-            acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i + 8), Vector256.LoadUnsafe(ref py, (nuint)i + 8), acc1);
+            var d = Vector512.Load(x + i) - Vector512.Load(y + i);
+            a0 = Vector512.FusedMultiplyAdd(d, d, a0);
         }
-        for (; i <= n - 8; i += 8)
-            acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)i), Vector256.LoadUnsafe(ref py, (nuint)i), acc0);
-        float sum = Vector256.Sum(acc0 + acc1);
-        for (; i < n; i++) sum += Unsafe.Add(ref px, i) * Unsafe.Add(ref py, i);
+        float sum = Vector512.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) { float d = x[i] - y[i]; sum += d * d; }
         return sum;
     }
 
-    internal static float SquaredL2_512(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    internal static float SquaredL2_256(float* x, float* y, int n)
     {
-        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        Vector512<float> acc0 = default, acc1 = default;
+        int i = 0;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (; i <= n - 32; i += 32)
         {
-            var d0 = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
-            var d1 = Vector512.LoadUnsafe(ref px, (nuint)i + 16) - Vector512.LoadUnsafe(ref py, (nuint)i + 16);
-            acc0 = Vector512.FusedMultiplyAdd(d0, d0, acc0);
-            acc1 = Vector512.FusedMultiplyAdd(d1, d1, acc1);
-        }
-        for (; i <= n - 16; i += 16)
-        {
-            var d = Vector512.LoadUnsafe(ref px, (nuint)i) - Vector512.LoadUnsafe(ref py, (nuint)i);
-            acc0 = Vector512.FusedMultiplyAdd(d, d, acc0);
-        }
-        float sum = Vector512.Sum(acc0 + acc1);
-        for (; i < n; i++)
-        {
-            float d = Unsafe.Add(ref px, i) - Unsafe.Add(ref py, i);
-            sum += d * d;
-        }
-        return sum;
-    }
-
-    internal static float SquaredL2_256(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        ref float px = ref MemoryMarshal.GetReference(x), py = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        Vector256<float> acc0 = default, acc1 = default;
-        for (; i <= n - 16; i += 16)
-        {
-            var d0 = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
-            var d1 = Vector256.LoadUnsafe(ref px, (nuint)i + 8) - Vector256.LoadUnsafe(ref py, (nuint)i + 8);
-            acc0 = Vector256.FusedMultiplyAdd(d0, d0, acc0);
-            acc1 = Vector256.FusedMultiplyAdd(d1, d1, acc1);
+            var d0 = Vector256.Load(x + i) - Vector256.Load(y + i);
+            var d1 = Vector256.Load(x + i + 8) - Vector256.Load(y + i + 8);
+            var d2 = Vector256.Load(x + i + 16) - Vector256.Load(y + i + 16);
+            var d3 = Vector256.Load(x + i + 24) - Vector256.Load(y + i + 24);
+            a0 = Vector256.FusedMultiplyAdd(d0, d0, a0);
+            a1 = Vector256.FusedMultiplyAdd(d1, d1, a1);
+            a2 = Vector256.FusedMultiplyAdd(d2, d2, a2);
+            a3 = Vector256.FusedMultiplyAdd(d3, d3, a3);
         }
         for (; i <= n - 8; i += 8)
         {
-            var d = Vector256.LoadUnsafe(ref px, (nuint)i) - Vector256.LoadUnsafe(ref py, (nuint)i);
-            acc0 = Vector256.FusedMultiplyAdd(d, d, acc0);
+            var d = Vector256.Load(x + i) - Vector256.Load(y + i);
+            a0 = Vector256.FusedMultiplyAdd(d, d, a0);
         }
-        float sum = Vector256.Sum(acc0 + acc1);
-        for (; i < n; i++)
-        {
-            float d = Unsafe.Add(ref px, i) - Unsafe.Add(ref py, i);
-            sum += d * d;
-        }
+        float sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) { float d = x[i] - y[i]; sum += d * d; }
+        return sum;
+    }
+
+    private static float DotScalar(float* x, float* y, int n)
+    {
+        float sum = 0;
+        for (int i = 0; i < n; i++) sum += x[i] * y[i];
+        return sum;
+    }
+
+    private static float SquaredL2Scalar(float* x, float* y, int n)
+    {
+        float sum = 0;
+        for (int i = 0; i < n; i++) { float d = x[i] - y[i]; sum += d * d; }
         return sum;
     }
 

@@ -1,0 +1,140 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Spectre.Console;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+
+namespace VectorRecall.Cli.Commands;
+
+/// <summary><c>vrecall index build</c> and <c>vrecall index search</c>.</summary>
+internal static class IndexCommands
+{
+    public static Command Create()
+    {
+        var index = new Command("index", "Build and search vector indexes.");
+        index.Add(Build());
+        index.Add(Search());
+        return index;
+    }
+
+    private static Command Build()
+    {
+        var input = new Option<string>("--input") { Description = "vectors: .npy (float32/float64), .fvecs or .bvecs", Required = true };
+        var ids = new Option<string?>("--ids") { Description = "optional .npy of int64/int32 ids, one per vector (default: row numbers)" };
+        var type = new Option<string>("--type") { Description = "hnsw or flat", DefaultValueFactory = _ => "hnsw" };
+        var metric = MetricOption();
+        var m = new Option<int>("--m") { Description = "HNSW links per node (level 0 keeps 2M)", DefaultValueFactory = _ => 16 };
+        var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
+        var efs = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW default candidate list while searching", DefaultValueFactory = _ => 100 };
+        var threads = new Option<int>("--threads") { Description = "build threads (0: all cores)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 100 };
+        var output = new Option<string>("--out") { Description = "index file to write", Required = true };
+        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, threads, seed, output };
+        command.SetAction((r, token) => CliErrors.Guard(() =>
+        {
+            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Threads = r.GetValue(threads), Seed = r.GetValue(seed) };
+            var (index, seconds) = BuildIndex(r.GetValue(input)!, r.GetValue(ids), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!), options, token);
+            using (index)
+            {
+                string path = r.GetValue(output)!;
+                index.Save(path);
+                AnsiConsole.MarkupLineInterpolated($"build_s {seconds:F2}");
+                AnsiConsole.MarkupLineInterpolated($"wrote {path} ({new FileInfo(path).Length:N0} bytes, {index.Count:N0} vectors)");
+            }
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    private static Command Search()
+    {
+        var indexPath = new Option<string>("--index") { Description = "index file written by `vrecall index build`", Required = true };
+        var queries = new Option<string>("--queries") { Description = "query vectors: .npy, .fvecs or .bvecs", Required = true };
+        var k = new Option<int>("--k") { Description = "results per query", DefaultValueFactory = _ => 10 };
+        var ef = new Option<int>("--ef") { Description = "HNSW candidate list (default: the index's)", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "where to write the ids (.npy int64, queries × k; −1 where fewer were found)", DefaultValueFactory = _ => "ids.npy" };
+        var scoresOut = new Option<string?>("--scores-out") { Description = "optional .npy for the scores (float32)" };
+        var command = new Command("search", "Search an index for every query; write the ids (and scores) as .npy.") { indexPath, queries, k, ef, output, scoresOut };
+        command.SetAction((r, token) => CliErrors.Guard(() =>
+        {
+            int kk = r.GetValue(k), efValue = r.GetValue(ef);
+            if (kk <= 0) throw new ArgumentException($"--k must be positive, got {kk}");
+            using var index = IndexFactory.Load(r.GetValue(indexPath)!);
+            if (efValue > 0 && index is HnswIndex hnsw) hnsw.EfSearch = efValue;
+            var q = VectorFiles.ReadMatrix(r.GetValue(queries)!);
+            if (q.Cols != index.Dimension) throw new ArgumentException($"{r.GetValue(queries)}: queries have dimension {q.Cols}, the index has {index.Dimension}");
+            int nq = q.Rows;
+            var ids = new long[(long)nq * kk];
+            var scores = new float[(long)nq * kk];
+            var counts = new int[nq];
+            var clock = Stopwatch.StartNew();
+            index.SearchBatch(q.Span, kk, ids, scores, counts);
+            double seconds = clock.Elapsed.TotalSeconds;
+            string output1 = r.GetValue(output)!;
+            Npy.Write(output1, ids, [nq, kk]);
+            if (r.GetValue(scoresOut) is { } sp) Npy.Write(sp, scores, [nq, kk]);
+            AnsiConsole.MarkupLineInterpolated($"searched {nq:N0} queries (k={kk}) in {seconds:F3} s ({nq / Math.Max(seconds, 1e-9):N0} queries/s on {Environment.ProcessorCount} cores); ids written to {output1}");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    /// <summary>Reads vectors and ids, builds the index with a progress bar, and returns it with the build seconds.</summary>
+    internal static (IVectorIndex Index, double Seconds) BuildIndex(string input, string? idsPath, string type, Metric metric, HnswOptions options, CancellationToken token)
+    {
+        var vectors = VectorFiles.ReadMatrix(input);
+        int n = vectors.Rows, dim = vectors.Cols;
+        long[] ids;
+        if (idsPath is null) ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        else
+        {
+            var (idValues, rows, cols) = ReadIdColumn(idsPath);
+            if (rows != n || cols != 1) throw new ArgumentException($"{idsPath}: {rows} ids for {n} vectors");
+            ids = idValues;
+        }
+        AnsiConsole.MarkupLineInterpolated($"{input}: {n:N0} vectors of dimension {dim}; building {type} ({metric.ShortName()})");
+        IVectorIndex index = type.ToLowerInvariant() switch
+        {
+            "hnsw" => new HnswIndex(dim, metric, options),
+            "flat" => new FlatIndex(dim, metric),
+            _ => throw new ArgumentException($"--type must be hnsw or flat, got '{type}'"),
+        };
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            if (index is HnswIndex hnsw)
+            {
+                AnsiConsole.Progress().AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"inserting (M={options.M}, efConstruction={options.EfConstruction})", maxValue: n);
+                        hnsw.Add(ids, vectors.Span, new Progress<int>(done => task.Value = done), token);
+                        task.Value = n;
+                    });
+            }
+            else index.Add(ids, vectors.Span);
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+        return (index, clock.Elapsed.TotalSeconds);
+    }
+
+    private static (long[] Ids, int Rows, int Cols) ReadIdColumn(string path)
+    {
+        var a = Npy.Read(path);
+        long[] values = a.Data switch
+        {
+            long[] l => l,
+            int[] i => Array.ConvertAll(i, v => (long)v),
+            _ => throw new FileFormatException(path, $"expected int64 or int32 ids, found {a.Type}"),
+        };
+        return (values, a.Shape.Length > 0 ? a.Shape[0] : 1, a.Shape.Length > 1 ? a.Shape[1] : 1);
+    }
+
+    internal static Option<string> MetricOption() =>
+        new("--metric") { Description = "ip (inner product), cosine or l2", DefaultValueFactory = _ => "ip" };
+}
