@@ -471,6 +471,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         if (!excludeDeleted || !IsDeleted(entry)) results.Push(-d0, entry);
         float bound = results.Count == ef ? -results.TopKey : float.MaxValue;
 
+        int* pending = stackalloc int[maxLinks];
+        const int ahead = 2;
         while (candidates.Count > 0)
         {
             float d = candidates.TopKey;
@@ -478,14 +480,17 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             if (d > bound && results.Count >= ef) break;
             candidates.Pop();
 
+            // Collect the unvisited neighbours first, so that each vector can be fetched a few
+            // distances ahead of its own: memory latency, not arithmetic, bounds this loop.
             int* list = Links(node, level);
-            int count = Math.Min(Volatile.Read(ref *list), maxLinks);
-            if (count > 0) Prefetch(list[1]);
+            int count = Math.Min(Volatile.Read(ref *list), maxLinks), unvisited = 0;
             for (int i = 0; i < count; i++)
+                if (visited.Visit(list[1 + i])) pending[unvisited++] = list[1 + i];
+            for (int i = 0; i < Math.Min(ahead, unvisited); i++) Prefetch(pending[i]);
+            for (int i = 0; i < unvisited; i++)
             {
-                int next = list[1 + i];
-                if (i + 1 < count) Prefetch(list[2 + i]);
-                if (!visited.Visit(next)) continue;
+                int next = pending[i];
+                if (i + ahead < unvisited) Prefetch(pending[i + ahead]);
                 float dn = Distance(q, Vector(next));
                 if (results.Count < ef || dn < bound)
                 {
