@@ -79,6 +79,13 @@ internal sealed class VisitedList(int capacity)
         }
     }
 
+    /// <summary>Asks for the cache line holding <paramref name="node"/>'s mark: on a large graph the marks outgrow L2.</summary>
+    public unsafe void Prefetch(int node)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported && (uint)node < (uint)_marks.Length)
+            fixed (ushort* p = &_marks[node]) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p);
+    }
+
     /// <summary>Marks <paramref name="node"/>; false if it was already marked (or lies beyond this list, added after the search began).</summary>
     public bool Visit(int node)
     {
