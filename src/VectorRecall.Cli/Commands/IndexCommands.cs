@@ -88,7 +88,7 @@ internal static class IndexCommands
         if (idsPath is null) ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
         else
         {
-            var (idValues, rows, cols) = ReadIdColumn(idsPath);
+            var (idValues, rows, cols) = VectorFiles.ReadIds(idsPath);
             if (rows != n || cols != 1) throw new ArgumentException($"{idsPath}: {rows} ids for {n} vectors");
             ids = idValues;
         }
@@ -121,18 +121,6 @@ internal static class IndexCommands
             throw;
         }
         return (index, clock.Elapsed.TotalSeconds);
-    }
-
-    private static (long[] Ids, int Rows, int Cols) ReadIdColumn(string path)
-    {
-        var a = Npy.Read(path);
-        long[] values = a.Data switch
-        {
-            long[] l => l,
-            int[] i => Array.ConvertAll(i, v => (long)v),
-            _ => throw new FileFormatException(path, $"expected int64 or int32 ids, found {a.Type}"),
-        };
-        return (values, a.Shape.Length > 0 ? a.Shape[0] : 1, a.Shape.Length > 1 ? a.Shape[1] : 1);
     }
 
     internal static Option<string> MetricOption() =>

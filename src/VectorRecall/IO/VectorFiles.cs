@@ -14,7 +14,7 @@ public static class VectorFiles
         var ext => throw new ArgumentException($"{path}: unknown vector file type '{ext}' (expected .npy, .fvecs or .bvecs)"),
     };
 
-    /// <summary>Rows of integer ids (ground truth, neighbour lists), from .npy (int32 or int64) or .ivecs.</summary>
+    /// <summary>Rows of integer ids (ground truth, neighbour lists), from .npy (int32 or int64) or .ivecs; a 1-d .npy is one column.</summary>
     public static (long[] Ids, int Rows, int Cols) ReadIds(string path)
     {
         switch (Extension(path))
@@ -24,14 +24,14 @@ public static class VectorFiles
                 return (Array.ConvertAll(t.Data, v => (long)v), t.Shape[0], t.Shape[1]);
             case ".npy":
                 var a = Npy.Read(path);
-                if (a.Shape.Length != 2) throw new FileFormatException(path, $"expected a 2-d array of ids, found shape ({string.Join(", ", a.Shape)})");
+                if (a.Shape.Length is not (1 or 2)) throw new FileFormatException(path, $"expected a 1-d or 2-d array of ids, found shape ({string.Join(", ", a.Shape)})");
                 long[] ids = a.Data switch
                 {
                     int[] i => Array.ConvertAll(i, v => (long)v),
                     long[] l => l,
                     _ => throw new FileFormatException(path, $"expected int32 or int64 ids, found {a.Type}"),
                 };
-                return (ids, a.Shape[0], a.Shape[1]);
+                return (ids, a.Shape[0], a.Shape.Length == 2 ? a.Shape[1] : 1);
             default:
                 throw new ArgumentException($"{path}: unknown id file type '{Extension(path)}' (expected .npy or .ivecs)");
         }
