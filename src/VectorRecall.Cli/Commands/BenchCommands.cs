@@ -67,8 +67,8 @@ internal static class BenchCommands
         }
         using var _ = index;
         if (q.Cols != index.Dimension) throw new ArgumentException($"{queryPath}: queries have dimension {q.Cols}, the index has {index.Dimension}");
-        if (index is HnswIndex h) Console.WriteLine($"bytes_per_vector {h.BytesPerVector:F0}");
-        else Console.WriteLine($"bytes_per_vector {index.Dimension * 4 + 8 + 4}");
+        double bytesPerVector = index switch { HnswIndex h => h.BytesPerVector, FlatIndex f => f.BytesPerVector, _ => double.NaN };
+        Console.WriteLine($"bytes_per_vector {bytesPerVector:F0}");
 
         int nq = q.Rows;
         var ids = new long[k];

@@ -34,6 +34,9 @@ public sealed class FlatIndex : IVectorIndex
     public Metric Metric { get; }
     public int Count => _count;
 
+    /// <summary>Bytes per stored item: the vector, its id and its squared norm (the id map aside).</summary>
+    public double BytesPerVector => Dimension * sizeof(float) + sizeof(long) + sizeof(float);
+
     public bool Contains(long id)
     {
         _lock.EnterReadLock();
