@@ -11,11 +11,12 @@ public static class Program
         var root = new RootCommand("VectorRecall: learn user and item representations, index the items, recall the top-K for a user.");
         var demo = DemoCommand.Create();
         root.Add(demo);
+        root.Add(DemoCommand.CreateTrain());
         root.Add(InspectCommand.Create());
         root.Add(IndexCommands.Create());
         root.Add(BenchCommands.Create());
         // `vrecall` alone runs the demo on its defaults.
-        root.SetAction((_, token) => DemoCommand.RunAsync(new DemoOptions(), token));
+        root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try
         {
             return root.Parse(args).Invoke();

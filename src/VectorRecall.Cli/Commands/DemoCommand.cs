@@ -1,142 +1,274 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using Spectre.Console;
-using VectorRecall.Autograd;
-using VectorRecall.IO;
-using VectorRecall.Nn;
+using VectorRecall.Data;
+using VectorRecall.Evaluation;
+using VectorRecall.Indexing;
 using VectorRecall.Numerics;
-using VectorRecall.Optim;
+using VectorRecall.Serving;
+using VectorRecall.TwoTower;
 
 namespace VectorRecall.Cli.Commands;
 
-internal sealed record DemoOptions
-{
-    public int Samples { get; init; } = 8192;
-    public int Features { get; init; } = 16;
-    public int[] Hidden { get; init; } = [64, 64];
-    public int Epochs { get; init; } = 20;
-    public int BatchSize { get; init; } = 256;
-    public double Lr { get; init; } = 3e-3;
-    public ulong Seed { get; init; } = 42;
-    public string Out { get; init; } = Path.Combine("checkpoints", "demo_mlp.safetensors");
-}
-
 /// <summary>
-/// <c>vrecall demo</c>: what the numeric core does end to end, until the two-tower pipeline
-/// takes its place — a regression MLP trained on data from a hidden teacher network with AdamW
-/// and a warmup + cosine schedule, saved as safetensors, reloaded and checked output for output.
+/// <c>vrecall demo</c> (and <c>vrecall</c> alone): the main job end to end on synthetic data —
+/// generate, train the two-tower model, encode the items into an index, save a serving bundle, load
+/// it into a <see cref="RecallService"/>, benchmark recall, report quality beside the oracle, and
+/// show one user's top 20. <c>vrecall train</c> runs the same pipeline without the benchmark and the
+/// top-20 demo.
 /// </summary>
 internal static class DemoCommand
 {
-    public static Command Create()
+    public static Command Create() => Create("demo", "Generate data, train the two-tower model, build the index and bundle, benchmark recall and report quality (runs when vrecall is given no command).", demo: true);
+
+    public static Command CreateTrain() => Create("train", "Generate data, train the two-tower model, build the item index and save the serving bundle; report quality on the test split.", demo: false);
+
+    private static Command Create(string name, string description, bool demo)
     {
-        var d = new DemoOptions();
-        var samples = new Option<int>("--samples", "--num-samples", "--num_samples") { Description = "training examples to generate", DefaultValueFactory = _ => d.Samples };
-        var features = new Option<int>("--features") { Description = "input features", DefaultValueFactory = _ => d.Features };
-        var hidden = new Option<int[]>("--hidden") { Description = "hidden layer sizes, e.g. --hidden 64 64", DefaultValueFactory = _ => d.Hidden, AllowMultipleArgumentsPerToken = true };
-        var epochs = new Option<int>("--epochs") { Description = "passes over the data", DefaultValueFactory = _ => d.Epochs };
-        var batch = new Option<int>("--batch-size", "--batch_size") { Description = "examples per step", DefaultValueFactory = _ => d.BatchSize };
-        var lr = new Option<double>("--lr") { Description = "peak learning rate (AdamW)", DefaultValueFactory = _ => d.Lr };
-        var seed = new Option<ulong>("--seed") { Description = "random seed (data, initialisation, shuffling)", DefaultValueFactory = _ => d.Seed };
-        var output = new Option<string>("--out") { Description = "checkpoint to write (safetensors)", DefaultValueFactory = _ => d.Out };
-        var command = new Command("demo", "Train a small model with the numeric core, save it, reload it and check it (runs when vrecall is given no command).")
-        {
-            samples, features, hidden, epochs, batch, lr, seed, output,
-        };
-        command.SetAction((r, token) => RunAsync(new DemoOptions
-        {
-            Samples = r.GetValue(samples), Features = r.GetValue(features), Hidden = r.GetValue(hidden)!, Epochs = r.GetValue(epochs),
-            BatchSize = r.GetValue(batch), Lr = r.GetValue(lr), Seed = r.GetValue(seed), Out = r.GetValue(output)!,
-        }, token));
+        var set = new PipelineOptionSet();
+        var command = new Command(name, description);
+        set.AddTo(command);
+        command.SetAction((r, token) => RunAsync(set.Read(r), demo, token));
         return command;
     }
 
-    public static Task<int> RunAsync(DemoOptions o, CancellationToken token) => CliErrors.Guard(() => Task.FromResult(Run(o, token)));
+    public static Task<int> RunAsync(PipelineOptions o, bool demo, CancellationToken token) => CliErrors.Guard(() => Task.FromResult(Run(o, demo, token)));
 
-    private static int Run(DemoOptions o, CancellationToken token)
+    private static int Run(PipelineOptions o, bool demo, CancellationToken token)
     {
-        Validate(o);
-        AnsiConsole.MarkupLineInterpolated($"[bold]VectorRecall[/] numeric core on {Environment.ProcessorCount} cores, GEMM kernel {Gemm.KernelName}");
-        var rng = new Rng(o.Seed);
+        o.Validate();
+        var total = Stopwatch.StartNew();
+        Rule("Vector Recall System - Training");
 
-        // Data: inputs N(0, 1), targets from a random teacher MLP the student has to recover.
-        var teacher = Mlp.Build([o.Features, 32, 1], new Rng(o.Seed ^ 0x7EAC4E2UL), new MlpOptions { Activation = Activation.Tanh });
-        teacher.Eval();
-        var x = Tensor.Randn(rng, 1f, o.Samples, o.Features);
-        var y = teacher.Forward(new Variable(x)).Value;
-        int valCount = Math.Max(1, o.Samples / 10), trainCount = o.Samples - valCount;
-        AnsiConsole.MarkupLineInterpolated($"data: {trainCount} training and {valCount} validation examples, {o.Features} features, teacher MLP {o.Features}→32→1");
-
-        int[] sizes = [o.Features, .. o.Hidden, 1];
-        var model = Mlp.Build(sizes, rng, new MlpOptions { Activation = Activation.Relu });
-        var optimizer = new AdamW(model.Parameters(), o.Lr, weightDecay: 1e-4);
-        int stepsPerEpoch = (trainCount + o.BatchSize - 1) / o.BatchSize;
-        var schedule = new LrSchedule(ScheduleKind.Cosine, o.Lr, o.Epochs * stepsPerEpoch, warmupSteps: Math.Min(stepsPerEpoch, o.Epochs * stepsPerEpoch));
-        AnsiConsole.MarkupLineInterpolated($"model: MLP {string.Join("→", sizes)} ({model.ParameterCount:N0} parameters), AdamW, warmup + cosine schedule");
-
-        var order = Enumerable.Range(0, trainCount).ToArray();
-        var xb = new Tensor(o.BatchSize, o.Features);
-        var yb = new Tensor(o.BatchSize, 1);
-        var metadata = new Dictionary<string, string> { ["config"] = JsonSerializer.Serialize(new { model = "mlp", sizes, activation = "relu" }) };
-        var table = new Table().AddColumns("epoch", "train_loss", "val_loss", "lr");
+        // 1. Data.
         var clock = Stopwatch.StartNew();
-        int step = 0;
-        AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("training", maxValue: o.Epochs * stepsPerEpoch);
-                for (int epoch = 1; epoch <= o.Epochs; epoch++)
-                {
-                    model.Train();
-                    rng.Shuffle(order.AsSpan());
-                    double lossSum = 0;
-                    for (int b = 0; b < stepsPerEpoch; b++)
-                    {
-                        token.ThrowIfCancellationRequested();
-                        int start = b * o.BatchSize, count = Math.Min(o.BatchSize, trainCount - start);
-                        for (int i = 0; i < count; i++)
-                        {
-                            x.Row(order[start + i]).CopyTo(xb.Row(i));
-                            yb[i, 0] = y[order[start + i], 0];
-                        }
-                        double lr = schedule.Apply(optimizer, step++);
-                        optimizer.ZeroGrad();
-                        using var tape = new Tape();
-                        var loss = Ops.Mse(model.Forward(new Variable(xb.RowRange(0, count))), new Variable(yb.RowRange(0, count)));
-                        tape.Backward(loss);
-                        optimizer.Step();
-                        lossSum += loss.Value[0] * count;
-                        task.Increment(1);
-                        task.Description = $"epoch {epoch}/{o.Epochs} loss {lossSum / (start + count):F4} lr {lr:G3}";
-                    }
-                    model.Eval();
-                    float val = Ops.Mse(model.Forward(new Variable(x.RowRange(trainCount, valCount))), new Variable(y.RowRange(trainCount, valCount))).Value[0];
-                    table.AddRow($"{epoch}", $"{lossSum / trainCount:F5}", $"{val:F5}", $"{optimizer.LearningRate:G3}");
-                    Checkpoint.Save(model, o.Out, metadata);
-                }
-            });
-        AnsiConsole.Write(table);
-        double seconds = clock.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLineInterpolated($"trained {o.Epochs} epochs in {seconds:F1} s ({(double)o.Epochs * trainCount / seconds:N0} examples/s)");
+        SyntheticData synthetic = null!;
+        WithProgress("Generating synthetic data", 1.0, report => synthetic = SyntheticGenerator.Generate(o.Data, new Progress(report), token));
+        var data = synthetic.Dataset;
+        AnsiConsole.MarkupLineInterpolated($"Generated {data.InteractionCount:N0} interactions for {data.UserCount:N0} users and {data.ItemCount:N0} items in {clock.Elapsed.TotalSeconds:F1} s (train {data.Train.Count:N0}, validation {data.Validation.Count:N0}, test {data.Test.Count:N0})");
 
-        // The checkpoint must give back the same function.
-        var reloaded = Mlp.Build(sizes, new Rng(o.Seed + 1), new MlpOptions { Activation = Activation.Relu });
-        var stored = Checkpoint.Load(reloaded, o.Out);
-        reloaded.Eval();
-        var probe = new Variable(x.RowRange(trainCount, valCount));
-        bool same = model.Forward(probe).Value.ToArray().AsSpan().SequenceEqual(reloaded.Forward(probe).Value.ToArray());
-        AnsiConsole.MarkupLineInterpolated($"checkpoint {o.Out} ({new FileInfo(o.Out).Length:N0} bytes, config {stored["config"]}) reloaded: outputs {(same ? "identical" : "DIFFER")}");
-        return same ? 0 : 1;
+        // 2. Model and training.
+        var config = o.ModelConfig(data);
+        var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
+        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {config.UserInputDim}→{string.Join("→", config.Hidden)}→{config.EmbeddingDim}, {o.Trainer.NumNegatives} sampled negatives + in-batch, τ={o.Trainer.Temperature}, logQ {(o.Trainer.LogQCorrection ? "on" : "off")})");
+        var trainer = new TwoTowerTrainer(model, data, o.Trainer);
+        if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
+        Train(trainer, o, token);
+
+        // 3. Index and bundle.
+        Rule("Building index");
+        clock.Restart();
+        Tensor itemVectors = null!;
+        WithProgress("Encoding items", data.ItemCount, report => itemVectors = TowerEncoder.EncodeItems(model.Item, data.Items, 4096, new Progress<int>(n => report(n)), token));
+        double encodeSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        IVectorIndex index = null!;
+        WithProgress($"Building {o.IndexDescription}", data.ItemCount, report => index = TowerEncoder.BuildIndex(itemVectors, o.IndexDescription, new Progress<int>(n => report(n)), token));
+        double buildSeconds = clock.Elapsed.TotalSeconds;
+        AnsiConsole.MarkupLineInterpolated($"Index built in {buildSeconds:F2}s (items encoded in {encodeSeconds:F2}s), total items: {index.Count:N0}");
+        var known = data.Train.Concat(data.Validation);
+        var itemIds = new long[data.ItemCount];
+        for (int i = 0; i < itemIds.Length; i++) itemIds[i] = i;
+        ServingBundle.Save(o.Bundle, model, index, itemIds, data.UserFeatures, known, known);
+        index.Dispose();
+        AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
+
+        using var service = RecallService.FromBundle(o.Bundle);
+        if (demo && !o.SkipBenchmark) Benchmark(service, o, token);
+        Quality(service, synthetic, itemVectors, known, o, token);
+        if (demo) ShowOneUser(service, data, o);
+        AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
+        return 0;
     }
 
-    private static void Validate(DemoOptions o)
+    private static void Train(TwoTowerTrainer trainer, PipelineOptions o, CancellationToken token)
     {
-        if (o.Samples < 20) throw new ArgumentException($"--samples must be at least 20, got {o.Samples}");
-        if (o.Features < 1) throw new ArgumentException($"--features must be positive, got {o.Features}");
-        if (o.Hidden.Length == 0 || o.Hidden.Any(h => h < 1)) throw new ArgumentException("--hidden needs one or more positive sizes");
-        if (o.Epochs < 1) throw new ArgumentException($"--epochs must be positive, got {o.Epochs}");
-        if (o.BatchSize < 2) throw new ArgumentException($"--batch-size must be at least 2, got {o.BatchSize}");
-        if (!(o.Lr > 0)) throw new ArgumentException($"--lr must be positive, got {o.Lr}");
+        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                ProgressTask? task = null;
+                trainer.StepCompleted = s =>
+                {
+                    task ??= ctx.AddTask($"Epoch {s.Epoch}", maxValue: s.StepsInEpoch);
+                    task.Value = s.Step;
+                    if (s.Step % 10 == 0 || s.Step == s.StepsInEpoch)
+                        task.Description = $"Epoch {s.Epoch} {s.Step}/{s.StepsInEpoch} {s.StepsPerSecond:F2}it/s loss={s.RunningLoss:F4}";
+                };
+                trainer.EpochCompleted = e =>
+                {
+                    task = null;
+                    AnsiConsole.MarkupLineInterpolated($"Epoch {e.Epoch}: train_loss={e.TrainLoss:F4}, val_loss={e.ValidationLoss:F4}, lr={e.LearningRate:F6} ({e.Seconds:F1} s, {e.SamplesPerSecond:N0} samples/s)");
+                    foreach (var path in e.Saved) AnsiConsole.MarkupLineInterpolated($"Checkpoint saved to {path}");
+                };
+                trainer.Train(token);
+            });
+    }
+
+    private static void Benchmark(RecallService service, PipelineOptions o, CancellationToken token)
+    {
+        Rule("Performance Benchmark");
+        var rng = new Rng(o.Data.Seed ^ 0xBE7CUL);
+        int k = Math.Min(o.TopK, service.ItemCount);
+        for (int i = 0; i < 200; i++) service.Recall(rng.NextInt(service.UserCount), default, k);  // warm up
+        const int queries = 1000;
+        var latencies = new double[queries];
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < queries; i++)
+        {
+            token.ThrowIfCancellationRequested();
+            latencies[i] = service.Recall(rng.NextInt(service.UserCount), default, k).LatencyMs;
+        }
+        double wall = clock.Elapsed.TotalSeconds;
+        Array.Sort(latencies);
+        AnsiConsole.MarkupLineInterpolated($"Single Query Latency (Top-{k}), {queries} queries, one thread:");
+        AnsiConsole.MarkupLineInterpolated($"  Mean: {latencies.Average():F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P50:  {Percentile(latencies, 50):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P95:  {Percentile(latencies, 95):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P99:  {Percentile(latencies, 99):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  QPS:  {queries / wall:F1}");
+        AnsiConsole.WriteLine();
+        AnsiConsole.MarkupLineInterpolated($"Batch Query Throughput (Top-{k}, {Environment.ProcessorCount} cores):");
+        foreach (int size in new[] { 16, 32, 64, 128 })
+        {
+            var users = new long[size];
+            int rounds = Math.Max(3, 2048 / size);
+            var times = new double[rounds];
+            for (int round = 0; round < rounds; round++)
+            {
+                token.ThrowIfCancellationRequested();
+                for (int i = 0; i < size; i++) users[i] = rng.NextInt(service.UserCount);
+                times[round] = service.BatchRecall(users, null, k)[0].LatencyMs;
+            }
+            Array.Sort(times);
+            double ms = Percentile(times, 50);
+            AnsiConsole.MarkupLineInterpolated($"  Batch={size,-4} {ms,7:F2}ms, QPS={size / ms * 1000:F1}");
+        }
+        AnsiConsole.WriteLine();
+        AnsiConsole.MarkupLine("Index Statistics:");
+        var index = service.Index;
+        AnsiConsole.MarkupLineInterpolated($"  dim: {index.Dimension}");
+        AnsiConsole.MarkupLineInterpolated($"  current_count: {index.Count:N0}");
+        if (index is HnswIndex h)
+        {
+            AnsiConsole.MarkupLineInterpolated($"  M: {h.M}");
+            AnsiConsole.MarkupLineInterpolated($"  ef_construction: {h.Options.EfConstruction}");
+            AnsiConsole.MarkupLineInterpolated($"  ef_search: {h.EfSearch} (at least top-k is used)");
+        }
+        AnsiConsole.MarkupLineInterpolated($"  space: {index.Metric.ShortName()} (unit vectors: inner product = cosine)");
+        AnsiConsole.MarkupLineInterpolated($"  type: {index.GetType().Name}");
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+
+    /// <summary>HR / Recall / NDCG on the test split: popularity, the model by exact and by index search, and the oracle; then ANN recall against exact.</summary>
+    private static void Quality(RecallService service, SyntheticData synthetic, Tensor itemVectors, UserItemLists known, PipelineOptions o, CancellationToken token)
+    {
+        Rule("Recall Quality (test split)");
+        var data = synthetic.Dataset;
+        int[] ks = [10, 50, 500];
+        ks = ks.Where(k => k <= data.ItemCount).ToArray();
+        var users = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToList();
+        if (users.Count > o.EvalUsers)
+        {
+            var pick = users.ToArray();
+            new Rng(o.Data.Seed ^ 0xE7A1UL).Shuffle(pick.AsSpan());
+            users = pick[..o.EvalUsers].Order().ToList();
+        }
+        var ids = users.Select(u => (long)u).ToArray();
+        var clock = Stopwatch.StartNew();
+        var userVectors = service.EncodeUsers(ids);
+
+        var results = new List<(string Name, RankingMetrics Metrics)>();
+        results.Add(("popularity", Evaluate(PopularityVectors(data), users, data, known, ks, token)));
+        using (var exact = new FlatIndex(itemVectors.Cols, Metric.InnerProduct))
+        {
+            exact.Add(ItemIds(itemVectors.Rows), itemVectors.Span);
+            results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token)));
+            results.Add(($"two-tower, {service.Index.GetType().Name}", RetrievalEvaluator.Evaluate(service.Index, userVectors, users, data.Test, known, ks, cancel: token)));
+            var (oracleUsers, oracleItems) = synthetic.OracleVectors();
+            results.Add(("oracle", Evaluate((Gather(oracleUsers, users), oracleItems), users, data, known, ks, token)));
+
+            var table = new Table().AddColumn("metric");
+            foreach (var (name, _) in results) table.AddColumn(new TableColumn(name).RightAligned());
+            foreach (var (metric, label) in new[] { (RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG") })
+                foreach (int k in ks)
+                    table.AddRow([$"{label}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
+            AnsiConsole.Write(table);
+            int annK = Math.Min(o.TopK, data.ItemCount);
+            double annRecall = RetrievalEvaluator.AnnRecall(service.Index, exact, userVectors, annK);
+            AnsiConsole.MarkupLineInterpolated($"{users.Count:N0} test users; items each user already had (train + validation) are excluded. ANN recall@{annK} of the index against exact search: {annRecall:F4}. ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
+    }
+
+    private static RankingMetrics Evaluate((Tensor Users, Tensor Items) vectors, List<int> users, RecDataset data, UserItemLists known, int[] ks, CancellationToken token)
+    {
+        using var flat = new FlatIndex(vectors.Items.Cols, Metric.InnerProduct);
+        flat.Add(ItemIds(vectors.Items.Rows), vectors.Items.Span);
+        return RetrievalEvaluator.Evaluate(flat, vectors.Users, users, data.Test, known, ks, cancel: token);
+    }
+
+    /// <summary>Popularity as vectors: every user [1], every item [its training count].</summary>
+    private static (Tensor Users, Tensor Items) PopularityVectors(RecDataset data)
+    {
+        var counts = data.Train.ItemCounts(data.ItemCount);
+        var items = new Tensor(data.ItemCount, 1);
+        for (int i = 0; i < counts.Length; i++) items[i, 0] = counts[i];
+        return (Tensor.Full(1f, data.UserCount, 1), items);
+    }
+
+    private static Tensor Gather(Tensor rows, List<int> which)
+    {
+        var t = new Tensor(which.Count, rows.Cols);
+        for (int r = 0; r < which.Count; r++) rows.Row(which[r]).CopyTo(t.Row(r));
+        return t;
+    }
+
+    private static long[] ItemIds(int n)
+    {
+        var ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = i;
+        return ids;
+    }
+
+    private static void ShowOneUser(RecallService service, RecDataset data, PipelineOptions o)
+    {
+        Rule("Recall Demo");
+        int user = new Rng(o.Data.Seed ^ 0xD3E0UL).NextInt(data.UserCount);
+        var result = service.Recall(user, default, Math.Min(20, data.ItemCount), excludeSeen: true);
+        var test = new HashSet<int>(data.Test.Of(user).ToArray());
+        AnsiConsole.MarkupLineInterpolated($"Recalling for User {user} (items already seen excluded)...");
+        AnsiConsole.MarkupLineInterpolated($"Latency: {result.LatencyMs:F2} ms");
+        var table = new Table().Title("Top-20 Recommended Items").AddColumns("Rank", "Item ID", "Score", "Category", "In the user's test items");
+        for (int i = 0; i < result.ItemIds.Length; i++)
+        {
+            int item = (int)result.ItemIds[i];
+            table.AddRow($"{i + 1}", $"{item}", $"{result.Scores[i]:F4}", $"{data.Items.Categories[item]}", test.Contains(item) ? "yes" : "");
+        }
+        AnsiConsole.Write(table);
+        var categories = data.Train.Of(user).ToArray().Select(i => data.Items.Categories[i]).GroupBy(c => c).OrderByDescending(g => g.Count()).Take(5);
+        AnsiConsole.MarkupLineInterpolated($"The user's most frequent training categories: {string.Join(", ", categories.Select(g => $"{g.Key} ({g.Count()})"))}");
+    }
+
+    private static void Rule(string title)
+    {
+        AnsiConsole.WriteLine();
+        AnsiConsole.Write(new Rule(title).LeftJustified());
+    }
+
+    /// <summary>Runs <paramref name="work"/> with one progress bar; the work reports how far it is (out of <paramref name="max"/>).</summary>
+    private static void WithProgress(string description, double max, Action<Action<double>> work) =>
+        AnsiConsole.Progress().AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(description, maxValue: max);
+                work(v => task.Value = v);
+                task.Value = max;
+            });
+
+    private sealed class Progress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
     }
 }

@@ -29,6 +29,37 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>
+    /// out[b, j] = x[b] · g[b·n + j]: each row of x against its own group of n rows of g
+    /// (<c>einsum("bd,bnd->bn")</c>), as for per-example sampled negatives.
+    /// </summary>
+    public static Variable GroupedDot(Variable x, Variable g)
+    {
+        CheckMatrix(x, "grouped dot", "x");
+        CheckMatrix(g, "grouped dot", "g");
+        int b = x.Rows, d = x.Cols;
+        if (g.Cols != d || b == 0 || g.Rows % b != 0)
+            throw new ArgumentException($"grouped dot: g is {g.Rows}x{g.Cols}, expected a multiple of {b} rows of width {d}");
+        int n = g.Rows / b;
+        var y = new Tensor(b, n);
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < n; j++) y[r, j] = Distances.Dot(x.Value.Row(r), g.Value.Row(r * n + j));
+        var output = Output(y, x, g);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                for (int r = 0; r < b; r++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        float s = gy[r, j];
+                        if (x.RequiresGrad) TensorPrimitives.MultiplyAdd(g.Value.Row(r * n + j), s, x.GradBuffer().Row(r), x.GradBuffer().Row(r));
+                        if (g.RequiresGrad) TensorPrimitives.MultiplyAdd(x.Value.Row(r), s, g.GradBuffer().Row(r * n + j), g.GradBuffer().Row(r * n + j));
+                    }
+            };
+        return output;
+    }
+
     /// <summary>x + bias, the bias (rank 1, length cols) added to every row.</summary>
     public static Variable AddBias(Variable x, Variable bias)
     {
@@ -154,6 +185,22 @@ public static partial class Ops
                     }
                     at += p.Cols;
                 }
+            };
+        return output;
+    }
+
+    /// <summary>Rows [start, start + count) of x (<c>x[start:start+count]</c>); the gradient goes back to those rows.</summary>
+    public static Variable SliceRows(Variable x, int start, int count)
+    {
+        CheckMatrix(x, "slice rows");
+        if (start < 0 || count < 0 || start + count > x.Rows) throw new ArgumentOutOfRangeException(nameof(start), $"slice rows: [{start}, {start + count}) is outside the {x.Rows} rows");
+        var y = x.Value.RowRange(start, count).Clone();
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gx = x.GradBuffer().RowRange(start, count).Span;
+                TensorPrimitives.Add(gx, output.Grad!.Span, gx);
             };
         return output;
     }

@@ -60,6 +60,37 @@ public abstract class Optimizer
     {
         foreach (var p in Parameters) p.ZeroGrad();
     }
+
+    /// <summary>
+    /// The optimiser's state for a checkpoint (<c>optimizer.state_dict()</c>): for each parameter that
+    /// has taken a step, keyed by its position in <see cref="Parameters"/>, its step count and state arrays.
+    /// </summary>
+    public Dictionary<int, (int Step, float[][] State)> StateDict()
+    {
+        var result = new Dictionary<int, (int, float[][])>();
+        for (int i = 0; i < Parameters.Count; i++)
+            if (_state.TryGetValue(Parameters[i], out var state)) result[i] = (_steps[Parameters[i]], state);
+        return result;
+    }
+
+    /// <summary>Restores state saved by <see cref="StateDict"/> for the same parameters; every array must have its parameter's size.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<int, (int Step, float[][] State)> state)
+    {
+        foreach (var (i, (step, arrays)) in state)
+        {
+            if ((uint)i >= (uint)Parameters.Count) throw new InvalidDataException($"optimizer state for parameter {i}, but there are {Parameters.Count}");
+            var p = Parameters[i];
+            if (arrays.Length != StateCount || arrays.Any(a => a.Length != p.Value.Length) || step < 1)
+                throw new InvalidDataException($"optimizer state for parameter {i} does not fit it ({arrays.Length} arrays, expected {StateCount} of {p.Value.Length} values, step {step})");
+        }
+        _state.Clear();
+        _steps.Clear();
+        foreach (var (i, (step, arrays)) in state)
+        {
+            _state[Parameters[i]] = arrays;
+            _steps[Parameters[i]] = step;
+        }
+    }
 }
 
 /// <summary>SGD with optional momentum (PyTorch's form: v ← μv + g; w ← w − lr·v) and L2 weight decay.</summary>

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using VectorRecall.Data;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Cli.Commands;
+
+/// <summary>Everything the two-tower pipeline (data → train → index → bundle → benchmark → quality) can be told.</summary>
+internal sealed record PipelineOptions
+{
+    public SyntheticOptions Data { get; init; } = new();
+    public int EmbeddingDim { get; init; } = 128;
+    public int[] Hidden { get; init; } = [256, 128];
+    public float Dropout { get; init; } = 0.1f;
+    public int HistoryLength { get; init; } = 20;
+    public TrainerOptions Trainer { get; init; } = new();
+    public string Index { get; init; } = "hnsw";
+    public int M { get; init; } = 16;
+    public int EfConstruction { get; init; } = 200;
+    public int EfSearch { get; init; } = 500;
+    public string Bundle { get; init; } = "bundle";
+    public bool SkipBenchmark { get; init; }
+    public int TopK { get; init; } = 500;
+    public int EvalUsers { get; init; } = 10_000;
+
+    public string IndexDescription => Index.ToLowerInvariant() switch
+    {
+        "hnsw" => $"HNSW{M},efc={EfConstruction},efs={EfSearch}",
+        "flat" => "Flat",
+        _ => throw new ArgumentException($"--index must be hnsw or flat, got '{Index}'"),
+    };
+
+    public TwoTowerConfig ModelConfig(RecDataset data) => new()
+    {
+        NumUsers = data.UserCount,
+        NumItems = data.ItemCount,
+        UserFeatures = data.UserFeatures.Cols,
+        ItemFeatures = data.Items.FeatureCount,
+        Categories = data.Items.CategoryCount,
+        Tags = data.Items.TagCount,
+        EmbeddingDim = EmbeddingDim,
+        Hidden = Hidden,
+        Dropout = Dropout,
+        HistoryLength = HistoryLength,
+    };
+
+    public void Validate()
+    {
+        Data.Validate();
+        Trainer.Validate();
+        _ = IndexDescription;
+        if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
+        if (TopK < 1 || TopK > Data.NumItems) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
+        if (EvalUsers < 1) throw new ArgumentException($"--eval-users must be positive, got {EvalUsers}");
+    }
+}
+
+/// <summary>The pipeline's command-line options: kebab-case, with the design note's snake_case names as aliases.</summary>
+internal sealed class PipelineOptionSet
+{
+    private static readonly PipelineOptions D = new();
+    private readonly Option<int> _users = new("--num-users", "--num_users") { Description = "synthetic users", DefaultValueFactory = _ => D.Data.NumUsers };
+    private readonly Option<int> _items = new("--num-items", "--num_items") { Description = "synthetic items", DefaultValueFactory = _ => D.Data.NumItems };
+    private readonly Option<int> _interactions = new("--num-interactions", "--num_interactions") { Description = "synthetic interactions (split by time into train / validation / test)", DefaultValueFactory = _ => D.Data.NumInteractions };
+    private readonly Option<ulong> _seed = new("--seed") { Description = "seed for data, initialisation, shuffling and sampling", DefaultValueFactory = _ => D.Data.Seed };
+    private readonly Option<int> _dim = new("--embedding-dim", "--embedding_dim") { Description = "dimension of the user/item space", DefaultValueFactory = _ => D.EmbeddingDim };
+    private readonly Option<int[]> _hidden = new("--hidden") { Description = "tower MLP hidden sizes, e.g. --hidden 256 128", DefaultValueFactory = _ => D.Hidden, AllowMultipleArgumentsPerToken = true };
+    private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer", DefaultValueFactory = _ => D.Dropout };
+    private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages", DefaultValueFactory = _ => D.HistoryLength };
+    private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions", DefaultValueFactory = _ => D.Trainer.Epochs };
+    private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step", DefaultValueFactory = _ => D.Trainer.BatchSize };
+    private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)", DefaultValueFactory = _ => D.Trainer.LearningRate };
+    private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones", DefaultValueFactory = _ => D.Trainer.NumNegatives };
+    private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
+    private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature", DefaultValueFactory = _ => D.Trainer.Temperature };
+    private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
+    private readonly Option<string> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => D.Trainer.CheckpointDir };
+    private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
+    private readonly Option<string> _index = new("--index") { Description = "item index: hnsw or flat", DefaultValueFactory = _ => D.Index };
+    private readonly Option<int> _m = new("--m", "--M") { Description = "HNSW links per node", DefaultValueFactory = _ => D.M };
+    private readonly Option<int> _efc = new("--ef-construction", "--ef_construction") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => D.EfConstruction };
+    private readonly Option<int> _efs = new("--ef-search", "--ef_search") { Description = "HNSW candidate list while searching (at least top-k is used)", DefaultValueFactory = _ => D.EfSearch };
+    private readonly Option<string> _bundle = new("--bundle") { Description = "serving bundle folder to write", DefaultValueFactory = _ => D.Bundle };
+    private readonly Option<bool> _skipBenchmark = new("--skip-benchmark", "--skip_benchmark") { Description = "skip the latency and throughput benchmark" };
+    private readonly Option<int> _topK = new("--top-k", "--top_k") { Description = "items per recall in the benchmark", DefaultValueFactory = _ => D.TopK };
+    private readonly Option<int> _evalUsers = new("--eval-users", "--eval_users") { Description = "test users the quality report ranks for (at most)", DefaultValueFactory = _ => D.EvalUsers };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _epochs, _batch, _lr, _negatives, _sampler,
+                     _temperature, _noLogQ, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
+            command.Add(o);
+    }
+
+    public PipelineOptions Read(ParseResult r)
+    {
+        ulong seed = r.GetValue(_seed);
+        var sampler = r.GetValue(_sampler)!.ToLowerInvariant() switch
+        {
+            "uniform" => SamplerKind.Uniform,
+            "popularity" or "pop" => SamplerKind.Popularity,
+            var s => throw new ArgumentException($"--sampler must be uniform or popularity, got '{s}'"),
+        };
+        return new PipelineOptions
+        {
+            Data = D.Data with { NumUsers = r.GetValue(_users), NumItems = r.GetValue(_items), NumInteractions = r.GetValue(_interactions), Seed = seed },
+            EmbeddingDim = r.GetValue(_dim),
+            Hidden = r.GetValue(_hidden)!,
+            Dropout = r.GetValue(_dropout),
+            HistoryLength = r.GetValue(_history),
+            Trainer = D.Trainer with
+            {
+                Epochs = r.GetValue(_epochs), BatchSize = r.GetValue(_batch), LearningRate = r.GetValue(_lr), NumNegatives = r.GetValue(_negatives),
+                Sampler = sampler, Temperature = r.GetValue(_temperature), LogQCorrection = !r.GetValue(_noLogQ),
+                CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
+            },
+            Index = r.GetValue(_index)!,
+            M = r.GetValue(_m),
+            EfConstruction = r.GetValue(_efc),
+            EfSearch = r.GetValue(_efs),
+            Bundle = r.GetValue(_bundle)!,
+            SkipBenchmark = r.GetValue(_skipBenchmark),
+            TopK = r.GetValue(_topK),
+            EvalUsers = r.GetValue(_evalUsers),
+        };
+    }
+}

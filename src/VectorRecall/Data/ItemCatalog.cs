@@ -1,0 +1,70 @@
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Data;
+
+/// <summary>
+/// What the item tower sees of each item: a category, a bag of tags (CSR: item i's tags are
+/// <c>Tags[TagOffsets[i] .. TagOffsets[i+1])</c>) and a dense feature vector.
+/// </summary>
+public sealed class ItemCatalog
+{
+    public ItemCatalog(int[] categories, int categoryCount, int[] tagOffsets, int[] tags, int tagCount, Tensor features)
+    {
+        int n = categories.Length;
+        if (tagOffsets.Length != n + 1 || tagOffsets[0] != 0 || tagOffsets[^1] != tags.Length)
+            throw new ArgumentException($"tag offsets must have {n + 1} entries from 0 to {tags.Length}");
+        if (features.Rank != 2 || features.Rows != n) throw new ArgumentException($"item features must be [{n} x F], got {features}");
+        for (int i = 0; i < n; i++)
+            if ((uint)categories[i] >= (uint)categoryCount) throw new ArgumentException($"item {i}: category {categories[i]} is outside [0, {categoryCount})");
+        foreach (int t in tags)
+            if ((uint)t >= (uint)tagCount) throw new ArgumentException($"tag {t} is outside [0, {tagCount})");
+        Categories = categories;
+        CategoryCount = categoryCount;
+        TagOffsets = tagOffsets;
+        Tags = tags;
+        TagCount = tagCount;
+        Features = features;
+    }
+
+    public int Count => Categories.Length;
+    public int[] Categories { get; }
+    public int CategoryCount { get; }
+    public int[] TagOffsets { get; }
+    public int[] Tags { get; }
+    public int TagCount { get; }
+    public Tensor Features { get; }
+    public int FeatureCount => Features.Cols;
+
+    public ReadOnlySpan<int> TagsOf(int item) => Tags.AsSpan(TagOffsets[item], TagOffsets[item + 1] - TagOffsets[item]);
+}
+
+/// <summary>
+/// A recommendation data set: item side information, user profile features, and each user's
+/// interactions split by time into train, validation and test (in that order within a user).
+/// </summary>
+public sealed class RecDataset
+{
+    public RecDataset(ItemCatalog items, Tensor userFeatures, UserItemLists train, UserItemLists validation, UserItemLists test)
+    {
+        int users = userFeatures.Rows;
+        if (train.UserCount != users || validation.UserCount != users || test.UserCount != users)
+            throw new ArgumentException($"splits must cover the {users} users that have features");
+        foreach (var split in new[] { train, validation, test })
+            foreach (int i in split.Items)
+                if ((uint)i >= (uint)items.Count) throw new ArgumentException($"interaction with item {i}, outside [0, {items.Count})");
+        Items = items;
+        UserFeatures = userFeatures;
+        Train = train;
+        Validation = validation;
+        Test = test;
+    }
+
+    public ItemCatalog Items { get; }
+    public Tensor UserFeatures { get; }
+    public UserItemLists Train { get; }
+    public UserItemLists Validation { get; }
+    public UserItemLists Test { get; }
+    public int UserCount => UserFeatures.Rows;
+    public int ItemCount => Items.Count;
+    public int InteractionCount => Train.Count + Validation.Count + Test.Count;
+}

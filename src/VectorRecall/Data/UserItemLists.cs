@@ -1,0 +1,75 @@
+namespace VectorRecall.Data;
+
+/// <summary>
+/// Each user's items in time order, stored compressed by row (CSR): user u's items are
+/// <c>Items[Offsets[u] .. Offsets[u+1])</c>. Used for the train / validation / test splits and for histories.
+/// </summary>
+public sealed class UserItemLists
+{
+    public UserItemLists(int[] offsets, int[] items)
+    {
+        if (offsets.Length == 0 || offsets[0] != 0 || offsets[^1] != items.Length)
+            throw new ArgumentException($"offsets must start at 0 and end at the item count {items.Length}");
+        for (int u = 0; u + 1 < offsets.Length; u++)
+            if (offsets[u + 1] < offsets[u]) throw new ArgumentException($"offsets decrease at user {u}");
+        Offsets = offsets;
+        Items = items;
+    }
+
+    public int[] Offsets { get; }
+    public int[] Items { get; }
+    public int UserCount => Offsets.Length - 1;
+    public int Count => Items.Length;
+
+    public ReadOnlySpan<int> Of(int user) => Items.AsSpan(Offsets[user], Offsets[user + 1] - Offsets[user]);
+
+    public int CountOf(int user) => Offsets[user + 1] - Offsets[user];
+
+    /// <summary>Builds the lists from one sequence per user.</summary>
+    public static UserItemLists FromLists(IReadOnlyList<IReadOnlyList<int>> perUser)
+    {
+        var offsets = new int[perUser.Count + 1];
+        for (int u = 0; u < perUser.Count; u++) offsets[u + 1] = offsets[u] + perUser[u].Count;
+        var items = new int[offsets[^1]];
+        for (int u = 0; u < perUser.Count; u++)
+            for (int i = 0; i < perUser[u].Count; i++) items[offsets[u] + i] = perUser[u][i];
+        return new UserItemLists(offsets, items);
+    }
+
+    /// <summary>Per user, this list followed by <paramref name="later"/>'s (for example train then validation).</summary>
+    public UserItemLists Concat(UserItemLists later)
+    {
+        if (later.UserCount != UserCount) throw new ArgumentException($"cannot join lists of {UserCount} and {later.UserCount} users");
+        var offsets = new int[UserCount + 1];
+        var items = new int[Count + later.Count];
+        for (int u = 0; u < UserCount; u++)
+        {
+            Of(u).CopyTo(items.AsSpan(offsets[u]));
+            later.Of(u).CopyTo(items.AsSpan(offsets[u] + CountOf(u)));
+            offsets[u + 1] = offsets[u] + CountOf(u) + later.CountOf(u);
+        }
+        return new UserItemLists(offsets, items);
+    }
+
+    /// <summary>The last <paramref name="length"/> items of each user's list (the most recent behaviour).</summary>
+    public UserItemLists Tail(int length)
+    {
+        var offsets = new int[UserCount + 1];
+        for (int u = 0; u < UserCount; u++) offsets[u + 1] = offsets[u] + Math.Min(length, CountOf(u));
+        var items = new int[offsets[^1]];
+        for (int u = 0; u < UserCount; u++)
+        {
+            var all = Of(u);
+            all[(all.Length - (offsets[u + 1] - offsets[u]))..].CopyTo(items.AsSpan(offsets[u]));
+        }
+        return new UserItemLists(offsets, items);
+    }
+
+    /// <summary>How many times each item occurs across all users.</summary>
+    public int[] ItemCounts(int itemCount)
+    {
+        var counts = new int[itemCount];
+        foreach (int i in Items) counts[i]++;
+        return counts;
+    }
+}

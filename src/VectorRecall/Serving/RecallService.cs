@@ -1,0 +1,223 @@
+using System.Buffers;
+using System.Diagnostics;
+using VectorRecall.Autograd;
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Serving;
+
+/// <summary>One recall: item ids best first, their scores (inner product with the user vector), and the time it took.</summary>
+public sealed record RecallResult(long[] ItemIds, float[] Scores, double LatencyMs);
+
+/// <summary>
+/// Online recall from a serving bundle: encode the user with the user tower, search the item index,
+/// map index ids to item ids. Safe for any number of threads at once (the tower runs in evaluation
+/// mode without recording; index searches are concurrent-safe).
+/// <para>
+/// User ids are the model's user rows, 0 .. <see cref="UserCount"/> − 1. A user the bundle does not
+/// know (any other id) is recalled from features alone: its id embedding and history are taken as
+/// zero, so its profile features must be given; without them recall fails with a clear error.
+/// </para>
+/// </summary>
+public sealed class RecallService : IDisposable
+{
+    private readonly UserTower _tower;
+    private readonly IVectorIndex _index;
+    private readonly long[] _itemIds;
+    private readonly Tensor _userFeatures;
+    private readonly UserItemLists _history;
+    private readonly UserItemLists _seen;
+
+    private RecallService(TwoTowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    {
+        Config = config;
+        _tower = tower;
+        _tower.Eval();
+        _index = index;
+        _itemIds = itemIds;
+        _userFeatures = userFeatures;
+        _history = history;
+        _seen = seen;
+    }
+
+    public TwoTowerConfig Config { get; }
+    public int UserCount => Config.NumUsers;
+    public int ItemCount => _index.Count;
+    public int FeatureCount => Config.UserFeatures;
+    public IVectorIndex Index => _index;
+
+    /// <summary>Loads and verifies a bundle written by <see cref="ServingBundle.Save"/>; <paramref name="threads"/> is for the index's batch searches (0 = all cores).</summary>
+    public static RecallService FromBundle(string directory, int threads = 0)
+    {
+        var manifest = ServingBundle.ReadManifest(directory);
+        string Path_(string name) => Path.Combine(directory, name);
+        var manifestConfig = TwoTowerConfig.FromJson(manifest["model_config"]?.ToJsonString() ?? "", Path_(ServingBundle.ManifestFile));
+
+        var (tensors, metadata) = SafeTensors.Read(Path_(ServingBundle.UserTowerFile));
+        var config = TwoTowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", Path_(ServingBundle.UserTowerFile));
+        if (!config.SameShape(manifestConfig)) throw new FileFormatException(Path_(ServingBundle.UserTowerFile), "the user tower was written for a different model shape than the manifest describes");
+        var tower = new UserTower(config, new Rng(0));
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, array) in tensors)
+        {
+            if (array.Type != ElementType.Float32) throw new FileFormatException(Path_(ServingBundle.UserTowerFile), $"tensor '{name}' is {array.Type}, expected float32");
+            state[name] = array.ToTensor();
+        }
+        try { tower.LoadStateDict(state, strict: true); }
+        catch (InvalidDataException e) { throw new FileFormatException(Path_(ServingBundle.UserTowerFile), e.Message); }
+
+        var index = IndexFactory.Load(Path_(ServingBundle.IndexFile), threads);
+        try
+        {
+            if (index.Dimension != config.EmbeddingDim)
+                throw new FileFormatException(Path_(ServingBundle.IndexFile), $"holds {index.Dimension}-d vectors but the user tower makes {config.EmbeddingDim}-d ones (a bundle from a different model)");
+            var itemIds = ReadArray<long>(Path_(ServingBundle.ItemIdsFile), ElementType.Int64);
+            if (itemIds.Length != index.Count) throw new FileFormatException(Path_(ServingBundle.ItemIdsFile), $"maps {itemIds.Length} items but the index holds {index.Count}");
+            var features = Npy.ReadMatrix(Path_(ServingBundle.UserFeaturesFile));
+            if (features.Rows != config.NumUsers || features.Cols != config.UserFeatures)
+                throw new FileFormatException(Path_(ServingBundle.UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{config.NumUsers} x {config.UserFeatures}]");
+            var history = ReadLists(directory, ServingBundle.HistoryOffsetsFile, ServingBundle.HistoryItemsFile, config.NumUsers, config.NumItems);
+            var seen = ReadLists(directory, ServingBundle.SeenOffsetsFile, ServingBundle.SeenItemsFile, config.NumUsers, index.Count);
+            return new RecallService(config, tower, index, itemIds, features, history, seen);
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    private static T[] ReadArray<T>(string path, ElementType type)
+    {
+        var a = Npy.Read(path);
+        if (a.Type != type || a.Shape.Length != 1) throw new FileFormatException(path, $"expected a 1-d {type} array, found {a.Type} [{string.Join(", ", a.Shape)}]");
+        return (T[])a.Data;
+    }
+
+    private static UserItemLists ReadLists(string directory, string offsetsName, string itemsName, int users, int items)
+    {
+        var offsets = ReadArray<int>(Path.Combine(directory, offsetsName), ElementType.Int32);
+        var values = ReadArray<int>(Path.Combine(directory, itemsName), ElementType.Int32);
+        try
+        {
+            if (offsets.Length != users + 1) throw new ArgumentException($"has {offsets.Length} offsets, expected {users + 1}");
+            foreach (int i in values) if ((uint)i >= (uint)items) throw new ArgumentException($"item {i} is outside [0, {items})");
+            return new UserItemLists(offsets, values);
+        }
+        catch (ArgumentException e) { throw new FileFormatException(Path.Combine(directory, offsetsName), e.Message); }
+    }
+
+    /// <summary>
+    /// The <paramref name="topK"/> items for one user. <paramref name="userFeatures"/> may be empty for a
+    /// known user (its stored profile is used); <paramref name="excludeSeen"/> leaves out the items the
+    /// user already interacted with.
+    /// </summary>
+    public RecallResult Recall(long userId, ReadOnlySpan<float> userFeatures, int topK, bool excludeSeen = false)
+    {
+        long start = Stopwatch.GetTimestamp();
+        CheckTopK(topK);
+        var batch = UserBatchOf([userId], userFeatures.IsEmpty ? null : Tensor.FromArray(userFeatures.ToArray(), 1, userFeatures.Length));
+        var vector = Encode(batch);
+        var seen = excludeSeen && IsKnown(userId) ? _seen.Of((int)userId) : [];
+        int k = Math.Min(topK + seen.Length, ItemCount);
+        var ids = ArrayPool<long>.Shared.Rent(k);
+        var scores = ArrayPool<float>.Shared.Rent(k);
+        try
+        {
+            int found = _index.Search(vector.Row(0), k, ids, scores);
+            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found), seen, topK);
+            return result with { LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(ids);
+            ArrayPool<float>.Shared.Return(scores);
+        }
+    }
+
+    /// <summary>
+    /// Recall for many users at once: one batched tower pass, then the index's batch search on all
+    /// cores. <paramref name="userFeatures"/> ([users × features]) may be null when every user is known.
+    /// Each result carries the whole batch's latency.
+    /// </summary>
+    public RecallResult[] BatchRecall(ReadOnlySpan<long> userIds, Tensor? userFeatures, int topK, bool excludeSeen = false)
+    {
+        long start = Stopwatch.GetTimestamp();
+        CheckTopK(topK);
+        if (userIds.IsEmpty) return [];
+        var vectors = Encode(UserBatchOf(userIds, userFeatures));
+        int extra = 0;
+        if (excludeSeen)
+            foreach (long u in userIds) if (IsKnown(u)) extra = Math.Max(extra, _seen.CountOf((int)u));
+        int k = Math.Min(topK + extra, ItemCount), n = userIds.Length;
+        var ids = new long[n * k];
+        var scores = new float[n * k];
+        var counts = new int[n];
+        _index.SearchBatch(vectors.Span, k, ids, scores, counts);
+        var results = new RecallResult[n];
+        for (int r = 0; r < n; r++)
+        {
+            var seen = excludeSeen && IsKnown(userIds[r]) ? _seen.Of((int)userIds[r]) : [];
+            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]), seen, topK);
+        }
+        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        for (int r = 0; r < n; r++) results[r] = results[r] with { LatencyMs = ms };
+        return results;
+    }
+
+    /// <summary>User vectors ([users × dim]) as recall computes them, for evaluation and export.</summary>
+    public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(UserBatchOf(userIds, userFeatures));
+
+    public bool IsKnown(long userId) => (ulong)userId < (ulong)UserCount;
+
+    private void CheckTopK(int topK)
+    {
+        if (topK <= 0 || topK > ItemCount) throw new ArgumentOutOfRangeException(nameof(topK), $"top-k must be in [1, {ItemCount}] (the number of items), got {topK}");
+    }
+
+    private UserBatch UserBatchOf(ReadOnlySpan<long> userIds, Tensor? features)
+    {
+        int n = userIds.Length;
+        if (features is not null && (features.Rows != n || features.Cols != FeatureCount))
+            throw new ArgumentException($"user features must be [{n} x {FeatureCount}] (one row of {FeatureCount} per user), got {features}");
+        var ids = new int[n];
+        var x = new Tensor(n, FeatureCount);
+        var offsets = new int[n];
+        var items = new List<int>();
+        for (int r = 0; r < n; r++)
+        {
+            long u = userIds[r];
+            bool known = IsKnown(u);
+            if (!known && features is null)
+                throw new ArgumentException($"user {u} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its {FeatureCount} profile features to recall from features alone");
+            ids[r] = known ? (int)u : -1;
+            (features is null ? _userFeatures.Row((int)u) : features.Row(r)).CopyTo(x.Row(r));
+            offsets[r] = items.Count;
+            if (known) foreach (int i in _history.Of((int)u)) items.Add(i);
+        }
+        foreach (float f in x.Span)
+            if (!float.IsFinite(f)) throw new ArgumentException("user features contain NaN or infinity");
+        return new UserBatch(ids, x, items.ToArray(), offsets);
+    }
+
+    private Tensor Encode(UserBatch batch) => Tape.NoGrad(() => _tower.Forward(batch).Value);
+
+    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, ReadOnlySpan<int> seen, int topK)
+    {
+        var outIds = new long[Math.Min(topK, ids.Length)];
+        var outScores = new float[outIds.Length];
+        int kept = 0;
+        for (int i = 0; i < ids.Length && kept < outIds.Length; i++)
+        {
+            if (!seen.IsEmpty && seen.Contains((int)ids[i])) continue;
+            outIds[kept] = _itemIds[ids[i]];
+            outScores[kept++] = scores[i];
+        }
+        return new RecallResult(outIds[..kept], outScores[..kept], 0);
+    }
+
+    public void Dispose() => _index.Dispose();
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Serving;
+
+/// <summary>
+/// A serving bundle: one folder with everything online recall needs and nothing it does not —
+/// the user tower's weights and configuration, the item index, the map from index ids to item ids,
+/// each user's profile features, recent behaviour and already-seen items, and a manifest listing
+/// every file with its size and CRC-32C. The folder is written beside the target and renamed into
+/// place, so a reader never sees half a bundle.
+/// </summary>
+public static class ServingBundle
+{
+    public const string ManifestFile = "manifest.json";
+    public const string Format = "vrecall-bundle";
+    public const int Version = 1;
+    internal const string UserTowerFile = "user_tower.safetensors";
+    internal const string IndexFile = "items.vrix";
+    internal const string ItemIdsFile = "item_ids.npy";
+    internal const string UserFeaturesFile = "user_features.npy";
+    internal const string HistoryOffsetsFile = "user_history_offsets.npy";
+    internal const string HistoryItemsFile = "user_history_items.npy";
+    internal const string SeenOffsetsFile = "user_seen_offsets.npy";
+    internal const string SeenItemsFile = "user_seen_items.npy";
+
+    /// <summary>
+    /// Writes a bundle to <paramref name="directory"/>, replacing any bundle already there.
+    /// <paramref name="itemIds"/>[i] is the external id of index id i; <paramref name="history"/> is each
+    /// user's behaviour (the latest <c>HistoryLength</c> items are kept); <paramref name="seen"/> is what
+    /// recall leaves out when asked to exclude seen items.
+    /// </summary>
+    public static void Save(string directory, TwoTowerModel model, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    {
+        var c = model.Config;
+        if (index.Dimension != c.EmbeddingDim) throw new ArgumentException($"index dimension {index.Dimension} differs from the model's {c.EmbeddingDim}");
+        if (userFeatures.Rows != c.NumUsers || userFeatures.Cols != c.UserFeatures) throw new ArgumentException($"user features are {userFeatures}, expected [{c.NumUsers} x {c.UserFeatures}]");
+        if (history.UserCount != c.NumUsers || seen.UserCount != c.NumUsers) throw new ArgumentException($"histories must cover the model's {c.NumUsers} users");
+
+        string full = Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        string staging = $"{full}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var tower = model.User.StateDict()
+                .Select(kv => KeyValuePair.Create(kv.Key, new TypedArray(ElementType.Float32, kv.Value.Shape.ToArray(), kv.Value.ToArray())));
+            SafeTensors.Write(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = c.ToJson() });
+            index.Save(Path.Combine(staging, IndexFile));
+            Npy.Write(Path.Combine(staging, ItemIdsFile), itemIds, [itemIds.Length]);
+            Npy.Write(Path.Combine(staging, UserFeaturesFile), userFeatures);
+            var recent = history.Tail(c.HistoryLength);
+            Npy.Write(Path.Combine(staging, HistoryOffsetsFile), recent.Offsets, [recent.Offsets.Length]);
+            Npy.Write(Path.Combine(staging, HistoryItemsFile), recent.Items, [recent.Items.Length]);
+            Npy.Write(Path.Combine(staging, SeenOffsetsFile), seen.Offsets, [seen.Offsets.Length]);
+            Npy.Write(Path.Combine(staging, SeenItemsFile), seen.Items, [seen.Items.Length]);
+
+            var files = new JsonObject();
+            foreach (var path in Directory.GetFiles(staging).Order(StringComparer.Ordinal))
+            {
+                var (bytes, crc) = Checksum(path);
+                files[Path.GetFileName(path)] = new JsonObject { ["bytes"] = bytes, ["crc32c"] = crc.ToString("x8", CultureInfo.InvariantCulture) };
+            }
+            var manifest = new JsonObject
+            {
+                ["format"] = Format,
+                ["version"] = Version,
+                ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+                ["model_config"] = JsonNode.Parse(c.ToJson()),
+                ["index"] = IndexFile,
+                ["index_type"] = index.GetType().Name,
+                ["metric"] = index.Metric.ToString(),
+                ["items"] = index.Count,
+                ["users"] = c.NumUsers,
+                ["files"] = files,
+            };
+            AtomicFile.Write(Path.Combine(staging, ManifestFile), s =>
+            {
+                using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+                manifest.WriteTo(w);
+            });
+            Replace(staging, full);
+        }
+        catch
+        {
+            try { Directory.Delete(staging, recursive: true); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Swaps the finished staging folder in for the target; the old bundle is removed only after the swap.</summary>
+    private static void Replace(string staging, string target)
+    {
+        if (File.Exists(target)) throw new IOException($"'{target}' is a file, not a bundle folder");
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(staging, target);
+            return;
+        }
+        if (!File.Exists(Path.Combine(target, ManifestFile)) && Directory.EnumerateFileSystemEntries(target).Any())
+            throw new IOException($"'{target}' exists and is not a bundle (no {ManifestFile}); refusing to replace it");
+        string old = $"{target}.old-{Guid.NewGuid():N}";
+        Directory.Move(target, old);
+        Directory.Move(staging, target);
+        Directory.Delete(old, recursive: true);
+    }
+
+    internal static (long Bytes, uint Crc) Checksum(string path)
+    {
+        var crc = new Crc32C();
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        using var s = File.OpenRead(path);
+        for (int n; (n = s.Read(buffer)) > 0; total += n) crc.Append(buffer.AsSpan(0, n));
+        return (total, crc.Value);
+    }
+
+    /// <summary>Reads and verifies the manifest: format, version, and every listed file's size and checksum.</summary>
+    internal static JsonObject ReadManifest(string directory)
+    {
+        string path = Path.Combine(directory, ManifestFile);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"bundle folder '{Path.GetFullPath(directory)}' does not exist");
+        if (!File.Exists(path)) throw new FileFormatException(path, "missing: this folder is not a serving bundle");
+        JsonObject manifest;
+        try { manifest = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new FileFormatException(path, "manifest is not a JSON object"); }
+        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON: {e.Message}"); }
+        if ((string?)manifest["format"] != Format) throw new FileFormatException(path, $"'format' is not '{Format}'");
+        if (manifest["version"]?.GetValue<int>() is not Version) throw new FileFormatException(path, $"unsupported bundle version {manifest["version"]}; this build reads version {Version}");
+        if (manifest["files"] is not JsonObject files) throw new FileFormatException(path, "no 'files' list");
+        foreach (var required in new[] { UserTowerFile, IndexFile, ItemIdsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile })
+            if (!files.ContainsKey(required)) throw new FileFormatException(path, $"does not list '{required}'");
+        foreach (var (name, entry) in files)
+        {
+            string file = Path.Combine(directory, name);
+            if (!File.Exists(file)) throw new FileFormatException(file, "listed in the manifest but missing");
+            long bytes = entry?["bytes"]?.GetValue<long>() ?? -1;
+            string crc = (string?)entry?["crc32c"] ?? "";
+            var (actualBytes, actualCrc) = Checksum(file);
+            if (actualBytes != bytes) throw new FileFormatException(file, $"is {actualBytes} bytes, the manifest says {bytes} (truncated or replaced)");
+            if (!string.Equals(actualCrc.ToString("x8", CultureInfo.InvariantCulture), crc, StringComparison.OrdinalIgnoreCase))
+                throw new FileFormatException(file, $"checksum {actualCrc:x8} does not match the manifest's {crc} (corrupted)");
+        }
+        return manifest;
+    }
+}

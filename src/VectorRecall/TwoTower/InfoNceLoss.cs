@@ -1,0 +1,78 @@
+using VectorRecall.Autograd;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.TwoTower;
+
+/// <summary>
+/// InfoNCE over in-batch and sampled negatives. Row b's candidates are every positive in the batch
+/// (column b is its own) followed by its own sampled negatives; the loss is the cross-entropy of
+/// softmax(logits) against column b. Logits are s/τ − log q: the logQ correction (Yi et al., 2019)
+/// subtracts the log-probability that the candidate is drawn as a negative (its share of training
+/// positives for in-batch columns, the sampler's probability for sampled ones), so that popular
+/// items are not pushed down merely for appearing often. Accidental hits — a candidate that is the
+/// row's own positive item — are masked out.
+/// </summary>
+public sealed class InfoNceLoss
+{
+    /// <summary>Added to a masked logit; its softmax weight is exactly zero in float arithmetic.</summary>
+    public const float MaskedLogit = -1e9f;
+
+    public InfoNceLoss(float temperature = 0.1f, bool logQCorrection = true, bool maskAccidentalHits = true)
+    {
+        if (!(temperature > 0)) throw new ArgumentOutOfRangeException(nameof(temperature), $"temperature {temperature} must be positive");
+        Temperature = temperature;
+        LogQCorrection = logQCorrection;
+        MaskAccidentalHits = maskAccidentalHits;
+    }
+
+    public float Temperature { get; }
+    public bool LogQCorrection { get; }
+    public bool MaskAccidentalHits { get; }
+
+    /// <summary>
+    /// The corrected logits [B × (B + n)]: users [B × d], positives [B × d] with their item ids,
+    /// negatives [B·n × d] (row b's negatives at rows b·n ..) with their ids, or null for in-batch only.
+    /// <paramref name="positiveLogQ"/>[b] and <paramref name="negativeLogQ"/>[b·n + j] are log q of each candidate.
+    /// </summary>
+    public Variable Logits(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
+        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ)
+    {
+        int b = users.Rows;
+        if (positives.Rows != b || positiveIds.Length != b) throw new ArgumentException($"{b} users but {positives.Rows} positives and {positiveIds.Length} positive ids");
+        int n = negatives is null ? 0 : negatives.Rows / Math.Max(1, b);
+        if (negatives is not null && negativeIds.Length != negatives.Rows) throw new ArgumentException($"{negatives.Rows} negatives but {negativeIds.Length} negative ids");
+        if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != b * n))
+            throw new ArgumentException($"logQ correction needs {b} positive and {b * n} negative log-probabilities");
+
+        var s = Ops.MatMul(users, positives, transposeB: true);
+        if (negatives is not null) s = Ops.ConcatColumns(s, Ops.GroupedDot(users, negatives));
+        s = Ops.Scale(s, 1f / Temperature);
+
+        var shift = new Tensor(b, b + n);
+        for (int r = 0; r < b; r++)
+        {
+            var row = shift.Row(r);
+            for (int j = 0; j < b; j++)
+            {
+                if (LogQCorrection) row[j] = -positiveLogQ[j];
+                if (MaskAccidentalHits && j != r && positiveIds[j] == positiveIds[r]) row[j] = MaskedLogit;
+            }
+            for (int j = 0; j < n; j++)
+            {
+                if (LogQCorrection) row[b + j] = -negativeLogQ[r * n + j];
+                if (MaskAccidentalHits && negativeIds[r * n + j] == positiveIds[r]) row[b + j] = MaskedLogit;
+            }
+        }
+        return Ops.Add(s, shift);
+    }
+
+    /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal).</summary>
+    public Variable Forward(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
+        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ)
+    {
+        var logits = Logits(users, positives, positiveIds, positiveLogQ, negatives, negativeIds, negativeLogQ);
+        var targets = new int[users.Rows];
+        for (int r = 0; r < targets.Length; r++) targets[r] = r;
+        return Ops.CrossEntropy(logits, targets);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text.Json;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Optim;
+
+namespace VectorRecall.TwoTower;
+
+/// <summary>What a training checkpoint records besides the weights.</summary>
+public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss);
+
+/// <summary>
+/// Two-tower checkpoints as safetensors: the model's state dict under its own names, optionally the
+/// optimiser's state under <c>optimizer/…</c>, and in the metadata the model configuration and the
+/// training position. Loading checks the configuration against the model before touching a weight.
+/// </summary>
+public static class TrainingCheckpoint
+{
+    private const string OptimizerPrefix = "optimizer/";
+
+    public static void Save(string path, TwoTowerModel model, Optimizer? optimizer, CheckpointInfo info)
+    {
+        var tensors = new List<KeyValuePair<string, TypedArray>>();
+        foreach (var (name, t) in model.StateDict()) tensors.Add(new(name, Float32(t.Shape.ToArray(), t.ToArray())));
+        var steps = new Dictionary<string, int>();
+        if (optimizer is not null)
+            foreach (var (i, (step, state)) in optimizer.StateDict())
+            {
+                steps[i.ToString(CultureInfo.InvariantCulture)] = step;
+                for (int k = 0; k < state.Length; k++) tensors.Add(new($"{OptimizerPrefix}{i}/{k}", Float32([state[k].Length], state[k])));
+            }
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = "vrecall-two-tower",
+            ["model_config"] = model.Config.ToJson(),
+            ["completed_epochs"] = info.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
+            ["global_step"] = info.GlobalStep.ToString(CultureInfo.InvariantCulture),
+            ["best_val_loss"] = info.BestValidationLoss.ToString("R", CultureInfo.InvariantCulture),
+            ["optimizer_steps"] = JsonSerializer.Serialize(steps),
+        };
+        SafeTensors.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Reads the configuration a checkpoint was written for, without loading weights.</summary>
+    public static TwoTowerConfig ReadConfig(string path)
+    {
+        var (_, metadata) = SafeTensors.Read(path);
+        return ConfigOf(path, metadata);
+    }
+
+    /// <summary>
+    /// Loads weights (and the optimiser's state, when given and present) into <paramref name="model"/>;
+    /// the checkpoint must have been written for a model of the same shape.
+    /// </summary>
+    public static CheckpointInfo Load(string path, TwoTowerModel model, Optimizer? optimizer = null)
+    {
+        var (tensors, metadata) = SafeTensors.Read(path);
+        var config = ConfigOf(path, metadata);
+        if (!config.SameShape(model.Config))
+            throw new FileFormatException(path, $"written for a different model shape: the file has {config.ToJson()}, the model is {model.Config.ToJson()}");
+        var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var optimizerArrays = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var (name, array) in tensors)
+        {
+            if (array.Type != ElementType.Float32) throw new FileFormatException(path, $"tensor '{name}' is {array.Type}, expected float32");
+            if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal)) optimizerArrays[name] = array.ToTensor().ToArray();
+            else weights[name] = array.ToTensor();
+        }
+        try { model.LoadStateDict(weights, strict: true); }
+        catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
+        if (optimizer is not null && optimizerArrays.Count > 0) LoadOptimizer(path, metadata, optimizerArrays, optimizer);
+        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"));
+    }
+
+    private static void LoadOptimizer(string path, Dictionary<string, string> metadata, Dictionary<string, float[]> arrays, Optimizer optimizer)
+    {
+        Dictionary<string, int>? steps;
+        try { steps = JsonSerializer.Deserialize<Dictionary<string, int>>(metadata.GetValueOrDefault("optimizer_steps") ?? "{}"); }
+        catch (JsonException e) { throw new FileFormatException(path, $"optimizer_steps is not valid JSON: {e.Message}"); }
+        var state = new Dictionary<int, (int, float[][])>();
+        foreach (var (key, step) in steps ?? [])
+        {
+            if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int i)) throw new FileFormatException(path, $"optimizer_steps has a bad parameter index '{key}'");
+            var list = new List<float[]>();
+            for (int k = 0; arrays.TryGetValue($"{OptimizerPrefix}{i}/{k}", out var a); k++) list.Add(a);
+            state[i] = (step, list.ToArray());
+        }
+        try { optimizer.LoadStateDict(state); }
+        catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
+    }
+
+    private static TwoTowerConfig ConfigOf(string path, Dictionary<string, string> metadata)
+    {
+        if (metadata.GetValueOrDefault("format") != "vrecall-two-tower")
+            throw new FileFormatException(path, "not a two-tower checkpoint (metadata 'format' is not 'vrecall-two-tower')");
+        if (!metadata.TryGetValue("model_config", out var json)) throw new FileFormatException(path, "metadata has no 'model_config'");
+        return TwoTowerConfig.FromJson(json, path);
+    }
+
+    private static int IntOf(string path, Dictionary<string, string> m, string key) =>
+        m.TryGetValue(key, out var v) && int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int x) && x >= 0
+            ? x : throw new FileFormatException(path, $"metadata '{key}' is missing or not a non-negative integer");
+
+    private static double DoubleOf(string path, Dictionary<string, string> m, string key) =>
+        m.TryGetValue(key, out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+            ? x : throw new FileFormatException(path, $"metadata '{key}' is missing or not a number");
+
+    private static TypedArray Float32(int[] shape, float[] data) => new(ElementType.Float32, shape, data);
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace VectorRecall.TwoTower;
+
+/// <summary>
+/// Shape of a two-tower model: vocabulary sizes from the data, widths of each input branch, the
+/// MLP's hidden sizes and the output dimension. Stored as JSON in checkpoints and bundles, so a
+/// file can be matched to the model that reads it.
+/// </summary>
+public sealed record TwoTowerConfig
+{
+    public int NumUsers { get; init; }
+    public int NumItems { get; init; }
+    public int UserFeatures { get; init; }
+    public int ItemFeatures { get; init; }
+    public int Categories { get; init; }
+    public int Tags { get; init; }
+    /// <summary>Width of the user-id and item-id embeddings.</summary>
+    public int IdDim { get; init; } = 64;
+    /// <summary>Width of the dense-feature projections (both towers).</summary>
+    public int FeatureDim { get; init; } = 64;
+    /// <summary>Width of the behaviour encoder (mean of the history's item embeddings).</summary>
+    public int BehaviourDim { get; init; } = 64;
+    public int CategoryDim { get; init; } = 32;
+    public int TagDim { get; init; } = 32;
+    public int[] Hidden { get; init; } = [256, 128];
+    /// <summary>Dimension of the shared user/item space (the index's vectors).</summary>
+    public int EmbeddingDim { get; init; } = 128;
+    public float Dropout { get; init; } = 0.1f;
+    /// <summary>How many of a user's most recent items feed the behaviour encoder.</summary>
+    public int HistoryLength { get; init; } = 20;
+
+    [JsonIgnore] public int UserInputDim => IdDim + FeatureDim + BehaviourDim;
+    [JsonIgnore] public int ItemInputDim => IdDim + CategoryDim + TagDim + FeatureDim;
+
+    public void Validate()
+    {
+        Check(NumUsers >= 1 && NumItems >= 1, $"the model needs at least one user and item (got {NumUsers} users, {NumItems} items)");
+        Check(UserFeatures >= 1 && ItemFeatures >= 1 && Categories >= 1 && Tags >= 1, "feature, category and tag counts must be >= 1");
+        Check(IdDim >= 1 && FeatureDim >= 1 && BehaviourDim >= 1 && CategoryDim >= 1 && TagDim >= 1, "branch widths must be >= 1");
+        Check(Hidden.All(h => h >= 1), $"hidden sizes must be >= 1, got [{string.Join(", ", Hidden)}]");
+        Check(EmbeddingDim >= 1, $"--embedding-dim must be >= 1, got {EmbeddingDim}");
+        Check(Dropout is >= 0 and < 1, $"dropout {Dropout} must be in [0, 1)");
+        Check(HistoryLength >= 1, $"history length must be >= 1, got {HistoryLength}");
+    }
+
+    private static void Check(bool ok, string message)
+    {
+        if (!ok) throw new ArgumentException(message);
+    }
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses a configuration written by <see cref="ToJson"/>; <paramref name="source"/> names the file in errors.</summary>
+    public static TwoTowerConfig FromJson(string json, string source)
+    {
+        TwoTowerConfig? config;
+        try { config = JsonSerializer.Deserialize<TwoTowerConfig>(json, Json); }
+        catch (JsonException e) { throw new IO.FileFormatException(source, $"model configuration is not valid JSON: {e.Message}"); }
+        if (config is null) throw new IO.FileFormatException(source, "model configuration is empty");
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw new IO.FileFormatException(source, $"model configuration is invalid: {e.Message}"); }
+        return config;
+    }
+
+    /// <summary>True when both describe the same parameter shapes.</summary>
+    public bool SameShape(TwoTowerConfig other) => ToJson() == other.ToJson();
+}
