@@ -12,19 +12,59 @@ public static partial class Ops
         int m = a.Rows, k = a.Cols, n = transposeB ? b.Rows : b.Cols;
         int kb = transposeB ? b.Cols : b.Rows;
         if (k != kb) throw new ArgumentException($"matmul: a is {m}x{k} but b{(transposeB ? "ᵀ" : "")} is {kb}x{n}");
-        var y = new Tensor(m, n);
+        var y = New([m, n], clear: false);
         Gemm.Multiply(a.Value, false, b.Value, transposeB, y);
         var output = Output(y, a, b);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                if (a.RequiresGrad) Gemm.Multiply(gy, false, b.Value, !transposeB, a.GradBuffer(), accumulate: true);
+                if (a.RequiresGrad)
+                {
+                    var (ga, accumulate) = a.GradTarget();
+                    Gemm.Multiply(gy, false, b.Value, !transposeB, ga, accumulate);
+                }
                 if (b.RequiresGrad)
                 {
-                    if (transposeB) Gemm.Multiply(gy, true, a.Value, false, b.GradBuffer(), accumulate: true);
-                    else Gemm.Multiply(a.Value, true, gy, false, b.GradBuffer(), accumulate: true);
+                    var (gb, accumulate) = b.GradTarget();
+                    if (transposeB) Gemm.Multiply(gy, true, a.Value, false, gb, accumulate);
+                    else Gemm.Multiply(a.Value, true, gy, false, gb, accumulate);
                 }
+            };
+        return output;
+    }
+
+    /// <summary>
+    /// x·Wᵀ + b with W stored [out × in] (<c>F.linear</c>); the bias (length out) may be null. One op
+    /// rather than MatMul then AddBias, so the bias is added in place and its gradient needs no copy.
+    /// </summary>
+    public static Variable Linear(Variable x, Variable weight, Variable? bias)
+    {
+        CheckMatrix(x, "linear", "x");
+        CheckMatrix(weight, "linear", "weight");
+        int m = x.Rows, k = x.Cols, n = weight.Rows;
+        if (weight.Cols != k) throw new ArgumentException($"linear: input has {k} features, weight is {n}x{weight.Cols}");
+        if (bias is not null && bias.Value.Length != n) throw new ArgumentException($"linear: bias has {bias.Value.Length} values, expected {n}");
+        var y = New([m, n], clear: false);
+        Gemm.Multiply(x.Value, false, weight.Value, true, y);
+        if (bias is not null)
+            ForChunks(m, y.Length, (r0, r1) => { for (int r = r0; r < r1; r++) TensorPrimitives.Add(y.Row(r), bias.Value.Span, y.Row(r)); });
+        var output = Output(y, x, weight, bias);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                if (x.RequiresGrad)
+                {
+                    var (gx, accumulate) = x.GradTarget();
+                    Gemm.Multiply(gy, false, weight.Value, false, gx, accumulate);
+                }
+                if (weight.RequiresGrad)
+                {
+                    var (gw, accumulate) = weight.GradTarget();
+                    Gemm.Multiply(gy, true, x.Value, false, gw, accumulate);
+                }
+                if (bias is { RequiresGrad: true }) SumRows(m, n, bias.GradBuffer().Span, (r, acc) => TensorPrimitives.Add(acc, gy.Row(r), acc));
             };
         return output;
     }
@@ -41,21 +81,29 @@ public static partial class Ops
         if (g.Cols != d || b == 0 || g.Rows % b != 0)
             throw new ArgumentException($"grouped dot: g is {g.Rows}x{g.Cols}, expected a multiple of {b} rows of width {d}");
         int n = g.Rows / b;
-        var y = new Tensor(b, n);
-        for (int r = 0; r < b; r++)
-            for (int j = 0; j < n; j++) y[r, j] = Distances.Dot(x.Value.Row(r), g.Value.Row(r * n + j));
+        var y = New([b, n], clear: false);
+        ForChunks(b, (long)g.Value.Length, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < n; j++) y[r, j] = Distances.Dot(x.Value.Row(r), g.Value.Row(r * n + j));
+        });
         var output = Output(y, x, g);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                for (int r = 0; r < b; r++)
-                    for (int j = 0; j < n; j++)
-                    {
-                        float s = gy[r, j];
-                        if (x.RequiresGrad) TensorPrimitives.MultiplyAdd(g.Value.Row(r * n + j), s, x.GradBuffer().Row(r), x.GradBuffer().Row(r));
-                        if (g.RequiresGrad) TensorPrimitives.MultiplyAdd(x.Value.Row(r), s, g.GradBuffer().Row(r * n + j), g.GradBuffer().Row(r * n + j));
-                    }
+                var gx = x.RequiresGrad ? x.GradBuffer() : null;
+                var gg = g.RequiresGrad ? g.GradBuffer() : null;
+                ForChunks(b, (long)g.Value.Length, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
+                        for (int j = 0; j < n; j++)
+                        {
+                            float s = gy[r, j];
+                            if (gx is not null) TensorPrimitives.MultiplyAdd(g.Value.Row(r * n + j), s, gx.Row(r), gx.Row(r));
+                            if (gg is not null) TensorPrimitives.MultiplyAdd(x.Value.Row(r), s, gg.Row(r * n + j), gg.Row(r * n + j));
+                        }
+                });
             };
         return output;
     }
@@ -65,19 +113,15 @@ public static partial class Ops
     {
         int cols = x.Cols;
         if (bias.Value.Length != cols) throw new ArgumentException($"bias: length {bias.Value.Length} does not match {cols} columns");
-        var y = x.Value.Clone();
-        for (int r = 0; r < x.Rows; r++) TensorPrimitives.Add(y.Row(r), bias.Value.Span, y.Row(r));
+        var y = New(x.Shape, clear: false);
+        for (int r = 0; r < x.Rows; r++) TensorPrimitives.Add(x.Value.Row(r), bias.Value.Span, y.Row(r));
         var output = Output(y, x, bias);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                if (x.RequiresGrad) TensorPrimitives.Add(x.GradBuffer().Span, gy.Span, x.GradBuffer().Span);
-                if (bias.RequiresGrad)
-                {
-                    var gb = bias.GradBuffer().Span;
-                    for (int r = 0; r < gy.Rows; r++) TensorPrimitives.Add(gb, gy.Row(r), gb);
-                }
+                if (bias.RequiresGrad) SumRows(gy.Rows, cols, bias.GradBuffer().Span, (r, acc) => TensorPrimitives.Add(acc, gy.Row(r), acc));
+                if (x.RequiresGrad) x.AccumulateGrad(gy);
             };
         return output;
     }
@@ -164,12 +208,15 @@ public static partial class Ops
             if (p.Rows != rows) throw new ArgumentException($"concat: {p.Rows} rows where {rows} were expected");
             total += p.Cols;
         }
-        var y = new Tensor(rows, total);
-        for (int r = 0; r < rows; r++)
+        var y = New([rows, total], clear: false);
+        ForChunks(rows, y.Length, (r0, r1) =>
         {
-            int at = 0;
-            foreach (var p in parts) { p.Value.Row(r).CopyTo(y.Row(r).Slice(at)); at += p.Cols; }
-        }
+            for (int r = r0; r < r1; r++)
+            {
+                int at = 0;
+                foreach (var p in parts) { p.Value.Row(r).CopyTo(y.Row(r).Slice(at)); at += p.Cols; }
+            }
+        });
         var output = OutputOfMany(y, parts);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
@@ -180,8 +227,17 @@ public static partial class Ops
                 {
                     if (p.RequiresGrad)
                     {
-                        var gp = p.GradBuffer();
-                        for (int r = 0; r < rows; r++) TensorPrimitives.Add(gp.Row(r), gy.Row(r).Slice(at, p.Cols), gp.Row(r));
+                        var (gp, accumulate) = p.GradTarget();
+                        int offset = at, width = p.Cols;
+                        ForChunks(rows, gp.Length, (r0, r1) =>
+                        {
+                            for (int r = r0; r < r1; r++)
+                            {
+                                var part = gy.Row(r).Slice(offset, width);
+                                if (accumulate) TensorPrimitives.Add(gp.Row(r), part, gp.Row(r));
+                                else part.CopyTo(gp.Row(r));
+                            }
+                        });
                     }
                     at += p.Cols;
                 }
@@ -194,7 +250,8 @@ public static partial class Ops
     {
         CheckMatrix(x, "slice rows");
         if (start < 0 || count < 0 || start + count > x.Rows) throw new ArgumentOutOfRangeException(nameof(start), $"slice rows: [{start}, {start + count}) is outside the {x.Rows} rows");
-        var y = x.Value.RowRange(start, count).Clone();
+        var y = New(x.Value.RowRange(start, count).Shape, clear: false);
+        x.Value.RowRange(start, count).Span.CopyTo(y.Span);
         var output = Output(y, x);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
@@ -209,7 +266,7 @@ public static partial class Ops
     public static Variable GatherRows(Variable x, int[] rows)
     {
         int n = x.Rows, d = x.Cols;
-        var y = new Tensor(rows.Length, d);
+        var y = New([rows.Length, d], clear: false);
         for (int i = 0; i < rows.Length; i++)
         {
             if ((uint)rows[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(rows), $"gather: row {rows[i]} at position {i} is outside [0, {n})");
@@ -250,7 +307,7 @@ public static partial class Ops
         for (int i = 0; i < indices.Length; i++)
             if ((uint)indices[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(indices), $"embedding bag: index {indices[i]} at position {i} is outside [0, {n})");
 
-        var y = new Tensor(bags, d);
+        var y = New([bags, d], clear: true);
         for (int b = 0; b < bags; b++)
         {
             int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;

@@ -8,18 +8,22 @@ public static partial class Ops
     public static Variable LogSoftmax(Variable x)
     {
         CheckMatrix(x, "log-softmax");
-        var y = Like(x.Value);
-        for (int r = 0; r < x.Rows; r++) LogSoftmaxRow(x.Value.Row(r), y.Row(r));
+        var y = New(x.Shape, clear: false);
+        var scratch = new float[x.Cols];
+        for (int r = 0; r < x.Rows; r++) LogSoftmaxRow(x.Value.Row(r), y.Row(r), scratch);
         var output = Output(y, x);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!; var gx = x.GradBuffer();
+                var softmax = new float[x.Cols];
                 for (int r = 0; r < x.Rows; r++)
                 {
-                    var gyr = gy.Row(r); var yr = y.Row(r); var gxr = gx.Row(r);
-                    float total = TensorPrimitives.Sum(gyr);
-                    for (int j = 0; j < gxr.Length; j++) gxr[j] += gyr[j] - MathF.Exp(yr[j]) * total;
+                    var gyr = gy.Row(r); var gxr = gx.Row(r);
+                    // dx = g − softmax·Σg
+                    TensorPrimitives.Exp(y.Row(r), softmax);
+                    TensorPrimitives.Add(gxr, gyr, gxr);
+                    TensorPrimitives.MultiplyAdd(softmax, -TensorPrimitives.Sum(gyr), gxr, gxr);
                 }
             };
         return output;
@@ -34,12 +38,13 @@ public static partial class Ops
         CheckMatrix(logits, "cross-entropy", "logits");
         int n = logits.Rows, c = logits.Cols;
         if (targets.Length != n) throw new ArgumentException($"cross-entropy: {targets.Length} targets for {n} rows");
-        var logp = Like(logits.Value);
+        var logp = New(logits.Value.Shape, clear: false);
+        var scratch = new float[c];
         double loss = 0;
         for (int r = 0; r < n; r++)
         {
             if ((uint)targets[r] >= (uint)c) throw new ArgumentOutOfRangeException(nameof(targets), $"cross-entropy: target {targets[r]} in row {r} is outside [0, {c})");
-            LogSoftmaxRow(logits.Value.Row(r), logp.Row(r));
+            LogSoftmaxRow(logits.Value.Row(r), logp.Row(r), scratch);
             loss -= logp[r, targets[r]];
         }
         var output = Output(Scalar(n == 0 ? 0 : (float)(loss / n)), logits);
@@ -47,11 +52,15 @@ public static partial class Ops
             output.BackwardFn = () =>
             {
                 float scale = output.Grad![0] / n;
-                var gx = logits.GradBuffer();
+                var (gx, accumulate) = logits.GradTarget();
+                var softmax = new float[c];
                 for (int r = 0; r < n; r++)
                 {
-                    var lr = logp.Row(r); var gr = gx.Row(r);
-                    for (int j = 0; j < c; j++) gr[j] += scale * MathF.Exp(lr[j]);
+                    var gr = gx.Row(r);
+                    // d/dlogits of −log softmax[target] = softmax − onehot(target)
+                    TensorPrimitives.Exp(logp.Row(r), softmax);
+                    if (accumulate) TensorPrimitives.MultiplyAdd(softmax, scale, gr, gr);
+                    else TensorPrimitives.Multiply(softmax, scale, gr);
                     gr[targets[r]] -= scale;
                 }
             };
@@ -104,12 +113,12 @@ public static partial class Ops
         return output;
     }
 
-    private static void LogSoftmaxRow(ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>y = x − logsumexp(x), shifted by the maximum so nothing overflows; <paramref name="scratch"/> is as long as x.</summary>
+    private static void LogSoftmaxRow(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, y);
-        double sum = 0;
-        foreach (float v in y) sum += Math.Exp(v);
-        TensorPrimitives.Subtract(y, (float)Math.Log(sum), y);
+        TensorPrimitives.Exp(y, scratch);
+        TensorPrimitives.Subtract(y, MathF.Log(TensorPrimitives.Sum(scratch)), y);
     }
 }

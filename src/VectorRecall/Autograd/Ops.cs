@@ -29,7 +29,43 @@ public static partial class Ops
         return output;
     }
 
-    private static Tensor Like(Tensor t) => new(t.Shape.ToArray());
+    private static Tensor Like(Tensor t) => New(t.Shape, clear: true);
+
+    /// <summary>A tensor for an op's result: from the tape's pool when it pools (zeroed only if asked), else fresh zeros.</summary>
+    private static Tensor New(ReadOnlySpan<int> shape, bool clear) =>
+        Tape.Current is { Pooled: true } tape ? tape.Allocate(shape, clear) : new Tensor(shape.ToArray());
+
+    /// <summary>Below this many elements an op runs on one core: splitting costs more than it saves.</summary>
+    private const long ParallelElements = 1 << 16;
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(start, end) over [0, count) — rows, or blocks — split across the
+    /// cores when the op touches at least <see cref="ParallelElements"/> elements.
+    /// </summary>
+    private static void ForChunks(int count, long elements, Action<int, int> body)
+    {
+        int chunks = elements >= ParallelElements ? Math.Min(Environment.ProcessorCount, count) : 1;
+        if (chunks <= 1) { body(0, count); return; }
+        Parallel.For(0, chunks, c => body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks)));
+    }
+
+    /// <summary>
+    /// Adds Σ_r f(r, partial) over the rows of a [rows × cols] op into <paramref name="into"/>: each
+    /// core sums its rows into its own partial (<paramref name="addRow"/> adds row r's term), then the
+    /// partials are added in order.
+    /// </summary>
+    private static void SumRows(int rows, int cols, Span<float> into, Action<int, float[]> addRow)
+    {
+        int chunks = (long)rows * cols >= ParallelElements ? Math.Min(Environment.ProcessorCount, rows) : 1;
+        var partials = new float[Math.Max(1, chunks)][];
+        for (int c = 0; c < partials.Length; c++) partials[c] = new float[cols];
+        if (chunks <= 1) for (int r = 0; r < rows; r++) addRow(r, partials[0]);
+        else Parallel.For(0, chunks, c =>
+        {
+            for (int r = (int)((long)rows * c / chunks), end = (int)((long)rows * (c + 1) / chunks); r < end; r++) addRow(r, partials[c]);
+        });
+        foreach (var p in partials) TensorPrimitives.Add(into, p, into);
+    }
 
     public static Tensor Scalar(float value)
     {

@@ -1,3 +1,5 @@
+using VectorRecall.Numerics;
+
 namespace VectorRecall.Autograd;
 
 /// <summary>
@@ -15,13 +17,36 @@ public sealed class Tape : IDisposable
 
     private readonly Tape? _previous;
     private readonly List<Variable> _nodes = [];
+    private readonly TensorPool? _pool;
+    private readonly List<float[]> _rented = [];
     private bool _disposed;
 
-    public Tape()
+    /// <summary>
+    /// Starts recording on this thread. A <paramref name="pooled"/> tape takes the arrays of op
+    /// results and intermediate gradients from a per-thread pool and gives them back when disposed:
+    /// much faster for training loops, but every value computed while it records is only valid
+    /// until then (copy out what must outlive the step, such as the loss).
+    /// </summary>
+    public Tape(bool pooled = false)
     {
         _previous = _current;
         _current = this;
+        if (pooled) _pool = TensorPool.ForThread;
     }
+
+    public bool Pooled => _pool is not null;
+
+    /// <summary>A tensor for an op result or gradient: pooled when this tape pools (zeroed only if <paramref name="clear"/>), else fresh zeros.</summary>
+    internal Tensor Allocate(ReadOnlySpan<int> shape, bool clear)
+    {
+        if (_pool is null) return new Tensor(shape.ToArray());
+        var t = _pool.RentTensor(shape, clear);
+        _rented.Add(t.Data);
+        return t;
+    }
+
+    /// <summary>When set, <see cref="Backward"/> adds each op's backward time (milliseconds) under the op's name (for profiling).</summary>
+    public static Dictionary<string, double>? BackwardProfile { get; set; }
 
     /// <summary>The tape recording on this thread, if any.</summary>
     public static Tape? Current => _current;
@@ -38,7 +63,11 @@ public sealed class Tape : IDisposable
         finally { _current = saved; }
     }
 
-    internal void Record(Variable output) => _nodes.Add(output);
+    internal void Record(Variable output)
+    {
+        output.Recorded = true;
+        _nodes.Add(output);
+    }
 
     /// <summary>
     /// Back-propagates from <paramref name="loss"/> (a single value, seeded with gradient 1, or any
@@ -60,10 +89,18 @@ public sealed class Tape : IDisposable
             System.Numerics.Tensors.TensorPrimitives.Add(g.Span, seed.Span, g.Span);
         }
         // Creation order is a topological order, so its reverse visits every output before its inputs.
+        var profile = BackwardProfile;
         for (int i = _nodes.Count - 1; i >= 0; i--)
         {
             var node = _nodes[i];
-            if (node.Grad is not null) node.BackwardFn?.Invoke();
+            if (node.Grad is null || node.BackwardFn is not { } backward) continue;
+            if (profile is null) { backward(); continue; }
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            backward();
+            // The closure's compiler-made name starts with the op that made it, e.g. "<MatMul>b__0".
+            string op = backward.Method.Name;
+            op = op.StartsWith('<') && op.IndexOf('>') is > 1 and var end ? op[1..end] : op;
+            profile[op] = profile.GetValueOrDefault(op) + System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         // Intermediate gradients are not needed once they have been passed on.
         foreach (var node in _nodes) { node.BackwardFn = null; node.ReleaseGrad(); }
@@ -76,6 +113,8 @@ public sealed class Tape : IDisposable
         _disposed = true;
         foreach (var node in _nodes) node.BackwardFn = null;
         _nodes.Clear();
+        if (_pool is not null) foreach (var array in _rented) _pool.Return(array);
+        _rented.Clear();
         if (_current == this) _current = _previous;
     }
 }

@@ -25,8 +25,32 @@ public class Variable
     /// <summary>Passes this variable's gradient to its inputs; null for leaves.</summary>
     internal Action? BackwardFn { get; set; }
 
+    /// <summary>Whether an op made this variable on a tape (an intermediate, not a leaf or parameter).</summary>
+    internal bool Recorded { get; set; }
+
     /// <summary>The gradient buffer, allocated as zeros on first use; backward passes add into it.</summary>
-    internal Tensor GradBuffer() => Grad ??= new Tensor(Value.Shape.ToArray());
+    internal Tensor GradBuffer() => Grad ??= NewGrad(clear: true);
+
+    /// <summary>
+    /// Where a backward pass that computes a whole gradient should put it: the existing buffer to add
+    /// into (<c>Accumulate</c> true), or a new, uninitialised one to overwrite.
+    /// </summary>
+    internal (Tensor Buffer, bool Accumulate) GradTarget() => Grad is { } g ? (g, true) : (Grad = NewGrad(clear: false), false);
+
+    /// <summary>
+    /// Adds <paramref name="g"/> to the gradient. An intermediate without a gradient yet takes
+    /// <paramref name="g"/> itself instead of a copy: it is an op output's gradient, which nothing
+    /// reads once that op's backward has run.
+    /// </summary>
+    internal void AccumulateGrad(Tensor g)
+    {
+        if (Grad is null && Recorded) Grad = g;
+        else System.Numerics.Tensors.TensorPrimitives.Add(GradBuffer().Span, g.Span, Grad!.Span);
+    }
+
+    // Intermediates' gradients live as long as the tape, so they may come from its pool; leaves' and parameters' must persist.
+    private Tensor NewGrad(bool clear) =>
+        Recorded && Tape.Current is { Pooled: true } tape ? tape.Allocate(Value.Shape, clear) : new Tensor(Value.Shape.ToArray());
 
     /// <summary>Called by row-gathering ops before they add into row <paramref name="row"/> of the gradient.</summary>
     internal virtual void TouchRow(int row) { }

@@ -25,8 +25,7 @@ public sealed class Linear : Layer
     public override Variable Forward(Variable input)
     {
         if (input.Cols != InFeatures) throw new ArgumentException($"Linear({InFeatures}, {OutFeatures}): input has {input.Cols} features");
-        var y = Ops.MatMul(input, Weight, transposeB: true);
-        return Bias is null ? y : Ops.AddBias(y, Bias);
+        return Ops.Linear(input, Weight, Bias);
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using VectorRecall.Autograd;
 
 namespace VectorRecall.Optim;
@@ -120,20 +121,46 @@ public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3,
 {
     protected override int StateCount => 2;
 
+    private int _cachedStep;
+    private float _c1, _sqrtC2;
+
     protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
     {
         var m = state[0].AsSpan(offset, w.Length); var v = state[1].AsSpan(offset, w.Length);
         float b1 = (float)beta1, b2 = (float)beta2, lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
-        float c1 = (float)(1 - Math.Pow(beta1, step)), c2 = (float)(1 - Math.Pow(beta2, step));
-        float stepSize = lr / c1, sqrtC2 = MathF.Sqrt(c2);
-        for (int i = 0; i < w.Length; i++)
+        // Row-sparse tables call this once per row: compute the bias corrections once per step count.
+        if (step != _cachedStep)
         {
-            float gi = g[i];
-            if (decoupledWeightDecay) w[i] -= lr * wd * w[i];
-            else gi += wd * w[i];
+            _c1 = (float)(1 - Math.Pow(beta1, step));
+            _sqrtC2 = MathF.Sqrt((float)(1 - Math.Pow(beta2, step)));
+            _cachedStep = step;
+        }
+        float stepSize = lr / _c1, invSqrtC2 = 1f / _sqrtC2;
+        float decay = decoupledWeightDecay ? 1f - lr * wd : 1f, l2 = decoupledWeightDecay ? 0f : wd;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vb1 = Vector512.Create(b1); var vb1c = Vector512.Create(1 - b1);
+            var vb2 = Vector512.Create(b2); var vb2c = Vector512.Create(1 - b2);
+            var vDecay = Vector512.Create(decay); var vL2 = Vector512.Create(l2);
+            var vStep = Vector512.Create(stepSize); var vInv = Vector512.Create(invSqrtC2); var vEps = Vector512.Create(e);
+            for (; i <= w.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var wi = Vector512.Create(w.Slice(i, Vector512<float>.Count));
+                var gi = Vector512.Create(g.Slice(i, Vector512<float>.Count)) + vL2 * wi;
+                var mi = vb1 * Vector512.Create(m.Slice(i, Vector512<float>.Count)) + vb1c * gi;
+                var vi = vb2 * Vector512.Create(v.Slice(i, Vector512<float>.Count)) + vb2c * gi * gi;
+                mi.CopyTo(m.Slice(i));
+                vi.CopyTo(v.Slice(i));
+                (wi * vDecay - vStep * mi / (Vector512.Sqrt(vi) * vInv + vEps)).CopyTo(w.Slice(i));
+            }
+        }
+        for (; i < w.Length; i++)
+        {
+            float gi = g[i] + l2 * w[i];
             m[i] = b1 * m[i] + (1 - b1) * gi;
             v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-            w[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) / sqrtC2 + e);
+            w[i] = w[i] * decay - stepSize * m[i] / (MathF.Sqrt(v[i]) * invSqrtC2 + e);
         }
     }
 }

@@ -48,22 +48,44 @@ public sealed class InfoNceLoss
         if (negatives is not null) s = Ops.ConcatColumns(s, Ops.GroupedDot(users, negatives));
         s = Ops.Scale(s, 1f / Temperature);
 
-        var shift = new Tensor(b, b + n);
+        var shift = ShiftBuffer(b, b + n);
         for (int r = 0; r < b; r++)
         {
             var row = shift.Row(r);
-            for (int j = 0; j < b; j++)
+            if (LogQCorrection)
             {
-                if (LogQCorrection) row[j] = -positiveLogQ[j];
-                if (MaskAccidentalHits && j != r && positiveIds[j] == positiveIds[r]) row[j] = MaskedLogit;
+                TensorPrimitives.Negate(positiveLogQ, row[..b]);
+                TensorPrimitives.Negate(negativeLogQ.Slice(r * n, n), row[b..]);
             }
-            for (int j = 0; j < n; j++)
-            {
-                if (LogQCorrection) row[b + j] = -negativeLogQ[r * n + j];
-                if (MaskAccidentalHits && negativeIds[r * n + j] == positiveIds[r]) row[b + j] = MaskedLogit;
-            }
+            else row.Clear();
+            if (!MaskAccidentalHits) continue;
+            int id = positiveIds[r];
+            MaskEqual(positiveIds, id, row[..b], except: r);
+            MaskEqual(negativeIds.Slice(r * n, n), id, row[b..], except: -1);
         }
         return Ops.Add(s, shift);
+    }
+
+    private Tensor? _shift;
+
+    /// <summary>The additive term of the logits, reused from step to step (the loss serves one training loop at a time).</summary>
+    private Tensor ShiftBuffer(int rows, int cols)
+    {
+        if (_shift is null || _shift.Rows != rows || _shift.Cols != cols) _shift = new Tensor(rows, cols);
+        return _shift;
+    }
+
+    /// <summary>Sets <paramref name="row"/>[j] to <see cref="MaskedLogit"/> wherever ids[j] == id, except at <paramref name="except"/>.</summary>
+    private static void MaskEqual(ReadOnlySpan<int> ids, int id, Span<float> row, int except)
+    {
+        for (int from = 0; ;)
+        {
+            int at = ids[from..].IndexOf(id);
+            if (at < 0) return;
+            from += at;
+            if (from != except) row[from] = MaskedLogit;
+            from++;
+        }
     }
 
     /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal).</summary>

@@ -236,7 +236,8 @@ public sealed class TwoTowerTrainer
         var userBatch = UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength, cutoffs);
         var itemBatch = ItemBatch.Gather(_data.Items, items);
         if (!train) return Loss(userBatch, itemBatch, b, items, positiveLogQ, negativeLogQ).Value[0];
-        using var tape = new Tape();
+        // A pooled tape: the step's activations and gradients reuse the previous step's arrays.
+        using var tape = new Tape(pooled: true);
         var loss = Loss(userBatch, itemBatch, b, items, positiveLogQ, negativeLogQ);
         tape.Backward(loss);
         _optimizer.Step();
