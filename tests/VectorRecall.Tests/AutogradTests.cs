@@ -10,6 +10,10 @@ public class AutogradTests
 
     [Fact] public void MatMul() => GradCheck.Check(v => Ops.MatMul(v[0], v[1]), R(3, 4), R(4, 5));
     [Fact] public void MatMulTransposed() => GradCheck.Check(v => Ops.MatMul(v[0], v[1], transposeB: true), R(3, 4), R(5, 4));
+    [Fact] public void Linear() => GradCheck.Check(v => Ops.Linear(v[0], v[1], v[2]), R(3, 4), R(5, 4), R(5));
+    [Fact] public void LinearWithoutBias() => GradCheck.Check(v => Ops.Linear(v[0], v[1], null), R(3, 4), R(5, 4));
+    [Fact] public void GroupedDot() => GradCheck.Check(v => Ops.GroupedDot(v[0], v[1]), R(3, 4), R(6, 4));
+    [Fact] public void SliceRows() => GradCheck.Check(v => Ops.SliceRows(v[0], 1, 2), R(4, 3));
     [Fact] public void AddBias() => GradCheck.Check(v => Ops.AddBias(v[0], v[1]), R(3, 4), R(4));
     [Fact] public void Add() => GradCheck.Check(v => Ops.Add(v[0], v[1]), R(3, 4), R(3, 4));
     [Fact] public void Sub() => GradCheck.Check(v => Ops.Sub(v[0], v[1]), R(3, 4), R(3, 4));

@@ -180,7 +180,7 @@ internal static class DemoCommand
         var userVectors = service.EncodeUsers(ids);
 
         var results = new List<(string Name, RankingMetrics Metrics)>();
-        results.Add(("popularity", Evaluate(PopularityVectors(data), users, data, known, ks, token)));
+        results.Add(("popularity", Evaluate(PopularityVectors(data, users.Count), users, data, known, ks, token)));
         using (var exact = new FlatIndex(itemVectors.Cols, Metric.InnerProduct))
         {
             exact.Add(ItemIds(itemVectors.Rows), itemVectors.Span);
@@ -209,12 +209,12 @@ internal static class DemoCommand
     }
 
     /// <summary>Popularity as vectors: every user [1], every item [its training count].</summary>
-    private static (Tensor Users, Tensor Items) PopularityVectors(RecDataset data)
+    private static (Tensor Users, Tensor Items) PopularityVectors(RecDataset data, int users)
     {
         var counts = data.Train.ItemCounts(data.ItemCount);
         var items = new Tensor(data.ItemCount, 1);
         for (int i = 0; i < counts.Length; i++) items[i, 0] = counts[i];
-        return (Tensor.Full(1f, data.UserCount, 1), items);
+        return (Tensor.Full(1f, users, 1), items);
     }
 
     private static Tensor Gather(Tensor rows, List<int> which)

@@ -1,0 +1,253 @@
+using VectorRecall.Data;
+using VectorRecall.Evaluation;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Tests;
+
+/// <summary>A small synthetic set, a model trained on it for three epochs, and its serving bundle, shared by the pipeline tests.</summary>
+public sealed class TrainedSmallModel : IDisposable
+{
+    public TrainedSmallModel()
+    {
+        Synthetic = SyntheticGenerator.Generate(new SyntheticOptions { NumUsers = 400, NumItems = 2000, NumInteractions = 16000, Topics = 10, Seed = 7 });
+        Data = Synthetic.Dataset;
+        Config = ConfigFor(Data, embeddingDim: 32);
+        Model = new TwoTowerModel(Config, new Rng(1));
+        Trainer = new TrainerOptions { Epochs = 3, BatchSize = 256, LearningRate = 3e-3, CheckpointDir = Dir.File("checkpoints"), Seed = 5 };
+        Results = new TwoTowerTrainer(Model, Data, Trainer).Train();
+        ItemVectors = TowerEncoder.EncodeItems(Model.Item, Data.Items);
+        Known = Data.Train.Concat(Data.Validation);
+        using var index = TowerEncoder.BuildIndex(ItemVectors, "HNSW16,efc=100,efs=200");
+        ItemIds = Enumerable.Range(0, Data.ItemCount).Select(i => 1000L + i).ToArray();
+        ServingBundle.Save(BundlePath, Model, index, ItemIds, Data.UserFeatures, Known, Known);
+    }
+
+    public static TwoTowerConfig ConfigFor(RecDataset d, int embeddingDim) => new()
+    {
+        NumUsers = d.UserCount, NumItems = d.ItemCount, UserFeatures = d.UserFeatures.Cols, ItemFeatures = d.Items.FeatureCount,
+        Categories = d.Items.CategoryCount, Tags = d.Items.TagCount, IdDim = 16, FeatureDim = 16, BehaviourDim = 16, CategoryDim = 8, TagDim = 8,
+        Hidden = [64, 32], EmbeddingDim = embeddingDim,
+    };
+
+    internal TempDir Dir { get; } = new();
+    public SyntheticData Synthetic { get; }
+    public RecDataset Data { get; }
+    public TwoTowerConfig Config { get; }
+    public TwoTowerModel Model { get; }
+    public TrainerOptions Trainer { get; }
+    public IReadOnlyList<EpochResult> Results { get; }
+    public Tensor ItemVectors { get; }
+    public UserItemLists Known { get; }
+    public long[] ItemIds { get; }
+    public string BundlePath => Dir.File("bundle");
+
+    public void Dispose() => Dir.Dispose();
+}
+
+public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallModel>
+{
+    [Fact]
+    public void TrainingLowersTheLossAndWritesCheckpoints()
+    {
+        Assert.Equal(3, m.Results.Count);
+        Assert.True(m.Results[^1].TrainLoss < m.Results[0].TrainLoss, "train loss falls");
+        Assert.True(m.Results.All(r => double.IsFinite(r.ValidationLoss)));
+        foreach (var name in new[] { "checkpoint_epoch_1", "checkpoint_epoch_3", "best_model" })
+            Assert.True(File.Exists(Path.Combine(m.Trainer.CheckpointDir, name + ".safetensors")), name);
+    }
+
+    [Fact]
+    public void TrainedModelBeatsPopularityOnTheTestSplit()
+    {
+        var users = Enumerable.Range(0, m.Data.UserCount).ToList();
+        using var service = RecallService.FromBundle(m.BundlePath);
+        var vectors = service.EncodeUsers(users.Select(u => (long)u).ToArray());
+        using var exact = new FlatIndex(m.ItemVectors.Cols, Metric.InnerProduct);
+        exact.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), m.ItemVectors.Span);
+        var model = RetrievalEvaluator.Evaluate(exact, vectors, users, m.Data.Test, m.Known, [50]);
+
+        var counts = m.Data.Train.ItemCounts(m.Data.ItemCount);
+        using var popular = new FlatIndex(1, Metric.InnerProduct);
+        popular.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), counts.Select(c => (float)c).ToArray());
+        var popularity = RetrievalEvaluator.Evaluate(popular, Tensor.Full(1f, users.Count, 1), users, m.Data.Test, m.Known, [50]);
+
+        double ours = model.Get(RankingMetric.Recall, 50), baseline = popularity.Get(RankingMetric.Recall, 50);
+        Assert.True(ours > 1.5 * baseline, $"model Recall@50 {ours:F4} should clearly beat popularity's {baseline:F4}");
+    }
+
+    [Fact]
+    public void BundleRoundTripGivesIdenticalRecall()
+    {
+        using var a = RecallService.FromBundle(m.BundlePath);
+        using var b = RecallService.FromBundle(m.BundlePath);
+        for (int user = 0; user < 20; user++)
+        {
+            var ra = a.Recall(user, default, 50);
+            var rb = b.Recall(user, default, 50);
+            Assert.Equal(ra.ItemIds, rb.ItemIds);
+            Assert.Equal(ra.Scores, rb.Scores);
+            Assert.True(ra.LatencyMs >= 0);
+        }
+        // And the bundle's results are the in-memory model's: same user vector, same index search.
+        var vector = TowerEncoder.EncodeUsers(m.Model.User, UserBatch.Gather([3], m.Data.UserFeatures, m.Known, m.Config.HistoryLength));
+        Assert.Equal(vector.ToArray(), a.EncodeUsers([3]).ToArray());
+        var ids = new long[50]; var scores = new float[50];
+        a.Index.Search(vector.Row(0), 50, ids, scores);
+        Assert.Equal(ids.Select(i => m.ItemIds[i]).ToArray(), a.Recall(3, default, 50).ItemIds);
+    }
+
+    [Fact]
+    public void BatchRecallMatchesSingleRecallAndExcludesSeenItems()
+    {
+        using var s = RecallService.FromBundle(m.BundlePath);
+        var batch = s.BatchRecall([1, 2, 3], null, 30, excludeSeen: true);
+        for (int i = 0; i < 3; i++)
+        {
+            var single = s.Recall(i + 1, default, 30, excludeSeen: true);
+            Assert.Equal(single.ItemIds, batch[i].ItemIds);
+            var seen = m.Known.Of(i + 1).ToArray().Select(x => 1000L + x).ToHashSet();
+            Assert.DoesNotContain(batch[i].ItemIds, id => seen.Contains(id));
+            Assert.Equal(30, batch[i].ItemIds.Length);
+        }
+    }
+
+    [Fact]
+    public void RecallIsSafeFromManyThreads()
+    {
+        using var s = RecallService.FromBundle(m.BundlePath);
+        var expected = Enumerable.Range(0, 40).Select(u => s.Recall(u, default, 20).ItemIds).ToArray();
+        Parallel.For(0, 400, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            Assert.Equal(expected[i % 40], s.Recall(i % 40, default, 20).ItemIds));
+    }
+
+    [Fact]
+    public void BadRequestsGetClearErrors()
+    {
+        using var s = RecallService.FromBundle(m.BundlePath);
+        Assert.Contains("top-k", Assert.Throws<ArgumentOutOfRangeException>(() => s.Recall(1, default, 0)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => s.Recall(1, default, s.ItemCount + 1));
+        Assert.Contains("profile features", Assert.Throws<ArgumentException>(() => s.Recall(999_999, default, 10)).Message);
+        Assert.Contains("features must be", Assert.Throws<ArgumentException>(() => s.Recall(1, new float[3], 10)).Message);
+        var nan = new float[s.FeatureCount];
+        nan[0] = float.NaN;
+        Assert.Throws<ArgumentException>(() => s.Recall(1, nan, 10));
+        // An unknown user with features is recalled from its features alone.
+        var features = m.Data.UserFeatures.Row(5).ToArray();
+        var r = s.Recall(999_999, features, 10);
+        Assert.Equal(10, r.ItemIds.Length);
+    }
+
+    [Fact]
+    public void DamagedOrMismatchedBundlesAreRefused()
+    {
+        using var dir = new TempDir();
+        string copy = dir.File("bundle");
+        CopyDir(m.BundlePath, copy);
+        // A flipped byte in the index: the manifest's checksum catches it.
+        string index = Path.Combine(copy, "items.vrix");
+        var bytes = File.ReadAllBytes(index);
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(index, bytes);
+        Assert.Contains("checksum", Assert.Throws<FileFormatException>(() => RecallService.FromBundle(copy)).Message);
+
+        // A user tower from a model of another shape, with a manifest rewritten to match its bytes.
+        CopyDir(m.BundlePath, copy);
+        var other = new TwoTowerModel(TrainedSmallModel.ConfigFor(m.Data, embeddingDim: 16), new Rng(2));
+        string other_dir = dir.File("other");
+        using (var otherIndex = TowerEncoder.BuildIndex(TowerEncoder.EncodeItems(other.Item, m.Data.Items), "Flat"))
+            ServingBundle.Save(other_dir, other, otherIndex, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
+        File.Copy(Path.Combine(other_dir, "user_tower.safetensors"), Path.Combine(copy, "user_tower.safetensors"), overwrite: true);
+        var manifest = File.ReadAllText(Path.Combine(other_dir, "manifest.json"));
+        var mine = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(copy, "manifest.json")))!;
+        var theirs = System.Text.Json.Nodes.JsonNode.Parse(manifest)!;
+        mine["files"]!["user_tower.safetensors"] = theirs["files"]!["user_tower.safetensors"]!.DeepClone();
+        File.WriteAllText(Path.Combine(copy, "manifest.json"), mine.ToJsonString());
+        Assert.Contains("different model shape", Assert.Throws<FileFormatException>(() => RecallService.FromBundle(copy)).Message);
+
+        Assert.Throws<DirectoryNotFoundException>(() => RecallService.FromBundle(dir.File("missing")));
+        Directory.CreateDirectory(dir.File("empty"));
+        Assert.Contains("not a serving bundle", Assert.Throws<FileFormatException>(() => RecallService.FromBundle(dir.File("empty"))).Message);
+    }
+
+    [Fact]
+    public void CheckpointsRefuseOtherShapesAndDamage()
+    {
+        string best = Path.Combine(m.Trainer.CheckpointDir, "best_model.safetensors");
+        var other = new TwoTowerModel(TrainedSmallModel.ConfigFor(m.Data, embeddingDim: 16), new Rng(2));
+        Assert.Contains("different model shape", Assert.Throws<FileFormatException>(() => TrainingCheckpoint.Load(best, other)).Message);
+        using var dir = new TempDir();
+        var bytes = File.ReadAllBytes(best);
+        File.WriteAllBytes(dir.File("cut.safetensors"), bytes[..(bytes.Length / 2)]);
+        var same = new TwoTowerModel(m.Config, new Rng(2));
+        Assert.Throws<FileFormatException>(() => TrainingCheckpoint.Load(dir.File("cut.safetensors"), same));
+        Assert.Throws<FileNotFoundException>(() => TrainingCheckpoint.Load(dir.File("missing.safetensors"), same));
+        // The intact one loads and gives the trained weights back.
+        TrainingCheckpoint.Load(best, same);
+        Assert.Equal(m.Model.User.Profile.Weight.Value.ToArray(), same.User.Profile.Weight.Value.ToArray());
+    }
+
+    [Fact]
+    public void ResumeContinuesFromTheLatestCheckpoint()
+    {
+        using var dir = new TempDir();
+        var options = m.Trainer with { Epochs = 1, CheckpointDir = dir.File("ck") };
+        new TwoTowerTrainer(new TwoTowerModel(m.Config, new Rng(1)), m.Data, options).Train();
+        var resumed = new TwoTowerTrainer(new TwoTowerModel(m.Config, new Rng(99)), m.Data, options with { Epochs = 2, Resume = true });
+        var results = resumed.Train();
+        Assert.Equal(2, Assert.Single(results).Epoch);
+        Assert.True(File.Exists(Path.Combine(dir.File("ck"), "checkpoint_epoch_2.safetensors")));
+        var fresh = new TwoTowerTrainer(new TwoTowerModel(m.Config, new Rng(1)), m.Data, options with { CheckpointDir = dir.File("none"), Resume = true });
+        Assert.Throws<FileNotFoundException>(() => fresh.Train());
+    }
+
+    [Fact]
+    public void CancellingSavesAnInterruptedCheckpoint()
+    {
+        using var dir = new TempDir();
+        using var cts = new CancellationTokenSource();
+        var trainer = new TwoTowerTrainer(new TwoTowerModel(m.Config, new Rng(1)), m.Data, m.Trainer with { CheckpointDir = dir.File("ck") });
+        trainer.StepCompleted = s => { if (s.Step == 3) cts.Cancel(); };
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(cts.Token));
+        string path = Path.Combine(dir.File("ck"), "checkpoint_interrupted.safetensors");
+        Assert.True(File.Exists(path));
+        var info = TrainingCheckpoint.Load(path, new TwoTowerModel(m.Config, new Rng(3)));
+        Assert.Equal(3, info.GlobalStep);
+        Assert.Empty(Directory.GetFiles(dir.File("ck"), "*.tmp*"));
+    }
+
+    private static void CopyDir(string from, string to)
+    {
+        if (Directory.Exists(to)) Directory.Delete(to, recursive: true);
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+}
+
+public class DemoCommandTests
+{
+    [Fact]
+    public void SmallDemoRunsEndToEnd()
+    {
+        using var dir = new TempDir();
+        int code = VectorRecall.Cli.Program.Main([
+            "demo", "--num-users", "1000", "--num-items", "10000", "--num-interactions", "50000", "--epochs", "2", "--skip-benchmark",
+            "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("checkpoints"), "--eval-users", "300",
+        ]);
+        Assert.Equal(0, code);
+        Assert.True(File.Exists(Path.Combine(dir.File("bundle"), "manifest.json")));
+        Assert.True(File.Exists(Path.Combine(dir.File("checkpoints"), "checkpoint_epoch_2.safetensors")));
+    }
+
+    [Fact]
+    public void SnakeCaseAliasesAndBadFlagsAreHandled()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--num_users", "1", "--bundle", dir.File("b"), "--checkpoint_dir", dir.File("c")]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--index", "annoy", "--bundle", dir.File("b")]));
+        Assert.False(Directory.Exists(dir.File("b")), "a refused run writes nothing");
+    }
+}
