@@ -38,31 +38,35 @@ public static partial class Ops
         CheckMatrix(logits, "cross-entropy", "logits");
         int n = logits.Rows, c = logits.Cols;
         if (targets.Length != n) throw new ArgumentException($"cross-entropy: {targets.Length} targets for {n} rows");
-        var logp = New(logits.Value.Shape, clear: false);
-        var scratch = new float[c];
-        double loss = 0;
         for (int r = 0; r < n; r++)
-        {
             if ((uint)targets[r] >= (uint)c) throw new ArgumentOutOfRangeException(nameof(targets), $"cross-entropy: target {targets[r]} in row {r} is outside [0, {c})");
-            LogSoftmaxRow(logits.Value.Row(r), logp.Row(r), scratch);
-            loss -= logp[r, targets[r]];
-        }
+        var logp = New(logits.Value.Shape, clear: false);
+        ForChunks(n, logp.Length, (r0, r1) =>
+        {
+            var scratch = new float[c];
+            for (int r = r0; r < r1; r++) LogSoftmaxRow(logits.Value.Row(r), logp.Row(r), scratch);
+        });
+        double loss = 0;
+        for (int r = 0; r < n; r++) loss -= logp[r, targets[r]];
         var output = Output(Scalar(n == 0 ? 0 : (float)(loss / n)), logits);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 float scale = output.Grad![0] / n;
                 var (gx, accumulate) = logits.GradTarget();
-                var softmax = new float[c];
-                for (int r = 0; r < n; r++)
+                ForChunks(n, gx.Length, (r0, r1) =>
                 {
-                    var gr = gx.Row(r);
-                    // d/dlogits of −log softmax[target] = softmax − onehot(target)
-                    TensorPrimitives.Exp(logp.Row(r), softmax);
-                    if (accumulate) TensorPrimitives.MultiplyAdd(softmax, scale, gr, gr);
-                    else TensorPrimitives.Multiply(softmax, scale, gr);
-                    gr[targets[r]] -= scale;
-                }
+                    var softmax = new float[c];
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var gr = gx.Row(r);
+                        // d/dlogits of −log softmax[target] = softmax − onehot(target)
+                        TensorPrimitives.Exp(logp.Row(r), softmax);
+                        if (accumulate) TensorPrimitives.MultiplyAdd(softmax, scale, gr, gr);
+                        else TensorPrimitives.Multiply(softmax, scale, gr);
+                        gr[targets[r]] -= scale;
+                    }
+                });
             };
         return output;
     }

@@ -34,6 +34,12 @@ public abstract class Optimizer
     /// </summary>
     protected abstract void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step);
 
+    /// <summary>Called once before a parameter's runs are updated with <paramref name="step"/> (per-step constants go here; Update may run on several threads).</summary>
+    protected virtual void Prepare(int step) { }
+
+    /// <summary>Below this many touched elements a row-sparse update runs on one core.</summary>
+    private const int ParallelElements = 1 << 16;
+
     public void Step()
     {
         foreach (var p in Parameters)
@@ -47,13 +53,26 @@ public abstract class Optimizer
                 _state[p] = state;
             }
             int step = _steps[p] = _steps.GetValueOrDefault(p) + 1;
+            Prepare(step);
             if (!p.RowSparse)
             {
                 Update(p.Value.Span, grad.Span, state, 0, step);
                 continue;
             }
             int cols = p.Value.Cols;
-            foreach (int row in p.TouchedRows) Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
+            var rows = p.TouchedRows;
+            int chunks = (long)rows.Count * cols >= ParallelElements ? Environment.ProcessorCount : 1;
+            if (chunks == 1)
+            {
+                foreach (int row in rows) Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
+                continue;
+            }
+            // Touched rows are distinct, so the cores update disjoint rows.
+            Parallel.For(0, chunks, c =>
+            {
+                for (int i = rows.Count * c / chunks, end = rows.Count * (c + 1) / chunks; i < end; i++)
+                    Update(p.Value.Row(rows[i]), grad.Row(rows[i]), state, rows[i] * cols, step);
+            });
         }
     }
 
@@ -121,20 +140,18 @@ public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3,
 {
     protected override int StateCount => 2;
 
-    private int _cachedStep;
     private float _c1, _sqrtC2;
+
+    protected override void Prepare(int step)
+    {
+        _c1 = (float)(1 - Math.Pow(beta1, step));
+        _sqrtC2 = MathF.Sqrt((float)(1 - Math.Pow(beta2, step)));
+    }
 
     protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
     {
         var m = state[0].AsSpan(offset, w.Length); var v = state[1].AsSpan(offset, w.Length);
         float b1 = (float)beta1, b2 = (float)beta2, lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
-        // Row-sparse tables call this once per row: compute the bias corrections once per step count.
-        if (step != _cachedStep)
-        {
-            _c1 = (float)(1 - Math.Pow(beta1, step));
-            _sqrtC2 = MathF.Sqrt((float)(1 - Math.Pow(beta2, step)));
-            _cachedStep = step;
-        }
         float stepSize = lr / _c1, invSqrtC2 = 1f / _sqrtC2;
         float decay = decoupledWeightDecay ? 1f - lr * wd : 1f, l2 = decoupledWeightDecay ? 0f : wd;
         int i = 0;
