@@ -8,6 +8,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // Redirected output (logs, CI) has no terminal width; 80 columns would wrap every line.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 120;
         var root = new RootCommand("VectorRecall: learn user and item representations, index the items, recall the top-K for a user.");
         var demo = DemoCommand.Create();
         root.Add(demo);
