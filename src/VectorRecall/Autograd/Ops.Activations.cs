@@ -100,60 +100,79 @@ public static partial class Ops
     {
         if (p < 0 || p >= 1) throw new ArgumentOutOfRangeException(nameof(p), $"dropout probability {p} is outside [0, 1)");
         if (!training || p == 0) return x;
-        var mask = New(x.Shape, clear: false);
-        FillDropoutMask(mask, p, rng);
+        // The mask is never stored: backward regenerates it from the same per-block seeds.
+        var mask = new DropoutMask(x.Value.Length, p, rng);
         var y = New(x.Shape, clear: false);
-        ForChunks(y.Length, y.Length, (a, b) => TensorPrimitives.Multiply(x.Value.Span[a..b], mask.Span[a..b], y.Span[a..b]));
+        mask.Apply(x.Value, y);
         var output = Output(y, x);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                ForChunks(gy.Length, gy.Length, (a, b) => TensorPrimitives.Multiply(gy.Span[a..b], mask.Span[a..b], gy.Span[a..b]));
+                mask.Apply(gy, gy);
                 x.AccumulateGrad(gy);
             };
         return output;
     }
 
     /// <summary>
-    /// mask[i] = 0 with probability p, else 1/(1−p). The mask is cut into fixed blocks, each with its
-    /// own seed drawn from <paramref name="rng"/> in order, so it depends on the seed alone (not on the
-    /// number of cores); within a block, 8 xorshift streams in one Vector512 give 16 draws per step.
+    /// A dropout mask — element i is 0 with probability p, else 1/(1−p) — that is generated while it
+    /// is applied, never stored. It is cut into fixed blocks, each with its own seed drawn from the
+    /// caller's <see cref="Rng"/> in order, so it depends on the seed alone (not on the number of
+    /// cores) and can be regenerated exactly; within a block, 8 xorshift streams in one Vector512
+    /// give 16 draws per step.
     /// </summary>
-    private static void FillDropoutMask(Tensor mask, float p, Rng rng)
+    private sealed class DropoutMask
     {
-        const int block = 1 << 16;
-        int length = mask.Length, blocks = (length + block - 1) / block;
-        var seeds = new ulong[blocks];
-        for (int b = 0; b < blocks; b++) seeds[b] = rng.NextUInt64() | 1;
-        uint threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
-        float keep = 1f / (1 - p);
-        ForChunks(blocks, (long)length, (b0, b1) =>
+        private const int Block = 1 << 16;
+        private readonly ulong[] _seeds;
+        private readonly uint _threshold;
+        private readonly float _keep;
+
+        public DropoutMask(int length, float p, Rng rng)
         {
-            Span<ulong> lanes = stackalloc ulong[Vector512<ulong>.Count];
-            for (int b = b0; b < b1; b++)
+            _seeds = new ulong[(length + Block - 1) / Block];
+            for (int b = 0; b < _seeds.Length; b++) _seeds[b] = rng.NextUInt64() | 1;
+            _threshold = (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+            _keep = 1f / (1 - p);
+        }
+
+        /// <summary>dst = src ⊙ mask (dst may be src).</summary>
+        public void Apply(Tensor src, Tensor dst)
+        {
+            int length = src.Length;
+            ForChunks(_seeds.Length, length, (b0, b1) =>
             {
-                var span = mask.Span.Slice(b * block, Math.Min(block, length - b * block));
-                ulong x = seeds[b];
-                int i = 0;
-                if (Vector512.IsHardwareAccelerated)
+                Span<ulong> lanes = stackalloc ulong[Vector512<ulong>.Count];
+                for (int b = b0; b < b1; b++)
                 {
-                    for (int l = 0; l < lanes.Length; l++) lanes[l] = SplitMix(ref x);
-                    var state = Vector512.Create((ReadOnlySpan<ulong>)lanes);
-                    var vThreshold = Vector512.Create(threshold);
-                    var vKeep = Vector512.Create(keep);
-                    for (; i <= span.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                    {
-                        state ^= Vector512.ShiftLeft(state, 13);
-                        state ^= Vector512.ShiftRightLogical(state, 7);
-                        state ^= Vector512.ShiftLeft(state, 17);
-                        var draws = state.AsUInt32();
-                        Vector512.ConditionalSelect(Vector512.LessThan(draws, vThreshold).AsSingle(), Vector512<float>.Zero, vKeep).CopyTo(span.Slice(i));
-                    }
+                    int start = b * Block, count = Math.Min(Block, length - start);
+                    ApplyBlock(src.Span.Slice(start, count), dst.Span.Slice(start, count), _seeds[b], lanes);
                 }
-                for (; i < span.Length; i++) span[i] = (uint)(SplitMix(ref x) >> 32) < threshold ? 0f : keep;
+            });
+        }
+
+        private void ApplyBlock(ReadOnlySpan<float> src, Span<float> dst, ulong seed, Span<ulong> lanes)
+        {
+            ulong x = seed;
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (int l = 0; l < lanes.Length; l++) lanes[l] = SplitMix(ref x);
+                var state = Vector512.Create((ReadOnlySpan<ulong>)lanes);
+                var threshold = Vector512.Create(_threshold);
+                var keep = Vector512.Create(_keep);
+                for (; i <= src.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+                {
+                    state ^= Vector512.ShiftLeft(state, 13);
+                    state ^= Vector512.ShiftRightLogical(state, 7);
+                    state ^= Vector512.ShiftLeft(state, 17);
+                    var scale = Vector512.ConditionalSelect(Vector512.LessThan(state.AsUInt32(), threshold).AsSingle(), Vector512<float>.Zero, keep);
+                    (Vector512.Create(src.Slice(i, Vector512<float>.Count)) * scale).CopyTo(dst.Slice(i));
+                }
             }
-        });
+            for (; i < src.Length; i++) dst[i] = (uint)(SplitMix(ref x) >> 32) < _threshold ? 0f : src[i] * _keep;
+        }
     }
 
     private static ulong SplitMix(ref ulong x)
@@ -217,17 +236,25 @@ public static partial class Ops
         var invStd = new float[d];
         if (training)
         {
-            var sumSq = new float[d];
-            SumRows(n, d, mean, (r, acc) => TensorPrimitives.Add(acc, x.Value.Row(r), acc));
-            TensorPrimitives.Multiply(mean, 1f / n, mean);
+            // One pass for both moments, taken about the first row so that a large mean cannot swamp the variance.
+            var shift = x.Value.Row(0).ToArray();
+            var moments = new float[2 * d];
             var scratch = new ThreadLocal<float[]>(() => new float[d]);
-            SumRows(n, d, sumSq, (r, acc) =>
+            SumRows(n, 2 * d, moments, (r, acc) =>
             {
                 var c = scratch.Value!;
-                TensorPrimitives.Subtract(x.Value.Row(r), mean, c);
-                TensorPrimitives.MultiplyAdd(c, c, acc, acc);
+                TensorPrimitives.Subtract(x.Value.Row(r), shift, c);
+                TensorPrimitives.Add(acc.AsSpan(0, d), c, acc.AsSpan(0, d));
+                TensorPrimitives.MultiplyAdd(c, c, acc.AsSpan(d), acc.AsSpan(d));
             });
             scratch.Dispose();
+            var sumSq = new float[d];
+            for (int j = 0; j < d; j++)
+            {
+                float m1 = moments[j] / n;
+                mean[j] = shift[j] + m1;
+                sumSq[j] = MathF.Max(0f, moments[d + j] - n * m1 * m1);  // Σ(x − mean)²
+            }
             for (int j = 0; j < d; j++)
             {
                 invStd[j] = 1f / MathF.Sqrt(sumSq[j] / n + eps);
@@ -258,10 +285,14 @@ public static partial class Ops
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                var sumG = new float[d];
-                var sumGH = new float[d];
-                SumRows(n, d, sumG, (r, acc) => TensorPrimitives.Add(acc, gy.Row(r), acc));
-                SumRows(n, d, sumGH, (r, acc) => TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc, acc));
+                var sums = new float[2 * d];  // [Σg | Σg·x̂] in one pass
+                SumRows(n, 2 * d, sums, (r, acc) =>
+                {
+                    TensorPrimitives.Add(acc.AsSpan(0, d), gy.Row(r), acc.AsSpan(0, d));
+                    TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc.AsSpan(d), acc.AsSpan(d));
+                });
+                var sumG = sums[..d];
+                var sumGH = sums[d..];
                 if (gamma.RequiresGrad) TensorPrimitives.Add(gamma.GradBuffer().Span, sumGH, gamma.GradBuffer().Span);
                 if (beta.RequiresGrad) TensorPrimitives.Add(beta.GradBuffer().Span, sumG, beta.GradBuffer().Span);
                 if (!x.RequiresGrad) return;

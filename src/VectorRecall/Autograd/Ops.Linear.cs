@@ -278,11 +278,12 @@ public static partial class Ops
             {
                 var gy = output.Grad!;
                 var gx = x.GradBuffer();
-                for (int i = 0; i < rows.Length; i++)
+                foreach (int row in rows) x.TouchRow(row);
+                ForEachOwner(rows.Length, d, (owner, owners) =>
                 {
-                    x.TouchRow(rows[i]);
-                    TensorPrimitives.Add(gx.Row(rows[i]), gy.Row(i), gx.Row(rows[i]));
-                }
+                    for (int i = 0; i < rows.Length; i++)
+                        if (rows[i] % owners == owner) TensorPrimitives.Add(gx.Row(rows[i]), gy.Row(i), gx.Row(rows[i]));
+                });
             };
         return output;
     }
@@ -321,16 +322,17 @@ public static partial class Ops
             {
                 var gy = output.Grad!;
                 var gw = weight.GradBuffer();
-                for (int b = 0; b < bags; b++)
+                foreach (int index in indices) weight.TouchRow(index);
+                ForEachOwner(indices.Length, d, (owner, owners) =>
                 {
-                    int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
-                    float s = mode == BagMode.Mean && end > start ? 1f / (end - start) : 1f;
-                    for (int i = start; i < end; i++)
+                    for (int b = 0; b < bags; b++)
                     {
-                        weight.TouchRow(indices[i]);
-                        TensorPrimitives.MultiplyAdd(gy.Row(b), s, gw.Row(indices[i]), gw.Row(indices[i]));
+                        int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
+                        float s = mode == BagMode.Mean && end > start ? 1f / (end - start) : 1f;
+                        for (int i = start; i < end; i++)
+                            if (indices[i] % owners == owner) TensorPrimitives.MultiplyAdd(gy.Row(b), s, gw.Row(indices[i]), gw.Row(indices[i]));
                     }
-                }
+                });
             };
         return output;
     }

@@ -50,6 +50,17 @@ public static partial class Ops
     }
 
     /// <summary>
+    /// Scatter-adds (gradients of gathered rows) on all cores without locks: core c of C owns the
+    /// destination rows r with r mod C = c, and <paramref name="body"/>(c, C) applies only those.
+    /// </summary>
+    private static void ForEachOwner(int entries, int width, Action<int, int> body)
+    {
+        int owners = (long)entries * width >= ParallelElements ? Environment.ProcessorCount : 1;
+        if (owners == 1) body(0, 1);
+        else Parallel.For(0, owners, c => body(c, owners));
+    }
+
+    /// <summary>
     /// Adds Σ_r f(r, partial) over the rows of a [rows × cols] op into <paramref name="into"/>: each
     /// core sums its rows into its own partial (<paramref name="addRow"/> adds row r's term), then the
     /// partials are added in order.

@@ -162,22 +162,30 @@ public sealed class TwoTowerTrainer
         double sum = 0;
         int steps = 0;
         var clock = Stopwatch.StartNew();
+        // The next batch is gathered on another core while this one trains; batches are still made
+        // one after another from the same generator, so the run is as deterministic as before.
+        Task<Batch>? next = null;
         for (int start = 0; start < order.Length; start += _o.BatchSize)
         {
             int b = Math.Min(_o.BatchSize, order.Length - start);
             if (b < 2) break;  // batch norm cannot train on one row
             if (cancel.IsCancellationRequested)
             {
+                next?.Wait(CancellationToken.None);
                 TrainingCheckpoint.Save(CheckpointPath("checkpoint_interrupted"), _model, _optimizer, new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss));
                 cancel.ThrowIfCancellationRequested();
             }
+            var batch = next?.Result ?? Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, b, rng, train: true);
+            int nextStart = start + _o.BatchSize, nextCount = Math.Min(_o.BatchSize, order.Length - nextStart);
+            next = nextCount >= 2 ? Task.Run(() => Prepare(_data.Train, (_exampleUser, _examplePosition), order, nextStart, nextCount, rng, train: true)) : null;
             Schedule.Apply(_optimizer, _globalStep);
-            float loss = Step(order.AsSpan(start, b), rng, train: true);
+            float loss = Run(batch, train: true);
             _globalStep++;
             sum += loss;
             steps++;
             StepCompleted?.Invoke(new StepInfo(epoch, steps, StepsPerEpoch, sum / steps, steps / clock.Elapsed.TotalSeconds));
         }
+        next?.Wait(CancellationToken.None);
         return sum / Math.Max(1, steps);
     }
 
@@ -198,7 +206,7 @@ public sealed class TwoTowerTrainer
             {
                 int b = Math.Min(_o.BatchSize, index.Length - start);
                 if (b < 2) break;
-                sum += StepOn(_data.Validation, _validationExamples, index.AsSpan(start, b), rng, train: false);
+                sum += Run(Prepare(_data.Validation, _validationExamples, index, start, b, rng, train: false), train: false);
                 batches++;
             }
             return 0;
@@ -207,22 +215,22 @@ public sealed class TwoTowerTrainer
         return sum / Math.Max(1, batches);
     }
 
-    private float Step(ReadOnlySpan<int> examples, Rng rng, bool train) => StepOn(_data.Train, (_exampleUser, _examplePosition), examples, rng, train);
+    /// <summary>One batch's inputs: users with their behaviour, then positives and B·n sampled negatives for the item tower.</summary>
+    private sealed record Batch(UserBatch Users, ItemBatch Items, int Size, int[] ItemIds, float[] PositiveLogQ, float[] NegativeLogQ);
 
     /// <summary>
-    /// One batch: users with their behaviour before each example (for validation: all of training),
-    /// positives, and B·n sampled negatives through the item tower together; InfoNCE; and, when
-    /// training, backward and an optimiser step.
+    /// Gathers examples <c>order[start .. start + count)</c>: each user's behaviour before the example
+    /// (for validation: all of training), its positive item, and sampled negatives with their log q.
     /// </summary>
-    private float StepOn(UserItemLists split, (int[] User, int[] Position) ex, ReadOnlySpan<int> examples, Rng rng, bool train)
+    private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, int[] order, int start, int count, Rng rng, bool train)
     {
-        int b = examples.Length, n = _o.NumNegatives;
+        int b = count, n = _o.NumNegatives;
         var users = new int[b];
         var cutoffs = new int[b];
         var items = new int[b * (n + 1)];
         for (int r = 0; r < b; r++)
         {
-            int e = examples[r];
+            int e = order[start + r];
             users[r] = ex.User[e];
             items[r] = split.Of(users[r])[ex.Position[e]];
             cutoffs[r] = train ? ex.Position[e] : _data.Train.CountOf(users[r]);
@@ -232,26 +240,31 @@ public sealed class TwoTowerTrainer
         for (int r = 0; r < b; r++) positiveLogQ[r] = _positiveLogQ[items[r]];
         var negativeLogQ = new float[b * n];
         for (int j = 0; j < negativeLogQ.Length; j++) negativeLogQ[j] = _sampler.LogProbability(items[b + j]);
-
         var userBatch = UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength, cutoffs);
-        var itemBatch = ItemBatch.Gather(_data.Items, items);
-        if (!train) return Loss(userBatch, itemBatch, b, items, positiveLogQ, negativeLogQ).Value[0];
+        return new Batch(userBatch, ItemBatch.Gather(_data.Items, items), b, items, positiveLogQ, negativeLogQ);
+    }
+
+    /// <summary>The loss of a batch; when training, also backward and an optimiser step.</summary>
+    private float Run(Batch batch, bool train)
+    {
+        if (!train) return Loss(batch).Value[0];
         // A pooled tape: the step's activations and gradients reuse the previous step's arrays.
         using var tape = new Tape(pooled: true);
-        var loss = Loss(userBatch, itemBatch, b, items, positiveLogQ, negativeLogQ);
+        var loss = Loss(batch);
         tape.Backward(loss);
         _optimizer.Step();
         _optimizer.ZeroGrad();
         return loss.Value[0];
     }
 
-    private Variable Loss(UserBatch userBatch, ItemBatch itemBatch, int b, int[] items, float[] positiveLogQ, float[] negativeLogQ)
+    private Variable Loss(Batch batch)
     {
-        var u = _model.User.Forward(userBatch);
-        var all = _model.Item.Forward(itemBatch);
+        int b = batch.Size;
+        var u = _model.User.Forward(batch.Users);
+        var all = _model.Item.Forward(batch.Items);
         var positives = Ops.SliceRows(all, 0, b);
         var negatives = all.Rows > b ? Ops.SliceRows(all, b, all.Rows - b) : null;
-        return _loss.Forward(u, positives, items.AsSpan(0, b), positiveLogQ, negatives, items.AsSpan(b), negativeLogQ);
+        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ);
     }
 
     /// <summary>Every interaction of a split as (user, position in the user's list).</summary>
