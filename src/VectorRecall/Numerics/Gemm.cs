@@ -73,6 +73,11 @@ public static unsafe class Gemm
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
         {
+            if (m <= DotRows && !transA && transB)
+            {
+                MultiplyByDots(pa, lda, pb, ldb, pc, ldc, m, n, k, accumulate);
+                return;
+            }
             int mr = MrOf(kernel), nr = NrOf(kernel);
             int workers = PlanThreads(m, n, k, threads, mr, nr);
             if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
@@ -102,6 +107,26 @@ public static unsafe class Gemm
                 int lo = part * chunk, hi = Math.Min(total, lo + chunk);
                 if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
             });
+        }
+    }
+
+    /// <summary>Up to this many rows of A against a transposed B (a layer's forward for one or a few users) run as dot products.</summary>
+    private const int DotRows = 4;
+
+    /// <summary>
+    /// C[i, j] (+)= A[i]·B[j] for a few rows of A: B's rows are already contiguous, so packing them
+    /// for the micro-kernel would cost more than the arithmetic.
+    /// </summary>
+    private static void MultiplyByDots(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int n, int k, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* ai = a + (long)i * lda, ci = c + (long)i * ldc;
+            for (int j = 0; j < n; j++)
+            {
+                float d = Distances.Dot(ai, b + (long)j * ldb, k);
+                ci[j] = accumulate ? ci[j] + d : d;
+            }
         }
     }
 
