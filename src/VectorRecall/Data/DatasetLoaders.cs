@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Text.Json;
+using VectorRecall.IO;
+
+namespace VectorRecall.Data;
+
+/// <summary>
+/// Readers for the interaction formats real data comes in. Each rejects a malformed line with
+/// <see cref="FileFormatException"/> naming the file, the line and what was expected.
+/// </summary>
+public static class DatasetLoaders
+{
+    /// <summary>
+    /// The LightGCN format: <c>train.txt</c> and <c>test.txt</c> in <paramref name="directory"/>, one
+    /// line per user, <c>uid item item …</c>, ids from 0 (used as indices). No validation split.
+    /// </summary>
+    public static InteractionDataset LoadLightGcn(string directory, string name = "lightgcn")
+    {
+        string trainPath = Path.Combine(directory, "train.txt"), testPath = Path.Combine(directory, "test.txt");
+        var train = ReadUserLines(trainPath, firstId: 0);
+        var test = ReadUserLines(testPath, firstId: 0);
+        int users = Math.Max(train.Count == 0 ? 0 : train.Keys.Max() + 1, test.Count == 0 ? 0 : test.Keys.Max() + 1);
+        int items = 1 + Math.Max(MaxItem(train), MaxItem(test));
+        if (users == 0 || items == 0) throw new FileFormatException(trainPath, "no interactions");
+        long[] Identity(int n) => Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        var empty = new List<int>[users];
+        for (int u = 0; u < users; u++) empty[u] = [];
+        return new InteractionDataset(name, Identity(users), Identity(items), Lists(train, users), UserItemLists.FromLists(empty), Lists(test, users));
+    }
+
+    /// <summary>
+    /// A chronological sequence file (<c>Beauty.txt</c>: <c>uid i1 i2 …</c>, oldest first), split
+    /// leave-last-out; optionally item attributes from a JSON map <c>{"item": [attribute, …]}</c>.
+    /// Ids are kept as given and mapped to dense indices in order of appearance.
+    /// </summary>
+    public static InteractionDataset LoadSequences(string path, string? attributesPath = null, string name = "sequences")
+    {
+        var users = new IdMap();
+        var items = new IdMap();
+        var sequences = new List<IReadOnlyList<int>>();
+        int lineNumber = 0;
+        foreach (var line in ReadLines(path))
+        {
+            lineNumber++;
+            var tokens = Split(line);
+            if (tokens.Length == 0) continue;
+            long uid = ParseId(tokens[0], path, lineNumber, "user id");
+            if (users.TryGet(uid, out _)) throw new FileFormatException(path, $"line {lineNumber}: user {uid} appears a second time (one line per user expected)");
+            _ = users[uid];
+            var seq = new List<int>(tokens.Length - 1);
+            for (int t = 1; t < tokens.Length; t++) seq.Add(items[ParseId(tokens[t], path, lineNumber, "item id")]);
+            sequences.Add(seq);
+        }
+        return Build(name, path, users, items, sequences, attributesPath);
+    }
+
+    /// <summary>A JSON map <c>{"user": [item, …]}</c> with each list oldest first (as <c>Instruments.inter.json</c>), split leave-last-out.</summary>
+    public static InteractionDataset LoadInteractionJson(string path, string? attributesPath = null, string name = "interactions")
+    {
+        var users = new IdMap();
+        var items = new IdMap();
+        var sequences = new List<IReadOnlyList<int>>();
+        foreach (var (key, value) in ReadJsonObject(path))
+        {
+            long uid = ParseId(key, path, 0, "user id (a key)");
+            _ = users[uid];
+            if (value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"user \"{key}\": expected a list of item ids, found {value.ValueKind}");
+            var seq = new List<int>();
+            foreach (var item in value.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out long id) || id < 0)
+                    throw new FileFormatException(path, $"user \"{key}\": item {item.GetRawText()} is not a non-negative integer id");
+                seq.Add(items[id]);
+            }
+            sequences.Add(seq);
+        }
+        return Build(name, path, users, items, sequences, attributesPath);
+    }
+
+    /// <summary>
+    /// A CSV of <c>user,item[,timestamp]</c> (an optional header line is skipped): each user's items
+    /// ordered by timestamp (file order when absent or tied), split leave-last-out.
+    /// </summary>
+    public static InteractionDataset LoadCsv(string path, string name = "csv")
+    {
+        var users = new IdMap();
+        var items = new IdMap();
+        var perUser = new List<List<(double Time, int Order, int Item)>>();
+        int lineNumber = 0, order = 0, columns = 0;
+        foreach (var line in ReadLines(path))
+        {
+            lineNumber++;
+            if (line.Trim().Length == 0) continue;
+            var fields = line.Split(',');
+            if (lineNumber == 1 && !long.TryParse(fields[0].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out _)) continue;  // header
+            if (fields.Length is < 2 or > 3) throw new FileFormatException(path, $"line {lineNumber}: expected user,item[,timestamp], found {fields.Length} fields");
+            if (columns == 0) columns = fields.Length;
+            else if (fields.Length != columns) throw new FileFormatException(path, $"line {lineNumber}: {fields.Length} fields where earlier lines have {columns}");
+            int u = users[ParseId(fields[0].Trim(), path, lineNumber, "user id")];
+            int i = items[ParseId(fields[1].Trim(), path, lineNumber, "item id")];
+            double time = 0;
+            if (fields.Length == 3 && !double.TryParse(fields[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out time))
+                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{fields[2].Trim()}' is not a number");
+            while (perUser.Count <= u) perUser.Add([]);
+            perUser[u].Add((time, order++, i));
+        }
+        var sequences = perUser.Select(l => (IReadOnlyList<int>)l.OrderBy(e => e.Time).ThenBy(e => e.Order).Select(e => e.Item).ToList()).ToList();
+        return Build(name, path, users, items, sequences, attributesPath: null);
+    }
+
+    private static InteractionDataset Build(string name, string path, IdMap users, IdMap items, List<IReadOnlyList<int>> sequences, string? attributesPath)
+    {
+        if (items.Count == 0) throw new FileFormatException(path, "no interactions");
+        var (train, validation, test) = InteractionDataset.LeaveLastOut(sequences);
+        UserItemLists? attributes = null;
+        int attributeCount = 0;
+        if (attributesPath is not null) (attributes, attributeCount) = ReadAttributes(attributesPath, items);
+        return new InteractionDataset(name, users.Ids, items.Ids, train, validation, test, attributes, attributeCount);
+    }
+
+    /// <summary>Item attributes from <c>{"item": [attribute, …]}</c>; items the interactions never mention are ignored.</summary>
+    private static (UserItemLists Attributes, int Count) ReadAttributes(string path, IdMap items)
+    {
+        var attributeIds = new IdMap();
+        var perItem = new List<int>[items.Count];
+        for (int i = 0; i < perItem.Length; i++) perItem[i] = [];
+        foreach (var (key, value) in ReadJsonObject(path))
+        {
+            long id = ParseId(key, path, 0, "item id (a key)");
+            if (value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"item \"{key}\": expected a list of attribute ids, found {value.ValueKind}");
+            if (!items.TryGet(id, out int item)) continue;
+            foreach (var a in value.EnumerateArray())
+            {
+                if (a.ValueKind != JsonValueKind.Number || !a.TryGetInt64(out long attribute))
+                    throw new FileFormatException(path, $"item \"{key}\": attribute {a.GetRawText()} is not an integer id");
+                perItem[item].Add(attributeIds[attribute]);
+            }
+        }
+        return (UserItemLists.FromLists(perItem), attributeIds.Count);
+    }
+
+    private static Dictionary<int, List<int>> ReadUserLines(string path, int firstId)
+    {
+        var result = new Dictionary<int, List<int>>();
+        int lineNumber = 0;
+        foreach (var line in ReadLines(path))
+        {
+            lineNumber++;
+            var tokens = Split(line);
+            if (tokens.Length == 0) continue;
+            long uid = ParseId(tokens[0], path, lineNumber, "user id") - firstId;
+            if (uid > int.MaxValue) throw new FileFormatException(path, $"line {lineNumber}: user id {tokens[0]} is too large");
+            if (result.ContainsKey((int)uid)) throw new FileFormatException(path, $"line {lineNumber}: user {tokens[0]} appears a second time (one line per user expected)");
+            var list = new List<int>(tokens.Length - 1);
+            for (int t = 1; t < tokens.Length; t++)
+            {
+                long item = ParseId(tokens[t], path, lineNumber, "item id") - firstId;
+                if (item > int.MaxValue) throw new FileFormatException(path, $"line {lineNumber}: item id {tokens[t]} is too large");
+                list.Add((int)item);
+            }
+            result[(int)uid] = list;
+        }
+        return result;
+    }
+
+    private static int MaxItem(Dictionary<int, List<int>> lists) => lists.Values.Where(l => l.Count > 0).Select(l => l.Max()).DefaultIfEmpty(-1).Max();
+
+    private static UserItemLists Lists(Dictionary<int, List<int>> lists, int users)
+    {
+        var perUser = new IReadOnlyList<int>[users];
+        for (int u = 0; u < users; u++) perUser[u] = lists.TryGetValue(u, out var l) ? l : [];
+        return UserItemLists.FromLists(perUser);
+    }
+
+    private static IEnumerable<string> ReadLines(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+        return File.ReadLines(path);
+    }
+
+    private static string[] Split(string line) => line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+
+    private static long ParseId(string token, string path, int line, string what) =>
+        long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out long id)
+            ? id
+            : throw new FileFormatException(path, $"{(line > 0 ? $"line {line}: " : "")}{what} '{token}' is not a non-negative integer");
+
+    private static IEnumerable<(string Key, JsonElement Value)> ReadJsonObject(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON (line {e.LineNumber + 1}): {e.Message}"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected a JSON object of id → list");
+            foreach (var p in doc.RootElement.EnumerateObject()) yield return (p.Name, p.Value.Clone());
+        }
+    }
+}

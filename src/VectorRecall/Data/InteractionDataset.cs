@@ -1,0 +1,94 @@
+namespace VectorRecall.Data;
+
+/// <summary>
+/// Interactions read from a real data set: dense user and item indices (with the original ids
+/// kept), each user's items split into train / validation / test, and optional item attributes
+/// (category, brand, …) as a bag per item.
+/// </summary>
+public sealed class InteractionDataset
+{
+    public InteractionDataset(string name, long[] userIds, long[] itemIds, UserItemLists train, UserItemLists validation, UserItemLists test,
+        UserItemLists? itemAttributes = null, int attributeCount = 0)
+    {
+        int users = userIds.Length, items = itemIds.Length;
+        foreach (var split in new[] { train, validation, test })
+        {
+            if (split.UserCount != users) throw new ArgumentException($"a split covers {split.UserCount} users, expected {users}");
+            foreach (int i in split.Items)
+                if ((uint)i >= (uint)items) throw new ArgumentException($"item index {i} is outside [0, {items})");
+        }
+        if (itemAttributes is not null && itemAttributes.UserCount != items) throw new ArgumentException($"attributes cover {itemAttributes.UserCount} items, expected {items}");
+        Name = name;
+        UserIds = userIds;
+        ItemIds = itemIds;
+        Train = train;
+        Validation = validation;
+        Test = test;
+        ItemAttributes = itemAttributes;
+        AttributeCount = attributeCount;
+    }
+
+    public string Name { get; }
+    /// <summary>Original id of each user index.</summary>
+    public long[] UserIds { get; }
+    /// <summary>Original id of each item index.</summary>
+    public long[] ItemIds { get; }
+    public UserItemLists Train { get; }
+    public UserItemLists Validation { get; }
+    public UserItemLists Test { get; }
+    /// <summary>Each item's attribute indices (rows are items), or null when the data set has none.</summary>
+    public UserItemLists? ItemAttributes { get; }
+    public int AttributeCount { get; }
+    public int UserCount => UserIds.Length;
+    public int ItemCount => ItemIds.Length;
+
+    /// <summary>One line of counts, as the loaders report them.</summary>
+    public string Describe() =>
+        $"{Name}: {UserCount:N0} users, {ItemCount:N0} items, {Train.Count + Validation.Count + Test.Count:N0} interactions " +
+        $"(train {Train.Count:N0}, validation {Validation.Count:N0}, test {Test.Count:N0})" +
+        (ItemAttributes is null ? "" : $", {AttributeCount:N0} item attributes");
+
+    /// <summary>
+    /// Leave-last-out, as TIGER and S3-Rec split: each user's last item is test, the one before it
+    /// validation, the rest train. A user with two items gives one to train and one to test; with
+    /// one, it goes to train.
+    /// </summary>
+    public static (UserItemLists Train, UserItemLists Validation, UserItemLists Test) LeaveLastOut(IReadOnlyList<IReadOnlyList<int>> sequences)
+    {
+        var train = new List<int>[sequences.Count];
+        var validation = new List<int>[sequences.Count];
+        var test = new List<int>[sequences.Count];
+        for (int u = 0; u < sequences.Count; u++)
+        {
+            var s = sequences[u];
+            int n = s.Count;
+            int trainEnd = n >= 3 ? n - 2 : n == 2 ? 1 : n;
+            train[u] = [.. s.Take(trainEnd)];
+            validation[u] = n >= 3 ? [s[n - 2]] : [];
+            test[u] = n >= 2 ? [s[n - 1]] : [];
+        }
+        return (UserItemLists.FromLists(train), UserItemLists.FromLists(validation), UserItemLists.FromLists(test));
+    }
+}
+
+/// <summary>Maps original ids to dense indices in order of first appearance.</summary>
+internal sealed class IdMap
+{
+    private readonly Dictionary<long, int> _index = [];
+    private readonly List<long> _ids = [];
+
+    public int this[long id]
+    {
+        get
+        {
+            if (_index.TryGetValue(id, out int i)) return i;
+            _index[id] = _ids.Count;
+            _ids.Add(id);
+            return _ids.Count - 1;
+        }
+    }
+
+    public bool TryGet(long id, out int index) => _index.TryGetValue(id, out index);
+    public int Count => _ids.Count;
+    public long[] Ids => [.. _ids];
+}
