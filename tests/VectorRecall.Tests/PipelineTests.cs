@@ -187,7 +187,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         Assert.Throws<FileNotFoundException>(() => TrainingCheckpoint.Load(dir.File("missing.safetensors"), same));
         // The intact one loads and gives the trained weights back.
         TrainingCheckpoint.Load(best, same);
-        Assert.Equal(m.Model.User.Profile.Weight.Value.ToArray(), same.User.Profile.Weight.Value.ToArray());
+        Assert.Equal(m.Model.User.Profile!.Weight.Value.ToArray(), same.User.Profile!.Weight.Value.ToArray());
     }
 
     [Fact]

@@ -4,7 +4,8 @@ namespace VectorRecall.Data;
 
 /// <summary>
 /// What the item tower sees of each item: a category, a bag of tags (CSR: item i's tags are
-/// <c>Tags[TagOffsets[i] .. TagOffsets[i+1])</c>) and a dense feature vector.
+/// <c>Tags[TagOffsets[i] .. TagOffsets[i+1])</c>) and a dense feature vector. Data without them has
+/// <c>CategoryCount</c> 0, <c>TagCount</c> 0 (empty bags) and zero feature columns.
 /// </summary>
 public sealed class ItemCatalog
 {
@@ -14,8 +15,9 @@ public sealed class ItemCatalog
         if (tagOffsets.Length != n + 1 || tagOffsets[0] != 0 || tagOffsets[^1] != tags.Length)
             throw new ArgumentException($"tag offsets must have {n + 1} entries from 0 to {tags.Length}");
         if (features.Rank != 2 || features.Rows != n) throw new ArgumentException($"item features must be [{n} x F], got {features}");
-        for (int i = 0; i < n; i++)
-            if ((uint)categories[i] >= (uint)categoryCount) throw new ArgumentException($"item {i}: category {categories[i]} is outside [0, {categoryCount})");
+        if (categoryCount > 0)
+            for (int i = 0; i < n; i++)
+                if ((uint)categories[i] >= (uint)categoryCount) throw new ArgumentException($"item {i}: category {categories[i]} is outside [0, {categoryCount})");
         foreach (int t in tags)
             if ((uint)t >= (uint)tagCount) throw new ArgumentException($"tag {t} is outside [0, {tagCount})");
         Categories = categories;
@@ -36,6 +38,10 @@ public sealed class ItemCatalog
     public int FeatureCount => Features.Cols;
 
     public ReadOnlySpan<int> TagsOf(int item) => Tags.AsSpan(TagOffsets[item], TagOffsets[item + 1] - TagOffsets[item]);
+
+    /// <summary>Items known by id alone, or with attributes used as tags.</summary>
+    public static ItemCatalog IdOnly(int items, UserItemLists? attributes = null, int attributeCount = 0) =>
+        new(new int[items], 0, attributes?.Offsets ?? new int[items + 1], attributes?.Items ?? [], attributes is null ? 0 : attributeCount, new Tensor(items, 0));
 }
 
 /// <summary>
@@ -67,4 +73,8 @@ public sealed class RecDataset
     public int UserCount => UserFeatures.Rows;
     public int ItemCount => Items.Count;
     public int InteractionCount => Train.Count + Validation.Count + Test.Count;
+
+    /// <summary>A loaded data set for training: ids only, with item attributes (if any) as tags.</summary>
+    public static RecDataset FromInteractions(InteractionDataset d) =>
+        new(ItemCatalog.IdOnly(d.ItemCount, d.ItemAttributes, d.AttributeCount), new Tensor(d.UserCount, 0), d.Train, d.Validation, d.Test);
 }

@@ -19,7 +19,8 @@ public sealed record RecallResult(long[] ItemIds, float[] Scores, double Latency
 /// <para>
 /// User ids are the model's user rows, 0 .. <see cref="UserCount"/> − 1. A user the bundle does not
 /// know (any other id) is recalled from features alone: its id embedding and history are taken as
-/// zero, so its profile features must be given; without them recall fails with a clear error.
+/// zero, so its profile features must be given (when the model has any); without them recall fails
+/// with a clear error.
 /// </para>
 /// </summary>
 public sealed class RecallService : IDisposable
@@ -191,10 +192,11 @@ public sealed class RecallService : IDisposable
         {
             long u = userIds[r];
             bool known = IsKnown(u);
-            if (!known && features is null)
+            if (!known && features is null && FeatureCount > 0)
                 throw new ArgumentException($"user {u} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its {FeatureCount} profile features to recall from features alone");
             ids[r] = known ? (int)u : -1;
-            (features is null ? _userFeatures.Row((int)u) : features.Row(r)).CopyTo(x.Row(r));
+            if (features is not null) features.Row(r).CopyTo(x.Row(r));
+            else if (known) _userFeatures.Row((int)u).CopyTo(x.Row(r));
             offsets[r] = items.Count;
             if (known) foreach (int i in _history.Of((int)u)) items.Add(i);
         }

@@ -5,28 +5,31 @@ using VectorRecall.Numerics;
 namespace VectorRecall.TwoTower;
 
 /// <summary>
-/// User tower: user id → Embedding, profile features → Linear, behaviour → mean of the history's
-/// item embeddings; concatenated and passed through the MLP, then L2-normalised.
+/// User tower: user id → Embedding, profile features → Linear (when the data has them), behaviour →
+/// mean of the history's item embeddings; concatenated and passed through the MLP, then L2-normalised.
 /// </summary>
 public sealed class UserTower : Module
 {
     public UserTower(TwoTowerConfig c, Rng rng)
     {
         Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng));
-        Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
+        if (c.UserFeatures > 0) Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
         Behaviour = RegisterModule("behaviour", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.UserInputDim, c, rng));
     }
 
     public Embedding Id { get; }
-    public Linear Profile { get; }
+    /// <summary>Null when the data has no profile features.</summary>
+    public Linear? Profile { get; }
     public EmbeddingBag Behaviour { get; }
     public Sequential Mlp { get; }
 
     public Variable Forward(UserBatch batch)
     {
-        var x = Ops.ConcatColumns(IdEmbedding(batch.Ids), Profile.Forward(batch.Features), Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets));
-        return Ops.L2NormalizeRows(Mlp.Forward(x));
+        var parts = new List<Variable> { IdEmbedding(batch.Ids) };
+        if (Profile is not null) parts.Add(Profile.Forward(batch.Features));
+        parts.Add(Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets));
+        return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
     }
 
     /// <summary>Known ids look up their row; an unknown id (−1) gets zeros, so the user is represented by features and history alone.</summary>
@@ -46,31 +49,34 @@ public sealed class UserTower : Module
 }
 
 /// <summary>
-/// Item tower: item id → Embedding, category → Embedding, tags → EmbeddingBag (mean), features →
-/// Linear; concatenated and passed through the MLP, then L2-normalised.
+/// Item tower: item id → Embedding, and where the data has them category → Embedding, tags →
+/// EmbeddingBag (mean), features → Linear; concatenated and passed through the MLP, then L2-normalised.
 /// </summary>
 public sealed class ItemTower : Module
 {
     public ItemTower(TwoTowerConfig c, Rng rng)
     {
         Id = RegisterModule("id", new Embedding(c.NumItems, c.IdDim, rng));
-        Category = RegisterModule("category", new Embedding(c.Categories, c.CategoryDim, rng));
-        Tags = RegisterModule("tags", new EmbeddingBag(c.Tags, c.TagDim, BagMode.Mean, rng));
-        Features = RegisterModule("features", new Linear(c.ItemFeatures, c.FeatureDim, rng));
+        if (c.Categories > 0) Category = RegisterModule("category", new Embedding(c.Categories, c.CategoryDim, rng));
+        if (c.Tags > 0) Tags = RegisterModule("tags", new EmbeddingBag(c.Tags, c.TagDim, BagMode.Mean, rng));
+        if (c.ItemFeatures > 0) Features = RegisterModule("features", new Linear(c.ItemFeatures, c.FeatureDim, rng));
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.ItemInputDim, c, rng));
     }
 
     public Embedding Id { get; }
-    public Embedding Category { get; }
-    public EmbeddingBag Tags { get; }
-    public Linear Features { get; }
+    /// <summary>Branches the data may not have are null.</summary>
+    public Embedding? Category { get; }
+    public EmbeddingBag? Tags { get; }
+    public Linear? Features { get; }
     public Sequential Mlp { get; }
 
     public Variable Forward(ItemBatch batch)
     {
-        var x = Ops.ConcatColumns(Id.Forward(batch.Ids), Category.Forward(batch.Categories),
-            Tags.Forward(batch.Tags, batch.TagOffsets), Features.Forward(batch.Features));
-        return Ops.L2NormalizeRows(Mlp.Forward(x));
+        var parts = new List<Variable> { Id.Forward(batch.Ids) };
+        if (Category is not null) parts.Add(Category.Forward(batch.Categories));
+        if (Tags is not null) parts.Add(Tags.Forward(batch.Tags, batch.TagOffsets));
+        if (Features is not null) parts.Add(Features.Forward(batch.Features));
+        return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
     }
 }
 

@@ -12,9 +12,13 @@ public sealed record TwoTowerConfig
 {
     public int NumUsers { get; init; }
     public int NumItems { get; init; }
+    /// <summary>User profile features; 0 when the data has none (the branch is left out).</summary>
     public int UserFeatures { get; init; }
+    /// <summary>Dense item features; 0 when the data has none.</summary>
     public int ItemFeatures { get; init; }
+    /// <summary>Item categories; 0 when the data has none.</summary>
     public int Categories { get; init; }
+    /// <summary>Tag (attribute) vocabulary; 0 when the data has none.</summary>
     public int Tags { get; init; }
     /// <summary>Width of the user-id and item-id embeddings.</summary>
     public int IdDim { get; init; } = 64;
@@ -31,13 +35,13 @@ public sealed record TwoTowerConfig
     /// <summary>How many of a user's most recent items feed the behaviour encoder.</summary>
     public int HistoryLength { get; init; } = 20;
 
-    [JsonIgnore] public int UserInputDim => IdDim + FeatureDim + BehaviourDim;
-    [JsonIgnore] public int ItemInputDim => IdDim + CategoryDim + TagDim + FeatureDim;
+    [JsonIgnore] public int UserInputDim => IdDim + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim;
+    [JsonIgnore] public int ItemInputDim => IdDim + (Categories > 0 ? CategoryDim : 0) + (Tags > 0 ? TagDim : 0) + (ItemFeatures > 0 ? FeatureDim : 0);
 
     public void Validate()
     {
         Check(NumUsers >= 1 && NumItems >= 1, $"the model needs at least one user and item (got {NumUsers} users, {NumItems} items)");
-        Check(UserFeatures >= 1 && ItemFeatures >= 1 && Categories >= 1 && Tags >= 1, "feature, category and tag counts must be >= 1");
+        Check(UserFeatures >= 0 && ItemFeatures >= 0 && Categories >= 0 && Tags >= 0, "feature, category and tag counts must be >= 0 (0: the data has none)");
         Check(IdDim >= 1 && FeatureDim >= 1 && BehaviourDim >= 1 && CategoryDim >= 1 && TagDim >= 1, "branch widths must be >= 1");
         Check(Hidden.All(h => h >= 1), $"hidden sizes must be >= 1, got [{string.Join(", ", Hidden)}]");
         Check(EmbeddingDim >= 1, $"--embedding-dim must be >= 1, got {EmbeddingDim}");

@@ -134,8 +134,9 @@ public sealed class TwoTowerTrainer
             double valLoss = ValidationLoss();
             _completedEpochs = epoch;
             var saved = new List<string>();
-            bool best = valLoss < _bestValidationLoss;
-            if (best) _bestValidationLoss = valLoss;
+            // Without a validation split (NaN) every epoch's weights become the best model.
+            bool best = double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
+            if (best && !double.IsNaN(valLoss)) _bestValidationLoss = valLoss;
             var info = new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss);
             string path = CheckpointPath($"checkpoint_epoch_{epoch}");
             TrainingCheckpoint.Save(path, _model, _optimizer, info);
