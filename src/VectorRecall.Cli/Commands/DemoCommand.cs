@@ -42,10 +42,23 @@ internal static class DemoCommand
 
         // 1. Data.
         var clock = Stopwatch.StartNew();
-        SyntheticData synthetic = null!;
-        WithProgress("Generating synthetic data", 1.0, report => synthetic = SyntheticGenerator.Generate(o.Data, new Progress(report), token));
-        var data = synthetic.Dataset;
-        AnsiConsole.MarkupLineInterpolated($"Generated {data.InteractionCount:N0} interactions for {data.UserCount:N0} users and {data.ItemCount:N0} items in {clock.Elapsed.TotalSeconds:F1} s (train {data.Train.Count:N0}, validation {data.Validation.Count:N0}, test {data.Test.Count:N0})");
+        SyntheticData? synthetic = null;
+        RecDataset data;
+        long[] itemIds;
+        if (o.Synthetic)
+        {
+            WithProgress("Generating synthetic data", 1.0, report => synthetic = SyntheticGenerator.Generate(o.Data, new Progress(report), token));
+            data = synthetic!.Dataset;
+            itemIds = ItemIds(data.ItemCount);
+            AnsiConsole.MarkupLineInterpolated($"Generated {data.InteractionCount:N0} interactions for {data.UserCount:N0} users and {data.ItemCount:N0} items in {clock.Elapsed.TotalSeconds:F1} s (train {data.Train.Count:N0}, validation {data.Validation.Count:N0}, test {data.Test.Count:N0})");
+        }
+        else
+        {
+            var loaded = DatasetLoaders.Load(o.Dataset, o.DataDir!);
+            data = RecDataset.FromInteractions(loaded);
+            itemIds = loaded.ItemIds;
+            AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()} in {clock.Elapsed.TotalSeconds:F1} s");
+        }
 
         // 2. Model and training.
         var config = o.ModelConfig(data);
@@ -67,16 +80,14 @@ internal static class DemoCommand
         double buildSeconds = clock.Elapsed.TotalSeconds;
         AnsiConsole.MarkupLineInterpolated($"Index built in {buildSeconds:F2}s (items encoded in {encodeSeconds:F2}s), total items: {index.Count:N0}");
         var known = data.Train.Concat(data.Validation);
-        var itemIds = new long[data.ItemCount];
-        for (int i = 0; i < itemIds.Length; i++) itemIds[i] = i;
         ServingBundle.Save(o.Bundle, model, index, itemIds, data.UserFeatures, known, known);
         index.Dispose();
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 
         using var service = RecallService.FromBundle(o.Bundle);
         if (demo && !o.SkipBenchmark) Benchmark(service, o, token);
-        Quality(service, synthetic, itemVectors, known, o, token);
-        if (demo) ShowOneUser(service, data, o);
+        Quality(service, data, synthetic, itemVectors, known, o, token);
+        if (demo && synthetic is not null) ShowOneUser(service, data, o);
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
@@ -161,12 +172,14 @@ internal static class DemoCommand
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
-    /// <summary>HR / Recall / NDCG on the test split: popularity, the model by exact and by index search, and the oracle; then ANN recall against exact.</summary>
-    private static void Quality(RecallService service, SyntheticData synthetic, Tensor itemVectors, UserItemLists known, PipelineOptions o, CancellationToken token)
+    /// <summary>
+    /// Ranking metrics on the test split: popularity, the model by exact and by index search, and
+    /// (synthetic data) the oracle; then ANN recall against exact.
+    /// </summary>
+    private static void Quality(RecallService service, RecDataset data, SyntheticData? synthetic, Tensor itemVectors, UserItemLists known, PipelineOptions o, CancellationToken token)
     {
         Rule("Recall Quality (test split)");
-        var data = synthetic.Dataset;
-        int[] ks = [10, 50, 500];
+        int[] ks = synthetic is null ? [1, 5, 10, 20, 50] : [10, 50, 500];
         ks = ks.Where(k => k <= data.ItemCount).ToArray();
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToList();
         if (users.Count > o.EvalUsers)
@@ -186,12 +199,18 @@ internal static class DemoCommand
             exact.Add(ItemIds(itemVectors.Rows), itemVectors.Span);
             results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token)));
             results.Add(($"two-tower, {service.Index.GetType().Name}", RetrievalEvaluator.Evaluate(service.Index, userVectors, users, data.Test, known, ks, cancel: token)));
-            var (oracleUsers, oracleItems) = synthetic.OracleVectors();
-            results.Add(("oracle", Evaluate((Gather(oracleUsers, users), oracleItems), users, data, known, ks, token)));
+            if (synthetic is not null)
+            {
+                var (oracleUsers, oracleItems) = synthetic.OracleVectors();
+                results.Add(("oracle", Evaluate((Gather(oracleUsers, users), oracleItems), users, data, known, ks, token)));
+            }
 
             var table = new Table().AddColumn("metric");
             foreach (var (name, _) in results) table.AddColumn(new TableColumn(name).RightAligned());
-            foreach (var (metric, label) in new[] { (RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG") })
+            var metrics = synthetic is not null
+                ? new[] { (RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG") }
+                : [(RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG"), (RankingMetric.Precision, "Precision"), (RankingMetric.Mrr, "MRR")];
+            foreach (var (metric, label) in metrics)
                 foreach (int k in ks)
                     table.AddRow([$"{label}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
             AnsiConsole.Write(table);

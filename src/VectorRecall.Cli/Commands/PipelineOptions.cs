@@ -8,6 +8,11 @@ namespace VectorRecall.Cli.Commands;
 internal sealed record PipelineOptions
 {
     public SyntheticOptions Data { get; init; } = new();
+    /// <summary>"synthetic" (generated from <see cref="Data"/>) or a name <see cref="DatasetLoaders.Load"/> knows.</summary>
+    public string Dataset { get; init; } = "synthetic";
+    /// <summary>Folder or file of a real data set.</summary>
+    public string? DataDir { get; init; }
+    public bool Synthetic => Dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase);
     public int EmbeddingDim { get; init; } = 128;
     public int[] Hidden { get; init; } = [256, 128];
     public float Dropout { get; init; } = 0.1f;
@@ -45,11 +50,14 @@ internal sealed record PipelineOptions
 
     public void Validate()
     {
-        Data.Validate();
+        if (Synthetic) Data.Validate();
+        else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
+            throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");
+        else if (DataDir is null) throw new ArgumentException($"--dataset {Dataset} needs --data-dir (its folder or file)");
         Trainer.Validate();
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
-        if (TopK < 1 || TopK > Data.NumItems) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
+        if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
         if (EvalUsers < 1) throw new ArgumentException($"--eval-users must be positive, got {EvalUsers}");
     }
 }
@@ -58,6 +66,8 @@ internal sealed record PipelineOptions
 internal sealed class PipelineOptionSet
 {
     private static readonly PipelineOptions D = new();
+    private readonly Option<string> _dataset = new("--dataset") { Description = $"synthetic, or real data: {string.Join(", ", DatasetLoaders.Names)}", DefaultValueFactory = _ => D.Dataset };
+    private readonly Option<string?> _dataDir = new("--data-dir", "--data_dir") { Description = "the real data set's folder (gowalla, beauty, instruments, lightgcn) or file (sequences, json, csv)" };
     private readonly Option<int> _users = new("--num-users", "--num_users") { Description = "synthetic users", DefaultValueFactory = _ => D.Data.NumUsers };
     private readonly Option<int> _items = new("--num-items", "--num_items") { Description = "synthetic items", DefaultValueFactory = _ => D.Data.NumItems };
     private readonly Option<int> _interactions = new("--num-interactions", "--num_interactions") { Description = "synthetic interactions (split by time into train / validation / test)", DefaultValueFactory = _ => D.Data.NumInteractions };
@@ -86,7 +96,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _epochs, _batch, _lr, _negatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _epochs, _batch, _lr, _negatives, _sampler,
                      _temperature, _noLogQ, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -103,6 +113,8 @@ internal sealed class PipelineOptionSet
         return new PipelineOptions
         {
             Data = D.Data with { NumUsers = r.GetValue(_users), NumItems = r.GetValue(_items), NumInteractions = r.GetValue(_interactions), Seed = seed },
+            Dataset = r.GetValue(_dataset)!,
+            DataDir = r.GetValue(_dataDir),
             EmbeddingDim = r.GetValue(_dim),
             Hidden = r.GetValue(_hidden)!,
             Dropout = r.GetValue(_dropout),

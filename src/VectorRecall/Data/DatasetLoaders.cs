@@ -10,6 +10,26 @@ namespace VectorRecall.Data;
 /// </summary>
 public static class DatasetLoaders
 {
+    /// <summary>The data set names <see cref="Load"/> knows.</summary>
+    public static readonly string[] Names = ["gowalla", "beauty", "instruments", "lightgcn", "sequences", "json", "csv"];
+
+    /// <summary>
+    /// Loads a data set by name: the shipped ones from their folder (<c>gowalla</c>: LightGCN files;
+    /// <c>beauty</c>: <c>Beauty.txt</c> + attributes; <c>instruments</c>: <c>Instruments.inter.json</c>),
+    /// or a format from a folder (<c>lightgcn</c>) or a file (<c>sequences</c>, <c>json</c>, <c>csv</c>).
+    /// </summary>
+    public static InteractionDataset Load(string name, string path) => name.ToLowerInvariant() switch
+    {
+        "gowalla" => LoadLightGcn(path, "gowalla"),
+        "lightgcn" => LoadLightGcn(path, Path.GetFileName(Path.TrimEndingDirectorySeparator(path))),
+        "beauty" => LoadSequences(Path.Combine(path, "Beauty.txt"), Path.Combine(path, "Beauty_item2attributes.json"), "beauty"),
+        "instruments" => LoadInteractionJson(Path.Combine(path, "Instruments.inter.json"), name: "instruments"),
+        "sequences" => LoadSequences(path, name: Path.GetFileNameWithoutExtension(path)),
+        "json" => LoadInteractionJson(path, name: Path.GetFileNameWithoutExtension(path)),
+        "csv" => LoadCsv(path, Path.GetFileNameWithoutExtension(path)),
+        _ => throw new ArgumentException($"unknown data set '{name}': expected one of {string.Join(", ", Names)}"),
+    };
+
     /// <summary>
     /// The LightGCN format: <c>train.txt</c> and <c>test.txt</c> in <paramref name="directory"/>, one
     /// line per user, <c>uid item item …</c>, ids from 0 (used as indices). No validation split.
