@@ -54,14 +54,7 @@ internal static class TrainingStepProfile
             using var tape = new Tape(pooled: true);
             Variable u = null!, all = null!, l = null!;
             Time("user forward", () => u = model.User.Forward(ub));
-            Time("item forward", () =>
-            {
-                var it = model.Item;
-                Variable x = null!;
-                Time("  ids+cat+tags", () => x = Ops.ConcatColumns(it.Id.Forward(ib.Ids), it.Category.Forward(ib.Categories), it.Tags.Forward(ib.Tags, ib.TagOffsets), it.Features.Forward(ib.Features)));
-                foreach (var layer in it.Mlp.Layers) Time($"  {layer.GetType().Name}", () => x = layer.Forward(x));
-                Time("  l2norm", () => all = Ops.L2NormalizeRows(x));
-            });
+            Time("item forward", () => all = model.Item.Forward(ib));
             Time("loss", () => l = loss.Forward(u, Ops.SliceRows(all, 0, b), items.AsSpan(0, b), lqp, Ops.SliceRows(all, b, b * n), items.AsSpan(b), lqn));
             Time("backward", () => tape.Backward(l));
             Time("optimizer", () => { optimizer.Step(); optimizer.ZeroGrad(); });

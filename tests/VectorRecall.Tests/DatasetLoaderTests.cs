@@ -166,7 +166,7 @@ public class IdOnlyTrainingTests
         Assert.True(File.Exists(System.IO.Path.Combine(dir.File("ck"), "best_model.safetensors")));
         var vectors = VectorRecall.TwoTower.TowerEncoder.EncodeItems(model.Item, data.Items);
         using (var index = VectorRecall.TwoTower.TowerEncoder.BuildIndex(vectors, "Flat"))
-            VectorRecall.Serving.ServingBundle.Save(dir.File("bundle"), model, index, loaded.ItemIds, data.UserFeatures, data.Train.Concat(data.Validation), data.Train);
+            VectorRecall.Serving.ServingBundle.Save(dir.File("bundle"), model, index, vectors, loaded.ItemIds, data.UserFeatures, data.Train.Concat(data.Validation), data.Train);
         using var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("bundle"));
         var r = service.Recall(3, default, 5);
         Assert.Equal(5, r.ItemIds.Length);

@@ -23,7 +23,7 @@ public sealed class TrainedSmallModel : IDisposable
         Known = Data.Train.Concat(Data.Validation);
         using var index = TowerEncoder.BuildIndex(ItemVectors, "HNSW16,efc=100,efs=200");
         ItemIds = Enumerable.Range(0, Data.ItemCount).Select(i => 1000L + i).ToArray();
-        ServingBundle.Save(BundlePath, Model, index, ItemIds, Data.UserFeatures, Known, Known);
+        ServingBundle.Save(BundlePath, Model, index, ItemVectors, ItemIds, Data.UserFeatures, Known, Known);
     }
 
     public static TwoTowerConfig ConfigFor(RecDataset d, int embeddingDim) => new()
@@ -158,8 +158,9 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         CopyDir(m.BundlePath, copy);
         var other = new TwoTowerModel(TrainedSmallModel.ConfigFor(m.Data, embeddingDim: 16), new Rng(2));
         string other_dir = dir.File("other");
-        using (var otherIndex = TowerEncoder.BuildIndex(TowerEncoder.EncodeItems(other.Item, m.Data.Items), "Flat"))
-            ServingBundle.Save(other_dir, other, otherIndex, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
+        var otherVectors = TowerEncoder.EncodeItems(other.Item, m.Data.Items);
+        using (var otherIndex = TowerEncoder.BuildIndex(otherVectors, "Flat"))
+            ServingBundle.Save(other_dir, other, otherIndex, otherVectors, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
         File.Copy(Path.Combine(other_dir, "user_tower.safetensors"), Path.Combine(copy, "user_tower.safetensors"), overwrite: true);
         var manifest = File.ReadAllText(Path.Combine(other_dir, "manifest.json"));
         var mine = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(copy, "manifest.json")))!;

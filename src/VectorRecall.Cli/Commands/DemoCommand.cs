@@ -80,7 +80,7 @@ internal static class DemoCommand
         double buildSeconds = clock.Elapsed.TotalSeconds;
         AnsiConsole.MarkupLineInterpolated($"Index built in {buildSeconds:F2}s (items encoded in {encodeSeconds:F2}s), total items: {index.Count:N0}");
         var known = data.Train.Concat(data.Validation);
-        ServingBundle.Save(o.Bundle, model, index, itemIds, data.UserFeatures, known, known);
+        ServingBundle.Save(o.Bundle, model, index, itemVectors, itemIds, data.UserFeatures, known, known);
         index.Dispose();
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 

@@ -10,6 +10,12 @@ namespace VectorRecall.Evaluation;
 /// excluded ones (what the user already had) are dropped, and the rest is ranked against the user's
 /// held-out items.
 /// </summary>
+/// <summary>A batch top-k search (the shape of <see cref="IVectorIndex.SearchBatch"/>), so that anything that ranks items can be evaluated.</summary>
+public delegate void BatchSearch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);
+
+/// <summary>Metrics of one evaluation, the time spent in top-k search alone, and the time of the whole evaluation.</summary>
+public sealed record EvaluationResult(RankingMetrics Metrics, double SearchSeconds, double TotalSeconds);
+
 public static class RetrievalEvaluator
 {
     /// <summary>
@@ -18,8 +24,15 @@ public static class RetrievalEvaluator
     /// items in <paramref name="exclude"/> (when given) are left out of the ranking.
     /// </summary>
     public static RankingMetrics Evaluate(IVectorIndex index, Tensor queries, IReadOnlyList<int> users, UserItemLists relevant,
+        UserItemLists? exclude, IReadOnlyList<int> ks, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default) =>
+        Evaluate(index.SearchBatch, index.Count, queries, users, relevant, exclude, ks, chunk, progress, cancel).Metrics;
+
+    /// <summary>As above through any <see cref="BatchSearch"/> over <paramref name="itemCount"/> items, timed.</summary>
+    public static EvaluationResult Evaluate(BatchSearch search, int itemCount, Tensor queries, IReadOnlyList<int> users, UserItemLists relevant,
         UserItemLists? exclude, IReadOnlyList<int> ks, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default)
     {
+        var total = System.Diagnostics.Stopwatch.StartNew();
+        double searchSeconds = 0;
         if (queries.Rows != users.Count) throw new ArgumentException($"{queries.Rows} query vectors for {users.Count} users");
         var metrics = new RankingMetrics(ks);
         int maxK = metrics.MaxK;
@@ -29,11 +42,13 @@ public static class RetrievalEvaluator
             int n = Math.Min(chunk, users.Count - start), extra = 0;
             if (exclude is not null)
                 for (int r = 0; r < n; r++) extra = Math.Max(extra, exclude.CountOf(users[start + r]));
-            int k = Math.Min(maxK + extra, index.Count);
+            int k = Math.Min(maxK + extra, itemCount);
             var ids = new long[n * k];
             var scores = new float[n * k];
             var counts = new int[n];
-            index.SearchBatch(queries.RowRange(start, n).Span, k, ids, scores, counts);
+            long searchStart = System.Diagnostics.Stopwatch.GetTimestamp();
+            search(queries.RowRange(start, n).Span, k, ids, scores, counts);
+            searchSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(searchStart).TotalSeconds;
             var ranked = new long[maxK];
             for (int r = 0; r < n; r++)
             {
@@ -50,7 +65,7 @@ public static class RetrievalEvaluator
             }
             progress?.Report(start + n);
         }
-        return metrics;
+        return new EvaluationResult(metrics, searchSeconds, total.Elapsed.TotalSeconds);
     }
 
     /// <summary>ANN recall@k: the mean share of the exact top k that the approximate index also returns.</summary>

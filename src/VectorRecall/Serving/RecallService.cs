@@ -31,9 +31,11 @@ public sealed class RecallService : IDisposable
     private readonly Tensor _userFeatures;
     private readonly UserItemLists _history;
     private readonly UserItemLists _seen;
+    private readonly string _directory;
 
-    private RecallService(TwoTowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    private RecallService(string directory, TwoTowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
     {
+        _directory = directory;
         Config = config;
         _tower = tower;
         _tower.Eval();
@@ -82,7 +84,7 @@ public sealed class RecallService : IDisposable
                 throw new FileFormatException(Path_(ServingBundle.UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{config.NumUsers} x {config.UserFeatures}]");
             var history = ReadLists(directory, ServingBundle.HistoryOffsetsFile, ServingBundle.HistoryItemsFile, config.NumUsers, config.NumItems);
             var seen = ReadLists(directory, ServingBundle.SeenOffsetsFile, ServingBundle.SeenItemsFile, config.NumUsers, index.Count);
-            return new RecallService(config, tower, index, itemIds, features, history, seen);
+            return new RecallService(directory, config, tower, index, itemIds, features, history, seen);
         }
         catch
         {
@@ -168,6 +170,19 @@ public sealed class RecallService : IDisposable
         for (int r = 0; r < n; r++) results[r] = results[r] with { LatencyMs = ms };
         return results;
     }
+
+    /// <summary>Every item's vector ([items × dim], row i = index id i), read from the bundle when asked for (exact evaluation, export).</summary>
+    public Tensor LoadItemVectors()
+    {
+        string path = Path.Combine(_directory, ServingBundle.ItemVectorsFile);
+        var vectors = Npy.ReadMatrix(path);
+        if (vectors.Rows != ItemCount || vectors.Cols != Config.EmbeddingDim)
+            throw new FileFormatException(path, $"is [{vectors.Rows} x {vectors.Cols}], expected [{ItemCount} x {Config.EmbeddingDim}]");
+        return vectors;
+    }
+
+    /// <summary>External item ids, by index id.</summary>
+    public IReadOnlyList<long> ItemIds => _itemIds;
 
     /// <summary>User vectors ([users × dim]) as recall computes them, for evaluation and export.</summary>
     public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(UserBatchOf(userIds, userFeatures));

@@ -11,7 +11,7 @@ namespace VectorRecall.Serving;
 
 /// <summary>
 /// A serving bundle: one folder with everything online recall needs and nothing it does not —
-/// the user tower's weights and configuration, the item index, the map from index ids to item ids,
+/// the user tower's weights and configuration, the item index, the item vectors, the map from index ids to item ids,
 /// each user's profile features, recent behaviour and already-seen items, and a manifest listing
 /// every file with its size and CRC-32C. The folder is written beside the target and renamed into
 /// place, so a reader never sees half a bundle.
@@ -24,6 +24,7 @@ public static class ServingBundle
     internal const string UserTowerFile = "user_tower.safetensors";
     internal const string IndexFile = "items.vrix";
     internal const string ItemIdsFile = "item_ids.npy";
+    internal const string ItemVectorsFile = "item_vectors.npy";
     internal const string UserFeaturesFile = "user_features.npy";
     internal const string HistoryOffsetsFile = "user_history_offsets.npy";
     internal const string HistoryItemsFile = "user_history_items.npy";
@@ -32,14 +33,17 @@ public static class ServingBundle
 
     /// <summary>
     /// Writes a bundle to <paramref name="directory"/>, replacing any bundle already there.
+    /// <paramref name="itemVectors"/> row i is index id i's vector (kept for exact evaluation and export);
     /// <paramref name="itemIds"/>[i] is the external id of index id i; <paramref name="history"/> is each
     /// user's behaviour (the latest <c>HistoryLength</c> items are kept); <paramref name="seen"/> is what
     /// recall leaves out when asked to exclude seen items.
     /// </summary>
-    public static void Save(string directory, TwoTowerModel model, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    public static void Save(string directory, TwoTowerModel model, IVectorIndex index, Tensor itemVectors, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
     {
         var c = model.Config;
         if (index.Dimension != c.EmbeddingDim) throw new ArgumentException($"index dimension {index.Dimension} differs from the model's {c.EmbeddingDim}");
+        if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim || itemIds.Length != index.Count)
+            throw new ArgumentException($"item vectors {itemVectors} and {itemIds.Length} item ids must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
         if (userFeatures.Rows != c.NumUsers || userFeatures.Cols != c.UserFeatures) throw new ArgumentException($"user features are {userFeatures}, expected [{c.NumUsers} x {c.UserFeatures}]");
         if (history.UserCount != c.NumUsers || seen.UserCount != c.NumUsers) throw new ArgumentException($"histories must cover the model's {c.NumUsers} users");
 
@@ -53,6 +57,7 @@ public static class ServingBundle
             SafeTensors.Write(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = c.ToJson() });
             index.Save(Path.Combine(staging, IndexFile));
             Npy.Write(Path.Combine(staging, ItemIdsFile), itemIds, [itemIds.Length]);
+            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
             Npy.Write(Path.Combine(staging, UserFeaturesFile), userFeatures);
             var recent = history.Tail(c.HistoryLength);
             Npy.Write(Path.Combine(staging, HistoryOffsetsFile), recent.Offsets, [recent.Offsets.Length]);
@@ -132,7 +137,7 @@ public static class ServingBundle
         if ((string?)manifest["format"] != Format) throw new FileFormatException(path, $"'format' is not '{Format}'");
         if (manifest["version"]?.GetValue<int>() is not Version) throw new FileFormatException(path, $"unsupported bundle version {manifest["version"]}; this build reads version {Version}");
         if (manifest["files"] is not JsonObject files) throw new FileFormatException(path, "no 'files' list");
-        foreach (var required in new[] { UserTowerFile, IndexFile, ItemIdsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile })
+        foreach (var required in new[] { UserTowerFile, IndexFile, ItemIdsFile, ItemVectorsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile })
             if (!files.ContainsKey(required)) throw new FileFormatException(path, $"does not list '{required}'");
         foreach (var (name, entry) in files)
         {

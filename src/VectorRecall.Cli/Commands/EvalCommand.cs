@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Spectre.Console;
+using VectorRecall.Data;
+using VectorRecall.Evaluation;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Cli.Commands;
+
+/// <summary>
+/// <c>vrecall eval</c>: all-item ranking on a data set's test split through a serving bundle, for one
+/// or more retrievers — exact (<c>flat</c>), the bundle's index (<c>hnsw</c>), the naive scalar loop
+/// (<c>scalar</c>) and <c>popularity</c> — with items the user had in train and validation excluded.
+/// Prints the metrics (rows = metric, columns = K) per retriever and two timing tables: the whole
+/// inference with metric computation, and the net top-K search; <c>--json</c> writes it all.
+/// </summary>
+internal static class EvalCommand
+{
+    private static readonly (RankingMetric Metric, string Name)[] Metrics =
+        [(RankingMetric.Hit, "hr"), (RankingMetric.Ndcg, "ndcg"), (RankingMetric.Recall, "recall"), (RankingMetric.Precision, "precision"), (RankingMetric.Mrr, "mrr")];
+
+    public static Command Create()
+    {
+        var dataset = new Option<string>("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
+        var dataDir = new Option<string>("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
+        var bundle = new Option<string>("--bundle") { Description = "serving bundle trained on this data set", DefaultValueFactory = _ => "bundle" };
+        var retriever = new Option<string>("--retriever") { Description = "comma-separated: flat, hnsw, scalar, popularity", DefaultValueFactory = _ => "flat,hnsw" };
+        var ks = new Option<string>("--ks") { Description = "cut-offs K", DefaultValueFactory = _ => "1,5,10,20,50" };
+        var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
+        var json = new Option<string?>("--json") { Description = "write the results as JSON here" };
+        var command = new Command("eval", "All-item ranking metrics and timings on a data set's test split, through a serving bundle.")
+        {
+            dataset, dataDir, bundle, retriever, ks, users, json,
+        };
+        command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(bundle)!,
+            r.GetValue(retriever)!, r.GetValue(ks)!, r.GetValue(users), r.GetValue(json), token))));
+        return command;
+    }
+
+    private static int Run(string datasetName, string dataDir, string bundlePath, string retrieverList, string kList, int maxUsers, string? jsonPath, CancellationToken token)
+    {
+        var retrievers = retrieverList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s => s.ToLowerInvariant()).ToArray();
+        foreach (var name in retrievers)
+            if (name is not ("flat" or "hnsw" or "scalar" or "popularity")) throw new ArgumentException($"--retriever: unknown '{name}' (expected flat, hnsw, scalar, popularity)");
+        var ks = kList.Split(',', StringSplitOptions.TrimEntries).Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
+            ? v : throw new ArgumentException($"--ks: '{k}' is not a positive integer")).Distinct().Order().ToArray();
+
+        var loaded = DatasetLoaders.Load(datasetName, dataDir);
+        var data = RecDataset.FromInteractions(loaded);
+        using var service = RecallService.FromBundle(bundlePath);
+        if (service.UserCount != data.UserCount || service.ItemCount != data.ItemCount)
+            throw new ArgumentException($"bundle '{bundlePath}' has {service.UserCount:N0} users and {service.ItemCount:N0} items; {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}: it was trained on other data");
+        AnsiConsole.MarkupLineInterpolated($"{loaded.Describe()}");
+
+        var known = data.Train.Concat(data.Validation);
+        var testUsers = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToList();
+        if (maxUsers > 0 && testUsers.Count > maxUsers) testUsers = testUsers.Take(maxUsers).ToList();
+        var clock = Stopwatch.StartNew();
+        var queries = service.EncodeUsers(testUsers.Select(u => (long)u).ToArray());
+        double encodeSeconds = clock.Elapsed.TotalSeconds;
+        var itemVectors = retrievers.Any(r => r is "flat" or "scalar") ? service.LoadItemVectors() : null;
+
+        var results = new List<(string Name, EvaluationResult Result)>();
+        foreach (var name in retrievers)
+        {
+            token.ThrowIfCancellationRequested();
+            AnsiConsole.MarkupLineInterpolated($"ranking {testUsers.Count:N0} users with {name} ...");
+            EvaluationResult result;
+            switch (name)
+            {
+                case "flat":
+                {
+                    using var flat = new FlatIndex(itemVectors!.Cols, Metric.InnerProduct);
+                    flat.Add(Enumerable.Range(0, itemVectors.Rows).Select(i => (long)i).ToArray(), itemVectors.Span);
+                    result = RetrievalEvaluator.Evaluate(flat.SearchBatch, flat.Count, queries, testUsers, data.Test, known, ks, cancel: token);
+                    break;
+                }
+                case "hnsw":
+                    result = RetrievalEvaluator.Evaluate(service.Index.SearchBatch, service.ItemCount, queries, testUsers, data.Test, known, ks, cancel: token);
+                    break;
+                case "scalar":
+                    result = RetrievalEvaluator.Evaluate(NaiveSearch.Over(itemVectors!), service.ItemCount, queries, testUsers, data.Test, known, ks, cancel: token);
+                    break;
+                default:
+                {
+                    var counts = data.Train.ItemCounts(data.ItemCount);
+                    var popular = Tensor.FromArray(counts.Select(c => (float)c).ToArray(), data.ItemCount, 1);
+                    result = RetrievalEvaluator.Evaluate(NaiveSearch.Over(popular), data.ItemCount, Tensor.Full(1f, testUsers.Count, 1), testUsers, data.Test, known, ks, cancel: token);
+                    break;
+                }
+            }
+            results.Add((name, result));
+        }
+
+        var report = new StringBuilder();
+        foreach (var (name, result) in results)
+        {
+            report.AppendLine($"### {loaded.Name}: {name} ({result.Metrics.Users:N0} test users, seen items excluded)");
+            report.AppendLine();
+            report.AppendLine("| metric | " + string.Join(" | ", ks.Select(k => $"@{k}")) + " |");
+            report.AppendLine("|---|" + string.Concat(ks.Select(_ => "---|")));
+            foreach (var (metric, label) in Metrics)
+                report.AppendLine($"| {label.ToUpperInvariant()} | " + string.Join(" | ", ks.Select(k => result.Metrics.Get(metric, k).ToString("F4", CultureInfo.InvariantCulture))) + " |");
+            report.AppendLine();
+        }
+        report.AppendLine($"Inference time including metric computation ({testUsers.Count:N0} users; user encoding {encodeSeconds:F2} s, once for all):");
+        report.AppendLine();
+        report.AppendLine("| retriever | seconds | ms per user |");
+        report.AppendLine("|---|---|---|");
+        foreach (var (name, result) in results)
+            report.AppendLine($"| {name} | {result.TotalSeconds:F2} | {1000 * result.TotalSeconds / Math.Max(1, testUsers.Count):F3} |");
+        report.AppendLine();
+        report.AppendLine($"Net top-K search (K = {ks[^1]} plus the user's excluded items):");
+        report.AppendLine();
+        report.AppendLine("| retriever | seconds | ms per user |");
+        report.AppendLine("|---|---|---|");
+        foreach (var (name, result) in results)
+            report.AppendLine($"| {name} | {result.SearchSeconds:F2} | {1000 * result.SearchSeconds / Math.Max(1, testUsers.Count):F3} |");
+        Console.Write(report.ToString());
+
+        if (jsonPath is not null)
+        {
+            var doc = new Dictionary<string, object>
+            {
+                ["dataset"] = loaded.Name,
+                ["users"] = testUsers.Count,
+                ["encode_seconds"] = encodeSeconds,
+                ["retrievers"] = results.ToDictionary(r => r.Name, r =>
+                {
+                    var values = new Dictionary<string, double>();
+                    foreach (var (metric, label) in Metrics)
+                        foreach (int k in ks) values[$"{label}@{k}"] = r.Result.Metrics.Get(metric, k);
+                    values["total_seconds"] = r.Result.TotalSeconds;
+                    values["search_seconds"] = r.Result.SearchSeconds;
+                    return values;
+                }),
+            };
+            AtomicFile.Write(jsonPath, s => JsonSerializer.Serialize(s, doc, new JsonSerializerOptions { WriteIndented = true }));
+            AnsiConsole.MarkupLineInterpolated($"results written to {jsonPath}");
+        }
+        return 0;
+    }
+}
