@@ -109,19 +109,18 @@ internal static class EvalCommand
                 report.AppendLine($"| {label.ToUpperInvariant()} | " + string.Join(" | ", ks.Select(k => result.Metrics.Get(metric, k).ToString("F4", CultureInfo.InvariantCulture))) + " |");
             report.AppendLine();
         }
-        report.AppendLine($"Inference time including metric computation ({testUsers.Count:N0} users; user encoding {encodeSeconds:F2} s, once for all):");
-        report.AppendLine();
-        report.AppendLine("| retriever | seconds | ms per user |");
-        report.AppendLine("|---|---|---|");
-        foreach (var (name, result) in results)
-            report.AppendLine($"| {name} | {result.TotalSeconds:F2} | {1000 * result.TotalSeconds / Math.Max(1, testUsers.Count):F3} |");
-        report.AppendLine();
-        report.AppendLine($"Net top-K search (K = {ks[^1]} plus the user's excluded items):");
-        report.AppendLine();
-        report.AppendLine("| retriever | seconds | ms per user |");
-        report.AppendLine("|---|---|---|");
-        foreach (var (name, result) in results)
-            report.AppendLine($"| {name} | {result.SearchSeconds:F2} | {1000 * result.SearchSeconds / Math.Max(1, testUsers.Count):F3} |");
+        void Timing(string title, Func<EvaluationResult, double> seconds)
+        {
+            report.AppendLine(title);
+            report.AppendLine();
+            report.AppendLine("| retriever | seconds | ms per user |");
+            report.AppendLine("|---|---|---|");
+            foreach (var (name, result) in results)
+                report.AppendLine($"| {name} | {seconds(result):F2} | {1000 * seconds(result) / Math.Max(1, testUsers.Count):F3} |");
+            report.AppendLine();
+        }
+        Timing($"Inference time including metric computation ({testUsers.Count:N0} users; user encoding {encodeSeconds:F2} s, once for all):", r => r.TotalSeconds);
+        Timing($"Net top-K search (K = {ks[^1]} plus the user's excluded items):", r => r.SearchSeconds);
         Console.Write(report.ToString());
 
         if (jsonPath is not null)
