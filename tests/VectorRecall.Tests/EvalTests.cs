@@ -5,6 +5,7 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.Tests;
 
+[Collection(ConsoleCollection.Name)]
 public class EvalTests
 {
     [Fact]

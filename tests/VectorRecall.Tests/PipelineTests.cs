@@ -228,6 +228,14 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
     }
 }
 
+/// <summary>Tests that run the CLI share one console (Spectre allows one live display at a time), so they never run side by side.</summary>
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection
+{
+    public const string Name = "console";
+}
+
+[Collection(ConsoleCollection.Name)]
 public class DemoCommandTests
 {
     [Fact]
