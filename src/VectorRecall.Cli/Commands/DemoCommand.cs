@@ -193,10 +193,9 @@ internal static class DemoCommand
         var userVectors = service.EncodeUsers(ids);
 
         var results = new List<(string Name, RankingMetrics Metrics)>();
-        results.Add(("popularity", Evaluate(PopularityVectors(data, users.Count), users, data, known, ks, token)));
-        using (var exact = new FlatIndex(itemVectors.Cols, Metric.InnerProduct))
+        results.Add(("popularity", Evaluate(PopularityBaseline.Vectors(data.Train, data.ItemCount, users.Count), users, data, known, ks, token)));
+        using (var exact = TowerEncoder.BuildIndex(itemVectors, "Flat"))
         {
-            exact.Add(ItemIds(itemVectors.Rows), itemVectors.Span);
             results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token)));
             results.Add(($"two-tower, {service.Index.GetType().Name}", RetrievalEvaluator.Evaluate(service.Index, userVectors, users, data.Test, known, ks, cancel: token)));
             if (synthetic is not null)
@@ -222,18 +221,8 @@ internal static class DemoCommand
 
     private static RankingMetrics Evaluate((Tensor Users, Tensor Items) vectors, List<int> users, RecDataset data, UserItemLists known, int[] ks, CancellationToken token)
     {
-        using var flat = new FlatIndex(vectors.Items.Cols, Metric.InnerProduct);
-        flat.Add(ItemIds(vectors.Items.Rows), vectors.Items.Span);
+        using var flat = TowerEncoder.BuildIndex(vectors.Items, "Flat");
         return RetrievalEvaluator.Evaluate(flat, vectors.Users, users, data.Test, known, ks, cancel: token);
-    }
-
-    /// <summary>Popularity as vectors: every user [1], every item [its training count].</summary>
-    private static (Tensor Users, Tensor Items) PopularityVectors(RecDataset data, int users)
-    {
-        var counts = data.Train.ItemCounts(data.ItemCount);
-        var items = new Tensor(data.ItemCount, 1);
-        for (int i = 0; i < counts.Length; i++) items[i, 0] = counts[i];
-        return (Tensor.Full(1f, users, 1), items);
     }
 
     private static Tensor Gather(Tensor rows, List<int> which)

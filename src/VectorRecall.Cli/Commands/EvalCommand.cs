@@ -6,10 +6,10 @@ using System.Text.Json;
 using Spectre.Console;
 using VectorRecall.Data;
 using VectorRecall.Evaluation;
-using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
+using VectorRecall.TwoTower;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -76,8 +76,7 @@ internal static class EvalCommand
             {
                 case "flat":
                 {
-                    using var flat = new FlatIndex(itemVectors!.Cols, Metric.InnerProduct);
-                    flat.Add(Enumerable.Range(0, itemVectors.Rows).Select(i => (long)i).ToArray(), itemVectors.Span);
+                    using var flat = TowerEncoder.BuildIndex(itemVectors!, "Flat");
                     result = RetrievalEvaluator.Evaluate(flat.SearchBatch, flat.Count, queries, testUsers, data.Test, known, ks, cancel: token);
                     break;
                 }
@@ -89,9 +88,9 @@ internal static class EvalCommand
                     break;
                 default:
                 {
-                    var counts = data.Train.ItemCounts(data.ItemCount);
-                    var popular = Tensor.FromArray(counts.Select(c => (float)c).ToArray(), data.ItemCount, 1);
-                    result = RetrievalEvaluator.Evaluate(NaiveSearch.Over(popular), data.ItemCount, Tensor.Full(1f, testUsers.Count, 1), testUsers, data.Test, known, ks, cancel: token);
+                    var (users, items) = PopularityBaseline.Vectors(data.Train, data.ItemCount, testUsers.Count);
+                    using var popular = TowerEncoder.BuildIndex(items, "Flat");
+                    result = RetrievalEvaluator.Evaluate(popular.SearchBatch, popular.Count, users, testUsers, data.Test, known, ks, cancel: token);
                     break;
                 }
             }

@@ -78,6 +78,29 @@ public static class SafeTensors
     public static (Dictionary<string, TypedArray> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         using var stream = BinaryFiles.OpenRead(path);
+        var (metadata, entries, dataStart) = ReadHeader(stream, path);
+        var tensors = new Dictionary<string, TypedArray>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            var array = TypedArray.Allocate(e.Type, e.Shape);
+            stream.Position = dataStart + e.Start;
+            BinaryFiles.ReadExactly(stream, array.RawBytes(), path, $"tensor '{e.Name}'");
+            tensors.Add(e.Name, array);
+        }
+        return (tensors, metadata);
+    }
+
+    /// <summary>The metadata alone (the header is checked against the file; no tensor is read).</summary>
+    public static Dictionary<string, string> ReadMetadata(string path)
+    {
+        using var stream = BinaryFiles.OpenRead(path);
+        return ReadHeader(stream, path).Metadata;
+    }
+
+    /// <summary>Parses and checks the header: metadata, each tensor's byte range, and where the data section starts.</summary>
+    private static (Dictionary<string, string> Metadata, List<(string Name, ElementType Type, int[] Shape, long Start, long End)> Entries, long DataStart)
+        ReadHeader(Stream stream, string path)
+    {
         long fileLength = stream.Length;
         var lenBytes = new byte[8];
         BinaryFiles.ReadExactly(stream, lenBytes, path, "the header length");
@@ -120,17 +143,7 @@ public static class SafeTensors
         }
         if (expected != dataLength)
             throw new FileFormatException(path, $"{(expected > dataLength ? "truncated" : "trailing bytes")}: header describes {expected} data bytes, file has {dataLength}");
-
-        var tensors = new Dictionary<string, TypedArray>(StringComparer.Ordinal);
-        long dataStart = 8 + (long)headerLength;
-        foreach (var e in entries)
-        {
-            var array = TypedArray.Allocate(e.Type, e.Shape);
-            stream.Position = dataStart + e.Start;
-            BinaryFiles.ReadExactly(stream, array.RawBytes(), path, $"tensor '{e.Name}'");
-            tensors.Add(e.Name, array);
-        }
-        return (tensors, metadata);
+        return (metadata, entries, 8 + (long)headerLength);
     }
 
     private static (string, ElementType, int[], long, long) ParseEntry(string path, JsonProperty prop)

@@ -41,13 +41,6 @@ public static class TrainingCheckpoint
         SafeTensors.Write(path, tensors, metadata);
     }
 
-    /// <summary>Reads the configuration a checkpoint was written for, without loading weights.</summary>
-    public static TwoTowerConfig ReadConfig(string path)
-    {
-        var (_, metadata) = SafeTensors.Read(path);
-        return ConfigOf(path, metadata);
-    }
-
     /// <summary>
     /// Loads weights (and the optimiser's state, when given and present) into <paramref name="model"/>;
     /// the checkpoint must have been written for a model of the same shape.

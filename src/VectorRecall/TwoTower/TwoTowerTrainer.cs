@@ -114,11 +114,8 @@ public sealed class TwoTowerTrainer
         return latest;
     }
 
-    private static int GlobalStepOf(string path)
-    {
-        var (_, metadata) = IO.SafeTensors.Read(path);
-        return int.TryParse(metadata.GetValueOrDefault("global_step"), out int s) ? s : -1;
-    }
+    private static int GlobalStepOf(string path) =>
+        int.TryParse(IO.SafeTensors.ReadMetadata(path).GetValueOrDefault("global_step"), out int s) ? s : -1;
 
     /// <summary>Runs the remaining epochs. On cancellation, saves <c>checkpoint_interrupted</c> and throws <see cref="OperationCanceledException"/>.</summary>
     public IReadOnlyList<EpochResult> Train(CancellationToken cancel = default)
