@@ -53,6 +53,25 @@ public class DatasetLoaderTests
         Assert.Equal([0, 4], d.Test.Of(1).ToArray());
         Assert.Empty(d.Test.Of(2).ToArray());
         Assert.Equal(0, d.Validation.Count);
+        Assert.False(d.Chronological);
+        Assert.Contains("unordered", d.Describe());
+    }
+
+    [Fact]
+    public void UnorderedTrainListsAreShuffledPerUserForTraining()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("train.txt"), "0 " + string.Join(' ', Enumerable.Range(0, 40)) + "\n1 5 6\n");
+        File.WriteAllText(dir.File("test.txt"), "0 40\n");
+        var d = DatasetLoaders.LoadLightGcn(dir.Path);
+        var data = RecDataset.FromInteractions(d);
+        Assert.False(data.Chronological);
+        // Same items per user, not in file (id) order: "most recent" must not mean "highest ids".
+        Assert.Equal(d.Train.Of(0).ToArray().Order(), data.Train.Of(0).ToArray().Order());
+        Assert.NotEqual(d.Train.Of(0).ToArray(), data.Train.Of(0).ToArray());
+        Assert.Equal(d.Train.Of(1).ToArray().Order(), data.Train.Of(1).ToArray().Order());
+        Assert.Equal(d.Train.Offsets, data.Train.Offsets);
+        Assert.Equal(data.Train.Of(0).ToArray(), RecDataset.FromInteractions(d).Train.Of(0).ToArray());  // deterministic
     }
 
     [Fact]
@@ -72,6 +91,9 @@ public class DatasetLoaderTests
         Assert.Equal([1L], Items(c.Test.Of(0)));
         Assert.Equal([1L], Items(c.Train.Of(1)));
         Assert.Equal([2L], Items(c.Test.Of(1)));
+        Assert.True(c.Chronological && j.Chronological);
+        File.WriteAllText(dir.File("y.csv"), "7,1\n7,2\n");
+        Assert.False(DatasetLoaders.LoadCsv(dir.File("y.csv")).Chronological);  // no timestamps: a set
     }
 
     [Theory]

@@ -192,6 +192,32 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
     }
 
     [Fact]
+    public void PatienceStopsWhenValidationStopsImprovingAndTheBestEpochIsRestored()
+    {
+        // Random interactions: whatever the model memorises of train says nothing about validation,
+        // so the validation loss rises once memorising starts.
+        var rng = new Rng(11);
+        List<int> Random(int n) => Enumerable.Range(0, n).Select(_ => rng.NextInt(300)).Distinct().ToList();
+        var train = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)Random(12)).ToList();
+        var validation = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)Random(2)).ToList();
+        var empty = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)[]).ToList();
+        var data = new RecDataset(ItemCatalog.IdOnly(300), new Tensor(100, 0), UserItemLists.FromLists(train), UserItemLists.FromLists(validation), UserItemLists.FromLists(empty));
+        var config = new TwoTowerConfig { NumUsers = 100, NumItems = 300, Hidden = [], EmbeddingDim = 16, IdDim = 16, BehaviourDim = 16, Dropout = 0 };
+        using var dir = new TempDir();
+        var options = new TrainerOptions { Epochs = 30, BatchSize = 64, LearningRate = 0.05, Patience = 2, CheckpointDir = dir.File("ck"), Seed = 3 };
+        var model = new TwoTowerModel(config, new Rng(1));
+        var trainer = new TwoTowerTrainer(model, data, options);
+        var results = trainer.Train();
+        Assert.True(trainer.StoppedEarly, "the validation loss should rise on random data");
+        Assert.Equal(trainer.BestEpoch + 2, results[^1].Epoch);
+        Assert.Equal(results.Min(r => r.ValidationLoss), results[trainer.BestEpoch - 1].ValidationLoss);
+        Assert.Equal(trainer.BestEpoch, trainer.RestoreBest());
+        var best = new TwoTowerModel(config, new Rng(2));
+        Assert.Equal(trainer.BestEpoch, TrainingCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), best).BestEpoch);
+        Assert.Equal(best.User.Id.Weight.Value.ToArray(), model.User.Id.Weight.Value.ToArray());
+    }
+
+    [Fact]
     public void ResumeContinuesFromTheLatestCheckpoint()
     {
         using var dir = new TempDir();

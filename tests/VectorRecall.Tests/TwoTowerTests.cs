@@ -79,6 +79,26 @@ public class InfoNceTests
         Assert.True(logits[1, 3] < -1e8, "a sampled negative equal to the positive is masked");
         Assert.True(logits[0, 3] > -1e8 && logits[2, 3] > -1e8);
     }
+
+    [Fact]
+    public void SharedNegativesEqualEachRowHavingTheSameOnes()
+    {
+        var rng = new Rng(4);
+        var u = new Variable(Tensor.Randn(rng, 1f, 3, 4));
+        var p = new Variable(Tensor.Randn(rng, 1f, 3, 4));
+        var shared = Tensor.Randn(rng, 1f, 2, 4);
+        var repeated = new Tensor(6, 4);
+        for (int r = 0; r < 6; r++) shared.Row(r % 2).CopyTo(repeated.Row(r));
+        float[] qPos = [-1f, -2f, -3f], qShared = [-4f, -5f];
+        // Row 1's positive (9) is also shared negative 0: masked there, as for per-row negatives.
+        var loss = new InfoNceLoss(0.2f);
+        var a = loss.Logits(u, p, [8, 9, 10], qPos, new Variable(shared), [9, 30], qShared, shared: true).Value.ToArray();
+        var b = loss.Logits(u, p, [8, 9, 10], qPos, new Variable(repeated), [9, 30, 9, 30, 9, 30], [.. qShared, .. qShared, .. qShared]).Value.ToArray();
+        Assert.Equal(b.Length, a.Length);
+        for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i], 4);
+        Assert.True(a[1 * 5 + 3] < -1e8);
+        Assert.Throws<ArgumentException>(() => loss.Logits(u, p, [8, 9, 10], qPos, new Variable(shared), [9, 30], [-1f], shared: true));
+    }
 }
 
 public class SyntheticDataTests
@@ -160,3 +180,41 @@ public class NegativeSamplerTests
         Assert.Equal(Math.Log(0.25), uniform.LogProbability(3), 5);
     }
 }
+
+public class UserBatchTests
+{
+    private static readonly UserItemLists Lists = UserItemLists.FromLists([[10, 11, 12, 13, 14], [20], [30, 31]]);
+    private static readonly Tensor NoFeatures = new(3, 0);
+
+    [Fact]
+    public void ChronologicalHistoryIsTheItemsBeforeTheCutoff()
+    {
+        var b = UserBatch.Gather([0, 0, 2], NoFeatures, Lists, historyLength: 2, cutoffs: [3, 0, 2]);
+        Assert.Equal([0, 2, 2], b.HistoryOffsets);
+        Assert.Equal([11, 12, 30, 31], b.HistoryItems);
+    }
+
+    [Fact]
+    public void RecentItemsAreTheTailOfEachHistory()
+    {
+        var b = UserBatch.Gather([0, 1, 2], NoFeatures, Lists, historyLength: 4);
+        var (items, offsets) = b.RecentItems(2);
+        Assert.Equal([0, 2, 3], offsets);
+        Assert.Equal([13, 14, 20, 30, 31], items);
+    }
+
+    [Fact]
+    public void UnorderedHistoryIsOtherItemsRoundTheListWithoutTheTarget()
+    {
+        // User 0, target at position 1, start at 4: reads 14, 10, (skips 11), 12 — three of them.
+        var b = UserBatch.GatherOthers([0, 1, 2, 0], NoFeatures, Lists, historyLength: 3, exclude: [1, 0, 0, 4], starts: [4, 0, 1, 0]);
+        Assert.Equal([0, 3, 3, 4], b.HistoryOffsets);
+        Assert.Equal([14, 10, 12, /* user 1: nothing else */ 31, /* user 0 without 14 */ 10, 11, 12], b.HistoryItems);
+        for (int r = 0; r < 4; r++)
+        {
+            int end = r + 1 < 4 ? b.HistoryOffsets[r + 1] : b.HistoryItems.Length;
+            Assert.DoesNotContain(Lists.Of(b.Ids[r])[new[] { 1, 0, 0, 4 }[r]], b.HistoryItems[b.HistoryOffsets[r]..end]);
+        }
+    }
+}
+

@@ -63,10 +63,13 @@ internal static class DemoCommand
         // 2. Model and training.
         var config = o.ModelConfig(data);
         var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
-        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {config.UserInputDim}→{string.Join("→", config.Hidden)}→{config.EmbeddingDim}, {o.Trainer.NumNegatives} sampled negatives + in-batch, τ={o.Trainer.Temperature}, logQ {(o.Trainer.LogQCorrection ? "on" : "off")})");
+        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Trainer.NumNegatives} sampled negatives + in-batch, τ={o.Trainer.Temperature}, logQ {(o.Trainer.LogQCorrection ? "on" : "off")})");
         var trainer = new TwoTowerTrainer(model, data, o.Trainer);
         if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
         Train(trainer, o, token);
+        if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better validation loss for {o.Trainer.Patience} epochs");
+        int served = trainer.RestoreBest();
+        if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model: lowest validation loss {trainer.BestValidationLoss:F4})");
 
         // 3. Index and bundle.
         Rule("Building index");

@@ -17,6 +17,7 @@ internal sealed record PipelineOptions
     public int[] Hidden { get; init; } = [256, 128];
     public float Dropout { get; init; } = 0.1f;
     public int HistoryLength { get; init; } = 20;
+    public int RecentLength { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
     public string Index { get; init; } = "hnsw";
     public int M { get; init; } = 16;
@@ -46,6 +47,8 @@ internal sealed record PipelineOptions
         Hidden = Hidden,
         Dropout = Dropout,
         HistoryLength = HistoryLength,
+        // Unordered data has no "most recent" items.
+        RecentLength = data.Chronological ? RecentLength : 0,
     };
 
     public void Validate()
@@ -66,23 +69,29 @@ internal sealed record PipelineOptions
 internal sealed class PipelineOptionSet
 {
     private static readonly PipelineOptions D = new();
+    private static readonly DatasetDefaults S = DatasetDefaults.Synthetic;
+    private const string PerDataset = " (default shown is synthetic data's; real data sets start from their own, see the README)";
     private readonly Option<string> _dataset = new("--dataset") { Description = $"synthetic, or real data: {string.Join(", ", DatasetLoaders.Names)}", DefaultValueFactory = _ => D.Dataset };
     private readonly Option<string?> _dataDir = new("--data-dir", "--data_dir") { Description = "the real data set's folder (gowalla, beauty, instruments, lightgcn) or file (sequences, json, csv)" };
     private readonly Option<int> _users = new("--num-users", "--num_users") { Description = "synthetic users", DefaultValueFactory = _ => D.Data.NumUsers };
     private readonly Option<int> _items = new("--num-items", "--num_items") { Description = "synthetic items", DefaultValueFactory = _ => D.Data.NumItems };
     private readonly Option<int> _interactions = new("--num-interactions", "--num_interactions") { Description = "synthetic interactions (split by time into train / validation / test)", DefaultValueFactory = _ => D.Data.NumInteractions };
     private readonly Option<ulong> _seed = new("--seed") { Description = "seed for data, initialisation, shuffling and sampling", DefaultValueFactory = _ => D.Data.Seed };
-    private readonly Option<int> _dim = new("--embedding-dim", "--embedding_dim") { Description = "dimension of the user/item space", DefaultValueFactory = _ => D.EmbeddingDim };
-    private readonly Option<int[]> _hidden = new("--hidden") { Description = "tower MLP hidden sizes, e.g. --hidden 256 128", DefaultValueFactory = _ => D.Hidden, AllowMultipleArgumentsPerToken = true };
-    private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer", DefaultValueFactory = _ => D.Dropout };
-    private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages", DefaultValueFactory = _ => D.HistoryLength };
-    private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions", DefaultValueFactory = _ => D.Trainer.Epochs };
-    private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step", DefaultValueFactory = _ => D.Trainer.BatchSize };
-    private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)", DefaultValueFactory = _ => D.Trainer.LearningRate };
-    private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones", DefaultValueFactory = _ => D.Trainer.NumNegatives };
+    private readonly Option<int> _dim = new("--embedding-dim", "--embedding_dim") { Description = "dimension of the user/item space" + PerDataset, DefaultValueFactory = _ => S.EmbeddingDim };
+    private readonly Option<int[]> _hidden = new("--hidden") { Description = "tower MLP hidden sizes, e.g. --hidden 256 128; --hidden 0 for none (one Linear layer)" + PerDataset, DefaultValueFactory = _ => S.Hidden, AllowMultipleArgumentsPerToken = true };
+    private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
+    private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
+    private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
+    private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions" + PerDataset, DefaultValueFactory = _ => S.Epochs };
+    private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
+    private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };
+    private readonly Option<double> _weightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => D.Trainer.WeightDecay };
+    private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
+    private readonly Option<bool> _sharedNegatives = new("--shared-negatives", "--shared_negatives") { Description = "draw --num-negatives per batch, scored by every example, instead of per example" };
     private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
-    private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature", DefaultValueFactory = _ => D.Trainer.Temperature };
+    private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature" + PerDataset, DefaultValueFactory = _ => S.Temperature };
     private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
+    private readonly Option<int> _patience = new("--patience") { Description = "stop after this many epochs without a better validation loss, 0 for never; the best epoch's weights are served either way" + PerDataset, DefaultValueFactory = _ => S.Patience };
     private readonly Option<string> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => D.Trainer.CheckpointDir };
     private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
     private readonly Option<string> _index = new("--index") { Description = "item index: hnsw or flat", DefaultValueFactory = _ => D.Index };
@@ -96,14 +105,16 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _epochs, _batch, _lr, _negatives, _sampler,
-                     _temperature, _noLogQ, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _epochs, _batch, _lr, _weightDecay, _negatives, _sharedNegatives, _sampler,
+                     _temperature, _noLogQ, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
 
     public PipelineOptions Read(ParseResult r)
     {
         ulong seed = r.GetValue(_seed);
+        var d = DatasetDefaults.For(r.GetValue(_dataset)!);
+        T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
         var sampler = r.GetValue(_sampler)!.ToLowerInvariant() switch
         {
             "uniform" => SamplerKind.Uniform,
@@ -115,14 +126,15 @@ internal sealed class PipelineOptionSet
             Data = D.Data with { NumUsers = r.GetValue(_users), NumItems = r.GetValue(_items), NumInteractions = r.GetValue(_interactions), Seed = seed },
             Dataset = r.GetValue(_dataset)!,
             DataDir = r.GetValue(_dataDir),
-            EmbeddingDim = r.GetValue(_dim),
-            Hidden = r.GetValue(_hidden)!,
-            Dropout = r.GetValue(_dropout),
-            HistoryLength = r.GetValue(_history),
+            EmbeddingDim = Pick(_dim, d.EmbeddingDim),
+            Hidden = Pick(_hidden, d.Hidden) is [0] ? [] : Pick(_hidden, d.Hidden),
+            Dropout = Pick(_dropout, d.Dropout),
+            HistoryLength = Pick(_history, d.HistoryLength),
+            RecentLength = Pick(_recent, d.RecentLength),
             Trainer = D.Trainer with
             {
-                Epochs = r.GetValue(_epochs), BatchSize = r.GetValue(_batch), LearningRate = r.GetValue(_lr), NumNegatives = r.GetValue(_negatives),
-                Sampler = sampler, Temperature = r.GetValue(_temperature), LogQCorrection = !r.GetValue(_noLogQ),
+                Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = r.GetValue(_weightDecay), NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives),
+                Sampler = sampler, Temperature = Pick(_temperature, d.Temperature), Patience = Pick(_patience, d.Patience), LogQCorrection = !r.GetValue(_noLogQ),
                 CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
             },
             Index = r.GetValue(_index)!,

@@ -45,7 +45,7 @@ public static class DatasetLoaders
         long[] Identity(int n) => Enumerable.Range(0, n).Select(i => (long)i).ToArray();
         var empty = new List<int>[users];
         for (int u = 0; u < users; u++) empty[u] = [];
-        return new InteractionDataset(name, Identity(users), Identity(items), Lists(train, users), UserItemLists.FromLists(empty), Lists(test, users));
+        return new InteractionDataset(name, Identity(users), Identity(items), Lists(train, users), UserItemLists.FromLists(empty), Lists(test, users), chronological: false);
     }
 
     /// <summary>
@@ -99,7 +99,8 @@ public static class DatasetLoaders
 
     /// <summary>
     /// A CSV of <c>user,item[,timestamp]</c> (an optional header line is skipped): each user's items
-    /// ordered by timestamp (file order when absent or tied), split leave-last-out.
+    /// ordered by timestamp (file order when absent or tied), split leave-last-out. Without a
+    /// timestamp column the data set is marked unordered.
     /// </summary>
     public static InteractionDataset LoadCsv(string path, string name = "csv")
     {
@@ -125,17 +126,17 @@ public static class DatasetLoaders
             perUser[u].Add((time, order++, i));
         }
         var sequences = perUser.Select(l => (IReadOnlyList<int>)l.OrderBy(e => e.Time).ThenBy(e => e.Order).Select(e => e.Item).ToList()).ToList();
-        return Build(name, path, users, items, sequences, attributesPath: null);
+        return Build(name, path, users, items, sequences, attributesPath: null, chronological: columns == 3);
     }
 
-    private static InteractionDataset Build(string name, string path, IdMap users, IdMap items, List<IReadOnlyList<int>> sequences, string? attributesPath)
+    private static InteractionDataset Build(string name, string path, IdMap users, IdMap items, List<IReadOnlyList<int>> sequences, string? attributesPath, bool chronological = true)
     {
         if (items.Count == 0) throw new FileFormatException(path, "no interactions");
         var (train, validation, test) = InteractionDataset.LeaveLastOut(sequences);
         UserItemLists? attributes = null;
         int attributeCount = 0;
         if (attributesPath is not null) (attributes, attributeCount) = ReadAttributes(attributesPath, items);
-        return new InteractionDataset(name, users.Ids, items.Ids, train, validation, test, attributes, attributeCount);
+        return new InteractionDataset(name, users.Ids, items.Ids, train, validation, test, attributes, attributeCount, chronological);
     }
 
     /// <summary>Item attributes from <c>{"item": [attribute, …]}</c>; items the interactions never mention are ignored.</summary>

@@ -8,7 +8,7 @@ namespace VectorRecall.Data;
 public sealed class InteractionDataset
 {
     public InteractionDataset(string name, long[] userIds, long[] itemIds, UserItemLists train, UserItemLists validation, UserItemLists test,
-        UserItemLists? itemAttributes = null, int attributeCount = 0)
+        UserItemLists? itemAttributes = null, int attributeCount = 0, bool chronological = true)
     {
         int users = userIds.Length, items = itemIds.Length;
         foreach (var split in new[] { train, validation, test })
@@ -26,6 +26,7 @@ public sealed class InteractionDataset
         Test = test;
         ItemAttributes = itemAttributes;
         AttributeCount = attributeCount;
+        Chronological = chronological;
     }
 
     public string Name { get; }
@@ -39,6 +40,11 @@ public sealed class InteractionDataset
     /// <summary>Each item's attribute indices (rows are items), or null when the data set has none.</summary>
     public UserItemLists? ItemAttributes { get; }
     public int AttributeCount { get; }
+    /// <summary>
+    /// Whether each user's lists are in time order. The LightGCN format (and a CSV without
+    /// timestamps) gives sets: there is no "before" an interaction and no "most recent" history.
+    /// </summary>
+    public bool Chronological { get; }
     public int UserCount => UserIds.Length;
     public int ItemCount => ItemIds.Length;
 
@@ -46,7 +52,7 @@ public sealed class InteractionDataset
     public string Describe() =>
         $"{Name}: {UserCount:N0} users, {ItemCount:N0} items, {Train.Count + Validation.Count + Test.Count:N0} interactions " +
         $"(train {Train.Count:N0}, validation {Validation.Count:N0}, test {Test.Count:N0})" +
-        (ItemAttributes is null ? "" : $", {AttributeCount:N0} item attributes");
+        (ItemAttributes is null ? "" : $", {AttributeCount:N0} item attributes") + (Chronological ? "" : ", unordered");
 
     /// <summary>
     /// Leave-last-out, as TIGER and S3-Rec split: each user's last item is test, the one before it

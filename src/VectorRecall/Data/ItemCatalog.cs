@@ -73,8 +73,16 @@ public sealed class RecDataset
     public int UserCount => UserFeatures.Rows;
     public int ItemCount => Items.Count;
     public int InteractionCount => Train.Count + Validation.Count + Test.Count;
+    /// <summary>
+    /// Whether the lists are in time order. When not, a training example's behaviour is the user's
+    /// other items rather than the ones before it, and the train lists are shuffled once so that a
+    /// "most recent" history is a random sample rather than, say, the highest ids.
+    /// </summary>
+    public bool Chronological { get; init; } = true;
 
     /// <summary>A loaded data set for training: ids only, with item attributes (if any) as tags.</summary>
     public static RecDataset FromInteractions(InteractionDataset d) =>
-        new(ItemCatalog.IdOnly(d.ItemCount, d.ItemAttributes, d.AttributeCount), new Tensor(d.UserCount, 0), d.Train, d.Validation, d.Test);
+        new(ItemCatalog.IdOnly(d.ItemCount, d.ItemAttributes, d.AttributeCount), new Tensor(d.UserCount, 0),
+            d.Chronological ? d.Train : d.Train.Shuffled(new Rng(0x5EEDUL)), d.Validation, d.Test)
+        { Chronological = d.Chronological };
 }

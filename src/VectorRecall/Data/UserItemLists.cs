@@ -65,6 +65,14 @@ public sealed class UserItemLists
         return new UserItemLists(offsets, items);
     }
 
+    /// <summary>A copy with each user's items in a random order (for lists that are sets, not sequences).</summary>
+    public UserItemLists Shuffled(Numerics.Rng rng)
+    {
+        var items = (int[])Items.Clone();
+        for (int u = 0; u < UserCount; u++) rng.Shuffle(items.AsSpan(Offsets[u], CountOf(u)));
+        return new UserItemLists(Offsets, items);
+    }
+
     /// <summary>How many times each item occurs across all users.</summary>
     public int[] ItemCounts(int itemCount)
     {

@@ -23,6 +23,25 @@ public sealed class UserBatch
     /// <summary>Start of each user's history in <see cref="HistoryItems"/> (EmbeddingBag offsets).</summary>
     public int[] HistoryOffsets { get; }
 
+    /// <summary>The last <paramref name="length"/> items of each history (CSR), the most recent behaviour.</summary>
+    public (int[] Items, int[] Offsets) RecentItems(int length)
+    {
+        var offsets = new int[Count];
+        int total = 0;
+        for (int r = 0; r < Count; r++) total += Math.Min(length, HistoryEnd(r) - HistoryOffsets[r]);
+        var items = new int[total];
+        for (int r = 0, at = 0; r < Count; r++)
+        {
+            int end = HistoryEnd(r), n = Math.Min(length, end - HistoryOffsets[r]);
+            offsets[r] = at;
+            HistoryItems.AsSpan(end - n, n).CopyTo(items.AsSpan(at));
+            at += n;
+        }
+        return (items, offsets);
+    }
+
+    private int HistoryEnd(int r) => r + 1 < Count ? HistoryOffsets[r + 1] : HistoryItems.Length;
+
     /// <summary>
     /// A batch of known users whose features and histories come from tables. A user's history is the
     /// last <paramref name="historyLength"/> items of its list, or of the first <c>cutoffs[r]</c> items
@@ -31,24 +50,55 @@ public sealed class UserBatch
     public static UserBatch Gather(ReadOnlySpan<int> users, Tensor userFeatures, UserItemLists history, int historyLength, ReadOnlySpan<int> cutoffs = default)
     {
         if (!cutoffs.IsEmpty && cutoffs.Length != users.Length) throw new ArgumentException($"{cutoffs.Length} cutoffs for {users.Length} users");
+        var lengths = new int[users.Length];
+        for (int r = 0; r < users.Length; r++) lengths[r] = Math.Min(historyLength, cutoffs.IsEmpty ? history.CountOf(users[r]) : cutoffs[r]);
+        var batch = Allocate(users, userFeatures, lengths);
+        for (int r = 0; r < users.Length; r++)
+        {
+            var h = history.Of(users[r]);
+            if (!cutoffs.IsEmpty) h = h[..cutoffs[r]];
+            h[(h.Length - lengths[r])..].CopyTo(batch.HistoryItems.AsSpan(batch.HistoryOffsets[r]));
+        }
+        return batch;
+    }
+
+    /// <summary>
+    /// A batch for lists without time order: user r's history is up to <paramref name="historyLength"/>
+    /// of its other items, read round the list from <c>starts[r]</c> and skipping <c>exclude[r]</c>
+    /// (the example's own item, which the model must not see).
+    /// </summary>
+    public static UserBatch GatherOthers(ReadOnlySpan<int> users, Tensor userFeatures, UserItemLists history, int historyLength, ReadOnlySpan<int> exclude, ReadOnlySpan<int> starts)
+    {
+        if (exclude.Length != users.Length || starts.Length != users.Length) throw new ArgumentException($"{users.Length} users need as many excluded positions and starts");
+        var lengths = new int[users.Length];
+        for (int r = 0; r < users.Length; r++) lengths[r] = Math.Min(historyLength, history.CountOf(users[r]) - 1);
+        var batch = Allocate(users, userFeatures, lengths);
+        for (int r = 0; r < users.Length; r++)
+        {
+            var h = history.Of(users[r]);
+            var into = batch.HistoryItems.AsSpan(batch.HistoryOffsets[r], lengths[r]);
+            for (int k = 0, p = starts[r]; k < into.Length; p++)
+            {
+                if (p == h.Length) p = 0;
+                if (p != exclude[r]) into[k++] = h[p];
+            }
+        }
+        return batch;
+    }
+
+    /// <summary>Features copied, history offsets laid out for the given lengths, items left to fill.</summary>
+    private static UserBatch Allocate(ReadOnlySpan<int> users, Tensor userFeatures, int[] lengths)
+    {
         var features = new Tensor(users.Length, userFeatures.Cols);
         var offsets = new int[users.Length];
         int total = 0;
-        for (int r = 0; r < users.Length; r++) total += Math.Min(historyLength, cutoffs.IsEmpty ? history.CountOf(users[r]) : cutoffs[r]);
-        var items = new int[total];
-        int at = 0;
         for (int r = 0; r < users.Length; r++)
         {
-            int u = users[r];
-            userFeatures.Row(u).CopyTo(features.Row(r));
-            offsets[r] = at;
-            var h = history.Of(u);
-            if (!cutoffs.IsEmpty) h = h[..cutoffs[r]];
-            h = h[Math.Max(0, h.Length - historyLength)..];
-            h.CopyTo(items.AsSpan(at));
-            at += h.Length;
+            userFeatures.Row(users[r]).CopyTo(features.Row(r));
+            offsets[r] = total;
+            total += lengths[r];
         }
-        return new UserBatch(users.ToArray(), features, items, offsets);
+        return new UserBatch(users.ToArray(), features, new int[total], offsets);
     }
 }
 

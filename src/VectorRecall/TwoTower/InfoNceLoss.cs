@@ -10,7 +10,9 @@ namespace VectorRecall.TwoTower;
 /// subtracts the log-probability that the candidate is drawn as a negative (its share of training
 /// positives for in-batch columns, the sampler's probability for sampled ones), so that popular
 /// items are not pushed down merely for appearing often. Accidental hits — a candidate that is the
-/// row's own positive item — are masked out.
+/// row's own positive item — are masked out. Sampled negatives are either each row's own or, with
+/// <c>shared</c>, one set scored by every row (mixed negative sampling, Yang et al., 2020): a GEMM
+/// instead of a grouped dot, so thousands of uniform negatives cost little.
 /// </summary>
 public sealed class InfoNceLoss
 {
@@ -31,37 +33,40 @@ public sealed class InfoNceLoss
 
     /// <summary>
     /// The corrected logits [B × (B + n)]: users [B × d], positives [B × d] with their item ids,
-    /// negatives [B·n × d] (row b's negatives at rows b·n ..) with their ids, or null for in-batch only.
-    /// <paramref name="positiveLogQ"/>[b] and <paramref name="negativeLogQ"/>[b·n + j] are log q of each candidate.
+    /// negatives with their ids, or null for in-batch only: [B·n × d] with row b's at rows b·n ..,
+    /// or with <paramref name="shared"/> [n × d] for every row. <paramref name="positiveLogQ"/>[b] and
+    /// <paramref name="negativeLogQ"/> (one per negative row) are log q of each candidate.
     /// </summary>
     public Variable Logits(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
-        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ)
+        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ, bool shared = false)
     {
         int b = users.Rows;
         if (positives.Rows != b || positiveIds.Length != b) throw new ArgumentException($"{b} users but {positives.Rows} positives and {positiveIds.Length} positive ids");
-        int n = negatives is null ? 0 : negatives.Rows / Math.Max(1, b);
+        int n = negatives is null ? 0 : shared ? negatives.Rows : negatives.Rows / Math.Max(1, b);
         if (negatives is not null && negativeIds.Length != negatives.Rows) throw new ArgumentException($"{negatives.Rows} negatives but {negativeIds.Length} negative ids");
-        if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != b * n))
-            throw new ArgumentException($"logQ correction needs {b} positive and {b * n} negative log-probabilities");
+        if (negatives is not null && !shared && negatives.Rows != b * n) throw new ArgumentException($"{negatives.Rows} negatives do not divide among {b} rows");
+        if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != (negatives?.Rows ?? 0)))
+            throw new ArgumentException($"logQ correction needs {b} positive and {negatives?.Rows ?? 0} negative log-probabilities");
 
         var s = Ops.MatMul(users, positives, transposeB: true);
-        if (negatives is not null) s = Ops.ConcatColumns(s, Ops.GroupedDot(users, negatives));
+        if (negatives is not null) s = Ops.ConcatColumns(s, shared ? Ops.MatMul(users, negatives, transposeB: true) : Ops.GroupedDot(users, negatives));
         s = Ops.Scale(s, 1f / Temperature);
 
         var shift = ShiftBuffer(b, b + n);
         for (int r = 0; r < b; r++)
         {
             var row = shift.Row(r);
+            int from = shared ? 0 : r * n;
             if (LogQCorrection)
             {
                 TensorPrimitives.Negate(positiveLogQ, row[..b]);
-                TensorPrimitives.Negate(negativeLogQ.Slice(r * n, n), row[b..]);
+                TensorPrimitives.Negate(negativeLogQ.Slice(from, n), row[b..]);
             }
             else row.Clear();
             if (!MaskAccidentalHits) continue;
             int id = positiveIds[r];
             MaskEqual(positiveIds, id, row[..b], except: r);
-            MaskEqual(negativeIds.Slice(r * n, n), id, row[b..], except: -1);
+            MaskEqual(negativeIds.Slice(from, n), id, row[b..], except: -1);
         }
         return Ops.Add(s, shift);
     }
@@ -90,9 +95,9 @@ public sealed class InfoNceLoss
 
     /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal).</summary>
     public Variable Forward(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
-        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ)
+        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ, bool shared = false)
     {
-        var logits = Logits(users, positives, positiveIds, positiveLogQ, negatives, negativeIds, negativeLogQ);
+        var logits = Logits(users, positives, positiveIds, positiveLogQ, negatives, negativeIds, negativeLogQ, shared);
         var targets = new int[users.Rows];
         for (int r = 0; r < targets.Length; r++) targets[r] = r;
         return Ops.CrossEntropy(logits, targets);

@@ -6,7 +6,8 @@ namespace VectorRecall.TwoTower;
 
 /// <summary>
 /// User tower: user id → Embedding, profile features → Linear (when the data has them), behaviour →
-/// mean of the history's item embeddings; concatenated and passed through the MLP, then L2-normalised.
+/// mean of the history's item embeddings, and optionally the most recent few items → a second bag;
+/// concatenated and passed through the MLP, then L2-normalised.
 /// </summary>
 public sealed class UserTower : Module
 {
@@ -15,6 +16,8 @@ public sealed class UserTower : Module
         Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng));
         if (c.UserFeatures > 0) Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
         Behaviour = RegisterModule("behaviour", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
+        if (c.RecentLength > 0) Recent = RegisterModule("recent", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
+        RecentLength = c.RecentLength;
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.UserInputDim, c, rng));
     }
 
@@ -22,6 +25,9 @@ public sealed class UserTower : Module
     /// <summary>Null when the data has no profile features.</summary>
     public Linear? Profile { get; }
     public EmbeddingBag Behaviour { get; }
+    /// <summary>Null unless the configuration asks for a recent-items bag.</summary>
+    public EmbeddingBag? Recent { get; }
+    public int RecentLength { get; }
     public Sequential Mlp { get; }
 
     public Variable Forward(UserBatch batch)
@@ -29,6 +35,11 @@ public sealed class UserTower : Module
         var parts = new List<Variable> { IdEmbedding(batch.Ids) };
         if (Profile is not null) parts.Add(Profile.Forward(batch.Features));
         parts.Add(Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets));
+        if (Recent is not null)
+        {
+            var (items, offsets) = batch.RecentItems(RecentLength);
+            parts.Add(Recent.Forward(items, offsets));
+        }
         return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
     }
 

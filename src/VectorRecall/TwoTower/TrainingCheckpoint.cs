@@ -7,7 +7,7 @@ using VectorRecall.Optim;
 namespace VectorRecall.TwoTower;
 
 /// <summary>What a training checkpoint records besides the weights.</summary>
-public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss);
+public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss, int BestEpoch = 0);
 
 /// <summary>
 /// Two-tower checkpoints as safetensors: the model's state dict under its own names, optionally the
@@ -36,6 +36,7 @@ public static class TrainingCheckpoint
             ["completed_epochs"] = info.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
             ["global_step"] = info.GlobalStep.ToString(CultureInfo.InvariantCulture),
             ["best_val_loss"] = info.BestValidationLoss.ToString("R", CultureInfo.InvariantCulture),
+            ["best_epoch"] = info.BestEpoch.ToString(CultureInfo.InvariantCulture),
             ["optimizer_steps"] = JsonSerializer.Serialize(steps),
         };
         SafeTensors.Write(path, tensors, metadata);
@@ -62,7 +63,9 @@ public static class TrainingCheckpoint
         try { model.LoadStateDict(weights, strict: true); }
         catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
         if (optimizer is not null && optimizerArrays.Count > 0) LoadOptimizer(path, metadata, optimizerArrays, optimizer);
-        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"));
+        // best_epoch came later than the other keys: a file without it reads as "unknown" (0).
+        int bestEpoch = metadata.ContainsKey("best_epoch") ? IntOf(path, metadata, "best_epoch") : 0;
+        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"), bestEpoch);
     }
 
     private static void LoadOptimizer(string path, Dictionary<string, string> metadata, Dictionary<string, float[]> arrays, Optimizer optimizer)

@@ -34,8 +34,13 @@ public sealed record TwoTowerConfig
     public float Dropout { get; init; } = 0.1f;
     /// <summary>How many of a user's most recent items feed the behaviour encoder.</summary>
     public int HistoryLength { get; init; } = 20;
+    /// <summary>
+    /// How many of the most recent history items also get a bag of their own (0: none). In time-ordered
+    /// data the last item or two say most about the next one, and a mean over twenty hides them.
+    /// </summary>
+    public int RecentLength { get; init; }
 
-    [JsonIgnore] public int UserInputDim => IdDim + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim;
+    [JsonIgnore] public int UserInputDim => IdDim + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim + (RecentLength > 0 ? BehaviourDim : 0);
     [JsonIgnore] public int ItemInputDim => IdDim + (Categories > 0 ? CategoryDim : 0) + (Tags > 0 ? TagDim : 0) + (ItemFeatures > 0 ? FeatureDim : 0);
 
     public void Validate()
@@ -47,6 +52,7 @@ public sealed record TwoTowerConfig
         Check(EmbeddingDim >= 1, $"--embedding-dim must be >= 1, got {EmbeddingDim}");
         Check(Dropout is >= 0 and < 1, $"dropout {Dropout} must be in [0, 1)");
         Check(HistoryLength >= 1, $"history length must be >= 1, got {HistoryLength}");
+        Check(RecentLength >= 0 && RecentLength <= HistoryLength, $"recent length must be in [0, history length {HistoryLength}], got {RecentLength}");
     }
 
     private static void Check(bool ok, string message)

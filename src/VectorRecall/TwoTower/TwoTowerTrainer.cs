@@ -16,9 +16,14 @@ public sealed record TrainerOptions
     /// <summary>Share of all steps spent warming the learning rate up linearly; a cosine decay to a tenth follows.</summary>
     public double WarmupFraction { get; init; } = 0.05;
     public float Temperature { get; init; } = 0.1f;
+    /// <summary>Sampled negatives per example, or in all when <see cref="SharedNegatives"/>.</summary>
     public int NumNegatives { get; init; } = 10;
+    /// <summary>Draw one set of negatives per batch that every example scores (mixed negative sampling).</summary>
+    public bool SharedNegatives { get; init; }
     public SamplerKind Sampler { get; init; } = SamplerKind.Uniform;
     public bool LogQCorrection { get; init; } = true;
+    /// <summary>Stop after this many epochs without a better validation loss (0: never stop early).</summary>
+    public int Patience { get; init; }
     public string CheckpointDir { get; init; } = "checkpoints";
     public bool Resume { get; init; }
     public ulong Seed { get; init; } = 42;
@@ -32,6 +37,7 @@ public sealed record TrainerOptions
         if (WarmupFraction is < 0 or >= 1) throw new ArgumentException($"warmup fraction must be in [0, 1), got {WarmupFraction}");
         if (!(Temperature > 0)) throw new ArgumentException($"--temperature must be positive, got {Temperature}");
         if (NumNegatives < 0) throw new ArgumentException($"--num-negatives must be non-negative, got {NumNegatives}");
+        if (Patience < 0) throw new ArgumentException($"--patience must be non-negative, got {Patience}");
     }
 }
 
@@ -58,7 +64,7 @@ public sealed class TwoTowerTrainer
     private readonly InfoNceLoss _loss;
     private readonly int[] _exampleUser, _examplePosition;
     private readonly (int[] User, int[] Position) _validationExamples;
-    private int _globalStep, _completedEpochs;
+    private int _globalStep, _completedEpochs, _bestEpoch;
     private double _bestValidationLoss = double.PositiveInfinity;
 
     public TwoTowerTrainer(TwoTowerModel model, RecDataset data, TrainerOptions options)
@@ -111,11 +117,30 @@ public sealed class TwoTowerTrainer
         _completedEpochs = info.CompletedEpochs;
         _globalStep = info.GlobalStep;
         _bestValidationLoss = info.BestValidationLoss;
+        _bestEpoch = info.BestEpoch;
         return latest;
     }
 
     private static int GlobalStepOf(string path) =>
         int.TryParse(IO.SafeTensors.ReadMetadata(path).GetValueOrDefault("global_step"), out int s) ? s : -1;
+
+    /// <summary>The epoch whose weights are in <c>best_model</c> (0 before any).</summary>
+    public int BestEpoch => _bestEpoch;
+
+    /// <summary>True when the last <see cref="Train"/> ended early because the validation loss stopped improving.</summary>
+    public bool StoppedEarly { get; private set; }
+
+    /// <summary>
+    /// Puts <c>best_model</c>'s weights (lowest validation loss) into the model, when training had a
+    /// validation split and a later epoch was worse; returns the epoch the weights come from.
+    /// </summary>
+    public int RestoreBest()
+    {
+        string path = CheckpointPath("best_model");
+        if (_bestEpoch == 0 || _bestEpoch == _completedEpochs || double.IsPositiveInfinity(_bestValidationLoss) || !File.Exists(path)) return _completedEpochs;
+        TrainingCheckpoint.Load(path, _model);
+        return _bestEpoch;
+    }
 
     /// <summary>Runs the remaining epochs. On cancellation, saves <c>checkpoint_interrupted</c> and throws <see cref="OperationCanceledException"/>.</summary>
     public IReadOnlyList<EpochResult> Train(CancellationToken cancel = default)
@@ -134,7 +159,8 @@ public sealed class TwoTowerTrainer
             // Without a validation split (NaN) every epoch's weights become the best model.
             bool best = double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
             if (best && !double.IsNaN(valLoss)) _bestValidationLoss = valLoss;
-            var info = new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss);
+            if (best) _bestEpoch = epoch;
+            var info = new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch);
             string path = CheckpointPath($"checkpoint_epoch_{epoch}");
             TrainingCheckpoint.Save(path, _model, _optimizer, info);
             saved.Add(path);
@@ -146,6 +172,11 @@ public sealed class TwoTowerTrainer
             var result = new EpochResult(epoch, trainLoss, valLoss, _optimizer.LearningRate, seconds, _exampleUser.Length / seconds, saved);
             results.Add(result);
             EpochCompleted?.Invoke(result);
+            if (_o.Patience > 0 && epoch - _bestEpoch >= _o.Patience && _bestEpoch > 0)
+            {
+                StoppedEarly = true;
+                break;
+            }
         }
         return results;
     }
@@ -170,7 +201,7 @@ public sealed class TwoTowerTrainer
             if (cancel.IsCancellationRequested)
             {
                 next?.Wait(CancellationToken.None);
-                TrainingCheckpoint.Save(CheckpointPath("checkpoint_interrupted"), _model, _optimizer, new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss));
+                TrainingCheckpoint.Save(CheckpointPath("checkpoint_interrupted"), _model, _optimizer, new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch));
                 cancel.ThrowIfCancellationRequested();
             }
             var batch = next?.Result ?? Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, b, rng, train: true);
@@ -219,13 +250,14 @@ public sealed class TwoTowerTrainer
     /// <summary>
     /// Gathers examples <c>order[start .. start + count)</c>: each user's behaviour before the example
     /// (for validation: all of training), its positive item, and sampled negatives with their log q.
+    /// For training, cutoffs[r] is the example's position in the user's list.
     /// </summary>
     private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, int[] order, int start, int count, Rng rng, bool train)
     {
-        int b = count, n = _o.NumNegatives;
+        int b = count, negatives = _o.SharedNegatives ? _o.NumNegatives : b * _o.NumNegatives;
         var users = new int[b];
         var cutoffs = new int[b];
-        var items = new int[b * (n + 1)];
+        var items = new int[b + negatives];
         for (int r = 0; r < b; r++)
         {
             int e = order[start + r];
@@ -236,9 +268,17 @@ public sealed class TwoTowerTrainer
         _sampler.Fill(items.AsSpan(b), rng);
         var positiveLogQ = new float[b];
         for (int r = 0; r < b; r++) positiveLogQ[r] = _positiveLogQ[items[r]];
-        var negativeLogQ = new float[b * n];
+        var negativeLogQ = new float[negatives];
         for (int j = 0; j < negativeLogQ.Length; j++) negativeLogQ[j] = _sampler.LogProbability(items[b + j]);
-        var userBatch = UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength, cutoffs);
+        UserBatch userBatch;
+        if (train && !_data.Chronological)
+        {
+            // No time order: the behaviour is a random window of the user's other items.
+            var starts = new int[b];
+            for (int r = 0; r < b; r++) starts[r] = rng.NextInt(split.CountOf(users[r]));
+            userBatch = UserBatch.GatherOthers(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength, cutoffs, starts);
+        }
+        else userBatch = UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength, cutoffs);
         return new Batch(userBatch, ItemBatch.Gather(_data.Items, items), b, items, positiveLogQ, negativeLogQ);
     }
 
@@ -262,7 +302,7 @@ public sealed class TwoTowerTrainer
         var all = _model.Item.Forward(batch.Items);
         var positives = Ops.SliceRows(all, 0, b);
         var negatives = all.Rows > b ? Ops.SliceRows(all, b, all.Rows - b) : null;
-        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ);
+        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ, _o.SharedNegatives);
     }
 
     /// <summary>Every interaction of a split as (user, position in the user's list).</summary>
