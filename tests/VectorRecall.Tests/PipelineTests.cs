@@ -192,17 +192,37 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
     }
 
     [Fact]
-    public void PatienceStopsWhenValidationStopsImprovingAndTheBestEpochIsRestored()
+    public void SelectionByRecallKeepsTheEpochWithTheHighestValidationRecall()
     {
-        // Random interactions: whatever the model memorises of train says nothing about validation,
-        // so the validation loss rises once memorising starts.
+        var (data, config) = RandomInteractions();
+        using var dir = new TempDir();
+        var options = new TrainerOptions { Epochs = 4, BatchSize = 64, LearningRate = 0.05, SelectBy = ModelSelection.Recall, CheckpointDir = dir.File("ck"), Seed = 3 };
+        var trainer = new TwoTowerTrainer(new TwoTowerModel(config, new Rng(1)), data, options);
+        var results = trainer.Train();
+        Assert.All(results, r => Assert.InRange(r.ValidationRecall, 0, 1));
+        double max = results.Max(r => r.ValidationRecall);
+        Assert.Equal(results.First(r => r.ValidationRecall == max).Epoch, trainer.BestEpoch);
+        Assert.Equal(max, trainer.BestValidationRecall);
+        Assert.Equal(trainer.BestEpoch, TrainingCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), new TwoTowerModel(config, new Rng(2))).BestEpoch);
+    }
+
+    /// <summary>Random interactions: whatever a model memorises of train says nothing about validation.</summary>
+    private static (RecDataset Data, TwoTowerConfig Config) RandomInteractions()
+    {
         var rng = new Rng(11);
         List<int> Random(int n) => Enumerable.Range(0, n).Select(_ => rng.NextInt(300)).Distinct().ToList();
         var train = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)Random(12)).ToList();
         var validation = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)Random(2)).ToList();
         var empty = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)[]).ToList();
         var data = new RecDataset(ItemCatalog.IdOnly(300), new Tensor(100, 0), UserItemLists.FromLists(train), UserItemLists.FromLists(validation), UserItemLists.FromLists(empty));
-        var config = new TwoTowerConfig { NumUsers = 100, NumItems = 300, Hidden = [], EmbeddingDim = 16, IdDim = 16, BehaviourDim = 16, Dropout = 0 };
+        return (data, new TwoTowerConfig { NumUsers = 100, NumItems = 300, Hidden = [], EmbeddingDim = 16, IdDim = 16, BehaviourDim = 16, Dropout = 0 });
+    }
+
+    [Fact]
+    public void PatienceStopsWhenValidationStopsImprovingAndTheBestEpochIsRestored()
+    {
+        // The validation loss rises once memorising starts.
+        var (data, config) = RandomInteractions();
         using var dir = new TempDir();
         var options = new TrainerOptions { Epochs = 30, BatchSize = 64, LearningRate = 0.05, Patience = 2, CheckpointDir = dir.File("ck"), Seed = 3 };
         var model = new TwoTowerModel(config, new Rng(1));

@@ -67,9 +67,10 @@ internal static class DemoCommand
         var trainer = new TwoTowerTrainer(model, data, o.Trainer);
         if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
         Train(trainer, o, token);
-        if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better validation loss for {o.Trainer.Patience} epochs");
+        string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{TwoTowerTrainer.SelectionK}" : "validation loss";
+        if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
         int served = trainer.RestoreBest();
-        if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model: lowest validation loss {trainer.BestValidationLoss:F4})");
+        if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model, by {criterion})");
 
         // 3. Index and bundle.
         Rule("Building index");
@@ -112,7 +113,8 @@ internal static class DemoCommand
                 trainer.EpochCompleted = e =>
                 {
                     task = null;
-                    AnsiConsole.MarkupLineInterpolated($"Epoch {e.Epoch}: train_loss={e.TrainLoss:F4}, val_loss={e.ValidationLoss:F4}, lr={e.LearningRate:F6} ({e.Seconds:F1} s, {e.SamplesPerSecond:N0} samples/s)");
+                    string recall = double.IsNaN(e.ValidationRecall) ? "" : $", val_recall@{TwoTowerTrainer.SelectionK}={e.ValidationRecall:F4}";
+                    AnsiConsole.MarkupLineInterpolated($"Epoch {e.Epoch}: train_loss={e.TrainLoss:F4}, val_loss={e.ValidationLoss:F4}{recall}, lr={e.LearningRate:F6} ({e.Seconds:F1} s, {e.SamplesPerSecond:N0} samples/s)");
                     foreach (var path in e.Saved) AnsiConsole.MarkupLineInterpolated($"Checkpoint saved to {path}");
                 };
                 trainer.Train(token);

@@ -7,7 +7,7 @@ using VectorRecall.Optim;
 namespace VectorRecall.TwoTower;
 
 /// <summary>What a training checkpoint records besides the weights.</summary>
-public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss, int BestEpoch = 0);
+public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss, int BestEpoch = 0, double BestValidationRecall = double.NegativeInfinity);
 
 /// <summary>
 /// Two-tower checkpoints as safetensors: the model's state dict under its own names, optionally the
@@ -37,6 +37,7 @@ public static class TrainingCheckpoint
             ["global_step"] = info.GlobalStep.ToString(CultureInfo.InvariantCulture),
             ["best_val_loss"] = info.BestValidationLoss.ToString("R", CultureInfo.InvariantCulture),
             ["best_epoch"] = info.BestEpoch.ToString(CultureInfo.InvariantCulture),
+            ["best_val_recall"] = info.BestValidationRecall.ToString("R", CultureInfo.InvariantCulture),
             ["optimizer_steps"] = JsonSerializer.Serialize(steps),
         };
         SafeTensors.Write(path, tensors, metadata);
@@ -63,9 +64,10 @@ public static class TrainingCheckpoint
         try { model.LoadStateDict(weights, strict: true); }
         catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
         if (optimizer is not null && optimizerArrays.Count > 0) LoadOptimizer(path, metadata, optimizerArrays, optimizer);
-        // best_epoch came later than the other keys: a file without it reads as "unknown" (0).
+        // best_epoch and best_val_recall came later than the other keys: a file without them reads as "unknown".
         int bestEpoch = metadata.ContainsKey("best_epoch") ? IntOf(path, metadata, "best_epoch") : 0;
-        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"), bestEpoch);
+        double bestRecall = metadata.ContainsKey("best_val_recall") ? DoubleOf(path, metadata, "best_val_recall") : double.NegativeInfinity;
+        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"), bestEpoch, bestRecall);
     }
 
     private static void LoadOptimizer(string path, Dictionary<string, string> metadata, Dictionary<string, float[]> arrays, Optimizer optimizer)

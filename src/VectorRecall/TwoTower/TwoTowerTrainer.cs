@@ -22,7 +22,9 @@ public sealed record TrainerOptions
     public bool SharedNegatives { get; init; }
     public SamplerKind Sampler { get; init; } = SamplerKind.Uniform;
     public bool LogQCorrection { get; init; } = true;
-    /// <summary>Stop after this many epochs without a better validation loss (0: never stop early).</summary>
+    /// <summary>What makes an epoch the best one (for <c>best_model</c> and <see cref="Patience"/>).</summary>
+    public ModelSelection SelectBy { get; init; } = ModelSelection.Loss;
+    /// <summary>Stop after this many epochs without a better validation score (0: never stop early).</summary>
     public int Patience { get; init; }
     public string CheckpointDir { get; init; } = "checkpoints";
     public bool Resume { get; init; }
@@ -41,9 +43,21 @@ public sealed record TrainerOptions
     }
 }
 
+/// <summary>
+/// How the best epoch is chosen: the lowest validation loss, or the highest validation Recall@20 of
+/// exact search over all items (train items excluded). The loss keeps rising long after the
+/// ranking has stopped improving (the model grows confident, not wrong), so on real data the
+/// ranking is the better judge; it costs one all-item ranking of the validation users per epoch.
+/// </summary>
+public enum ModelSelection { Loss, Recall }
+
 public sealed record StepInfo(int Epoch, int Step, int StepsInEpoch, double RunningLoss, double StepsPerSecond);
 
-public sealed record EpochResult(int Epoch, double TrainLoss, double ValidationLoss, double LearningRate, double Seconds, double SamplesPerSecond, IReadOnlyList<string> Saved);
+public sealed record EpochResult(int Epoch, double TrainLoss, double ValidationLoss, double LearningRate, double Seconds, double SamplesPerSecond, IReadOnlyList<string> Saved)
+{
+    /// <summary>Validation Recall@20 when the trainer selects by recall, NaN otherwise.</summary>
+    public double ValidationRecall { get; init; } = double.NaN;
+}
 
 /// <summary>
 /// Trains a <see cref="TwoTowerModel"/> on a data set's training split with InfoNCE, evaluates the
@@ -65,7 +79,7 @@ public sealed class TwoTowerTrainer
     private readonly int[] _exampleUser, _examplePosition;
     private readonly (int[] User, int[] Position) _validationExamples;
     private int _globalStep, _completedEpochs, _bestEpoch;
-    private double _bestValidationLoss = double.PositiveInfinity;
+    private double _bestValidationLoss = double.PositiveInfinity, _bestValidationRecall = double.NegativeInfinity;
 
     public TwoTowerTrainer(TwoTowerModel model, RecDataset data, TrainerOptions options)
     {
@@ -96,6 +110,9 @@ public sealed class TwoTowerTrainer
     public LrSchedule Schedule { get; }
     public int CompletedEpochs => _completedEpochs;
     public double BestValidationLoss => _bestValidationLoss;
+    public double BestValidationRecall => _bestValidationRecall;
+    /// <summary>The K of the validation recall that <see cref="ModelSelection.Recall"/> uses.</summary>
+    public const int SelectionK = 20;
 
     /// <summary>Called after every step (from the training thread).</summary>
     public Action<StepInfo>? StepCompleted { get; set; }
@@ -117,6 +134,7 @@ public sealed class TwoTowerTrainer
         _completedEpochs = info.CompletedEpochs;
         _globalStep = info.GlobalStep;
         _bestValidationLoss = info.BestValidationLoss;
+        _bestValidationRecall = info.BestValidationRecall;
         _bestEpoch = info.BestEpoch;
         return latest;
     }
@@ -137,7 +155,7 @@ public sealed class TwoTowerTrainer
     public int RestoreBest()
     {
         string path = CheckpointPath("best_model");
-        if (_bestEpoch == 0 || _bestEpoch == _completedEpochs || double.IsPositiveInfinity(_bestValidationLoss) || !File.Exists(path)) return _completedEpochs;
+        if (_bestEpoch == 0 || _bestEpoch == _completedEpochs || !File.Exists(path)) return _completedEpochs;
         TrainingCheckpoint.Load(path, _model);
         return _bestEpoch;
     }
@@ -154,13 +172,17 @@ public sealed class TwoTowerTrainer
             double trainLoss = TrainEpoch(epoch, cancel);
             double seconds = clock.Elapsed.TotalSeconds;
             double valLoss = ValidationLoss();
+            double valRecall = _o.SelectBy == ModelSelection.Recall ? ValidationRecall() : double.NaN;
             _completedEpochs = epoch;
             var saved = new List<string>();
             // Without a validation split (NaN) every epoch's weights become the best model.
-            bool best = double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
-            if (best && !double.IsNaN(valLoss)) _bestValidationLoss = valLoss;
+            bool best = _o.SelectBy == ModelSelection.Recall
+                ? double.IsNaN(valRecall) || valRecall > _bestValidationRecall
+                : double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
+            if (valLoss < _bestValidationLoss) _bestValidationLoss = valLoss;
+            if (valRecall > _bestValidationRecall) _bestValidationRecall = valRecall;
             if (best) _bestEpoch = epoch;
-            var info = new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch);
+            var info = new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch, _bestValidationRecall);
             string path = CheckpointPath($"checkpoint_epoch_{epoch}");
             TrainingCheckpoint.Save(path, _model, _optimizer, info);
             saved.Add(path);
@@ -169,7 +191,7 @@ public sealed class TwoTowerTrainer
                 TrainingCheckpoint.Save(CheckpointPath("best_model"), _model, null, info);
                 saved.Add(CheckpointPath("best_model"));
             }
-            var result = new EpochResult(epoch, trainLoss, valLoss, _optimizer.LearningRate, seconds, _exampleUser.Length / seconds, saved);
+            var result = new EpochResult(epoch, trainLoss, valLoss, _optimizer.LearningRate, seconds, _exampleUser.Length / seconds, saved) { ValidationRecall = valRecall };
             results.Add(result);
             EpochCompleted?.Invoke(result);
             if (_o.Patience > 0 && epoch - _bestEpoch >= _o.Patience && _bestEpoch > 0)
@@ -201,7 +223,7 @@ public sealed class TwoTowerTrainer
             if (cancel.IsCancellationRequested)
             {
                 next?.Wait(CancellationToken.None);
-                TrainingCheckpoint.Save(CheckpointPath("checkpoint_interrupted"), _model, _optimizer, new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch));
+                TrainingCheckpoint.Save(CheckpointPath("checkpoint_interrupted"), _model, _optimizer, new CheckpointInfo(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch, _bestValidationRecall));
                 cancel.ThrowIfCancellationRequested();
             }
             var batch = next?.Result ?? Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, b, rng, train: true);
@@ -242,6 +264,28 @@ public sealed class TwoTowerTrainer
         });
         _model.Train();
         return sum / Math.Max(1, batches);
+    }
+
+    /// <summary>
+    /// Recall@<see cref="SelectionK"/> of exact search over all items for the users with validation
+    /// items, their train items excluded and their train history as behaviour; NaN without validation.
+    /// </summary>
+    public double ValidationRecall()
+    {
+        var users = Enumerable.Range(0, _data.UserCount).Where(u => _data.Validation.CountOf(u) > 0).ToArray();
+        if (users.Length == 0) return double.NaN;
+        var items = TowerEncoder.EncodeItems(_model.Item, _data.Items);
+        var queries = new Tensor(users.Length, _model.Config.EmbeddingDim);
+        const int chunk = 4096;
+        for (int start = 0; start < users.Length; start += chunk)
+        {
+            var part = users.AsSpan(start, Math.Min(chunk, users.Length - start));
+            var vectors = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(part, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
+            vectors.Span.CopyTo(queries.RowRange(start, part.Length).Span);
+        }
+        using var flat = TowerEncoder.BuildIndex(items, "Flat");
+        int k = Math.Min(SelectionK, _data.ItemCount);
+        return Evaluation.RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Get(Evaluation.RankingMetric.Recall, k);
     }
 
     /// <summary>One batch's inputs: users with their behaviour, then positives and B·n sampled negatives for the item tower.</summary>
