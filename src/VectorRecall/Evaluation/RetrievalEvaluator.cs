@@ -4,18 +4,18 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.Evaluation;
 
-/// <summary>
-/// Scores retrieval through any <see cref="IVectorIndex"/> (a <see cref="FlatIndex"/> for exact
-/// search): each user's query vector retrieves its top K plus as many as it has excluded items, the
-/// excluded ones (what the user already had) are dropped, and the rest is ranked against the user's
-/// held-out items.
-/// </summary>
 /// <summary>A batch top-k search (the shape of <see cref="IVectorIndex.SearchBatch"/>), so that anything that ranks items can be evaluated.</summary>
 public delegate void BatchSearch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);
 
 /// <summary>Metrics of one evaluation, the time spent in top-k search alone, and the time of the whole evaluation.</summary>
 public sealed record EvaluationResult(RankingMetrics Metrics, double SearchSeconds, double TotalSeconds);
 
+/// <summary>
+/// Scores retrieval through any <see cref="IVectorIndex"/> (a <see cref="FlatIndex"/> for exact
+/// search): each user's query vector retrieves its top K plus as many as it has excluded items, the
+/// excluded ones (what the user already had) are dropped, and the rest is ranked against the user's
+/// held-out items.
+/// </summary>
 public static class RetrievalEvaluator
 {
     /// <summary>
