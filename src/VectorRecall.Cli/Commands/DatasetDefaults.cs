@@ -7,16 +7,16 @@ namespace VectorRecall.Cli.Commands;
 /// Synthetic data has rich features and a deep tower pays; real interaction data here has ids (and
 /// at most attribute bags), where a shallow tower with a higher learning rate learns faster and better.
 /// </summary>
-internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dropout, int HistoryLength, int RecentLength, int Epochs, int BatchSize, double LearningRate, int NumNegatives, float Temperature, ModelSelection SelectBy, int Patience)
+internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dropout, int HistoryLength, int RecentLength, int Epochs, int BatchSize, double LearningRate, double WeightDecay, int NumNegatives, float Temperature, ModelSelection SelectBy, int Patience)
 {
     /// <summary>The design note's defaults (those of <see cref="PipelineOptions"/>), for the synthetic demo.</summary>
     public static readonly DatasetDefaults Synthetic = Of(new PipelineOptions());
 
     /// <summary>Id-only (or attribute-tagged) interaction data of any origin.</summary>
-    public static readonly DatasetDefaults Interactions = new(64, [], 0f, 50, 2, 20, 1024, 1e-2, 10, 0.05f, ModelSelection.Recall, 5);
+    public static readonly DatasetDefaults Interactions = new(64, [], 0f, 50, 2, 20, 1024, 1e-2, 0.5, 10, 0.05f, ModelSelection.Recall, 5);
 
     private static DatasetDefaults Of(PipelineOptions o) => new(o.EmbeddingDim, o.Hidden, o.Dropout, o.HistoryLength, o.RecentLength,
-        o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.NumNegatives, o.Trainer.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);
+        o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.WeightDecay, o.Trainer.NumNegatives, o.Trainer.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);
 
     public static DatasetDefaults For(string dataset) => dataset.ToLowerInvariant() switch
     {

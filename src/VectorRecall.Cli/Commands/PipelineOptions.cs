@@ -85,7 +85,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions" + PerDataset, DefaultValueFactory = _ => S.Epochs };
     private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };
-    private readonly Option<double> _weightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => D.Trainer.WeightDecay };
+    private readonly Option<double> _weightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay" + PerDataset, DefaultValueFactory = _ => S.WeightDecay };
     private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
     private readonly Option<bool> _sharedNegatives = new("--shared-negatives", "--shared_negatives") { Description = "draw --num-negatives per batch, scored by every example, instead of per example" };
     private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
@@ -134,7 +134,7 @@ internal sealed class PipelineOptionSet
             RecentLength = Pick(_recent, d.RecentLength),
             Trainer = D.Trainer with
             {
-                Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = r.GetValue(_weightDecay), NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives),
+                Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay), NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives),
                 Sampler = sampler, Temperature = Pick(_temperature, d.Temperature), Patience = Pick(_patience, d.Patience),
                 SelectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
                 {
