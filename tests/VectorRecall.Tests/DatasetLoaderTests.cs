@@ -66,11 +66,15 @@ public class DatasetLoaderTests
         var d = DatasetLoaders.LoadLightGcn(dir.Path);
         var data = RecDataset.FromInteractions(d);
         Assert.False(data.Chronological);
-        // Same items per user, not in file (id) order: "most recent" must not mean "highest ids".
-        Assert.Equal(d.Train.Of(0).ToArray().Order(), data.Train.Of(0).ToArray().Order());
-        Assert.NotEqual(d.Train.Of(0).ToArray(), data.Train.Of(0).ToArray());
+        // Not in file (id) order: "most recent" must not mean "highest ids".
+        Assert.NotEqual(d.Train.Of(0).ToArray()[..39], data.Train.Of(0).ToArray());
+        // No validation in the files: one train item of each user with three or more is held out for it.
+        Assert.Equal(39, data.Train.CountOf(0));
+        var held = Assert.Single(data.Validation.Of(0).ToArray());
+        Assert.Equal(d.Train.Of(0).ToArray().Order(), data.Train.Of(0).ToArray().Append(held).Order());
         Assert.Equal(d.Train.Of(1).ToArray().Order(), data.Train.Of(1).ToArray().Order());
-        Assert.Equal(d.Train.Offsets, data.Train.Offsets);
+        Assert.Empty(data.Validation.Of(1).ToArray());
+        Assert.Equal(d.Test.Items, data.Test.Items);
         Assert.Equal(data.Train.Of(0).ToArray(), RecDataset.FromInteractions(d).Train.Of(0).ToArray());  // deterministic
     }
 

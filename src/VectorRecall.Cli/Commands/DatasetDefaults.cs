@@ -13,7 +13,7 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
     public static readonly DatasetDefaults Synthetic = Of(new PipelineOptions());
 
     /// <summary>Id-only (or attribute-tagged) interaction data of any origin.</summary>
-    public static readonly DatasetDefaults Interactions = new(64, [], 0f, 50, 2, 20, 1024, 1e-2, 0.5, 10, 0.1f, ModelSelection.Recall, 5);
+    public static readonly DatasetDefaults Interactions = new(64, [], 0f, 50, 2, 20, 1024, 1e-2, 0.01, 10, 0.1f, ModelSelection.Recall, 5);
 
     private static DatasetDefaults Of(PipelineOptions o) => new(o.EmbeddingDim, o.Hidden, o.Dropout, o.HistoryLength, o.RecentLength,
         o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.WeightDecay, o.Trainer.NumNegatives, o.Trainer.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);

@@ -58,6 +58,8 @@ internal static class DemoCommand
             data = RecDataset.FromInteractions(loaded);
             itemIds = loaded.ItemIds;
             AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()} in {clock.Elapsed.TotalSeconds:F1} s");
+            if (loaded.Validation.Count == 0 && data.Validation.Count > 0)
+                AnsiConsole.MarkupLineInterpolated($"No validation split: held out {data.Validation.Count:N0} train interactions (one per user with {RecDataset.MinItemsToHoldOut}+) to choose the served epoch");
         }
 
         // 2. Model and training.

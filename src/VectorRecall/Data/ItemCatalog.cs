@@ -80,9 +80,35 @@ public sealed class RecDataset
     /// </summary>
     public bool Chronological { get; init; } = true;
 
-    /// <summary>A loaded data set for training: ids only, with item attributes (if any) as tags.</summary>
-    public static RecDataset FromInteractions(InteractionDataset d) =>
-        new(ItemCatalog.IdOnly(d.ItemCount, d.ItemAttributes, d.AttributeCount), new Tensor(d.UserCount, 0),
-            d.Chronological ? d.Train : d.Train.Shuffled(new Rng(0x5EEDUL)), d.Validation, d.Test)
+    /// <summary>
+    /// A loaded data set for training: ids only, with item attributes (if any) as tags. A data set
+    /// that comes without a validation split (the LightGCN format) gets one: the last train item of
+    /// each user with at least <see cref="MinItemsToHoldOut"/> (a random one when unordered), so that
+    /// the served epoch can be chosen on data the model did not train on. Deterministic.
+    /// </summary>
+    public static RecDataset FromInteractions(InteractionDataset d)
+    {
+        var train = d.Chronological ? d.Train : d.Train.Shuffled(new Rng(0x5EEDUL));
+        var validation = d.Validation;
+        if (validation.Count == 0) (train, validation) = HoldOutLast(train);
+        return new(ItemCatalog.IdOnly(d.ItemCount, d.ItemAttributes, d.AttributeCount), new Tensor(d.UserCount, 0), train, validation, d.Test)
         { Chronological = d.Chronological };
+    }
+
+    /// <summary>Users with fewer train items keep them all.</summary>
+    public const int MinItemsToHoldOut = 3;
+
+    private static (UserItemLists Train, UserItemLists Validation) HoldOutLast(UserItemLists lists)
+    {
+        var train = new List<int>[lists.UserCount];
+        var validation = new List<int>[lists.UserCount];
+        for (int u = 0; u < lists.UserCount; u++)
+        {
+            var items = lists.Of(u);
+            int keep = items.Length >= MinItemsToHoldOut ? items.Length - 1 : items.Length;
+            train[u] = [.. items[..keep]];
+            validation[u] = [.. items[keep..]];
+        }
+        return (UserItemLists.FromLists(train), UserItemLists.FromLists(validation));
+    }
 }
