@@ -49,7 +49,7 @@ internal static class DemoCommand
         {
             WithProgress("Generating synthetic data", 1.0, report => synthetic = SyntheticGenerator.Generate(o.Data, new Progress(report), token));
             data = synthetic!.Dataset;
-            itemIds = ItemIds(data.ItemCount);
+            itemIds = TowerEncoder.SequentialIds(data.ItemCount);
             AnsiConsole.MarkupLineInterpolated($"Generated {data.InteractionCount:N0} interactions for {data.UserCount:N0} users and {data.ItemCount:N0} items in {clock.Elapsed.TotalSeconds:F1} s (train {data.Train.Count:N0}, validation {data.Validation.Count:N0}, test {data.Test.Count:N0})");
         }
         else
@@ -237,13 +237,6 @@ internal static class DemoCommand
         var t = new Tensor(which.Count, rows.Cols);
         for (int r = 0; r < which.Count; r++) rows.Row(which[r]).CopyTo(t.Row(r));
         return t;
-    }
-
-    private static long[] ItemIds(int n)
-    {
-        var ids = new long[n];
-        for (int i = 0; i < n; i++) ids[i] = i;
-        return ids;
     }
 
     private static void ShowOneUser(RecallService service, RecDataset data, PipelineOptions o)

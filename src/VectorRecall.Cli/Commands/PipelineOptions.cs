@@ -116,6 +116,13 @@ internal sealed class PipelineOptionSet
         ulong seed = r.GetValue(_seed);
         var d = DatasetDefaults.For(r.GetValue(_dataset)!);
         T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
+        var hidden = Pick(_hidden, d.Hidden);
+        var selectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
+        {
+            "loss" => ModelSelection.Loss,
+            "recall" => ModelSelection.Recall,
+            var v => throw new ArgumentException($"--select-by must be loss or recall, got '{v}'"),
+        };
         var sampler = r.GetValue(_sampler)!.ToLowerInvariant() switch
         {
             "uniform" => SamplerKind.Uniform,
@@ -128,7 +135,7 @@ internal sealed class PipelineOptionSet
             Dataset = r.GetValue(_dataset)!,
             DataDir = r.GetValue(_dataDir),
             EmbeddingDim = Pick(_dim, d.EmbeddingDim),
-            Hidden = Pick(_hidden, d.Hidden) is [0] ? [] : Pick(_hidden, d.Hidden),
+            Hidden = hidden is [0] ? [] : hidden,
             Dropout = Pick(_dropout, d.Dropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
@@ -136,12 +143,7 @@ internal sealed class PipelineOptionSet
             {
                 Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay), NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives),
                 Sampler = sampler, Temperature = Pick(_temperature, d.Temperature), Patience = Pick(_patience, d.Patience),
-                SelectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
-                {
-                    "loss" => ModelSelection.Loss,
-                    "recall" => ModelSelection.Recall,
-                    var v => throw new ArgumentException($"--select-by must be loss or recall, got '{v}'"),
-                }, LogQCorrection = !r.GetValue(_noLogQ),
+                SelectBy = selectBy, LogQCorrection = !r.GetValue(_noLogQ),
                 CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
             },
             Index = r.GetValue(_index)!,

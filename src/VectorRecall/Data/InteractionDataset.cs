@@ -14,8 +14,7 @@ public sealed class InteractionDataset
         foreach (var split in new[] { train, validation, test })
         {
             if (split.UserCount != users) throw new ArgumentException($"a split covers {split.UserCount} users, expected {users}");
-            foreach (int i in split.Items)
-                if ((uint)i >= (uint)items) throw new ArgumentException($"item index {i} is outside [0, {items})");
+            split.CheckItemsBelow(items);
         }
         if (itemAttributes is not null && itemAttributes.UserCount != items) throw new ArgumentException($"attributes cover {itemAttributes.UserCount} items, expected {items}");
         Name = name;

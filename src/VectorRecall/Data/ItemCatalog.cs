@@ -55,9 +55,7 @@ public sealed class RecDataset
         int users = userFeatures.Rows;
         if (train.UserCount != users || validation.UserCount != users || test.UserCount != users)
             throw new ArgumentException($"splits must cover the {users} users that have features");
-        foreach (var split in new[] { train, validation, test })
-            foreach (int i in split.Items)
-                if ((uint)i >= (uint)items.Count) throw new ArgumentException($"interaction with item {i}, outside [0, {items.Count})");
+        foreach (var split in new[] { train, validation, test }) split.CheckItemsBelow(items.Count);
         Items = items;
         UserFeatures = userFeatures;
         Train = train;

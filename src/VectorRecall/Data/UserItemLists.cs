@@ -25,6 +25,13 @@ public sealed class UserItemLists
 
     public int CountOf(int user) => Offsets[user + 1] - Offsets[user];
 
+    /// <summary>Throws unless every item is an index in [0, <paramref name="itemCount"/>).</summary>
+    public void CheckItemsBelow(int itemCount)
+    {
+        foreach (int i in Items)
+            if ((uint)i >= (uint)itemCount) throw new ArgumentException($"item index {i} is outside [0, {itemCount})");
+    }
+
     /// <summary>Builds the lists from one sequence per user.</summary>
     public static UserItemLists FromLists(IReadOnlyList<IReadOnlyList<int>> perUser)
     {

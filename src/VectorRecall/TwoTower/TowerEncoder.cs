@@ -47,14 +47,21 @@ public static class TowerEncoder
         finally { module.Train(training); }
     }
 
+    /// <summary>The ids 0 .. n−1: item ids when items are known by their row.</summary>
+    public static long[] SequentialIds(int n)
+    {
+        var ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = i;
+        return ids;
+    }
+
     /// <summary>Adds item vectors (ids 0 .. n−1) to a new index made from <paramref name="description"/> (see <see cref="IndexFactory"/>), inner product metric.</summary>
     public static IVectorIndex BuildIndex(Tensor itemVectors, string description, IProgress<int>? progress = null, CancellationToken cancel = default)
     {
         var index = IndexFactory.Create(description, itemVectors.Cols, Metric.InnerProduct);
         try
         {
-            var ids = new long[itemVectors.Rows];
-            for (int i = 0; i < ids.Length; i++) ids[i] = i;
+            var ids = SequentialIds(itemVectors.Rows);
             if (index is HnswIndex hnsw) hnsw.Add(ids, itemVectors.Span, progress, cancel);
             else { index.Add(ids, itemVectors.Span); progress?.Report(ids.Length); }
             return index;

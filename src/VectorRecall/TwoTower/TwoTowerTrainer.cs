@@ -61,11 +61,12 @@ public sealed record EpochResult(int Epoch, double TrainLoss, double ValidationL
 
 /// <summary>
 /// Trains a <see cref="TwoTowerModel"/> on a data set's training split with InfoNCE, evaluates the
-/// validation loss after each epoch, and writes checkpoints: <c>checkpoint_epoch_N</c> after each
-/// epoch, <c>best_model</c> (weights only) whenever the validation loss improves, and
+/// validation loss (and, when selecting by it, recall) after each epoch, and writes checkpoints:
+/// <c>checkpoint_epoch_N</c> after each epoch, <c>best_model</c> (weights only) whenever the
+/// selection score (<see cref="TrainerOptions.SelectBy"/>) improves, and
 /// <c>checkpoint_interrupted</c> when cancelled. <see cref="TrainerOptions.Resume"/> continues from
 /// the latest of them. A training example is one (user, item) interaction; the user's behaviour is
-/// the items before it in time.
+/// the items before it in time (for unordered data, a window of the user's other items).
 /// </summary>
 public sealed class TwoTowerTrainer
 {
@@ -275,20 +276,13 @@ public sealed class TwoTowerTrainer
         var users = Enumerable.Range(0, _data.UserCount).Where(u => _data.Validation.CountOf(u) > 0).ToArray();
         if (users.Length == 0) return double.NaN;
         var items = TowerEncoder.EncodeItems(_model.Item, _data.Items);
-        var queries = new Tensor(users.Length, _model.Config.EmbeddingDim);
-        const int chunk = 4096;
-        for (int start = 0; start < users.Length; start += chunk)
-        {
-            var part = users.AsSpan(start, Math.Min(chunk, users.Length - start));
-            var vectors = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(part, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
-            vectors.Span.CopyTo(queries.RowRange(start, part.Length).Span);
-        }
+        var queries = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
         using var flat = TowerEncoder.BuildIndex(items, "Flat");
         int k = Math.Min(SelectionK, _data.ItemCount);
         return Evaluation.RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Get(Evaluation.RankingMetric.Recall, k);
     }
 
-    /// <summary>One batch's inputs: users with their behaviour, then positives and B·n sampled negatives for the item tower.</summary>
+    /// <summary>One batch's inputs: users with their behaviour, then positives and the sampled negatives (B·n, or n shared) for the item tower.</summary>
     private sealed record Batch(UserBatch Users, ItemBatch Items, int Size, int[] ItemIds, float[] PositiveLogQ, float[] NegativeLogQ);
 
     /// <summary>
