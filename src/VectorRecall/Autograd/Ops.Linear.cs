@@ -262,6 +262,22 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>The same values under another shape with as many elements (<c>x.reshape</c>); the gradient is reshaped back.</summary>
+    public static Variable Reshape(Variable x, params int[] shape)
+    {
+        var y = New(shape, clear: false);
+        if (y.Length != x.Value.Length) throw new ArgumentException($"reshape: {Tensor.ShapeString(x.Shape)} has {x.Value.Length} elements, {Tensor.ShapeString(shape)} needs {y.Length}");
+        x.Value.Span.CopyTo(y.Span);
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gx = x.GradBuffer().Span;
+                TensorPrimitives.Add(gx, output.Grad!.Span, gx);
+            };
+        return output;
+    }
+
     /// <summary>out[i] = x[rows[i]]. The gradient is scattered back (row-sparse for embedding tables).</summary>
     public static Variable GatherRows(Variable x, int[] rows)
     {

@@ -7,6 +7,12 @@ namespace VectorRecall.Evaluation;
 /// <summary>A batch top-k search (the shape of <see cref="IVectorIndex.SearchBatch"/>), so that anything that ranks items can be evaluated.</summary>
 public delegate void BatchSearch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);
 
+/// <summary>
+/// A batch top-k search for known users (row r of the queries is <c>users[r]</c>) that itself leaves out
+/// each user's excluded items, as tree beam search does; it returns the best k of what remains.
+/// </summary>
+public delegate void UserBatchSearch(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts);
+
 /// <summary>Metrics of one evaluation, the time spent in top-k search alone, and the time of the whole evaluation.</summary>
 public sealed record EvaluationResult(RankingMetrics Metrics, double SearchSeconds, double TotalSeconds);
 
@@ -29,25 +35,36 @@ public static class RetrievalEvaluator
 
     /// <summary>As above through any <see cref="BatchSearch"/> over <paramref name="itemCount"/> items, timed.</summary>
     public static EvaluationResult Evaluate(BatchSearch search, int itemCount, Tensor queries, IReadOnlyList<int> users, UserItemLists relevant,
-        UserItemLists? exclude, IReadOnlyList<int> ks, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default)
+        UserItemLists? exclude, IReadOnlyList<int> ks, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default) =>
+        Evaluate((q, _, k, ids, scores, counts) => search(q, k, ids, scores, counts), searchExcludes: false, itemCount, queries, users, relevant, exclude, ks, chunk, progress, cancel);
+
+    /// <summary>As above through a search that leaves out the excluded items itself, so it is asked for K alone.</summary>
+    public static EvaluationResult Evaluate(UserBatchSearch search, int itemCount, Tensor queries, IReadOnlyList<int> users, UserItemLists relevant,
+        UserItemLists? exclude, IReadOnlyList<int> ks, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default) =>
+        Evaluate(search, searchExcludes: true, itemCount, queries, users, relevant, exclude, ks, chunk, progress, cancel);
+
+    private static EvaluationResult Evaluate(UserBatchSearch search, bool searchExcludes, int itemCount, Tensor queries, IReadOnlyList<int> users, UserItemLists relevant,
+        UserItemLists? exclude, IReadOnlyList<int> ks, int chunk, IProgress<int>? progress, CancellationToken cancel)
     {
         var total = System.Diagnostics.Stopwatch.StartNew();
         double searchSeconds = 0;
         if (queries.Rows != users.Count) throw new ArgumentException($"{queries.Rows} query vectors for {users.Count} users");
         var metrics = new RankingMetrics(ks);
         int maxK = metrics.MaxK;
+        var chunkUsers = new int[Math.Min(chunk, users.Count)];
         for (int start = 0; start < users.Count; start += chunk)
         {
             cancel.ThrowIfCancellationRequested();
             int n = Math.Min(chunk, users.Count - start), extra = 0;
-            if (exclude is not null)
+            for (int r = 0; r < n; r++) chunkUsers[r] = users[start + r];
+            if (exclude is not null && !searchExcludes)
                 for (int r = 0; r < n; r++) extra = Math.Max(extra, exclude.CountOf(users[start + r]));
             int k = Math.Min(maxK + extra, itemCount);
             var ids = new long[n * k];
             var scores = new float[n * k];
             var counts = new int[n];
             long searchStart = System.Diagnostics.Stopwatch.GetTimestamp();
-            search(queries.RowRange(start, n).Span, k, ids, scores, counts);
+            search(queries.RowRange(start, n).Span, chunkUsers.AsSpan(0, n), k, ids, scores, counts);
             searchSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(searchStart).TotalSeconds;
             var ranked = new long[maxK];
             for (int r = 0; r < n; r++)

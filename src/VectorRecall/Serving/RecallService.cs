@@ -55,22 +55,8 @@ public sealed class RecallService : IDisposable
     /// <summary>Loads and verifies a bundle written by <see cref="ServingBundle.Save"/>; <paramref name="threads"/> is for the index's batch searches (0 = all cores).</summary>
     public static RecallService FromBundle(string directory, int threads = 0)
     {
-        var manifest = ServingBundle.ReadManifest(directory);
         string Path_(string name) => Path.Combine(directory, name);
-        var manifestConfig = TwoTowerConfig.FromJson(manifest["model_config"]?.ToJsonString() ?? "", Path_(ServingBundle.ManifestFile));
-
-        var (tensors, metadata) = SafeTensors.Read(Path_(ServingBundle.UserTowerFile));
-        var config = TwoTowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", Path_(ServingBundle.UserTowerFile));
-        if (!config.SameShape(manifestConfig)) throw new FileFormatException(Path_(ServingBundle.UserTowerFile), "the user tower was written for a different model shape than the manifest describes");
-        var tower = new UserTower(config, new Rng(0));
-        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, array) in tensors)
-        {
-            if (array.Type != ElementType.Float32) throw new FileFormatException(Path_(ServingBundle.UserTowerFile), $"tensor '{name}' is {array.Type}, expected float32");
-            state[name] = array.ToTensor();
-        }
-        try { tower.LoadStateDict(state, strict: true); }
-        catch (InvalidDataException e) { throw new FileFormatException(Path_(ServingBundle.UserTowerFile), e.Message); }
+        var (tower, config) = ServingBundle.LoadUserTower(directory);
 
         var index = IndexFactory.Load(Path_(ServingBundle.IndexFile), threads);
         try

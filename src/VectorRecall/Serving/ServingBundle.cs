@@ -31,6 +31,27 @@ public static class ServingBundle
     internal const string SeenOffsetsFile = "user_seen_offsets.npy";
     internal const string SeenItemsFile = "user_seen_items.npy";
 
+    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest).</summary>
+    public static (UserTower Tower, TwoTowerConfig Config) LoadUserTower(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        string path = Path.Combine(directory, UserTowerFile);
+        var manifestConfig = TwoTowerConfig.FromJson(manifest["model_config"]?.ToJsonString() ?? "", Path.Combine(directory, ManifestFile));
+        var (tensors, metadata) = SafeTensors.Read(path);
+        var config = TwoTowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", path);
+        if (!config.SameShape(manifestConfig)) throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
+        var tower = new UserTower(config, new Rng(0));
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, array) in tensors)
+        {
+            if (array.Type != ElementType.Float32) throw new FileFormatException(path, $"tensor '{name}' is {array.Type}, expected float32");
+            state[name] = array.ToTensor();
+        }
+        try { tower.LoadStateDict(state, strict: true); }
+        catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
+        return (tower, config);
+    }
+
     /// <summary>
     /// Writes a bundle to <paramref name="directory"/>, replacing any bundle already there.
     /// <paramref name="itemVectors"/> row i is index id i's vector (kept for exact evaluation and export);

@@ -86,6 +86,25 @@ public sealed class UserBatch
         return batch;
     }
 
+    /// <summary>
+    /// The behaviour of examples (user r's item at <paramref name="positions"/>[r]): in training, the
+    /// items before it in time, or for data without time order a random window of the user's other
+    /// items; outside training (validation, test) all of the user's training items.
+    /// </summary>
+    public static UserBatch ForExamples(RecDataset data, int[] users, int[] positions, int historyLength, bool train, Rng rng)
+    {
+        if (!train)
+        {
+            var all = new int[users.Length];
+            for (int r = 0; r < users.Length; r++) all[r] = data.Train.CountOf(users[r]);
+            return Gather(users, data.UserFeatures, data.Train, historyLength, all);
+        }
+        if (data.Chronological) return Gather(users, data.UserFeatures, data.Train, historyLength, positions);
+        var starts = new int[users.Length];
+        for (int r = 0; r < users.Length; r++) starts[r] = rng.NextInt(data.Train.CountOf(users[r]));
+        return GatherOthers(users, data.UserFeatures, data.Train, historyLength, positions, starts);
+    }
+
     /// <summary>Features copied, history offsets laid out for the given lengths, items left to fill.</summary>
     private static UserBatch Allocate(ReadOnlySpan<int> users, Tensor userFeatures, int[] lengths)
     {

@@ -9,19 +9,33 @@ namespace VectorRecall.TwoTower;
 /// <summary>What a training checkpoint records besides the weights.</summary>
 public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss, int BestEpoch = 0, double BestValidationRecall = double.NegativeInfinity);
 
+/// <summary>What identifies a model's checkpoints: a format name and the configuration (JSON) that fixes its parameter shapes.</summary>
+public sealed record CheckpointKind(string Format, string ConfigJson);
+
 /// <summary>
-/// Two-tower checkpoints as safetensors: the model's state dict under its own names, optionally the
-/// optimiser's state under <c>optimizer/…</c>, and in the metadata the model configuration and the
-/// training position. Loading checks the configuration against the model before touching a weight.
+/// Training checkpoints as safetensors, for any model: its state dict under its own names,
+/// optionally the optimiser's state under <c>optimizer/…</c> and extra arrays under <c>extra/…</c>
+/// (a TDM model keeps its tree there), and in the metadata the format, the model configuration and
+/// the training position. Loading checks the format and configuration before touching a weight.
 /// </summary>
 public static class TrainingCheckpoint
 {
     private const string OptimizerPrefix = "optimizer/";
+    private const string ExtraPrefix = "extra/";
+    private const string TwoTowerFormat = "vrecall-two-tower";
 
-    public static void Save(string path, TwoTowerModel model, Optimizer? optimizer, CheckpointInfo info)
+    public static void Save(string path, TwoTowerModel model, Optimizer? optimizer, CheckpointInfo info) =>
+        Save(path, model, new CheckpointKind(TwoTowerFormat, model.Config.ToJson()), optimizer, info);
+
+    /// <summary>Loads a two-tower checkpoint written for a model of the same shape.</summary>
+    public static CheckpointInfo Load(string path, TwoTowerModel model, Optimizer? optimizer = null) =>
+        Load(path, model, TwoTowerFormat, m => TwoTowerConfig.FromJson(ConfigJson(path, m), path).SameShape(model.Config), model.Config.ToJson(), optimizer).Info;
+
+    public static void Save(string path, Nn.Module model, CheckpointKind kind, Optimizer? optimizer, CheckpointInfo info, IReadOnlyDictionary<string, TypedArray>? extra = null)
     {
         var tensors = new List<KeyValuePair<string, TypedArray>>();
         foreach (var (name, t) in model.StateDict()) tensors.Add(new(name, Float32(t.Shape.ToArray(), t.ToArray())));
+        foreach (var (name, array) in extra ?? new Dictionary<string, TypedArray>()) tensors.Add(new(ExtraPrefix + name, array));
         var steps = new Dictionary<string, int>();
         if (optimizer is not null)
             foreach (var (i, (step, state)) in optimizer.StateDict())
@@ -31,8 +45,8 @@ public static class TrainingCheckpoint
             }
         var metadata = new Dictionary<string, string>
         {
-            ["format"] = "vrecall-two-tower",
-            ["model_config"] = model.Config.ToJson(),
+            ["format"] = kind.Format,
+            ["model_config"] = kind.ConfigJson,
             ["completed_epochs"] = info.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
             ["global_step"] = info.GlobalStep.ToString(CultureInfo.InvariantCulture),
             ["best_val_loss"] = info.BestValidationLoss.ToString("R", CultureInfo.InvariantCulture),
@@ -43,20 +57,27 @@ public static class TrainingCheckpoint
         SafeTensors.Write(path, tensors, metadata);
     }
 
+    /// <summary>A loaded checkpoint's training position, its metadata and its extra arrays.</summary>
+    public sealed record Contents(CheckpointInfo Info, Dictionary<string, string> Metadata, Dictionary<string, TypedArray> Extra);
+
     /// <summary>
-    /// Loads weights (and the optimiser's state, when given and present) into <paramref name="model"/>;
-    /// the checkpoint must have been written for a model of the same shape.
+    /// Loads weights (and the optimiser's state, when given and present) into <paramref name="model"/>
+    /// from a checkpoint of <paramref name="format"/> whose metadata <paramref name="sameShape"/> accepts;
+    /// <paramref name="expectedConfig"/> is quoted when it does not.
     /// </summary>
-    public static CheckpointInfo Load(string path, TwoTowerModel model, Optimizer? optimizer = null)
+    public static Contents Load(string path, Nn.Module model, string format, Func<Dictionary<string, string>, bool> sameShape, string expectedConfig, Optimizer? optimizer = null)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
-        var config = ConfigOf(path, metadata);
-        if (!config.SameShape(model.Config))
-            throw new FileFormatException(path, $"written for a different model shape: the file has {config.ToJson()}, the model is {model.Config.ToJson()}");
+        if (metadata.GetValueOrDefault("format") != format)
+            throw new FileFormatException(path, $"not a {format} checkpoint (metadata 'format' is '{metadata.GetValueOrDefault("format")}')");
+        if (!sameShape(metadata))
+            throw new FileFormatException(path, $"written for a different model shape: the file has {ConfigJson(path, metadata)}, the model is {expectedConfig}");
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var optimizerArrays = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        var extra = new Dictionary<string, TypedArray>(StringComparer.Ordinal);
         foreach (var (name, array) in tensors)
         {
+            if (name.StartsWith(ExtraPrefix, StringComparison.Ordinal)) { extra[name[ExtraPrefix.Length..]] = array; continue; }
             if (array.Type != ElementType.Float32) throw new FileFormatException(path, $"tensor '{name}' is {array.Type}, expected float32");
             if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal)) optimizerArrays[name] = array.ToTensor().ToArray();
             else weights[name] = array.ToTensor();
@@ -67,8 +88,13 @@ public static class TrainingCheckpoint
         // best_epoch and best_val_recall came later than the other keys: a file without them reads as "unknown".
         int bestEpoch = metadata.ContainsKey("best_epoch") ? IntOf(path, metadata, "best_epoch") : 0;
         double bestRecall = metadata.ContainsKey("best_val_recall") ? DoubleOf(path, metadata, "best_val_recall") : double.NegativeInfinity;
-        return new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"), bestEpoch, bestRecall);
+        var info = new CheckpointInfo(IntOf(path, metadata, "completed_epochs"), IntOf(path, metadata, "global_step"), DoubleOf(path, metadata, "best_val_loss"), bestEpoch, bestRecall);
+        return new Contents(info, metadata, extra);
     }
+
+    /// <summary>The metadata's model configuration (JSON).</summary>
+    public static string ConfigJson(string path, Dictionary<string, string> metadata) =>
+        metadata.TryGetValue("model_config", out var json) ? json : throw new FileFormatException(path, "metadata has no 'model_config'");
 
     private static void LoadOptimizer(string path, Dictionary<string, string> metadata, Dictionary<string, float[]> arrays, Optimizer optimizer)
     {
@@ -85,14 +111,6 @@ public static class TrainingCheckpoint
         }
         try { optimizer.LoadStateDict(state); }
         catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
-    }
-
-    private static TwoTowerConfig ConfigOf(string path, Dictionary<string, string> metadata)
-    {
-        if (metadata.GetValueOrDefault("format") != "vrecall-two-tower")
-            throw new FileFormatException(path, "not a two-tower checkpoint (metadata 'format' is not 'vrecall-two-tower')");
-        if (!metadata.TryGetValue("model_config", out var json)) throw new FileFormatException(path, "metadata has no 'model_config'");
-        return TwoTowerConfig.FromJson(json, path);
     }
 
     private static int IntOf(string path, Dictionary<string, string> m, string key) =>

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using VectorRecall.Autograd;
+using VectorRecall.Nn;
+using VectorRecall.Numerics;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Tdm;
+
+/// <summary>How a tree node is scored for a user: the inner product of their vectors, or an MLP over [user, node, user ⊙ node].</summary>
+public enum NodeScorerKind { InnerProduct, Mlp }
+
+/// <summary>Shape of a TDM model: the user tower's (whose output width is the node width), the node count, the scorer.</summary>
+public sealed record TdmConfig
+{
+    public required TwoTowerConfig User { get; init; }
+    public int Nodes { get; init; }
+    public NodeScorerKind Scorer { get; init; } = NodeScorerKind.InnerProduct;
+    /// <summary>Hidden sizes of the MLP scorer (PReLU between layers, one output).</summary>
+    public int[] MlpHidden { get; init; } = [400, 200, 100];
+    /// <summary>Inner-product logits are divided by this in training (the two-tower's τ); ranking is unaffected.</summary>
+    public float Temperature { get; init; } = 0.1f;
+
+    public int Dimension => User.EmbeddingDim;
+
+    public void Validate()
+    {
+        User.Validate();
+        if (Nodes < 2) throw new ArgumentException($"a tree model needs at least 2 nodes, got {Nodes}");
+        if (MlpHidden.Any(h => h < 1)) throw new ArgumentException($"--mlp sizes must be >= 1, got [{string.Join(", ", MlpHidden)}]");
+        if (!(Temperature > 0)) throw new ArgumentException($"--temperature must be positive, got {Temperature}");
+    }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TdmConfig FromJson(string json, string source)
+    {
+        TdmConfig? config;
+        try { config = JsonSerializer.Deserialize<TdmConfig>(json, Json); }
+        catch (JsonException e) { throw new IO.FileFormatException(source, $"TDM configuration is not valid JSON: {e.Message}"); }
+        if (config is null) throw new IO.FileFormatException(source, "TDM configuration is empty");
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw new IO.FileFormatException(source, $"TDM configuration is invalid: {e.Message}"); }
+        return config;
+    }
+}
+
+/// <summary>
+/// The tree-based deep model: the two-tower's user tower encodes a user, a table holds one
+/// embedding per tree node, and a scorer rates (user, node) pairs. With the MLP scorer the
+/// ranking is no inner product, so no vector index could serve it; the tree's beam search can.
+/// </summary>
+public sealed class TdmModel : Module, INodeScorer
+{
+    public TdmModel(TdmConfig config, Rng rng)
+    {
+        config.Validate();
+        Config = config;
+        User = RegisterModule("user", new UserTower(config.User, rng));
+        Nodes = RegisterModule("nodes", new Embedding(config.Nodes, config.Dimension, rng));
+        if (config.Scorer == NodeScorerKind.Mlp)
+            Mlp = RegisterModule("scorer", Nn.Mlp.Build([3 * config.Dimension, .. config.MlpHidden, 1], rng, new MlpOptions { Activation = Activation.PRelu }));
+    }
+
+    public TdmConfig Config { get; }
+    public UserTower User { get; }
+    public Embedding Nodes { get; }
+    /// <summary>Null for the inner-product scorer.</summary>
+    public Sequential? Mlp { get; }
+
+    /// <summary>
+    /// Training logits [R × W]: row r's user vector <paramref name="users"/>[r] against nodes
+    /// <paramref name="candidates"/>[r·W .. (r+1)·W).
+    /// </summary>
+    public Variable Logits(Variable users, int[] candidates)
+    {
+        int rows = users.Rows, width = candidates.Length / Math.Max(1, rows);
+        if (width * rows != candidates.Length) throw new ArgumentException($"{candidates.Length} candidates do not divide among {rows} rows");
+        var nodes = Nodes.Forward(candidates);
+        if (Mlp is null) return Ops.Scale(Ops.GroupedDot(users, nodes), 1f / Config.Temperature);
+        var owner = new int[candidates.Length];
+        for (int i = 0; i < owner.Length; i++) owner[i] = i / width;
+        var u = Ops.GatherRows(users, owner);
+        var scores = Mlp.Forward(Ops.ConcatColumns(u, nodes, Ops.Mul(u, nodes)));
+        return Ops.Reshape(scores, rows, width);
+    }
+
+    /// <summary>Scores nodes for one user vector (inference; no tape), as beam search asks.</summary>
+    public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
+    {
+        int d = Config.Dimension;
+        if (query.Length != d) throw new ArgumentException($"query has {query.Length} values, the model's vectors {d}");
+        var table = Nodes.Weight.Value;
+        if (Mlp is null)
+        {
+            for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, table.Row(nodes[i]));
+            return;
+        }
+        MlpScorer.Score(Mlp, query, table, nodes, scores);
+    }
+}
+
+/// <summary>The MLP scorer's forward pass on per-thread buffers: [u, n, u ⊙ n] → Linear/PReLU layers → one score per node.</summary>
+internal static class MlpScorer
+{
+    [ThreadStatic] private static float[]? _a, _b;
+
+    public static void Score(Sequential mlp, ReadOnlySpan<float> user, Tensor table, ReadOnlySpan<int> nodes, Span<float> scores)
+    {
+        int m = nodes.Length, d = user.Length, width = 3 * d;
+        foreach (var layer in mlp.Layers) if (layer is Linear l) width = Math.Max(width, l.OutFeatures);
+        if (_a is null || _a.Length < m * width) { _a = new float[m * width]; _b = new float[m * width]; }
+        var x = _a.AsSpan(0, m * 3 * d);
+        for (int i = 0; i < m; i++)
+        {
+            var row = x.Slice(i * 3 * d, 3 * d);
+            var node = table.Row(nodes[i]);
+            user.CopyTo(row);
+            node.CopyTo(row[d..]);
+            TensorPrimitives.Multiply(user, node, row[(2 * d)..]);
+        }
+        float[] input = _a, output = _b!;
+        int cols = 3 * d;
+        foreach (var layer in mlp.Layers)
+        {
+            switch (layer)
+            {
+                case Linear l:
+                    var y = output.AsSpan(0, m * l.OutFeatures);
+                    Gemm.Multiply(input.AsSpan(0, m * cols), cols, false, l.Weight.Value.Span, cols, true, y, l.OutFeatures, m, l.OutFeatures, cols, threads: 1);
+                    if (l.Bias is not null) for (int i = 0; i < m; i++) TensorPrimitives.Add(y.Slice(i * l.OutFeatures, l.OutFeatures), l.Bias.Value.Span, y.Slice(i * l.OutFeatures, l.OutFeatures));
+                    cols = l.OutFeatures;
+                    (input, output) = (output, input);
+                    break;
+                case PRelu p:
+                    var a = p.Alpha.Value.Span;
+                    var v = input.AsSpan(0, m * cols);
+                    for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= a[a.Length == 1 ? 0 : i % cols];
+                    break;
+                default:
+                    throw new InvalidOperationException($"the MLP scorer has an unexpected layer {layer.GetType().Name}");
+            }
+        }
+        input.AsSpan(0, m).CopyTo(scores);
+    }
+}

@@ -1,0 +1,121 @@
+using VectorRecall.Autograd;
+using VectorRecall.Data;
+using VectorRecall.Numerics;
+using VectorRecall.Optim;
+using VectorRecall.TwoTower;
+
+namespace VectorRecall.Tdm;
+
+/// <summary>The per-level loss: a softmax over each level's positive and negatives, or binary cross-entropy on each candidate.</summary>
+public enum TdmLoss { Softmax, BinaryCrossEntropy }
+
+/// <summary>TDM-specific training settings (the shared ones are in <see cref="TrainerOptions"/>).</summary>
+public sealed record TdmOptions
+{
+    /// <summary>Negatives per level: one count for all levels, or one per level 1 … depth.</summary>
+    public int[] NegativesPerLevel { get; init; } = [6];
+    public TdmLoss Loss { get; init; } = TdmLoss.Softmax;
+    /// <summary>Beam width of the validation recall's beam search.</summary>
+    public int Beam { get; init; } = 100;
+    /// <summary>Validation recall ranks at most this many users (evenly spaced), to keep epochs short with an MLP scorer.</summary>
+    public int ValidationUsers { get; init; } = 5000;
+}
+
+/// <summary>
+/// Trains a <see cref="TdmModel"/> layer by layer (Zhu et al., 2018): each (user, item) interaction
+/// becomes one row per tree level whose positive is the item's ancestor there and whose negatives
+/// come from <see cref="LayerwiseSampler"/>; the loss is the mean over levels and examples. The
+/// user's behaviour is built as for the two-tower, and the loop, checkpoints and selection are the
+/// shared <see cref="EpochTrainer{TBatch}"/>'s. Checkpoints carry the tree, so one file serves search.
+/// </summary>
+public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
+{
+    private readonly TdmModel _model;
+    private readonly ItemTree _tree;
+    private readonly RecDataset _data;
+    private readonly TdmOptions _tdm;
+    private readonly LayerwiseSampler _sampler;
+    private readonly (int[] User, int[] Position) _train, _validation;
+
+    public TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm)
+        : base(model, options, data.Train.Count)
+    {
+        if (tree.ItemCount != data.ItemCount) throw new ArgumentException($"the tree has {tree.ItemCount:N0} items, the data set {data.ItemCount:N0}");
+        if (model.Config.Nodes != tree.NodeCount || model.Config.Dimension != tree.Dimension)
+            throw new ArgumentException($"the model has {model.Config.Nodes} nodes of width {model.Config.Dimension}, the tree {tree.NodeCount} of width {tree.Dimension}");
+        var u = model.Config.User;
+        if (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols)
+            throw new ArgumentException("the user tower's configuration does not match the data set's sizes");
+        if (tdm.Beam < SelectionK) throw new ArgumentException($"--beam ({tdm.Beam}) must be at least {SelectionK}, the K of the validation recall");
+        _model = model;
+        _tree = tree;
+        _data = data;
+        _tdm = tdm;
+        _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel);
+        _train = Examples(data.Train);
+        _validation = Examples(data.Validation);
+    }
+
+    /// <summary>A batch: the users' tower input, and for each example and level a row of candidate nodes with their logit shifts.</summary>
+    public sealed record Batch(UserBatch Users, int[] Candidates, Tensor Shift);
+
+    protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) => Prepare(_data.Train, _train, order, start, count, rng, train: true);
+
+    private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, int[] order, int start, int count, Rng rng, bool train)
+    {
+        int levels = _sampler.Levels, w = _sampler.Width;
+        var users = new int[count];
+        var positions = new int[count];
+        var candidates = new int[count * levels * w];
+        var shift = new Tensor(count * levels, w);
+        for (int r = 0; r < count; r++)
+        {
+            int e = order[start + r];
+            users[r] = ex.User[e];
+            positions[r] = ex.Position[e];
+            int item = split.Of(users[r])[positions[r]];
+            _sampler.Fill(item, candidates.AsSpan(r * levels * w, levels * w), shift.Span.Slice(r * levels * w, levels * w), rng);
+        }
+        var userBatch = UserBatch.ForExamples(_data, users, positions, _model.Config.User.HistoryLength, train, rng);
+        return new Batch(userBatch, candidates, shift);
+    }
+
+    protected override Variable Loss(Batch batch)
+    {
+        int b = batch.Users.Count, levels = _sampler.Levels;
+        var u = _model.User.Forward(batch.Users);
+        var owner = new int[b * levels];
+        for (int i = 0; i < owner.Length; i++) owner[i] = i / levels;
+        var logits = Ops.Add(_model.Logits(Ops.GatherRows(u, owner), batch.Candidates), new Variable(batch.Shift));
+        if (_tdm.Loss == TdmLoss.Softmax) return Ops.CrossEntropy(logits, new int[owner.Length]);
+        var targets = new Tensor(owner.Length, _sampler.Width);
+        for (int r = 0; r < owner.Length; r++) targets[r, 0] = 1;
+        return Ops.BinaryCrossEntropyWithLogits(logits, targets);
+    }
+
+    public override double ValidationLoss()
+    {
+        var rng = new Rng(Options.Seed ^ 0x7F4A7C15UL);
+        var index = new int[_validation.User.Length];
+        for (int i = 0; i < index.Length; i++) index[i] = i;
+        return MeanLoss(index.Length, (start, b) => Prepare(_data.Validation, _validation, index, start, b, rng, train: false));
+    }
+
+    /// <summary>Recall@<see cref="EpochTrainer{TBatch}.SelectionK"/> of beam search for up to <see cref="TdmOptions.ValidationUsers"/> validation users, their train items excluded.</summary>
+    public override double ValidationRecall()
+    {
+        var users = Enumerable.Range(0, _data.UserCount).Where(u => _data.Validation.CountOf(u) > 0).ToArray();
+        if (users.Length == 0) return double.NaN;
+        if (users.Length > _tdm.ValidationUsers)
+            users = Enumerable.Range(0, _tdm.ValidationUsers).Select(i => users[(int)((long)i * users.Length / _tdm.ValidationUsers)]).ToArray();
+        var retriever = new TdmRetriever(_model, _tree, _tdm.Beam, _data.Train);
+        var queries = retriever.EncodeUsers(_data, users, _data.Train);
+        int k = Math.Min(SelectionK, _data.ItemCount);
+        return Evaluation.RetrievalEvaluator.Evaluate(retriever.Search, _data.ItemCount, queries, users, _data.Validation, _data.Train, [k])
+            .Metrics.Get(Evaluation.RankingMetric.Recall, k);
+    }
+
+    protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TdmCheckpoint.Save(path, _model, _tree, optimizer, info);
+
+    protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer) => TdmCheckpoint.LoadInto(path, _model, optimizer);
+}

@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using VectorRecall.Autograd;
+using VectorRecall.Nn;
+using VectorRecall.Numerics;
+using VectorRecall.Optim;
+
+namespace VectorRecall.TwoTower;
+
+/// <summary>
+/// The training loop every model shares (two-tower, TDM): epochs of shuffled mini-batches with AdamW
+/// and a warm-up-then-cosine learning rate, the next batch gathered on another core while this one
+/// trains; after each epoch the validation loss (and, when selecting by it, recall), then
+/// checkpoints: <c>checkpoint_epoch_N</c>, <c>best_model</c> (weights only) whenever the selection
+/// score (<see cref="TrainerOptions.SelectBy"/>) improves, and <c>checkpoint_interrupted</c> when
+/// cancelled. <see cref="TrainerOptions.Resume"/> continues from the latest of them; <see cref="TrainerOptions.Patience"/>
+/// stops early. A model supplies its batches, its loss, its validation scores and its checkpoint kind.
+/// </summary>
+public abstract class EpochTrainer<TBatch> where TBatch : class
+{
+    private readonly Module _model;
+    private readonly int _examples;
+    private int _globalStep, _completedEpochs, _bestEpoch;
+    private double _bestValidationLoss = double.PositiveInfinity, _bestValidationRecall = double.NegativeInfinity;
+
+    protected EpochTrainer(Module model, TrainerOptions options, int examples)
+    {
+        options.Validate();
+        _model = model;
+        _examples = examples;
+        Options = options;
+        Optimizer = new AdamW(model.Parameters(), options.LearningRate, weightDecay: options.WeightDecay);
+        StepsPerEpoch = (examples + options.BatchSize - 1) / options.BatchSize;
+        Schedule = new LrSchedule(ScheduleKind.Cosine, options.LearningRate, options.Epochs * StepsPerEpoch,
+            warmupSteps: (int)(options.WarmupFraction * options.Epochs * StepsPerEpoch), minRate: options.LearningRate / 10);
+    }
+
+    protected TrainerOptions Options { get; }
+    protected AdamW Optimizer { get; }
+    public int StepsPerEpoch { get; }
+    public LrSchedule Schedule { get; }
+    public int CompletedEpochs => _completedEpochs;
+    public double BestValidationLoss => _bestValidationLoss;
+    public double BestValidationRecall => _bestValidationRecall;
+    /// <summary>The K of the validation recall that <see cref="ModelSelection.Recall"/> uses.</summary>
+    public const int SelectionK = 20;
+
+    /// <summary>Called after every step (from the training thread).</summary>
+    public Action<StepInfo>? StepCompleted { get; set; }
+
+    /// <summary>Called after every epoch, once its checkpoints are written.</summary>
+    public Action<EpochResult>? EpochCompleted { get; set; }
+
+    /// <summary>The epoch whose weights are in <c>best_model</c> (0 before any).</summary>
+    public int BestEpoch => _bestEpoch;
+
+    /// <summary>True when the last <see cref="Train"/> ended early because the validation score stopped improving.</summary>
+    public bool StoppedEarly { get; private set; }
+
+    /// <summary>Training examples <c>order[start .. start + count)</c> as one batch (called from a worker thread, one batch at a time).</summary>
+    protected abstract TBatch PrepareBatch(int[] order, int start, int count, Rng rng);
+
+    /// <summary>The batch's mean loss, recorded on the current tape when training.</summary>
+    protected abstract Variable Loss(TBatch batch);
+
+    /// <summary>Mean loss over the validation split (NaN without one).</summary>
+    public abstract double ValidationLoss();
+
+    /// <summary>Recall@<see cref="SelectionK"/> over all items for the validation users (NaN without a validation split).</summary>
+    public abstract double ValidationRecall();
+
+    protected abstract void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info);
+
+    protected abstract CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer);
+
+    public string CheckpointPath(string name) => Path.Combine(Options.CheckpointDir, name + ".safetensors");
+
+    /// <summary>Loads the most advanced checkpoint in the checkpoint folder; returns its path.</summary>
+    public string ResumeFromLatest()
+    {
+        var candidates = Directory.Exists(Options.CheckpointDir)
+            ? Directory.GetFiles(Options.CheckpointDir, "checkpoint_*.safetensors") : [];
+        if (candidates.Length == 0) throw new FileNotFoundException($"--resume: no checkpoint_*.safetensors in '{Path.GetFullPath(Options.CheckpointDir)}'");
+        // The global step orders checkpoints even when an interrupted one and an epoch one share an epoch.
+        var latest = candidates.Select(p => (Path: p, Step: GlobalStepOf(p))).MaxBy(c => c.Step).Path;
+        var info = LoadCheckpoint(latest, Optimizer);
+        _completedEpochs = info.CompletedEpochs;
+        _globalStep = info.GlobalStep;
+        _bestValidationLoss = info.BestValidationLoss;
+        _bestValidationRecall = info.BestValidationRecall;
+        _bestEpoch = info.BestEpoch;
+        return latest;
+    }
+
+    private static int GlobalStepOf(string path) =>
+        int.TryParse(IO.SafeTensors.ReadMetadata(path).GetValueOrDefault("global_step"), out int s) ? s : -1;
+
+    /// <summary>
+    /// Puts <c>best_model</c>'s weights into the model, when training had a validation split and a
+    /// later epoch was worse; returns the epoch the weights come from.
+    /// </summary>
+    public int RestoreBest()
+    {
+        string path = CheckpointPath("best_model");
+        if (_bestEpoch == 0 || _bestEpoch == _completedEpochs || !File.Exists(path)) return _completedEpochs;
+        LoadCheckpoint(path, null);
+        return _bestEpoch;
+    }
+
+    private CheckpointInfo Position => new(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch, _bestValidationRecall);
+
+    /// <summary>Runs the remaining epochs. On cancellation, saves <c>checkpoint_interrupted</c> and throws <see cref="OperationCanceledException"/>.</summary>
+    public IReadOnlyList<EpochResult> Train(CancellationToken cancel = default)
+    {
+        if (Options.Resume && _completedEpochs == 0 && _globalStep == 0) ResumeFromLatest();
+        Directory.CreateDirectory(Options.CheckpointDir);
+        var results = new List<EpochResult>();
+        for (int epoch = _completedEpochs + 1; epoch <= Options.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            double trainLoss = TrainEpoch(epoch, cancel);
+            double seconds = clock.Elapsed.TotalSeconds;
+            double valLoss = ValidationLoss();
+            double valRecall = Options.SelectBy == ModelSelection.Recall ? ValidationRecall() : double.NaN;
+            _completedEpochs = epoch;
+            var saved = new List<string>();
+            // Without a validation split (NaN) every epoch's weights become the best model.
+            bool best = Options.SelectBy == ModelSelection.Recall
+                ? double.IsNaN(valRecall) || valRecall > _bestValidationRecall
+                : double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
+            if (valLoss < _bestValidationLoss) _bestValidationLoss = valLoss;
+            if (valRecall > _bestValidationRecall) _bestValidationRecall = valRecall;
+            if (best) _bestEpoch = epoch;
+            string path = CheckpointPath($"checkpoint_epoch_{epoch}");
+            SaveCheckpoint(path, Optimizer, Position);
+            saved.Add(path);
+            if (best)
+            {
+                SaveCheckpoint(CheckpointPath("best_model"), null, Position);
+                saved.Add(CheckpointPath("best_model"));
+            }
+            var result = new EpochResult(epoch, trainLoss, valLoss, Optimizer.LearningRate, seconds, _examples / seconds, saved) { ValidationRecall = valRecall };
+            results.Add(result);
+            EpochCompleted?.Invoke(result);
+            if (Options.Patience > 0 && epoch - _bestEpoch >= Options.Patience && _bestEpoch > 0)
+            {
+                StoppedEarly = true;
+                break;
+            }
+        }
+        return results;
+    }
+
+    private double TrainEpoch(int epoch, CancellationToken cancel)
+    {
+        _model.Train();
+        var rng = new Rng(Options.Seed ^ (0x5851F42D4C957F2DUL * (ulong)epoch));
+        var order = new int[_examples];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        rng.Shuffle(order.AsSpan());
+        double sum = 0;
+        int steps = 0;
+        var clock = Stopwatch.StartNew();
+        // The next batch is gathered on another core while this one trains; batches are still made
+        // one after another from the same generator, so the run is deterministic.
+        Task<TBatch>? next = null;
+        for (int start = 0; start < order.Length; start += Options.BatchSize)
+        {
+            int b = Math.Min(Options.BatchSize, order.Length - start);
+            if (b < 2) break;  // batch norm cannot train on one row
+            if (cancel.IsCancellationRequested)
+            {
+                next?.Wait(CancellationToken.None);
+                SaveCheckpoint(CheckpointPath("checkpoint_interrupted"), Optimizer, Position);
+                cancel.ThrowIfCancellationRequested();
+            }
+            var batch = next?.Result ?? PrepareBatch(order, start, b, rng);
+            int nextStart = start + Options.BatchSize, nextCount = Math.Min(Options.BatchSize, order.Length - nextStart);
+            next = nextCount >= 2 ? Task.Run(() => PrepareBatch(order, nextStart, nextCount, rng)) : null;
+            Schedule.Apply(Optimizer, _globalStep);
+            float loss = Step(batch);
+            _globalStep++;
+            sum += loss;
+            steps++;
+            StepCompleted?.Invoke(new StepInfo(epoch, steps, StepsPerEpoch, sum / steps, steps / clock.Elapsed.TotalSeconds));
+        }
+        next?.Wait(CancellationToken.None);
+        return sum / Math.Max(1, steps);
+    }
+
+    /// <summary>Forward, backward and an optimiser step on one batch; returns its loss.</summary>
+    private float Step(TBatch batch)
+    {
+        // A pooled tape: the step's activations and gradients reuse the previous step's arrays.
+        using var tape = new Tape(pooled: true);
+        var loss = Loss(batch);
+        tape.Backward(loss);
+        Optimizer.Step();
+        Optimizer.ZeroGrad();
+        return loss.Value[0];
+    }
+
+    /// <summary>
+    /// The mean loss of <paramref name="count"/> evaluation examples in batches of the training size,
+    /// in evaluation mode without recording; <paramref name="prepare"/>(start, n) makes one batch.
+    /// </summary>
+    protected double MeanLoss(int count, Func<int, int, TBatch> prepare)
+    {
+        if (count < 2) return double.NaN;
+        _model.Eval();
+        double sum = 0;
+        int batches = 0;
+        Tape.NoGrad(() =>
+        {
+            for (int start = 0; start < count; start += Options.BatchSize)
+            {
+                int b = Math.Min(Options.BatchSize, count - start);
+                if (b < 2) break;
+                sum += Loss(prepare(start, b)).Value[0];
+                batches++;
+            }
+            return 0;
+        });
+        _model.Train();
+        return sum / Math.Max(1, batches);
+    }
+
+    /// <summary>Every interaction of a split as (user, position in the user's list).</summary>
+    protected static (int[] User, int[] Position) Examples(Data.UserItemLists split)
+    {
+        var user = new int[split.Count];
+        var position = new int[split.Count];
+        for (int u = 0, k = 0; u < split.UserCount; u++)
+            for (int p = 0; p < split.CountOf(u); p++, k++) { user[k] = u; position[k] = p; }
+        return (user, position);
+    }
+}
