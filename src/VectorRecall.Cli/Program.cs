@@ -18,6 +18,7 @@ public static class Program
         root.Add(InspectCommand.Create());
         root.Add(IndexCommands.Create());
         root.Add(BenchCommands.Create());
+        root.Add(TdmCommands.Create());
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try

@@ -319,3 +319,49 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         Assert.Contains("not a TDM checkpoint", Assert.Throws<FileFormatException>(() => TdmCheckpoint.Load(twoTower)).Message);
     }
 }
+
+[Collection(ConsoleCollection.Name)]
+public class TdmCommandTests
+{
+    private static int Vrecall(params string[] args) => VectorRecall.Cli.Program.Main(args);
+
+    [Fact]
+    public void TheFiveStepWorkflowRunsAndEvaluatesBothTrees()
+    {
+        using var dir = new TempDir();
+        var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
+        File.WriteAllLines(dir.File("seq.txt"), lines);
+        string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
+        Assert.Equal(0, Vrecall(["train", .. data, "--epochs", "1", "--batch-size", "64", "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16",
+            "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+        // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--parallel", "2"));
+        string[] train = ["tdm", "train", .. data, "--user-init", dir.File("b"), "--epochs", "1", "--batch-size", "64", "--beam", "20"];
+        Assert.Equal(0, Vrecall([.. train, "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
+        Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--out", dir.File("leaf_emb.npy")));
+        Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
+        Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
+        Assert.Equal(0, Vrecall([.. train, "--tree", dir.File("tree_2.bin"), "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2")]));
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "flat,tdm", "--tdm-model",
+            Path.Combine(dir.File("t1"), "best_model.safetensors"), Path.Combine(dir.File("t2"), "best_model.safetensors"), "--beam", "50", "--json", dir.File("r.json")]));
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
+        var retrievers = doc.RootElement.GetProperty("retrievers");
+        foreach (var name in new[] { "flat", "tdm:t1", "tdm:t2" })
+            Assert.True(retrievers.GetProperty(name).TryGetProperty("hr@50", out _), name);
+
+        // Bad input: a beam narrower than K, a corrupt tree, a tree for other items, embeddings of the wrong shape.
+        Assert.Equal(1, Vrecall(["eval", .. data, "--retriever", "tdm", "--tdm-model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--beam", "10"]));
+        var bytes = File.ReadAllBytes(dir.File("tree.bin"));
+        bytes[^9] ^= 0x10;
+        File.WriteAllBytes(dir.File("bad.bin"), bytes);
+        Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("bad.bin"), "--checkpoint-dir", dir.File("t3")]));
+        Npy.Write(dir.File("few.npy"), Tensor.Randn(new Rng(1), 1f, 40, 16));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("few.bin")));
+        Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("few.bin"), "--checkpoint-dir", dir.File("t4")]));
+        Npy.Write(dir.File("flat.npy"), new float[60], [60]);
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("flat.npy"), "--output", dir.File("x.bin")));
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("x.bin"), "--mode", "category"));
+        Assert.False(File.Exists(dir.File("x.bin")));
+    }
+}

@@ -68,7 +68,7 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Trainer.NumNegatives} sampled negatives + in-batch, τ={o.Trainer.Temperature}, logQ {(o.Trainer.LogQCorrection ? "on" : "off")})");
         var trainer = new TwoTowerTrainer(model, data, o.Trainer);
         if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        Train(trainer, o, token);
+        Train(trainer, token);
         string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{TwoTowerTrainer.SelectionK}" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
         int served = trainer.RestoreBest();
@@ -98,7 +98,8 @@ internal static class DemoCommand
         return 0;
     }
 
-    private static void Train(TwoTowerTrainer trainer, PipelineOptions o, CancellationToken token)
+    /// <summary>Runs a trainer with a progress bar per epoch and a line per epoch with its losses and checkpoints.</summary>
+    internal static void Train<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token) where TBatch : class
     {
         AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -258,14 +259,14 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"The user's most frequent training categories: {string.Join(", ", categories.Select(g => $"{g.Key} ({g.Count()})"))}");
     }
 
-    private static void Rule(string title)
+    internal static void Rule(string title)
     {
         AnsiConsole.WriteLine();
         AnsiConsole.Write(new Rule(title).LeftJustified());
     }
 
     /// <summary>Runs <paramref name="work"/> with one progress bar; the work reports how far it is (out of <paramref name="max"/>).</summary>
-    private static void WithProgress(string description, double max, Action<Action<double>> work) =>
+    internal static void WithProgress(string description, double max, Action<Action<double>> work) =>
         AnsiConsole.Progress().AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(ctx =>

@@ -9,6 +9,7 @@ using VectorRecall.Evaluation;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
+using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
 
 namespace VectorRecall.Cli.Commands;
@@ -34,27 +35,50 @@ internal static class EvalCommand
         var ks = new Option<string>("--ks") { Description = "cut-offs K", DefaultValueFactory = _ => "1,5,10,20,50" };
         var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the results as JSON here" };
+        var tdmModels = new Option<string[]>("--tdm-model", "--tdm_model") { Description = "TDM checkpoints for --retriever tdm (one retriever each, named by its folder)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
+        var beam = new Option<int>("--beam") { Description = "TDM beam width (at least the largest K)", DefaultValueFactory = _ => 100 };
         var command = new Command("eval", "All-item ranking metrics and timings on a data set's test split, through a serving bundle.")
         {
-            dataset, dataDir, bundle, retriever, ks, users, json,
+            dataset, dataDir, bundle, retriever, ks, users, json, tdmModels, beam,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(bundle)!,
-            r.GetValue(retriever)!, r.GetValue(ks)!, r.GetValue(users), r.GetValue(json), token))));
+            r.GetValue(retriever)!, r.GetValue(ks)!, r.GetValue(users), r.GetValue(json), r.GetValue(tdmModels)!, r.GetValue(beam), token))));
         return command;
     }
 
-    private static int Run(string datasetName, string dataDir, string bundlePath, string retrieverList, string kList, int maxUsers, string? jsonPath, CancellationToken token)
+    /// <summary>A TDM checkpoint as a retriever (named "tdm:" and its folder): users encoded by its tower from train and validation, beam search that leaves their items out.</summary>
+    private static (string Name, EvaluationResult Result) EvaluateTdm(string checkpoint, int beam, RecDataset data, List<int> users, UserItemLists known, int[] ks, CancellationToken token)
+    {
+        var (model, tree, info) = TdmCheckpoint.Load(checkpoint);
+        if (tree.ItemCount != data.ItemCount || model.Config.User.NumUsers != data.UserCount)
+            throw new ArgumentException($"{checkpoint}: the TDM model knows {model.Config.User.NumUsers:N0} users and {tree.ItemCount:N0} items, the data set {data.UserCount:N0} and {data.ItemCount:N0}");
+        string name = $"tdm:{Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(checkpoint)))}";
+        AnsiConsole.MarkupLineInterpolated($"ranking {users.Count:N0} users with {name} ({model.Config.Scorer} scorer, epoch {info.CompletedEpochs}, beam {beam}) ...");
+        var retriever = new TdmRetriever(model, tree, beam, known);
+        var userArray = users.ToArray();
+        var clock = Stopwatch.StartNew();
+        var queries = retriever.EncodeUsers(data, userArray, known);
+        double encode = clock.Elapsed.TotalSeconds;
+        var result = RetrievalEvaluator.Evaluate(retriever.Search, data.ItemCount, queries, users, data.Test, known, ks, cancel: token);
+        AnsiConsole.MarkupLineInterpolated($"  user encoding {encode:F2} s, beam search {result.SearchSeconds:F2} s");
+        return (name, result);
+    }
+
+    private static int Run(string datasetName, string dataDir, string bundlePath, string retrieverList, string kList, int maxUsers, string? jsonPath, string[] tdmModels, int beam, CancellationToken token)
     {
         var retrievers = retrieverList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s => s.ToLowerInvariant()).ToArray();
         foreach (var name in retrievers)
-            if (name is not ("flat" or "hnsw" or "scalar" or "popularity")) throw new ArgumentException($"--retriever: unknown '{name}' (expected flat, hnsw, scalar, popularity)");
+            if (name is not ("flat" or "hnsw" or "scalar" or "popularity" or "tdm")) throw new ArgumentException($"--retriever: unknown '{name}' (expected flat, hnsw, scalar, popularity, tdm)");
+        if (retrievers.Contains("tdm") && tdmModels.Length == 0) throw new ArgumentException("--retriever tdm needs --tdm-model CHECKPOINT (one or more)");
         var ks = kList.Split(',', StringSplitOptions.TrimEntries).Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v : throw new ArgumentException($"--ks: '{k}' is not a positive integer")).Distinct().Order().ToArray();
 
         var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
-        using var service = RecallService.FromBundle(bundlePath);
-        if (service.UserCount != data.UserCount || service.ItemCount != data.ItemCount)
+        if (retrievers.Contains("tdm") && beam < ks[^1]) throw new ArgumentException($"--beam ({beam}) must be at least the largest K ({ks[^1]})");
+        // The two-tower retrievers search the bundle; TDM and popularity do not need one.
+        using var service = retrievers.Any(r => r is "flat" or "hnsw" or "scalar") ? RecallService.FromBundle(bundlePath) : null;
+        if (service is not null && (service.UserCount != data.UserCount || service.ItemCount != data.ItemCount))
             throw new ArgumentException($"bundle '{bundlePath}' has {service.UserCount:N0} users and {service.ItemCount:N0} items; {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}: it was trained on other data");
         AnsiConsole.MarkupLineInterpolated($"{loaded.Describe()}");
 
@@ -62,14 +86,19 @@ internal static class EvalCommand
         var testUsers = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToList();
         if (maxUsers > 0 && testUsers.Count > maxUsers) testUsers = testUsers.Take(maxUsers).ToList();
         var clock = Stopwatch.StartNew();
-        var queries = service.EncodeUsers(testUsers.Select(u => (long)u).ToArray());
+        var queries = service?.EncodeUsers(testUsers.Select(u => (long)u).ToArray());
         double encodeSeconds = clock.Elapsed.TotalSeconds;
-        var itemVectors = retrievers.Any(r => r is "flat" or "scalar") ? service.LoadItemVectors() : null;
+        var itemVectors = retrievers.Any(r => r is "flat" or "scalar") ? service!.LoadItemVectors() : null;
 
         var results = new List<(string Name, EvaluationResult Result)>();
         foreach (var name in retrievers)
         {
             token.ThrowIfCancellationRequested();
+            if (name == "tdm")
+            {
+                foreach (var checkpoint in tdmModels) results.Add(EvaluateTdm(checkpoint, beam, data, testUsers, known, ks, token));
+                continue;
+            }
             AnsiConsole.MarkupLineInterpolated($"ranking {testUsers.Count:N0} users with {name} ...");
             EvaluationResult result;
             switch (name)
@@ -77,14 +106,14 @@ internal static class EvalCommand
                 case "flat":
                 {
                     using var flat = TowerEncoder.BuildIndex(itemVectors!, "Flat");
-                    result = RetrievalEvaluator.Evaluate(flat.SearchBatch, flat.Count, queries, testUsers, data.Test, known, ks, cancel: token);
+                    result = RetrievalEvaluator.Evaluate(flat.SearchBatch, flat.Count, queries!, testUsers, data.Test, known, ks, cancel: token);
                     break;
                 }
                 case "hnsw":
-                    result = RetrievalEvaluator.Evaluate(service.Index.SearchBatch, service.ItemCount, queries, testUsers, data.Test, known, ks, cancel: token);
+                    result = RetrievalEvaluator.Evaluate(service!.Index.SearchBatch, service.ItemCount, queries!, testUsers, data.Test, known, ks, cancel: token);
                     break;
                 case "scalar":
-                    result = RetrievalEvaluator.Evaluate(NaiveSearch.Over(itemVectors!), service.ItemCount, queries, testUsers, data.Test, known, ks, cancel: token);
+                    result = RetrievalEvaluator.Evaluate(NaiveSearch.Over(itemVectors!), data.ItemCount, queries!, testUsers, data.Test, known, ks, cancel: token);
                     break;
                 default:
                 {
