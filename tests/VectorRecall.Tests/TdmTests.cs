@@ -306,6 +306,28 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         Assert.Equal(model.Nodes.Weight.Value.Row(tree.LeafOf(5)).ToArray(), loadedTree.LeafEmbeddings(loaded.Nodes.Weight.Value).Row(5).ToArray());
     }
 
+    [Theory]
+    [InlineData(NodeScorerKind.InnerProduct)]
+    [InlineData(NodeScorerKind.Mlp)]
+    public void SearchScoresAgreeWithTrainingLogits(NodeScorerKind scorer)
+    {
+        var (model, tree) = NewModel(scorer);
+        var rng = new Rng(9);
+        var user = Tensor.Randn(rng, 1f, 1, fixture.Config.EmbeddingDim);
+        int[] nodes = [0, 3, 17, tree.NodeCount - 1, 42];
+        var logits = Autograd.Tape.NoGrad(() => model.Logits(new Autograd.Variable(user), nodes).Value);
+        var scores = new float[nodes.Length];
+        model.Score(user.Span, nodes, scores);
+        float scale = scorer == NodeScorerKind.InnerProduct ? 1f / model.Config.Temperature : 1f;
+        for (int i = 0; i < nodes.Length; i++) Assert.Equal(logits[0, i], scale * scores[i], 3);
+        if (scorer == NodeScorerKind.Mlp)
+        {
+            // The MLP starts as the inner product plus a small learned correction.
+            float ip = Distances.Dot(user.Span, model.Nodes.Weight.Value.Row(3)) / model.Config.Temperature;
+            Assert.True(Math.Abs(scores[1] - ip) < 0.5f * Math.Abs(ip) + 1f, $"{scores[1]} vs {ip}");
+        }
+    }
+
     [Fact]
     public void MismatchedTreesAndCheckpointsAreRefused()
     {

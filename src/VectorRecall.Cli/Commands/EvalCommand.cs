@@ -73,9 +73,9 @@ internal static class EvalCommand
         var ks = kList.Split(',', StringSplitOptions.TrimEntries).Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v : throw new ArgumentException($"--ks: '{k}' is not a positive integer")).Distinct().Order().ToArray();
 
+        if (retrievers.Contains("tdm") && beam < ks[^1]) throw new ArgumentException($"--beam ({beam}) must be at least the largest K ({ks[^1]})");
         var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
-        if (retrievers.Contains("tdm") && beam < ks[^1]) throw new ArgumentException($"--beam ({beam}) must be at least the largest K ({ks[^1]})");
         // The two-tower retrievers search the bundle; TDM and popularity do not need one.
         using var service = retrievers.Any(r => r is "flat" or "hnsw" or "scalar") ? RecallService.FromBundle(bundlePath) : null;
         if (service is not null && (service.UserCount != data.UserCount || service.ItemCount != data.ItemCount))

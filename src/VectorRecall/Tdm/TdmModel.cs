@@ -63,8 +63,12 @@ public sealed class TdmModel : Module, INodeScorer
         Config = config;
         User = RegisterModule("user", new UserTower(config.User, rng));
         Nodes = RegisterModule("nodes", new Embedding(config.Nodes, config.Dimension, rng));
-        if (config.Scorer == NodeScorerKind.Mlp)
-            Mlp = RegisterModule("scorer", Nn.Mlp.Build([3 * config.Dimension, .. config.MlpHidden, 1], rng, new MlpOptions { Activation = Activation.PRelu }));
+        if (config.Scorer != NodeScorerKind.Mlp) return;
+        Mlp = RegisterModule("scorer", Nn.Mlp.Build([3 * config.Dimension, .. config.MlpHidden, 1], rng, new MlpOptions { Activation = Activation.PRelu }));
+        // A linear path from user ⊙ node to the score, starting at Σ uᵢnᵢ / τ: the MLP begins as the
+        // inner-product scorer (whose tree and user tower it inherits) and learns what that misses.
+        Skip = RegisterModule("scorer_skip", new Linear(config.Dimension, 1, rng, bias: false));
+        Skip.Weight.Value.Span.Fill(1f / config.Temperature);
     }
 
     public TdmConfig Config { get; }
@@ -72,6 +76,8 @@ public sealed class TdmModel : Module, INodeScorer
     public Embedding Nodes { get; }
     /// <summary>Null for the inner-product scorer.</summary>
     public Sequential? Mlp { get; }
+    /// <summary>The MLP scorer's linear path from user ⊙ node to the score; null for the inner-product scorer.</summary>
+    public Linear? Skip { get; }
 
     /// <summary>
     /// Training logits [R × W]: row r's user vector <paramref name="users"/>[r] against nodes
@@ -86,7 +92,8 @@ public sealed class TdmModel : Module, INodeScorer
         var owner = new int[candidates.Length];
         for (int i = 0; i < owner.Length; i++) owner[i] = i / width;
         var u = Ops.GatherRows(users, owner);
-        var scores = Mlp.Forward(Ops.ConcatColumns(u, nodes, Ops.Mul(u, nodes)));
+        var product = Ops.Mul(u, nodes);
+        var scores = Ops.Add(Mlp.Forward(Ops.ConcatColumns(u, nodes, product)), Skip!.Forward(product));
         return Ops.Reshape(scores, rows, width);
     }
 
@@ -101,16 +108,16 @@ public sealed class TdmModel : Module, INodeScorer
             for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, table.Row(nodes[i]));
             return;
         }
-        MlpScorer.Score(Mlp, query, table, nodes, scores);
+        MlpScorer.Score(Mlp, Skip!.Weight.Value.Span, query, table, nodes, scores);
     }
 }
 
-/// <summary>The MLP scorer's forward pass on per-thread buffers: [u, n, u ⊙ n] → Linear/PReLU layers → one score per node.</summary>
+/// <summary>The MLP scorer's forward pass on per-thread buffers: [u, n, u ⊙ n] → Linear/PReLU layers → one score per node, plus the linear path from u ⊙ n.</summary>
 internal static class MlpScorer
 {
     [ThreadStatic] private static float[]? _a, _b;
 
-    public static void Score(Sequential mlp, ReadOnlySpan<float> user, Tensor table, ReadOnlySpan<int> nodes, Span<float> scores)
+    public static void Score(Sequential mlp, ReadOnlySpan<float> skip, ReadOnlySpan<float> user, Tensor table, ReadOnlySpan<int> nodes, Span<float> scores)
     {
         int m = nodes.Length, d = user.Length, width = 3 * d;
         foreach (var layer in mlp.Layers) if (layer is Linear l) width = Math.Max(width, l.OutFeatures);
@@ -123,6 +130,7 @@ internal static class MlpScorer
             user.CopyTo(row);
             node.CopyTo(row[d..]);
             TensorPrimitives.Multiply(user, node, row[(2 * d)..]);
+            scores[i] = Distances.Dot(skip, row[(2 * d)..]);
         }
         float[] input = _a, output = _b!;
         int cols = 3 * d;
@@ -146,6 +154,6 @@ internal static class MlpScorer
                     throw new InvalidOperationException($"the MLP scorer has an unexpected layer {layer.GetType().Name}");
             }
         }
-        input.AsSpan(0, m).CopyTo(scores);
+        TensorPrimitives.Add(scores[..m], input.AsSpan(0, m), scores[..m]);
     }
 }
