@@ -107,7 +107,7 @@ internal static class TdmCommands
         var userInit = new Option<string?>("--user-init", "--user_init") { Description = "serving bundle whose trained user tower starts the model's (its configuration is used)" };
         var scorer = new Option<string>("--scorer") { Description = "ip (inner product of user and node) or mlp (MLP over [user, node, user*node])", DefaultValueFactory = _ => "ip" };
         var mlp = new Option<int[]>("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
-        var negatives = new Option<int[]>("--negatives") { Description = "negatives per level: one count, or one per level 1..depth", DefaultValueFactory = _ => [6], AllowMultipleArgumentsPerToken = true };
+        var negatives = new Option<int[]>("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
         var loss = new Option<string>("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
         var beam = new Option<int>("--beam") { Description = "beam width for the validation recall", DefaultValueFactory = _ => 100 };
         var epochs = new Option<int>("--epochs") { Description = "passes over the training interactions", DefaultValueFactory = _ => 5 };
@@ -139,7 +139,8 @@ internal static class TdmCommands
             };
             var tdm = new TdmOptions
             {
-                NegativesPerLevel = r.GetValue(negatives)!, Beam = r.GetValue(beam),
+                NegativesPerLevel = r.GetValue(negatives) is { Length: > 0 } n ? n : [r.GetValue(scorer)!.Equals("mlp", StringComparison.OrdinalIgnoreCase) ? 6 : 50],
+                Beam = r.GetValue(beam),
                 Loss = r.GetValue(loss)!.ToLowerInvariant() switch
                 {
                     "softmax" => TdmLoss.Softmax,
