@@ -112,31 +112,55 @@ public sealed class TdmModel : Module, INodeScorer
     }
 }
 
-/// <summary>The MLP scorer's forward pass on per-thread buffers: [u, n, u ⊙ n] → Linear/PReLU layers → one score per node, plus the linear path from u ⊙ n.</summary>
+/// <summary>
+/// The MLP scorer's forward pass for one user on per-thread buffers. The first layer's product with
+/// [u, n, u ⊙ n] is W_u·u + (W_n + W_m·diag(u))·n, so per user it folds into one [hidden × d] matrix
+/// and a bias, and each node costs a d-wide product instead of a 3d-wide one; the linear path
+/// Σ sᵢuᵢnᵢ folds the same way. Then the remaining Linear/PReLU layers give one score per node.
+/// </summary>
 internal static class MlpScorer
 {
-    [ThreadStatic] private static float[]? _a, _b;
+    [ThreadStatic] private static float[]? _a, _b, _fold;
 
     public static void Score(Sequential mlp, ReadOnlySpan<float> skip, ReadOnlySpan<float> user, Tensor table, ReadOnlySpan<int> nodes, Span<float> scores)
     {
-        int m = nodes.Length, d = user.Length, width = 3 * d;
+        int m = nodes.Length, d = user.Length;
+        var first = mlp.Layers[0] as Linear ?? throw new InvalidOperationException("the MLP scorer must start with a Linear layer");
+        int hidden = first.OutFeatures, width = d;
         foreach (var layer in mlp.Layers) if (layer is Linear l) width = Math.Max(width, l.OutFeatures);
         if (_a is null || _a.Length < m * width) { _a = new float[m * width]; _b = new float[m * width]; }
-        var x = _a.AsSpan(0, m * 3 * d);
+        if (_fold is null || _fold.Length < (hidden + 2) * d + hidden) _fold = new float[(hidden + 2) * d + hidden];
+
+        // Fold the user into the first layer: A = W_n + W_m·diag(u), c = W_u·u + b, s = skip ⊙ u.
+        var w = first.Weight.Value;
+        var a = _fold.AsSpan(0, hidden * d);
+        var c = _fold.AsSpan(hidden * d, hidden);
+        var s = _fold.AsSpan(hidden * d + hidden, d);
+        for (int r = 0; r < hidden; r++)
+        {
+            var row = w.Row(r);
+            TensorPrimitives.Multiply(row.Slice(2 * d, d), user, a.Slice(r * d, d));
+            TensorPrimitives.Add(a.Slice(r * d, d), row.Slice(d, d), a.Slice(r * d, d));
+            c[r] = Distances.Dot(row[..d], user) + (first.Bias is null ? 0 : first.Bias.Value[r]);
+        }
+        TensorPrimitives.Multiply(skip, user, s);
+
+        var x = _a.AsSpan(0, m * d);
         for (int i = 0; i < m; i++)
         {
-            var row = x.Slice(i * 3 * d, 3 * d);
             var node = table.Row(nodes[i]);
-            user.CopyTo(row);
-            node.CopyTo(row[d..]);
-            TensorPrimitives.Multiply(user, node, row[(2 * d)..]);
-            scores[i] = Distances.Dot(skip, row[(2 * d)..]);
+            node.CopyTo(x.Slice(i * d, d));
+            scores[i] = Distances.Dot(s, node);
         }
-        float[] input = _a, output = _b!;
-        int cols = 3 * d;
-        foreach (var layer in mlp.Layers)
+        var h = _b.AsSpan(0, m * hidden);
+        Gemm.Multiply(x, d, false, a, d, true, h, hidden, m, hidden, d, threads: 1);
+        for (int i = 0; i < m; i++) TensorPrimitives.Add(h.Slice(i * hidden, hidden), c, h.Slice(i * hidden, hidden));
+
+        float[] input = _b!, output = _a;
+        int cols = hidden;
+        for (int index = 1; index < mlp.Layers.Count; index++)
         {
-            switch (layer)
+            switch (mlp.Layers[index])
             {
                 case Linear l:
                     var y = output.AsSpan(0, m * l.OutFeatures);
@@ -146,12 +170,12 @@ internal static class MlpScorer
                     (input, output) = (output, input);
                     break;
                 case PRelu p:
-                    var a = p.Alpha.Value.Span;
+                    var alpha = p.Alpha.Value.Span;
                     var v = input.AsSpan(0, m * cols);
-                    for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= a[a.Length == 1 ? 0 : i % cols];
+                    for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= alpha[alpha.Length == 1 ? 0 : i % cols];
                     break;
                 default:
-                    throw new InvalidOperationException($"the MLP scorer has an unexpected layer {layer.GetType().Name}");
+                    throw new InvalidOperationException($"the MLP scorer has an unexpected layer {mlp.Layers[index].GetType().Name}");
             }
         }
         TensorPrimitives.Add(scores[..m], input.AsSpan(0, m), scores[..m]);
