@@ -358,13 +358,15 @@ public class TdmCommandTests
             "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
         // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
         Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--parallel", "2"));
-        string[] train = ["tdm", "train", .. data, "--user-init", dir.File("b"), "--epochs", "1", "--batch-size", "64", "--beam", "20"];
-        Assert.Equal(0, Vrecall([.. train, "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
+        string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];
+        Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
         Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--out", dir.File("leaf_emb.npy")));
         Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
         Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
         Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
-        Assert.Equal(0, Vrecall([.. train, "--tree", dir.File("tree_2.bin"), "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2")]));
+        // The second model starts from the first one's user tower, which learned alongside the leaves.
+        Assert.Equal(0, Vrecall([.. train, "--user-init", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--tree", dir.File("tree_2.bin"),
+            "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2")]));
         Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "flat,tdm", "--tdm-model",
             Path.Combine(dir.File("t1"), "best_model.safetensors"), Path.Combine(dir.File("t2"), "best_model.safetensors"), "--beam", "50", "--json", dir.File("r.json")]));
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));

@@ -104,7 +104,7 @@ internal static class TdmCommands
         var dataset = new Option<string>("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
         var dataDir = new Option<string>("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
         var tree = new Option<string>("--tree", "--tree_data_path") { Description = "tree file from build-tree (its node embeddings initialise the model's)", Required = true };
-        var userInit = new Option<string?>("--user-init", "--user_init") { Description = "serving bundle whose trained user tower starts the model's (its configuration is used)" };
+        var userInit = new Option<string?>("--user-init", "--user_init") { Description = "where the user tower starts: a serving bundle's trained tower, or a TDM checkpoint's (for the second tree, the first tree's model: its leaves and its tower were learned together)" };
         var scorer = new Option<string>("--scorer") { Description = "ip (inner product of user and node) or mlp (MLP over [user, node, user*node])", DefaultValueFactory = _ => "ip" };
         var mlp = new Option<int[]>("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
         var negatives = new Option<int[]>("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
@@ -175,7 +175,7 @@ internal static class TdmCommands
         TwoTowerConfig userConfig;
         if (userInit is not null)
         {
-            (initTower, userConfig) = ServingBundle.LoadUserTower(userInit);
+            (initTower, userConfig) = File.Exists(userInit) ? TowerOf(TdmCheckpoint.Load(userInit).Model) : ServingBundle.LoadUserTower(userInit);
             if (userConfig.NumUsers != data.UserCount || userConfig.NumItems != data.ItemCount || userConfig.UserFeatures != data.UserFeatures.Cols)
                 throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {userConfig.NumUsers:N0} users and {userConfig.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
             if (userConfig.EmbeddingDim != tree.Dimension)
@@ -206,6 +206,8 @@ internal static class TdmCommands
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
+
+    private static (UserTower, TwoTowerConfig) TowerOf(TdmModel model) => (model.User, model.Config.User);
 
     private static Command GetLeaf()
     {
