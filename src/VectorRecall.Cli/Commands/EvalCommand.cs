@@ -17,7 +17,7 @@ namespace VectorRecall.Cli.Commands;
 /// <summary>
 /// <c>vrecall eval</c>: all-item ranking on a data set's test split through a serving bundle, for one
 /// or more retrievers — exact (<c>flat</c>), the bundle's index (<c>hnsw</c>), the naive scalar loop
-/// (<c>scalar</c>) and <c>popularity</c> — with items the user had in train and validation excluded.
+/// (<c>scalar</c>), <c>popularity</c> and trained TDM models (<c>tdm</c>, beam search) — with items the user had in train and validation excluded.
 /// Prints the metrics (rows = metric, columns = K) per retriever and two timing tables: the whole
 /// inference with metric computation, and the net top-K search; <c>--json</c> writes it all.
 /// </summary>

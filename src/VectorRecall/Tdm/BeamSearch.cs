@@ -59,7 +59,7 @@ public static class BeamSearch
             s.Beam.AsSpan(0, kept).CopyTo(s.Candidates);
             return TopLeaves(tree, scorer, query, s, kept, k, ids, scores, exclude);
         }
-        for (int level = start + 1; level <= last; level++)
+        for (int level = start + 1; ; level++)
         {
             int n = 0;
             for (int i = 0; i < kept; i++)
@@ -75,7 +75,6 @@ public static class BeamSearch
             kept = heap.SortBestFirst();
             for (int i = 0; i < kept; i++) s.Beam[i] = (int)s.HeapIds[i];
         }
-        return 0;  // unreachable: the loop returns on the last level
     }
 
     /// <summary>

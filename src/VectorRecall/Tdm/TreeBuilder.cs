@@ -52,7 +52,8 @@ public static class TreeBuilder
         if (options.Mode == TreeBuildMode.Category)
         {
             var keys = categories.ToArray();
-            Array.Sort(keys, order);  // ids stay ascending within a category: the sort is stable enough here, ties broken below
+            // By category, and by id within a category (Array.Sort is not stable).
+            Array.Sort(keys, order);
             SortTiesById(keys, order);
         }
         var job = new Job(options, ItemTree.DepthFor(n, branch), n, progress, cancel);
