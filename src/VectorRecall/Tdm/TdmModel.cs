@@ -38,16 +38,8 @@ public sealed record TdmConfig
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    public static TdmConfig FromJson(string json, string source)
-    {
-        TdmConfig? config;
-        try { config = JsonSerializer.Deserialize<TdmConfig>(json, Json); }
-        catch (JsonException e) { throw new IO.FileFormatException(source, $"TDM configuration is not valid JSON: {e.Message}"); }
-        if (config is null) throw new IO.FileFormatException(source, "TDM configuration is empty");
-        try { config.Validate(); }
-        catch (ArgumentException e) { throw new IO.FileFormatException(source, $"TDM configuration is invalid: {e.Message}"); }
-        return config;
-    }
+    public static TdmConfig FromJson(string json, string source) =>
+        IO.ConfigJson.Parse<TdmConfig>(json, source, Json, c => c.Validate(), "TDM configuration");
 }
 
 /// <summary>

@@ -93,13 +93,10 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         return Ops.BinaryCrossEntropyWithLogits(logits, targets);
     }
 
-    public override double ValidationLoss()
-    {
-        var rng = new Rng(Options.Seed ^ 0x7F4A7C15UL);
-        var index = new int[_validation.User.Length];
-        for (int i = 0; i < index.Length; i++) index[i] = i;
-        return MeanLoss(index.Length, (start, b) => Prepare(_data.Validation, _validation, index, start, b, rng, train: false));
-    }
+    protected override int ValidationCount => _validation.User.Length;
+
+    protected override Batch PrepareValidationBatch(int[] order, int start, int count, Rng rng) =>
+        Prepare(_data.Validation, _validation, order, start, count, rng, train: false);
 
     /// <summary>Recall@<see cref="EpochTrainer{TBatch}.SelectionK"/> of beam search for up to <see cref="TdmOptions.ValidationUsers"/> validation users, their train items excluded.</summary>
     public override double ValidationRecall()

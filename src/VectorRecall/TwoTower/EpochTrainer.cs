@@ -62,8 +62,11 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     /// <summary>The batch's mean loss, recorded on the current tape when training.</summary>
     protected abstract Variable Loss(TBatch batch);
 
-    /// <summary>Mean loss over the validation split (NaN without one).</summary>
-    public abstract double ValidationLoss();
+    /// <summary>Validation examples (interactions of the validation split).</summary>
+    protected abstract int ValidationCount { get; }
+
+    /// <summary>Validation examples <c>order[start .. start + count)</c> as one batch, their behaviour all of training.</summary>
+    protected abstract TBatch PrepareValidationBatch(int[] order, int start, int count, Rng rng);
 
     /// <summary>Recall@<see cref="SelectionK"/> over all items for the validation users (NaN without a validation split).</summary>
     public abstract double ValidationRecall();
@@ -200,12 +203,16 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     }
 
     /// <summary>
-    /// The mean loss of <paramref name="count"/> evaluation examples in batches of the training size,
-    /// in evaluation mode without recording; <paramref name="prepare"/>(start, n) makes one batch.
+    /// Mean loss over the validation examples (NaN with fewer than two), in batches of the training
+    /// size, in evaluation mode without recording, with a fixed generator so epochs compare.
     /// </summary>
-    protected double MeanLoss(int count, Func<int, int, TBatch> prepare)
+    public double ValidationLoss()
     {
+        int count = ValidationCount;
         if (count < 2) return double.NaN;
+        var rng = new Rng(Options.Seed ^ 0x7F4A7C15UL);
+        var index = new int[count];
+        for (int i = 0; i < index.Length; i++) index[i] = i;
         _model.Eval();
         double sum = 0;
         int batches = 0;
@@ -215,7 +222,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
             {
                 int b = Math.Min(Options.BatchSize, count - start);
                 if (b < 2) break;
-                sum += Loss(prepare(start, b)).Value[0];
+                sum += Loss(PrepareValidationBatch(index, start, b, rng)).Value[0];
                 batches++;
             }
             return 0;

@@ -65,16 +65,8 @@ public sealed record TwoTowerConfig
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Parses a configuration written by <see cref="ToJson"/>; <paramref name="source"/> names the file in errors.</summary>
-    public static TwoTowerConfig FromJson(string json, string source)
-    {
-        TwoTowerConfig? config;
-        try { config = JsonSerializer.Deserialize<TwoTowerConfig>(json, Json); }
-        catch (JsonException e) { throw new IO.FileFormatException(source, $"model configuration is not valid JSON: {e.Message}"); }
-        if (config is null) throw new IO.FileFormatException(source, "model configuration is empty");
-        try { config.Validate(); }
-        catch (ArgumentException e) { throw new IO.FileFormatException(source, $"model configuration is invalid: {e.Message}"); }
-        return config;
-    }
+    public static TwoTowerConfig FromJson(string json, string source) =>
+        IO.ConfigJson.Parse<TwoTowerConfig>(json, source, Json, c => c.Validate(), "model configuration");
 
     /// <summary>True when both describe the same parameter shapes.</summary>
     public bool SameShape(TwoTowerConfig other) => ToJson() == other.ToJson();

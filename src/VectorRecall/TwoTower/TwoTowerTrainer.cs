@@ -106,14 +106,10 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) =>
         Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, count, rng, train: true);
 
-    /// <summary>Mean InfoNCE loss over the validation interactions (evaluation mode, fixed negatives).</summary>
-    public override double ValidationLoss()
-    {
-        var rng = new Rng(Options.Seed ^ 0x7F4A7C15UL);
-        var index = new int[_validationExamples.User.Length];
-        for (int i = 0; i < index.Length; i++) index[i] = i;
-        return MeanLoss(index.Length, (start, b) => Prepare(_data.Validation, _validationExamples, index, start, b, rng, train: false));
-    }
+    protected override int ValidationCount => _validationExamples.User.Length;
+
+    protected override Batch PrepareValidationBatch(int[] order, int start, int count, Rng rng) =>
+        Prepare(_data.Validation, _validationExamples, order, start, count, rng, train: false);
 
     /// <summary>
     /// Recall@<see cref="EpochTrainer{TBatch}.SelectionK"/> of exact search over all items for the users with validation
