@@ -42,7 +42,7 @@ public class HnswIndexTests
     public void SearchesAreSortedAndScoresMatchTheMetric()
     {
         var data = VectorSets.Clustered(2000, 8, 20, 5);
-        using var index = new HnswIndex(8, Metric.InnerProduct, new HnswOptions { M = 8, EfConstruction = 64 });
+        using var index = new HnswIndex(8, Metric.InnerProduct, new HnswOptions { M = 8, EfConstruction = 64, Threads = 1, Seed = 42 });
         index.Add(VectorSets.Ids(2000), data);
         var ids = new long[20]; var scores = new float[20];
         var q = data.AsSpan(0, 8);
