@@ -21,6 +21,18 @@ public sealed record GemmShape(string Name, int M, int N, int K, bool TransA, bo
         new("dW   [11264x256]^T x[11264x128]", 256, 128, 11264, true, false),
     ];
 
+    /// <summary>The largest GEMMs of an RQ-VAE step (batch 1024, layers 2048 and 1024 wide): the Linear 2048↔1024 in both directions and 1024↔512.</summary>
+    public static readonly GemmShape[] RqVae =
+    [
+        new("fwd  [1024x2048]x[1024x2048]^T", 1024, 1024, 2048, false, true),
+        new("fwd  [1024x1024]x[2048x1024]^T", 1024, 2048, 1024, false, true),
+        new("fwd  [1024x1024]x[512x1024]^T", 1024, 512, 1024, false, true),
+        new("dX   [1024x1024]x[1024x2048]", 1024, 2048, 1024, false, false),
+        new("dX   [1024x2048]x[2048x1024]", 1024, 1024, 2048, false, false),
+        new("dW   [1024x1024]^T x[1024x2048]", 1024, 2048, 1024, true, false),
+        new("dW   [1024x2048]^T x[1024x1024]", 2048, 1024, 1024, true, false),
+    ];
+
     public double Flops => 2.0 * M * N * K;
 
     public override string ToString() => Name;

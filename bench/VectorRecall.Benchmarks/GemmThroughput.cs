@@ -8,7 +8,7 @@ namespace VectorRecall.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm</c>: GFLOP/s of every
-/// two-tower shape on 1 and 2 threads, as a fraction of the machine's peak (2 FMA units × 16
+/// two-tower shape (or with <c>--rqvae</c> the RQ-VAE's) on 1 and 2 threads, as a fraction of the machine's peak (2 FMA units × 16
 /// floats × 2 flops × clock, per core) and of a measured FMA-only loop. The best of many short
 /// runs is reported: on a shared machine the minimum time is the least disturbed one.
 /// </summary>
@@ -24,7 +24,7 @@ internal static class GemmThroughput
         Console.WriteLine($"{"shape",-34} {"threads",7} {"GFLOP/s",9} {"% peak/core",12} {"median",9}");
         var rng = new Rng(1);
         foreach (int threads in new[] { 1, 2 })
-            foreach (var s in GemmShape.TwoTower)
+            foreach (var s in args.Contains("--rqvae") ? GemmShape.RqVae : GemmShape.TwoTower)
             {
                 var a = Tensor.Randn(rng, 1f, s.TransA ? s.K : s.M, s.TransA ? s.M : s.K);
                 var b = Tensor.Randn(rng, 1f, s.TransB ? s.N : s.K, s.TransB ? s.K : s.N);

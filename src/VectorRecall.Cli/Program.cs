@@ -19,6 +19,7 @@ public static class Program
         root.Add(IndexCommands.Create());
         root.Add(BenchCommands.Create());
         root.Add(TdmCommands.Create());
+        root.Add(RqVaeCommands.Create());
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try

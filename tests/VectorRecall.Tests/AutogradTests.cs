@@ -35,6 +35,16 @@ public class AutogradTests
         GradCheck.Check(v => Ops.BinaryCrossEntropyWithLogits(v[0], targets), R(2, 3));
     }
     [Fact] public void Mse() => GradCheck.Check(v => Ops.Mse(v[0], v[1]), R(3, 4), R(3, 4));
+
+    [Fact]
+    public void L1()
+    {
+        // |p − t| has a kink at p = t: keep every difference well away from it.
+        var prediction = R(3, 4);
+        var target = prediction.Clone();
+        System.Numerics.Tensors.TensorPrimitives.Add(target.Span, GradCheck.AwayFromZero(Rng, 0.05f, 3, 4).Span, target.Span);
+        GradCheck.Check(v => Ops.L1(v[0], v[1]), prediction, target);
+    }
     [Fact] public void L2NormalizeRows() => GradCheck.Check(v => Ops.L2NormalizeRows(v[0]), 1e-3f, R(3, 4));
     [Fact] public void ConcatColumns() => GradCheck.Check(v => Ops.ConcatColumns(v[0], v[1], v[2]), R(3, 2), R(3, 4), R(3, 1));
     [Fact] public void GatherRows() => GradCheck.Check(v => Ops.GatherRows(v[0], [2, 0, 2, 3]), R(4, 3));

@@ -8,6 +8,7 @@ using VectorRecall.Data;
 using VectorRecall.Evaluation;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
+using VectorRecall.SemanticIds;
 using VectorRecall.Serving;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
@@ -17,7 +18,7 @@ namespace VectorRecall.Cli.Commands;
 /// <summary>
 /// <c>vrecall eval</c>: all-item ranking on a data set's test split through a serving bundle, for one
 /// or more retrievers — exact (<c>flat</c>), the bundle's index (<c>hnsw</c>), the naive scalar loop
-/// (<c>scalar</c>), <c>popularity</c> and trained TDM models (<c>tdm</c>, beam search) — with items the user had in train and validation excluded.
+/// (<c>scalar</c>), <c>popularity</c>, trained TDM models (<c>tdm</c>, beam search) and semantic ids (<c>semantic</c>, beam search down an RQ-VAE's id trie) — with items the user had in train and validation excluded.
 /// Prints the metrics (rows = metric, columns = K) per retriever and two timing tables: the whole
 /// inference with metric computation, and the net top-K search; <c>--json</c> writes it all.
 /// </summary>
@@ -36,13 +37,14 @@ internal static class EvalCommand
         var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the results as JSON here" };
         var tdmModels = new Option<string[]>("--tdm-model", "--tdm_model") { Description = "TDM checkpoints for --retriever tdm (one retriever each, named by its folder)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
-        var beam = new Option<int>("--beam") { Description = "TDM beam width (at least the largest K)", DefaultValueFactory = _ => 100 };
+        var rqvaeModels = new Option<string[]>("--rqvae-model", "--rqvae_model") { Description = "RQ-VAE checkpoints trained on the bundle's item_vectors.npy for --retriever semantic (one retriever each, named by its file)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [] };
+        var beam = new Option<int>("--beam") { Description = "beam width of tdm and semantic (at least the largest K)", DefaultValueFactory = _ => 100 };
         var command = new Command("eval", "All-item ranking metrics and timings on a data set's test split, through a serving bundle.")
         {
-            dataset, dataDir, bundle, retriever, ks, users, json, tdmModels, beam,
+            dataset, dataDir, bundle, retriever, ks, users, json, tdmModels, rqvaeModels, beam,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(bundle)!,
-            r.GetValue(retriever)!, r.GetValue(ks)!, r.GetValue(users), r.GetValue(json), r.GetValue(tdmModels)!, r.GetValue(beam), token))));
+            r.GetValue(retriever)!, r.GetValue(ks)!, r.GetValue(users), r.GetValue(json), r.GetValue(tdmModels)!, r.GetValue(rqvaeModels)!, r.GetValue(beam), token))));
         return command;
     }
 
@@ -64,20 +66,39 @@ internal static class EvalCommand
         return (name, result);
     }
 
-    private static int Run(string datasetName, string dataDir, string bundlePath, string retrieverList, string kList, int maxUsers, string? jsonPath, string[] tdmModels, int beam, CancellationToken token)
+    /// <summary>
+    /// An RQ-VAE checkpoint as a retriever (named "semantic:" and its file): collision-free ids for the
+    /// bundle's item vectors, their trie walked by beam search with the bundle's user vectors.
+    /// </summary>
+    private static (string Name, EvaluationResult Result) EvaluateSemantic(string checkpoint, int beam, Tensor itemVectors, Tensor queries, List<int> users,
+        RecDataset data, UserItemLists known, int[] ks, CancellationToken token)
+    {
+        var (model, info, _) = RqVaeCheckpoint.Load(checkpoint);
+        RqVaeCheckpoint.CheckData(model, itemVectors, checkpoint, "the bundle's item vectors");
+        string name = $"semantic:{Path.GetFileNameWithoutExtension(checkpoint)}";
+        var clock = Stopwatch.StartNew();
+        var (codes, report) = SemanticIdGenerator.Generate(model, itemVectors);
+        var retriever = new SemanticIdRetriever(model, itemVectors, codes, beam, known);
+        AnsiConsole.MarkupLineInterpolated($"ranking {users.Count:N0} users with {name} (epoch {info.CompletedEpochs}, {codes.Levels} levels, collisions {report.CollisionRateBefore:P2} before resolution, trie of {retriever.Trie.NodeCount:N0} nodes built in {clock.Elapsed.TotalSeconds:F1} s, beam {beam}) ...");
+        var result = RetrievalEvaluator.Evaluate(retriever.Search, data.ItemCount, queries, users, data.Test, known, ks, cancel: token);
+        return (name, result);
+    }
+
+    private static int Run(string datasetName, string dataDir, string bundlePath, string retrieverList, string kList, int maxUsers, string? jsonPath, string[] tdmModels, string[] rqvaeModels, int beam, CancellationToken token)
     {
         var retrievers = retrieverList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s => s.ToLowerInvariant()).ToArray();
         foreach (var name in retrievers)
-            if (name is not ("flat" or "hnsw" or "scalar" or "popularity" or "tdm")) throw new ArgumentException($"--retriever: unknown '{name}' (expected flat, hnsw, scalar, popularity, tdm)");
+            if (name is not ("flat" or "hnsw" or "scalar" or "popularity" or "tdm" or "semantic")) throw new ArgumentException($"--retriever: unknown '{name}' (expected flat, hnsw, scalar, popularity, tdm, semantic)");
         if (retrievers.Contains("tdm") && tdmModels.Length == 0) throw new ArgumentException("--retriever tdm needs --tdm-model CHECKPOINT (one or more)");
+        if (retrievers.Contains("semantic") && rqvaeModels.Length == 0) throw new ArgumentException("--retriever semantic needs --rqvae-model CHECKPOINT (one or more)");
         var ks = kList.Split(',', StringSplitOptions.TrimEntries).Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
             ? v : throw new ArgumentException($"--ks: '{k}' is not a positive integer")).Distinct().Order().ToArray();
 
-        if (retrievers.Contains("tdm") && beam < ks[^1]) throw new ArgumentException($"--beam ({beam}) must be at least the largest K ({ks[^1]})");
+        if ((retrievers.Contains("tdm") || retrievers.Contains("semantic")) && beam < ks[^1]) throw new ArgumentException($"--beam ({beam}) must be at least the largest K ({ks[^1]})");
         var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
         // The two-tower retrievers search the bundle; TDM and popularity do not need one.
-        using var service = retrievers.Any(r => r is "flat" or "hnsw" or "scalar") ? RecallService.FromBundle(bundlePath) : null;
+        using var service = retrievers.Any(r => r is "flat" or "hnsw" or "scalar" or "semantic") ? RecallService.FromBundle(bundlePath) : null;
         if (service is not null && (service.UserCount != data.UserCount || service.ItemCount != data.ItemCount))
             throw new ArgumentException($"bundle '{bundlePath}' has {service.UserCount:N0} users and {service.ItemCount:N0} items; {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}: it was trained on other data");
         AnsiConsole.MarkupLineInterpolated($"{loaded.Describe()}");
@@ -88,7 +109,7 @@ internal static class EvalCommand
         var clock = Stopwatch.StartNew();
         var queries = service?.EncodeUsers(testUsers.Select(u => (long)u).ToArray());
         double encodeSeconds = clock.Elapsed.TotalSeconds;
-        var itemVectors = retrievers.Any(r => r is "flat" or "scalar") ? service!.LoadItemVectors() : null;
+        var itemVectors = retrievers.Any(r => r is "flat" or "scalar" or "semantic") ? service!.LoadItemVectors() : null;
 
         var results = new List<(string Name, EvaluationResult Result)>();
         foreach (var name in retrievers)
@@ -97,6 +118,11 @@ internal static class EvalCommand
             if (name == "tdm")
             {
                 foreach (var checkpoint in tdmModels) results.Add(EvaluateTdm(checkpoint, beam, data, testUsers, known, ks, token));
+                continue;
+            }
+            if (name == "semantic")
+            {
+                foreach (var checkpoint in rqvaeModels) results.Add(EvaluateSemantic(checkpoint, beam, itemVectors!, queries!, testUsers, data, known, ks, token));
                 continue;
             }
             AnsiConsole.MarkupLineInterpolated($"ranking {testUsers.Count:N0} users with {name} ...");

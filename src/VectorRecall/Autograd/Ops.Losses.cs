@@ -117,6 +117,32 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>Mean absolute error between two tensors of one shape (<c>F.l1_loss</c>); the gradient at a tie is 0.</summary>
+    public static Variable L1(Variable prediction, Variable target)
+    {
+        CheckSameShape(prediction, target, "l1");
+        var p = prediction.Value.Span; var t = target.Value.Span;
+        double loss = 0;
+        for (int i = 0; i < p.Length; i++) loss += Math.Abs(p[i] - t[i]);
+        int count = p.Length;
+        var output = Output(Scalar(count == 0 ? 0 : (float)(loss / count)), prediction, target);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                float scale = output.Grad![0] / count;
+                var pv = prediction.Value.Span; var tv = target.Value.Span;
+                Span<float> gp = prediction.RequiresGrad ? prediction.GradBuffer().Span : default;
+                Span<float> gt = target.RequiresGrad ? target.GradBuffer().Span : default;
+                for (int i = 0; i < pv.Length; i++)
+                {
+                    float d = scale * MathF.Sign(pv[i] - tv[i]);
+                    if (prediction.RequiresGrad) gp[i] += d;
+                    if (target.RequiresGrad) gt[i] -= d;
+                }
+            };
+        return output;
+    }
+
     /// <summary>y = x − logsumexp(x), shifted by the maximum so nothing overflows; <paramref name="scratch"/> is as long as x.</summary>
     private static void LogSoftmaxRow(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {

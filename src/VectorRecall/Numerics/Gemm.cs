@@ -110,6 +110,13 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>
+    /// From this many columns of C per block, an untransposed A is packed too: its MC×KC block then
+    /// serves enough micro-kernel calls that the transpose is paid back by contiguous, conflict-free
+    /// reads (rows of a power-of-two stride otherwise share L1 sets).
+    /// </summary>
+    private const int PackAColumns = 512;
+
     /// <summary>Up to this many rows of A against a transposed B (a layer's forward for one or a few users) run as dot products.</summary>
     private const int DotRows = 4;
 
@@ -256,7 +263,7 @@ public static unsafe class Gemm
                     for (int ic = m0; ic < m1; ic += MC)
                     {
                         int mc = Math.Min(MC, m1 - ic);
-                        int mcFull = transA ? 0 : mc / mr * mr;
+                        int mcFull = transA || nc >= PackAColumns ? 0 : mc / mr * mr;
                         if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA + mcFull * kc);
                         for (int jr = 0; jr < nc; jr += nr)
                         {

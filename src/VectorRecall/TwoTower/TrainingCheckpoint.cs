@@ -31,7 +31,8 @@ public static class TrainingCheckpoint
     public static CheckpointInfo Load(string path, TwoTowerModel model, Optimizer? optimizer = null) =>
         Load(path, model, TwoTowerFormat, m => TwoTowerConfig.FromJson(ConfigJson(path, m), path).SameShape(model.Config), model.Config.ToJson(), optimizer).Info;
 
-    public static void Save(string path, Nn.Module model, CheckpointKind kind, Optimizer? optimizer, CheckpointInfo info, IReadOnlyDictionary<string, TypedArray>? extra = null)
+    public static void Save(string path, Nn.Module model, CheckpointKind kind, Optimizer? optimizer, CheckpointInfo info, IReadOnlyDictionary<string, TypedArray>? extra = null,
+        IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var tensors = new List<KeyValuePair<string, TypedArray>>();
         foreach (var (name, t) in model.StateDict()) tensors.Add(new(name, Float32(t.Shape.ToArray(), t.ToArray())));
@@ -54,6 +55,8 @@ public static class TrainingCheckpoint
             ["best_val_recall"] = info.BestValidationRecall.ToString("R", CultureInfo.InvariantCulture),
             ["optimizer_steps"] = JsonSerializer.Serialize(steps),
         };
+        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
+            if (!metadata.TryAdd(key, value)) throw new ArgumentException($"metadata key '{key}' is the checkpoint's own");
         SafeTensors.Write(path, tensors, metadata);
     }
 

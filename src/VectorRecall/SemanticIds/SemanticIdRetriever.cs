@@ -1,0 +1,66 @@
+using VectorRecall.Data;
+using VectorRecall.Numerics;
+using VectorRecall.Tdm;
+
+namespace VectorRecall.SemanticIds;
+
+/// <summary>
+/// Semantic ids as a retriever: the trie of the items' collision-free ids, walked by the same beam
+/// search as the tree model. A node on level d stands for the sum of its prefix's d codewords; since
+/// user vectors live in the items' space, not the RQ-VAE's latent one, that sum is decoded into item
+/// space once per node, and a user scores a node by the inner product with it. Leaves are the items'
+/// own vectors, so the last step ranks the surviving candidates exactly.
+/// </summary>
+public sealed class SemanticIdRetriever : INodeScorer
+{
+    private readonly Tensor _nodeVectors;
+    private readonly UserItemLists? _exclude;
+
+    public SemanticIdRetriever(RqVae model, Tensor items, SemanticCodes codes, int beam, UserItemLists? exclude = null)
+    {
+        if (beam < 1) throw new ArgumentOutOfRangeException(nameof(beam), $"--beam must be at least 1, got {beam}");
+        if (codes.Count != items.Rows) throw new ArgumentException($"{codes.Count} ids for {items.Rows} items");
+        if (items.Cols != model.Config.InDim) throw new ArgumentException($"the RQ-VAE takes {model.Config.InDim}-d vectors, the items are {items.Cols}-d");
+        Beam = beam;
+        _exclude = exclude;
+        Trie = new SemanticIdTrie(codes);
+        int levels = model.Quantizer.Levels;
+        _nodeVectors = new Tensor(Trie.NodeCount, items.Cols);
+        // Inner nodes (levels 1 … last − 1): their prefixes' codeword sums, decoded in one batch.
+        int first = Trie.LevelStart(1), leaves = Trie.LevelStart(Trie.LevelCount - 1);
+        var sums = new Tensor(Math.Max(1, leaves - first), model.Config.EDim);
+        for (int node = first; node < leaves; node++)
+        {
+            int depth = Trie.DepthOf(node), item = Trie.RepresentativeItem(node);
+            var prefix = codes.Of(item);
+            for (int l = 0; l < Math.Min(depth, levels); l++)
+                TensorPrimitives.Add(sums.Row(node - first), model.Quantizer.Codebook(l).Row(prefix[l]), sums.Row(node - first));
+        }
+        if (leaves > first) model.Decode(sums).Span.CopyTo(_nodeVectors.RowRange(first, leaves - first).Span);
+        for (int node = leaves; node < Trie.NodeCount; node++) items.Row(Trie.LeafItem(node)).CopyTo(_nodeVectors.Row(node));
+    }
+
+    public SemanticIdTrie Trie { get; }
+    public int Beam { get; }
+    public int Dimension => _nodeVectors.Cols;
+
+    public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
+    {
+        for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, _nodeVectors.Row(nodes[i]));
+    }
+
+    /// <summary>A <see cref="Evaluation.UserBatchSearch"/>: beam search for each query row on all cores, each user's excluded items left out.</summary>
+    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts)
+    {
+        int n = users.Length, d = Dimension;
+        var userArray = users.ToArray();
+        var idArray = new long[n * k];
+        var scoreArray = new float[n * k];
+        var countArray = new int[n];
+        BeamSearch.SearchBatch(Trie, this, queries[..(n * d)].ToArray(), d, k, Beam, idArray, scoreArray, countArray,
+            _exclude is null ? null : query => _exclude.Of(userArray[query]));
+        idArray.CopyTo(ids);
+        scoreArray.CopyTo(scores);
+        countArray.CopyTo(counts);
+    }
+}
