@@ -43,9 +43,11 @@ public static class SinkhornKnopp
                 v[j] = logCol - LogSumExp(column, u);
             }
         }
+        // The plan overwrites the log-kernel in place: P_ij = exp(log K_ij + u_i + v_j).
+        var plan = logKernel;
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) logKernel[i * cols + j] = Math.Exp(logKernel[i * cols + j] + u[i] + v[j]);
-        return logKernel;
+            for (int j = 0; j < cols; j++) plan[i * cols + j] = Math.Exp(logKernel[i * cols + j] + u[i] + v[j]);
+        return plan;
     }
 
     /// <summary>Each row's code under the plan (its largest entry): a balanced assignment of rows to columns.</summary>
