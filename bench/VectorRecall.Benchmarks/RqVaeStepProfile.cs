@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using VectorRecall.Autograd;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
@@ -23,28 +22,22 @@ internal static class RqVaeStepProfile
         var data = Tensor.Randn(rng, 0.15f, b, dim);
         model.Quantizer.InitializeByKMeans(model.EncodeLatent(data), 10, rng);
         var optimizer = new AdamW(model.Parameters(), 1e-3, weightDecay: 1e-4);
-        var phases = new Dictionary<string, double>();
-        var clock = new Stopwatch();
-        void Time(string name, Action a) { clock.Restart(); a(); phases[name] = phases.GetValueOrDefault(name) + clock.Elapsed.TotalMilliseconds; }
-        var total = Stopwatch.StartNew();
+        var timer = new PhaseTimer();
         for (int s = -3; s < steps; s++)
         {
-            if (s == 0) { phases.Clear(); total.Restart(); Tape.BackwardProfile = []; }
+            if (s == 0) timer.Start();
             using var tape = new Tape(pooled: true);
             RqVaeOutput output = null!;
-            Time("forward", () => output = model.Forward(data));
-            Time("backward", () => tape.Backward(output.Loss));
-            Time("optimizer", () => { optimizer.Step(); optimizer.ZeroGrad(); });
+            timer.Time("forward", () => output = model.Forward(data));
+            timer.Time("backward", () => tape.Backward(output.Loss));
+            timer.Time("optimizer", () => { optimizer.Step(); optimizer.ZeroGrad(); });
         }
-        double ms = total.Elapsed.TotalMilliseconds;
-        foreach (var (name, t) in Tape.BackwardProfile!.OrderByDescending(kv => kv.Value).Take(8)) phases[$"  backward {name}"] = t;
-        Tape.BackwardProfile = null;
-        foreach (var (name, t) in phases) Console.WriteLine($"{name,-22} {t / steps,8:F2} ms/step  {100 * t / ms,5:F1}%");
+        double msPerStep = timer.Print(steps, ops: 8);
         // Multiply-adds per sample: every Linear forward, its weight gradient, and its input gradient except the first layer's.
         int[] sizes = [dim, .. model.Config.Layers, model.Config.EDim];
         double macs = 0;
         for (int i = 0; i + 1 < sizes.Length; i++) macs += (double)sizes[i] * sizes[i + 1];
         double flops = 2 * b * (3 * 2 * macs - 2 * (double)dim * sizes[1]);
-        Console.WriteLine($"total                  {ms / steps,8:F2} ms/step  {flops / (ms / steps) / 1e6:F1} GFLOP/s over {flops / 1e9:F1} GFLOP per step; 9,922 items => {ms / steps * 10 / 1000:F2} s/epoch");
+        Console.WriteLine($"total                  {msPerStep,8:F2} ms/step  {flops / msPerStep / 1e6:F1} GFLOP/s over {flops / 1e9:F1} GFLOP per step; 9,922 items => {msPerStep * 10 / 1000:F2} s/epoch");
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
@@ -29,15 +28,12 @@ internal static class TrainingStepProfile
         var sampler = new NegativeSampler(SamplerKind.Uniform, data.Train.ItemCounts(data.ItemCount));
         var rng = new Rng(2);
         const int b = 1024, n = 10;
-        var phases = new Dictionary<string, double>();
-        var clock = new Stopwatch();
-        void Time(string name, Action a) { clock.Restart(); a(); phases[name] = phases.GetValueOrDefault(name) + clock.Elapsed.TotalMilliseconds; }
-        var total = Stopwatch.StartNew();
+        var timer = new PhaseTimer();
         for (int s = -3; s < steps; s++)
         {
-            if (s == 0) { phases.Clear(); total.Restart(); Tape.BackwardProfile = []; }
+            if (s == 0) timer.Start();
             UserBatch ub = null!; ItemBatch ib = null!; int[] items = null!; float[] lqp = new float[b], lqn = new float[b * n];
-            Time("batch", () =>
+            timer.Time("batch", () =>
             {
                 var users = new int[b]; var cut = new int[b]; items = new int[b * (n + 1)];
                 for (int r = 0; r < b; r++)
@@ -53,16 +49,13 @@ internal static class TrainingStepProfile
             });
             using var tape = new Tape(pooled: true);
             Variable u = null!, all = null!, l = null!;
-            Time("user forward", () => u = model.User.Forward(ub));
-            Time("item forward", () => all = model.Item.Forward(ib));
-            Time("loss", () => l = loss.Forward(u, Ops.SliceRows(all, 0, b), items.AsSpan(0, b), lqp, Ops.SliceRows(all, b, b * n), items.AsSpan(b), lqn));
-            Time("backward", () => tape.Backward(l));
-            Time("optimizer", () => { optimizer.Step(); optimizer.ZeroGrad(); });
+            timer.Time("user forward", () => u = model.User.Forward(ub));
+            timer.Time("item forward", () => all = model.Item.Forward(ib));
+            timer.Time("loss", () => l = loss.Forward(u, Ops.SliceRows(all, 0, b), items.AsSpan(0, b), lqp, Ops.SliceRows(all, b, b * n), items.AsSpan(b), lqn));
+            timer.Time("backward", () => tape.Backward(l));
+            timer.Time("optimizer", () => { optimizer.Step(); optimizer.ZeroGrad(); });
         }
-        double ms = total.Elapsed.TotalMilliseconds;
-        foreach (var (name, t) in Tape.BackwardProfile!.OrderByDescending(kv => kv.Value)) phases[$"  backward {name}"] = t;
-        Tape.BackwardProfile = null;
-        foreach (var (name, t) in phases) Console.WriteLine($"{name,-14} {t / steps,8:F2} ms/step  {100 * t / ms,5:F1}%");
-        Console.WriteLine($"total          {ms / steps,8:F2} ms/step  {steps * b / (ms / 1000):N0} samples/s  ({500_000 / b} steps/epoch => {ms / steps * (500_000 / b) / 1000:F1} s/epoch)");
+        double msPerStep = timer.Print(steps);
+        Console.WriteLine($"total                  {msPerStep,8:F2} ms/step  {b / (msPerStep / 1000):N0} samples/s  ({500_000 / b} steps/epoch => {msPerStep * (500_000 / b) / 1000:F1} s/epoch)");
     }
 }

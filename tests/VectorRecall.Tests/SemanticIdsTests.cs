@@ -321,11 +321,7 @@ public class RqVaeCommandTests
     public void TrainGenerateEvaluateAndRetrieveThroughTheCli()
     {
         using var dir = new TempDir();
-        var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
-        File.WriteAllLines(dir.File("seq.txt"), lines);
-        string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
-        Assert.Equal(0, Vrecall(["train", .. data, "--epochs", "1", "--batch-size", "64", "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16",
-            "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+        var data = SmallSequenceBundle.Train(dir);
         string vectors = Path.Combine(dir.File("b"), "item_vectors.npy");
         string[] small = ["--layers", "32", "16", "--e-dim", "8", "--num-emb-list", "8", "8", "--batch-size", "32", "--kmeans-iters", "10"];
         Assert.Equal(0, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq"), "--epochs", "4", "--eval-step", "2",

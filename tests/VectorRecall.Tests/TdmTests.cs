@@ -351,11 +351,7 @@ public class TdmCommandTests
     public void TheFiveStepWorkflowRunsAndEvaluatesBothTrees()
     {
         using var dir = new TempDir();
-        var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
-        File.WriteAllLines(dir.File("seq.txt"), lines);
-        string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
-        Assert.Equal(0, Vrecall(["train", .. data, "--epochs", "1", "--batch-size", "64", "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16",
-            "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+        var data = SmallSequenceBundle.Train(dir);
         // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
         Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--parallel", "2"));
         string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];

@@ -50,17 +50,6 @@ public sealed class SemanticIdRetriever : INodeScorer
     }
 
     /// <summary>A <see cref="Evaluation.UserBatchSearch"/>: beam search for each query row on all cores, each user's excluded items left out.</summary>
-    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts)
-    {
-        int n = users.Length, d = Dimension;
-        var userArray = users.ToArray();
-        var idArray = new long[n * k];
-        var scoreArray = new float[n * k];
-        var countArray = new int[n];
-        BeamSearch.SearchBatch(Trie, this, queries[..(n * d)].ToArray(), d, k, Beam, idArray, scoreArray, countArray,
-            _exclude is null ? null : query => _exclude.Of(userArray[query]));
-        idArray.CopyTo(ids);
-        scoreArray.CopyTo(scores);
-        countArray.CopyTo(counts);
-    }
+    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
+        BeamSearch.SearchUsers(Trie, this, Dimension, Beam, _exclude, queries, users, k, ids, scores, counts);
 }

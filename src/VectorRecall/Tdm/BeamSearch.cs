@@ -93,6 +93,25 @@ public static class BeamSearch
                 exclude is null ? default : exclude(q)));
     }
 
+    /// <summary>
+    /// <see cref="SearchBatch"/> in the shape of <see cref="Evaluation.UserBatchSearch"/>: row r of
+    /// <paramref name="queries"/> is user <c>users[r]</c>, whose <paramref name="exclude"/> items (when given) are left out.
+    /// </summary>
+    public static void SearchUsers(ISearchTree tree, INodeScorer scorer, int dim, int beam, Data.UserItemLists? exclude,
+        ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts)
+    {
+        int n = users.Length;
+        var userArray = users.ToArray();
+        var idArray = new long[n * k];
+        var scoreArray = new float[n * k];
+        var countArray = new int[n];
+        SearchBatch(tree, scorer, queries[..(n * dim)].ToArray(), dim, k, beam, idArray, scoreArray, countArray,
+            exclude is null ? null : query => exclude.Of(userArray[query]));
+        idArray.CopyTo(ids);
+        scoreArray.CopyTo(scores);
+        countArray.CopyTo(counts);
+    }
+
     private static void Check(int k, int beam, int idRoom, int scoreRoom)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), $"k must be at least 1, got {k}");

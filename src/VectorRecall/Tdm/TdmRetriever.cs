@@ -17,18 +17,6 @@ public sealed class TdmRetriever(TdmModel model, ItemTree tree, int beam, UserIt
         TowerEncoder.EncodeUsers(model.User, UserBatch.Gather(users, data.UserFeatures, history, model.Config.User.HistoryLength));
 
     /// <summary>A <see cref="Evaluation.UserBatchSearch"/>: beam search for each query row on all cores.</summary>
-    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts)
-    {
-        int n = users.Length, d = model.Config.Dimension;
-        var q = queries[..(n * d)].ToArray();
-        var userArray = users.ToArray();
-        var idArray = new long[n * k];
-        var scoreArray = new float[n * k];
-        var countArray = new int[n];
-        BeamSearch.SearchBatch(tree, model, q, d, k, Beam, idArray, scoreArray, countArray,
-            exclude is null ? null : query => exclude.Of(userArray[query]));
-        idArray.CopyTo(ids);
-        scoreArray.CopyTo(scores);
-        countArray.CopyTo(counts);
-    }
+    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
+        BeamSearch.SearchUsers(tree, model, model.Config.Dimension, Beam, exclude, queries, users, k, ids, scores, counts);
 }

@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using VectorRecall.Autograd;
+
+namespace VectorRecall.Benchmarks;
+
+/// <summary>
+/// Adds up the time of named phases of a training step, and of each op's backward pass once
+/// <see cref="Start"/> has been called (after the warm-up steps), and prints them per step.
+/// </summary>
+internal sealed class PhaseTimer
+{
+    private readonly Dictionary<string, double> _phases = [];
+    private readonly Stopwatch _clock = new(), _total = new();
+
+    public void Time(string name, Action phase)
+    {
+        _clock.Restart();
+        phase();
+        _phases[name] = _phases.GetValueOrDefault(name) + _clock.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Forgets the warm-up and starts counting, the ops' backward passes included.</summary>
+    public void Start()
+    {
+        _phases.Clear();
+        _total.Restart();
+        Tape.BackwardProfile = [];
+    }
+
+    /// <summary>Prints each phase (and the slowest <paramref name="ops"/> backward ops) per step; returns the milliseconds per step.</summary>
+    public double Print(int steps, int ops = int.MaxValue)
+    {
+        double ms = _total.Elapsed.TotalMilliseconds;
+        foreach (var (name, t) in Tape.BackwardProfile!.OrderByDescending(kv => kv.Value).Take(ops)) _phases[$"  backward {name}"] = t;
+        Tape.BackwardProfile = null;
+        foreach (var (name, t) in _phases) Console.WriteLine($"{name,-22} {t / steps,8:F2} ms/step  {100 * t / ms,5:F1}%");
+        return ms / steps;
+    }
+}
