@@ -20,11 +20,17 @@ public static class Program
         root.Add(BenchCommands.Create());
         root.Add(TdmCommands.Create());
         root.Add(RqVaeCommands.Create());
+        var serve = ServeCommand.Create();
+        root.Add(serve);
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try
         {
-            return root.Parse(args).Invoke();
+            var parsed = root.Parse(args);
+            // The web host drains on SIGTERM / Ctrl-C by itself; System.CommandLine's handler would cut the drain short.
+            var invocation = new InvocationConfiguration();
+            if (parsed.CommandResult.Command == serve) invocation.ProcessTerminationTimeout = null;
+            return parsed.Invoke(invocation);
         }
         catch (Exception e) when (IsUserError(e))
         {

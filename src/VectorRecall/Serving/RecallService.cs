@@ -13,6 +13,13 @@ namespace VectorRecall.Serving;
 public sealed record RecallResult(long[] ItemIds, float[] Scores, double LatencyMs);
 
 /// <summary>
+/// Who to recall for. <paramref name="Features"/> (empty = the stored profile) and
+/// <paramref name="History"/> (index ids, oldest first; null = the stored history) replace what the
+/// bundle holds for the user; a user the bundle does not know needs its features when the model has any.
+/// </summary>
+public readonly record struct UserQuery(long UserId, ReadOnlyMemory<float> Features = default, int[]? History = null);
+
+/// <summary>
 /// Online recall from a serving bundle: encode the user with the user tower, search the item index,
 /// map index ids to item ids. Safe for any number of threads at once (the tower runs in evaluation
 /// mode without recording; index searches are concurrent-safe).
@@ -32,6 +39,7 @@ public sealed class RecallService : IDisposable
     private readonly UserItemLists _history;
     private readonly UserItemLists _seen;
     private readonly string _directory;
+    private readonly Lazy<Dictionary<long, int>> _indexIds;
 
     private RecallService(string directory, TwoTowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
     {
@@ -44,6 +52,12 @@ public sealed class RecallService : IDisposable
         _userFeatures = userFeatures;
         _history = history;
         _seen = seen;
+        _indexIds = new(() =>
+        {
+            var map = new Dictionary<long, int>(itemIds.Length);
+            for (int i = 0; i < itemIds.Length; i++) map.TryAdd(itemIds[i], i);
+            return map;
+        });
     }
 
     public TwoTowerConfig Config { get; }
@@ -104,20 +118,23 @@ public sealed class RecallService : IDisposable
     /// known user (its stored profile is used); <paramref name="excludeSeen"/> leaves out the items the
     /// user already interacted with.
     /// </summary>
-    public RecallResult Recall(long userId, ReadOnlySpan<float> userFeatures, int topK, bool excludeSeen = false)
+    public RecallResult Recall(long userId, ReadOnlySpan<float> userFeatures, int topK, bool excludeSeen = false) =>
+        Recall(new UserQuery(userId, userFeatures.ToArray()), topK, excludeSeen);
+
+    /// <summary>The <paramref name="topK"/> items for one query (stored or given features and history).</summary>
+    public RecallResult Recall(UserQuery query, int topK, bool excludeSeen = false)
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
-        var batch = UserBatchOf([userId], userFeatures.IsEmpty ? null : Tensor.FromArray(userFeatures.ToArray(), 1, userFeatures.Length));
-        var vector = Encode(batch);
-        var seen = excludeSeen && IsKnown(userId) ? _seen.Of((int)userId) : [];
-        int k = Math.Min(topK + seen.Length, ItemCount);
+        var vector = Encode(UserBatchOf([query]));
+        int seenCount = excludeSeen ? SeenCount(query) : 0;
+        int k = Math.Min(topK + seenCount, ItemCount);
         var ids = ArrayPool<long>.Shared.Rent(k);
         var scores = ArrayPool<float>.Shared.Rent(k);
         try
         {
             int found = _index.Search(vector.Row(0), k, ids, scores);
-            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found), seen, topK);
+            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found), query, excludeSeen, topK);
             return result with { LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
         }
         finally
@@ -132,26 +149,27 @@ public sealed class RecallService : IDisposable
     /// cores. <paramref name="userFeatures"/> ([users × features]) may be null when every user is known.
     /// Each result carries the whole batch's latency.
     /// </summary>
-    public RecallResult[] BatchRecall(ReadOnlySpan<long> userIds, Tensor? userFeatures, int topK, bool excludeSeen = false)
+    public RecallResult[] BatchRecall(ReadOnlySpan<long> userIds, Tensor? userFeatures, int topK, bool excludeSeen = false) =>
+        BatchRecall(QueriesOf(userIds, userFeatures), topK, excludeSeen);
+
+    /// <summary>Recall for many queries at once (one tower pass, one batch search); each result carries the whole batch's latency.</summary>
+    public RecallResult[] BatchRecall(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen = false)
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
-        if (userIds.IsEmpty) return [];
-        var vectors = Encode(UserBatchOf(userIds, userFeatures));
+        if (queries.IsEmpty) return [];
+        var vectors = Encode(UserBatchOf(queries));
         int extra = 0;
         if (excludeSeen)
-            foreach (long u in userIds) if (IsKnown(u)) extra = Math.Max(extra, _seen.CountOf((int)u));
-        int k = Math.Min(topK + extra, ItemCount), n = userIds.Length;
+            foreach (var q in queries) extra = Math.Max(extra, SeenCount(q));
+        int k = Math.Min(topK + extra, ItemCount), n = queries.Length;
         var ids = new long[n * k];
         var scores = new float[n * k];
         var counts = new int[n];
         _index.SearchBatch(vectors.Span, k, ids, scores, counts);
         var results = new RecallResult[n];
         for (int r = 0; r < n; r++)
-        {
-            var seen = excludeSeen && IsKnown(userIds[r]) ? _seen.Of((int)userIds[r]) : [];
-            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]), seen, topK);
-        }
+            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]), queries[r], excludeSeen, topK);
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         for (int r = 0; r < n; r++) results[r] = results[r] with { LatencyMs = ms };
         return results;
@@ -170,8 +188,11 @@ public sealed class RecallService : IDisposable
     /// <summary>External item ids, by index id.</summary>
     public IReadOnlyList<long> ItemIds => _itemIds;
 
+    /// <summary>The index id of an external item id (for histories given by item id).</summary>
+    public bool TryGetIndexId(long itemId, out int indexId) => _indexIds.Value.TryGetValue(itemId, out indexId);
+
     /// <summary>User vectors ([users × dim]) as recall computes them, for evaluation and export.</summary>
-    public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(UserBatchOf(userIds, userFeatures));
+    public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(UserBatchOf(QueriesOf(userIds, userFeatures)));
 
     public bool IsKnown(long userId) => (ulong)userId < (ulong)UserCount;
 
@@ -180,43 +201,71 @@ public sealed class RecallService : IDisposable
         if (topK <= 0 || topK > ItemCount) throw new ArgumentOutOfRangeException(nameof(topK), $"top-k must be in [1, {ItemCount}] (the number of items), got {topK}");
     }
 
-    private UserBatch UserBatchOf(ReadOnlySpan<long> userIds, Tensor? features)
+    private UserQuery[] QueriesOf(ReadOnlySpan<long> userIds, Tensor? features)
     {
         int n = userIds.Length;
         if (features is not null && (features.Rows != n || features.Cols != FeatureCount))
             throw new ArgumentException($"user features must be [{n} x {FeatureCount}] (one row of {FeatureCount} per user), got {features}");
+        var queries = new UserQuery[n];
+        for (int r = 0; r < n; r++)
+            queries[r] = new UserQuery(userIds[r], features is null ? default : features.Data.AsMemory(features.Offset + r * FeatureCount, FeatureCount));
+        return queries;
+    }
+
+    /// <summary>Checks a query against the bundle: feature count, finite values, history items in range, and enough to go on for an unknown user.</summary>
+    public void Validate(in UserQuery query)
+    {
+        bool known = IsKnown(query.UserId);
+        if (!query.Features.IsEmpty && query.Features.Length != FeatureCount)
+            throw new ArgumentException($"user {query.UserId}: {query.Features.Length} features given, the model takes {FeatureCount}");
+        if (!known && query.Features.IsEmpty && FeatureCount > 0)
+            throw new ArgumentException($"user {query.UserId} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its {FeatureCount} profile features to recall from features alone");
+        foreach (float f in query.Features.Span)
+            if (!float.IsFinite(f)) throw new ArgumentException($"user {query.UserId}: features contain NaN or infinity");
+        if (query.History is { } history)
+            foreach (int i in history)
+                if ((uint)i >= (uint)Config.NumItems) throw new ArgumentException($"user {query.UserId}: history item {i} is outside [0, {Config.NumItems})");
+    }
+
+    private UserBatch UserBatchOf(ReadOnlySpan<UserQuery> queries)
+    {
+        int n = queries.Length;
         var ids = new int[n];
         var x = new Tensor(n, FeatureCount);
         var offsets = new int[n];
         var items = new List<int>();
         for (int r = 0; r < n; r++)
         {
-            long u = userIds[r];
-            bool known = IsKnown(u);
-            if (!known && features is null && FeatureCount > 0)
-                throw new ArgumentException($"user {u} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its {FeatureCount} profile features to recall from features alone");
-            ids[r] = known ? (int)u : -1;
-            if (features is not null) features.Row(r).CopyTo(x.Row(r));
-            else if (known) _userFeatures.Row((int)u).CopyTo(x.Row(r));
+            ref readonly var q = ref queries[r];
+            Validate(q);
+            bool known = IsKnown(q.UserId);
+            ids[r] = known ? (int)q.UserId : -1;
+            if (!q.Features.IsEmpty) q.Features.Span.CopyTo(x.Row(r));
+            else if (known) _userFeatures.Row((int)q.UserId).CopyTo(x.Row(r));
             offsets[r] = items.Count;
-            if (known) foreach (int i in _history.Of((int)u)) items.Add(i);
+            var history = q.History is { } given ? given.AsSpan() : known ? _history.Of((int)q.UserId) : [];
+            foreach (int i in history[Math.Max(0, history.Length - Config.HistoryLength)..]) items.Add(i);
         }
-        foreach (float f in x.Span)
-            if (!float.IsFinite(f)) throw new ArgumentException("user features contain NaN or infinity");
         return new UserBatch(ids, x, items.ToArray(), offsets);
     }
 
+    /// <summary>How many items recall may have to skip for this query when seen items are left out.</summary>
+    private int SeenCount(in UserQuery q) => (IsKnown(q.UserId) ? _seen.CountOf((int)q.UserId) : 0) + (q.History?.Length ?? 0);
+
     private Tensor Encode(UserBatch batch) => Tape.NoGrad(() => _tower.Forward(batch).Value);
 
-    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, ReadOnlySpan<int> seen, int topK)
+    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, in UserQuery query, bool excludeSeen, int topK)
     {
+        var stored = excludeSeen && IsKnown(query.UserId) ? _seen.Of((int)query.UserId) : [];
+        var given = excludeSeen && query.History is { } h ? h.AsSpan() : [];
         var outIds = new long[Math.Min(topK, ids.Length)];
         var outScores = new float[outIds.Length];
         int kept = 0;
         for (int i = 0; i < ids.Length && kept < outIds.Length; i++)
         {
-            if (!seen.IsEmpty && seen.Contains((int)ids[i])) continue;
-            outIds[kept] = _itemIds[ids[i]];
+            int item = (int)ids[i];
+            if (stored.Contains(item) || given.Contains(item)) continue;
+            outIds[kept] = _itemIds[item];
             outScores[kept++] = scores[i];
         }
         return new RecallResult(outIds[..kept], outScores[..kept], 0);

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace VectorRecall.Server;
+
+/// <summary>What a reload did: the versions before and after, how long loading took, and why it failed if it did.</summary>
+public sealed record ReloadOutcome(bool Succeeded, string PreviousVersion, string CurrentVersion, double LoadMs, string? Error);
+
+/// <summary>
+/// Holds the bundle being served and swaps in new ones. A reload loads the new bundle beside the old
+/// one, then replaces the reference in one atomic step: requests that started on the old bundle finish
+/// on it, later ones see the new one, and a bundle that fails to load leaves the old one serving.
+/// </summary>
+public sealed class BundleHost : IDisposable
+{
+    private readonly string _path;
+    private readonly int _searchThreads;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private LoadedBundle _current;
+    private long _reloadsSucceeded, _reloadsFailed;
+
+    public BundleHost(string path, int searchThreads, ILogger log)
+    {
+        _path = path;
+        _searchThreads = searchThreads;
+        _log = log;
+        _current = LoadedBundle.Load(path, searchThreads);
+    }
+
+    public string BundlePath => _path;
+    /// <summary>The bundle now being served (for reporting; requests take a <see cref="Acquire">lease</see>).</summary>
+    public LoadedBundle Current => Volatile.Read(ref _current);
+    public long ReloadsSucceeded => Interlocked.Read(ref _reloadsSucceeded);
+    public long ReloadsFailed => Interlocked.Read(ref _reloadsFailed);
+    /// <summary>Why the last failed reload failed, until a reload succeeds.</summary>
+    public string? LastReloadError { get; private set; }
+
+    /// <summary>The current bundle, held until the lease is disposed.</summary>
+    public BundleLease Acquire()
+    {
+        while (true)
+        {
+            var bundle = Volatile.Read(ref _current);
+            if (bundle.TryAcquire()) return new BundleLease(bundle);
+            // Swapped and released between the read and the acquire: the next read sees the new one.
+        }
+    }
+
+    /// <summary>Loads the bundle folder again and swaps it in; one reload at a time.</summary>
+    public async Task<ReloadOutcome> ReloadAsync(CancellationToken token)
+    {
+        await _reloading.WaitAsync(token);
+        try
+        {
+            string previous = Current.Version;
+            var clock = Stopwatch.StartNew();
+            LoadedBundle fresh;
+            try
+            {
+                fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchThreads), token);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or FormatException)
+            {
+                Interlocked.Increment(ref _reloadsFailed);
+                LastReloadError = e.Message;
+                _log.LogError("Reload of {Path} failed; still serving {Version}: {Error}", _path, previous, e.Message);
+                return new ReloadOutcome(false, previous, previous, clock.Elapsed.TotalMilliseconds, e.Message);
+            }
+            var old = Interlocked.Exchange(ref _current, fresh);
+            old.Release();
+            Interlocked.Increment(ref _reloadsSucceeded);
+            LastReloadError = null;
+            _log.LogInformation("Reloaded {Path}: version {Old} -> {New} ({Items} items) in {Ms:F0} ms", _path, previous, fresh.Version, fresh.Service.ItemCount, clock.Elapsed.TotalMilliseconds);
+            return new ReloadOutcome(true, previous, fresh.Version, clock.Elapsed.TotalMilliseconds, null);
+        }
+        finally { _reloading.Release(); }
+    }
+
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _current, null!)?.Release();
+        _reloading.Dispose();
+    }
+}

@@ -1,0 +1,70 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace VectorRecall.Server;
+
+/// <summary>Reading JSON bodies within the size limit and writing JSON answers, straight to and from Kestrel's pipes.</summary>
+internal static class HttpJson
+{
+    // Quotes and angle brackets in messages stay readable; the answer is served as application/json, never as HTML.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>
+    /// Reads the whole body, refusing one over <paramref name="limit"/> bytes or not declared as JSON.
+    /// The caller parses <see cref="ReadResult.Buffer"/> and then calls <c>AdvanceTo(Buffer.End)</c>.
+    /// </summary>
+    public static async Task<ReadResult> ReadBodyAsync(HttpContext ctx, long limit, CancellationToken token)
+    {
+        string? type = ctx.Request.ContentType;
+        if (type is not null && !IsJson(type))
+            throw new RequestError(415, "content-type", $"'{type}' is not JSON; send Content-Type: application/json");
+        if (ctx.Request.ContentLength > limit)
+            throw new RequestError(413, "body", $"{ctx.Request.ContentLength} bytes is over the {limit}-byte limit");
+        var reader = ctx.Request.BodyReader;
+        while (true)
+        {
+            var result = await reader.ReadAsync(token);
+            if (result.Buffer.Length > limit)
+            {
+                reader.AdvanceTo(result.Buffer.End);
+                throw new RequestError(413, "body", $"the body is over the {limit}-byte limit");
+            }
+            if (result.IsCompleted || result.IsCanceled) return result;
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    private static bool IsJson(string type)
+    {
+        var media = type.AsSpan();
+        int semicolon = media.IndexOf(';');
+        if (semicolon >= 0) media = media[..semicolon];
+        media = media.Trim();
+        return media.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+    }
+
+    public static async Task WriteAsync<TState>(HttpContext ctx, int status, TState state, Action<Utf8JsonWriter, TState> write)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        using (var w = new Utf8JsonWriter(ctx.Response.BodyWriter, WriterOptions))
+        {
+            w.WriteStartObject();
+            write(w, state);
+            w.WriteEndObject();
+        }
+        await ctx.Response.BodyWriter.FlushAsync(ctx.RequestAborted);
+    }
+
+    /// <summary>The error shape every refusal uses: <c>{"error": why, "field": what, "status": code}</c>.</summary>
+    public static Task WriteErrorAsync(HttpContext ctx, int status, string field, string message) =>
+        WriteAsync(ctx, status, (field, message, status), static (w, s) =>
+        {
+            w.WriteString("error", s.message);
+            w.WriteString("field", s.field);
+            w.WriteNumber("status", s.status);
+        });
+}

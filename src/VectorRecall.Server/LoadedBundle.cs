@@ -1,0 +1,75 @@
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Server;
+
+/// <summary>
+/// One loaded serving bundle and the number of holders using it: the host holds one reference while
+/// the bundle is current, and every request holds one while it runs. The bundle is disposed when the
+/// last holder lets go, so a swap never pulls the index from under a request in flight.
+/// </summary>
+public sealed class LoadedBundle
+{
+    private int _references = 1;
+
+    private LoadedBundle(RecallService service, string version, string createdUtc, long bytesOnDisk)
+    {
+        Service = service;
+        Version = version;
+        CreatedUtc = createdUtc;
+        BytesOnDisk = bytesOnDisk;
+        LoadedUtc = DateTime.UtcNow;
+    }
+
+    public RecallService Service { get; }
+    /// <summary>The manifest's CRC-32C in hex: any rewrite of the bundle gives a new version.</summary>
+    public string Version { get; }
+    public string CreatedUtc { get; }
+    public long BytesOnDisk { get; }
+    public DateTime LoadedUtc { get; }
+
+    /// <summary>Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.</summary>
+    public static LoadedBundle Load(string directory, int searchThreads)
+    {
+        var (version, created) = ReadVersion(directory) ?? throw new FileFormatException(Path.Combine(directory, ServingBundle.ManifestFile), "missing: this folder is not a serving bundle");
+        var service = RecallService.FromBundle(directory, searchThreads);
+        long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
+        return new LoadedBundle(service, version, created, bytes);
+    }
+
+    /// <summary>The version and creation time of the bundle on disk, or null when it has no readable manifest.</summary>
+    public static (string Version, string CreatedUtc)? ReadVersion(string directory)
+    {
+        byte[] manifest;
+        try { manifest = File.ReadAllBytes(Path.Combine(directory, ServingBundle.ManifestFile)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        string created = "";
+        try { created = (string?)System.Text.Json.Nodes.JsonNode.Parse(manifest)?["created_utc"] ?? ""; }
+        catch (System.Text.Json.JsonException) { }
+        return (Crc32C.Compute(manifest).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), created);
+    }
+
+    /// <summary>Takes a reference unless the bundle has already been released by everyone.</summary>
+    internal bool TryAcquire()
+    {
+        for (int r = Volatile.Read(ref _references); r > 0; r = Volatile.Read(ref _references))
+            if (Interlocked.CompareExchange(ref _references, r + 1, r) == r) return true;
+        return false;
+    }
+
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0) Service.Dispose();
+    }
+
+    internal bool IsDisposed => Volatile.Read(ref _references) == 0;
+}
+
+/// <summary>A request's hold on the current bundle; disposing it lets the bundle go.</summary>
+public readonly struct BundleLease(LoadedBundle bundle) : IDisposable
+{
+    public LoadedBundle Bundle { get; } = bundle;
+    public RecallService Service => Bundle.Service;
+    public void Dispose() => Bundle.Release();
+}

@@ -1,0 +1,231 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace VectorRecall.Server;
+
+/// <summary>One user to recall for: the id, and optional profile features and recent item ids (oldest first) that replace the stored ones.</summary>
+public sealed record UserRequest(long UserId, float[]? Features, long[]? History);
+
+/// <summary><c>POST /v1/recall</c>: one user, <c>top_k</c> items.</summary>
+public sealed record RecallRequest(UserRequest User, int TopK, bool ExcludeSeen);
+
+/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> for each.</summary>
+public sealed record BatchRecallRequest(UserRequest[] Users, int TopK, bool ExcludeSeen);
+
+/// <summary>
+/// Reads request bodies strictly: every field has one JSON type, required fields must be there,
+/// unknown fields are refused (a misspelt <c>topk</c> should not silently fall back to a default), and
+/// every error names the field by its JSON path.
+/// </summary>
+public static class RecallRequestReader
+{
+    private static readonly JsonReaderOptions Options = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 8 };
+
+    public static RecallRequest ReadRecall(in ReadOnlySequence<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, Options);
+        string field = "body";
+        try
+        {
+            long? userId = null; float[]? features = null; long[]? history = null; int? topK = null; bool excludeSeen = false;
+            StartObject(ref reader, "body");
+            while (NextProperty(ref reader, "", out field))
+            {
+                switch (field)
+                {
+                    case "user_id": userId = ReadInt64(ref reader, field); break;
+                    case "features": features = ReadFeatures(ref reader, field); break;
+                    case "history": history = ReadItemIds(ref reader, field); break;
+                    case "top_k": topK = ReadInt32(ref reader, field); break;
+                    case "exclude_seen": excludeSeen = ReadBool(ref reader, field); break;
+                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen");
+                }
+                field = "body";
+            }
+            End(ref reader);
+            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen);
+        }
+        catch (JsonException e) { throw Malformed(e, body, field); }
+    }
+
+    public static BatchRecallRequest ReadBatch(in ReadOnlySequence<byte> body, int maxUsers)
+    {
+        var reader = new Utf8JsonReader(body, Options);
+        string field = "body";
+        try
+        {
+            UserRequest[]? users = null; int? topK = null; bool excludeSeen = false;
+            StartObject(ref reader, "body");
+            while (NextProperty(ref reader, "", out field))
+            {
+                switch (field)
+                {
+                    case "users": users = ReadUsers(ref reader, maxUsers, ref field); break;
+                    case "top_k": topK = ReadInt32(ref reader, field); break;
+                    case "exclude_seen": excludeSeen = ReadBool(ref reader, field); break;
+                    default: throw Unknown(field, "users, top_k, exclude_seen");
+                }
+                field = "body";
+            }
+            End(ref reader);
+            users = Required(users, "users");
+            if (users.Length == 0) throw new RequestError(400, "users", "must hold at least one user");
+            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen);
+        }
+        catch (JsonException e) { throw Malformed(e, body, field); }
+    }
+
+    private static UserRequest[] ReadUsers(ref Utf8JsonReader reader, int maxUsers, ref string field)
+    {
+        string path = field;
+        StartArray(ref reader, path, "an array of user objects");
+        var users = new List<UserRequest>();
+        while (Read(ref reader) != JsonTokenType.EndArray)
+        {
+            string at = $"{path}[{users.Count}]";
+            if (users.Count == maxUsers) throw new RequestError(400, path, $"at most {maxUsers} users per batch (the server's --max-batch)");
+            if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {user_id, features?, history?}", reader.TokenType);
+            long? userId = null; float[]? features = null; long[]? history = null;
+            while (NextProperty(ref reader, at + ".", out field))
+            {
+                string name = field[(at.Length + 1)..];
+                switch (name)
+                {
+                    case "user_id": userId = ReadInt64(ref reader, field); break;
+                    case "features": features = ReadFeatures(ref reader, field); break;
+                    case "history": history = ReadItemIds(ref reader, field); break;
+                    default: throw Unknown(field, "user_id, features, history (top_k and exclude_seen go on the batch)");
+                }
+                field = at;
+            }
+            users.Add(new UserRequest(Required(userId, at + ".user_id"), features, history));
+            field = path;
+        }
+        return [.. users];
+    }
+
+    private static JsonTokenType Read(ref Utf8JsonReader reader)
+    {
+        if (!reader.Read()) throw new RequestError(400, "body", "the JSON ends early");
+        return reader.TokenType;
+    }
+
+    private static void StartObject(ref Utf8JsonReader reader, string field)
+    {
+        if (!reader.Read()) throw new RequestError(400, "body", "empty body: expected a JSON object");
+        if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(field, "a JSON object", reader.TokenType);
+    }
+
+    private static void StartArray(ref Utf8JsonReader reader, string field, string expected)
+    {
+        if (Read(ref reader) != JsonTokenType.StartArray) throw WrongType(field, expected, reader.TokenType);
+    }
+
+    /// <summary>Moves to the next property of the current object and names it; false at the object's end.</summary>
+    private static bool NextProperty(ref Utf8JsonReader reader, string prefix, out string field)
+    {
+        if (Read(ref reader) == JsonTokenType.EndObject) { field = prefix.Length == 0 ? "body" : prefix.TrimEnd('.'); return false; }
+        field = prefix + reader.GetString();
+        return true;
+    }
+
+    private static void End(ref Utf8JsonReader reader)
+    {
+        if (reader.Read()) throw new RequestError(400, "body", "unexpected content after the JSON object");
+    }
+
+    private static long ReadInt64(ref Utf8JsonReader reader, string field)
+    {
+        if (Read(ref reader) != JsonTokenType.Number || !reader.TryGetInt64(out long v)) throw WrongType(field, "an integer", reader.TokenType);
+        return v;
+    }
+
+    private static int ReadInt32(ref Utf8JsonReader reader, string field)
+    {
+        if (Read(ref reader) != JsonTokenType.Number) throw WrongType(field, "an integer", reader.TokenType);
+        if (reader.TryGetInt32(out int v)) return v;
+        // A whole number too large for int is still "above the cap", not a type error.
+        if (reader.TryGetInt64(out long big)) return big > 0 ? int.MaxValue : int.MinValue;
+        throw WrongType(field, "an integer", reader.TokenType);
+    }
+
+    private static bool ReadBool(ref Utf8JsonReader reader, string field) => Read(ref reader) switch
+    {
+        JsonTokenType.True => true,
+        JsonTokenType.False => false,
+        var t => throw WrongType(field, "true or false", t),
+    };
+
+    private static float[]? ReadFeatures(ref Utf8JsonReader reader, string field)
+    {
+        if (Read(ref reader) == JsonTokenType.Null) return null;
+        if (reader.TokenType != JsonTokenType.StartArray) throw WrongType(field, "an array of numbers", reader.TokenType);
+        var values = new List<float>();
+        while (Read(ref reader) != JsonTokenType.EndArray)
+        {
+            string at = $"{field}[{values.Count}]";
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out double d)) throw WrongType(at, "a number", reader.TokenType);
+            float f = (float)d;
+            if (!float.IsFinite(f)) throw new RequestError(400, at, $"{d} does not fit a 32-bit float");
+            values.Add(f);
+        }
+        return [.. values];
+    }
+
+    private static long[]? ReadItemIds(ref Utf8JsonReader reader, string field)
+    {
+        if (Read(ref reader) == JsonTokenType.Null) return null;
+        if (reader.TokenType != JsonTokenType.StartArray) throw WrongType(field, "an array of item ids", reader.TokenType);
+        var ids = new List<long>();
+        while (Read(ref reader) != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long id)) throw WrongType($"{field}[{ids.Count}]", "an integer item id", reader.TokenType);
+            ids.Add(id);
+        }
+        return [.. ids];
+    }
+
+    private static T Required<T>(T? value, string field) where T : class => value ?? throw new RequestError(400, field, "is required");
+    private static T Required<T>(T? value, string field) where T : struct => value ?? throw new RequestError(400, field, "is required");
+
+    private static RequestError Unknown(string field, string known) => new(400, field, $"unknown field; this request takes {known}");
+
+    private static RequestError WrongType(string field, string expected, JsonTokenType found) =>
+        new(400, field, $"expected {expected}, found {Describe(found)}");
+
+    private static string Describe(JsonTokenType t) => t switch
+    {
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "a boolean",
+        JsonTokenType.Null => "null",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.StartObject => "an object",
+        _ => t.ToString(),
+    };
+
+    /// <summary>Malformed JSON, named by position; NaN and Infinity (not JSON numbers) get their own message.</summary>
+    private static RequestError Malformed(JsonException e, in ReadOnlySequence<byte> body, string field)
+    {
+        long line = (e.LineNumber ?? 0) + 1, column = (e.BytePositionInLine ?? 0) + 1;
+        if (LooksLikeNonFinite(body, e)) return new RequestError(400, field, $"NaN and Infinity are not valid JSON numbers (line {line}, byte {column})");
+        string reason = e.Message.Split(" LineNumber:")[0].TrimEnd(' ', '.');
+        return new RequestError(400, field, $"malformed JSON at line {line}, byte {column}: {reason}");
+    }
+
+    private static bool LooksLikeNonFinite(in ReadOnlySequence<byte> body, JsonException e)
+    {
+        if (e.LineNumber is not { } lineNumber || e.BytePositionInLine is not { } column) return false;
+        var bytes = body.ToArray().AsSpan();
+        for (long line = 0; line < lineNumber; line++)
+        {
+            int nl = bytes.IndexOf((byte)'\n');
+            if (nl < 0) return false;
+            bytes = bytes[(nl + 1)..];
+        }
+        if (column >= bytes.Length) return false;
+        var rest = bytes[(int)column..];
+        if (rest.StartsWith("-"u8) || rest.StartsWith("+"u8)) rest = rest[1..];
+        return rest.StartsWith("NaN"u8) || rest.StartsWith("Infinity"u8) || rest.StartsWith("nan"u8) || rest.StartsWith("inf"u8);
+    }
+}

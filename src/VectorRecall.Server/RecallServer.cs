@@ -1,0 +1,312 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Server;
+
+/// <summary>
+/// <c>vrecall serve</c>: a minimal API on Kestrel over <see cref="RecallService"/>.
+/// Routes: <c>POST /v1/recall</c>, <c>POST /v1/recall/batch</c>, <c>GET /healthz</c>, <c>GET /readyz</c>,
+/// <c>GET /metrics</c>, <c>GET /openapi.json</c>, <c>POST /v1/admin/reload</c>. Every refusal is a 4xx
+/// JSON error naming the field; SIGTERM stops accepting, drains the requests in flight and exits.
+/// </summary>
+public sealed class RecallServer
+{
+    private static readonly Lazy<byte[]> OpenApi = new(() =>
+    {
+        using var s = typeof(RecallServer).Assembly.GetManifestResourceStream("openapi.json") ?? throw new InvalidOperationException("openapi.json is not embedded");
+        using var m = new MemoryStream();
+        s.CopyTo(m);
+        return m.ToArray();
+    });
+
+    private readonly ServerOptions _options;
+    private readonly BundleHost _host;
+    private readonly ServerMetrics _metrics = new();
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ILogger _log;
+    private readonly byte[]? _adminToken;
+
+    private RecallServer(ServerOptions options, BundleHost host, IHostApplicationLifetime lifetime, ILogger log)
+    {
+        _options = options;
+        _host = host;
+        _lifetime = lifetime;
+        _log = log;
+        _adminToken = string.IsNullOrEmpty(options.AdminToken) ? null : Encoding.UTF8.GetBytes(options.AdminToken);
+    }
+
+    public ServerMetrics Metrics => _metrics;
+    public BundleHost Host => _host;
+
+    /// <summary>
+    /// Builds the web application and loads the bundle (throwing with the file and reason if it cannot);
+    /// start it with <c>RunAsync</c> or <c>StartAsync</c>.
+    /// </summary>
+    public static (WebApplication App, RecallServer Server) Build(ServerOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        options.Validate();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        // Per-request framework logs would cost more than a recall; keep start, stop and warnings.
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+        });
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, options.SearchThreads, sp.GetRequiredService<ILogger<BundleHost>>()));
+        if (options.Watch)
+            builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
+
+        var app = builder.Build();
+        var server = new RecallServer(options, app.Services.GetRequiredService<BundleHost>(), app.Lifetime, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("VectorRecall.Server"));
+        app.Use(server.GuardAsync);
+        app.MapGet("/healthz", HealthAsync);
+        app.MapGet("/readyz", server.ReadyAsync);
+        app.MapGet("/metrics", server.MetricsAsync);
+        app.MapGet("/openapi.json", OpenApiAsync);
+        app.MapPost("/v1/recall", server.RecallAsync);
+        app.MapPost("/v1/recall/batch", server.BatchAsync);
+        app.MapPost("/v1/admin/reload", server.ReloadAsync);
+        return (app, server);
+    }
+
+    /// <summary>The addresses the started server listens on (with the real port when port 0 was asked for).</summary>
+    public static IReadOnlyList<string> Addresses(WebApplication app) =>
+        [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+
+    /// <summary>Counts and times every request, and turns every refusal or failure into the JSON error shape.</summary>
+    private async Task GuardAsync(HttpContext ctx, RequestDelegate next)
+    {
+        long start = Stopwatch.GetTimestamp();
+        int route = ServerMetrics.RouteOf(ctx.Request.Path.Value);
+        _metrics.Started();
+        try
+        {
+            await next(ctx);
+            if (!ctx.Response.HasStarted && ctx.Response.StatusCode == 404)
+                await HttpJson.WriteErrorAsync(ctx, 404, "path", $"no route {ctx.Request.Method} {ctx.Request.Path}; see /openapi.json");
+            else if (!ctx.Response.HasStarted && ctx.Response.StatusCode == 405)
+                await HttpJson.WriteErrorAsync(ctx, 405, "method", $"{ctx.Request.Method} is not allowed on {ctx.Request.Path} (allowed: {ctx.Response.Headers.Allow})");
+        }
+        catch (RequestError e) when (!ctx.Response.HasStarted)
+        {
+            await HttpJson.WriteErrorAsync(ctx, e.Status, e.Field, e.Message);
+        }
+        catch (BadHttpRequestException e) when (!ctx.Response.HasStarted)
+        {
+            string message = e.StatusCode == 413 ? $"the body is over the {_options.MaxBodyBytes}-byte limit" : e.Message;
+            await HttpJson.WriteErrorAsync(ctx, e.StatusCode, "body", message);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            ctx.Response.StatusCode = 499;  // the client went away; nobody to answer
+        }
+        catch (Exception e) when (!ctx.Response.HasStarted)
+        {
+            _log.LogError(e, "Request {Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+            await HttpJson.WriteErrorAsync(ctx, 500, "", $"internal error: {e.Message}");
+        }
+        finally
+        {
+            _metrics.Finished(route, ctx.Response.StatusCode, Stopwatch.GetTimestamp() - start);
+        }
+    }
+
+    private static Task HealthAsync(HttpContext ctx) => HttpJson.WriteAsync(ctx, 200, 0, static (w, _) => w.WriteString("status", "ok"));
+
+    private Task ReadyAsync(HttpContext ctx)
+    {
+        if (_lifetime.ApplicationStopping.IsCancellationRequested)
+            return HttpJson.WriteAsync(ctx, 503, 0, static (w, _) => w.WriteString("status", "stopping"));
+        return HttpJson.WriteAsync(ctx, 200, _host.Current, static (w, b) =>
+        {
+            w.WriteString("status", "ready");
+            w.WriteString("model_version", b.Version);
+            w.WriteString("created_utc", b.CreatedUtc);
+            w.WriteNumber("items", b.Service.ItemCount);
+            w.WriteNumber("users", b.Service.UserCount);
+            w.WriteNumber("features", b.Service.FeatureCount);
+        });
+    }
+
+    private async Task MetricsAsync(HttpContext ctx)
+    {
+        ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await ctx.Response.WriteAsync(_metrics.Render(_host), ctx.RequestAborted);
+    }
+
+    private static async Task OpenApiAsync(HttpContext ctx)
+    {
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.Body.WriteAsync(OpenApi.Value, ctx.RequestAborted);
+    }
+
+    private async Task RecallAsync(HttpContext ctx)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using var timeout = Deadline(ctx);
+        var body = await ReadBodyAsync(ctx, timeout.Token);
+        RecallRequest request;
+        try { request = RecallRequestReader.ReadRecall(body.Buffer); }
+        finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
+
+        using var lease = _host.Acquire();
+        var service = lease.Service;
+        CheckTopK(service, request.TopK);
+        var query = ToQuery(service, request.User, "");
+        var result = service.Recall(query, request.TopK, request.ExcludeSeen);
+        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        await HttpJson.WriteAsync(ctx, 200, (result, ms, lease.Bundle.Version), static (w, s) =>
+        {
+            WriteItems(w, s.result);
+            w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+            w.WriteString("model_version", s.Version);
+        });
+    }
+
+    /// <summary>Batches are answered in chunks so that the per-request timeout is checked while they run.</summary>
+    private const int BatchChunk = 32;
+
+    private async Task BatchAsync(HttpContext ctx)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using var timeout = Deadline(ctx);
+        var body = await ReadBodyAsync(ctx, timeout.Token);
+        BatchRecallRequest request;
+        try { request = RecallRequestReader.ReadBatch(body.Buffer, _options.MaxBatch); }
+        finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
+
+        using var lease = _host.Acquire();
+        var service = lease.Service;
+        CheckTopK(service, request.TopK);
+        var queries = new UserQuery[request.Users.Length];
+        for (int i = 0; i < queries.Length; i++) queries[i] = ToQuery(service, request.Users[i], $"users[{i}].");
+        var results = new RecallResult[queries.Length];
+        for (int at = 0; at < queries.Length; at += BatchChunk)
+        {
+            if (timeout.IsCancellationRequested) throw TimedOut();
+            int n = Math.Min(BatchChunk, queries.Length - at);
+            service.BatchRecall(queries.AsSpan(at, n), request.TopK, request.ExcludeSeen).CopyTo(results, at);
+        }
+        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        await HttpJson.WriteAsync(ctx, 200, (request, results, ms, lease.Bundle.Version), static (w, s) =>
+        {
+            w.WriteStartArray("results");
+            for (int i = 0; i < s.results.Length; i++)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("user_id", s.request.Users[i].UserId);
+                WriteItems(w, s.results[i]);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+            w.WriteString("model_version", s.Version);
+        });
+    }
+
+    private async Task ReloadAsync(HttpContext ctx)
+    {
+        if (_adminToken is null)
+            throw new RequestError(403, "authorization", $"admin endpoints are off; start the server with {ServerOptions.AdminTokenVariable} set to turn them on");
+        string header = ctx.Request.Headers.Authorization.ToString();
+        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? Encoding.UTF8.GetBytes(header[7..].Trim()) : [];
+        if (!CryptographicOperations.FixedTimeEquals(given, _adminToken))
+        {
+            ctx.Response.Headers.WWWAuthenticate = "Bearer";
+            throw new RequestError(401, "authorization", header.Length == 0 ? "missing 'Authorization: Bearer <token>' header" : "wrong bearer token");
+        }
+        var outcome = await _host.ReloadAsync(ctx.RequestAborted);
+        await HttpJson.WriteAsync(ctx, outcome.Succeeded ? 200 : 422, (outcome, current: _host.Current), static (w, s) =>
+        {
+            w.WriteBoolean("reloaded", s.outcome.Succeeded);
+            if (s.outcome.Error is { } error)
+            {
+                w.WriteString("error", error);
+                w.WriteString("field", "bundle");
+                w.WriteNumber("status", 422);
+            }
+            w.WriteString("previous_version", s.outcome.PreviousVersion);
+            w.WriteString("model_version", s.outcome.CurrentVersion);
+            w.WriteNumber("items", s.current.Service.ItemCount);
+            w.WriteNumber("load_ms", Math.Round(s.outcome.LoadMs, 1));
+        });
+    }
+
+    private CancellationTokenSource Deadline(HttpContext ctx)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        cts.CancelAfter(_options.RequestTimeout);
+        return cts;
+    }
+
+    private RequestError TimedOut() => new(503, "body", $"the request took longer than the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout (--request-timeout-ms)");
+
+    private async Task<System.IO.Pipelines.ReadResult> ReadBodyAsync(HttpContext ctx, CancellationToken token)
+    {
+        try { return await HttpJson.ReadBodyAsync(ctx, _options.MaxBodyBytes, token); }
+        catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+        {
+            throw new RequestError(408, "body", $"the body did not arrive within the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout");
+        }
+    }
+
+    private void CheckTopK(RecallService service, int topK)
+    {
+        int cap = Math.Min(_options.MaxTopK, service.ItemCount);
+        if (topK < 1) throw new RequestError(400, "top_k", $"must be at least 1, got {topK}");
+        if (topK > cap)
+            throw new RequestError(400, "top_k", $"must be at most {cap} ({(cap == service.ItemCount ? "the number of items" : "the server's --max-top-k")}), got {topK}");
+    }
+
+    /// <summary>A request's user as the service's query, with every field checked against the served bundle.</summary>
+    private static UserQuery ToQuery(RecallService service, UserRequest user, string prefix)
+    {
+        if (user.Features is { } features && features.Length != service.FeatureCount)
+            throw new RequestError(400, prefix + "features", $"has {features.Length} values; this model takes {service.FeatureCount}");
+        if (!service.IsKnown(user.UserId))
+        {
+            if (user.Features is null && service.FeatureCount > 0)
+                throw new RequestError(400, prefix + "user_id", $"user {user.UserId} is not in the bundle (known users are 0 .. {service.UserCount - 1}); send its {service.FeatureCount} profile features in 'features' to recall for a new user");
+            if (service.FeatureCount == 0 && user.History is null)
+                throw new RequestError(400, prefix + "user_id", $"user {user.UserId} is not in the bundle (known users are 0 .. {service.UserCount - 1}) and this model has no profile features; send the user's recent items in 'history'");
+        }
+        int[]? history = null;
+        if (user.History is { } items)
+        {
+            history = new int[items.Length];
+            for (int i = 0; i < items.Length; i++)
+                if (!service.TryGetIndexId(items[i], out history[i]))
+                    throw new RequestError(400, $"{prefix}history[{i}]", $"item {items[i]} is not in the bundle");
+        }
+        return new UserQuery(user.UserId, user.Features is null ? default : user.Features, history);
+    }
+
+    private static void WriteItems(Utf8JsonWriter w, RecallResult r)
+    {
+        w.WriteStartArray("item_ids");
+        foreach (long id in r.ItemIds) w.WriteNumberValue(id);
+        w.WriteEndArray();
+        w.WriteStartArray("scores");
+        foreach (float s in r.Scores) w.WriteNumberValue(s);
+        w.WriteEndArray();
+    }
+}

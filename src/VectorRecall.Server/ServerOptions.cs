@@ -1,0 +1,40 @@
+namespace VectorRecall.Server;
+
+/// <summary>How <c>vrecall serve</c> runs: where it listens, what it serves, and the limits it enforces.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>The environment variable holding the admin bearer token; admin endpoints are off when it is unset or empty.</summary>
+    public const string AdminTokenVariable = "VRECALL_ADMIN_TOKEN";
+
+    public required string BundlePath { get; init; }
+    /// <summary>Listen addresses; loopback only unless told otherwise (port 0 picks a free port).</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:8080";
+    public int MaxTopK { get; init; } = 1000;
+    public int MaxBatch { get; init; } = 256;
+    public long MaxBodyBytes { get; init; } = 1 << 20;
+    /// <summary>Time a request may take from arrival to answer, reading its body included.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long SIGTERM waits for requests in flight before the process exits anyway.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Null turns the admin endpoints off.</summary>
+    public string? AdminToken { get; init; }
+    /// <summary>Reload when the bundle's manifest changes on disk.</summary>
+    public bool Watch { get; init; }
+    public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Threads a batch request's index search may use (0 = all cores).</summary>
+    public int SearchThreads { get; init; }
+
+    /// <summary>Checks the options, naming the first one that is out of range.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(BundlePath)) throw new ArgumentException("--bundle is required");
+        if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("--urls must name at least one address");
+        if (MaxTopK < 1) throw new ArgumentException($"--max-top-k must be at least 1, got {MaxTopK}");
+        if (MaxBatch < 1) throw new ArgumentException($"--max-batch must be at least 1, got {MaxBatch}");
+        if (MaxBodyBytes < 1024) throw new ArgumentException($"--max-body-bytes must be at least 1024, got {MaxBodyBytes}");
+        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout-ms must be positive, got {RequestTimeout.TotalMilliseconds}");
+        if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"--shutdown-timeout-s must not be negative, got {ShutdownTimeout.TotalSeconds}");
+        if (WatchInterval <= TimeSpan.Zero) throw new ArgumentException($"--watch-interval-ms must be positive, got {WatchInterval.TotalMilliseconds}");
+        if (SearchThreads < 0) throw new ArgumentException($"--search-threads must not be negative, got {SearchThreads}");
+    }
+}
