@@ -32,8 +32,9 @@ internal static class HttpJson
                 reader.AdvanceTo(result.Buffer.End);
                 throw new RequestError(413, "body", $"the body is over the {limit}-byte limit");
             }
-            if (result.IsCompleted || result.IsCanceled) return result;
+            if (result.IsCompleted) return result;
             reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            token.ThrowIfCancellationRequested();
         }
     }
 
