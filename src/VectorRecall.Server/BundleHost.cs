@@ -14,18 +14,19 @@ public sealed record ReloadOutcome(bool Succeeded, string PreviousVersion, strin
 public sealed class BundleHost : IDisposable
 {
     private readonly string _path;
-    private readonly int _searchThreads;
+    private readonly int _searchThreads, _efSearch;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private LoadedBundle _current;
     private long _reloadsSucceeded, _reloadsFailed;
 
-    public BundleHost(string path, int searchThreads, ILogger log)
+    public BundleHost(string path, int searchThreads, int efSearch, ILogger log)
     {
         _path = path;
         _searchThreads = searchThreads;
+        _efSearch = efSearch;
         _log = log;
-        _current = LoadedBundle.Load(path, searchThreads);
+        _current = LoadedBundle.Load(path, searchThreads, efSearch);
     }
 
     public string BundlePath => _path;
@@ -58,7 +59,7 @@ public sealed class BundleHost : IDisposable
             LoadedBundle fresh;
             try
             {
-                fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchThreads), token);
+                fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchThreads, _efSearch), token);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or FormatException)
             {

@@ -1,3 +1,4 @@
+using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
@@ -29,11 +30,15 @@ public sealed class LoadedBundle
     public long BytesOnDisk { get; }
     public DateTime LoadedUtc { get; }
 
-    /// <summary>Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.</summary>
-    public static LoadedBundle Load(string directory, int searchThreads)
+    /// <summary>
+    /// Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.
+    /// <paramref name="efSearch"/> &gt; 0 replaces an HNSW index's own candidate list size.
+    /// </summary>
+    public static LoadedBundle Load(string directory, int searchThreads, int efSearch = 0)
     {
         var (version, created) = ReadVersion(directory) ?? throw new FileFormatException(Path.Combine(directory, ServingBundle.ManifestFile), "missing: this folder is not a serving bundle");
         var service = RecallService.FromBundle(directory, searchThreads);
+        if (efSearch > 0 && service.Index is HnswIndex hnsw) hnsw.EfSearch = efSearch;
         long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
         return new LoadedBundle(service, version, created, bytes);
     }

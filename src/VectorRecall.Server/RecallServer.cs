@@ -71,7 +71,7 @@ public sealed class RecallServer
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, options.SearchThreads, sp.GetRequiredService<ILogger<BundleHost>>()));
+        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, options.SearchThreads, options.EfSearch, sp.GetRequiredService<ILogger<BundleHost>>()));
         if (options.Watch)
             builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
 

@@ -23,6 +23,8 @@ public sealed record ServerOptions
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Threads a batch request's index search may use (0 = all cores).</summary>
     public int SearchThreads { get; init; }
+    /// <summary>HNSW candidate list for every search (0 = the bundle's own; at least top_k is always used).</summary>
+    public int EfSearch { get; init; }
 
     /// <summary>Checks the options, naming the first one that is out of range.</summary>
     public void Validate()
@@ -35,6 +37,7 @@ public sealed record ServerOptions
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout-ms must be positive, got {RequestTimeout.TotalMilliseconds}");
         if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"--shutdown-timeout-s must not be negative, got {ShutdownTimeout.TotalSeconds}");
         if (WatchInterval <= TimeSpan.Zero) throw new ArgumentException($"--watch-interval-ms must be positive, got {WatchInterval.TotalMilliseconds}");
+        if (EfSearch < 0) throw new ArgumentException($"--ef-search must not be negative, got {EfSearch}");
         if (SearchThreads < 0) throw new ArgumentException($"--search-threads must not be negative, got {SearchThreads}");
     }
 }
