@@ -8,7 +8,7 @@ namespace VectorRecall.Benchmarks;
 /// <summary>
 /// <c>-- recall BUNDLE [k]</c>: where batch recall time goes for a serving bundle — encoding the
 /// users, the index's batch search alone, the whole <see cref="RecallService.BatchRecall"/> — and
-/// what exact search (a <see cref="FlatIndex"/> of the same size) would cost instead.
+/// what exact search (a <see cref="FlatIndex"/> of the same size) would cost instead; for HNSW, recall@k and speed per ef.
 /// </summary>
 internal static class RecallThroughput
 {
@@ -35,6 +35,30 @@ internal static class RecallThroughput
             double recall = Best(Rounds(2048), batch, q0 => service.BatchRecall(users.AsSpan(q0, batch), null, k));
             double exact = Best(Rounds(256), batch, q0 => flat.SearchBatch(queries.RowRange(q0, batch).Span, k, ids, scores, counts));
             Console.WriteLine($"{batch,5} {encode,13:F0} {search,14:F0} {recall,13:F0} {exact,14:F0}");
+        }
+        if (index is HnswIndex hnsw) EfTradeOff(service, hnsw, queries, k);
+    }
+
+    /// <summary>What a smaller candidate list (<c>serve --ef-search</c>) buys and costs: recall@k against exact search on the bundle's own item vectors, and one-query-at-a-time QPS.</summary>
+    private static void EfTradeOff(RecallService service, HnswIndex hnsw, Tensor queries, int k)
+    {
+        const int n = 500;
+        using var exact = new FlatIndex(hnsw.Dimension, Metric.InnerProduct);
+        exact.Add(Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray(), service.LoadItemVectors().Span);
+        var truth = new long[n * k]; var ids = new long[k]; var scores = new float[k];
+        for (int q = 0; q < n; q++) exact.Search(queries.Row(q), k, truth.AsSpan(q * k, k), scores);
+        Console.WriteLine($"ef (bundle's: {hnsw.EfSearch})   recall@{k} vs exact   single-query QPS");
+        foreach (int ef in new[] { k, 100, 200, hnsw.EfSearch }.Where(e => e >= k).Distinct().Order())
+        {
+            long hits = 0;
+            for (int q = 0; q < n; q++)
+            {
+                int found = hnsw.Search(queries.Row(q), k, ids, scores, ef);
+                var expected = truth.AsSpan(q * k, k);
+                foreach (long id in ids.AsSpan(0, found)) if (expected.Contains(id)) hits++;
+            }
+            double qps = Best(n, 1, q0 => hnsw.Search(queries.Row(q0), k, ids, scores, ef));
+            Console.WriteLine($"{ef,5} {(double)hits / (n * k),22:F4} {qps,20:F0}");
         }
     }
 

@@ -61,7 +61,7 @@ public sealed class BundleHost : IDisposable
             {
                 fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchThreads, _efSearch), token);
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or FormatException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
                 Interlocked.Increment(ref _reloadsFailed);
                 LastReloadError = e.Message;

@@ -117,7 +117,7 @@ public sealed class RecallServer
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
-            ctx.Response.StatusCode = 499;  // the client went away; nobody to answer
+            if (!ctx.Response.HasStarted) ctx.Response.StatusCode = 499;  // the client went away; nobody to answer
         }
         catch (Exception e) when (!ctx.Response.HasStarted)
         {

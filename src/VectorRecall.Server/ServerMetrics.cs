@@ -95,7 +95,8 @@ public sealed class ServerMetrics
         s.Append(inv, $"vrecall_reloads_total{{result=\"failed\"}} {host.ReloadsFailed}\n");
         using var process = Process.GetCurrentProcess();
         Gauge(s, "process_resident_memory_bytes", "Resident memory of the server process.", process.WorkingSet64);
-        Gauge(s, "dotnet_gc_heap_bytes", "Bytes on the managed heap.", GC.GetTotalMemory(false));
+        Gauge(s, "dotnet_gc_heap_bytes", "Bytes of live objects on the managed heap.", GC.GetTotalMemory(false));
+        Gauge(s, "dotnet_gc_committed_bytes", "Memory the garbage collector holds from the system.", GC.GetGCMemoryInfo().TotalCommittedBytes);
         return s.ToString();
     }
 

@@ -131,7 +131,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         Assert.Contains("top-k", Assert.Throws<ArgumentOutOfRangeException>(() => s.Recall(1, default, 0)).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => s.Recall(1, default, s.ItemCount + 1));
         Assert.Contains("profile features", Assert.Throws<ArgumentException>(() => s.Recall(999_999, default, 10)).Message);
-        Assert.Contains("features must be", Assert.Throws<ArgumentException>(() => s.Recall(1, new float[3], 10)).Message);
+        Assert.Contains("3 features given, the model takes", Assert.Throws<ArgumentException>(() => s.Recall(1, new float[3], 10)).Message);
         var nan = new float[s.FeatureCount];
         nan[0] = float.NaN;
         Assert.Throws<ArgumentException>(() => s.Recall(1, nan, 10));

@@ -607,6 +607,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         if (_disposed) return;
         _disposed = true;
         FreeSegments();
+        NativeHeap.Trim();
         GC.SuppressFinalize(this);
     }
 
