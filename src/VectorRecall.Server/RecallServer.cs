@@ -47,7 +47,6 @@ public sealed class RecallServer
         _adminToken = string.IsNullOrEmpty(options.AdminToken) ? null : Encoding.UTF8.GetBytes(options.AdminToken);
     }
 
-    public ServerMetrics Metrics => _metrics;
     public BundleHost Host => _host;
 
     /// <summary>
@@ -136,14 +135,15 @@ public sealed class RecallServer
     {
         if (_lifetime.ApplicationStopping.IsCancellationRequested)
             return HttpJson.WriteAsync(ctx, 503, 0, static (w, _) => w.WriteString("status", "stopping"));
-        return HttpJson.WriteAsync(ctx, 200, _host.Current, static (w, b) =>
+        return HttpJson.WriteAsync(ctx, 200, (bundle: _host.Current, lastError: _host.LastReloadError), static (w, s) =>
         {
             w.WriteString("status", "ready");
-            w.WriteString("model_version", b.Version);
-            w.WriteString("created_utc", b.CreatedUtc);
-            w.WriteNumber("items", b.Service.ItemCount);
-            w.WriteNumber("users", b.Service.UserCount);
-            w.WriteNumber("features", b.Service.FeatureCount);
+            w.WriteString("model_version", s.bundle.Version);
+            w.WriteString("created_utc", s.bundle.CreatedUtc);
+            w.WriteNumber("items", s.bundle.Service.ItemCount);
+            w.WriteNumber("users", s.bundle.Service.UserCount);
+            w.WriteNumber("features", s.bundle.Service.FeatureCount);
+            if (s.lastError is not null) w.WriteString("last_reload_error", s.lastError);
         });
     }
 

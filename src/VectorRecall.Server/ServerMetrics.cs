@@ -46,9 +46,6 @@ public sealed class ServerMetrics
         Interlocked.Add(ref _ticks[route], elapsedTicks);
     }
 
-    /// <summary>Requests answered so far with this route and status (for tests and the load generator).</summary>
-    public long Count(string route, int status) => Interlocked.Read(ref _counts[Array.IndexOf(Routes, route) * Statuses + status]);
-
     /// <summary>The metrics page: HTTP counters and histograms, then the bundle and process gauges.</summary>
     public string Render(BundleHost host)
     {

@@ -120,7 +120,9 @@ public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
         for (var clock = Stopwatch.StartNew(); s.Server.Host.ReloadsFailed == 0 && clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(100)) { }
         await Task.Delay(500);
         Assert.Equal(1, s.Server.Host.ReloadsFailed);
-        Assert.Equal(after, await VersionOf(s));
+        var ready = await s.Get("/readyz");
+        Assert.Equal(after, (string?)ready["model_version"]);
+        Assert.Contains("item_ids.npy", (string?)ready["last_reload_error"]);
         Assert.Equal(200, (await s.Call("/v1/recall", """{"user_id": 5, "top_k": 20}""")).Status);
     }
 

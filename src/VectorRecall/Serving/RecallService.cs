@@ -213,7 +213,7 @@ public sealed class RecallService : IDisposable
     }
 
     /// <summary>Checks a query against the bundle: feature count, finite values, history items in range, and enough to go on for an unknown user.</summary>
-    public void Validate(in UserQuery query)
+    private void Validate(in UserQuery query)
     {
         bool known = IsKnown(query.UserId);
         if (!query.Features.IsEmpty && query.Features.Length != FeatureCount)
