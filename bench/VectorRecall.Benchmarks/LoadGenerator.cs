@@ -12,7 +12,7 @@ namespace VectorRecall.Benchmarks;
 /// closed-loop HTTP load on <c>POST /v1/recall</c> — each of <c>concurrency</c> workers sends a request
 /// for a random known user as soon as its last one is answered — and prints throughput, latency
 /// percentiles and errors per run. With <c>--reloads N</c> it also posts N hot reloads, evenly spread
-/// over each run, and reports what they took. The server's RSS comes from its own <c>/metrics</c>.
+/// over each run, and reports what they took. The server's RSS and bytes allocated per request come from its own <c>/metrics</c>.
 /// </summary>
 internal static class LoadGenerator
 {
@@ -35,18 +35,20 @@ internal static class LoadGenerator
         var ready = JsonNode.Parse(client.GetStringAsync("/readyz").Result)!;
         int users = ready["users"]!.GetValue<int>();
         Console.WriteLine($"server {url}: version {ready["model_version"]}, {ready["items"]} items, {users} users; {Environment.ProcessorCount} cores shared with the server");
-        Console.WriteLine($"RSS at start: {ServerRss(client) / 1048576.0:F0} MiB");
-        Console.WriteLine("| concurrency | top_k | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms | max ms | errors | reloads (ok, mean load ms) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"RSS at start: {ServerMetric(client, "process_resident_memory_bytes") / 1048576.0:F0} MiB");
+        Console.WriteLine("| concurrency | top_k | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms | max ms | errors | reloads (ok, mean load ms) | server KiB allocated per request |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (int k in topKs)
             foreach (int c in concurrencies)
             {
                 Drive(client, users, k, c, warmup, 0, null);  // warm the JIT, the connections and the pools
+                long allocated = ServerMetric(client, "dotnet_gc_allocated_bytes_total");
                 var r = Drive(client, users, k, c, duration, reloads, token);
+                allocated = ServerMetric(client, "dotnet_gc_allocated_bytes_total") - allocated;
                 string reloadCell = reloads > 0 ? $"{r.ReloadsOk}/{reloads}, {r.ReloadMs:F0}" : "—";
-                Console.WriteLine($"| {c} | {k} | {r.Latencies.Length:N0} | {r.Latencies.Length / duration.TotalSeconds:F0} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 95):F2} | {Pct(r.Latencies, 99):F2} | {r.Latencies[^1]:F2} | {r.Errors}{(r.Errors > 0 ? $" ({r.FirstError})" : "")} | {reloadCell} |");
+                Console.WriteLine($"| {c} | {k} | {r.Latencies.Length:N0} | {r.Latencies.Length / duration.TotalSeconds:F0} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 95):F2} | {Pct(r.Latencies, 99):F2} | {r.Latencies[^1]:F2} | {r.Errors}{(r.Errors > 0 ? $" ({r.FirstError})" : "")} | {reloadCell} | {allocated / Math.Max(1, r.Latencies.Length) / 1024.0:F1} |");
             }
-        Console.WriteLine($"RSS at end: {ServerRss(client) / 1048576.0:F0} MiB");
+        Console.WriteLine($"RSS at end: {ServerMetric(client, "process_resident_memory_bytes") / 1048576.0:F0} MiB");
     }
 
     private sealed record RunResult(double[] Latencies, long Errors, string? FirstError, int ReloadsOk, double ReloadMs);
@@ -104,10 +106,10 @@ internal static class LoadGenerator
 
     private static double Pct(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
-    private static long ServerRss(HttpClient client)
+    private static long ServerMetric(HttpClient client, string name)
     {
         string metrics = client.GetStringAsync("/metrics").Result;
-        var line = metrics.Split('\n').First(l => l.StartsWith("process_resident_memory_bytes ", StringComparison.Ordinal));
+        var line = metrics.Split('\n').First(l => l.StartsWith(name + " ", StringComparison.Ordinal));
         return long.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture);
     }
 }

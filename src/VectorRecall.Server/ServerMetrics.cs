@@ -93,6 +93,7 @@ public sealed class ServerMetrics
         using var process = Process.GetCurrentProcess();
         Gauge(s, "process_resident_memory_bytes", "Resident memory of the server process.", process.WorkingSet64);
         Gauge(s, "dotnet_gc_heap_bytes", "Bytes of live objects on the managed heap.", GC.GetTotalMemory(false));
+        s.Append(CultureInfo.InvariantCulture, $"# HELP dotnet_gc_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE dotnet_gc_allocated_bytes_total counter\ndotnet_gc_allocated_bytes_total {GC.GetTotalAllocatedBytes()}\n");
         Gauge(s, "dotnet_gc_committed_bytes", "Memory the garbage collector holds from the system.", GC.GetGCMemoryInfo().TotalCommittedBytes);
         return s.ToString();
     }
