@@ -29,6 +29,24 @@ public class PooledTapeTests
     }
 
     [Fact]
+    public void InferenceTapeRecordsNothingAndMatchesNoGrad()
+    {
+        var net = Mlp.Build([64, 192, 32], new Rng(5), new MlpOptions { BatchNorm = true, Activation = Activation.Relu });
+        net.Eval();
+        var x = Tensor.Randn(new Rng(9), 1f, 600, 64);
+        var expected = Tape.NoGrad(() => Ops.L2NormalizeRows(net.Forward(x)).Value.ToArray());
+        for (int round = 0; round < 3; round++)  // later rounds reuse the pooled arrays
+        {
+            using var tape = Tape.Inference();
+            var y = Ops.L2NormalizeRows(net.Forward(x));
+            Assert.False(y.RequiresGrad);
+            Assert.Null(y.BackwardFn);
+            Assert.Equal(0, tape.Count);
+            Assert.Equal(expected, y.Value.ToArray());
+        }
+    }
+
+    [Fact]
     public void PooledTapeGivesTheSameGradientsAsAPlainOne()
     {
         var plain = Run(pooled: false, rows: 600);

@@ -14,7 +14,7 @@ public static partial class Ops
     private static Variable Output(Tensor value, Variable a, Variable? b = null, Variable? c = null)
     {
         var tape = Tape.Current;
-        bool track = tape is not null && (a.RequiresGrad || (b?.RequiresGrad ?? false) || (c?.RequiresGrad ?? false));
+        bool track = tape is { Recording: true } && (a.RequiresGrad || (b?.RequiresGrad ?? false) || (c?.RequiresGrad ?? false));
         var output = new Variable(value, track);
         if (track) tape!.Record(output);
         return output;
@@ -23,7 +23,7 @@ public static partial class Ops
     private static Variable OutputOfMany(Tensor value, IReadOnlyList<Variable> inputs)
     {
         var tape = Tape.Current;
-        bool track = tape is not null && inputs.Any(v => v.RequiresGrad);
+        bool track = tape is { Recording: true } && inputs.Any(v => v.RequiresGrad);
         var output = new Variable(value, track);
         if (track) tape!.Record(output);
         return output;

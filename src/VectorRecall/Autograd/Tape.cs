@@ -36,6 +36,16 @@ public sealed class Tape : IDisposable
 
     public bool Pooled => _pool is not null;
 
+    /// <summary>False for an <see cref="Inference"/> tape: ops record nothing and keep no closures.</summary>
+    public bool Recording { get; private init; } = true;
+
+    /// <summary>
+    /// A tape for inference on this thread: nothing is recorded (like <see cref="NoGrad{T}"/>), but op
+    /// results come from the thread's pool, so a forward pass allocates almost nothing. Values are
+    /// valid until the tape is disposed; copy out the result.
+    /// </summary>
+    public static Tape Inference() => new(pooled: true) { Recording = false };
+
     /// <summary>A tensor for an op result or gradient: pooled when this tape pools (zeroed only if <paramref name="clear"/>), else fresh zeros.</summary>
     internal Tensor Allocate(ReadOnlySpan<int> shape, bool clear)
     {

@@ -490,7 +490,12 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             int count = Math.Min(Volatile.Read(ref *list), maxLinks), unvisited = 0;
             for (int i = 0; i < count; i++) visited.Prefetch(list[1 + i]);
             for (int i = 0; i < count; i++)
-                if (visited.Visit(list[1 + i])) pending[unvisited++] = list[1 + i];
+            {
+                // Read each link once: a concurrent insert may rewrite the list between two reads,
+                // and a second read could queue a node other than the one just marked (a duplicate).
+                int neighbour = list[1 + i];
+                if (visited.Visit(neighbour)) pending[unvisited++] = neighbour;
+            }
             for (int i = 0; i < Math.Min(ahead, unvisited); i++) Prefetch(pending[i]);
             for (int i = 0; i < unvisited; i++)
             {

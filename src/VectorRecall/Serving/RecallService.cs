@@ -252,7 +252,12 @@ public sealed class RecallService : IDisposable
     /// <summary>How many items recall may have to skip for this query when seen items are left out.</summary>
     private int SeenCount(in UserQuery q) => (IsKnown(q.UserId) ? _seen.CountOf((int)q.UserId) : 0) + (q.History?.Length ?? 0);
 
-    private Tensor Encode(UserBatch batch) => Tape.NoGrad(() => _tower.Forward(batch).Value);
+    /// <summary>User vectors; the forward pass runs on pooled buffers and only the result is copied out.</summary>
+    private Tensor Encode(UserBatch batch)
+    {
+        using var tape = Tape.Inference();
+        return _tower.Forward(batch).Value.Clone();
+    }
 
     private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, in UserQuery query, bool excludeSeen, int topK)
     {

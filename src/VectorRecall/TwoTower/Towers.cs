@@ -47,7 +47,7 @@ public sealed class UserTower : Module
     private Variable IdEmbedding(int[] ids)
     {
         if (Array.TrueForAll(ids, i => (uint)i < (uint)Id.Count)) return Id.Forward(ids);
-        if (Tape.Current is not null) throw new ArgumentException($"training batch has a user id outside [0, {Id.Count})");
+        if (Tape.Current is { Recording: true }) throw new ArgumentException($"training batch has a user id outside [0, {Id.Count})");
         var e = new Tensor(ids.Length, Id.Dim);
         for (int r = 0; r < ids.Length; r++)
         {
