@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using VectorRecall.Evaluation;
 
 namespace VectorRecall.Benchmarks;
 
@@ -46,7 +47,7 @@ internal static class LoadGenerator
                 var r = Drive(client, users, k, c, duration, reloads, token);
                 allocated = ServerMetric(client, "dotnet_gc_allocated_bytes_total") - allocated;
                 string reloadCell = reloads > 0 ? $"{r.ReloadsOk}/{reloads}, {r.ReloadMs:F0}" : "—";
-                Console.WriteLine($"| {c} | {k} | {r.Latencies.Length:N0} | {r.Latencies.Length / duration.TotalSeconds:F0} | {Pct(r.Latencies, 50):F2} | {Pct(r.Latencies, 95):F2} | {Pct(r.Latencies, 99):F2} | {r.Latencies[^1]:F2} | {r.Errors}{(r.Errors > 0 ? $" ({r.FirstError})" : "")} | {reloadCell} | {allocated / Math.Max(1, r.Latencies.Length) / 1024.0:F1} |");
+                Console.WriteLine($"| {c} | {k} | {r.Latencies.Length:N0} | {r.Latencies.Length / duration.TotalSeconds:F0} | {Percentiles.Of(r.Latencies, 50):F2} | {Percentiles.Of(r.Latencies, 95):F2} | {Percentiles.Of(r.Latencies, 99):F2} | {r.Latencies[^1]:F2} | {r.Errors}{(r.Errors > 0 ? $" ({r.FirstError})" : "")} | {reloadCell} | {allocated / Math.Max(1, r.Latencies.Length) / 1024.0:F1} |");
             }
         Console.WriteLine($"RSS at end: {ServerMetric(client, "process_resident_memory_bytes") / 1048576.0:F0} MiB");
     }
@@ -104,7 +105,6 @@ internal static class LoadGenerator
         return new RunResult(all.Length > 0 ? all : [double.NaN], errors, firstError, ok, loadMs.Count > 0 ? loadMs.Average() : double.NaN);
     }
 
-    private static double Pct(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
     private static long ServerMetric(HttpClient client, string name)
     {

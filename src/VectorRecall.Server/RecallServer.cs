@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -163,10 +164,7 @@ public sealed class RecallServer
     {
         long start = Stopwatch.GetTimestamp();
         using var timeout = Deadline(ctx);
-        var body = await ReadBodyAsync(ctx, timeout.Token);
-        RecallRequest request;
-        try { request = RecallRequestReader.ReadRecall(body.Buffer); }
-        finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
+        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, _) => RecallRequestReader.ReadRecall(body));
 
         using var lease = _host.Acquire();
         var service = lease.Service;
@@ -189,10 +187,7 @@ public sealed class RecallServer
     {
         long start = Stopwatch.GetTimestamp();
         using var timeout = Deadline(ctx);
-        var body = await ReadBodyAsync(ctx, timeout.Token);
-        BatchRecallRequest request;
-        try { request = RecallRequestReader.ReadBatch(body.Buffer, _options.MaxBatch); }
-        finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
+        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, maxBatch) => RecallRequestReader.ReadBatch(body, maxBatch));
 
         using var lease = _host.Acquire();
         var service = lease.Service;
@@ -260,13 +255,17 @@ public sealed class RecallServer
 
     private RequestError TimedOut() => new(503, "body", $"the request took longer than the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout (--request-timeout-ms)");
 
-    private async Task<System.IO.Pipelines.ReadResult> ReadBodyAsync(HttpContext ctx, CancellationToken token)
+    /// <summary>Reads the body within the size limit and the timeout, and parses it (given the batch cap); the body's buffer is released whatever the parse does.</summary>
+    private async Task<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, int, T> parse)
     {
-        try { return await HttpJson.ReadBodyAsync(ctx, _options.MaxBodyBytes, token); }
+        System.IO.Pipelines.ReadResult body;
+        try { body = await HttpJson.ReadBodyAsync(ctx, _options.MaxBodyBytes, token); }
         catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
         {
             throw new RequestError(408, "body", $"the body did not arrive within the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout");
         }
+        try { return parse(body.Buffer, _options.MaxBatch); }
+        finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
     }
 
     private void CheckTopK(RecallService service, int topK)

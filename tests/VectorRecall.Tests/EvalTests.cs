@@ -85,3 +85,17 @@ public class EvalTests
         Assert.Equal(1, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--bundle", dir.File("b"), "--retriever", "annoy"]));
     }
 }
+
+public class PercentileTests
+{
+    [Fact]
+    public void NearestRankPercentilesOfSortedValues()
+    {
+        var values = Enumerable.Range(1, 100).Select(v => (double)v).ToArray();
+        Assert.Equal(50, VectorRecall.Evaluation.Percentiles.Of(values, 50));
+        Assert.Equal(99, VectorRecall.Evaluation.Percentiles.Of(values, 99));
+        Assert.Equal(100, VectorRecall.Evaluation.Percentiles.Of(values, 100));
+        Assert.Equal(7, VectorRecall.Evaluation.Percentiles.Of([7.0], 99));
+        Assert.Throws<ArgumentException>(() => VectorRecall.Evaluation.Percentiles.Of([], 50));
+    }
+}

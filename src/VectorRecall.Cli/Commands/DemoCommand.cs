@@ -142,9 +142,9 @@ internal static class DemoCommand
         Array.Sort(latencies);
         AnsiConsole.MarkupLineInterpolated($"Single Query Latency (Top-{k}), {queries} queries, one thread:");
         AnsiConsole.MarkupLineInterpolated($"  Mean: {latencies.Average():F3} ms");
-        AnsiConsole.MarkupLineInterpolated($"  P50:  {Percentile(latencies, 50):F3} ms");
-        AnsiConsole.MarkupLineInterpolated($"  P95:  {Percentile(latencies, 95):F3} ms");
-        AnsiConsole.MarkupLineInterpolated($"  P99:  {Percentile(latencies, 99):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P50:  {Percentiles.Of(latencies, 50):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P95:  {Percentiles.Of(latencies, 95):F3} ms");
+        AnsiConsole.MarkupLineInterpolated($"  P99:  {Percentiles.Of(latencies, 99):F3} ms");
         AnsiConsole.MarkupLineInterpolated($"  QPS:  {queries / wall:F1}");
         AnsiConsole.WriteLine();
         AnsiConsole.MarkupLineInterpolated($"Batch Query Throughput (Top-{k}, {Environment.ProcessorCount} cores):");
@@ -160,7 +160,7 @@ internal static class DemoCommand
                 times[round] = service.BatchRecall(users, null, k)[0].LatencyMs;
             }
             Array.Sort(times);
-            double ms = Percentile(times, 50);
+            double ms = Percentiles.Of(times, 50);
             AnsiConsole.MarkupLineInterpolated($"  Batch={size,-4} {ms,7:F2}ms, QPS={size / ms * 1000:F1}");
         }
         AnsiConsole.WriteLine();
@@ -178,7 +178,6 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"  type: {index.GetType().Name}");
     }
 
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 
     /// <summary>
     /// Ranking metrics on the test split: popularity, the model by exact and by index search, and
