@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using VectorRecall.IO;
 
 namespace VectorRecall.Server;
 
@@ -64,9 +65,10 @@ public sealed class BundleHost : IDisposable
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 Interlocked.Increment(ref _reloadsFailed);
-                LastReloadError = e.Message;
+                string reason = BundleRelative(e);
+                LastReloadError = reason;
                 _log.LogError("Reload of {Path} failed; still serving {Version}: {Error}", _path, previous, e.Message);
-                return new ReloadOutcome(false, previous, previous, clock.Elapsed.TotalMilliseconds, e.Message);
+                return new ReloadOutcome(false, previous, previous, clock.Elapsed.TotalMilliseconds, reason);
             }
             var old = Interlocked.Exchange(ref _current, fresh);
             old.Release();
@@ -76,6 +78,14 @@ public sealed class BundleHost : IDisposable
             return new ReloadOutcome(true, previous, fresh.Version, clock.Elapsed.TotalMilliseconds, null);
         }
         finally { _reloading.Release(); }
+    }
+
+    /// <summary>Why a load failed, with files named relative to the bundle folder: the reason is shown without authentication (<c>/readyz</c>) and must not reveal server paths.</summary>
+    private string BundleRelative(Exception e)
+    {
+        string full = Path.GetFullPath(_path).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        string message = e is FileFormatException f ? $"{Path.GetRelativePath(full, Path.GetFullPath(f.FilePath))}: {f.Problem}" : e.Message;
+        return message.Replace(full, "", StringComparison.Ordinal).Replace(Path.GetFullPath(_path), "bundle", StringComparison.Ordinal);
     }
 
     public void Dispose()

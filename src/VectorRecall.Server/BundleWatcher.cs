@@ -17,10 +17,18 @@ internal sealed class BundleWatcher(BundleHost host, TimeSpan interval, ILogger<
         log.LogInformation("Watching {Path} for new bundles every {Interval} ms", host.BundlePath, interval.TotalMilliseconds);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            var onDisk = LoadedBundle.ReadVersion(host.BundlePath);
-            if (onDisk is not { } v || v.Version == host.Current.Version || v.Version == failed) continue;
-            var outcome = await host.ReloadAsync(stoppingToken);
-            failed = outcome.Succeeded ? null : v.Version;
+            try
+            {
+                var onDisk = LoadedBundle.ReadVersion(host.BundlePath);
+                if (onDisk is not { } v || v.Version == host.Current.Version || v.Version == failed) continue;
+                var outcome = await host.ReloadAsync(stoppingToken);
+                failed = outcome.Succeeded ? null : v.Version;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Whatever a published bundle holds, the server keeps serving the one it has: an escaping exception would stop the host.
+                log.LogError("Watching {Path} failed; still serving {Version}: {Error}", host.BundlePath, host.Current.Version, e.Message);
+            }
         }
     }
 }

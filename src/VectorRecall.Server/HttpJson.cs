@@ -26,7 +26,13 @@ internal static class HttpJson
         var reader = ctx.Request.BodyReader;
         while (true)
         {
-            var result = await reader.ReadAsync(token);
+            ReadResult result;
+            try { result = await reader.ReadAsync(token); }
+            catch (IOException e) when (!ctx.RequestAborted.IsCancellationRequested)
+            {
+                // Kestrel reports some framing errors (a chunk size that overflows) as an I/O error around the cause.
+                throw new RequestError(400, "body", $"the body's framing is malformed: {e.Message.TrimEnd('.')}");
+            }
             if (result.Buffer.Length > limit)
             {
                 reader.AdvanceTo(result.Buffer.End);

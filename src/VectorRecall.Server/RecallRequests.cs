@@ -6,38 +6,43 @@ namespace VectorRecall.Server;
 /// <summary>One user to recall for: the id, and optional profile features and recent item ids (oldest first) that replace the stored ones.</summary>
 public sealed record UserRequest(long UserId, float[]? Features, long[]? History);
 
-/// <summary><c>POST /v1/recall</c>: one user, <c>top_k</c> items.</summary>
-public sealed record RecallRequest(UserRequest User, int TopK, bool ExcludeSeen);
+/// <summary><c>POST /v1/recall</c>: one user, <c>top_k</c> items (as sent: the server checks it against its cap).</summary>
+public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen);
 
 /// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> for each.</summary>
-public sealed record BatchRecallRequest(UserRequest[] Users, int TopK, bool ExcludeSeen);
+public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen);
+
+/// <summary>What the reader accepts before parsing further: users per batch and items per history.</summary>
+public readonly record struct RequestLimits(int MaxBatch, int MaxHistory);
 
 /// <summary>
 /// Reads request bodies strictly: every field has one JSON type, required fields must be there,
 /// unknown fields are refused (a misspelt <c>topk</c> should not silently fall back to a default), and
-/// every error names the field by its JSON path.
+/// every error names the field by its JSON path. A field given twice, and text that is not valid
+/// UTF-8 (a lone surrogate escape, raw invalid bytes), are refused too.
 /// </summary>
 public static class RecallRequestReader
 {
     private static readonly JsonReaderOptions Options = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 8 };
 
-    public static RecallRequest ReadRecall(in ReadOnlySequence<byte> body)
+    public static RecallRequest ReadRecall(in ReadOnlySequence<byte> body, RequestLimits limits)
     {
         var reader = new Utf8JsonReader(body, Options);
         string field = "body";
         try
         {
-            long? userId = null; float[]? features = null; long[]? history = null; int? topK = null; bool excludeSeen = false;
+            long? userId = null; float[]? features = null; long[]? history = null; long? topK = null; bool excludeSeen = false;
+            int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
             {
                 switch (field)
                 {
-                    case "user_id": userId = ReadInt64(ref reader, field); break;
-                    case "features": features = ReadFeatures(ref reader, field); break;
-                    case "history": history = ReadItemIds(ref reader, field); break;
-                    case "top_k": topK = ReadInt32(ref reader, field); break;
-                    case "exclude_seen": excludeSeen = ReadBool(ref reader, field); break;
+                    case "user_id": Once(ref given, 1, field); userId = ReadInt64(ref reader, field); break;
+                    case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
+                    case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
+                    case "top_k": Once(ref given, 8, field); topK = ReadCount(ref reader, field); break;
+                    case "exclude_seen": Once(ref given, 16, field); excludeSeen = ReadBool(ref reader, field); break;
                     default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen");
                 }
                 field = "body";
@@ -46,23 +51,25 @@ public static class RecallRequestReader
             return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
+        catch (InvalidOperationException e) { throw NotUtf8(e, field); }
     }
 
-    public static BatchRecallRequest ReadBatch(in ReadOnlySequence<byte> body, int maxUsers)
+    public static BatchRecallRequest ReadBatch(in ReadOnlySequence<byte> body, RequestLimits limits)
     {
         var reader = new Utf8JsonReader(body, Options);
         string field = "body";
         try
         {
-            UserRequest[]? users = null; int? topK = null; bool excludeSeen = false;
+            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false;
+            int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
             {
                 switch (field)
                 {
-                    case "users": users = ReadUsers(ref reader, maxUsers, ref field); break;
-                    case "top_k": topK = ReadInt32(ref reader, field); break;
-                    case "exclude_seen": excludeSeen = ReadBool(ref reader, field); break;
+                    case "users": Once(ref given, 1, field); users = ReadUsers(ref reader, limits, ref field); break;
+                    case "top_k": Once(ref given, 2, field); topK = ReadCount(ref reader, field); break;
+                    case "exclude_seen": Once(ref given, 4, field); excludeSeen = ReadBool(ref reader, field); break;
                     default: throw Unknown(field, "users, top_k, exclude_seen");
                 }
                 field = "body";
@@ -73,9 +80,10 @@ public static class RecallRequestReader
             return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
+        catch (InvalidOperationException e) { throw NotUtf8(e, field); }
     }
 
-    private static UserRequest[] ReadUsers(ref Utf8JsonReader reader, int maxUsers, ref string field)
+    private static UserRequest[] ReadUsers(ref Utf8JsonReader reader, RequestLimits limits, ref string field)
     {
         string path = field;
         StartArray(ref reader, path, "an array of user objects");
@@ -83,17 +91,18 @@ public static class RecallRequestReader
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
             string at = $"{path}[{users.Count}]";
-            if (users.Count == maxUsers) throw new RequestError(400, path, $"at most {maxUsers} users per batch (the server's --max-batch)");
+            if (users.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} users per batch (the server's --max-batch)");
             if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {user_id, features?, history?}", reader.TokenType);
             long? userId = null; float[]? features = null; long[]? history = null;
+            int given = 0;
             while (NextProperty(ref reader, at + ".", out field))
             {
                 string name = field[(at.Length + 1)..];
                 switch (name)
                 {
-                    case "user_id": userId = ReadInt64(ref reader, field); break;
-                    case "features": features = ReadFeatures(ref reader, field); break;
-                    case "history": history = ReadItemIds(ref reader, field); break;
+                    case "user_id": Once(ref given, 1, field); userId = ReadInt64(ref reader, field); break;
+                    case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
+                    case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
                     default: throw Unknown(field, "user_id, features, history (top_k and exclude_seen go on the batch)");
                 }
                 field = at;
@@ -140,13 +149,20 @@ public static class RecallRequestReader
         return v;
     }
 
-    private static int ReadInt32(ref Utf8JsonReader reader, string field)
+    /// <summary>A count such as <c>top_k</c>, kept as sent (a huge one is "above the cap", reported with its own value).</summary>
+    private static long ReadCount(ref Utf8JsonReader reader, string field)
     {
         if (Read(ref reader) != JsonTokenType.Number) throw WrongType(field, "an integer", reader.TokenType);
-        if (reader.TryGetInt32(out int v)) return v;
-        // A whole number too large for int is still "above the cap", not a type error.
-        if (reader.TryGetInt64(out long big)) return big > 0 ? int.MaxValue : int.MinValue;
+        if (reader.TryGetInt64(out long v)) return v;
+        if (reader.TryGetDecimal(out decimal d) && decimal.Truncate(d) == d) return d > 0 ? long.MaxValue : long.MinValue;
         throw WrongType(field, "an integer", reader.TokenType);
+    }
+
+    /// <summary>Refuses a field given twice in one object (JSON parsers disagree on which one wins).</summary>
+    private static void Once(ref int given, int bit, string field)
+    {
+        if ((given & bit) != 0) throw new RequestError(400, field, "is given twice");
+        given |= bit;
     }
 
     private static bool ReadBool(ref Utf8JsonReader reader, string field) => Read(ref reader) switch
@@ -172,13 +188,14 @@ public static class RecallRequestReader
         return [.. values];
     }
 
-    private static long[]? ReadItemIds(ref Utf8JsonReader reader, string field)
+    private static long[]? ReadItemIds(ref Utf8JsonReader reader, string field, int maxItems)
     {
         if (Read(ref reader) == JsonTokenType.Null) return null;
         if (reader.TokenType != JsonTokenType.StartArray) throw WrongType(field, "an array of item ids", reader.TokenType);
         var ids = new List<long>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
+            if (ids.Count == maxItems) throw new RequestError(400, field, $"at most {maxItems} items (the server's --max-history); send the most recent ones");
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long id)) throw WrongType($"{field}[{ids.Count}]", "an integer item id", reader.TokenType);
             ids.Add(id);
         }
@@ -188,7 +205,15 @@ public static class RecallRequestReader
     private static T Required<T>(T? value, string field) where T : class => value ?? throw new RequestError(400, field, "is required");
     private static T Required<T>(T? value, string field) where T : struct => value ?? throw new RequestError(400, field, "is required");
 
-    private static RequestError Unknown(string field, string known) => new(400, field, $"unknown field; this request takes {known}");
+    private static RequestError Unknown(string field, string known) => new(400, Shorten(field), $"unknown field; this request takes {known}");
+
+    /// <summary>A field name as echoed in an error: a megabyte of key is not sent back whole.</summary>
+    private static string Shorten(string field) => field.Length <= MaxEchoedField ? field : string.Concat(field.AsSpan(0, MaxEchoedField), "…");
+
+    private const int MaxEchoedField = 64;
+
+    private static RequestError NotUtf8(InvalidOperationException e, string field) =>
+        new(400, Shorten(field), $"the body is not valid UTF-8 text ({e.Message.TrimEnd('.')})");
 
     private static RequestError WrongType(string field, string expected, JsonTokenType found) =>
         new(400, field, $"expected {expected}, found {Describe(found)}");

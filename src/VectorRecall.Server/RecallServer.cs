@@ -69,6 +69,8 @@ public sealed class RecallServer
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            // Headers that never finish hold a connection (and the drain) as long as a body that never does.
+            k.Limits.RequestHeadersTimeout = options.RequestTimeout;
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, options.SearchThreads, options.EfSearch, sp.GetRequiredService<ILogger<BundleHost>>()));
@@ -164,13 +166,17 @@ public sealed class RecallServer
     {
         long start = Stopwatch.GetTimestamp();
         using var timeout = Deadline(ctx);
-        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, _) => RecallRequestReader.ReadRecall(body));
+        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadRecall(body, limits));
 
         using var lease = _host.Acquire();
         var service = lease.Service;
-        CheckTopK(service, request.TopK);
+        int topK = CheckTopK(service, request.TopK);
         var query = ToQuery(service, request.User, "");
-        var result = service.Recall(query, request.TopK, request.ExcludeSeen);
+        if (timeout.IsCancellationRequested) throw TimedOut();
+        RecallResult result;
+        try { result = service.Recall(query, topK, request.ExcludeSeen); }
+        catch (UserVectorException e) { throw Unusable(e, ""); }
+        if (timeout.IsCancellationRequested) throw TimedOut();
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         await HttpJson.WriteAsync(ctx, 200, (result, ms, lease.Bundle.Version), static (w, s) =>
         {
@@ -187,11 +193,11 @@ public sealed class RecallServer
     {
         long start = Stopwatch.GetTimestamp();
         using var timeout = Deadline(ctx);
-        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, maxBatch) => RecallRequestReader.ReadBatch(body, maxBatch));
+        var request = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadBatch(body, limits));
 
         using var lease = _host.Acquire();
         var service = lease.Service;
-        CheckTopK(service, request.TopK);
+        int topK = CheckTopK(service, request.TopK);
         var queries = new UserQuery[request.Users.Length];
         for (int i = 0; i < queries.Length; i++) queries[i] = ToQuery(service, request.Users[i], $"users[{i}].");
         var results = new RecallResult[queries.Length];
@@ -199,8 +205,10 @@ public sealed class RecallServer
         {
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
-            service.BatchRecall(queries.AsSpan(at, n), request.TopK, request.ExcludeSeen).CopyTo(results, at);
+            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen).CopyTo(results, at); }
+            catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
+        if (timeout.IsCancellationRequested) throw TimedOut();
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         await HttpJson.WriteAsync(ctx, 200, (request, results, ms, lease.Bundle.Version), static (w, s) =>
         {
@@ -255,8 +263,11 @@ public sealed class RecallServer
 
     private RequestError TimedOut() => new(503, "body", $"the request took longer than the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout (--request-timeout-ms)");
 
-    /// <summary>Reads the body within the size limit and the timeout, and parses it (given the batch cap); the body's buffer is released whatever the parse does.</summary>
-    private async Task<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, int, T> parse)
+    /// <summary>A user whose features give no usable vector is the client's error, named by its features field.</summary>
+    private static RequestError Unusable(UserVectorException e, string prefix) => new(400, prefix + "features", e.Message);
+
+    /// <summary>Reads the body within the size limit and the timeout, and parses it (given the batch and history caps); the body's buffer is released whatever the parse does.</summary>
+    private async Task<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, RequestLimits, T> parse)
     {
         System.IO.Pipelines.ReadResult body;
         try { body = await HttpJson.ReadBodyAsync(ctx, _options.MaxBodyBytes, token); }
@@ -264,16 +275,17 @@ public sealed class RecallServer
         {
             throw new RequestError(408, "body", $"the body did not arrive within the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout");
         }
-        try { return parse(body.Buffer, _options.MaxBatch); }
+        try { return parse(body.Buffer, new RequestLimits(_options.MaxBatch, _options.MaxHistory)); }
         finally { ctx.Request.BodyReader.AdvanceTo(body.Buffer.End); }
     }
 
-    private void CheckTopK(RecallService service, int topK)
+    private int CheckTopK(RecallService service, long topK)
     {
         int cap = Math.Min(_options.MaxTopK, service.ItemCount);
-        if (topK < 1) throw new RequestError(400, "top_k", $"must be at least 1, got {topK}");
+        if (topK < 1) throw new RequestError(400, "top_k", $"must be at least 1, got {(topK == long.MinValue ? "a larger negative number" : topK)}");
         if (topK > cap)
-            throw new RequestError(400, "top_k", $"must be at most {cap} ({(cap == service.ItemCount ? "the number of items" : "the server's --max-top-k")}), got {topK}");
+            throw new RequestError(400, "top_k", $"must be at most {cap} ({(cap == service.ItemCount ? "the number of items" : "the server's --max-top-k")}), got {(topK == long.MaxValue ? "a larger number" : topK)}");
+        return (int)topK;
     }
 
     /// <summary>A request's user as the service's query, with every field checked against the served bundle.</summary>

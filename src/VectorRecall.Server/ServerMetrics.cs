@@ -21,17 +21,17 @@ public sealed class ServerMetrics
     private readonly long[] _ticks = new long[Routes.Length];
     private long _inFlight;
 
-    public static int RouteOf(string? path) => path switch
+    /// <summary>The route a path is answered by: routing ignores case and a trailing slash, and so does the count.</summary>
+    public static int RouteOf(string? path)
     {
-        "/v1/recall" => 0,
-        "/v1/recall/batch" => 1,
-        "/healthz" => 2,
-        "/readyz" => 3,
-        "/metrics" => 4,
-        "/openapi.json" => 5,
-        "/v1/admin/reload" => 6,
-        _ => 7,
-    };
+        var p = path.AsSpan();
+        if (p.Length > 1 && p[^1] == '/') p = p[..^1];
+        for (int r = 0; r < Paths.Length; r++)
+            if (p.Equals(Paths[r], StringComparison.OrdinalIgnoreCase)) return r;
+        return Routes.Length - 1;
+    }
+
+    private static readonly string[] Paths = ["/v1/recall", "/v1/recall/batch", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/admin/reload"];
 
     public void Started() => Interlocked.Increment(ref _inFlight);
 

@@ -12,6 +12,8 @@ public sealed record ServerOptions
     public int MaxTopK { get; init; } = 1000;
     public int MaxBatch { get; init; } = 256;
     public long MaxBodyBytes { get; init; } = 1 << 20;
+    /// <summary>Most items in a request's <c>history</c>: the tower reads only the most recent few, and excluding a long history costs a lookup per item.</summary>
+    public int MaxHistory { get; init; } = 500;
     /// <summary>Time a request may take from arrival to answer, reading its body included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>How long SIGTERM waits for requests in flight before the process exits anyway.</summary>
@@ -33,6 +35,7 @@ public sealed record ServerOptions
         if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("--urls must name at least one address");
         if (MaxTopK < 1) throw new ArgumentException($"--max-top-k must be at least 1, got {MaxTopK}");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch must be at least 1, got {MaxBatch}");
+        if (MaxHistory < 1) throw new ArgumentException($"--max-history must be at least 1, got {MaxHistory}");
         if (MaxBodyBytes < 1024) throw new ArgumentException($"--max-body-bytes must be at least 1024, got {MaxBodyBytes}");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout-ms must be positive, got {RequestTimeout.TotalMilliseconds}");
         if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"--shutdown-timeout-s must not be negative, got {ShutdownTimeout.TotalSeconds}");

@@ -16,6 +16,7 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "listen addresses, ';'-separated; loopback only unless told otherwise (port 0 = any free port)", DefaultValueFactory = _ => defaults.Urls };
         var maxTopK = new Option<int>("--max-top-k", "--max_top_k") { Description = "largest top_k a request may ask for", DefaultValueFactory = _ => defaults.MaxTopK };
         var maxBatch = new Option<int>("--max-batch", "--max_batch") { Description = "most users in one /v1/recall/batch request", DefaultValueFactory = _ => defaults.MaxBatch };
+        var maxHistory = new Option<int>("--max-history", "--max_history") { Description = "most items in a request's history (longer ones are refused with 400)", DefaultValueFactory = _ => defaults.MaxHistory };
         var maxBody = new Option<long>("--max-body-bytes", "--max_body_bytes") { Description = "largest request body accepted", DefaultValueFactory = _ => defaults.MaxBodyBytes };
         var timeout = new Option<int>("--request-timeout-ms", "--request_timeout_ms") { Description = "time a request may take, reading its body included", DefaultValueFactory = _ => (int)defaults.RequestTimeout.TotalMilliseconds };
         var shutdown = new Option<int>("--shutdown-timeout-s", "--shutdown_timeout_s") { Description = "on SIGTERM, how long to wait for requests in flight", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
@@ -25,7 +26,7 @@ internal static class ServeCommand
         var ef = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW candidate list for every search, trading recall for speed (0 = the bundle's own; at least top_k is used)", DefaultValueFactory = _ => defaults.EfSearch };
         var command = new Command("serve", $"Serve recall over HTTP: POST /v1/recall, /v1/recall/batch; GET /healthz, /readyz, /metrics, /openapi.json; POST /v1/admin/reload (needs {ServerOptions.AdminTokenVariable}).")
         {
-            bundle, urls, maxTopK, maxBatch, maxBody, timeout, shutdown, watch, watchInterval, threads, ef,
+            bundle, urls, maxTopK, maxBatch, maxHistory, maxBody, timeout, shutdown, watch, watchInterval, threads, ef,
         };
         command.SetAction((r, _) => CliErrors.Guard(() => RunAsync(new ServerOptions
         {
@@ -33,6 +34,7 @@ internal static class ServeCommand
             Urls = r.GetValue(urls)!,
             MaxTopK = r.GetValue(maxTopK),
             MaxBatch = r.GetValue(maxBatch),
+            MaxHistory = r.GetValue(maxHistory),
             MaxBodyBytes = r.GetValue(maxBody),
             RequestTimeout = TimeSpan.FromMilliseconds(r.GetValue(timeout)),
             ShutdownTimeout = TimeSpan.FromSeconds(r.GetValue(shutdown)),

@@ -86,7 +86,9 @@ public sealed class FlatIndex : IVectorIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores)
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, null);
+
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter)
     {
         VectorChecks.Query(query, Dimension, k);
         float[]? rented = null;
@@ -106,7 +108,7 @@ public sealed class FlatIndex : IVectorIndex
                     var x = data.Slice(row * Dimension, Dimension);
                     // Internally higher is better: −distance for L2.
                     float s = Metric == Metric.L2 ? -Distances.SquaredL2(q, x) : Distances.Dot(q, x);
-                    if (s >= heap.Threshold) heap.Push(_ids[row], s);
+                    if (s >= heap.Threshold && (filter is null || filter.Allows(_ids[row]))) heap.Push(_ids[row], s);
                 }
                 int found = heap.SortBestFirst();
                 if (Metric == Metric.L2) TensorPrimitives.Negate(scores[..found], scores[..found]);
@@ -117,9 +119,13 @@ public sealed class FlatIndex : IVectorIndex
         finally { if (rented is not null) ArrayPool<float>.Shared.Return(rented); }
     }
 
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts)
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
+        SearchBatch(queries, k, ids, scores, counts, null);
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters)
     {
         int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
+        VectorChecks.Filters(filters, nq);
         if (nq == 0) return;
         var q = queries.ToArray();
         if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) VectorChecks.Normalize(q.AsSpan(i * Dimension, Dimension));
@@ -135,7 +141,7 @@ public sealed class FlatIndex : IVectorIndex
             {
                 int q0 = b * QueryBlock, qn = Math.Min(QueryBlock, nq - q0);
                 SearchBlock(q.AsSpan(q0 * Dimension, qn * Dimension), qn, k,
-                    outIds.AsSpan(q0 * k, qn * k), outScores.AsSpan(q0 * k, qn * k), outCounts.AsSpan(q0, qn));
+                    outIds.AsSpan(q0 * k, qn * k), outScores.AsSpan(q0 * k, qn * k), outCounts.AsSpan(q0, qn), filters, q0);
             });
         }
         finally { _lock.ExitReadLock(); }
@@ -149,7 +155,7 @@ public sealed class FlatIndex : IVectorIndex
     /// GEMM (rows · queriesᵀ, so the rows are read in place and only the small query block is
     /// packed), then each query's heap takes the scores that reach its threshold.
     /// </summary>
-    private void SearchBlock(ReadOnlySpan<float> queries, int qn, int k, Span<long> ids, Span<float> scores, Span<int> counts)
+    private void SearchBlock(ReadOnlySpan<float> queries, int qn, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters, int firstQuery)
     {
         int n = _count, kk = Math.Min(k, n);
         var tile = ArrayPool<float>.Shared.Rent(RowBlock * qn);
@@ -172,6 +178,7 @@ public sealed class FlatIndex : IVectorIndex
                     for (int j = 0; j < qn; j++)
                     {
                         if (row[j] < thresholds[j]) continue;
+                        if (filters?[firstQuery + j] is { } filter && !filter.Allows(id)) continue;
                         var hi = ids.Slice(j * k, kk);
                         var hs = scores.Slice(j * k, kk);
                         TopK.Push(hi, hs, ref counts[j], id, row[j]);

@@ -58,6 +58,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private long _entry = -1;         // entry slot in the low 32 bits, top level in the high 32 (one atomic read)
     private volatile bool _anyDeleted;
     private bool _disposed;
+    private float _maxNorm;           // Φ: the largest norm stored (inner product only)
 
     public HnswIndex(int dimension, Metric metric, HnswOptions? options = null)
     {
@@ -133,6 +134,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             if ((long)first + n > int.MaxValue - SegmentSize) throw new InvalidOperationException($"an HNSW index holds at most {int.MaxValue - SegmentSize} items");
             EnsureCapacity(first + n);
             for (int i = 0; i < n; i++) levels[i] = DrawLevel();
+            CoverNorms(vectors, n, first);
             Volatile.Write(ref _reserved, first + n);
         }
         for (int i = 0; i < n; i++) WriteNode(first + i, ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
@@ -188,6 +190,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         var dst = new Span<float>(record + _vectorOffset, Dimension);
         vector.CopyTo(dst);
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
+        if (Metric == Metric.InnerProduct) SetAlpha(slot, TensorPrimitives.Dot(dst, dst));
         _labels[slot >> SegmentBits][slot & SegmentMask] = id;
         _levels[slot >> SegmentBits][slot & SegmentMask] = level;
         _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
@@ -221,12 +224,13 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 entry = _entry;
             }
             int current = EntrySlot(entry), top = TopLevel(entry);
-            float currentDist = Distance(q, Vector(current));
-            for (int l = top; l > level; l--) current = GreedyStep(q, current, ref currentDist, l);
+            float qAlpha = Alpha(slot);
+            float currentDist = Distance(q, qAlpha, current);
+            for (int l = top; l > level; l--) current = GreedyStep(q, qAlpha, current, ref currentDist, l);
 
             for (int l = Math.Min(level, top); l >= 0; l--)
             {
-                SearchLayer(q, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot);
+                SearchLayer(q, qAlpha, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
                 current = Connect(slot, l, scratch, current);
             }
             if (level > top) Volatile.Write(ref _entry, Pack(slot, level));
@@ -278,13 +282,12 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 // Other threads that found this node already linked it to them: keep those links too.
                 var heap = scratch.Candidates;
                 heap.Clear();
-                float* v = Vector(slot);
-                for (int i = 0; i < existing; i++) heap.Push(-Distance(v, Vector(list[1 + i])), list[1 + i]);
+                for (int i = 0; i < existing; i++) heap.Push(-Distance(slot, list[1 + i]), list[1 + i]);
                 foreach (int s in selected)
                 {
                     bool present = false;
                     for (int i = 0; i < existing; i++) if (list[1 + i] == s) { present = true; break; }
-                    if (!present) heap.Push(-Distance(v, Vector(s)), s);
+                    if (!present) heap.Push(-Distance(slot, s), s);
                 }
                 int kept = SelectNeighbours(heap, maxLinks, scratch);
                 for (int i = 0; i < kept; i++) list[1 + i] = scratch.Selected[i];
@@ -311,9 +314,8 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 // Full: keep the best maxLinks of the old links plus the new one, by the heuristic, as seen from the neighbour.
                 var heap = scratch.Candidates;
                 heap.Clear();
-                float* nv = Vector(neighbour);
-                heap.Push(-Distance(nv, Vector(slot)), slot);
-                for (int j = 0; j < count; j++) heap.Push(-Distance(nv, Vector(list[1 + j])), list[1 + j]);
+                heap.Push(-Distance(neighbour, slot), slot);
+                for (int j = 0; j < count; j++) heap.Push(-Distance(neighbour, list[1 + j]), list[1 + j]);
                 int kept = SelectNeighbours(heap, maxLinks, scratch);
                 for (int j = 0; j < kept; j++) list[1 + j] = scratch.Selected[j];
                 Volatile.Write(ref *list, kept);
@@ -349,10 +351,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         int kept = 0;
         for (int i = 0; i < n && kept < max; i++)
         {
-            float* candidate = Vector(order[i]);
             bool good = true;
             for (int j = 0; j < kept; j++)
-                if (Distance(candidate, Vector(scratch.Selected[j])) < dist[i]) { good = false; break; }
+                if (Distance(order[i], scratch.Selected[j]) < dist[i]) { good = false; break; }
             if (good) scratch.Selected[kept++] = order[i];
         }
         return kept;
@@ -360,11 +361,16 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     // ---- Search ------------------------------------------------------------------------
 
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, EfSearch);
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, EfSearch, null);
 
-    /// <summary>As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/> with this call's candidate list size (at least k is used).</summary>
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter) => Search(query, k, ids, scores, EfSearch, filter);
+
+    /// <summary>
+    /// As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/> with this call's candidate list size
+    /// (at least k is used) and, when given, a filter on the ids returned: the walk passes through refused items.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef)
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef, IIdFilter? filter = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         VectorChecks.Query(query, Dimension, k);
@@ -382,9 +388,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             fixed (float* q = scratch.Query)
             {
                 int current = EntrySlot(entry);
-                float currentDist = Distance(q, Vector(current));
-                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, current, ref currentDist, l);
-                SearchLayer(q, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1);
+                float currentDist = Distance(q, 0f, current);
+                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, 0f, current, ref currentDist, l);
+                SearchLayer(q, 0f, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1, filter);
             }
 
             // Results hold (−distance, node), farthest on top: drop the surplus, then fill from the back.
@@ -405,11 +411,15 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     }
 
     public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
-        SearchBatch(queries, k, ids, scores, counts, EfSearch);
+        SearchBatch(queries, k, ids, scores, counts, EfSearch, null);
 
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, int ef)
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters) =>
+        SearchBatch(queries, k, ids, scores, counts, EfSearch, filters);
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, int ef, IReadOnlyList<IIdFilter?>? filters = null)
     {
         int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
+        VectorChecks.Filters(filters, nq);
         var q = queries.ToArray();
         var outIds = new long[(long)nq * k];
         var outScores = new float[(long)nq * k];
@@ -418,7 +428,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         {
             var rowIds = outIds.AsSpan(i * k, k);
             var rowScores = outScores.AsSpan(i * k, k);
-            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, ef);
+            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, ef, filters?[i]);
             rowIds[found..].Fill(-1);
             rowScores[found..].Fill(float.NaN);
             outCounts[i] = found;
@@ -430,7 +440,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int GreedyStep(float* q, int current, ref float currentDist, int level)
+    private int GreedyStep(float* q, float qAlpha, int current, ref float currentDist, int level)
     {
         bool changed = true;
         while (changed)
@@ -441,7 +451,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             for (int i = 0; i < count; i++)
             {
                 int candidate = list[1 + i];
-                float d = Distance(q, Vector(candidate));
+                float d = Distance(q, qAlpha, candidate);
                 if (d < currentDist) { currentDist = d; current = candidate; changed = true; }
             }
         }
@@ -452,12 +462,13 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// Best-first search of one level from <paramref name="entry"/> with a candidate list of
     /// <paramref name="ef"/> (the paper's algorithm 2). Leaves the up-to-ef nearest in
     /// <c>scratch.Results</c> as (−distance, node), farthest on top; deleted nodes are walked
-    /// through but, when <paramref name="excludeDeleted"/>, not kept. <paramref name="exclude"/>
+    /// through but, when <paramref name="excludeDeleted"/>, not kept, and neither are items
+    /// <paramref name="filter"/> refuses. <paramref name="exclude"/>
     /// (the node being inserted, or −1) is never visited.
     /// </summary>
     // Long-running loops: compiled optimised from the first call rather than after tiering.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SearchLayer(float* q, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude)
+    private void SearchLayer(float* q, float qAlpha, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter)
     {
         var visited = scratch.Visited;
         var candidates = scratch.Candidates;
@@ -469,10 +480,10 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         results.Clear();
         int maxLinks = level == 0 ? _maxM0 : M;
 
-        float d0 = Distance(q, Vector(entry));
+        float d0 = Distance(q, qAlpha, entry);
         visited.Visit(entry);
         candidates.Push(d0, entry);
-        if (!excludeDeleted || !IsDeleted(entry)) results.Push(-d0, entry);
+        if (Keeps(entry, excludeDeleted, filter)) results.Push(-d0, entry);
         float bound = results.Count == ef ? -results.TopKey : float.MaxValue;
 
         int* pending = stackalloc int[maxLinks];
@@ -501,17 +512,22 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             {
                 int next = pending[i];
                 if (i + ahead < unvisited) Prefetch(pending[i + ahead]);
-                float dn = Distance(q, Vector(next));
+                float dn = Distance(q, qAlpha, next);
                 if (results.Count < ef || dn < bound)
                 {
                     candidates.Push(dn, next);
-                    if (!excludeDeleted || !IsDeleted(next)) results.Push(-dn, next);
+                    if (Keeps(next, excludeDeleted, filter)) results.Push(-dn, next);
                     if (results.Count > ef) results.Pop();
                     if (results.Count > 0) bound = -results.TopKey;
                 }
             }
         }
     }
+
+    /// <summary>Whether a node reached by the walk may be a result: not removed (when searching) and allowed by the filter.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Keeps(int node, bool excludeDeleted, IIdFilter? filter) =>
+        !excludeDeleted || (!IsDeleted(node) && (filter is null || filter.Allows(Label(node))));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Prefetch(int slot)
@@ -522,10 +538,55 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         for (int offset = 0; offset < _vectorBytes; offset += 64) Sse.Prefetch0(v + offset);
     }
 
-    /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
+    /// <summary>
+    /// The distance from <paramref name="q"/> to a node: squared L2, or 1 − inner product (inner product, cosine).
+    /// For inner product each item also carries α = √(Φ² − ‖x‖²), Φ the largest norm stored: between two
+    /// items the distance adds α_a·α_b, which is the L2 distance between the items lifted onto a sphere of
+    /// radius Φ in one more dimension (Bachrach et al., 2014). There every item is its own nearest
+    /// neighbour, so the graph keeps links to small-norm items that plain inner product prunes away
+    /// (they are nobody's nearest), while a query (lifted with a 0, <paramref name="qAlpha"/> = 0) still ranks by inner product.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Distance(float* a, float* b) =>
-        Metric == Metric.L2 ? Distances.SquaredL2(a, b, Dimension) : 1f - Distances.Dot(a, b, Dimension);
+    private float Distance(float* q, float qAlpha, int node)
+    {
+        float* v = Vector(node);
+        if (Metric == Metric.L2) return Distances.SquaredL2(q, v, Dimension);
+        float d = 1f - Distances.Dot(q, v, Dimension);
+        return qAlpha == 0f ? d : d - qAlpha * Alpha(node);
+    }
+
+    /// <summary>The build-time distance between two stored items (see <see cref="Distance(float*, float, int)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float Distance(int a, int b) => Distance(Vector(a), Alpha(a), b);
+
+    /// <summary>An item's lift α (inner product only; 0 otherwise), kept in the spare bytes before its vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float Alpha(int slot) => *(float*)(Record(slot) + _vectorOffset - sizeof(float));
+
+    private void SetAlpha(int slot, float normSquared) =>
+        *(float*)(Record(slot) + _vectorOffset - sizeof(float)) = MathF.Sqrt(MathF.Max(0f, _maxNorm * _maxNorm - normSquared));
+
+    /// <summary>
+    /// Raises Φ to cover a new batch's norms. The lifts of items already in are recomputed, so the
+    /// graph built so far and the links still to come agree on one sphere.
+    /// </summary>
+    private void CoverNorms(ReadOnlySpan<float> vectors, int n, int existing)
+    {
+        if (Metric != Metric.InnerProduct) return;
+        float max = _maxNorm;
+        for (int i = 0; i < n; i++)
+        {
+            var v = vectors.Slice(i * Dimension, Dimension);
+            max = MathF.Max(max, MathF.Sqrt(TensorPrimitives.Dot(v, v)));
+        }
+        if (max <= _maxNorm) return;
+        _maxNorm = max;
+        for (int s = 0; s < existing; s++)
+        {
+            var v = new ReadOnlySpan<float>(Vector(s), Dimension);
+            SetAlpha(s, TensorPrimitives.Dot(v, v));
+        }
+    }
 
     // ---- Removal ----------------------------------------------------------------------
 
@@ -713,6 +774,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             }
             reader.Finish();
             index.Validate(path, slots, h.Parameter("entry", path));
+            index.RestoreMaxNorm(slots);
             return index;
         }
         catch
@@ -720,6 +782,20 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             index.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Φ of a loaded inner-product index, from the stored vectors and lifts (files written before lifts have α = 0, so Φ is the largest norm).</summary>
+    private void RestoreMaxNorm(int slots)
+    {
+        if (Metric != Metric.InnerProduct) return;
+        float max = 0;
+        for (int s = 0; s < slots; s++)
+        {
+            var v = new ReadOnlySpan<float>(Vector(s), Dimension);
+            float alpha = Alpha(s);
+            max = MathF.Max(max, MathF.Sqrt(TensorPrimitives.Dot(v, v) + alpha * alpha));
+        }
+        _maxNorm = float.IsFinite(max) ? max : 0;
     }
 
     /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>

@@ -23,11 +23,17 @@ public interface IVectorIndex : IDisposable
     /// </summary>
     int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores);
 
+    /// <summary>As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/>, returning only ids that <paramref name="filter"/> allows (null allows all).</summary>
+    int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter);
+
     /// <summary>
     /// Searches every row of <paramref name="queries"/> on all cores. Row q's results go to
     /// <c>ids[q·k ..]</c> and <c>scores[q·k ..]</c>; its count to <c>counts[q]</c> (slots past it hold −1 and NaN).
     /// </summary>
     void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);
+
+    /// <summary>As <see cref="SearchBatch(ReadOnlySpan{float}, int, Span{long}, Span{float}, Span{int})"/>, row q returning only ids that <c>filters[q]</c> allows (a null list or entry allows all).</summary>
+    void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters);
 
     /// <summary>Removes the vector with this id; it never appears in results again.</summary>
     void Remove(long id);

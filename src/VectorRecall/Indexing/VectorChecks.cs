@@ -23,6 +23,11 @@ internal static class VectorChecks
         return n;
     }
 
+    public static void Filters(IReadOnlyList<IIdFilter?>? filters, int queries)
+    {
+        if (filters is not null && filters.Count != queries) throw new ArgumentException($"{filters.Count} filters given for {queries} queries (one per query, or none)");
+    }
+
     public static int AddCount(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors, int dimension)
     {
         if (vectors.Length != (long)ids.Length * dimension)

@@ -12,6 +12,12 @@ namespace VectorRecall.Serving;
 /// <summary>One recall: item ids best first, their scores (inner product with the user vector), and the time it took.</summary>
 public sealed record RecallResult(long[] ItemIds, float[] Scores, double LatencyMs);
 
+/// <summary>A user whose features give no usable vector; <see cref="Row"/> is the query's position in its batch.</summary>
+public sealed class UserVectorException(int row, string message) : ArgumentException(message)
+{
+    public int Row { get; } = row;
+}
+
 /// <summary>
 /// Who to recall for. <paramref name="Features"/> (empty = the stored profile) and
 /// <paramref name="History"/> (index ids, oldest first; null = the stored history) replace what the
@@ -126,15 +132,13 @@ public sealed class RecallService : IDisposable
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
-        var vector = Encode(UserBatchOf([query]));
-        int seenCount = excludeSeen ? SeenCount(query) : 0;
-        int k = Math.Min(topK + seenCount, ItemCount);
-        var ids = ArrayPool<long>.Shared.Rent(k);
-        var scores = ArrayPool<float>.Shared.Rent(k);
+        var vector = Encode([query]);
+        var ids = ArrayPool<long>.Shared.Rent(topK);
+        var scores = ArrayPool<float>.Shared.Rent(topK);
         try
         {
-            int found = _index.Search(vector.Row(0), k, ids, scores);
-            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found), query, excludeSeen, topK);
+            int found = _index.Search(vector.Row(0), topK, ids, scores, excludeSeen ? SeenFilter(query) : null);
+            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found));
             return result with { LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
         }
         finally
@@ -158,18 +162,21 @@ public sealed class RecallService : IDisposable
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
         if (queries.IsEmpty) return [];
-        var vectors = Encode(UserBatchOf(queries));
-        int extra = 0;
+        var vectors = Encode(queries);
+        int k = topK, n = queries.Length;
+        IIdFilter?[]? filters = null;
         if (excludeSeen)
-            foreach (var q in queries) extra = Math.Max(extra, SeenCount(q));
-        int k = Math.Min(topK + extra, ItemCount), n = queries.Length;
+        {
+            filters = new IIdFilter?[n];
+            for (int r = 0; r < n; r++) filters[r] = SeenFilter(queries[r]);
+        }
         var ids = new long[n * k];
         var scores = new float[n * k];
         var counts = new int[n];
-        _index.SearchBatch(vectors.Span, k, ids, scores, counts);
+        _index.SearchBatch(vectors.Span, k, ids, scores, counts, filters);
         var results = new RecallResult[n];
         for (int r = 0; r < n; r++)
-            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]), queries[r], excludeSeen, topK);
+            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]));
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         for (int r = 0; r < n; r++) results[r] = results[r] with { LatencyMs = ms };
         return results;
@@ -192,7 +199,7 @@ public sealed class RecallService : IDisposable
     public bool TryGetIndexId(long itemId, out int indexId) => _indexIds.Value.TryGetValue(itemId, out indexId);
 
     /// <summary>User vectors ([users × dim]) as recall computes them, for evaluation and export.</summary>
-    public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(UserBatchOf(QueriesOf(userIds, userFeatures)));
+    public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => Encode(QueriesOf(userIds, userFeatures));
 
     public bool IsKnown(long userId) => (ulong)userId < (ulong)UserCount;
 
@@ -249,31 +256,45 @@ public sealed class RecallService : IDisposable
         return new UserBatch(ids, x, items.ToArray(), offsets);
     }
 
-    /// <summary>How many items recall may have to skip for this query when seen items are left out.</summary>
-    private int SeenCount(in UserQuery q) => (IsKnown(q.UserId) ? _seen.CountOf((int)q.UserId) : 0) + (q.History?.Length ?? 0);
-
-    /// <summary>User vectors; the forward pass runs on pooled buffers and only the result is copied out.</summary>
-    private Tensor Encode(UserBatch batch)
+    /// <summary>
+    /// The items a query has seen (stored and given history) as a filter the index applies where it
+    /// collects results: one hash lookup per candidate, and no over-fetch however long the history.
+    /// </summary>
+    private IIdFilter? SeenFilter(in UserQuery q)
     {
-        using var tape = Tape.Inference();
-        return _tower.Forward(batch).Value.Clone();
+        var stored = IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [];
+        var given = q.History ?? [];
+        if (stored.IsEmpty && given.Length == 0) return null;
+        var seen = new long[stored.Length + given.Length];
+        for (int i = 0; i < stored.Length; i++) seen[i] = stored[i];
+        for (int i = 0; i < given.Length; i++) seen[stored.Length + i] = given[i];
+        return new ExcludedIds(seen);
     }
 
-    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, in UserQuery query, bool excludeSeen, int topK)
+    /// <summary>
+    /// User vectors; the forward pass runs on pooled buffers and only the result is copied out. A row
+    /// that is not a usable direction (NaN, infinite, or all zero: features far outside what the
+    /// model was trained on overflow the tower) is refused rather than searched.
+    /// </summary>
+    private Tensor Encode(ReadOnlySpan<UserQuery> queries)
     {
-        var stored = excludeSeen && IsKnown(query.UserId) ? _seen.Of((int)query.UserId) : [];
-        var given = excludeSeen && query.History is { } h ? h.AsSpan() : [];
-        var outIds = new long[Math.Min(topK, ids.Length)];
-        var outScores = new float[outIds.Length];
-        int kept = 0;
-        for (int i = 0; i < ids.Length && kept < outIds.Length; i++)
+        Tensor vectors;
+        using (Tape.Inference()) vectors = _tower.Forward(UserBatchOf(queries)).Value.Clone();
+        for (int r = 0; r < vectors.Rows; r++)
         {
-            int item = (int)ids[i];
-            if (stored.Contains(item) || given.Contains(item)) continue;
-            outIds[kept] = _itemIds[item];
-            outScores[kept++] = scores[i];
+            var row = vectors.Row(r);
+            float squared = TensorPrimitives.Dot(row, row);
+            if (!float.IsFinite(squared) || squared == 0f)
+                throw new UserVectorException(r, $"user {queries[r].UserId}: the user tower's output is {(float.IsFinite(squared) ? "all zero" : "not finite")}; the features are far outside the range the model was trained on");
         }
-        return new RecallResult(outIds[..kept], outScores[..kept], 0);
+        return vectors;
+    }
+
+    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores)
+    {
+        var outIds = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++) outIds[i] = _itemIds[(int)ids[i]];
+        return new RecallResult(outIds, scores.ToArray(), 0);
     }
 
     public void Dispose() => _index.Dispose();

@@ -36,7 +36,7 @@ public static class ServingBundle
     {
         var manifest = ReadManifest(directory);
         string path = Path.Combine(directory, UserTowerFile);
-        var manifestConfig = TwoTowerConfig.FromJson(manifest["model_config"]?.ToJsonString() ?? "", Path.Combine(directory, ManifestFile));
+        var manifestConfig = TwoTowerConfig.FromJson(JsonFields.Object(manifest, "model_config", Path.Combine(directory, ManifestFile)).ToJsonString(), Path.Combine(directory, ManifestFile));
         var (tensors, metadata) = SafeTensors.Read(path);
         var config = TwoTowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", path);
         if (!config.SameShape(manifestConfig)) throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
@@ -136,41 +136,74 @@ public static class ServingBundle
         Directory.Delete(old, recursive: true);
     }
 
-    internal static (long Bytes, uint Crc) Checksum(string path)
+    /// <summary>A file's length and CRC-32C; when <paramref name="expectedBytes"/> is given, a file of another length is reported without reading it.</summary>
+    internal static (long Bytes, uint Crc) Checksum(string path, long expectedBytes = -1)
     {
+        using var s = ContainedFile.OpenRegular(path);
+        if (expectedBytes >= 0 && s.Length != expectedBytes) return (s.Length, 0);
         var crc = new Crc32C();
         var buffer = new byte[1 << 20];
         long total = 0;
-        using var s = File.OpenRead(path);
         for (int n; (n = s.Read(buffer)) > 0; total += n) crc.Append(buffer.AsSpan(0, n));
         return (total, crc.Value);
     }
 
-    /// <summary>Reads and verifies the manifest: format, version, and every listed file's size and checksum.</summary>
+    /// <summary>The largest manifest read: a real one is a few KiB; a huge one is not a manifest.</summary>
+    internal const int MaxManifestBytes = 1 << 20;
+
+    /// <summary>
+    /// Reads and verifies the manifest: every field's type, the format and version, and every listed
+    /// file's size and checksum. Listed files must be plain files inside the bundle folder.
+    /// </summary>
     internal static JsonObject ReadManifest(string directory)
     {
         string path = Path.Combine(directory, ManifestFile);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"bundle folder '{Path.GetFullPath(directory)}' does not exist");
         if (!File.Exists(path)) throw new FileFormatException(path, "missing: this folder is not a serving bundle");
-        JsonObject manifest;
-        try { manifest = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new FileFormatException(path, "manifest is not a JSON object"); }
-        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON: {e.Message}"); }
-        if ((string?)manifest["format"] != Format) throw new FileFormatException(path, $"'format' is not '{Format}'");
-        if (manifest["version"]?.GetValue<int>() is not Version) throw new FileFormatException(path, $"unsupported bundle version {manifest["version"]}; this build reads version {Version}");
-        if (manifest["files"] is not JsonObject files) throw new FileFormatException(path, "no 'files' list");
+        var manifest = ParseManifest(ReadManifestBytes(path), path);
+        var files = JsonFields.Object(manifest, "files", path);
         foreach (var required in new[] { UserTowerFile, IndexFile, ItemIdsFile, ItemVectorsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile })
             if (!files.ContainsKey(required)) throw new FileFormatException(path, $"does not list '{required}'");
-        foreach (var (name, entry) in files)
+        foreach (var (name, node) in files)
         {
-            string file = Path.Combine(directory, name);
+            string file = ContainedFile.Resolve(directory, name, path);
+            if (node is not JsonObject entry) throw new FileFormatException(path, $"field 'files.{name}' must be an object, found {JsonFields.Describe(node)}");
+            long bytes = JsonFields.Int64(entry, "bytes", path, 0, prefix: $"files.{name}");
+            string crc = JsonFields.String(entry, "crc32c", path, $"files.{name}");
             if (!File.Exists(file)) throw new FileFormatException(file, "listed in the manifest but missing");
-            long bytes = entry?["bytes"]?.GetValue<long>() ?? -1;
-            string crc = (string?)entry?["crc32c"] ?? "";
-            var (actualBytes, actualCrc) = Checksum(file);
+            var (actualBytes, actualCrc) = Checksum(file, bytes);
             if (actualBytes != bytes) throw new FileFormatException(file, $"is {actualBytes} bytes, the manifest says {bytes} (truncated or replaced)");
             if (!string.Equals(actualCrc.ToString("x8", CultureInfo.InvariantCulture), crc, StringComparison.OrdinalIgnoreCase))
                 throw new FileFormatException(file, $"checksum {actualCrc:x8} does not match the manifest's {crc} (corrupted)");
         }
+        return manifest;
+    }
+
+    /// <summary>The manifest's bytes, refusing a special file or one too large to be a manifest.</summary>
+    public static byte[] ReadManifestBytes(string path)
+    {
+        using var s = ContainedFile.OpenRegular(path);
+        if (s.Length > MaxManifestBytes) throw new FileFormatException(path, $"is {s.Length} bytes; a manifest is at most {MaxManifestBytes}");
+        var bytes = new byte[s.Length];
+        s.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>Parses a manifest and checks the type of every field it has, naming the file and the field on error.</summary>
+    public static JsonObject ParseManifest(ReadOnlySpan<byte> utf8, string path)
+    {
+        var manifest = JsonFields.ParseObject(utf8, path);
+        string format = JsonFields.String(manifest, "format", path);
+        if (format != Format) throw new FileFormatException(path, $"field 'format' is '{format}', expected '{Format}'");
+        long version = JsonFields.Int64(manifest, "version", path);
+        if (version != Version) throw new FileFormatException(path, $"field 'version' is {version}; this build reads bundle version {Version}");
+        JsonFields.OptionalString(manifest, "created_utc", path);
+        JsonFields.Object(manifest, "model_config", path);
+        JsonFields.Object(manifest, "files", path);
+        foreach (var field in new[] { "index", "index_type", "metric" })
+            if (manifest.ContainsKey(field)) JsonFields.String(manifest, field, path);
+        foreach (var field in new[] { "items", "users" })
+            if (manifest.ContainsKey(field)) JsonFields.Int64(manifest, field, path, 0, int.MaxValue);
         return manifest;
     }
 }

@@ -1,0 +1,20 @@
+namespace VectorRecall.Indexing;
+
+/// <summary>
+/// Which ids a search may return (hnswlib's filter functor, faiss's <c>IDSelector</c>). It is asked
+/// where results are collected: a graph search still walks through refused items, so leaving items
+/// out costs no over-fetch and never disconnects the walk.
+/// </summary>
+public interface IIdFilter
+{
+    bool Allows(long id);
+}
+
+/// <summary>Refuses a set of ids (a user's already-seen items): one hash lookup per candidate.</summary>
+public sealed class ExcludedIds(IEnumerable<long> ids) : IIdFilter
+{
+    private readonly HashSet<long> _excluded = [.. ids];
+
+    public int Count => _excluded.Count;
+    public bool Allows(long id) => !_excluded.Contains(id);
+}

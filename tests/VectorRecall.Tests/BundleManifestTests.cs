@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using VectorRecall.IO;
+using VectorRecall.Server;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Tests;
+
+/// <summary>
+/// A published bundle whose manifest is wrong in type, encoding or shape, or lists files outside the
+/// bundle, is refused with the file and field named: a reload keeps the old bundle serving, a fresh
+/// start exits 1 with one line. Nothing outside the bundle folder is opened; a FIFO never hangs a reload.
+/// </summary>
+public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
+{
+    private static async Task<string> VersionOf(TestServer s) => (string)(await s.Get("/readyz"))["model_version"]!;
+
+    private static string ManifestOf(string bundle) => Path.Combine(bundle, ServingBundle.ManifestFile);
+
+    private static void Edit(string bundle, Action<JsonObject> change)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(ManifestOf(bundle)))!.AsObject();
+        change(manifest);
+        File.WriteAllText(ManifestOf(bundle), manifest.ToJsonString());
+    }
+
+    public static TheoryData<string, string> BadManifests() => new()
+    {
+        { "created_utc is a number", "created_utc" },
+        { "version is a string", "version" },
+        { "format is missing", "format" },
+        { "files entry is a number", "files.item_ids.npy" },
+        { "bytes is a string", "files.item_ids.npy.bytes" },
+        { "root is an array", "root" },
+        { "invalid UTF-8", "UTF-8" },
+        { "duplicate key", "version" },
+    };
+
+    private static void Break(string bundle, string how)
+    {
+        string path = ManifestOf(bundle);
+        string text = File.ReadAllText(path);
+        switch (how)
+        {
+            case "created_utc is a number": Edit(bundle, m => m["created_utc"] = 20261130); break;
+            case "version is a string": Edit(bundle, m => m["version"] = "1"); break;
+            case "format is missing": Edit(bundle, m => m.Remove("format")); break;
+            case "files entry is a number": Edit(bundle, m => m["files"]!["item_ids.npy"] = 7); break;
+            case "bytes is a string": Edit(bundle, m => m["files"]!["item_ids.npy"]!["bytes"] = "12"); break;
+            case "root is an array": File.WriteAllText(path, "[" + text + "]"); break;
+            case "invalid UTF-8": File.WriteAllBytes(path, [.. Encoding.UTF8.GetBytes(text[..^1]), .. ",\"x\":\""u8, 0xff, 0xfe, .. "\"}"u8]); break;
+            case "duplicate key": File.WriteAllText(path, text[..^1] + ",\"version\": 1}"); break;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(BadManifests))]
+    public async Task A_watched_bad_manifest_is_refused_and_the_old_bundle_keeps_serving(string how, string field)
+    {
+        await using var s = await f.StartAsync(o => o with { Watch = true, WatchInterval = TimeSpan.FromMilliseconds(50) });
+        string before = await VersionOf(s);
+        Break(s.Bundle, how);
+        for (var clock = Stopwatch.StartNew(); s.Server.Host.ReloadsFailed == 0 && clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(50)) { }
+        var ready = await s.Get("/readyz");
+        Assert.Equal(before, (string?)ready["model_version"]);
+        string error = (string?)ready["last_reload_error"] ?? "";
+        Assert.Contains("manifest.json", error);
+        Assert.Contains(field, error);
+        Assert.DoesNotContain(Path.GetTempPath(), error);  // no server paths on an unauthenticated route
+        Assert.Equal(200, (await s.Call("/v1/recall", """{"user_id": 5, "top_k": 5}""")).Status);
+    }
+
+    [Theory]
+    [MemberData(nameof(BadManifests))]
+    public void A_fresh_load_of_a_bad_manifest_names_the_file_and_field(string how, string field)
+    {
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
+        Break(bundle, how);
+        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1));
+        Assert.EndsWith("manifest.json", e.FilePath);
+        Assert.Contains(field, e.Message);
+    }
+
+    [Theory]
+    [InlineData("/etc/hostname")]
+    [InlineData("../../../../../../etc/hostname")]
+    [InlineData("sub/item_ids.npy")]
+    [InlineData("..")]
+    public void Manifest_names_outside_the_bundle_are_refused_before_opening(string name)
+    {
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
+        Edit(bundle, m => m["files"]![name] = new JsonObject { ["bytes"] = 9, ["crc32c"] = "00000000" });
+        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1));
+        Assert.Contains("not a plain file name", e.Message);
+    }
+
+    [Fact]
+    public async Task A_link_leaving_the_bundle_and_a_fifo_are_refused_without_hanging()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
+        File.WriteAllText(dir.File("outside.txt"), "secret");
+        File.CreateSymbolicLink(Path.Combine(bundle, "leak"), dir.File("outside.txt"));
+        Edit(bundle, m => m["files"]!["leak"] = new JsonObject { ["bytes"] = 6, ["crc32c"] = "00000000" });
+        Assert.Contains("outside the bundle", Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1)).Message);
+
+        Edit(bundle, m => ((JsonObject)m["files"]!).Remove("leak"));
+        using (var mkfifo = Process.Start("mkfifo", Path.Combine(bundle, "pipe"))) mkfifo.WaitForExit();
+        Edit(bundle, m => m["files"]!["pipe"] = new JsonObject { ["bytes"] = 0, ["crc32c"] = "00000000" });
+        var load = Task.Run(() => LoadedBundle.Load(bundle, 1));
+        var e = await Assert.ThrowsAsync<FileFormatException>(() => load.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("not a regular file", e.Message);
+    }
+
+    [Fact]
+    public void A_link_inside_the_bundle_is_followed()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
+        string ids = Path.Combine(bundle, "item_ids.npy");
+        File.Move(ids, Path.Combine(bundle, "item_ids.real"));
+        File.CreateSymbolicLink(ids, "item_ids.real");
+        LoadedBundle.Load(bundle, 1).Release();
+    }
+}
+
+[Collection(ConsoleCollection.Name)]
+public class ServeStartTests
+{
+    [Fact]
+    public void Serve_on_a_bad_manifest_exits_1_with_one_line_naming_the_file_and_field()
+    {
+        using var model = new TrainedSmallModel();
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(model.BundlePath, bundle);
+        File.WriteAllText(Path.Combine(bundle, "manifest.json"), File.ReadAllText(Path.Combine(bundle, "manifest.json")).Replace("\"created_utc\": \"", "\"created_utc\": 1, \"x\": \"", StringComparison.Ordinal));
+        var (code, error) = CliRun.Capture(["serve", "--bundle", bundle, "--urls", "http://127.0.0.1:0"]);
+        Assert.Equal(1, code);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains("manifest.json", error);
+        Assert.Contains("created_utc", error);
+    }
+}
+
+/// <summary>Runs the CLI in-process and captures what it writes to standard error.</summary>
+internal static class CliRun
+{
+    public static (int Code, string Error) Capture(string[] args)
+    {
+        var error = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(error);
+        try { return (VectorRecall.Cli.Program.Main(args), error.ToString()); }
+        finally { Console.SetError(old); }
+    }
+}

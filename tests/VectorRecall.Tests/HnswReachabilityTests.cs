@@ -1,0 +1,76 @@
+using VectorRecall.Indexing;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Tests;
+
+/// <summary>
+/// Every item must be reachable: a search as wide as the index returns all of it, for every metric,
+/// on normalised and non-normalised data. Inner-product graphs on non-normalised vectors used to
+/// lose a fifth of their items (small-norm items are nobody's nearest neighbour, so pruning cut every link to them).
+/// </summary>
+public class HnswReachabilityTests
+{
+    /// <summary>Points around random centres, not normalised: norms vary with the centre and the noise.</summary>
+    internal static float[] ClusteredRaw(int n, int dim, int clusters, ulong seed, float spread = 0.5f)
+    {
+        var rng = new Rng(seed);
+        var centres = Tensor.Randn(rng, 0.7f, clusters, dim);
+        var data = new float[n * dim];
+        for (int i = 0; i < n; i++)
+        {
+            var c = centres.Row(rng.NextInt(clusters));
+            for (int j = 0; j < dim; j++) data[i * dim + j] = c[j] + spread * (float)rng.NextNormal();
+        }
+        return data;
+    }
+
+    [Theory]
+    [InlineData(Metric.InnerProduct, false, 2)]
+    [InlineData(Metric.InnerProduct, false, 1)]
+    [InlineData(Metric.InnerProduct, true, 2)]
+    [InlineData(Metric.L2, false, 2)]
+    [InlineData(Metric.Cosine, false, 2)]
+    public void AWideEnoughSearchReturnsEveryItem(Metric metric, bool normalised, int threads)
+    {
+        const int n = 3000, dim = 16;
+        var data = normalised ? VectorSets.Clustered(n, dim, 30, 21) : ClusteredRaw(n, dim, 30, 21);
+        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 200, Threads = threads });
+        index.Add(VectorSets.Ids(n), data);
+        var ids = new long[n];
+        var scores = new float[n];
+        var rng = new Rng(5);
+        for (int trial = 0; trial < 3; trial++)
+        {
+            var query = data.AsSpan(rng.NextInt(n) * dim, dim);
+            int found = index.Search(query, n, ids, scores, ef: 100_000);
+            Assert.Equal(n, ids.Take(found).Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void InnerProductSearchStillRanksByInnerProduct()
+    {
+        const int n = 3000, dim = 16, k = 10;
+        var data = ClusteredRaw(n, dim, 30, 22);
+        var queries = ClusteredRaw(50, dim, 30, 23);
+        var idList = VectorSets.Ids(n);
+        using var index = new HnswIndex(dim, Metric.InnerProduct, new HnswOptions { M = 16, EfConstruction = 200 });
+        index.Add(idList, data);
+        var ids = new long[k];
+        var scores = new float[k];
+        int hits = 0;
+        for (int q = 0; q < 50; q++)
+        {
+            var query = queries.AsSpan(q * dim, dim);
+            int found = index.Search(query, k, ids, scores, ef: 200);
+            var exact = VectorSets.Exact(data, idList, query, Metric.InnerProduct, k);
+            hits += ids.Take(found).Intersect(exact.Select(e => e.Id)).Count();
+            for (int i = 0; i < found; i++)
+            {
+                int row = (int)((ids[i] - 1000) / 3);
+                Assert.Equal(System.Numerics.Tensors.TensorPrimitives.Dot(query, data.AsSpan(row * dim, dim)), scores[i], 3);
+            }
+        }
+        Assert.True(hits / (50.0 * k) >= 0.95, $"recall@10 {hits / (50.0 * k):F3}");
+    }
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace VectorRecall.Tests;
+
+/// <summary>
+/// What hostile or careless clients and publishers did to the server (issue 16), each now a regression
+/// test: no 5xx for any client input, no reload that stops the server, no half-sent request that holds it.
+/// </summary>
+public class ServerHardeningTests(ServerFixture f) : IClassFixture<ServerFixture>
+{
+    private TestServer S => f.Server;
+    private string Features(string value) => "[" + string.Join(",", Enumerable.Repeat(value, f.Model.Data.UserFeatures.Cols)) + "]";
+
+    [Theory]
+    [InlineData("3e38")]
+    [InlineData("-3e38")]
+    public async Task Finite_features_that_overflow_the_tower_are_a_400_naming_features(string value)
+    {
+        var (status, error) = await S.Call("/v1/recall", $$"""{"user_id": 3, "top_k": 5, "features": {{Features(value)}}}""");
+        Assert.Equal(400, status);
+        Assert.Equal("features", (string?)error["field"]);
+        var (batchStatus, batchError) = await S.Call("/v1/recall/batch", $$"""{"users": [{"user_id": 1}, {"user_id": 3, "features": {{Features(value)}}}], "top_k": 5}""");
+        Assert.Equal(400, batchStatus);
+        Assert.Equal("users[1].features", (string?)batchError["field"]);
+    }
+
+    [Fact]
+    public async Task One_huge_feature_is_refused_not_answered_with_zero_scores()
+    {
+        string features = Features("0").Replace("[0", "[1e20", StringComparison.Ordinal);
+        var (status, body) = await S.Call("/v1/recall", $$"""{"user_id": 3, "top_k": 5, "features": {{features}}}""");
+        if (status == 200) Assert.Contains(body["scores"]!.AsArray(), s => s!.GetValue<float>() != 0f);
+        else Assert.Equal(("features", 400), ((string?)body["field"], status));
+    }
+
+    public static TheoryData<byte[], string> MalformedText() => new()
+    {
+        { Encoding.UTF8.GetBytes("""{"\ud800": 1, "user_id": 3, "top_k": 5}"""), "lone surrogate escape in a key" },
+        { [.. "{\""u8, 0xff, 0xfe, .. "\": 1, \"user_id\": 3, \"top_k\": 5}"u8], "raw invalid bytes in a key" },
+        { [.. "{\"user_id\": 3, \"top_k\": 5, \"history\": [\""u8, 0xc3, .. "\"]}"u8], "invalid bytes in a string value" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedText))]
+    public async Task Text_that_is_not_utf8_is_a_400(byte[] body, string what)
+    {
+        foreach (string path in new[] { "/v1/recall", "/v1/recall/batch" })
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new("application/json");
+            using var response = await S.Client.PostAsync(path, content);
+            Assert.True((int)response.StatusCode == 400, $"{what} on {path}: {(int)response.StatusCode}");
+        }
+    }
+
+    [Theory]
+    [InlineData("FFFFFFFFFFFFFFFFF")]
+    [InlineData("zz")]
+    [InlineData("-1")]
+    public async Task A_bad_chunk_size_is_a_400(string size)
+    {
+        string request = $"POST /v1/recall HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{size}\r\n{{}}\r\n0\r\n\r\n";
+        var (status, body) = await RawHttp.SendAsync(S.Client.BaseAddress!, Encoding.ASCII.GetBytes(request));
+        Assert.True(status == 400, $"{status}: {body}");
+    }
+
+    [Fact]
+    public async Task Fields_given_twice_are_refused_and_long_unknown_keys_are_not_echoed_whole()
+    {
+        var (status, error) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 5, "top_k": 7}""");
+        Assert.Equal((400, "top_k"), (status, (string?)error["field"]));
+        (status, error) = await S.Call("/v1/recall/batch", """{"users": [{"user_id": 1, "user_id": 2}], "top_k": 5}""");
+        Assert.Equal((400, "users[0].user_id"), (status, (string?)error["field"]));
+        string key = new('k', 40_000);
+        (status, error) = await S.Call("/v1/recall", $$"""{"{{key}}": 1, "user_id": 3, "top_k": 5}""");
+        Assert.Equal(400, status);
+        Assert.True(((string?)error["field"])!.Length < 100);
+    }
+
+    [Fact]
+    public async Task A_huge_top_k_is_reported_as_sent()
+    {
+        var (status, error) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 99999999999999}""");
+        Assert.Equal(400, status);
+        Assert.Contains("99999999999999", (string?)error["error"]);
+        Assert.DoesNotContain("2147483647", (string?)error["error"]);
+    }
+
+    [Fact]
+    public async Task A_history_over_the_cap_is_refused_and_exclusion_needs_no_over_fetch()
+    {
+        await using var s = await f.StartAsync(o => o with { MaxHistory = 50 });
+        string ids = string.Join(",", Enumerable.Range(0, 51).Select(i => 1000 + i));
+        var (status, error) = await s.Call("/v1/recall", $$"""{"user_id": 3, "top_k": 5, "history": [{{ids}}], "exclude_seen": true}""");
+        Assert.Equal((400, "history"), (status, (string?)error["field"]));
+        Assert.Contains("--max-history", (string?)error["error"]);
+
+        // Leaving out all but 10 items still answers the 10 that are left.
+        int items = f.Model.ItemIds.Length;
+        await using var wide = await f.StartAsync(o => o with { MaxHistory = items, MaxBodyBytes = 1 << 20 });
+        string most = string.Join(",", f.Model.ItemIds.Skip(10));
+        var (wideStatus, body) = await wide.Call("/v1/recall", $$"""{"user_id": 3, "top_k": 10, "history": [{{most}}], "exclude_seen": true}""");
+        Assert.Equal(200, wideStatus);
+        var left = body["item_ids"]!.AsArray().Select(n => n!.GetValue<long>()).Order().ToArray();
+        Assert.Equal(f.Model.ItemIds.Take(10).Where(id => !f.Model.Known.Of(3).ToArray().Select(i => f.Model.ItemIds[i]).Contains(id)).Order(), left);
+    }
+
+    [Fact]
+    public async Task Routes_are_counted_whatever_their_case_or_trailing_slash()
+    {
+        await using var s = await f.StartAsync();
+        Assert.Equal(200, (await s.Call("/V1/RECALL", """{"user_id": 3, "top_k": 5}""")).Status);
+        Assert.Equal(200, (await s.Call("/v1/recall/", """{"user_id": 3, "top_k": 5}""")).Status);
+        string metrics = await s.Client.GetStringAsync("/metrics");
+        Assert.Contains("vrecall_http_requests_total{route=\"recall\",status=\"200\"} 2", metrics);
+        Assert.DoesNotContain("route=\"other\"", metrics);
+    }
+
+    [Fact]
+    public async Task Half_sent_headers_are_dropped_after_the_request_timeout()
+    {
+        await using var s = await f.StartAsync(o => o with { RequestTimeout = TimeSpan.FromMilliseconds(500) });
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(s.Client.BaseAddress!.Host, s.Client.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync("POST /v1/recall HTTP/1.1\r\nHost: x\r\nContent-Ty"u8.ToArray());
+        var buffer = new byte[4096];
+        var clock = Stopwatch.StartNew();
+        // Kestrel checks timeouts once a second: closed (or answered 408) within a few seconds, not its default 30.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (await stream.ReadAsync(buffer, cancel.Token) > 0) { }
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"held {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    [Fact]
+    public async Task The_drain_ends_within_its_timeout_with_a_connection_stuck_in_its_headers()
+    {
+        var s = await f.StartAsync(o => o with { RequestTimeout = TimeSpan.FromSeconds(20), ShutdownTimeout = TimeSpan.FromSeconds(2) });
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(s.Client.BaseAddress!.Host, s.Client.BaseAddress.Port);
+        await tcp.GetStream().WriteAsync("POST /v1/recall HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
+        await Task.Delay(200);
+        var clock = Stopwatch.StartNew();
+        await s.DisposeAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.9), $"the drain took {clock.Elapsed.TotalSeconds:F1} s against a 2 s timeout");
+    }
+}
+
+/// <summary>Sends raw bytes as one HTTP request over a socket and reads the status line and body (for what HttpClient will not send).</summary>
+internal static class RawHttp
+{
+    public static async Task<(int Status, string Body)> SendAsync(Uri server, byte[] request)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Host, server.Port);
+        var stream = tcp.GetStream();
+        try { await stream.WriteAsync(request); }
+        catch (IOException) { }  // the server may answer and close before reading it all
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        string response = await reader.ReadToEndAsync(cancel.Token);
+        int status = int.Parse(response.Split(' ', 3)[1], CultureInfo.InvariantCulture);
+        return (status, response.Split("\r\n\r\n", 2).ElementAtOrDefault(1) ?? "");
+    }
+}
