@@ -120,8 +120,8 @@ public static class DatasetLoaders
             int u = users[ParseId(fields[0].Trim(), path, lineNumber, "user id")];
             int i = items[ParseId(fields[1].Trim(), path, lineNumber, "item id")];
             double time = 0;
-            if (fields.Length == 3 && !double.TryParse(fields[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out time))
-                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{fields[2].Trim()}' is not a number");
+            if (fields.Length == 3 && (!double.TryParse(fields[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out time) || !double.IsFinite(time)))
+                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{Shorten(fields[2].Trim())}' is not a finite number");
             while (perUser.Count <= u) perUser.Add([]);
             perUser[u].Add((time, order++, i));
         }
@@ -204,18 +204,22 @@ public static class DatasetLoaders
     private static long ParseId(string token, string path, int line, string what) =>
         long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out long id)
             ? id
-            : throw new FileFormatException(path, $"{(line > 0 ? $"line {line}: " : "")}{what} '{token}' is not a non-negative integer");
+            : throw new FileFormatException(path, $"{(line > 0 ? $"line {line}: " : "")}{what} '{Shorten(token)}' is not a non-negative integer");
 
     private static IEnumerable<(string Key, JsonElement Value)> ReadJsonObject(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON (line {e.LineNumber + 1}): {e.Message}"); }
-        using (doc)
+        using var doc = JsonFields.ParseDocument(File.ReadAllBytes(path), path);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected a JSON object of id → list");
+        foreach (var p in doc.RootElement.EnumerateObject())
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected a JSON object of id → list");
-            foreach (var p in doc.RootElement.EnumerateObject()) yield return (p.Name, p.Value.Clone());
+            string key;
+            try { key = p.Name; }
+            catch (InvalidOperationException e) { throw new FileFormatException(path, $"a key is not valid UTF-8 text: {e.Message}"); }
+            yield return (key, p.Value.Clone());
         }
     }
+
+    /// <summary>A token as quoted in an error: a long one is cut, so a hostile line cannot flood the message.</summary>
+    private static string Shorten(string token) => token.Length <= 40 ? token : token[..40] + "…";
 }

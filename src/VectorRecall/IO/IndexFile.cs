@@ -13,6 +13,8 @@ namespace VectorRecall.IO;
 public static class IndexFile
 {
     public const int Version = 1;
+    /// <summary>The largest vector dimension a file may declare: far above any embedding, far below what would exhaust memory.</summary>
+    public const int MaxDimension = 1 << 16;
     private static ReadOnlySpan<byte> Magic => "VRIX"u8;
     private static ReadOnlySpan<byte> EndMagic => "XIRV"u8;
 
@@ -120,7 +122,7 @@ public static class IndexFile
                 int metric = ReadInt32("the metric");
                 int dim = ReadInt32("the dimension");
                 long count = ReadInt64("the count");
-                if (dim <= 0 || count < 0) throw new FileFormatException(path, $"header gives dimension {dim} and count {count}");
+                if (dim <= 0 || dim > MaxDimension || count < 0) throw new FileFormatException(path, $"header gives dimension {dim} and count {count} (dimension must lie in [1, {MaxDimension}])");
                 int n = ReadInt32("the parameter count");
                 if (n is < 0 or > 1000) throw new FileFormatException(path, $"header claims {n} parameters");
                 var parameters = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -136,6 +138,16 @@ public static class IndexFile
 
         public string Path { get; }
         public Header Header { get; }
+
+        /// <summary>
+        /// Checks that the file still holds at least <paramref name="bytes"/> (what the header implies is
+        /// coming), so that a reader allocates only after the file has shown it can fill the allocation.
+        /// </summary>
+        public void EnsureAvailable(long bytes, string what)
+        {
+            long left = _stream.Length - _stream.Position;
+            if (bytes < 0 || bytes > left) throw new FileFormatException(Path, $"truncated or corrupted: the header implies {(bytes < 0 ? "more than 2^63" : bytes.ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes of {what}, the file has {left} left");
+        }
 
         /// <summary>Opens the next section, which must carry <paramref name="tag"/> and <paramref name="length"/> bytes.</summary>
         public void BeginSection(string tag, long length)

@@ -10,15 +10,50 @@ namespace VectorRecall.IO;
 /// </summary>
 public static class JsonFields
 {
-    /// <summary>Parses <paramref name="utf8"/> as a JSON object; invalid UTF-8, a non-object root and duplicate keys are refused.</summary>
+    /// <summary>How every file's JSON is read: no duplicate keys (parsers disagree on which wins), bounded depth.</summary>
+    public static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 64 };
+
+    /// <summary>
+    /// Parses a file's JSON strictly: invalid UTF-8, duplicate keys and strings that do not decode (a
+    /// lone surrogate escape such as <c>"\ud800"</c>) are refused with the file named, so callers can
+    /// read every key and string without meeting an exception of another kind.
+    /// </summary>
+    public static JsonDocument ParseDocument(ReadOnlyMemory<byte> utf8, string path, string what = "the file")
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span)) throw new FileFormatException(path, $"{what} is not valid UTF-8 text (byte {FirstInvalidUtf8(utf8.Span)})");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(utf8, Strict); }
+        catch (JsonException e) { throw new FileFormatException(path, $"{what} is not valid JSON: {FirstSentence(e.Message)}"); }
+        // The duplicate-key check decodes every key: a lone surrogate fails it as an invalid operation.
+        catch (InvalidOperationException e) { throw new FileFormatException(path, $"{what} holds text that does not decode: {FirstSentence(e.Message)}"); }
+        try { CheckStrings(doc.RootElement); }
+        catch (InvalidOperationException e)
+        {
+            doc.Dispose();
+            throw new FileFormatException(path, $"{what} holds text that does not decode: {FirstSentence(e.Message)}");
+        }
+        return doc;
+    }
+
+    /// <summary>Parses <paramref name="utf8"/> as a JSON object, as strictly as <see cref="ParseDocument"/>.</summary>
     public static JsonObject ParseObject(ReadOnlySpan<byte> utf8, string path)
     {
-        if (!System.Text.Unicode.Utf8.IsValid(utf8)) throw new FileFormatException(path, $"is not valid UTF-8 text (byte {FirstInvalidUtf8(utf8)})");
-        JsonNode? root;
-        try { root = JsonNode.Parse(utf8, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 32 }); }
-        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON: {FirstSentence(e.Message)}"); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new FileFormatException(path, $"not valid JSON text: {FirstSentence(e.Message)}"); }
-        return root as JsonObject ?? throw new FileFormatException(path, $"the root is {Describe(root)}, expected a JSON object");
+        using var doc = ParseDocument(utf8.ToArray(), path);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new FileFormatException(path, $"the root is {Describe(doc.RootElement.ValueKind)}, expected a JSON object");
+        return JsonObject.Create(doc.RootElement.Clone())!;
+    }
+
+    private static void CheckStrings(JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String: e.GetString(); break;
+            case JsonValueKind.Array: foreach (var item in e.EnumerateArray()) CheckStrings(item); break;
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject()) { _ = p.Name; CheckStrings(p.Value); }
+                break;
+        }
     }
 
     public static string String(JsonObject o, string field, string path, string? prefix = null) =>
@@ -60,9 +95,11 @@ public static class JsonFields
     private static FileFormatException Missing(string path, string? prefix, string field) => new(path, $"field '{Name(prefix, field)}' is missing");
 
     /// <summary>A JSON node's kind in words, for errors.</summary>
-    public static string Describe(JsonNode? node) => node?.GetValueKind() switch
+    public static string Describe(JsonNode? node) => Describe(node?.GetValueKind() ?? JsonValueKind.Null);
+
+    private static string Describe(JsonValueKind kind) => kind switch
     {
-        null or JsonValueKind.Null => "null",
+        JsonValueKind.Null => "null",
         JsonValueKind.String => "a string",
         JsonValueKind.Number => "a number",
         JsonValueKind.True or JsonValueKind.False => "a boolean",

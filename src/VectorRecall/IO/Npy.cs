@@ -57,20 +57,43 @@ public static partial class Npy
         string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
         var (type, shape) = ParseHeader(header, name);
 
-        long count = 1;
-        foreach (int d in shape) count *= d;
         int size = TypedArray.SizeOf(type);
-        if (count * size > Array.MaxLength) throw new FileFormatException(name, $"shape ({string.Join(", ", shape)}) is too large to load");
+        long count = 1;
+        foreach (int d in shape)
+        {
+            // Checked as it grows, so a huge shape is "too large", never an overflowed (negative) size.
+            count *= d;
+            if (count * size > Array.MaxLength) throw new FileFormatException(name, $"shape ({string.Join(", ", shape)}) is too large to load");
+        }
         if (stream.CanSeek)
         {
             long left = stream.Length - stream.Position;
             if (left != count * size)
                 throw new FileFormatException(name, $"{(left < count * size ? "truncated" : "trailing bytes")}: shape ({string.Join(", ", shape)}) of {Describe(type)} needs {count * size} data bytes, file has {left}");
         }
+        else stream = Buffered(stream, count * size, name);
         var array = TypedArray.Allocate(type, shape);
         BinaryFiles.ReadExactly(stream, array.RawBytes(), name, "the data");
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
         return array;
+    }
+
+    /// <summary>
+    /// The data of a stream whose length is unknown (a pipe), read in bounded chunks before anything is
+    /// allocated by the header's word: memory follows the bytes that really arrive.
+    /// </summary>
+    private static MemoryStream Buffered(Stream stream, long expected, string name)
+    {
+        var data = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        while (data.Length < expected)
+        {
+            int n = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, expected - data.Length));
+            if (n == 0) throw new FileFormatException(name, $"truncated: the header implies {expected} data bytes, the stream ended after {data.Length}");
+            data.Write(chunk, 0, n);
+        }
+        data.Position = 0;
+        return data;
     }
 
     public static void Write(string path, Tensor tensor) => Write(path, tensor.Span, tensor.Shape);

@@ -111,10 +111,14 @@ public static class SafeTensors
         BinaryFiles.ReadExactly(stream, headerBytes, path, "the header");
         long dataLength = fileLength - 8 - (long)headerLength;
 
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(headerBytes.AsMemory().TrimEnd((byte)' ')); }
-        catch (JsonException e) { throw new FileFormatException(path, $"header is not valid JSON: {e.Message}"); }
-        using var _ = doc;
+        using var doc = JsonFields.ParseDocument(headerBytes.AsMemory().TrimEnd((byte)' '), path, "the header");
+        try { return ReadEntries(doc, path, dataLength, 8 + (long)headerLength); }
+        catch (InvalidOperationException e) { throw new FileFormatException(path, $"the header holds text that is not valid UTF-8: {e.Message}"); }
+    }
+
+    private static (Dictionary<string, string> Metadata, List<(string Name, ElementType Type, int[] Shape, long Start, long End)> Entries, long DataStart)
+        ReadEntries(JsonDocument doc, string path, long dataLength, long dataStart)
+    {
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "header is not a JSON object");
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -143,7 +147,7 @@ public static class SafeTensors
         }
         if (expected != dataLength)
             throw new FileFormatException(path, $"{(expected > dataLength ? "truncated" : "trailing bytes")}: header describes {expected} data bytes, file has {dataLength}");
-        return (metadata, entries, 8 + (long)headerLength);
+        return (metadata, entries, dataStart);
     }
 
     private static (string, ElementType, int[], long, long) ParseEntry(string path, JsonProperty prop)
@@ -173,7 +177,8 @@ public static class SafeTensors
             count *= dim;
             if (count > Array.MaxLength) throw new FileFormatException(path, $"tensor '{name}': shape is too large");
         }
-        if (!offsets[0].TryGetInt64(out long start) || !offsets[1].TryGetInt64(out long end) || start < 0 || end < start)
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out long start) || !offsets[1].TryGetInt64(out long end) || start < 0 || end < start)
             throw new FileFormatException(path, $"tensor '{name}': data_offsets are not an increasing pair of non-negative integers");
         long bytes = count * TypedArray.SizeOf(type);
         if (end - start != bytes)

@@ -6,13 +6,19 @@ namespace VectorRecall.IO;
 public static class VectorFiles
 {
     /// <summary>A float32 matrix, one vector per row, from .npy, .fvecs or .bvecs.</summary>
-    public static Tensor ReadMatrix(string path) => Extension(path) switch
+    public static Tensor ReadMatrix(string path)
     {
-        ".npy" => Npy.ReadMatrix(path),
-        ".fvecs" => Vecs.ReadFvecs(path),
-        ".bvecs" => Vecs.ReadBvecs(path),
-        var ext => throw new ArgumentException($"{path}: unknown vector file type '{ext}' (expected .npy, .fvecs or .bvecs)"),
-    };
+        var vectors = Extension(path) switch
+        {
+            ".npy" => Npy.ReadMatrix(path),
+            ".fvecs" => Vecs.ReadFvecs(path),
+            ".bvecs" => Vecs.ReadBvecs(path),
+            var ext => throw new ArgumentException($"{path}: unknown vector file type '{ext}' (expected .npy, .fvecs or .bvecs)"),
+        };
+        if (vectors.Rows == 0 || vectors.Cols == 0)
+            throw new FileFormatException(path, $"holds no vectors (shape [{string.Join(", ", vectors.Shape.ToArray())}]): expected at least one row of at least one value");
+        return vectors;
+    }
 
     /// <summary>Rows of integer ids (ground truth, neighbour lists), from .npy (int32 or int64) or .ivecs; a 1-d .npy is one column.</summary>
     public static (long[] Ids, int Rows, int Cols) ReadIds(string path)

@@ -227,6 +227,7 @@ public sealed class FlatIndex : IVectorIndex
         var h = reader.Header;
         if (!Enum.IsDefined((Metric)h.Metric)) throw new FileFormatException(path, $"unknown metric code {h.Metric}");
         if (h.Count * h.Dimension > Array.MaxLength) throw new FileFormatException(path, $"{h.Count} vectors of dimension {h.Dimension} are too many for a flat index");
+        reader.EnsureAvailable(h.Count * (sizeof(long) + (long)h.Dimension * sizeof(float)), "ids and vectors");
         var index = new FlatIndex(h.Dimension, (Metric)h.Metric);
         int n = (int)h.Count;
         index.Reserve(n);

@@ -749,6 +749,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         try
         {
             int slots = (int)h.Count;
+            reader.EnsureAvailable((long)slots * (index._recordBytes + sizeof(long) + sizeof(int) + 1), "nodes");
             index.EnsureCapacity(slots);
             reader.BeginSection("level0", (long)slots * index._recordBytes);
             for (int s = 0; s * SegmentSize < slots; s++)

@@ -40,38 +40,39 @@ public static class SemanticIdFile
     /// <summary>Reads an id file: each item's id and its codes (every item must have the same number of levels, tokens in level order).</summary>
     public static (long[] ItemIds, int[] Codes, int Levels) Read(string path)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new FileFormatException(path, $"not valid JSON: {e.Message}"); }
-        using (doc)
+        using var doc = JsonFields.ParseDocument(File.ReadAllBytes(path), path);
+        try { return ReadEntries(doc, path); }
+        catch (InvalidOperationException e) { throw new FileFormatException(path, $"holds text that is not valid UTF-8: {e.Message}"); }
+    }
+
+    private static (long[] ItemIds, int[] Codes, int Levels) ReadEntries(JsonDocument doc, string path)
+    {
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected an object from item id to its list of tokens");
+        var ids = new List<long>();
+        var codes = new List<int>();
+        int levels = -1;
+        foreach (var entry in doc.RootElement.EnumerateObject())
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected an object from item id to its list of tokens");
-            var ids = new List<long>();
-            var codes = new List<int>();
-            int levels = -1;
-            foreach (var entry in doc.RootElement.EnumerateObject())
+            if (!long.TryParse(entry.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
+                throw new FileFormatException(path, $"item \"{entry.Name}\": the key is not an integer id");
+            if (entry.Value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"item \"{entry.Name}\": expected a list of tokens");
+            int n = entry.Value.GetArrayLength();
+            if (levels < 0) levels = n;
+            if (n != levels || n == 0) throw new FileFormatException(path, $"item \"{entry.Name}\": {n} tokens, the first item has {levels}");
+            int l = 0;
+            foreach (var token in entry.Value.EnumerateArray())
             {
-                if (!long.TryParse(entry.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
-                    throw new FileFormatException(path, $"item \"{entry.Name}\": the key is not an integer id");
-                if (entry.Value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"item \"{entry.Name}\": expected a list of tokens");
-                int n = entry.Value.GetArrayLength();
-                if (levels < 0) levels = n;
-                if (n != levels || n == 0) throw new FileFormatException(path, $"item \"{entry.Name}\": {n} tokens, the first item has {levels}");
-                int l = 0;
-                foreach (var token in entry.Value.EnumerateArray())
-                {
-                    string s = token.ValueKind == JsonValueKind.String ? token.GetString()! : "";
-                    string prefix = $"<{(char)('a' + l)}_";
-                    if (!s.StartsWith(prefix, StringComparison.Ordinal) || !s.EndsWith('>')
-                        || !int.TryParse(s.AsSpan(prefix.Length, s.Length - prefix.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out int code))
-                        throw new FileFormatException(path, $"item \"{entry.Name}\", level {l}: token {token.GetRawText()} is not of the form {prefix}N>");
-                    codes.Add(code);
-                    l++;
-                }
-                ids.Add(id);
+                string s = token.ValueKind == JsonValueKind.String ? token.GetString()! : "";
+                string prefix = $"<{(char)('a' + l)}_";
+                if (!s.StartsWith(prefix, StringComparison.Ordinal) || !s.EndsWith('>')
+                    || !int.TryParse(s.AsSpan(prefix.Length, s.Length - prefix.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out int code))
+                    throw new FileFormatException(path, $"item \"{entry.Name}\", level {l}: token {token.GetRawText()} is not of the form {prefix}N>");
+                codes.Add(code);
+                l++;
             }
-            if (ids.Count == 0) throw new FileFormatException(path, "no items");
-            return (ids.ToArray(), codes.ToArray(), levels);
+            ids.Add(id);
         }
+        if (ids.Count == 0) throw new FileFormatException(path, "no items");
+        return (ids.ToArray(), codes.ToArray(), levels);
     }
 }

@@ -196,6 +196,7 @@ public sealed class ItemTree : ISearchTree
         if (branch is < 2 or > int.MaxValue || depth is < 1 or > 62) throw new FileFormatException(path, $"header gives branch {branch} and depth {depth}");
         if (nodes < h.Count || nodes > 4 * h.Count + 64 || nodes * h.Dimension > int.MaxValue)
             throw new FileFormatException(path, $"header gives {nodes} nodes for {h.Count} items of dimension {h.Dimension}");
+        r.EnsureAvailable(nodes * (sizeof(long) + sizeof(int) + (long)h.Dimension * sizeof(float)), "tree nodes");
         var codes = new long[nodes];
         var leafItems = new int[nodes];
         var embeddings = new Tensor((int)nodes, h.Dimension);
