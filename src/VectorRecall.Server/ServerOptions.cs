@@ -28,11 +28,37 @@ public sealed record ServerOptions
     /// <summary>HNSW candidate list for every search (0 = the bundle's own; at least top_k is always used).</summary>
     public int EfSearch { get; init; }
 
+    /// <summary>
+    /// One listen address: <c>http://HOST:PORT</c> with an IP address, <c>localhost</c>, or <c>*</c> for
+    /// every interface. Kestrel would bind any other host name on every interface, which is never what
+    /// a mistyped address meant; HTTPS needs certificates this server does not manage (terminate TLS in front).
+    /// </summary>
+    private static void CheckUrl(string url)
+    {
+        string shown = url.Length <= 100 ? url : url[..100] + "…";
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0) throw new ArgumentException($"--urls: '{shown}' is not an address of the form http://HOST:PORT");
+        string protocol = url[..scheme];
+        if (protocol.Equals("https", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"--urls: '{shown}': HTTPS is not served directly; listen on http:// and terminate TLS in front (a proxy or an ingress)");
+        if (!protocol.Equals("http", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--urls: '{shown}': the scheme must be http");
+        string rest = url[(scheme + 3)..].TrimEnd('/');
+        int colon = rest.LastIndexOf(':');
+        if (colon < 0 || rest.EndsWith(']')) throw new ArgumentException($"--urls: '{shown}' needs a port (http://HOST:PORT; port 0 picks a free one)");
+        string host = rest[..colon], port = rest[(colon + 1)..];
+        if (!int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p) || p > 65535)
+            throw new ArgumentException($"--urls: '{shown}': port '{port}' is not a number from 0 to 65535");
+        bool ip = System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && (host.Contains(':') || host.Count(c => c == '.') == 3);
+        if (!(ip && address is not null) && host is not ("localhost" or "*" or "+"))
+            throw new ArgumentException($"--urls: '{shown}': host '{host}' must be an IP address, localhost, or * for every interface");
+    }
+
     /// <summary>Checks the options, naming the first one that is out of range.</summary>
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(BundlePath)) throw new ArgumentException("--bundle is required");
         if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("--urls must name at least one address");
+        foreach (string url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) CheckUrl(url);
         if (MaxTopK < 1) throw new ArgumentException($"--max-top-k must be at least 1, got {MaxTopK}");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch must be at least 1, got {MaxBatch}");
         if (MaxHistory < 1) throw new ArgumentException($"--max-history must be at least 1, got {MaxHistory}");

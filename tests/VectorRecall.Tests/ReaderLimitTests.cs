@@ -114,3 +114,59 @@ public class ReaderLimitTests
         Assert.Contains("line 2", Assert.Throws<FileFormatException>(() => DatasetLoaders.LoadCsv(path)).Message);
     }
 }
+
+/// <summary>The CLI on hostile files and addresses: exit 1 and one line naming the input, never a stack trace.</summary>
+[Collection(ConsoleCollection.Name)]
+public class CliHostileInputTests
+{
+    private static void OneLine(string[] args, string expected)
+    {
+        var (code, error) = CliRun.Capture(args);
+        Assert.Equal(1, code);
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public void Id_files_with_bad_text_and_safetensors_with_bad_offsets_are_one_line()
+    {
+        using var dir = new TempDir();
+        string ids = dir.File("ids.json");
+        File.WriteAllBytes(ids, [.. "{\"1\": [\"<a_"u8, 0xff, .. ">\"]}"u8]);
+        OneLine(["rqvae", "evaluate", "--ids", ids], ids);
+        File.WriteAllText(ids, """{"\ud800": ["<a_1>"]}""");
+        OneLine(["rqvae", "evaluate", "--ids", ids], ids);
+
+        string weights = dir.File("w.safetensors");
+        var header = Encoding.UTF8.GetBytes("""{"w":{"dtype":"F32","shape":[2],"data_offsets":["0",8]}}""");
+        File.WriteAllBytes(weights, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[8]]);
+        OneLine(["inspect", weights], weights);
+    }
+
+    [Theory]
+    [InlineData("https://127.0.0.1:0", "HTTPS")]
+    [InlineData("nonsense", "nonsense")]
+    [InlineData("http://127.0.0.1:99999", "port")]
+    [InlineData("http://300.1.1.1:80", "300.1.1.1")]
+    [InlineData("http://example.com:80", "example.com")]
+    public void Bad_listen_addresses_are_one_line(string url, string expected)
+    {
+        using var dir = new TempDir();
+        OneLine(["serve", "--bundle", dir.Path, "--urls", url], expected);
+    }
+
+    [Fact]
+    public void A_port_in_use_is_one_line()
+    {
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            using var model = new TrainedSmallModel();
+            int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+            OneLine(["serve", "--bundle", model.BundlePath, "--urls", $"http://127.0.0.1:{port}"], "address already in use");
+        }
+        finally { busy.Stop(); }
+    }
+}

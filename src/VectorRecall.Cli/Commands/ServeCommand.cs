@@ -50,6 +50,7 @@ internal static class ServeCommand
     /// <summary>Runs until SIGTERM or Ctrl-C, which the web host turns into a drain; then exits 0.</summary>
     private static async Task<int> RunAsync(ServerOptions options)
     {
+        options.Validate();
         AnsiConsole.MarkupLineInterpolated($"Loading bundle {Path.GetFullPath(options.BundlePath)} ...");
         var (app, server) = RecallServer.Build(options);
         await using (app)
