@@ -120,6 +120,23 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public void Publishing_a_bundle_removes_folders_that_killed_publishers_left()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var dir = new TempDir();
+        string bundle = dir.File("bundle");
+        ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
+        using var gone = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        gone.WaitForExit();
+        string staging = $"{bundle}.tmp-{gone.Id}-{Guid.NewGuid():N}", retired = $"{bundle}.old-{Guid.NewGuid():N}";
+        ServerFixture.CopyBundle(f.Model.BundlePath, staging);
+        ServerFixture.CopyBundle(f.Model.BundlePath, retired);
+        f.Republish(bundle);
+        Assert.Equal(["bundle"], Directory.EnumerateFileSystemEntries(dir.Path).Select(Path.GetFileName));
+        LoadedBundle.Load(bundle, 1).Release();
+    }
+
+    [Fact]
     public void A_link_inside_the_bundle_is_followed()
     {
         if (!OperatingSystem.IsLinux()) return;

@@ -140,7 +140,7 @@ public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in new[] { vrecall, "serve", "--bundle", dir.File("bundle"), "--urls", "http://127.0.0.1:0", "--shutdown-timeout-s", "30" }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { vrecall, "serve", "--bundle", dir.File("bundle"), "--urls", "http://127.0.0.1:0", "--shutdown-timeout-s", "30", "--request-timeout-ms", "15000" }) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var output = new ConcurrentQueue<string>();
         var listening = new TaskCompletionSource<Uri>();

@@ -3,7 +3,8 @@ namespace VectorRecall.IO;
 /// <summary>
 /// Writes a file under a temporary name beside it and renames it into place only once it is
 /// complete and flushed, so a crash, an exception or Ctrl-C never leaves a half-written file
-/// where a reader would find it.
+/// where a reader would find it. What a killed writer left beside the target is removed by the
+/// next writer of the same target.
 /// </summary>
 public static class AtomicFile
 {
@@ -12,7 +13,8 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         string? dir = Path.GetDirectoryName(full);
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        string temp = $"{full}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        RemoveStale(full);
+        string temp = TemporaryName(full);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -27,6 +29,67 @@ public static class AtomicFile
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>Where a writer of <paramref name="target"/> stages its output: beside it, named by the writing process.</summary>
+    public static string TemporaryName(string target) => $"{target}{TempMarker}{Environment.ProcessId}-{Guid.NewGuid():N}";
+
+    /// <summary>Where a folder that is being replaced waits, between the swap and its deletion.</summary>
+    public static string RetiredName(string target) => $"{target}{OldMarker}{Environment.ProcessId}-{Guid.NewGuid():N}";
+
+    private const string TempMarker = ".tmp-", OldMarker = ".old-";
+
+    /// <summary>
+    /// Removes what writers of <paramref name="target"/> left when they were killed: temporaries of
+    /// processes that are no longer running, and retired folders (nobody reads those: they were
+    /// renamed away from the target before their deletion began). A temporary of a live process is
+    /// another writer at work and is left alone.
+    /// </summary>
+    public static void RemoveStale(string target)
+    {
+        string? dir = Path.GetDirectoryName(target);
+        string name = Path.GetFileName(target);
+        if (string.IsNullOrEmpty(dir) || name.Length == 0 || !Directory.Exists(dir)) return;
+        IEnumerable<string> entries;
+        try { entries = Directory.EnumerateFileSystemEntries(dir, name + ".*-*").ToList(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+        foreach (string entry in entries)
+        {
+            string suffix = Path.GetFileName(entry)[name.Length..];
+            bool retired = suffix.StartsWith(OldMarker, StringComparison.Ordinal) && IsOurs(suffix[OldMarker.Length..], pidOptional: true);
+            bool orphan = suffix.StartsWith(TempMarker, StringComparison.Ordinal) && IsOurs(suffix[TempMarker.Length..], pidOptional: false) && WriterIsGone(suffix[TempMarker.Length..]);
+            if (!retired && !orphan) continue;
+            try
+            {
+                if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
+                else File.Delete(entry);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }  // another cleaner got there first, or not ours to remove
+        }
+    }
+
+    /// <summary>Whether a suffix is exactly what <see cref="TemporaryName"/> or <see cref="RetiredName"/> write (<c>PID-GUID</c>; retired folders of older versions have no PID): a user's own <c>data.old-backup</c> is never touched.</summary>
+    private static bool IsOurs(string pidAndGuid, bool pidOptional)
+    {
+        int dash = pidAndGuid.IndexOf('-');
+        string pid = dash < 0 ? "" : pidAndGuid[..dash], guid = pidAndGuid[(dash + 1)..];
+        if (dash < 0 && !pidOptional) return false;
+        return (dash < 0 || (pid.Length > 0 && pid.All(char.IsAsciiDigit))) && guid.Length == 32 && guid.All(char.IsAsciiHexDigitLower);
+    }
+
+    /// <summary>Whether the process named in a temporary's suffix (<c>PID-GUID</c>) has ended.</summary>
+    private static bool WriterIsGone(string pidAndGuid)
+    {
+        int dash = pidAndGuid.IndexOf('-');
+        if (dash <= 0 || !int.TryParse(pidAndGuid.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)) return false;
+        if (pid == Environment.ProcessId) return false;  // this process's other writers are still at work
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return process.HasExited;
+        }
+        catch (ArgumentException) { return true; }  // no such process
+        catch (InvalidOperationException) { return true; }
     }
 
     private static void TryDelete(string path)

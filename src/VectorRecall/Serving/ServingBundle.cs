@@ -69,7 +69,8 @@ public static class ServingBundle
         if (history.UserCount != c.NumUsers || seen.UserCount != c.NumUsers) throw new ArgumentException($"histories must cover the model's {c.NumUsers} users");
 
         string full = Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
-        string staging = $"{full}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        AtomicFile.RemoveStale(full);
+        string staging = AtomicFile.TemporaryName(full);
         Directory.CreateDirectory(staging);
         try
         {
@@ -130,7 +131,7 @@ public static class ServingBundle
         }
         if (!File.Exists(Path.Combine(target, ManifestFile)) && Directory.EnumerateFileSystemEntries(target).Any())
             throw new IOException($"'{target}' exists and is not a bundle (no {ManifestFile}); refusing to replace it");
-        string old = $"{target}.old-{Guid.NewGuid():N}";
+        string old = AtomicFile.RetiredName(target);
         Directory.Move(target, old);
         Directory.Move(staging, target);
         Directory.Delete(old, recursive: true);
