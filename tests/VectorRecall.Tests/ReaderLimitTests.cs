@@ -144,6 +144,16 @@ public class CliHostileInputTests
         OneLine(["inspect", weights], weights);
     }
 
+    [Fact]
+    public void Training_on_a_csv_with_nothing_to_test_fails_before_writing_a_bundle()
+    {
+        using var dir = new TempDir();
+        string csv = dir.File("one.csv");
+        File.WriteAllText(csv, "user,item,timestamp\n100000,7,1\n");
+        OneLine(["train", "--dataset", "csv", "--data-dir", csv, "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("ck")], "two or more interactions");
+        Assert.False(Directory.Exists(dir.File("bundle")));
+    }
+
     [Theory]
     [InlineData("https://127.0.0.1:0", "HTTPS")]
     [InlineData("nonsense", "nonsense")]

@@ -133,6 +133,8 @@ public static class DatasetLoaders
     {
         if (items.Count == 0) throw new FileFormatException(path, "no interactions");
         var (train, validation, test) = InteractionDataset.LeaveLastOut(sequences);
+        if (test.Items.Length == 0)
+            throw new FileFormatException(path, $"no user has two or more interactions ({users.Count} users, {items.Count} items): leave-last-out holds each user's last one out for testing, so there is nothing to train on and test");
         UserItemLists? attributes = null;
         int attributeCount = 0;
         if (attributesPath is not null) (attributes, attributeCount) = ReadAttributes(attributesPath, items);
