@@ -67,8 +67,10 @@ public sealed class RecallServer
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging?.Invoke(builder.Logging);
         builder.WebHost.UseUrls(options.Urls);
+        var closer = new IdleConnectionCloser();
         builder.WebHost.ConfigureKestrel(k =>
         {
+            k.ConfigureEndpointDefaults(listen => listen.Use(closer.Track));
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
             // Headers that never finish hold a connection (and the drain) as long as a body that never does.
@@ -81,6 +83,7 @@ public sealed class RecallServer
 
         var app = builder.Build();
         var server = new RecallServer(options, app.Services.GetRequiredService<BundleHost>(), app.Lifetime, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("VectorRecall.Server"));
+        closer.CloseIdleOnShutdown(app.Lifetime.ApplicationStopping, app.Lifetime.ApplicationStopped);
         app.Use(server.GuardAsync);
         app.MapGet("/healthz", HealthAsync);
         app.MapGet("/readyz", server.ReadyAsync);
@@ -102,6 +105,17 @@ public sealed class RecallServer
         long start = Stopwatch.GetTimestamp();
         int route = ServerMetrics.RouteOf(ctx.Request.Path.Value);
         _metrics.Started();
+        var connectionRequests = IdleConnectionCloser.RequestsOf(ctx);
+        if (connectionRequests is not null)
+        {
+            Interlocked.Increment(ref connectionRequests.Value);
+            // Counted until the answer has left, not when the handler returns: a drain must not cut a response still being sent.
+            ctx.Response.OnCompleted(static box =>
+            {
+                Interlocked.Decrement(ref ((System.Runtime.CompilerServices.StrongBox<int>)box).Value);
+                return Task.CompletedTask;
+            }, connectionRequests);
+        }
         try
         {
             await next(ctx);

@@ -137,16 +137,17 @@ public class ServerHardeningTests(ServerFixture f) : IClassFixture<ServerFixture
     }
 
     [Fact]
-    public async Task The_drain_ends_within_its_timeout_with_a_connection_stuck_in_its_headers()
+    public async Task The_drain_does_not_wait_for_a_connection_stuck_in_its_headers()
     {
-        var s = await f.StartAsync(o => o with { RequestTimeout = TimeSpan.FromSeconds(20), ShutdownTimeout = TimeSpan.FromSeconds(2) });
+        var s = await f.StartAsync(o => o with { RequestTimeout = TimeSpan.FromSeconds(20), ShutdownTimeout = TimeSpan.FromSeconds(10) });
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(s.Client.BaseAddress!.Host, s.Client.BaseAddress.Port);
         await tcp.GetStream().WriteAsync("POST /v1/recall HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
         await Task.Delay(200);
         var clock = Stopwatch.StartNew();
         await s.DisposeAsync();
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.9), $"the drain took {clock.Elapsed.TotalSeconds:F1} s against a 2 s timeout");
+        // Nothing is in flight: the drain closes the idle connection instead of waiting out the 10 s timeout.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the drain took {clock.Elapsed.TotalSeconds:F1} s with nothing in flight");
     }
 }
 
