@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using CsCheck;
 
 namespace VectorRecall.Tests;
 
@@ -79,6 +80,30 @@ public class ServerHardeningTests(ServerFixture f) : IClassFixture<ServerFixture
         (status, error) = await S.Call("/v1/recall", $$"""{"{{key}}": 1, "user_id": 3, "top_k": 5}""");
         Assert.Equal(400, status);
         Assert.True(((string?)error["field"])!.Length < 100);
+    }
+
+    /// <summary>Mutated request bodies over real HTTP: whatever reaches the tower, the search or the writer, never a 5xx.</summary>
+    [Fact]
+    public async Task No_mutated_body_gets_a_5xx()
+    {
+        var bodies = new[]
+        {
+            Encoding.UTF8.GetBytes($$"""{"user_id": 3, "features": {{Features("0.5")}}, "history": [1000, 1001], "top_k": 10, "exclude_seen": true}"""),
+            Encoding.UTF8.GetBytes("""{"users": [{"user_id": 3, "history": [1002]}, {"user_id": 9}], "top_k": 5, "exclude_seen": true}"""),
+        };
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
+        await Task.Run(() => Gen.OneOf(ReaderFuzzTests.Mutations(bodies[0]), ReaderFuzzTests.Mutations(bodies[1])).Sample(bytes =>
+        {
+            foreach (string path in new[] { "/v1/recall", "/v1/recall/batch" })
+            {
+                var content = new ByteArrayContent(bytes);
+                content.Headers.ContentType = new("application/json");
+                using var response = S.Client.PostAsync(path, content).GetAwaiter().GetResult();
+                statuses.Add((int)response.StatusCode);
+                Assert.True((int)response.StatusCode < 500, $"{(int)response.StatusCode} on {path}: {response.Content.ReadAsStringAsync().GetAwaiter().GetResult()}");
+            }
+        }, iter: Math.Max(300, ReaderFuzzTests.Iterations / 10), threads: 2, print: b => Convert.ToHexString(b))).WaitAsync(TimeSpan.FromMinutes(5));
+        Assert.Contains(200, statuses);  // some mutations are still valid requests: the answers were exercised too
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private readonly int _recordBytes, _vectorOffset, _vectorBytes;
     private readonly double _levelScale;
     private readonly Rng _levelRng;
-    private readonly object _growLock = new(), _entryLock = new();
+    private readonly object _growLock = new(), _entryLock = new(), _repairLock = new();
     private readonly object[] _stripes;
     private readonly ConcurrentDictionary<long, int> _slotOf = new();
     private readonly Stack<SearchScratch> _scratchPool = new();
@@ -58,7 +58,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     private long _entry = -1;         // entry slot in the low 32 bits, top level in the high 32 (one atomic read)
     private volatile bool _anyDeleted;
     private bool _disposed;
-    private float _maxNorm;           // Φ: the largest norm stored (inner product only)
+    private int _unrepaired;          // items added since the last reachability repair
 
     public HnswIndex(int dimension, Metric metric, HnswOptions? options = null)
     {
@@ -134,7 +134,6 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             if ((long)first + n > int.MaxValue - SegmentSize) throw new InvalidOperationException($"an HNSW index holds at most {int.MaxValue - SegmentSize} items");
             EnsureCapacity(first + n);
             for (int i = 0; i < n; i++) levels[i] = DrawLevel();
-            CoverNorms(vectors, n, first);
             Volatile.Write(ref _reserved, first + n);
         }
         for (int i = 0; i < n; i++) WriteNode(first + i, ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
@@ -173,7 +172,134 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 if (!linked[i]) { Volatile.Write(ref _deleted[(first + i) >> SegmentBits][(first + i) & SegmentMask], (byte)1); _anyDeleted = true; }
             throw;
         }
+        // A walk over the whole graph costs about what inserting a few hundred items does: after a
+        // large batch it is paid at once; small batches defer it until enough items (or a Save) ask for it.
+        if (Interlocked.Add(ref _unrepaired, n) >= Math.Max(RepairBatch, Count / 16)) RepairReachability();
         progress?.Report(n);
+    }
+
+    private const int RepairBatch = 1024;
+
+    /// <summary>
+    /// Makes every live item reachable at level 0 from the entry point. The neighbour heuristic can
+    /// drop every link to an item that is nobody's near neighbour — with inner product on vectors of
+    /// unequal norm, small-norm items are nobody's nearest (the best inner product with any vector
+    /// belongs to a long one) and a fifth of a clustered set could be cut off. Each item the walk does
+    /// not reach gets one in-link from its own closest reached neighbour (appended, or replacing that
+    /// neighbour's link to the item with the most other in-links), so the graph the heuristic chose is
+    /// otherwise kept: search quality is unchanged, and a search as wide as the index returns all of it.
+    /// </summary>
+    public void RepairReachability()
+    {
+        lock (_repairLock)
+        {
+            Interlocked.Exchange(ref _unrepaired, 0);
+            long entry = Volatile.Read(ref _entry);
+            int slots = Volatile.Read(ref _reserved);
+            if (entry < 0 || slots == 0) return;
+            var inDegree = new int[slots];
+            for (int s = 0; s < slots; s++)
+            {
+                int* list = Links(s, 0);
+                int count = Math.Min(Volatile.Read(ref *list), _maxM0);
+                for (int i = 0; i < count; i++) if ((uint)list[1 + i] < (uint)slots) inDegree[list[1 + i]]++;
+            }
+            var reached = new bool[slots];
+            var queue = new int[slots];
+            // A replaced link can cut off the item it pointed to; its own turn comes in the next round.
+            for (int round = 0; round < 4; round++)
+            {
+                Array.Clear(reached);
+                int tail = Reach(EntrySlot(entry), reached, queue, 0, slots);
+                bool cutAny = false;
+                for (int s = 0; s < slots; s++)
+                {
+                    if (reached[s] || IsDeleted(s)) continue;
+                    cutAny |= LinkTo(Donor(s, reached, inDegree, slots) ?? EntrySlot(entry), s, inDegree);
+                    tail = Reach(s, reached, queue, tail, slots);
+                }
+                if (!cutAny) return;
+            }
+        }
+    }
+
+    /// <summary>Marks everything reachable at level 0 from <paramref name="start"/> (breadth first, the queue reused from <paramref name="tail"/>).</summary>
+    private int Reach(int start, bool[] reached, int[] queue, int tail, int slots)
+    {
+        if (reached[start]) return tail;
+        int head = tail;
+        reached[start] = true;
+        queue[tail++] = start;
+        while (head < tail)
+        {
+            int* list = Links(queue[head++], 0);
+            int count = Math.Min(Volatile.Read(ref *list), _maxM0);
+            for (int i = 0; i < count; i++)
+            {
+                int next = list[1 + i];
+                if ((uint)next < (uint)slots && !reached[next]) { reached[next] = true; queue[tail++] = next; }
+            }
+        }
+        return tail;
+    }
+
+    /// <summary>
+    /// Which reached node should link to an unreached <paramref name="node"/>: among its neighbours and
+    /// their neighbours, nearest first by squared L2 (locality, whatever the metric: by inner product
+    /// everyone's nearest are the same few long vectors, whose lists are full), the first with a free
+    /// slot, else the first holding a link whose target has other in-links (replacing it cuts no one off).
+    /// </summary>
+    private int? Donor(int node, bool[] reached, int[] inDegree, int slots)
+    {
+        var pool = new List<int>();
+        var seen = new HashSet<int> { node };
+        int* own = Links(node, 0);
+        int count = Math.Min(Volatile.Read(ref *own), _maxM0);
+        for (int i = 0; i < count; i++)
+        {
+            int first = own[1 + i];
+            if ((uint)first >= (uint)slots || !seen.Add(first)) continue;
+            pool.Add(first);
+            int* second = Links(first, 0);
+            int secondCount = Math.Min(Volatile.Read(ref *second), _maxM0);
+            for (int j = 0; j < secondCount; j++)
+                if ((uint)second[1 + j] < (uint)slots && seen.Add(second[1 + j])) pool.Add(second[1 + j]);
+        }
+        pool.RemoveAll(c => !reached[c]);
+        if (pool.Count == 0) return null;
+        float* v = Vector(node);
+        var near = pool.Select(c => (Distance: Distances.SquaredL2(v, Vector(c), Dimension), Node: c)).OrderBy(c => c.Distance).Select(c => c.Node).ToList();
+        foreach (int c in near) if (Volatile.Read(ref *Links(c, 0)) < _maxM0) return c;
+        foreach (int c in near)
+        {
+            int* list = Links(c, 0);
+            int n = Math.Min(Volatile.Read(ref *list), _maxM0);
+            for (int i = 0; i < n; i++) if (inDegree[list[1 + i]] > 1) return c;
+        }
+        return near[0];
+    }
+
+    /// <summary>Adds a level-0 link from <paramref name="from"/> to <paramref name="to"/>; true when a replaced link was its target's only in-link.</summary>
+    private bool LinkTo(int from, int to, int[] inDegree)
+    {
+        lock (Stripe(from))
+        {
+            int* list = Links(from, 0);
+            int count = *list;
+            for (int i = 0; i < count; i++) if (list[1 + i] == to) return false;
+            inDegree[to]++;
+            if (count < _maxM0)
+            {
+                list[1 + count] = to;
+                Volatile.Write(ref *list, count + 1);
+                return false;
+            }
+            int replace = 0;
+            for (int i = 1; i < count; i++) if (inDegree[list[1 + i]] > inDegree[list[1 + replace]]) replace = i;
+            int dropped = list[1 + replace];
+            Volatile.Write(ref list[1 + replace], to);  // one int: a concurrent reader sees the old link or the new one
+            return --inDegree[dropped] == 0;
+        }
     }
 
     private int DrawLevel()
@@ -190,7 +316,6 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         var dst = new Span<float>(record + _vectorOffset, Dimension);
         vector.CopyTo(dst);
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
-        if (Metric == Metric.InnerProduct) SetAlpha(slot, TensorPrimitives.Dot(dst, dst));
         _labels[slot >> SegmentBits][slot & SegmentMask] = id;
         _levels[slot >> SegmentBits][slot & SegmentMask] = level;
         _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
@@ -224,13 +349,12 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
                 entry = _entry;
             }
             int current = EntrySlot(entry), top = TopLevel(entry);
-            float qAlpha = Alpha(slot);
-            float currentDist = Distance(q, qAlpha, current);
-            for (int l = top; l > level; l--) current = GreedyStep(q, qAlpha, current, ref currentDist, l);
+            float currentDist = Distance(q, Vector(current));
+            for (int l = top; l > level; l--) current = GreedyStep(q, current, ref currentDist, l);
 
             for (int l = Math.Min(level, top); l >= 0; l--)
             {
-                SearchLayer(q, qAlpha, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
+                SearchLayer(q, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
                 current = Connect(slot, l, scratch, current);
             }
             if (level > top) Volatile.Write(ref _entry, Pack(slot, level));
@@ -388,9 +512,9 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             fixed (float* q = scratch.Query)
             {
                 int current = EntrySlot(entry);
-                float currentDist = Distance(q, 0f, current);
-                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, 0f, current, ref currentDist, l);
-                SearchLayer(q, 0f, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1, filter);
+                float currentDist = Distance(q, Vector(current));
+                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, current, ref currentDist, l);
+                SearchLayer(q, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
             }
 
             // Results hold (−distance, node), farthest on top: drop the surplus, then fill from the back.
@@ -440,7 +564,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int GreedyStep(float* q, float qAlpha, int current, ref float currentDist, int level)
+    private int GreedyStep(float* q, int current, ref float currentDist, int level)
     {
         bool changed = true;
         while (changed)
@@ -451,7 +575,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             for (int i = 0; i < count; i++)
             {
                 int candidate = list[1 + i];
-                float d = Distance(q, qAlpha, candidate);
+                float d = Distance(q, Vector(candidate));
                 if (d < currentDist) { currentDist = d; current = candidate; changed = true; }
             }
         }
@@ -464,11 +588,11 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     /// <c>scratch.Results</c> as (−distance, node), farthest on top; deleted nodes are walked
     /// through but, when <paramref name="excludeDeleted"/>, not kept, and neither are items
     /// <paramref name="filter"/> refuses. <paramref name="exclude"/>
-    /// (the node being inserted, or −1) is never visited.
+    /// (the node being inserted, or −1) is never visited; <paramref name="alsoFrom"/> (or −1) is a second start.
     /// </summary>
     // Long-running loops: compiled optimised from the first call rather than after tiering.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SearchLayer(float* q, float qAlpha, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter)
+    private void SearchLayer(float* q, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter, int alsoFrom = -1)
     {
         var visited = scratch.Visited;
         var candidates = scratch.Candidates;
@@ -480,10 +604,21 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         results.Clear();
         int maxLinks = level == 0 ? _maxM0 : M;
 
-        float d0 = Distance(q, qAlpha, entry);
+        float d0 = Distance(q, Vector(entry));
         visited.Visit(entry);
         candidates.Push(d0, entry);
         if (Keeps(entry, excludeDeleted, filter)) results.Push(-d0, entry);
+        // A second start (the index's entry point, from which RepairReachability made every item
+        // reachable): the upper levels may land where the walk does not lead back to every item, and a
+        // search as wide as the index must still return all of it. One distance; it is popped at once
+        // when it is far from the query.
+        if (alsoFrom >= 0 && visited.Visit(alsoFrom))
+        {
+            float da = Distance(q, Vector(alsoFrom));
+            candidates.Push(da, alsoFrom);
+            if (Keeps(alsoFrom, excludeDeleted, filter)) results.Push(-da, alsoFrom);
+            if (results.Count > ef) results.Pop();
+        }
         float bound = results.Count == ef ? -results.TopKey : float.MaxValue;
 
         int* pending = stackalloc int[maxLinks];
@@ -512,7 +647,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             {
                 int next = pending[i];
                 if (i + ahead < unvisited) Prefetch(pending[i + ahead]);
-                float dn = Distance(q, qAlpha, next);
+                float dn = Distance(q, Vector(next));
                 if (results.Count < ef || dn < bound)
                 {
                     candidates.Push(dn, next);
@@ -538,55 +673,14 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         for (int offset = 0; offset < _vectorBytes; offset += 64) Sse.Prefetch0(v + offset);
     }
 
-    /// <summary>
-    /// The distance from <paramref name="q"/> to a node: squared L2, or 1 − inner product (inner product, cosine).
-    /// For inner product each item also carries α = √(Φ² − ‖x‖²), Φ the largest norm stored: between two
-    /// items the distance adds α_a·α_b, which is the L2 distance between the items lifted onto a sphere of
-    /// radius Φ in one more dimension (Bachrach et al., 2014). There every item is its own nearest
-    /// neighbour, so the graph keeps links to small-norm items that plain inner product prunes away
-    /// (they are nobody's nearest), while a query (lifted with a 0, <paramref name="qAlpha"/> = 0) still ranks by inner product.
-    /// </summary>
+    /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Distance(float* q, float qAlpha, int node)
-    {
-        float* v = Vector(node);
-        if (Metric == Metric.L2) return Distances.SquaredL2(q, v, Dimension);
-        float d = 1f - Distances.Dot(q, v, Dimension);
-        return qAlpha == 0f ? d : d - qAlpha * Alpha(node);
-    }
+    private float Distance(float* a, float* b) =>
+        Metric == Metric.L2 ? Distances.SquaredL2(a, b, Dimension) : 1f - Distances.Dot(a, b, Dimension);
 
-    /// <summary>The build-time distance between two stored items (see <see cref="Distance(float*, float, int)"/>).</summary>
+    /// <summary>The distance between two stored nodes, as seen from <paramref name="a"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Distance(int a, int b) => Distance(Vector(a), Alpha(a), b);
-
-    /// <summary>An item's lift α (inner product only; 0 otherwise), kept in the spare bytes before its vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Alpha(int slot) => *(float*)(Record(slot) + _vectorOffset - sizeof(float));
-
-    private void SetAlpha(int slot, float normSquared) =>
-        *(float*)(Record(slot) + _vectorOffset - sizeof(float)) = MathF.Sqrt(MathF.Max(0f, _maxNorm * _maxNorm - normSquared));
-
-    /// <summary>
-    /// Raises Φ to cover a new batch's norms. The lifts of items already in are recomputed, so the
-    /// graph built so far and the links still to come agree on one sphere.
-    /// </summary>
-    private void CoverNorms(ReadOnlySpan<float> vectors, int n, int existing)
-    {
-        if (Metric != Metric.InnerProduct) return;
-        float max = _maxNorm;
-        for (int i = 0; i < n; i++)
-        {
-            var v = vectors.Slice(i * Dimension, Dimension);
-            max = MathF.Max(max, MathF.Sqrt(TensorPrimitives.Dot(v, v)));
-        }
-        if (max <= _maxNorm) return;
-        _maxNorm = max;
-        for (int s = 0; s < existing; s++)
-        {
-            var v = new ReadOnlySpan<float>(Vector(s), Dimension);
-            SetAlpha(s, TensorPrimitives.Dot(v, v));
-        }
-    }
+    private float Distance(int a, int b) => Distance(Vector(a), Vector(b));
 
     // ---- Removal ----------------------------------------------------------------------
 
@@ -688,6 +782,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
     public void Save(string path)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Volatile.Read(ref _unrepaired) > 0) RepairReachability();
         int slots = SlotCount;
         var header = new IndexFile.Header(Kind, (int)Metric, Dimension, slots, new Dictionary<string, long>
         {
@@ -775,7 +870,7 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             }
             reader.Finish();
             index.Validate(path, slots, h.Parameter("entry", path));
-            index.RestoreMaxNorm(slots);
+            index.RepairReachability();  // files written before the repair existed may hold cut-off items
             return index;
         }
         catch
@@ -783,20 +878,6 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
             index.Dispose();
             throw;
         }
-    }
-
-    /// <summary>Φ of a loaded inner-product index, from the stored vectors and lifts (files written before lifts have α = 0, so Φ is the largest norm).</summary>
-    private void RestoreMaxNorm(int slots)
-    {
-        if (Metric != Metric.InnerProduct) return;
-        float max = 0;
-        for (int s = 0; s < slots; s++)
-        {
-            var v = new ReadOnlySpan<float>(Vector(s), Dimension);
-            float alpha = Alpha(s);
-            max = MathF.Max(max, MathF.Sqrt(TensorPrimitives.Dot(v, v) + alpha * alpha));
-        }
-        _maxNorm = float.IsFinite(max) ? max : 0;
     }
 
     /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>
