@@ -44,8 +44,8 @@ public class CrashLeftoverTests(Xunit.Abstractions.ITestOutputHelper output)
             Directory.EnumerateFileSystemEntries(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
-    /// <summary>How many times the writer is killed (20; VRECALL_KILL_POINTS for more).</summary>
-    private static int KillPoints => int.TryParse(Environment.GetEnvironmentVariable("VRECALL_KILL_POINTS"), out int n) && n > 0 ? n : 20;
+    /// <summary>How many times the writer is killed (10 in the suite; VRECALL_KILL_POINTS for more).</summary>
+    private static int KillPoints => int.TryParse(Environment.GetEnvironmentVariable("VRECALL_KILL_POINTS"), out int n) && n > 0 ? n : 10;
 
     [Fact]
     public async Task Killing_index_build_at_random_points_keeps_the_previous_index_and_leaves_nothing_after_the_next_run()

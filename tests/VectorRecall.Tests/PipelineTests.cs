@@ -46,6 +46,19 @@ public sealed class TrainedSmallModel : IDisposable
     public string BundlePath => Dir.File("bundle");
 
     public void Dispose() => Dir.Dispose();
+
+    /// <summary>
+    /// One model for every test that only reads it (servers over copies of its bundle, CLI runs on it):
+    /// trained once per test run instead of once per test class, removed when the run ends.
+    /// </summary>
+    public static TrainedSmallModel Shared => SharedModel.Value;
+
+    private static readonly Lazy<TrainedSmallModel> SharedModel = new(() =>
+    {
+        var model = new TrainedSmallModel();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => model.Dispose();
+        return model;
+    });
 }
 
 public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallModel>

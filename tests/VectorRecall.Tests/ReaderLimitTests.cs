@@ -173,7 +173,7 @@ public class CliHostileInputTests
         busy.Start();
         try
         {
-            using var model = new TrainedSmallModel();
+            var model = TrainedSmallModel.Shared;
             int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
             OneLine(["serve", "--bundle", model.BundlePath, "--urls", $"http://127.0.0.1:{port}"], "address already in use");
         }

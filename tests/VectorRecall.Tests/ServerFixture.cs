@@ -14,7 +14,7 @@ public sealed class ServerFixture : IAsyncLifetime
 {
     public const string Token = "test-admin-token";
 
-    public TrainedSmallModel Model { get; } = new();
+    public TrainedSmallModel Model => TrainedSmallModel.Shared;
     internal TestServer Server { get; private set; } = null!;
 
     public async Task InitializeAsync() => Server = await StartAsync(o => o with { MaxBodyBytes = 64 * 1024, MaxBatch = 8, MaxTopK = 500, AdminToken = null });
@@ -22,7 +22,6 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Server.DisposeAsync();
-        Model.Dispose();
     }
 
     /// <summary>Starts a server on its own copy of the bundle (so reload tests can rewrite it).</summary>
