@@ -11,18 +11,8 @@ namespace VectorRecall.Tests;
 public class HnswReachabilityTests
 {
     /// <summary>Points around random centres, not normalised: norms vary with the centre and the noise.</summary>
-    internal static float[] ClusteredRaw(int n, int dim, int clusters, ulong seed, float spread = 0.5f)
-    {
-        var rng = new Rng(seed);
-        var centres = Tensor.Randn(rng, 0.7f, clusters, dim);
-        var data = new float[n * dim];
-        for (int i = 0; i < n; i++)
-        {
-            var c = centres.Row(rng.NextInt(clusters));
-            for (int j = 0; j < dim; j++) data[i * dim + j] = c[j] + spread * (float)rng.NextNormal();
-        }
-        return data;
-    }
+    private static float[] ClusteredRaw(int n, int dim, int clusters, ulong seed, float spread = 0.5f) =>
+        VectorSets.Clustered(n, dim, clusters, seed, spread, normalise: false, centreScale: 0.7f);
 
     [Theory]
     [InlineData(Metric.InnerProduct, false, 2)]

@@ -6,17 +6,21 @@ namespace VectorRecall.Tests;
 
 internal static class VectorSets
 {
-    /// <summary>Unit-norm points around <paramref name="clusters"/> random centres, as ann_anchor.py makes them.</summary>
-    public static float[] Clustered(int n, int dim, int clusters, ulong seed, float spread = 1f)
+    /// <summary>
+    /// Points around <paramref name="clusters"/> random centres (N(0, <paramref name="centreScale"/>²) per
+    /// coordinate), unit-norm as ann_anchor.py makes them, or left as drawn (norms varying by cluster and point).
+    /// </summary>
+    public static float[] Clustered(int n, int dim, int clusters, ulong seed, float spread = 1f, bool normalise = true, float centreScale = 1f)
     {
         var rng = new Rng(seed);
-        var centres = Tensor.Randn(rng, 1f, clusters, dim);
+        var centres = Tensor.Randn(rng, centreScale, clusters, dim);
         var data = new float[n * dim];
         for (int i = 0; i < n; i++)
         {
             var c = centres.Row(rng.NextInt(clusters));
             var row = data.AsSpan(i * dim, dim);
             for (int j = 0; j < dim; j++) row[j] = c[j] + spread * (float)rng.NextNormal();
+            if (!normalise) continue;
             float norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot(row, row));
             System.Numerics.Tensors.TensorPrimitives.Divide(row, norm, row);
         }
