@@ -34,25 +34,37 @@ public static partial class ContainedFile
     public static FileStream OpenRegular(string path)
     {
         if (Directory.Exists(path)) throw new FileFormatException(path, "is a folder, not a file");
-        FileStream stream;
-        if (OperatingSystem.IsLinux())
-        {
-            // O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer; it does not change reads of regular files.
-            int fd = Open(path, ORdOnly | ONonBlock | OCloExec);
-            if (fd < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                throw errno == 2 ? new FileNotFoundException($"{path}: not found", path) : new IOException($"{path}: cannot be opened (errno {errno})");
-            }
-            stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1 << 16);
-        }
-        else stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var stream = OpenNonBlocking(path) ?? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         if (!stream.CanSeek)
         {
             stream.Dispose();
             throw new FileFormatException(path, "is not a regular file (a pipe, socket or device)");
         }
         return stream;
+    }
+
+    private static bool _noLibc;
+
+    /// <summary>
+    /// Opens with O_NONBLOCK, which makes opening a FIFO return at once instead of waiting for a writer
+    /// (it does not change reads of regular files); null where that call is not available.
+    /// </summary>
+    private static FileStream? OpenNonBlocking(string path)
+    {
+        if (!OperatingSystem.IsLinux() || _noLibc) return null;
+        int fd;
+        try { fd = Open(path, ORdOnly | ONonBlock | OCloExec); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _noLibc = true;
+            return null;
+        }
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw errno == 2 ? new FileNotFoundException($"{path}: not found", path) : new IOException($"{path}: cannot be opened (errno {errno})");
+        }
+        return new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1 << 16);
     }
 
     private static string RealPath(string folder)
