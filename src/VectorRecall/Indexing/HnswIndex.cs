@@ -31,7 +31,7 @@ public sealed record HnswOptions
 /// nodes. Removal marks a node deleted: searches still walk through it (the graph stays
 /// connected) but never return it.
 /// </summary>
-public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
+public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 {
     private const string Kind = "HNSW";
     private const int SegmentBits = 14, SegmentSize = 1 << SegmentBits, SegmentMask = SegmentSize - 1;
@@ -176,130 +176,6 @@ public sealed unsafe class HnswIndex : IVectorIndex, IDisposable
         // large batch it is paid at once; small batches defer it until enough items (or a Save) ask for it.
         if (Interlocked.Add(ref _unrepaired, n) >= Math.Max(RepairBatch, Count / 16)) RepairReachability();
         progress?.Report(n);
-    }
-
-    private const int RepairBatch = 1024;
-
-    /// <summary>
-    /// Makes every live item reachable at level 0 from the entry point. The neighbour heuristic can
-    /// drop every link to an item that is nobody's near neighbour — with inner product on vectors of
-    /// unequal norm, small-norm items are nobody's nearest (the best inner product with any vector
-    /// belongs to a long one) and a fifth of a clustered set could be cut off. Each item the walk does
-    /// not reach gets one in-link from its own closest reached neighbour (appended, or replacing that
-    /// neighbour's link to the item with the most other in-links), so the graph the heuristic chose is
-    /// otherwise kept: search quality is unchanged, and a search as wide as the index returns all of it.
-    /// </summary>
-    public void RepairReachability()
-    {
-        lock (_repairLock)
-        {
-            Interlocked.Exchange(ref _unrepaired, 0);
-            long entry = Volatile.Read(ref _entry);
-            int slots = Volatile.Read(ref _reserved);
-            if (entry < 0 || slots == 0) return;
-            var inDegree = new int[slots];
-            for (int s = 0; s < slots; s++)
-            {
-                int* list = Links(s, 0);
-                int count = Math.Min(Volatile.Read(ref *list), _maxM0);
-                for (int i = 0; i < count; i++) if ((uint)list[1 + i] < (uint)slots) inDegree[list[1 + i]]++;
-            }
-            var reached = new bool[slots];
-            var queue = new int[slots];
-            // A replaced link can cut off the item it pointed to; its own turn comes in the next round.
-            for (int round = 0; round < 4; round++)
-            {
-                Array.Clear(reached);
-                int tail = Reach(EntrySlot(entry), reached, queue, 0, slots);
-                bool cutAny = false;
-                for (int s = 0; s < slots; s++)
-                {
-                    if (reached[s] || IsDeleted(s)) continue;
-                    cutAny |= LinkTo(Donor(s, reached, inDegree, slots) ?? EntrySlot(entry), s, inDegree);
-                    tail = Reach(s, reached, queue, tail, slots);
-                }
-                if (!cutAny) return;
-            }
-        }
-    }
-
-    /// <summary>Marks everything reachable at level 0 from <paramref name="start"/> (breadth first, the queue reused from <paramref name="tail"/>).</summary>
-    private int Reach(int start, bool[] reached, int[] queue, int tail, int slots)
-    {
-        if (reached[start]) return tail;
-        int head = tail;
-        reached[start] = true;
-        queue[tail++] = start;
-        while (head < tail)
-        {
-            int* list = Links(queue[head++], 0);
-            int count = Math.Min(Volatile.Read(ref *list), _maxM0);
-            for (int i = 0; i < count; i++)
-            {
-                int next = list[1 + i];
-                if ((uint)next < (uint)slots && !reached[next]) { reached[next] = true; queue[tail++] = next; }
-            }
-        }
-        return tail;
-    }
-
-    /// <summary>
-    /// Which reached node should link to an unreached <paramref name="node"/>: among its neighbours and
-    /// their neighbours, nearest first by squared L2 (locality, whatever the metric: by inner product
-    /// everyone's nearest are the same few long vectors, whose lists are full), the first with a free
-    /// slot, else the first holding a link whose target has other in-links (replacing it cuts no one off).
-    /// </summary>
-    private int? Donor(int node, bool[] reached, int[] inDegree, int slots)
-    {
-        var pool = new List<int>();
-        var seen = new HashSet<int> { node };
-        int* own = Links(node, 0);
-        int count = Math.Min(Volatile.Read(ref *own), _maxM0);
-        for (int i = 0; i < count; i++)
-        {
-            int first = own[1 + i];
-            if ((uint)first >= (uint)slots || !seen.Add(first)) continue;
-            pool.Add(first);
-            int* second = Links(first, 0);
-            int secondCount = Math.Min(Volatile.Read(ref *second), _maxM0);
-            for (int j = 0; j < secondCount; j++)
-                if ((uint)second[1 + j] < (uint)slots && seen.Add(second[1 + j])) pool.Add(second[1 + j]);
-        }
-        pool.RemoveAll(c => !reached[c]);
-        if (pool.Count == 0) return null;
-        float* v = Vector(node);
-        var near = pool.Select(c => (Distance: Distances.SquaredL2(v, Vector(c), Dimension), Node: c)).OrderBy(c => c.Distance).Select(c => c.Node).ToList();
-        foreach (int c in near) if (Volatile.Read(ref *Links(c, 0)) < _maxM0) return c;
-        foreach (int c in near)
-        {
-            int* list = Links(c, 0);
-            int n = Math.Min(Volatile.Read(ref *list), _maxM0);
-            for (int i = 0; i < n; i++) if (inDegree[list[1 + i]] > 1) return c;
-        }
-        return near[0];
-    }
-
-    /// <summary>Adds a level-0 link from <paramref name="from"/> to <paramref name="to"/>; true when a replaced link was its target's only in-link.</summary>
-    private bool LinkTo(int from, int to, int[] inDegree)
-    {
-        lock (Stripe(from))
-        {
-            int* list = Links(from, 0);
-            int count = *list;
-            for (int i = 0; i < count; i++) if (list[1 + i] == to) return false;
-            inDegree[to]++;
-            if (count < _maxM0)
-            {
-                list[1 + count] = to;
-                Volatile.Write(ref *list, count + 1);
-                return false;
-            }
-            int replace = 0;
-            for (int i = 1; i < count; i++) if (inDegree[list[1 + i]] > inDegree[list[1 + replace]]) replace = i;
-            int dropped = list[1 + replace];
-            Volatile.Write(ref list[1 + replace], to);  // one int: a concurrent reader sees the old link or the new one
-            return --inDegree[dropped] == 0;
-        }
     }
 
     private int DrawLevel()
