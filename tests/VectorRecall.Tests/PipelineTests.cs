@@ -302,7 +302,9 @@ public class DemoCommandTests
     {
         using var dir = new TempDir();
         int code = VectorRecall.Cli.Program.Main([
-            "demo", "--num-users", "1000", "--num-items", "10000", "--num-interactions", "50000", "--epochs", "2", "--skip-benchmark",
+            // Sizes that prove the wiring (data, training, checkpoints, index, bundle, report); the defaults' scale is the benchmark's job.
+            "demo", "--num-users", "600", "--num-items", "3000", "--num-interactions", "20000", "--epochs", "2", "--skip-benchmark",
+            "--embedding-dim", "32", "--hidden", "64",
             "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("checkpoints"), "--eval-users", "300",
         ]);
         Assert.Equal(0, code);
