@@ -22,7 +22,14 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
     {
         var manifest = JsonNode.Parse(File.ReadAllText(ManifestOf(bundle)))!.AsObject();
         change(manifest);
-        File.WriteAllText(ManifestOf(bundle), manifest.ToJsonString());
+        Publish(ManifestOf(bundle), Encoding.UTF8.GetBytes(manifest.ToJsonString()));
+    }
+
+    /// <summary>Replaces a manifest in one step, as a publisher would: a watcher must never see it half written.</summary>
+    private static void Publish(string path, byte[] bytes)
+    {
+        File.WriteAllBytes(path + ".new", bytes);
+        File.Move(path + ".new", path, overwrite: true);
     }
 
     public static TheoryData<string, string> BadManifests() => new()
@@ -48,9 +55,9 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
             case "format is missing": Edit(bundle, m => m.Remove("format")); break;
             case "files entry is a number": Edit(bundle, m => m["files"]!["item_ids.npy"] = 7); break;
             case "bytes is a string": Edit(bundle, m => m["files"]!["item_ids.npy"]!["bytes"] = "12"); break;
-            case "root is an array": File.WriteAllText(path, "[" + text + "]"); break;
-            case "invalid UTF-8": File.WriteAllBytes(path, [.. Encoding.UTF8.GetBytes(text[..^1]), .. ",\"x\":\""u8, 0xff, 0xfe, .. "\"}"u8]); break;
-            case "duplicate key": File.WriteAllText(path, text[..^1] + ",\"version\": 1}"); break;
+            case "root is an array": Publish(path, Encoding.UTF8.GetBytes("[" + text + "]")); break;
+            case "invalid UTF-8": Publish(path, [.. Encoding.UTF8.GetBytes(text[..^1]), .. ",\"x\":\""u8, 0xff, 0xfe, .. "\"}"u8]); break;
+            case "duplicate key": Publish(path, Encoding.UTF8.GetBytes(text[..^1] + ",\"version\": 1}")); break;
         }
     }
 
@@ -63,7 +70,7 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         int failed = 0;
         foreach (var (how, field) in BadManifests().Select(row => ((string)row[0], (string)row[1])))
         {
-            File.WriteAllBytes(ManifestOf(s.Bundle), good);  // the served version again: nothing to reload
+            Publish(ManifestOf(s.Bundle), good);  // the served version again: nothing to reload
             Break(s.Bundle, how);
             failed++;
             for (var clock = Stopwatch.StartNew(); s.Server.Host.ReloadsFailed < failed && clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(20)) { }
