@@ -25,14 +25,18 @@ public sealed class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a server on its own copy of the bundle (so reload tests can rewrite it).</summary>
-    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null)
+    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ILoggerProvider? log = null)
     {
         var dir = new TempDir();
         string bundle = dir.File("bundle");
         CopyBundle(Model.BundlePath, bundle);
         var options = new ServerOptions { BundlePath = bundle, Urls = "http://127.0.0.1:0", AdminToken = Token };
         options = configure?.Invoke(options) ?? options;
-        var (app, server) = RecallServer.Build(options, logging => logging.ClearProviders());
+        var (app, server) = RecallServer.Build(options, logging =>
+        {
+            logging.ClearProviders();
+            if (log is not null) logging.AddProvider(log);
+        });
         await app.StartAsync();
         return new TestServer(app, server, dir, bundle, new Uri(RecallServer.Addresses(app)[0]));
     }
@@ -89,5 +93,23 @@ internal sealed class TestServer(WebApplication app, RecallServer server, TempDi
         await app.StopAsync();
         await app.DisposeAsync();
         dir.Dispose();
+    }
+}
+
+/// <summary>Keeps what the server logs (level, category, message and any exception) for a test to read.</summary>
+internal sealed class RecordingLogger : ILoggerProvider
+{
+    public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, string Message, Exception? Exception)> Entries { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Category(this, categoryName);
+
+    public void Dispose() { }
+
+    private sealed class Category(RecordingLogger root, string name) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            root.Entries.Enqueue((logLevel, name, formatter(state, exception), exception));
     }
 }

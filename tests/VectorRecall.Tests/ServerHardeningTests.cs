@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using CsCheck;
+using Microsoft.Extensions.Logging;
 
 namespace VectorRecall.Tests;
 
@@ -105,6 +106,31 @@ public class ServerHardeningTests(ServerFixture f) : IClassFixture<ServerFixture
                 Assert.True((int)response.StatusCode < 500, $"{(int)response.StatusCode} on {path} for body {Convert.ToHexString(bytes)}: {await response.Content.ReadAsStringAsync()}");
             }
         Assert.Contains(200, statuses);  // some mutations are still valid requests: the answers were exercised too
+    }
+
+    [Fact]
+    public async Task Client_errors_log_no_stack_traces()
+    {
+        var log = new RecordingLogger();
+        await using var s = await f.StartAsync(log: log);
+        byte[][] bad =
+        [
+            Encoding.UTF8.GetBytes($$"""{"user_id": 3, "top_k": 5, "features": {{Features("3e38")}}}"""),
+            Encoding.UTF8.GetBytes("""{"\ud800": 1, "user_id": 3, "top_k": 5}"""),
+            [.. "{\""u8, 0xff, 0xfe, .. "\": 1}"u8],
+            Encoding.UTF8.GetBytes("""{"user_id": 3, "top_k": 99999999999999}"""),
+            Encoding.UTF8.GetBytes("""{"user_id": 3, "top_k": 5, "top_k": 5}"""),
+        ];
+        foreach (var body in bad)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new("application/json");
+            using var response = await s.Client.PostAsync("/v1/recall", content);
+            Assert.Equal(400, (int)response.StatusCode);
+        }
+        await RawHttp.SendAsync(s.Client.BaseAddress!, Encoding.ASCII.GetBytes("POST /v1/recall HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"));
+        Assert.NotEmpty(log.Entries);  // the recorder hears the server (its start-up lines)
+        Assert.DoesNotContain(log.Entries, e => e.Exception is not null || e.Level >= LogLevel.Warning);
     }
 
     [Fact]
