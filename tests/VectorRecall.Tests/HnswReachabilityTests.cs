@@ -56,6 +56,32 @@ public class HnswReachabilityTests
     }
 
     [Fact]
+    public async Task Repairs_run_safely_beside_concurrent_adds_and_searches()
+    {
+        const int per = 1500, dim = 16;
+        var data = ClusteredRaw(3 * per, dim, 10, 25, spread: 0.3f);
+        var ids = VectorSets.Ids(3 * per);
+        using var index = new HnswIndex(dim, Metric.InnerProduct, new HnswOptions { M = 8, EfConstruction = 64, Threads = 1 });
+        index.Add(ids.AsSpan(0, per), data.AsSpan(0, per * dim));
+        using var stop = new CancellationTokenSource();
+        var searcher = Task.Run(() =>
+        {
+            var found = new long[10];
+            var scores = new float[10];
+            for (int q = 0; !stop.IsCancellationRequested; q = (q + 1) % per) index.Search(data.AsSpan(q * dim, dim), 10, found, scores);
+        });
+        // Two batches at once, each large enough to run a repair while the other is still inserting.
+        await Task.WhenAll(
+            Task.Run(() => index.Add(ids.AsSpan(per, per), data.AsSpan(per * dim, per * dim))),
+            Task.Run(() => index.Add(ids.AsSpan(2 * per, per), data.AsSpan(2 * per * dim, per * dim))));
+        stop.Cancel();
+        await searcher;
+        index.RepairReachability();
+        var all = new long[3 * per];
+        Assert.Equal(3 * per, all.Take(index.Search(data.AsSpan(0, dim), 3 * per, all, new float[3 * per], ef: 100_000)).Distinct().Count());
+    }
+
+    [Fact]
     public void InnerProductSearchStillRanksByInnerProduct()
     {
         const int n = 3000, dim = 16, k = 10;

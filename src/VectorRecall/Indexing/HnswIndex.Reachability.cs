@@ -103,7 +103,7 @@ public sealed unsafe partial class HnswIndex
         {
             int* list = Links(c, 0);
             int n = Math.Min(Volatile.Read(ref *list), _maxM0);
-            for (int i = 0; i < n; i++) if (inDegree[list[1 + i]] > 1) return c;
+            for (int i = 0; i < n; i++) if (InDegree(inDegree, list[1 + i]) > 1) return c;
         }
         return near[0];
     }
@@ -124,10 +124,13 @@ public sealed unsafe partial class HnswIndex
                 return false;
             }
             int replace = 0;
-            for (int i = 1; i < count; i++) if (inDegree[list[1 + i]] > inDegree[list[1 + replace]]) replace = i;
+            for (int i = 1; i < count; i++) if (InDegree(inDegree, list[1 + i]) > InDegree(inDegree, list[1 + replace])) replace = i;
             int dropped = list[1 + replace];
             Volatile.Write(ref list[1 + replace], to);  // one int: a concurrent reader sees the old link or the new one
-            return --inDegree[dropped] == 0;
+            return (uint)dropped < (uint)inDegree.Length && --inDegree[dropped] == 0;
         }
     }
+
+    /// <summary>In-links counted when the repair began; a node added since (by a concurrent Add) counts as having none.</summary>
+    private static int InDegree(int[] inDegree, int node) => (uint)node < (uint)inDegree.Length ? inDegree[node] : 0;
 }
