@@ -28,9 +28,10 @@ internal static class HttpJson
         {
             ReadResult result;
             try { result = await reader.ReadAsync(token); }
-            catch (IOException e) when (!ctx.RequestAborted.IsCancellationRequested)
+            catch (IOException e) when (e is not BadHttpRequestException && !ctx.RequestAborted.IsCancellationRequested)
             {
-                // Kestrel reports some framing errors (a chunk size that overflows) as an I/O error around the cause.
+                // Kestrel reports some framing errors (a chunk size that overflows) as a plain I/O error around the
+                // cause; its own refusals (a body over the size limit: 413) are BadHttpRequestExceptions and keep their status.
                 throw new RequestError(400, "body", $"the body's framing is malformed: {e.Message.TrimEnd('.')}");
             }
             if (result.Buffer.Length > limit)

@@ -70,6 +70,16 @@ public class ServerHardeningTests(ServerFixture f) : IClassFixture<ServerFixture
         Assert.True(status == 400, $"{status}: {body}");
     }
 
+    /// <summary>Kestrel's own size refusal arrives as an I/O error too; it must stay a 413, not become a framing 400.</summary>
+    [Fact]
+    public async Task A_chunked_body_over_the_limit_in_one_chunk_is_a_413()
+    {
+        string chunk = new(' ', 100 * 1024);  // the fixture's limit is 64 KiB
+        string request = $"POST /v1/recall HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk.Length:X}\r\n{chunk}\r\n0\r\n\r\n";
+        var (status, body) = await RawHttp.SendAsync(S.Client.BaseAddress!, Encoding.ASCII.GetBytes(request));
+        Assert.True(status == 413, $"{status}: {body}");
+    }
+
     [Fact]
     public async Task Fields_given_twice_are_refused_and_long_unknown_keys_are_not_echoed_whole()
     {
