@@ -20,9 +20,9 @@ internal sealed class BundleWatcher(BundleHost host, TimeSpan interval, ILogger<
             try
             {
                 var onDisk = LoadedBundle.ReadVersion(host.BundlePath);
-                if (onDisk is not { } v || v.Version == host.Current.Version || v.Version == failed) continue;
+                if (onDisk is null || onDisk == host.Current.Version || onDisk == failed) continue;
                 var outcome = await host.ReloadAsync(stoppingToken);
-                failed = outcome.Succeeded ? null : v.Version;
+                failed = outcome.Succeeded ? null : onDisk;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -36,12 +36,15 @@ public sealed class LoadedBundle
     /// </summary>
     public static LoadedBundle Load(string directory, int searchThreads, int efSearch = 0)
     {
-        var (version, created) = ReadVersion(directory) ?? throw new FileFormatException(Path.Combine(directory, ServingBundle.ManifestFile), "missing: this folder is not a serving bundle");
+        string manifestPath = Path.Combine(directory, ServingBundle.ManifestFile);
+        if (!File.Exists(manifestPath)) throw new FileFormatException(manifestPath, "missing: this folder is not a serving bundle");
+        byte[] manifest = ServingBundle.ReadManifestBytes(manifestPath);
+        string created = JsonFields.OptionalString(JsonFields.ParseObject(manifest, manifestPath), "created_utc", manifestPath) ?? "";
         var service = RecallService.FromBundle(directory, searchThreads);
         if (efSearch > 0 && service.Index is HnswIndex hnsw) hnsw.EfSearch = efSearch;
         long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
         WarmUp(service);
-        return new LoadedBundle(service, version, created, bytes);
+        return new LoadedBundle(service, VersionOf(manifest), created, bytes);
     }
 
     /// <summary>
@@ -55,21 +58,14 @@ public sealed class LoadedBundle
         catch (UserVectorException) { }  // a stored user the model cannot place is that user's problem, not the bundle's
     }
 
-    /// <summary>
-    /// The version and creation time of the bundle on disk, or null when it has no readable manifest.
-    /// Never throws for what the manifest holds: whether it is valid is for <see cref="Load"/> to say.
-    /// </summary>
-    public static (string Version, string CreatedUtc)? ReadVersion(string directory)
+    /// <summary>The version of the bundle on disk, or null when it has no readable manifest; whether the manifest is valid is for <see cref="Load"/> to say.</summary>
+    public static string? ReadVersion(string directory)
     {
-        string path = Path.Combine(directory, ServingBundle.ManifestFile);
-        byte[] manifest;
-        try { manifest = ServingBundle.ReadManifestBytes(path); }
+        try { return VersionOf(ServingBundle.ReadManifestBytes(Path.Combine(directory, ServingBundle.ManifestFile))); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        string created = "";
-        try { created = JsonFields.OptionalString(JsonFields.ParseObject(manifest, path), "created_utc", path) ?? ""; }
-        catch (FileFormatException) { }
-        return (Crc32C.Compute(manifest).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), created);
     }
+
+    private static string VersionOf(byte[] manifest) => Crc32C.Compute(manifest).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Takes a reference unless the bundle has already been released by everyone.</summary>
     internal bool TryAcquire()

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using VectorRecall.IO;
 
 namespace VectorRecall.Server;
 
@@ -205,15 +206,10 @@ public static class RecallRequestReader
     private static T Required<T>(T? value, string field) where T : class => value ?? throw new RequestError(400, field, "is required");
     private static T Required<T>(T? value, string field) where T : struct => value ?? throw new RequestError(400, field, "is required");
 
-    private static RequestError Unknown(string field, string known) => new(400, Shorten(field), $"unknown field; this request takes {known}");
-
-    /// <summary>A field name as echoed in an error: a megabyte of key is not sent back whole.</summary>
-    private static string Shorten(string field) => field.Length <= MaxEchoedField ? field : string.Concat(field.AsSpan(0, MaxEchoedField), "…");
-
-    private const int MaxEchoedField = 64;
+    private static RequestError Unknown(string field, string known) => new(400, Excerpt.Of(field), $"unknown field; this request takes {known}");
 
     private static RequestError NotUtf8(InvalidOperationException e, string field) =>
-        new(400, Shorten(field), $"the body is not valid UTF-8 text ({e.Message.TrimEnd('.')})");
+        new(400, Excerpt.Of(field), $"the body is not valid UTF-8 text ({e.Message.TrimEnd('.')})");
 
     private static RequestError WrongType(string field, string expected, JsonTokenType found) =>
         new(400, field, $"expected {expected}, found {Describe(found)}");

@@ -35,7 +35,7 @@ public sealed record ServerOptions
     /// </summary>
     private static void CheckUrl(string url)
     {
-        string shown = url.Length <= 100 ? url : url[..100] + "…";
+        string shown = VectorRecall.IO.Excerpt.Of(url);
         int scheme = url.IndexOf("://", StringComparison.Ordinal);
         if (scheme < 0) throw new ArgumentException($"--urls: '{shown}' is not an address of the form http://HOST:PORT");
         string protocol = url[..scheme];
@@ -48,8 +48,9 @@ public sealed record ServerOptions
         string host = rest[..colon], port = rest[(colon + 1)..];
         if (!int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p) || p > 65535)
             throw new ArgumentException($"--urls: '{shown}': port '{port}' is not a number from 0 to 65535");
-        bool ip = System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && (host.Contains(':') || host.Count(c => c == '.') == 3);
-        if (!(ip && address is not null) && host is not ("localhost" or "*" or "+"))
+        // A dotted quad or an IPv6 literal: IPAddress alone would also take "1" as 0.0.0.1.
+        bool ip = System.Net.IPAddress.TryParse(host.Trim('[', ']'), out _) && (host.Contains(':') || host.Count(c => c == '.') == 3);
+        if (!ip && host is not ("localhost" or "*" or "+"))
             throw new ArgumentException($"--urls: '{shown}': host '{host}' must be an IP address, localhost, or * for every interface");
     }
 

@@ -263,16 +263,11 @@ public class ServeCommandTests
     public void Serve_refuses_a_missing_bundle_and_bad_limits_with_exit_code_1()
     {
         using var dir = new TempDir();
-        var error = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(error);
-        try
-        {
-            Assert.Equal(1, VectorRecall.Cli.Program.Main(["serve", "--bundle", dir.File("nothing-here"), "--urls", "http://127.0.0.1:0"]));
-            Assert.Contains("nothing-here", error.ToString());
-            Assert.Equal(1, VectorRecall.Cli.Program.Main(["serve", "--bundle", dir.Path, "--max-top-k", "0"]));
-            Assert.Contains("--max-top-k", error.ToString());
-        }
-        finally { Console.SetError(old); }
+        var (code, error) = CliRun.Capture(["serve", "--bundle", dir.File("nothing-here"), "--urls", "http://127.0.0.1:0"]);
+        Assert.Equal(1, code);
+        Assert.Contains("nothing-here", error);
+        (code, error) = CliRun.Capture(["serve", "--bundle", dir.Path, "--max-top-k", "0"]);
+        Assert.Equal(1, code);
+        Assert.Contains("--max-top-k", error);
     }
 }

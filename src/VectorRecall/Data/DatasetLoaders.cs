@@ -121,7 +121,7 @@ public static class DatasetLoaders
             int i = items[ParseId(fields[1].Trim(), path, lineNumber, "item id")];
             double time = 0;
             if (fields.Length == 3 && (!double.TryParse(fields[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out time) || !double.IsFinite(time)))
-                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{Shorten(fields[2].Trim())}' is not a finite number");
+                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{Excerpt.Of(fields[2].Trim())}' is not a finite number");
             while (perUser.Count <= u) perUser.Add([]);
             perUser[u].Add((time, order++, i));
         }
@@ -206,22 +206,13 @@ public static class DatasetLoaders
     private static long ParseId(string token, string path, int line, string what) =>
         long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out long id)
             ? id
-            : throw new FileFormatException(path, $"{(line > 0 ? $"line {line}: " : "")}{what} '{Shorten(token)}' is not a non-negative integer");
+            : throw new FileFormatException(path, $"{(line > 0 ? $"line {line}: " : "")}{what} '{Excerpt.Of(token)}' is not a non-negative integer");
 
     private static IEnumerable<(string Key, JsonElement Value)> ReadJsonObject(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         using var doc = JsonFields.ParseDocument(File.ReadAllBytes(path), path);
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected a JSON object of id → list");
-        foreach (var p in doc.RootElement.EnumerateObject())
-        {
-            string key;
-            try { key = p.Name; }
-            catch (InvalidOperationException e) { throw new FileFormatException(path, $"a key is not valid UTF-8 text: {e.Message}"); }
-            yield return (key, p.Value.Clone());
-        }
+        foreach (var p in doc.RootElement.EnumerateObject()) yield return (p.Name, p.Value.Clone());
     }
-
-    /// <summary>A token as quoted in an error: a long one is cut, so a hostile line cannot flood the message.</summary>
-    private static string Shorten(string token) => token.Length <= 40 ? token : token[..40] + "…";
 }

@@ -56,8 +56,8 @@ public static class AtomicFile
         foreach (string entry in entries)
         {
             string suffix = Path.GetFileName(entry)[name.Length..];
-            bool retired = suffix.StartsWith(OldMarker, StringComparison.Ordinal) && IsOurs(suffix[OldMarker.Length..], pidOptional: true);
-            bool orphan = suffix.StartsWith(TempMarker, StringComparison.Ordinal) && IsOurs(suffix[TempMarker.Length..], pidOptional: false) && WriterIsGone(suffix[TempMarker.Length..]);
+            bool retired = suffix.StartsWith(OldMarker, StringComparison.Ordinal) && TryWriterOf(suffix[OldMarker.Length..], out _);
+            bool orphan = suffix.StartsWith(TempMarker, StringComparison.Ordinal) && TryWriterOf(suffix[TempMarker.Length..], out int pid) && pid > 0 && HasEnded(pid);
             if (!retired && !orphan) continue;
             try
             {
@@ -68,21 +68,24 @@ public static class AtomicFile
         }
     }
 
-    /// <summary>Whether a suffix is exactly what <see cref="TemporaryName"/> or <see cref="RetiredName"/> write (<c>PID-GUID</c>; retired folders of older versions have no PID): a user's own <c>data.old-backup</c> is never touched.</summary>
-    private static bool IsOurs(string pidAndGuid, bool pidOptional)
+    /// <summary>
+    /// The writing process of a suffix exactly as <see cref="TemporaryName"/> and <see cref="RetiredName"/>
+    /// write it (<c>PID-GUID</c>; retired folders of older versions carry no PID, given as 0); false for
+    /// anything else, so a user's own <c>data.old-backup</c> is never touched.
+    /// </summary>
+    private static bool TryWriterOf(string pidAndGuid, out int pid)
     {
+        pid = 0;
         int dash = pidAndGuid.IndexOf('-');
-        string pid = dash < 0 ? "" : pidAndGuid[..dash], guid = pidAndGuid[(dash + 1)..];
-        if (dash < 0 && !pidOptional) return false;
-        return (dash < 0 || (pid.Length > 0 && pid.All(char.IsAsciiDigit))) && guid.Length == 32 && guid.All(char.IsAsciiHexDigitLower);
+        string guid = pidAndGuid[(dash + 1)..];
+        if (guid.Length != 32 || !guid.All(char.IsAsciiHexDigitLower)) return false;
+        return dash < 0 || int.TryParse(pidAndGuid.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out pid);
     }
 
-    /// <summary>Whether the process named in a temporary's suffix (<c>PID-GUID</c>) has ended.</summary>
-    private static bool WriterIsGone(string pidAndGuid)
+    /// <summary>Whether a writing process has ended (this process's own writers are still at work).</summary>
+    private static bool HasEnded(int pid)
     {
-        int dash = pidAndGuid.IndexOf('-');
-        if (dash <= 0 || !int.TryParse(pidAndGuid.AsSpan(0, dash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)) return false;
-        if (pid == Environment.ProcessId) return false;  // this process's other writers are still at work
+        if (pid == Environment.ProcessId) return false;
         try
         {
             using var process = System.Diagnostics.Process.GetProcessById(pid);

@@ -15,7 +15,7 @@ public static partial class ContainedFile
     public static string Resolve(string folder, string name, string listing)
     {
         if (name.Length == 0 || name is "." or ".." || name.IndexOfAny(['/', '\\', '\0']) >= 0 || Path.IsPathRooted(name))
-            throw new FileFormatException(listing, $"lists '{Truncate(name)}', which is not a plain file name inside the bundle folder");
+            throw new FileFormatException(listing, $"lists '{Excerpt.Of(name)}', which is not a plain file name inside the bundle folder");
         string root = Path.GetFullPath(folder);
         string path = Path.Combine(root, name);
         var info = new FileInfo(path);
@@ -74,8 +74,6 @@ public static partial class ContainedFile
         var target = info.LinkTarget is null ? null : info.ResolveLinkTarget(returnFinalTarget: true);
         return Path.GetFullPath(target?.FullName ?? folder).TrimEnd(Path.DirectorySeparatorChar);
     }
-
-    private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
 
     private const int ORdOnly = 0, ONonBlock = 0x800, OCloExec = 0x80000;
 

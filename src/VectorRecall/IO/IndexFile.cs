@@ -157,8 +157,7 @@ public static class IndexFile
             if (found != tag) throw new FileFormatException(Path, $"expected section '{tag}', found '{found}'");
             long size = ReadInt64($"the length of section '{tag}'");
             if (size != length) throw new FileFormatException(Path, $"section '{tag}' holds {size} bytes, the header implies {length}");
-            if (_stream.Length - _stream.Position < size + 8)
-                throw new FileFormatException(Path, $"truncated: section '{tag}' needs {size} bytes, {_stream.Length - _stream.Position} are left");
+            EnsureAvailable(size + 8, $"section '{tag}' and the checksum");
             _sectionLeft = size;
         }
 

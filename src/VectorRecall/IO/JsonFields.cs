@@ -11,7 +11,7 @@ namespace VectorRecall.IO;
 public static class JsonFields
 {
     /// <summary>How every file's JSON is read: no duplicate keys (parsers disagree on which wins), bounded depth.</summary>
-    public static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 64 };
+    private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 64 };
 
     /// <summary>
     /// Parses a file's JSON strictly: invalid UTF-8, duplicate keys and strings that do not decode (a
@@ -71,9 +71,6 @@ public static class JsonFields
         if (value < min || value > max) throw new FileFormatException(path, $"field '{name}' is {value}, outside [{min}, {max}]");
         return value;
     }
-
-    public static int Int32(JsonObject o, string field, string path, int min = int.MinValue, int max = int.MaxValue, string? prefix = null) =>
-        (int)Int64(o, field, path, min, max, prefix);
 
     public static JsonObject Object(JsonObject o, string field, string path, string? prefix = null) =>
         Optional(o, field) switch

@@ -112,13 +112,6 @@ public static class SafeTensors
         long dataLength = fileLength - 8 - (long)headerLength;
 
         using var doc = JsonFields.ParseDocument(headerBytes.AsMemory().TrimEnd((byte)' '), path, "the header");
-        try { return ReadEntries(doc, path, dataLength, 8 + (long)headerLength); }
-        catch (InvalidOperationException e) { throw new FileFormatException(path, $"the header holds text that is not valid UTF-8: {e.Message}"); }
-    }
-
-    private static (Dictionary<string, string> Metadata, List<(string Name, ElementType Type, int[] Shape, long Start, long End)> Entries, long DataStart)
-        ReadEntries(JsonDocument doc, string path, long dataLength, long dataStart)
-    {
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "header is not a JSON object");
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -147,7 +140,7 @@ public static class SafeTensors
         }
         if (expected != dataLength)
             throw new FileFormatException(path, $"{(expected > dataLength ? "truncated" : "trailing bytes")}: header describes {expected} data bytes, file has {dataLength}");
-        return (metadata, entries, dataStart);
+        return (metadata, entries, 8 + (long)headerLength);
     }
 
     private static (string, ElementType, int[], long, long) ParseEntry(string path, JsonProperty prop)

@@ -11,10 +11,11 @@ public interface IIdFilter
 }
 
 /// <summary>Refuses a set of ids (a user's already-seen items): one hash lookup per candidate.</summary>
-public sealed class ExcludedIds(IEnumerable<long> ids) : IIdFilter
+public sealed class ExcludedIds(int capacity = 0) : IIdFilter
 {
-    private readonly HashSet<long> _excluded = [.. ids];
+    private readonly HashSet<long> _excluded = new(capacity);
 
     public int Count => _excluded.Count;
+    public void Add(long id) => _excluded.Add(id);
     public bool Allows(long id) => !_excluded.Contains(id);
 }

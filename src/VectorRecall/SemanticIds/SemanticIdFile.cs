@@ -41,12 +41,6 @@ public static class SemanticIdFile
     public static (long[] ItemIds, int[] Codes, int Levels) Read(string path)
     {
         using var doc = JsonFields.ParseDocument(File.ReadAllBytes(path), path);
-        try { return ReadEntries(doc, path); }
-        catch (InvalidOperationException e) { throw new FileFormatException(path, $"holds text that is not valid UTF-8: {e.Message}"); }
-    }
-
-    private static (long[] ItemIds, int[] Codes, int Levels) ReadEntries(JsonDocument doc, string path)
-    {
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected an object from item id to its list of tokens");
         var ids = new List<long>();
         var codes = new List<int>();

@@ -265,10 +265,10 @@ public sealed class RecallService : IDisposable
         var stored = IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [];
         var given = q.History ?? [];
         if (stored.IsEmpty && given.Length == 0) return null;
-        var seen = new long[stored.Length + given.Length];
-        for (int i = 0; i < stored.Length; i++) seen[i] = stored[i];
-        for (int i = 0; i < given.Length; i++) seen[stored.Length + i] = given[i];
-        return new ExcludedIds(seen);
+        var seen = new ExcludedIds(stored.Length + given.Length);
+        foreach (int item in stored) seen.Add(item);
+        foreach (int item in given) seen.Add(item);
+        return seen;
     }
 
     /// <summary>
