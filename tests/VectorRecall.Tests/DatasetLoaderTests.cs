@@ -1,5 +1,8 @@
 using VectorRecall.Data;
 using VectorRecall.IO;
+using VectorRecall.Training;
+using VectorRecall.Towers;
+using VectorRecall.TwoTower;
 
 namespace VectorRecall.Tests;
 
@@ -176,7 +179,7 @@ public class IdOnlyTrainingTests
         File.WriteAllText(dir.File("attr.json"), "{\"1\": [7], \"2\": [7, 8], \"3\": [9]}");
         var loaded = DatasetLoaders.LoadSequences(dir.File("seq.txt"), dir.File("attr.json"));
         var data = RecDataset.FromInteractions(loaded);
-        var config = new VectorRecall.TwoTower.TwoTowerConfig
+        var config = new VectorRecall.Towers.TowerConfig
         {
             NumUsers = data.UserCount, NumItems = data.ItemCount, Tags = data.Items.TagCount,
             IdDim = 8, BehaviourDim = 8, TagDim = 4, Hidden = [16], EmbeddingDim = 8,
@@ -187,11 +190,11 @@ public class IdOnlyTrainingTests
         Assert.Null(model.Item.Category);
         Assert.Null(model.User.Profile);
         var results = new VectorRecall.TwoTower.TwoTowerTrainer(model, data,
-            new VectorRecall.TwoTower.TrainerOptions { Epochs = 2, BatchSize = 16, NumNegatives = 2, CheckpointDir = dir.File("ck") }).Train();
+            new VectorRecall.Training.TrainerOptions { Epochs = 2, BatchSize = 16, CheckpointDir = dir.File("ck") }, new VectorRecall.TwoTower.InfoNceOptions { NumNegatives = 2 }).Train();
         Assert.Equal(2, results.Count);
         Assert.True(File.Exists(System.IO.Path.Combine(dir.File("ck"), "best_model.safetensors")));
-        var vectors = VectorRecall.TwoTower.TowerEncoder.EncodeItems(model.Item, data.Items);
-        using (var index = VectorRecall.TwoTower.TowerEncoder.BuildIndex(vectors, "Flat"))
+        var vectors = VectorRecall.Towers.TowerEncoder.EncodeItems(model.Item, data.Items);
+        using (var index = VectorRecall.Towers.TowerEncoder.BuildIndex(vectors, "Flat"))
             VectorRecall.Serving.ServingBundle.Save(dir.File("bundle"), model, index, vectors, loaded.ItemIds, data.UserFeatures, data.Train.Concat(data.Validation), data.Train);
         using var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("bundle"));
         var r = service.Recall(3, default, 5);

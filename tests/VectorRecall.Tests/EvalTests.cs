@@ -1,7 +1,7 @@
 using System.Text.Json;
 using VectorRecall.Data;
-using VectorRecall.Evaluation;
 using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
 
 namespace VectorRecall.Tests;
 
@@ -92,10 +92,10 @@ public class PercentileTests
     public void NearestRankPercentilesOfSortedValues()
     {
         var values = Enumerable.Range(1, 100).Select(v => (double)v).ToArray();
-        Assert.Equal(50, VectorRecall.Evaluation.Percentiles.Of(values, 50));
-        Assert.Equal(99, VectorRecall.Evaluation.Percentiles.Of(values, 99));
-        Assert.Equal(100, VectorRecall.Evaluation.Percentiles.Of(values, 100));
-        Assert.Equal(7, VectorRecall.Evaluation.Percentiles.Of([7.0], 99));
-        Assert.Throws<ArgumentException>(() => VectorRecall.Evaluation.Percentiles.Of([], 50));
+        Assert.Equal(50, VectorRecall.Numerics.Percentiles.Of(values, 50));
+        Assert.Equal(99, VectorRecall.Numerics.Percentiles.Of(values, 99));
+        Assert.Equal(100, VectorRecall.Numerics.Percentiles.Of(values, 100));
+        Assert.Equal(7, VectorRecall.Numerics.Percentiles.Of([7.0], 99));
+        Assert.Throws<ArgumentException>(() => VectorRecall.Numerics.Percentiles.Of([], 50));
     }
 }

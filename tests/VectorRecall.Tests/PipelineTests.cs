@@ -1,10 +1,12 @@
 using VectorRecall.Data;
-using VectorRecall.Evaluation;
 using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tests;
 
@@ -26,7 +28,7 @@ public sealed class TrainedSmallModel : IDisposable
         ServingBundle.Save(BundlePath, Model, index, ItemVectors, ItemIds, Data.UserFeatures, Known, Known);
     }
 
-    public static TwoTowerConfig ConfigFor(RecDataset d, int embeddingDim) => new()
+    public static TowerConfig ConfigFor(RecDataset d, int embeddingDim) => new()
     {
         NumUsers = d.UserCount, NumItems = d.ItemCount, UserFeatures = d.UserFeatures.Cols, ItemFeatures = d.Items.FeatureCount,
         Categories = d.Items.CategoryCount, Tags = d.Items.TagCount, IdDim = 16, FeatureDim = 16, BehaviourDim = 16, CategoryDim = 8, TagDim = 8,
@@ -36,7 +38,7 @@ public sealed class TrainedSmallModel : IDisposable
     internal TempDir Dir { get; } = new();
     public SyntheticData Synthetic { get; }
     public RecDataset Data { get; }
-    public TwoTowerConfig Config { get; }
+    public TowerConfig Config { get; }
     public TwoTowerModel Model { get; }
     public TrainerOptions Trainer { get; }
     public IReadOnlyList<EpochResult> Results { get; }
@@ -192,15 +194,15 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
     {
         string best = Path.Combine(m.Trainer.CheckpointDir, "best_model.safetensors");
         var other = new TwoTowerModel(TrainedSmallModel.ConfigFor(m.Data, embeddingDim: 16), new Rng(2));
-        Assert.Contains("different model shape", Assert.Throws<FileFormatException>(() => TrainingCheckpoint.Load(best, other)).Message);
+        Assert.Contains("different model shape", Assert.Throws<FileFormatException>(() => TwoTowerCheckpoint.Load(best, other)).Message);
         using var dir = new TempDir();
         var bytes = File.ReadAllBytes(best);
         File.WriteAllBytes(dir.File("cut.safetensors"), bytes[..(bytes.Length / 2)]);
         var same = new TwoTowerModel(m.Config, new Rng(2));
-        Assert.Throws<FileFormatException>(() => TrainingCheckpoint.Load(dir.File("cut.safetensors"), same));
-        Assert.Throws<FileNotFoundException>(() => TrainingCheckpoint.Load(dir.File("missing.safetensors"), same));
+        Assert.Throws<FileFormatException>(() => TwoTowerCheckpoint.Load(dir.File("cut.safetensors"), same));
+        Assert.Throws<FileNotFoundException>(() => TwoTowerCheckpoint.Load(dir.File("missing.safetensors"), same));
         // The intact one loads and gives the trained weights back.
-        TrainingCheckpoint.Load(best, same);
+        TwoTowerCheckpoint.Load(best, same);
         Assert.Equal(m.Model.User.Profile!.Weight.Value.ToArray(), same.User.Profile!.Weight.Value.ToArray());
     }
 
@@ -216,11 +218,11 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         double max = results.Max(r => r.ValidationRecall);
         Assert.Equal(results.First(r => r.ValidationRecall == max).Epoch, trainer.BestEpoch);
         Assert.Equal(max, trainer.BestValidationRecall);
-        Assert.Equal(trainer.BestEpoch, TrainingCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), new TwoTowerModel(config, new Rng(2))).BestEpoch);
+        Assert.Equal(trainer.BestEpoch, TwoTowerCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), new TwoTowerModel(config, new Rng(2))).BestEpoch);
     }
 
     /// <summary>Random interactions: whatever a model memorises of train says nothing about validation.</summary>
-    private static (RecDataset Data, TwoTowerConfig Config) RandomInteractions()
+    private static (RecDataset Data, TowerConfig Config) RandomInteractions()
     {
         var rng = new Rng(11);
         List<int> Random(int n) => Enumerable.Range(0, n).Select(_ => rng.NextInt(300)).Distinct().ToList();
@@ -228,7 +230,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         var validation = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)Random(2)).ToList();
         var empty = Enumerable.Range(0, 100).Select(_ => (IReadOnlyList<int>)[]).ToList();
         var data = new RecDataset(ItemCatalog.IdOnly(300), new Tensor(100, 0), UserItemLists.FromLists(train), UserItemLists.FromLists(validation), UserItemLists.FromLists(empty));
-        return (data, new TwoTowerConfig { NumUsers = 100, NumItems = 300, Hidden = [], EmbeddingDim = 16, IdDim = 16, BehaviourDim = 16, Dropout = 0 });
+        return (data, new TowerConfig { NumUsers = 100, NumItems = 300, Hidden = [], EmbeddingDim = 16, IdDim = 16, BehaviourDim = 16, Dropout = 0 });
     }
 
     [Fact]
@@ -246,7 +248,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         Assert.Equal(results.Min(r => r.ValidationLoss), results[trainer.BestEpoch - 1].ValidationLoss);
         Assert.Equal(trainer.BestEpoch, trainer.RestoreBest());
         var best = new TwoTowerModel(config, new Rng(2));
-        Assert.Equal(trainer.BestEpoch, TrainingCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), best).BestEpoch);
+        Assert.Equal(trainer.BestEpoch, TwoTowerCheckpoint.Load(Path.Combine(dir.File("ck"), "best_model.safetensors"), best).BestEpoch);
         Assert.Equal(best.User.Id.Weight.Value.ToArray(), model.User.Id.Weight.Value.ToArray());
     }
 
@@ -274,7 +276,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(cts.Token));
         string path = Path.Combine(dir.File("ck"), "checkpoint_interrupted.safetensors");
         Assert.True(File.Exists(path));
-        var info = TrainingCheckpoint.Load(path, new TwoTowerModel(m.Config, new Rng(3)));
+        var info = TwoTowerCheckpoint.Load(path, new TwoTowerModel(m.Config, new Rng(3)));
         Assert.Equal(3, info.GlobalStep);
         Assert.Empty(Directory.GetFiles(dir.File("ck"), "*.tmp*"));
     }
@@ -351,7 +353,7 @@ public class DatasetDefaultsTests
         Assert.Equal([32], overridden.Hidden);
         Assert.Equal(ModelSelection.Loss, overridden.Trainer.SelectBy);
         Assert.Equal(0.1, overridden.Trainer.WeightDecay);
-        Assert.Equal(real.Trainer.Temperature, overridden.Trainer.Temperature);  // untouched flags keep the data set's default
+        Assert.Equal(real.Loss.Temperature, overridden.Loss.Temperature);  // untouched flags keep the data set's default
         Assert.Throws<ArgumentException>(() => Read("--select-by", "auc"));
     }
 }

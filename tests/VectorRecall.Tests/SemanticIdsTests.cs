@@ -5,6 +5,8 @@ using VectorRecall.Numerics;
 using VectorRecall.SemanticIds;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tests;
 
@@ -214,7 +216,7 @@ public class SemanticIdsTests
         var model = new RqVae(Small(8, 8, 8), rng);
         using var dir = new TempDir();
         // Inner nodes are decoded codeword sums: the decoder must have learned something.
-        new RqVaeTrainer(model, items, new RqVaeTrainerOptions { Epochs = 40, BatchSize = 64, WarmupEpochs = 2, EvalStep = 40, SaveLimit = 0, LearningRate = 3e-3 }, dir.Path).Train();
+        new RqVaeTrainer(model, items, RqVaeTrainerOptions.Loop(40, 2) with { BatchSize = 64, SaveEvery = 40, LearningRate = 3e-3, CheckpointDir = dir.Path }).Train();
         var (codes, _) = SemanticIdGenerator.Generate(model, items);
         var retriever = new SemanticIdRetriever(model, items, codes, beam: 300);
         var trie = retriever.Trie;
@@ -266,7 +268,7 @@ public class SemanticIdsTests
         var rng = new Rng(6);
         var model = new RqVae(Small(8, 16, 16), rng);
         Assert.Contains("fewer than a codebook", Assert.Throws<ArgumentException>(() =>
-            new RqVaeTrainer(model, Tensor.Randn(rng, 1f, 10, 8), new RqVaeTrainerOptions(), dir.File("c"))).Message);
+            new RqVaeTrainer(model, Tensor.Randn(rng, 1f, 10, 8), RqVaeTrainerOptions.Loop() with { CheckpointDir = dir.File("c") })).Message);
         Assert.Throws<ArgumentException>(() => model.Quantizer.InitializeByKMeans(Tensor.Randn(rng, 1f, 10, 4), 5, rng));
 
         // A checkpoint read against another configuration, or data of another width.
@@ -291,20 +293,20 @@ public class SemanticIdsTests
         var rng = new Rng(7);
         var items = Blobs(20, 20, 8, seed: 7, spread: 0.3f);
         var model = new RqVae(Small(8, 16, 16), rng);
-        var trainer = new RqVaeTrainer(model, items, new RqVaeTrainerOptions
+        var trainer = new RqVaeTrainer(model, items, RqVaeTrainerOptions.Loop(6, 1) with
         {
-            Epochs = 6, BatchSize = 64, EvalStep = 2, SaveLimit = 2, WarmupEpochs = 1, KMeansIters = 20, LearningRate = 3e-3,
-        }, dir.Path, dataPath: "items.npy");
+            BatchSize = 64, SaveEvery = 2, SaveLimit = 2, LearningRate = 3e-3, CheckpointDir = dir.Path,
+        }, new RqVaeTrainerOptions { KMeansIters = 20 }, dataPath: "items.npy");
         var epochs = trainer.Train();
         Assert.Equal(6, epochs.Count);
-        Assert.True(epochs[^1].ReconstructionLoss < 0.7 * epochs[0].ReconstructionLoss,
-            $"reconstruction loss went from {epochs[0].ReconstructionLoss:G4} to {epochs[^1].ReconstructionLoss:G4}");
-        Assert.NotNull(epochs[1].Evaluation);
-        Assert.Null(epochs[2].Evaluation);
-        var files = Directory.GetFiles(trainer.RunDirectory).Select(f => Path.GetFileName(f)).Order().ToArray();
-        Assert.Equal(["best_collision.safetensors", "best_loss.safetensors", "best_utilization.safetensors", "epoch_4.safetensors", "epoch_6.safetensors", "train.log"], files);
+        var parts = trainer.LossParts;
+        Assert.True(parts[^1].Reconstruction < 0.7 * parts[0].Reconstruction, $"reconstruction loss went from {parts[0].Reconstruction:G4} to {parts[^1].Reconstruction:G4}");
+        Assert.Contains("reconstruction", epochs[0].Note);
+        Assert.Equal([2, 4, 6], trainer.Evaluations.Keys.Order());
+        var files = Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)).Order().ToArray();
+        Assert.Equal(["best_collision.safetensors", "best_model.safetensors", "best_utilization.safetensors", "checkpoint_epoch_4.safetensors", "checkpoint_epoch_6.safetensors", "train.log"], files);
         Assert.Equal(6, File.ReadAllLines(trainer.LogPath).Count(l => l.StartsWith("epoch ", StringComparison.Ordinal)));
-        var (loaded, info, dataPath) = RqVaeCheckpoint.Load(trainer.CheckpointPath("epoch_6"));
+        var (loaded, info, dataPath) = RqVaeCheckpoint.Load(trainer.CheckpointPath("checkpoint_epoch_6"));
         Assert.Equal(6, info.CompletedEpochs);
         Assert.EndsWith("items.npy", dataPath);
         Assert.True(loaded.Quantizer.Initialized);
@@ -327,7 +329,7 @@ public class RqVaeCommandTests
         Assert.Equal(0, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq"), "--epochs", "4", "--eval-step", "2",
             "--warmup-epochs", "1", "--bn", "false", "--lr-scheduler-type", "cosine", .. small]));
         string run = Directory.GetDirectories(dir.File("rq")).Single();
-        string best = Path.Combine(run, "best_loss.safetensors");
+        string best = Path.Combine(run, "best_model.safetensors");
         Assert.True(File.Exists(Path.Combine(run, "train.log")));
         Assert.Equal(0, Vrecall("rqvae", "generate", "--ckpt_path", best, "--output-dir", dir.File("ids"), "--output_file", "x.index.json"));
         var (ids, codes, levels) = SemanticIdFile.Read(Path.Combine(dir.File("ids"), "x.index.json"));
@@ -337,7 +339,7 @@ public class RqVaeCommandTests
         Assert.Equal(0, Vrecall("rqvae", "evaluate", "--ids", Path.Combine(dir.File("ids"), "x.index.json")));
         Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "flat,semantic", "--rqvae-model", best, "--beam", "50", "--json", dir.File("r.json")]));
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
-        Assert.True(doc.RootElement.GetProperty("retrievers").GetProperty("semantic:best_loss").TryGetProperty("hr@50", out _));
+        Assert.True(doc.RootElement.GetProperty("retrievers").GetProperty("semantic:best_model").TryGetProperty("hr@50", out _));
 
         // Bad input: data of another width for the checkpoint, a data set smaller than a codebook, unknown flags' values.
         Npy.Write(dir.File("wide.npy"), Tensor.Randn(new Rng(1), 1f, 60, 20));

@@ -1,9 +1,11 @@
 using VectorRecall.Data;
-using VectorRecall.Evaluation;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tests;
 

@@ -1,4 +1,5 @@
 using VectorRecall.TwoTower;
+using VectorRecall.Training;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -16,7 +17,7 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
     public static readonly DatasetDefaults Interactions = new(64, [], 0f, 50, 2, 20, 1024, 1e-2, 0.01, 10, 0.1f, ModelSelection.Recall, 5);
 
     private static DatasetDefaults Of(PipelineOptions o) => new(o.EmbeddingDim, o.Hidden, o.Dropout, o.HistoryLength, o.RecentLength,
-        o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.WeightDecay, o.Trainer.NumNegatives, o.Trainer.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);
+        o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.WeightDecay, o.Loss.NumNegatives, o.Loss.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);
 
     public static DatasetDefaults For(string dataset) => dataset.ToLowerInvariant() switch
     {

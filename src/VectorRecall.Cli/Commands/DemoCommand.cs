@@ -2,11 +2,13 @@ using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
 using VectorRecall.Data;
-using VectorRecall.Evaluation;
 using VectorRecall.Indexing;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -65,10 +67,10 @@ internal static class DemoCommand
         // 2. Model and training.
         var config = o.ModelConfig(data);
         var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
-        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Trainer.NumNegatives} sampled negatives + in-batch, τ={o.Trainer.Temperature}, logQ {(o.Trainer.LogQCorrection ? "on" : "off")})");
-        var trainer = new TwoTowerTrainer(model, data, o.Trainer);
+        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Loss.NumNegatives} sampled negatives + in-batch, τ={o.Loss.Temperature}, logQ {(o.Loss.LogQCorrection ? "on" : "off")})");
+        var trainer = new TwoTowerTrainer(model, data, o.Trainer, o.Loss);
         if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        Train(trainer, token);
+        TrainingProgress.Run(trainer, token);
         string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{TwoTowerTrainer.SelectionK}" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
         int served = trainer.RestoreBest();
@@ -96,32 +98,6 @@ internal static class DemoCommand
         if (demo && synthetic is not null) ShowOneUser(service, data, o);
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
-    }
-
-    /// <summary>Runs a trainer with a progress bar per epoch and a line per epoch with its losses and checkpoints.</summary>
-    internal static void Train<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token) where TBatch : class
-    {
-        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                ProgressTask? task = null;
-                trainer.StepCompleted = s =>
-                {
-                    task ??= ctx.AddTask($"Epoch {s.Epoch}", maxValue: s.StepsInEpoch);
-                    task.Value = s.Step;
-                    if (s.Step % 10 == 0 || s.Step == s.StepsInEpoch)
-                        task.Description = $"Epoch {s.Epoch} {s.Step}/{s.StepsInEpoch} {s.StepsPerSecond:F2}it/s loss={s.RunningLoss:F4}";
-                };
-                trainer.EpochCompleted = e =>
-                {
-                    task = null;
-                    string recall = double.IsNaN(e.ValidationRecall) ? "" : $", val_recall@{TwoTowerTrainer.SelectionK}={e.ValidationRecall:F4}";
-                    AnsiConsole.MarkupLineInterpolated($"Epoch {e.Epoch}: train_loss={e.TrainLoss:F4}, val_loss={e.ValidationLoss:F4}{recall}, lr={e.LearningRate:F6} ({e.Seconds:F1} s, {e.SamplesPerSecond:N0} samples/s)");
-                    foreach (var path in e.Saved) AnsiConsole.MarkupLineInterpolated($"Checkpoint saved to {path}");
-                };
-                trainer.Train(token);
-            });
     }
 
     private static void Benchmark(RecallService service, PipelineOptions o, CancellationToken token)

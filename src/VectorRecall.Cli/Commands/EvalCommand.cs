@@ -5,13 +5,14 @@ using System.Text;
 using System.Text.Json;
 using Spectre.Console;
 using VectorRecall.Data;
-using VectorRecall.Evaluation;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.SemanticIds;
 using VectorRecall.Serving;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Cli.Commands;
 

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using VectorRecall.Data;
 using VectorRecall.TwoTower;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -19,6 +21,7 @@ internal sealed record PipelineOptions
     public int HistoryLength { get; init; } = 20;
     public int RecentLength { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
+    public InfoNceOptions Loss { get; init; } = new();
     public string Index { get; init; } = "hnsw";
     public int M { get; init; } = 16;
     public int EfConstruction { get; init; } = 200;
@@ -35,7 +38,7 @@ internal sealed record PipelineOptions
         _ => throw new ArgumentException($"--index must be hnsw or flat, got '{Index}'"),
     };
 
-    public TwoTowerConfig ModelConfig(RecDataset data) => new()
+    public TowerConfig ModelConfig(RecDataset data) => new()
     {
         NumUsers = data.UserCount,
         NumItems = data.ItemCount,
@@ -58,6 +61,7 @@ internal sealed record PipelineOptions
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");
         else if (DataDir is null) throw new ArgumentException($"--dataset {Dataset} needs --data-dir (its folder or file)");
         Trainer.Validate();
+        Loss.Validate();
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
         if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
@@ -141,10 +145,13 @@ internal sealed class PipelineOptionSet
             RecentLength = Pick(_recent, d.RecentLength),
             Trainer = D.Trainer with
             {
-                Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay), NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives),
-                Sampler = sampler, Temperature = Pick(_temperature, d.Temperature), Patience = Pick(_patience, d.Patience),
-                SelectBy = selectBy, LogQCorrection = !r.GetValue(_noLogQ),
-                CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
+                Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay),
+                Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
+            },
+            Loss = D.Loss with
+            {
+                NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives), Sampler = sampler,
+                Temperature = Pick(_temperature, d.Temperature), LogQCorrection = !r.GetValue(_noLogQ),
             },
             Index = r.GetValue(_index)!,
             M = r.GetValue(_m),

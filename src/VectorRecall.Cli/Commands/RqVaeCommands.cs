@@ -5,6 +5,7 @@ using Spectre.Console;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 using VectorRecall.SemanticIds;
+using VectorRecall.Training;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -72,9 +73,10 @@ internal static class RqVaeCommands
                 },
                 QuantLossWeight = r.GetValue(quantWeight), Beta = r.GetValue(beta), SkEpsilons = eps, SkIters = r.GetValue(skIters),
             };
-            var options = new RqVaeTrainerOptions
+            int epochCount = r.GetValue(epochs);
+            var options = RqVaeTrainerOptions.Loop() with
             {
-                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(weightDecay),
+                Epochs = epochCount, BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(weightDecay),
                 Schedule = r.GetValue(schedule)!.ToLowerInvariant() switch
                 {
                     "constant" => ScheduleKind.Constant,
@@ -82,49 +84,33 @@ internal static class RqVaeCommands
                     "cosine" => ScheduleKind.Cosine,
                     var other => throw new ArgumentException($"--lr-scheduler-type: unknown '{other}' (expected constant, linear or cosine)"),
                 },
-                WarmupEpochs = r.GetValue(warmup), EvalStep = r.GetValue(evalStep), SaveLimit = r.GetValue(saveLimit), KMeansInit = r.GetValue(kmeansInit),
-                LargeScaleKMeans = r.GetValue(largeScale), KMeansIters = r.GetValue(kmeansIters), ReseedDeadCodes = r.GetValue(reseed), Seed = r.GetValue(seed),
+                WarmupFraction = RqVaeTrainerOptions.WarmupFraction(r.GetValue(warmup), epochCount), SaveEvery = r.GetValue(evalStep), SaveLimit = r.GetValue(saveLimit),
+                Seed = r.GetValue(seed), CheckpointDir = RqVaeTrainer.NewRunDirectory(r.GetValue(ckptDir)!),
             };
-            return Task.FromResult(RunTrain(r.GetValue(dataPath)!, r.GetValue(ckptDir)!, config, options, token));
+            if (r.GetValue(warmup) < 0) throw new ArgumentException($"--warmup-epochs must be >= 0, got {r.GetValue(warmup)}");
+            var rq = new RqVaeTrainerOptions
+            {
+                KMeansInit = r.GetValue(kmeansInit), LargeScaleKMeans = r.GetValue(largeScale), KMeansIters = r.GetValue(kmeansIters), ReseedDeadCodes = r.GetValue(reseed),
+            };
+            return Task.FromResult(RunTrain(r.GetValue(dataPath)!, config, options, rq, r.GetValue(warmup), token));
         }));
         return command;
     }
 
-    private static int RunTrain(string dataPath, string ckptDir, RqVaeConfig config, RqVaeTrainerOptions options, CancellationToken token)
+    private static int RunTrain(string dataPath, RqVaeConfig config, TrainerOptions options, RqVaeTrainerOptions rq, int warmupEpochs, CancellationToken token)
     {
         var items = ItemEmbeddings.Load(dataPath);
         config = config with { InDim = items.Cols };
         config.Validate();
         options.Validate();
         var model = new RqVae(config, new Rng(options.Seed));
-        var trainer = new RqVaeTrainer(model, items, options, ckptDir, dataPath);
+        var trainer = new RqVaeTrainer(model, items, options, rq, dataPath);
         AnsiConsole.MarkupLineInterpolated($"RQ-VAE on {items.Rows:N0} x {items.Cols} item vectors from {dataPath}: layers [[{string.Join(", ", config.Layers)}]], e_dim {config.EDim}, codebooks [[{string.Join(", ", config.NumEmbList)}]], {model.ParameterCount:N0} parameters");
-        AnsiConsole.MarkupLineInterpolated($"{options.Epochs} epochs of {trainer.StepsPerEpoch} steps (batch {options.BatchSize}, lr {options.LearningRate:G3} {options.Schedule.ToString().ToLowerInvariant()}, warm-up {options.WarmupEpochs} epochs); run folder {trainer.RunDirectory}");
+        AnsiConsole.MarkupLineInterpolated($"{options.Epochs} epochs of {trainer.StepsPerEpoch} steps (batch {options.BatchSize}, lr {options.LearningRate:G3} {options.Schedule.ToString().ToLowerInvariant()}, warm-up {Math.Min(warmupEpochs, options.Epochs)} epochs); run folder {options.CheckpointDir}");
         trainer.Status = s => AnsiConsole.MarkupLineInterpolated($"{s}");
         var clock = Stopwatch.StartNew();
-        double trainSeconds = 0;
-        int epochsRun = 0;
-        AnsiConsole.Progress().AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("Training", maxValue: (double)options.Epochs * trainer.StepsPerEpoch);
-                trainer.StepCompleted = s =>
-                {
-                    task.Value = (double)(s.Epoch - 1) * s.StepsPerEpoch + s.Step;
-                    if (s.Step == s.StepsPerEpoch) task.Description = $"Epoch {s.Epoch}/{options.Epochs} loss={s.MeanLoss:F4}";
-                };
-                trainer.EpochCompleted = e =>
-                {
-                    trainSeconds += e.Seconds;
-                    epochsRun++;
-                    if (e.Evaluation is not { } ev) return;
-                    AnsiConsole.MarkupLineInterpolated($"Epoch {e.Epoch}: loss={e.Loss:F5} (reconstruction {e.ReconstructionLoss:F5}, quantisation {e.QuantizationLoss:F5}), {e.Seconds:F2} s/epoch; {ev}");
-                    foreach (var path in e.Saved) AnsiConsole.MarkupLineInterpolated($"  saved {path}");
-                };
-                trainer.Train(token);
-            });
-        AnsiConsole.MarkupLineInterpolated($"Done in {clock.Elapsed.TotalSeconds:F1} s ({trainSeconds / Math.Max(1, epochsRun):F3} s per epoch of training); log in {trainer.LogPath}");
+        TrainingProgress.Run(trainer, token);
+        AnsiConsole.MarkupLineInterpolated($"Done in {clock.Elapsed.TotalSeconds:F1} s; log in {trainer.LogPath}");
         return 0;
     }
 

@@ -8,6 +8,8 @@ using VectorRecall.Numerics;
 using VectorRecall.Serving;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -172,7 +174,7 @@ internal static class TdmCommands
             throw new ArgumentException($"{treePath}: the tree has {tree.ItemCount:N0} leaves but {loaded.Name} has {data.ItemCount:N0} items (was it built from this data set's item embeddings?)");
 
         UserTower? initTower = null;
-        TwoTowerConfig userConfig;
+        TowerConfig userConfig;
         if (userInit is not null)
         {
             (initTower, userConfig) = File.Exists(userInit) ? TowerOf(TdmCheckpoint.Load(userInit).Model) : ServingBundle.LoadUserTower(userInit);
@@ -184,7 +186,7 @@ internal static class TdmCommands
         else
         {
             var d = DatasetDefaults.For(datasetName);
-            userConfig = new TwoTowerConfig
+            userConfig = new TowerConfig
             {
                 NumUsers = data.UserCount, NumItems = data.ItemCount, UserFeatures = data.UserFeatures.Cols, ItemFeatures = data.Items.FeatureCount,
                 Categories = data.Items.CategoryCount, Tags = data.Items.TagCount, EmbeddingDim = tree.Dimension, Hidden = d.Hidden, Dropout = d.Dropout,
@@ -199,7 +201,7 @@ internal static class TdmCommands
         string scorerText = scorer == NodeScorerKind.Mlp ? $"MLP {3 * config.Dimension}→{string.Join("→", mlp)}→1" : $"inner product (τ {temperature})";
         AnsiConsole.MarkupLineInterpolated($"TDM over {treePath}: {tree.NodeCount:N0} nodes on {tree.LevelCount} levels; scorer {scorerText}; {model.ParameterCount:N0} parameters; user tower {(initTower is null ? "from scratch" : $"from {userInit}")}");
         if (trainerOptions.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        DemoCommand.Train(trainer, token);
+        TrainingProgress.Run(trainer, token);
         string criterion = trainerOptions.SelectBy == ModelSelection.Recall ? $"validation recall@{TdmTrainer.SelectionK} (beam {tdmOptions.Beam})" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {trainerOptions.Patience} epochs");
         AnsiConsole.MarkupLineInterpolated($"best_model is epoch {trainer.BestEpoch} (by {criterion}): {trainer.CheckpointPath("best_model")}");
@@ -207,7 +209,7 @@ internal static class TdmCommands
         return 0;
     }
 
-    private static (UserTower, TwoTowerConfig) TowerOf(TdmModel model) => (model.User, model.Config.User);
+    private static (UserTower, TowerConfig) TowerOf(TdmModel model) => (model.User, model.Config.User);
 
     private static Command GetLeaf()
     {

@@ -25,6 +25,16 @@ public sealed class UserItemLists
 
     public int CountOf(int user) => Offsets[user + 1] - Offsets[user];
 
+    /// <summary>Every entry as (user, position in the user's list): the training examples of a split.</summary>
+    public (int[] User, int[] Position) Entries()
+    {
+        var user = new int[Count];
+        var position = new int[Count];
+        for (int u = 0, k = 0; u < UserCount; u++)
+            for (int p = 0; p < CountOf(u); p++, k++) { user[k] = u; position[k] = p; }
+        return (user, position);
+    }
+
     /// <summary>Throws unless every item is an index in [0, <paramref name="itemCount"/>).</summary>
     public void CheckItemsBelow(int itemCount)
     {

@@ -13,17 +13,37 @@ public abstract class Optimizer
 {
     private readonly Dictionary<Parameter, float[][]> _state = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Parameter, int> _steps = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Parameter, double> _weightDecay = new(ReferenceEqualityComparer.Instance);
 
-    protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
+    /// <summary>
+    /// An optimiser over parameter groups (<c>torch.optim</c>'s <c>param_groups</c>): a group without its own
+    /// weight decay takes <paramref name="weightDecay"/>. A parameter listed twice is updated once, with its first group's settings.
+    /// </summary>
+    protected Optimizer(IEnumerable<ParameterGroup> groups, double learningRate, double weightDecay)
     {
-        Parameters = parameters.Distinct().ToList();
-        if (Parameters.Count == 0) throw new ArgumentException("the optimiser was given no parameters");
         if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), $"learning rate {learningRate} must be non-negative");
+        if (!(weightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(weightDecay), $"weight decay {weightDecay} must be non-negative");
+        var parameters = new List<Parameter>();
+        foreach (var group in groups)
+        {
+            double decay = group.WeightDecay ?? weightDecay;
+            if (!(decay >= 0)) throw new ArgumentOutOfRangeException(nameof(groups), $"a group's weight decay {decay} must be non-negative");
+            foreach (var p in group.Parameters)
+                if (_weightDecay.TryAdd(p, decay)) parameters.Add(p);
+        }
+        Parameters = parameters;
+        if (Parameters.Count == 0) throw new ArgumentException("the optimiser was given no parameters");
         LearningRate = learningRate;
     }
 
     public IReadOnlyList<Parameter> Parameters { get; }
     public double LearningRate { get; set; }
+
+    /// <summary>The weight decay of the parameter being updated (its group's).</summary>
+    protected double WeightDecay { get; private set; }
+
+    /// <summary>The weight decay a parameter is updated with.</summary>
+    public double WeightDecayOf(Parameter parameter) => _weightDecay[parameter];
 
     /// <summary>How many arrays of optimiser state each parameter carries (momentum, second moment, …).</summary>
     protected abstract int StateCount { get; }
@@ -53,6 +73,7 @@ public abstract class Optimizer
                 _state[p] = state;
             }
             int step = _steps[p] = _steps.GetValueOrDefault(p) + 1;
+            WeightDecay = _weightDecay[p];
             Prepare(step);
             if (!p.RowSparse)
             {
@@ -114,14 +135,17 @@ public abstract class Optimizer
 }
 
 /// <summary>SGD with optional momentum (PyTorch's form: v ← μv + g; w ← w − lr·v) and L2 weight decay.</summary>
-public sealed class Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
-    : Optimizer(parameters, learningRate)
+public sealed class Sgd(IEnumerable<ParameterGroup> groups, double learningRate, double momentum = 0, double weightDecay = 0)
+    : Optimizer(groups, learningRate, weightDecay)
 {
+    public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double weightDecay = 0)
+        : this([new ParameterGroup(parameters)], learningRate, momentum, weightDecay) { }
+
     protected override int StateCount => momentum == 0 ? 0 : 1;
 
     protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
     {
-        float lr = (float)LearningRate, mu = (float)momentum, wd = (float)weightDecay;
+        float lr = (float)LearningRate, mu = (float)momentum, wd = (float)WeightDecay;
         for (int i = 0; i < w.Length; i++)
         {
             float d = g[i] + wd * w[i];
@@ -135,9 +159,13 @@ public sealed class Sgd(IEnumerable<Parameter> parameters, double learningRate, 
 /// Adam (Kingma &amp; Ba) with bias correction. <paramref name="decoupledWeightDecay"/> selects AdamW
 /// (Loshchilov &amp; Hutter: w ← w − lr·λ·w, apart from the gradient); otherwise weight decay is L2 added to the gradient.
 /// </summary>
-public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-    double eps = 1e-8, double weightDecay = 0, bool decoupledWeightDecay = false) : Optimizer(parameters, learningRate)
+public class Adam(IEnumerable<ParameterGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+    double eps = 1e-8, double weightDecay = 0, bool decoupledWeightDecay = false) : Optimizer(groups, learningRate, weightDecay)
 {
+    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8, double weightDecay = 0, bool decoupledWeightDecay = false)
+        : this([new ParameterGroup(parameters)], learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay) { }
+
     protected override int StateCount => 2;
 
     private float _c1, _sqrtC2;
@@ -151,7 +179,7 @@ public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3,
     protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
     {
         var m = state[0].AsSpan(offset, w.Length); var v = state[1].AsSpan(offset, w.Length);
-        float b1 = (float)beta1, b2 = (float)beta2, lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
+        float b1 = (float)beta1, b2 = (float)beta2, lr = (float)LearningRate, e = (float)eps, wd = (float)WeightDecay;
         float stepSize = lr / _c1, invSqrtC2 = 1f / _sqrtC2;
         float decay = decoupledWeightDecay ? 1f - lr * wd : 1f, l2 = decoupledWeightDecay ? 0f : wd;
         int i = 0;
@@ -183,20 +211,27 @@ public class Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3,
 }
 
 /// <summary>AdamW: Adam with decoupled weight decay (default λ = 0.01, as in PyTorch).</summary>
-public sealed class AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+public sealed class AdamW(IEnumerable<ParameterGroup> groups, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
     double eps = 1e-8, double weightDecay = 0.01)
-    : Adam(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true);
+    : Adam(groups, learningRate, beta1, beta2, eps, weightDecay, decoupledWeightDecay: true)
+{
+    public AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01)
+        : this([new ParameterGroup(parameters)], learningRate, beta1, beta2, eps, weightDecay) { }
+}
 
 /// <summary>Adagrad: per-element step lr / (√Σg² + ε).</summary>
-public sealed class Adagrad(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double eps = 1e-10, double weightDecay = 0)
-    : Optimizer(parameters, learningRate)
+public sealed class Adagrad(IEnumerable<ParameterGroup> groups, double learningRate = 1e-2, double eps = 1e-10, double weightDecay = 0)
+    : Optimizer(groups, learningRate, weightDecay)
 {
+    public Adagrad(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double eps = 1e-10, double weightDecay = 0)
+        : this([new ParameterGroup(parameters)], learningRate, eps, weightDecay) { }
+
     protected override int StateCount => 1;
 
     protected override void Update(Span<float> w, ReadOnlySpan<float> g, float[][] state, int offset, int step)
     {
         var sum = state[0].AsSpan(offset, w.Length);
-        float lr = (float)LearningRate, e = (float)eps, wd = (float)weightDecay;
+        float lr = (float)LearningRate, e = (float)eps, wd = (float)WeightDecay;
         for (int i = 0; i < w.Length; i++)
         {
             float gi = g[i] + wd * w[i];

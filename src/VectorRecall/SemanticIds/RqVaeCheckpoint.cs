@@ -1,6 +1,7 @@
 using VectorRecall.IO;
 using VectorRecall.Numerics;
-using VectorRecall.TwoTower;
+using VectorRecall.Optim;
+using VectorRecall.Training;
 
 namespace VectorRecall.SemanticIds;
 
@@ -13,12 +14,16 @@ public static class RqVaeCheckpoint
 {
     public const string Format = "vrecall-rqvae";
 
-    public static void Save(string path, RqVae model, CheckpointInfo info, string? dataPath)
+    public static void Save(string path, RqVae model, CheckpointInfo info, string? dataPath, Optimizer? optimizer = null)
     {
         var metadata = new Dictionary<string, string>();
         if (dataPath is not null) metadata["data_path"] = Path.GetFullPath(dataPath);
-        TrainingCheckpoint.Save(path, model, new CheckpointKind(Format, model.Config.ToJson()), null, info, extraMetadata: metadata);
+        TrainingCheckpoint.Save(path, model, new CheckpointKind(Format, model.Config.ToJson()), optimizer, info, extraMetadata: metadata);
     }
+
+    /// <summary>Loads a checkpoint of the same configuration into <paramref name="model"/> (and the optimiser's state, when given): resuming training.</summary>
+    public static CheckpointInfo LoadInto(string path, RqVae model, Optimizer? optimizer) =>
+        TrainingCheckpoint.Load(path, model, Format, m => TrainingCheckpoint.ConfigJson(path, m) == model.Config.ToJson(), model.Config.ToJson(), optimizer).Info;
 
     /// <summary>The model a checkpoint holds, its training position and the data path it was trained on (null when not recorded).</summary>
     public static (RqVae Model, CheckpointInfo Info, string? DataPath) Load(string path)

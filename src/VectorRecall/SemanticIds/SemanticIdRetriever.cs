@@ -1,6 +1,7 @@
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Tdm;
+using VectorRecall.Retrieval;
 
 namespace VectorRecall.SemanticIds;
 
@@ -49,7 +50,7 @@ public sealed class SemanticIdRetriever : INodeScorer
         for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, _nodeVectors.Row(nodes[i]));
     }
 
-    /// <summary>A <see cref="Evaluation.UserBatchSearch"/>: beam search for each query row on all cores, each user's excluded items left out.</summary>
+    /// <summary>A <see cref="UserBatchSearch"/>: beam search for each query row on all cores, each user's excluded items left out.</summary>
     public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
         BeamSearch.SearchUsers(Trie, this, Dimension, Beam, _exclude, queries, users, k, ids, scores, counts);
 }

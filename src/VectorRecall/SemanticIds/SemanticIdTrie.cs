@@ -1,4 +1,5 @@
 using VectorRecall.Tdm;
+using VectorRecall.Retrieval;
 
 namespace VectorRecall.SemanticIds;
 

@@ -6,6 +6,7 @@ using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.TwoTower;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Serving;
 
@@ -47,7 +48,7 @@ public sealed class RecallService : IDisposable
     private readonly string _directory;
     private readonly Lazy<Dictionary<long, int>> _indexIds;
 
-    private RecallService(string directory, TwoTowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    private RecallService(string directory, TowerConfig config, UserTower tower, IVectorIndex index, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
     {
         _directory = directory;
         Config = config;
@@ -66,7 +67,7 @@ public sealed class RecallService : IDisposable
         });
     }
 
-    public TwoTowerConfig Config { get; }
+    public TowerConfig Config { get; }
     public int UserCount => Config.NumUsers;
     public int ItemCount => _index.Count;
     public int FeatureCount => Config.UserFeatures;

@@ -6,6 +6,7 @@ using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.TwoTower;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Serving;
 
@@ -32,13 +33,13 @@ public static class ServingBundle
     internal const string SeenItemsFile = "user_seen_items.npy";
 
     /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest).</summary>
-    public static (UserTower Tower, TwoTowerConfig Config) LoadUserTower(string directory)
+    public static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory)
     {
         var manifest = ReadManifest(directory);
         string path = Path.Combine(directory, UserTowerFile);
-        var manifestConfig = TwoTowerConfig.FromJson(JsonFields.Object(manifest, "model_config", Path.Combine(directory, ManifestFile)).ToJsonString(), Path.Combine(directory, ManifestFile));
+        var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", Path.Combine(directory, ManifestFile)).ToJsonString(), Path.Combine(directory, ManifestFile));
         var (tensors, metadata) = SafeTensors.Read(path);
-        var config = TwoTowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", path);
+        var config = TowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", path);
         if (!config.SameShape(manifestConfig)) throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
         var tower = new UserTower(config, new Rng(0));
         var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
 
 namespace VectorRecall.Tdm;
 

@@ -2,6 +2,7 @@ using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 using VectorRecall.TwoTower;
+using VectorRecall.Training;
 
 namespace VectorRecall.Tdm;
 

@@ -3,6 +3,8 @@ using VectorRecall.Autograd;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tdm;
 
@@ -12,7 +14,7 @@ public enum NodeScorerKind { InnerProduct, Mlp }
 /// <summary>Shape of a TDM model: the user tower's (whose output width is the node width), the node count, the scorer.</summary>
 public sealed record TdmConfig
 {
-    public required TwoTowerConfig User { get; init; }
+    public required TowerConfig User { get; init; }
     public int Nodes { get; init; }
     public NodeScorerKind Scorer { get; init; } = NodeScorerKind.InnerProduct;
     /// <summary>Hidden sizes of the MLP scorer (PReLU between layers, one output).</summary>

@@ -1,6 +1,8 @@
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tdm;
 
@@ -16,7 +18,7 @@ public sealed class TdmRetriever(TdmModel model, ItemTree tree, int beam, UserIt
     public Tensor EncodeUsers(RecDataset data, int[] users, UserItemLists history) =>
         TowerEncoder.EncodeUsers(model.User, UserBatch.Gather(users, data.UserFeatures, history, model.Config.User.HistoryLength));
 
-    /// <summary>A <see cref="Evaluation.UserBatchSearch"/>: beam search for each query row on all cores.</summary>
+    /// <summary>A <see cref="UserBatchSearch"/>: beam search for each query row on all cores.</summary>
     public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
         BeamSearch.SearchUsers(tree, model, model.Config.Dimension, Beam, exclude, queries, users, k, ids, scores, counts);
 }

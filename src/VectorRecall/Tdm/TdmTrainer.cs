@@ -3,6 +3,9 @@ using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Tdm;
 
@@ -52,8 +55,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         _data = data;
         _tdm = tdm;
         _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel);
-        _train = Examples(data.Train);
-        _validation = Examples(data.Validation);
+        _train = data.Train.Entries();
+        _validation = data.Validation.Entries();
     }
 
     /// <summary>A batch: the users' tower input, and for each example and level a row of candidate nodes with their logit shifts.</summary>
@@ -108,8 +111,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         var retriever = new TdmRetriever(_model, _tree, _tdm.Beam, _data.Train);
         var queries = retriever.EncodeUsers(_data, users, _data.Train);
         int k = Math.Min(SelectionK, _data.ItemCount);
-        return Evaluation.RetrievalEvaluator.Evaluate(retriever.Search, _data.ItemCount, queries, users, _data.Validation, _data.Train, [k])
-            .Metrics.Get(Evaluation.RankingMetric.Recall, k);
+        return RetrievalEvaluator.Evaluate(retriever.Search, _data.ItemCount, queries, users, _data.Validation, _data.Train, [k])
+            .Metrics.Get(RankingMetric.Recall, k);
     }
 
     protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TdmCheckpoint.Save(path, _model, _tree, optimizer, info);

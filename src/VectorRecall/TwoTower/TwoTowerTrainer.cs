@@ -2,61 +2,11 @@ using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
 
 namespace VectorRecall.TwoTower;
-
-/// <summary>How to train (the design note's defaults: 5 epochs, batch 1024, AdamW at 1e-3, 10 negatives, τ = 0.1).</summary>
-public sealed record TrainerOptions
-{
-    public int Epochs { get; init; } = 5;
-    public int BatchSize { get; init; } = 1024;
-    public double LearningRate { get; init; } = 1e-3;
-    public double WeightDecay { get; init; } = 0.01;
-    /// <summary>Share of all steps spent warming the learning rate up linearly; a cosine decay to a tenth follows.</summary>
-    public double WarmupFraction { get; init; } = 0.05;
-    public float Temperature { get; init; } = 0.1f;
-    /// <summary>Sampled negatives per example, or in all when <see cref="SharedNegatives"/>.</summary>
-    public int NumNegatives { get; init; } = 10;
-    /// <summary>Draw one set of negatives per batch that every example scores (mixed negative sampling).</summary>
-    public bool SharedNegatives { get; init; }
-    public SamplerKind Sampler { get; init; } = SamplerKind.Uniform;
-    public bool LogQCorrection { get; init; } = true;
-    /// <summary>What makes an epoch the best one (for <c>best_model</c> and <see cref="Patience"/>).</summary>
-    public ModelSelection SelectBy { get; init; } = ModelSelection.Loss;
-    /// <summary>Stop after this many epochs without a better validation score (0: never stop early).</summary>
-    public int Patience { get; init; }
-    public string CheckpointDir { get; init; } = "checkpoints";
-    public bool Resume { get; init; }
-    public ulong Seed { get; init; } = 42;
-
-    public void Validate()
-    {
-        if (Epochs < 1) throw new ArgumentException($"--epochs must be at least 1, got {Epochs}");
-        if (BatchSize < 2) throw new ArgumentException($"--batch-size must be at least 2 (batch norm needs two rows), got {BatchSize}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be positive, got {LearningRate}");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"weight decay must be non-negative, got {WeightDecay}");
-        if (WarmupFraction is < 0 or >= 1) throw new ArgumentException($"warmup fraction must be in [0, 1), got {WarmupFraction}");
-        if (!(Temperature > 0)) throw new ArgumentException($"--temperature must be positive, got {Temperature}");
-        if (NumNegatives < 0) throw new ArgumentException($"--num-negatives must be non-negative, got {NumNegatives}");
-        if (Patience < 0) throw new ArgumentException($"--patience must be non-negative, got {Patience}");
-    }
-}
-
-/// <summary>
-/// How the best epoch is chosen: the lowest validation loss, or the highest validation Recall@20 of
-/// exact search over all items (train items excluded). The loss keeps rising long after the
-/// ranking has stopped improving (the model grows confident, not wrong), so on real data the
-/// ranking is the better judge; it costs one all-item ranking of the validation users per epoch.
-/// </summary>
-public enum ModelSelection { Loss, Recall }
-
-public sealed record StepInfo(int Epoch, int Step, int StepsInEpoch, double RunningLoss, double StepsPerSecond);
-
-public sealed record EpochResult(int Epoch, double TrainLoss, double ValidationLoss, double LearningRate, double Seconds, double SamplesPerSecond, IReadOnlyList<string> Saved)
-{
-    /// <summary>Validation Recall@20 when the trainer selects by recall, NaN otherwise.</summary>
-    public double ValidationRecall { get; init; } = double.NaN;
-}
 
 /// <summary>
 /// Trains a <see cref="TwoTowerModel"/> on a data set's training split with InfoNCE through the
@@ -74,20 +24,24 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     private readonly int[] _exampleUser, _examplePosition;
     private readonly (int[] User, int[] Position) _validationExamples;
 
-    public TwoTowerTrainer(TwoTowerModel model, RecDataset data, TrainerOptions options)
+    private readonly InfoNceOptions _lossOptions;
+
+    public TwoTowerTrainer(TwoTowerModel model, RecDataset data, TrainerOptions options, InfoNceOptions? loss = null)
         : base(model, options, CheckShapes(model, data).Train.Count)
     {
+        _lossOptions = loss ?? new InfoNceOptions();
+        _lossOptions.Validate();
         _model = model;
         _data = data;
         var counts = data.Train.ItemCounts(data.ItemCount);
-        _sampler = new NegativeSampler(options.Sampler, counts);
+        _sampler = new NegativeSampler(_lossOptions.Sampler, counts);
         // An in-batch candidate is some example's positive: q is the item's share of training interactions.
         _positiveLogQ = new float[data.ItemCount];
         double total = Math.Max(1, data.Train.Count);
         for (int i = 0; i < counts.Length; i++) _positiveLogQ[i] = (float)Math.Log(Math.Max(counts[i], 1) / total);
-        _loss = new InfoNceLoss(options.Temperature, options.LogQCorrection);
-        (_exampleUser, _examplePosition) = Examples(data.Train);
-        _validationExamples = Examples(data.Validation);
+        _loss = new InfoNceLoss(_lossOptions.Temperature, _lossOptions.LogQCorrection);
+        (_exampleUser, _examplePosition) = data.Train.Entries();
+        _validationExamples = data.Validation.Entries();
     }
 
     private static RecDataset CheckShapes(TwoTowerModel model, RecDataset data)
@@ -99,9 +53,9 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         return data;
     }
 
-    protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TrainingCheckpoint.Save(path, _model, optimizer, info);
+    protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TwoTowerCheckpoint.Save(path, _model, optimizer, info);
 
-    protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer) => TrainingCheckpoint.Load(path, _model, optimizer);
+    protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer) => TwoTowerCheckpoint.Load(path, _model, optimizer);
 
     protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) =>
         Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, count, rng, train: true);
@@ -123,7 +77,7 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         var queries = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
         using var flat = TowerEncoder.BuildIndex(items, "Flat");
         int k = Math.Min(SelectionK, _data.ItemCount);
-        return Evaluation.RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Get(Evaluation.RankingMetric.Recall, k);
+        return RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Get(RankingMetric.Recall, k);
     }
 
     /// <summary>One batch's inputs: users with their behaviour, then positives and the sampled negatives (B·n, or n shared) for the item tower.</summary>
@@ -136,7 +90,7 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     /// </summary>
     private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, int[] order, int start, int count, Rng rng, bool train)
     {
-        int b = count, negatives = Options.SharedNegatives ? Options.NumNegatives : b * Options.NumNegatives;
+        int b = count, negatives = _lossOptions.SharedNegatives ? _lossOptions.NumNegatives : b * _lossOptions.NumNegatives;
         var users = new int[b];
         var cutoffs = new int[b];
         var items = new int[b + negatives];
@@ -163,6 +117,6 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         var all = _model.Item.Forward(batch.Items);
         var positives = Ops.SliceRows(all, 0, b);
         var negatives = all.Rows > b ? Ops.SliceRows(all, b, all.Rows - b) : null;
-        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ, Options.SharedNegatives);
+        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ, _lossOptions.SharedNegatives);
     }
 }

@@ -1,4 +1,4 @@
-namespace VectorRecall.Evaluation;
+namespace VectorRecall.Retrieval;
 
 /// <summary>The ranking metrics, with RecBole's definitions.</summary>
 public enum RankingMetric { Hit, Recall, Ndcg, Precision, Mrr }

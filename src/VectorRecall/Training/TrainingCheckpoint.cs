@@ -4,7 +4,7 @@ using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Training;
 
 /// <summary>What a training checkpoint records besides the weights.</summary>
 public sealed record CheckpointInfo(int CompletedEpochs, int GlobalStep, double BestValidationLoss, int BestEpoch = 0, double BestValidationRecall = double.NegativeInfinity);
@@ -22,15 +22,6 @@ public static class TrainingCheckpoint
 {
     private const string OptimizerPrefix = "optimizer/";
     private const string ExtraPrefix = "extra/";
-    private const string TwoTowerFormat = "vrecall-two-tower";
-
-    public static void Save(string path, TwoTowerModel model, Optimizer? optimizer, CheckpointInfo info) =>
-        Save(path, model, new CheckpointKind(TwoTowerFormat, model.Config.ToJson()), optimizer, info);
-
-    /// <summary>Loads a two-tower checkpoint written for a model of the same shape.</summary>
-    public static CheckpointInfo Load(string path, TwoTowerModel model, Optimizer? optimizer = null) =>
-        Load(path, model, TwoTowerFormat, m => TwoTowerConfig.FromJson(ConfigJson(path, m), path).SameShape(model.Config), model.Config.ToJson(), optimizer).Info;
-
     public static void Save(string path, Nn.Module model, CheckpointKind kind, Optimizer? optimizer, CheckpointInfo info, IReadOnlyDictionary<string, TypedArray>? extra = null,
         IReadOnlyDictionary<string, string>? extraMetadata = null)
     {

@@ -1,34 +1,6 @@
 using VectorRecall.Numerics;
 
-namespace VectorRecall.Tdm;
-
-/// <summary>
-/// A tree beam search can walk: nodes are rows, each level one block of rows, each node's children
-/// one run of rows on the next level, the items on the last level. TDM's item tree and the
-/// semantic-id trie both have this shape.
-/// </summary>
-public interface ISearchTree
-{
-    /// <summary>Levels including the root's (level 0) and the leaves' (the last).</summary>
-    int LevelCount { get; }
-    int LevelStart(int level);
-    int LevelSize(int level);
-    int ChildStart(int node);
-    int ChildCount(int node);
-    /// <summary>The most children any node has.</summary>
-    int MaxChildren { get; }
-    /// <summary>The item on a leaf row.</summary>
-    int LeafItem(int node);
-}
-
-/// <summary>The items query <c>q</c> of a batch must not get back.</summary>
-public delegate ReadOnlySpan<int> ExcludedItems(int query);
-
-/// <summary>Scores tree nodes for one query (higher is better). Called from several threads at once.</summary>
-public interface INodeScorer
-{
-    void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores);
-}
+namespace VectorRecall.Retrieval;
 
 /// <summary>
 /// Top-K retrieval down a tree (TDM's layer-wise beam search): start at the deepest level that has
@@ -94,7 +66,7 @@ public static class BeamSearch
     }
 
     /// <summary>
-    /// <see cref="SearchBatch"/> in the shape of <see cref="Evaluation.UserBatchSearch"/>: row r of
+    /// <see cref="SearchBatch"/> in the shape of <see cref="UserBatchSearch"/>: row r of
     /// <paramref name="queries"/> is user <c>users[r]</c>, whose <paramref name="exclude"/> items (when given) are left out.
     /// </summary>
     public static void SearchUsers(ISearchTree tree, INodeScorer scorer, int dim, int beam, Data.UserItemLists? exclude,

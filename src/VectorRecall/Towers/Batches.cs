@@ -1,7 +1,7 @@
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Towers;
 
 /// <summary>The user tower's input for a batch: ids (−1 for a user the model has not seen), profile features, behaviour histories (CSR).</summary>
 public sealed class UserBatch

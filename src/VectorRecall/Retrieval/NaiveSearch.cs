@@ -1,6 +1,6 @@
 using VectorRecall.Numerics;
 
-namespace VectorRecall.Evaluation;
+namespace VectorRecall.Retrieval;
 
 /// <summary>
 /// The naive baseline the design note's timing tables call "numpy": every item scored by a plain

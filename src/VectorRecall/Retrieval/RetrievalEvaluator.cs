@@ -2,7 +2,7 @@ using VectorRecall.Data;
 using VectorRecall.Indexing;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.Evaluation;
+namespace VectorRecall.Retrieval;
 
 /// <summary>A batch top-k search (the shape of <see cref="IVectorIndex.SearchBatch(ReadOnlySpan{float}, int, Span{long}, Span{float}, Span{int})"/>), so that anything that ranks items can be evaluated.</summary>
 public delegate void BatchSearch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);

@@ -1,7 +1,7 @@
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.Evaluation;
+namespace VectorRecall.Retrieval;
 
 /// <summary>The popularity floor as a pair of embedding tables, so any index ranks by it: every user [1], every item [its training count].</summary>
 public static class PopularityBaseline

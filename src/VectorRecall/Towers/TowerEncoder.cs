@@ -4,7 +4,7 @@ using VectorRecall.Indexing;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Towers;
 
 /// <summary>Runs the towers in evaluation mode, without recording, to produce the vectors the index and the service use.</summary>
 public static class TowerEncoder

@@ -1,4 +1,4 @@
-namespace VectorRecall.Evaluation;
+namespace VectorRecall.Numerics;
 
 /// <summary>Latency percentiles for the timing tables.</summary>
 public static class Percentiles

@@ -2,7 +2,7 @@ using VectorRecall.Autograd;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Towers;
 
 /// <summary>
 /// User tower: user id → Embedding, profile features → Linear (when the data has them), behaviour →
@@ -11,7 +11,7 @@ namespace VectorRecall.TwoTower;
 /// </summary>
 public sealed class UserTower : Module
 {
-    public UserTower(TwoTowerConfig c, Rng rng)
+    public UserTower(TowerConfig c, Rng rng)
     {
         Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng));
         if (c.UserFeatures > 0) Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
@@ -57,59 +57,4 @@ public sealed class UserTower : Module
         }
         return e;
     }
-}
-
-/// <summary>
-/// Item tower: item id → Embedding, and where the data has them category → Embedding, tags →
-/// EmbeddingBag (mean), features → Linear; concatenated and passed through the MLP, then L2-normalised.
-/// </summary>
-public sealed class ItemTower : Module
-{
-    public ItemTower(TwoTowerConfig c, Rng rng)
-    {
-        Id = RegisterModule("id", new Embedding(c.NumItems, c.IdDim, rng));
-        if (c.Categories > 0) Category = RegisterModule("category", new Embedding(c.Categories, c.CategoryDim, rng));
-        if (c.Tags > 0) Tags = RegisterModule("tags", new EmbeddingBag(c.Tags, c.TagDim, BagMode.Mean, rng));
-        if (c.ItemFeatures > 0) Features = RegisterModule("features", new Linear(c.ItemFeatures, c.FeatureDim, rng));
-        Mlp = RegisterModule("mlp", TowerMlp.Build(c.ItemInputDim, c, rng));
-    }
-
-    public Embedding Id { get; }
-    /// <summary>Branches the data may not have are null.</summary>
-    public Embedding? Category { get; }
-    public EmbeddingBag? Tags { get; }
-    public Linear? Features { get; }
-    public Sequential Mlp { get; }
-
-    public Variable Forward(ItemBatch batch)
-    {
-        var parts = new List<Variable> { Id.Forward(batch.Ids) };
-        if (Category is not null) parts.Add(Category.Forward(batch.Categories));
-        if (Tags is not null) parts.Add(Tags.Forward(batch.Tags, batch.TagOffsets));
-        if (Features is not null) parts.Add(Features.Forward(batch.Features));
-        return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
-    }
-}
-
-internal static class TowerMlp
-{
-    /// <summary>input → [Linear, BatchNorm, ReLU, Dropout] per hidden size → Linear to the embedding dimension.</summary>
-    public static Sequential Build(int input, TwoTowerConfig c, Rng rng) =>
-        Nn.Mlp.Build([input, .. c.Hidden, c.EmbeddingDim], rng, new MlpOptions { Activation = Activation.Relu, BatchNorm = true, Dropout = c.Dropout });
-}
-
-/// <summary>The two towers, whose outputs share one unit-norm space where the inner product scores a user–item pair.</summary>
-public sealed class TwoTowerModel : Module
-{
-    public TwoTowerModel(TwoTowerConfig config, Rng rng)
-    {
-        config.Validate();
-        Config = config;
-        User = RegisterModule("user", new UserTower(config, rng));
-        Item = RegisterModule("item", new ItemTower(config, rng));
-    }
-
-    public TwoTowerConfig Config { get; }
-    public UserTower User { get; }
-    public ItemTower Item { get; }
 }

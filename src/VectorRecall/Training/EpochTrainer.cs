@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using VectorRecall.Autograd;
+using VectorRecall.IO;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Training;
 
 /// <summary>
 /// The training loop every model shares (two-tower, TDM): epochs of shuffled mini-batches with AdamW
@@ -19,6 +20,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
 {
     private readonly Module _model;
     private readonly int _examples;
+    private readonly Queue<string> _recent = new();
     private int _globalStep, _completedEpochs, _bestEpoch;
     private double _bestValidationLoss = double.PositiveInfinity, _bestValidationRecall = double.NegativeInfinity;
 
@@ -28,10 +30,13 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
         _model = model;
         _examples = examples;
         Options = options;
-        Optimizer = new AdamW(model.Parameters(), options.LearningRate, weightDecay: options.WeightDecay);
+        if (examples < 2) throw new ArgumentException($"training needs at least two examples (one batch of two), got {examples}");
+        var groups = options.DecayAllParameters ? [new ParameterGroup(model.Parameters())] : ParameterGroup.DecayMatricesOnly(model.Parameters());
+        Optimizer = new AdamW(groups, options.LearningRate, weightDecay: options.WeightDecay);
         StepsPerEpoch = (examples + options.BatchSize - 1) / options.BatchSize;
-        Schedule = new LrSchedule(ScheduleKind.Cosine, options.LearningRate, options.Epochs * StepsPerEpoch,
-            warmupSteps: (int)(options.WarmupFraction * options.Epochs * StepsPerEpoch), minRate: options.LearningRate / 10);
+        int total = options.Epochs * StepsPerEpoch;
+        Schedule = new LrSchedule(options.Schedule, options.LearningRate, total,
+            warmupSteps: Math.Min(total, (int)Math.Round(options.WarmupFraction * total)), minRate: options.LearningRate * options.FinalLearningRateFraction);
     }
 
     protected TrainerOptions Options { get; }
@@ -75,6 +80,15 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
 
     protected abstract CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer);
 
+    /// <summary>Called when <see cref="Train"/> starts, before the first step; <paramref name="resumed"/> when weights came from a checkpoint.</summary>
+    protected virtual void OnTrainingStart(bool resumed) { }
+
+    /// <summary>
+    /// Called after each epoch's own checkpoints (<paramref name="checkpointEpoch"/>: the epoch wrote them), before
+    /// the epoch is reported; returns a note for the epoch's report ("" when none) and adds any files it writes to <paramref name="saved"/>.
+    /// </summary>
+    protected virtual string OnEpochEnd(int epoch, double trainLoss, bool checkpointEpoch, List<string> saved) => "";
+
     public string CheckpointPath(string name) => Path.Combine(Options.CheckpointDir, name + ".safetensors");
 
     /// <summary>Loads the most advanced checkpoint in the checkpoint folder; returns its path.</summary>
@@ -95,7 +109,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     }
 
     private static int GlobalStepOf(string path) =>
-        int.TryParse(IO.SafeTensors.ReadMetadata(path).GetValueOrDefault("global_step"), out int s) ? s : -1;
+        int.TryParse(SafeTensors.ReadMetadata(path).GetValueOrDefault("global_step"), out int s) ? s : -1;
 
     /// <summary>
     /// Puts <c>best_model</c>'s weights into the model, when training had a validation split and a
@@ -116,6 +130,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     {
         if (Options.Resume && _completedEpochs == 0 && _globalStep == 0) ResumeFromLatest();
         Directory.CreateDirectory(Options.CheckpointDir);
+        OnTrainingStart(resumed: _globalStep > 0);
         var results = new List<EpochResult>();
         for (int epoch = _completedEpochs + 1; epoch <= Options.Epochs; epoch++)
         {
@@ -125,23 +140,10 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
             double valLoss = ValidationLoss();
             double valRecall = Options.SelectBy == ModelSelection.Recall ? ValidationRecall() : double.NaN;
             _completedEpochs = epoch;
-            var saved = new List<string>();
-            // Without a validation split (NaN) every epoch's weights become the best model.
-            bool best = Options.SelectBy == ModelSelection.Recall
-                ? double.IsNaN(valRecall) || valRecall > _bestValidationRecall
-                : double.IsNaN(valLoss) || valLoss < _bestValidationLoss;
-            if (valLoss < _bestValidationLoss) _bestValidationLoss = valLoss;
-            if (valRecall > _bestValidationRecall) _bestValidationRecall = valRecall;
-            if (best) _bestEpoch = epoch;
-            string path = CheckpointPath($"checkpoint_epoch_{epoch}");
-            SaveCheckpoint(path, Optimizer, Position);
-            saved.Add(path);
-            if (best)
-            {
-                SaveCheckpoint(CheckpointPath("best_model"), null, Position);
-                saved.Add(CheckpointPath("best_model"));
-            }
-            var result = new EpochResult(epoch, trainLoss, valLoss, Optimizer.LearningRate, seconds, _examples / seconds, saved) { ValidationRecall = valRecall };
+            bool checkpointEpoch = epoch % Options.SaveEvery == 0 || epoch == Options.Epochs;
+            var saved = checkpointEpoch ? SaveEpoch(epoch, trainLoss, valLoss, valRecall) : [];
+            string note = OnEpochEnd(epoch, trainLoss, checkpointEpoch, saved);
+            var result = new EpochResult(epoch, trainLoss, valLoss, Optimizer.LearningRate, seconds, _examples / seconds, saved) { ValidationRecall = valRecall, Note = note };
             results.Add(result);
             EpochCompleted?.Invoke(result);
             if (Options.Patience > 0 && epoch - _bestEpoch >= Options.Patience && _bestEpoch > 0)
@@ -151,6 +153,33 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
             }
         }
         return results;
+    }
+
+    /// <summary>
+    /// <c>checkpoint_epoch_N</c> (dropping the oldest past the limit) and, when the selection score
+    /// improved, <c>best_model</c>: validation recall or loss, or without a validation split the training loss.
+    /// </summary>
+    private List<string> SaveEpoch(int epoch, double trainLoss, double valLoss, double valRecall)
+    {
+        double loss = double.IsNaN(valLoss) ? trainLoss : valLoss;
+        bool best = Options.SelectBy == ModelSelection.Recall && !double.IsNaN(valRecall)
+            ? valRecall > _bestValidationRecall
+            : loss < _bestValidationLoss;
+        if (loss < _bestValidationLoss) _bestValidationLoss = loss;
+        if (valRecall > _bestValidationRecall) _bestValidationRecall = valRecall;
+        if (best) _bestEpoch = epoch;
+        var saved = new List<string>();
+        string path = CheckpointPath($"checkpoint_epoch_{epoch}");
+        SaveCheckpoint(path, Optimizer, Position);
+        saved.Add(path);
+        _recent.Enqueue(path);
+        while (Options.SaveLimit > 0 && _recent.Count > Options.SaveLimit) File.Delete(_recent.Dequeue());
+        if (best)
+        {
+            SaveCheckpoint(CheckpointPath("best_model"), null, Position);
+            saved.Add(CheckpointPath("best_model"));
+        }
+        return saved;
     }
 
     private double TrainEpoch(int epoch, CancellationToken cancel)
@@ -229,15 +258,5 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
         });
         _model.Train();
         return sum / Math.Max(1, batches);
-    }
-
-    /// <summary>Every interaction of a split as (user, position in the user's list).</summary>
-    protected static (int[] User, int[] Position) Examples(Data.UserItemLists split)
-    {
-        var user = new int[split.Count];
-        var position = new int[split.Count];
-        for (int u = 0, k = 0; u < split.UserCount; u++)
-            for (int p = 0; p < split.CountOf(u); p++, k++) { user[k] = u; position[k] = p; }
-        return (user, position);
     }
 }

@@ -1,14 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Towers;
 
 /// <summary>
 /// Shape of a two-tower model: vocabulary sizes from the data, widths of each input branch, the
 /// MLP's hidden sizes and the output dimension. Stored as JSON in checkpoints and bundles, so a
 /// file can be matched to the model that reads it.
 /// </summary>
-public sealed record TwoTowerConfig
+public sealed record TowerConfig
 {
     public int NumUsers { get; init; }
     public int NumItems { get; init; }
@@ -65,9 +65,9 @@ public sealed record TwoTowerConfig
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Parses a configuration written by <see cref="ToJson"/>; <paramref name="source"/> names the file in errors.</summary>
-    public static TwoTowerConfig FromJson(string json, string source) =>
-        IO.ConfigJson.Parse<TwoTowerConfig>(json, source, Json, c => c.Validate(), "model configuration");
+    public static TowerConfig FromJson(string json, string source) =>
+        IO.ConfigJson.Parse<TowerConfig>(json, source, Json, c => c.Validate(), "model configuration");
 
     /// <summary>True when both describe the same parameter shapes.</summary>
-    public bool SameShape(TwoTowerConfig other) => ToJson() == other.ToJson();
+    public bool SameShape(TowerConfig other) => ToJson() == other.ToJson();
 }
