@@ -22,11 +22,18 @@ public static class Program
         root.Add(RqVaeCommands.Create());
         var serve = ServeCommand.Create();
         root.Add(serve);
+        root.Add(BundleCommand.Create());
+        // The one thread setting, on every command: all parallel work reads Threads.Count.
+        var threads = new Option<int>("--threads") { Description = "threads for all parallel work: training, index builds, batch search (0: all cores)", Recursive = true, DefaultValueFactory = _ => 0 };
+        root.Add(threads);
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try
         {
             var parsed = root.Parse(args);
+            int threadCount = parsed.GetValue(threads);
+            if (threadCount < 0) throw new ArgumentException($"--threads must be >= 0 (0: all cores), got {threadCount}");
+            if (threadCount > 0) Numerics.Threads.Count = threadCount;
             // The web host drains on SIGTERM / Ctrl-C by itself; System.CommandLine's handler would cut the drain short.
             var invocation = new InvocationConfiguration();
             if (parsed.CommandResult.Command == serve) invocation.ProcessTerminationTimeout = null;

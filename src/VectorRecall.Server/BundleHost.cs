@@ -15,19 +15,16 @@ public sealed record ReloadOutcome(bool Succeeded, string PreviousVersion, strin
 public sealed class BundleHost : IDisposable
 {
     private readonly string _path;
-    private readonly int _searchThreads, _efSearch;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private LoadedBundle _current;
     private long _reloadsSucceeded, _reloadsFailed;
 
-    public BundleHost(string path, int searchThreads, int efSearch, ILogger log)
+    public BundleHost(string path, ILogger log)
     {
         _path = path;
-        _searchThreads = searchThreads;
-        _efSearch = efSearch;
         _log = log;
-        _current = LoadedBundle.Load(path, searchThreads, efSearch);
+        _current = LoadedBundle.Load(path);
     }
 
     public string BundlePath => _path;
@@ -60,7 +57,7 @@ public sealed class BundleHost : IDisposable
             LoadedBundle fresh;
             try
             {
-                fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchThreads, _efSearch), token);
+                fresh = await Task.Run(() => LoadedBundle.Load(_path), token);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

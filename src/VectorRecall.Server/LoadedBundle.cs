@@ -1,6 +1,7 @@
 using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
 using VectorRecall.Serving;
 
 namespace VectorRecall.Server;
@@ -30,18 +31,14 @@ public sealed class LoadedBundle
     public long BytesOnDisk { get; }
     public DateTime LoadedUtc { get; }
 
-    /// <summary>
-    /// Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.
-    /// <paramref name="efSearch"/> &gt; 0 replaces an HNSW index's own candidate list size.
-    /// </summary>
-    public static LoadedBundle Load(string directory, int searchThreads, int efSearch = 0)
+    /// <summary>Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.</summary>
+    public static LoadedBundle Load(string directory)
     {
         string manifestPath = Path.Combine(directory, ServingBundle.ManifestFile);
         if (!File.Exists(manifestPath)) throw new FileFormatException(manifestPath, "missing: this folder is not a serving bundle");
         byte[] manifest = ServingBundle.ReadManifestBytes(manifestPath);
         string created = JsonFields.OptionalString(JsonFields.ParseObject(manifest, manifestPath), "created_utc", manifestPath) ?? "";
-        var service = RecallService.FromBundle(directory, searchThreads);
-        if (efSearch > 0 && service.Index is HnswIndex hnsw) hnsw.EfSearch = efSearch;
+        var service = RecallService.FromBundle(directory);
         long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
         WarmUp(service);
         return new LoadedBundle(service, VersionOf(manifest), created, bytes);

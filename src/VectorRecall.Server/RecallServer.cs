@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using VectorRecall.Retrieval;
 using VectorRecall.Serving;
 
 namespace VectorRecall.Server;
@@ -77,7 +78,7 @@ public sealed class RecallServer
             k.Limits.RequestHeadersTimeout = options.RequestTimeout;
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, options.SearchThreads, options.EfSearch, sp.GetRequiredService<ILogger<BundleHost>>()));
+        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, sp.GetRequiredService<ILogger<BundleHost>>()));
         if (options.Watch)
             builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
 
@@ -190,7 +191,7 @@ public sealed class RecallServer
         var query = ToQuery(service, request.User, "");
         if (timeout.IsCancellationRequested) throw TimedOut();
         RecallResult result;
-        try { result = service.Recall(query, topK, request.ExcludeSeen); }
+        try { result = service.Recall(query, topK, request.ExcludeSeen, _options.EfSearch); }
         catch (UserVectorException e) { throw Unusable(e, ""); }
         if (timeout.IsCancellationRequested) throw TimedOut();
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
@@ -221,7 +222,7 @@ public sealed class RecallServer
         {
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
-            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen).CopyTo(results, at); }
+            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen, _options.EfSearch).CopyTo(results, at); }
             catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
         if (timeout.IsCancellationRequested) throw TimedOut();

@@ -23,9 +23,7 @@ public sealed record ServerOptions
     /// <summary>Reload when the bundle's manifest changes on disk.</summary>
     public bool Watch { get; init; }
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(2);
-    /// <summary>Threads a batch request's index search may use (0 = all cores).</summary>
-    public int SearchThreads { get; init; }
-    /// <summary>HNSW candidate list for every search (0 = the bundle's own; at least top_k is always used).</summary>
+    /// <summary>Width of every search: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is always used).</summary>
     public int EfSearch { get; init; }
 
     /// <summary>
@@ -68,6 +66,5 @@ public sealed record ServerOptions
         if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"--shutdown-timeout-s must not be negative, got {ShutdownTimeout.TotalSeconds}");
         if (WatchInterval <= TimeSpan.Zero) throw new ArgumentException($"--watch-interval-ms must be positive, got {WatchInterval.TotalMilliseconds}");
         if (EfSearch < 0) throw new ArgumentException($"--ef-search must not be negative, got {EfSearch}");
-        if (SearchThreads < 0) throw new ArgumentException($"--search-threads must not be negative, got {SearchThreads}");
     }
 }

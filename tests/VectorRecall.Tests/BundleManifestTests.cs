@@ -92,7 +92,7 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         string bundle = dir.File("bundle");
         ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
         Break(bundle, how);
-        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1));
+        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle));
         Assert.EndsWith("manifest.json", e.FilePath);
         Assert.Contains(field, e.Message);
     }
@@ -108,7 +108,7 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         string bundle = dir.File("bundle");
         ServerFixture.CopyBundle(f.Model.BundlePath, bundle);
         Edit(bundle, m => m["files"]![name] = new JsonObject { ["bytes"] = 9, ["crc32c"] = "00000000" });
-        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1));
+        var e = Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle));
         Assert.Contains("not a plain file name", e.Message);
     }
 
@@ -122,12 +122,12 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         File.WriteAllText(dir.File("outside.txt"), "secret");
         File.CreateSymbolicLink(Path.Combine(bundle, "leak"), dir.File("outside.txt"));
         Edit(bundle, m => m["files"]!["leak"] = new JsonObject { ["bytes"] = 6, ["crc32c"] = "00000000" });
-        Assert.Contains("outside the bundle", Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle, 1)).Message);
+        Assert.Contains("outside the bundle", Assert.Throws<FileFormatException>(() => LoadedBundle.Load(bundle)).Message);
 
         Edit(bundle, m => ((JsonObject)m["files"]!).Remove("leak"));
         using (var mkfifo = Process.Start("mkfifo", Path.Combine(bundle, "pipe"))) mkfifo.WaitForExit();
         Edit(bundle, m => m["files"]!["pipe"] = new JsonObject { ["bytes"] = 0, ["crc32c"] = "00000000" });
-        var load = Task.Run(() => LoadedBundle.Load(bundle, 1));
+        var load = Task.Run(() => LoadedBundle.Load(bundle));
         var e = await Assert.ThrowsAsync<FileFormatException>(() => load.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.Contains("not a regular file", e.Message);
     }
@@ -146,7 +146,7 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         ServerFixture.CopyBundle(f.Model.BundlePath, retired);
         f.Republish(bundle);
         Assert.Equal(["bundle"], Directory.EnumerateFileSystemEntries(dir.Path).Select(Path.GetFileName));
-        LoadedBundle.Load(bundle, 1).Release();
+        LoadedBundle.Load(bundle).Release();
     }
 
     [Fact]
@@ -159,7 +159,7 @@ public class BundleManifestTests(ServerFixture f) : IClassFixture<ServerFixture>
         string ids = Path.Combine(bundle, "item_ids.npy");
         File.Move(ids, Path.Combine(bundle, "item_ids.real"));
         File.CreateSymbolicLink(ids, "item_ids.real");
-        LoadedBundle.Load(bundle, 1).Release();
+        LoadedBundle.Load(bundle).Release();
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using VectorRecall.Towers;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
@@ -14,18 +15,13 @@ public class EvalTests
         // Three users with test items; a ranker that returns exactly each user's test items first.
         var test = UserItemLists.FromLists([[4], [1, 2], [0, 3, 5]]);
         var users = new[] { 0, 1, 2 };
-        BatchSearch perfect = (queries, k, ids, scores, counts) =>
-        {
-            for (int q = 0; q < counts.Length; q++)
-            {
-                var truth = test.Of(users[q]);
-                int n = 0;
-                foreach (int t in truth) { ids[q * k + n] = t; scores[q * k + n] = 1; n++; }
-                for (int i = 0; i < 6 && n < k; i++) if (!truth.Contains(i)) { ids[q * k + n] = i; scores[q * k + n] = 0; n++; }
-                counts[q] = n;
-            }
-        };
-        var r = RetrievalEvaluator.Evaluate(perfect, 6, new Tensor(3, 1), users, test, null, [1, 3, 5]);
+        // User u's query is [u]; item i's vector is one-hot on the users that hold it, so a user's test items score 1, the rest 0.
+        var items = new Tensor(6, 3);
+        for (int u = 0; u < 3; u++) foreach (int t in test.Of(u)) items[t, u] = 1;
+        var queries = new Tensor(3, 3);
+        for (int u = 0; u < 3; u++) queries[u, u] = 1;
+        using var perfect = new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"));
+        var r = RetrievalEvaluator.Evaluate(perfect, queries, users, test, null, [1, 3, 5]);
         Assert.Equal(1.0, r.Metrics.Get(RankingMetric.Hit, 1));
         Assert.Equal(1.0, r.Metrics.Get(RankingMetric.Mrr, 1));
         Assert.Equal(1.0, r.Metrics.Get(RankingMetric.Ndcg, 1));
@@ -56,7 +52,7 @@ public class EvalTests
         var items = Tensor.Randn(rng, 1f, 300, 16);
         var queries = Tensor.Randn(rng, 1f, 5, 16);
         var ids = new long[5 * 10]; var scores = new float[5 * 10]; var counts = new int[5];
-        NaiveSearch.Over(items)(queries.Span, 10, ids, scores, counts);
+        new NaiveSearch(items).SearchBatch(queries.Span, 10, ids, scores, counts);
         using var flat = new VectorRecall.Indexing.FlatIndex(16, VectorRecall.Indexing.Metric.InnerProduct);
         flat.Add(Enumerable.Range(0, 300).Select(i => (long)i).ToArray(), items.Span);
         var exactIds = new long[50]; var exactScores = new float[50];
@@ -73,7 +69,7 @@ public class EvalTests
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--epochs", "1", "--batch-size", "64",
             "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16", "--top-k", "20", "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--bundle", dir.File("b"),
-            "--retriever", "flat,hnsw,scalar,popularity", "--json", dir.File("r.json")]));
+            "--retriever", "flat,bundle,scalar,popularity", "--json", dir.File("r.json")]));
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
         var retrievers = doc.RootElement.GetProperty("retrievers");
         foreach (var name in new[] { "flat", "hnsw", "scalar", "popularity" })

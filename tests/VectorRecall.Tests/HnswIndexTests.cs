@@ -46,11 +46,11 @@ public class HnswIndexTests
         index.Add(VectorSets.Ids(2000), data);
         var ids = new long[20]; var scores = new float[20];
         var q = data.AsSpan(0, 8);
-        Assert.Equal(20, index.Search(q, 20, ids, scores, ef: 200));
+        Assert.Equal(20, index.Search(q, 20, ids, scores, new SearchOptions { Ef = 200 }));
         Assert.Equal(1000L, ids[0]);
         Assert.Equal(1f, scores[0], 4);
         for (int i = 1; i < 20; i++) Assert.True(scores[i] <= scores[i - 1]);
-        Assert.Equal(2000, index.Search(q, 5000, new long[5000], new float[5000], ef: 10));
+        Assert.Equal(2000, index.Search(q, 5000, new long[5000], new float[5000], new SearchOptions { Ef = 10 }));
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public class HnswIndexTests
             index.Add(VectorSets.Ids(3000), data);
             var ids = new long[10]; var scores = new float[10];
             var all = new List<long>();
-            for (int q = 0; q < 50; q++) { index.Search(data.AsSpan(q * 16, 16), 10, ids, scores, ef: 10); all.AddRange(ids); }
+            for (int q = 0; q < 50; q++) { index.Search(data.AsSpan(q * 16, 16), 10, ids, scores, new SearchOptions { Ef = 10 }); all.AddRange(ids); }
             results.Add(all.ToArray());
         }
         Assert.Equal(results[0], results[1]);
@@ -87,7 +87,7 @@ public class HnswIndexTests
         var outIds = new long[10]; var outScores = new float[10];
         for (int q = 0; q < 200; q++)
         {
-            int found = index.Search(data.AsSpan(q * dim, dim), 10, outIds, outScores, ef: 100);
+            int found = index.Search(data.AsSpan(q * dim, dim), 10, outIds, outScores, new SearchOptions { Ef = 100 });
             Assert.Equal(10, found);
             Assert.DoesNotContain(outIds, id => removed.Contains(id));
         }
@@ -115,7 +115,7 @@ public class HnswIndexTests
             while (!stop.IsCancellationRequested || searches < 100)
             {
                 int q = rng.NextInt(batches * batch);
-                int found = index.Search(data.AsSpan(q * dim, dim), 10, outIds, outScores, ef: 20);
+                int found = index.Search(data.AsSpan(q * dim, dim), 10, outIds, outScores, new SearchOptions { Ef = 20 });
                 for (int i = 0; i < found; i++)
                 {
                     if (!known.Contains(outIds[i])) errors.Enqueue($"unknown id {outIds[i]}");

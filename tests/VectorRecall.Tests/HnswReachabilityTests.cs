@@ -33,7 +33,7 @@ public class HnswReachabilityTests
         for (int trial = 0; trial < 3; trial++)
         {
             var query = data.AsSpan(rng.NextInt(n) * dim, dim);
-            int found = index.Search(query, n, ids, scores, ef: 100_000);
+            int found = index.Search(query, n, ids, scores, new SearchOptions { Ef = 100_000 });
             Assert.Equal(n, ids.Take(found).Distinct().Count());
         }
     }
@@ -52,7 +52,7 @@ public class HnswReachabilityTests
         }
         using var loaded = HnswIndex.Load(dir.File("i.vrix"));
         var found = new long[n];
-        Assert.Equal(n, found.Take(loaded.Search(data.AsSpan(0, dim), n, found, new float[n], ef: 100_000)).Distinct().Count());
+        Assert.Equal(n, found.Take(loaded.Search(data.AsSpan(0, dim), n, found, new float[n], new SearchOptions { Ef = 100_000 })).Distinct().Count());
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public class HnswReachabilityTests
         await searcher;
         index.RepairReachability();
         var all = new long[3 * per];
-        Assert.Equal(3 * per, all.Take(index.Search(data.AsSpan(0, dim), 3 * per, all, new float[3 * per], ef: 100_000)).Distinct().Count());
+        Assert.Equal(3 * per, all.Take(index.Search(data.AsSpan(0, dim), 3 * per, all, new float[3 * per], new SearchOptions { Ef = 100_000 })).Distinct().Count());
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public class HnswReachabilityTests
         for (int q = 0; q < 50; q++)
         {
             var query = queries.AsSpan(q * dim, dim);
-            int found = index.Search(query, k, ids, scores, ef: 200);
+            int found = index.Search(query, k, ids, scores, new SearchOptions { Ef = 200 });
             var exact = VectorSets.Exact(data, idList, query, Metric.InnerProduct, k);
             hits += ids.Take(found).Intersect(exact.Select(e => e.Id)).Count();
             for (int i = 0; i < found; i++)

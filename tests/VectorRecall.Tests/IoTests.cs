@@ -148,12 +148,12 @@ public class SafeTensorsTests
         var x = new Autograd.Variable(Tensor.Randn(rng, 1f, 5, 6));
         var before = net.Forward(x).Value.ToArray();
         string path = dir.File("net.safetensors");
-        Checkpoint.Save(net, path, new Dictionary<string, string> { ["config"] = "{\"sizes\":[6,16,4]}" });
+        StateDictFile.Save(path, net, new Dictionary<string, string> { ["config"] = "{\"sizes\":[6,16,4]}" });
 
         var copy = Mlp.Build([6, 16, 4], new Rng(99), new MlpOptions { BatchNorm = true, Activation = Activation.PRelu });
         copy.Eval();
         Assert.NotEqual(before, copy.Forward(x).Value.ToArray());
-        var metadata = Checkpoint.Load(copy, path);
+        var metadata = StateDictFile.Load(path, copy);
         Assert.Equal("{\"sizes\":[6,16,4]}", metadata["config"]);
         Assert.Equal(before, copy.Forward(x).Value.ToArray());
     }
@@ -163,9 +163,9 @@ public class SafeTensorsTests
     {
         using var dir = new TempDir();
         string path = dir.File("net.safetensors");
-        Checkpoint.Save(Mlp.Build([6, 16, 4], new Rng(1)), path);
+        StateDictFile.Save(path, Mlp.Build([6, 16, 4], new Rng(1)));
         var other = Mlp.Build([6, 8, 4], new Rng(1));
-        var ex = Assert.Throws<FileFormatException>(() => Checkpoint.Load(other, path));
+        var ex = Assert.Throws<FileFormatException>(() => StateDictFile.Load(path, other));
         Assert.Contains(path, ex.Message);
         Assert.Contains("0.weight", ex.Message);
     }
@@ -182,7 +182,7 @@ public class SafeTensorsTests
                 KeyValuePair.Create("0.bias", new TypedArray(ElementType.Float32, [3], new float[3])),
             ]);
         var before = net.StateDict()["0.bias"].ToArray();
-        var ex = Assert.Throws<FileFormatException>(() => Checkpoint.Load(net, path));
+        var ex = Assert.Throws<FileFormatException>(() => StateDictFile.Load(path, net));
         Assert.Contains("'0.weight' is Int32, expected float32", ex.Message);
         Assert.Equal(before, net.StateDict()["0.bias"].ToArray());
     }

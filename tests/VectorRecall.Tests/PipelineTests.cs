@@ -81,14 +81,14 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         var users = Enumerable.Range(0, m.Data.UserCount).ToList();
         using var service = RecallService.FromBundle(m.BundlePath);
         var vectors = service.EncodeUsers(users.Select(u => (long)u).ToArray());
-        using var exact = new FlatIndex(m.ItemVectors.Cols, Metric.InnerProduct);
-        exact.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), m.ItemVectors.Span);
-        var model = RetrievalEvaluator.Evaluate(exact, vectors, users, m.Data.Test, m.Known, [50]);
+        using var exact = new IndexRetriever(new FlatIndex(m.ItemVectors.Cols, Metric.InnerProduct));
+        exact.Index.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), m.ItemVectors.Span);
+        var model = RetrievalEvaluator.Evaluate(exact, vectors, users, m.Data.Test, m.Known, [50]).Metrics;
 
         var counts = m.Data.Train.ItemCounts(m.Data.ItemCount);
-        using var popular = new FlatIndex(1, Metric.InnerProduct);
-        popular.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), counts.Select(c => (float)c).ToArray());
-        var popularity = RetrievalEvaluator.Evaluate(popular, Tensor.Full(1f, users.Count, 1), users, m.Data.Test, m.Known, [50]);
+        using var popular = new IndexRetriever(new FlatIndex(1, Metric.InnerProduct));
+        popular.Index.Add(Enumerable.Range(0, m.Data.ItemCount).Select(i => (long)i).ToArray(), counts.Select(c => (float)c).ToArray());
+        var popularity = RetrievalEvaluator.Evaluate(popular, Tensor.Full(1f, users.Count, 1), users, m.Data.Test, m.Known, [50]).Metrics;
 
         double ours = model.Get(RankingMetric.Recall, 50), baseline = popularity.Get(RankingMetric.Recall, 50);
         Assert.True(ours > 1.5 * baseline, $"model Recall@50 {ours:F4} should clearly beat popularity's {baseline:F4}");
@@ -111,7 +111,7 @@ public class PipelineTests(TrainedSmallModel m) : IClassFixture<TrainedSmallMode
         var vector = TowerEncoder.EncodeUsers(m.Model.User, UserBatch.Gather([3], m.Data.UserFeatures, m.Known, m.Config.HistoryLength));
         Assert.Equal(vector.ToArray(), a.EncodeUsers([3]).ToArray());
         var ids = new long[50]; var scores = new float[50];
-        a.Index.Search(vector.Row(0), 50, ids, scores);
+        a.Index!.Search(vector.Row(0), 50, ids, scores);
         Assert.Equal(ids.Select(i => m.ItemIds[i]).ToArray(), a.Recall(3, default, 50).ItemIds);
     }
 

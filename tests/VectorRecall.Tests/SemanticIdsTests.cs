@@ -241,7 +241,7 @@ public class SemanticIdsTests
         {
             var narrow = new SemanticIdRetriever(model, items, codes, beam);
             var ids = new long[400];
-            narrow.Search(queries.Span, Enumerable.Range(0, 40).ToArray(), 10, ids, new float[400], new int[40]);
+            narrow.SearchBatch(queries.Span, 10, ids, new float[400], new int[40]);
             double recall = Enumerable.Range(0, 40).Average(q => ids.Skip(q * 10).Take(10).Intersect(exact.Skip(q * 10).Take(10)).Count() / 10.0);
             Assert.True(recall >= minimum, $"beam {beam}: recall@10 against exact search {recall:F3} < {minimum}");
         }
@@ -337,9 +337,14 @@ public class RqVaeCommandTests
         Assert.Equal(60, new SemanticCodes(codes, Enumerable.Repeat(256, levels).ToArray()).DistinctCount);
         Assert.Equal(0, Vrecall("rqvae", "evaluate", "--ckpt", best));
         Assert.Equal(0, Vrecall("rqvae", "evaluate", "--ids", Path.Combine(dir.File("ids"), "x.index.json")));
-        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "flat,semantic", "--rqvae-model", best, "--beam", "50", "--json", dir.File("r.json")]));
+        Assert.Equal(0, Vrecall("bundle", "--rqvae-model", best, "--from", dir.File("b"), "--beam", "50", "--bundle", dir.File("sem")));
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), dir.File("sem"), "--json", dir.File("r.json")]));
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
-        Assert.True(doc.RootElement.GetProperty("retrievers").GetProperty("semantic:best_model").TryGetProperty("hr@50", out _));
+        foreach (var name in new[] { "b:flat", "b:hnsw", "sem:flat", "sem:semantic" })
+            Assert.True(doc.RootElement.GetProperty("retrievers").GetProperty(name).TryGetProperty("hr@50", out _), name);
+        // Semantic ids need a two-tower bundle to stand on, and one source.
+        Assert.Equal(1, Vrecall("bundle", "--rqvae-model", best, "--from", dir.File("sem"), "--bundle", dir.File("sem2")));
+        Assert.Equal(1, Vrecall("bundle", "--rqvae-model", best, "--bundle", dir.File("sem2")));
 
         // Bad input: data of another width for the checkpoint, a data set smaller than a codebook, unknown flags' values.
         Npy.Write(dir.File("wide.npy"), Tensor.Randn(new Rng(1), 1f, 60, 20));

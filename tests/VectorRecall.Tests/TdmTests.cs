@@ -1,3 +1,4 @@
+using VectorRecall.Indexing;
 using VectorRecall.Data;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
@@ -31,7 +32,7 @@ public class TreeBuilderTests
     public void EveryItemIsOneLeafOnTheLastLevelAndSiblingsDifferByAtMostOne(TreeBuildMode mode, int branch, int n)
     {
         var categories = Enumerable.Range(0, n).Select(i => (i * 7) % 5).ToArray();
-        var tree = TreeBuilder.Build(Points(n, 8, 1), new TreeBuildOptions { Mode = mode, Branch = branch, Parallel = 2 }, categories);
+        var tree = TreeBuilder.Build(Points(n, 8, 1), new TreeBuildOptions { Mode = mode, Branch = branch }, categories);
         Assert.Equal(n, tree.ItemCount);
         Assert.Equal(ItemTree.DepthFor(n, branch), tree.Depth);
         var leaves = Enumerable.Range(0, n).Select(tree.LeafOf).ToArray();
@@ -179,7 +180,9 @@ public class BeamSearchTests
             var exclude = Enumerable.Range(0, 30).Select(_ => rng.NextInt(700)).Distinct().ToArray();
             var ids = new long[k];
             var scores = new float[k];
-            int n = BeamSearch.Search(tree, new OracleScorer(tree, itemScores), [0f], k, beam, ids, scores, exclude);
+            var filter = new ExcludedIds();
+            foreach (int e in exclude) filter.Add(e);
+            int n = BeamSearch.Search(tree, new OracleScorer(tree, itemScores), [0f], k, beam, ids, scores, filter);
             var masked = (float[])itemScores.Clone();
             foreach (int e in exclude) masked[e] = float.NaN;
             var expected = TopK.SelectReference(masked, k);
@@ -271,9 +274,9 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
     {
         var data = fixture.Data;
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToArray();
-        var retriever = new TdmRetriever(model, tree, beam: 40, fixture.Known);
-        var queries = retriever.EncodeUsers(data, users, fixture.Known);
-        return RetrievalEvaluator.Evaluate(retriever.Search, data.ItemCount, queries, users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
+        var retriever = TdmRetriever.Create(model, tree, beam: 40);
+        var queries = TdmRetriever.EncodeUsers(model, data, users, fixture.Known);
+        return RetrievalEvaluator.Evaluate(retriever, queries, users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
     }
 
     private double PopularityRecall20()
@@ -281,8 +284,8 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         var data = fixture.Data;
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToArray();
         var (queries, items) = PopularityBaseline.Vectors(data.Train, data.ItemCount, users.Length);
-        using var flat = TowerEncoder.BuildIndex(items, "Flat");
-        return RetrievalEvaluator.Evaluate(flat, queries, users, data.Test, fixture.Known, [20]).Get(RankingMetric.Recall, 20);
+        using var flat = new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"));
+        return RetrievalEvaluator.Evaluate(flat, queries, users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
     }
 
     [Theory]
@@ -355,7 +358,7 @@ public class TdmCommandTests
         using var dir = new TempDir();
         var data = SmallSequenceBundle.Train(dir);
         // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
-        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--parallel", "2"));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--threads", "2"));
         string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];
         Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
         Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--out", dir.File("leaf_emb.npy")));
@@ -364,16 +367,17 @@ public class TdmCommandTests
         Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
         // The second model starts from the first one's user tower, which learned alongside the leaves.
         Assert.Equal(0, Vrecall([.. train, "--user-init", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--tree", dir.File("tree_2.bin"),
-            "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2")]));
-        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "flat,tdm", "--tdm-model",
-            Path.Combine(dir.File("t1"), "best_model.safetensors"), Path.Combine(dir.File("t2"), "best_model.safetensors"), "--beam", "50", "--json", dir.File("r.json")]));
+            "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2"), "--bundle", dir.File("tb2")]));
+        Assert.Equal(0, Vrecall(["bundle", "--tdm-model", Path.Combine(dir.File("t1"), "best_model.safetensors"), .. data, "--beam", "50", "--bundle", dir.File("tb1")]));
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), dir.File("tb1"), dir.File("tb2"), "--beam", "50", "--json", dir.File("r.json")]));
         using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
         var retrievers = doc.RootElement.GetProperty("retrievers");
-        foreach (var name in new[] { "flat", "tdm:t1", "tdm:t2" })
+        foreach (var name in new[] { "b:flat", "b:hnsw", "tb1:tdm", "tb2:tdm" })
             Assert.True(retrievers.GetProperty(name).TryGetProperty("hr@50", out _), name);
 
-        // Bad input: a beam narrower than K, a corrupt tree, a tree for other items, embeddings of the wrong shape.
-        Assert.Equal(1, Vrecall(["eval", .. data, "--retriever", "tdm", "--tdm-model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--beam", "10"]));
+        // Bad input: a beam narrower than K, exact search on a TDM bundle, a corrupt tree, a tree for other items, embeddings of the wrong shape.
+        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--beam", "10"]));
+        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--retriever", "flat"]));
         var bytes = File.ReadAllBytes(dir.File("tree.bin"));
         bytes[^9] ^= 0x10;
         File.WriteAllBytes(dir.File("bad.bin"), bytes);

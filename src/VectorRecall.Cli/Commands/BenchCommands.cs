@@ -4,6 +4,7 @@ using System.Globalization;
 using Spectre.Console;
 using VectorRecall.Indexing;
 using VectorRecall.IO;
+using VectorRecall.Numerics;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -30,16 +31,15 @@ internal static class BenchCommands
         var metric = IndexCommands.MetricOption();
         var m = new Option<int>("--m") { Description = "HNSW links per node", DefaultValueFactory = _ => 16 };
         var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
-        var threads = new Option<int>("--threads") { Description = "build and batch threads (0: all cores)", DefaultValueFactory = _ => 0 };
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
-            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, threads, runs,
+            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, runs,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
-            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Threads = r.GetValue(threads) }, Math.Max(1, r.GetValue(runs)), token))));
+            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc) }, Math.Max(1, r.GetValue(runs)), token))));
         return command;
     }
 
@@ -56,7 +56,7 @@ internal static class BenchCommands
         if (indexPath is not null)
         {
             var clock = Stopwatch.StartNew();
-            index = IndexFactory.Load(indexPath, options.Threads);
+            index = IndexFactory.Load(indexPath);
             Console.WriteLine($"load_s {clock.Elapsed.TotalSeconds:F2}");
         }
         else
@@ -79,10 +79,11 @@ internal static class BenchCommands
         foreach (int ef in efs)
         {
             token.ThrowIfCancellationRequested();
+            var searchOptions = new SearchOptions { Ef = ef };
             // Warm up long enough for the JIT's optimised tier to replace the first code, then
             // time queries one at a time on this thread.
             var warm = Stopwatch.StartNew();
-            for (int i = 0; warm.ElapsedMilliseconds < 300 || i < 200; i++) SearchOne(index, q.Row(i % nq), k, ids, scores, ef);
+            for (int i = 0; warm.ElapsedMilliseconds < 300 || i < 200; i++) SearchOne(index, q.Row(i % nq), k, ids, scores, searchOptions);
             // Best of several passes, as ann-benchmarks reports: on a shared machine the fastest pass is the least disturbed.
             long hits = 0;
             double best = double.MaxValue;
@@ -94,7 +95,7 @@ internal static class BenchCommands
                 for (int i = 0; i < nq; i++)
                 {
                     long t0 = Stopwatch.GetTimestamp();
-                    int found = SearchOne(index, q.Row(i), k, ids, scores, ef);
+                    int found = SearchOne(index, q.Row(i), k, ids, scores, searchOptions);
                     latencies[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                     for (int j = 0; j < found; j++) if (truthSets[i].Contains(ids[j])) hits++;
                 }
@@ -116,12 +117,12 @@ internal static class BenchCommands
         index.SearchBatch(q.Span, k, bIds, bScores, counts);
         double bs = bc.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"batch ef {batchEf} queries {nq} k {k} seconds {bs:F3} qps {nq / bs:F0} threads {Environment.ProcessorCount}"));
+            $"batch ef {batchEf} queries {nq} k {k} seconds {bs:F3} qps {nq / bs:F0} threads {Threads.Count}"));
         return 0;
     }
 
-    private static int SearchOne(IVectorIndex index, ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef) =>
-        index is HnswIndex h ? h.Search(query, k, ids, scores, ef) : index.Search(query, k, ids, scores);
+    private static int SearchOne(IVectorIndex index, ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions options) =>
+        index.Search(query, k, ids, scores, options);
 
     private static int[] ParseEfs(string text)
     {

@@ -141,7 +141,7 @@ internal static class DemoCommand
         }
         AnsiConsole.WriteLine();
         AnsiConsole.MarkupLine("Index Statistics:");
-        var index = service.Index;
+        var index = service.Index!;
         AnsiConsole.MarkupLineInterpolated($"  dim: {index.Dimension}");
         AnsiConsole.MarkupLineInterpolated($"  current_count: {index.Count:N0}");
         if (index is HnswIndex h)
@@ -177,10 +177,10 @@ internal static class DemoCommand
 
         var results = new List<(string Name, RankingMetrics Metrics)>();
         results.Add(("popularity", Evaluate(PopularityBaseline.Vectors(data.Train, data.ItemCount, users.Count), users, data, known, ks, token)));
-        using (var exact = TowerEncoder.BuildIndex(itemVectors, "Flat"))
+        using (var exact = new IndexRetriever(TowerEncoder.BuildIndex(itemVectors, "Flat")))
         {
-            results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token)));
-            results.Add(($"two-tower, {service.Index.GetType().Name}", RetrievalEvaluator.Evaluate(service.Index, userVectors, users, data.Test, known, ks, cancel: token)));
+            results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
+            results.Add(($"two-tower, {service.Retriever.Name}", RetrievalEvaluator.Evaluate(service.Retriever, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
             if (synthetic is not null)
             {
                 var (oracleUsers, oracleItems) = synthetic.OracleVectors();
@@ -197,15 +197,15 @@ internal static class DemoCommand
                     table.AddRow([$"{label}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
             AnsiConsole.Write(table);
             int annK = Math.Min(o.TopK, data.ItemCount);
-            double annRecall = RetrievalEvaluator.AnnRecall(service.Index, exact, userVectors, annK);
+            double annRecall = RetrievalEvaluator.AnnRecall(service.Index!, exact.Index, userVectors, annK);
             AnsiConsole.MarkupLineInterpolated($"{users.Count:N0} test users; items each user already had (train + validation) are excluded. ANN recall@{annK} of the index against exact search: {annRecall:F4}. ({clock.Elapsed.TotalSeconds:F1} s)");
         }
     }
 
     private static RankingMetrics Evaluate((Tensor Users, Tensor Items) vectors, List<int> users, RecDataset data, UserItemLists known, int[] ks, CancellationToken token)
     {
-        using var flat = TowerEncoder.BuildIndex(vectors.Items, "Flat");
-        return RetrievalEvaluator.Evaluate(flat, vectors.Users, users, data.Test, known, ks, cancel: token);
+        using var flat = new IndexRetriever(TowerEncoder.BuildIndex(vectors.Items, "Flat"));
+        return RetrievalEvaluator.Evaluate(flat, vectors.Users, users, data.Test, known, ks, cancel: token).Metrics;
     }
 
     private static Tensor Gather(Tensor rows, List<int> which)

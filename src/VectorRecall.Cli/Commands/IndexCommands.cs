@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Spectre.Console;
 using VectorRecall.Indexing;
 using VectorRecall.IO;
+using VectorRecall.Numerics;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -26,13 +27,12 @@ internal static class IndexCommands
         var m = new Option<int>("--m") { Description = "HNSW links per node (level 0 keeps 2M)", DefaultValueFactory = _ => 16 };
         var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
         var efs = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW default candidate list while searching", DefaultValueFactory = _ => 100 };
-        var threads = new Option<int>("--threads") { Description = "build threads (0: all cores)", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 100 };
         var output = new Option<string>("--out") { Description = "index file to write", Required = true };
-        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, threads, seed, output };
+        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, output };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
-            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Threads = r.GetValue(threads), Seed = r.GetValue(seed) };
+            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed) };
             var (index, seconds) = BuildIndex(r.GetValue(input)!, r.GetValue(ids), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!), options, token);
             using (index)
             {
@@ -73,7 +73,7 @@ internal static class IndexCommands
             string output1 = r.GetValue(output)!;
             Npy.Write(output1, ids, [nq, kk]);
             if (r.GetValue(scoresOut) is { } sp) Npy.Write(sp, scores, [nq, kk]);
-            AnsiConsole.MarkupLineInterpolated($"searched {nq:N0} queries (k={kk}) in {seconds:F3} s ({nq / Math.Max(seconds, 1e-9):N0} queries/s on {Environment.ProcessorCount} cores); ids written to {output1}");
+            AnsiConsole.MarkupLineInterpolated($"searched {nq:N0} queries (k={kk}) in {seconds:F3} s ({nq / Math.Max(seconds, 1e-9):N0} queries/s on {Threads.Count} threads); ids written to {output1}");
             return Task.FromResult(0);
         }));
         return command;

@@ -22,11 +22,10 @@ internal static class ServeCommand
         var shutdown = new Option<int>("--shutdown-timeout-s", "--shutdown_timeout_s") { Description = "on SIGTERM, how long to wait for requests in flight", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
         var watch = new Option<bool>("--watch") { Description = "reload when the bundle folder's manifest changes" };
         var watchInterval = new Option<int>("--watch-interval-ms", "--watch_interval_ms") { Description = "how often --watch looks at the bundle", DefaultValueFactory = _ => (int)defaults.WatchInterval.TotalMilliseconds };
-        var threads = new Option<int>("--search-threads", "--search_threads") { Description = "threads one batch request's index search may use (0 = all cores)", DefaultValueFactory = _ => defaults.SearchThreads };
-        var ef = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW candidate list for every search, trading recall for speed (0 = the bundle's own; at least top_k is used)", DefaultValueFactory = _ => defaults.EfSearch };
+        var ef = new Option<int>("--ef-search", "--ef_search") { Description = "width of every search, trading recall for speed: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is used)", DefaultValueFactory = _ => defaults.EfSearch };
         var command = new Command("serve", $"Serve recall over HTTP: POST /v1/recall, /v1/recall/batch; GET /healthz, /readyz, /metrics, /openapi.json; POST /v1/admin/reload (needs {ServerOptions.AdminTokenVariable}).")
         {
-            bundle, urls, maxTopK, maxBatch, maxHistory, maxBody, timeout, shutdown, watch, watchInterval, threads, ef,
+            bundle, urls, maxTopK, maxBatch, maxHistory, maxBody, timeout, shutdown, watch, watchInterval, ef,
         };
         command.SetAction((r, _) => CliErrors.Guard(() => RunAsync(new ServerOptions
         {
@@ -40,7 +39,6 @@ internal static class ServeCommand
             ShutdownTimeout = TimeSpan.FromSeconds(r.GetValue(shutdown)),
             Watch = r.GetValue(watch),
             WatchInterval = TimeSpan.FromMilliseconds(r.GetValue(watchInterval)),
-            SearchThreads = r.GetValue(threads),
             EfSearch = r.GetValue(ef),
             AdminToken = Environment.GetEnvironmentVariable(ServerOptions.AdminTokenVariable),
         })));

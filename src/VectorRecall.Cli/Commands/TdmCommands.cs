@@ -34,7 +34,6 @@ internal static class TdmCommands
         var mode = new Option<string>("--mode") { Description = "kmeans (balanced k-means, also by_kmeans), random or category (ablations)", DefaultValueFactory = _ => "kmeans" };
         var input = new Option<string>("--input") { Description = "item embeddings [items x dim], row i = item i (.npy, .fvecs)", Required = true };
         var output = new Option<string>("--output") { Description = "tree file to write", Required = true };
-        var parallel = new Option<int>("--parallel") { Description = "cores to use", DefaultValueFactory = _ => Environment.ProcessorCount };
         var treeEmb = new Option<string?>("--tree-emb", "--tree_emb_path", "--tree-emb-path") { Description = "also write the node embeddings [nodes x dim] as .npy, rows in ascending heap-code order" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
         var categories = new Option<string?>("--categories") { Description = "category mode: an .npy of one integer category per item" };
@@ -42,13 +41,13 @@ internal static class TdmCommands
         var seed = new Option<ulong>("--seed") { Description = "seed for k-means and random mode", DefaultValueFactory = _ => 42 };
         var command = new Command("build-tree", "Build a balanced item tree (all leaves on the last level) from item embeddings.")
         {
-            mode, input, output, parallel, treeEmb, branch, categories, iterations, seed,
+            mode, input, output, treeEmb, branch, categories, iterations, seed,
         };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
             var options = new TreeBuildOptions
             {
-                Mode = ParseMode(r.GetValue(mode)!), Branch = r.GetValue(branch), Parallel = r.GetValue(parallel),
+                Mode = ParseMode(r.GetValue(mode)!), Branch = r.GetValue(branch),
                 KMeansIterations = r.GetValue(iterations), Seed = r.GetValue(seed),
             };
             return Task.FromResult(RunBuildTree(options, r.GetValue(input)!, r.GetValue(output)!, r.GetValue(treeEmb), r.GetValue(categories), token));
@@ -74,7 +73,7 @@ internal static class TdmCommands
             if (categoriesPath is null) throw new ArgumentException("--mode category needs --categories FILE.npy (one integer per item)");
             categories = ReadCategories(categoriesPath, items.Rows);
         }
-        AnsiConsole.MarkupLineInterpolated($"Building a {options.Mode} tree (branch {options.Branch}, depth {ItemTree.DepthFor(Math.Max(2, items.Rows), options.Branch)}) over {items.Rows:N0} items of dimension {items.Cols} from {input} on {options.Parallel} cores");
+        AnsiConsole.MarkupLineInterpolated($"Building a {options.Mode} tree (branch {options.Branch}, depth {ItemTree.DepthFor(Math.Max(2, items.Rows), options.Branch)}) over {items.Rows:N0} items of dimension {items.Cols} from {input} on {Threads.Count} threads");
         var clock = Stopwatch.StartNew();
         ItemTree tree = null!;
         DemoCommand.WithProgress("Placing items", items.Rows, report =>
@@ -122,9 +121,10 @@ internal static class TdmCommands
         var checkpoints = new Option<string>("--checkpoint-dir", "--checkpoint_dir", "--ckpt-dir") { Description = "where checkpoints go", DefaultValueFactory = _ => "tdm_checkpoints" };
         var resume = new Option<bool>("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
         var seed = new Option<ulong>("--seed") { Description = "seed for initialisation, shuffling and sampling", DefaultValueFactory = _ => 42 };
+        var bundle = new Option<string?>("--bundle") { Description = "also write a serving bundle of best_model here (searched --beam wide)" };
         var command = new Command("train", "Train a TDM model layer by layer on a data set over an item tree.")
         {
-            dataset, dataDir, tree, userInit, scorer, mlp, negatives, loss, beam, epochs, batch, lr, weightDecay, temperature, selectBy, patience, checkpoints, resume, seed,
+            dataset, dataDir, tree, userInit, scorer, mlp, negatives, loss, beam, epochs, batch, lr, weightDecay, temperature, selectBy, patience, checkpoints, resume, seed, bundle,
         };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
@@ -157,13 +157,13 @@ internal static class TdmCommands
                 var s => throw new ArgumentException($"--scorer: unknown '{s}' (expected ip or mlp)"),
             };
             return Task.FromResult(RunTrain(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(mlp)!,
-                r.GetValue(temperature), trainer, tdm, token));
+                r.GetValue(temperature), trainer, tdm, r.GetValue(bundle), token));
         }));
         return command;
     }
 
     private static int RunTrain(string datasetName, string dataDir, string treePath, string? userInit, NodeScorerKind scorer, int[] mlp, float temperature,
-        TrainerOptions trainerOptions, TdmOptions tdmOptions, CancellationToken token)
+        TrainerOptions trainerOptions, TdmOptions tdmOptions, string? bundle, CancellationToken token)
     {
         var total = Stopwatch.StartNew();
         var loaded = DatasetLoaders.Load(datasetName, dataDir);
@@ -205,6 +205,12 @@ internal static class TdmCommands
         string criterion = trainerOptions.SelectBy == ModelSelection.Recall ? $"validation recall@{TdmTrainer.SelectionK} (beam {tdmOptions.Beam})" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {trainerOptions.Patience} epochs");
         AnsiConsole.MarkupLineInterpolated($"best_model is epoch {trainer.BestEpoch} (by {criterion}): {trainer.CheckpointPath("best_model")}");
+        if (bundle is not null)
+        {
+            trainer.RestoreBest();
+            BundleCommand.WriteTdm(bundle, model, tree, tdmOptions.Beam, loaded, data);
+            AnsiConsole.MarkupLineInterpolated($"Serving bundle of best_model saved to {Path.GetFullPath(bundle)}");
+        }
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
     }

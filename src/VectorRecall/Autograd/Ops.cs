@@ -35,18 +35,15 @@ public static partial class Ops
     private static Tensor New(ReadOnlySpan<int> shape, bool clear) =>
         Tape.Current is { Pooled: true } tape ? tape.Allocate(shape, clear) : new Tensor(shape.ToArray());
 
-    /// <summary>Below this many elements an op runs on one core: splitting costs more than it saves.</summary>
-    private const long ParallelElements = 1 << 16;
-
     /// <summary>
     /// Runs <paramref name="body"/>(start, end) over [0, count) — rows, or blocks — split across the
-    /// cores when the op touches at least <see cref="ParallelElements"/> elements.
+    /// cores when the op touches at least <see cref="Threads.ParallelElements"/> elements.
     /// </summary>
     private static void ForChunks(int count, long elements, Action<int, int> body)
     {
-        int chunks = elements >= ParallelElements ? Math.Min(Environment.ProcessorCount, count) : 1;
+        int chunks = Threads.ChunksFor(elements, count);
         if (chunks <= 1) { body(0, count); return; }
-        Parallel.For(0, chunks, c => body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks)));
+        Parallel.For(0, chunks, Threads.Options, c => body((int)((long)count * c / chunks), (int)((long)count * (c + 1) / chunks)));
     }
 
     /// <summary>
@@ -55,9 +52,9 @@ public static partial class Ops
     /// </summary>
     private static void ForEachOwner(int entries, int width, Action<int, int> body)
     {
-        int owners = (long)entries * width >= ParallelElements ? Environment.ProcessorCount : 1;
+        int owners = Threads.ChunksFor((long)entries * width, int.MaxValue);
         if (owners == 1) body(0, 1);
-        else Parallel.For(0, owners, c => body(c, owners));
+        else Parallel.For(0, owners, Threads.Options, c => body(c, owners));
     }
 
     /// <summary>
@@ -67,11 +64,11 @@ public static partial class Ops
     /// </summary>
     private static void SumRows(int rows, int cols, Span<float> into, Action<int, float[]> addRow)
     {
-        int chunks = (long)rows * cols >= ParallelElements ? Math.Min(Environment.ProcessorCount, rows) : 1;
+        int chunks = Threads.ChunksFor((long)rows * cols, rows);
         var partials = new float[Math.Max(1, chunks)][];
         for (int c = 0; c < partials.Length; c++) partials[c] = new float[cols];
         if (chunks <= 1) for (int r = 0; r < rows; r++) addRow(r, partials[0]);
-        else Parallel.For(0, chunks, c =>
+        else Parallel.For(0, chunks, Threads.Options, c =>
         {
             for (int r = (int)((long)rows * c / chunks), end = (int)((long)rows * (c + 1) / chunks); r < end; r++) addRow(r, partials[c]);
         });

@@ -222,7 +222,7 @@ public static class SyntheticGenerator
         int done = 0;
         const int block = 64;
         int blocks = (o.NumUsers + block - 1) / block;
-        Parallel.For(0, blocks, new ParallelOptions { CancellationToken = cancel }, () => (new float[block * o.NumItems], new double[o.NumItems], new int[o.NumItems]),
+        Parallel.For(0, blocks, new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Threads.Count }, () => (new float[block * o.NumItems], new double[o.NumItems], new int[o.NumItems]),
             (b, _, scratch) =>
             {
                 var (logits, cumulative, stamp) = scratch;

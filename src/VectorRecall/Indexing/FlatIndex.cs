@@ -86,10 +86,10 @@ public sealed class FlatIndex : IVectorIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, null);
-
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter)
+    /// <summary>Exact top-k; of <paramref name="options"/> only the filter applies (exact search has no width).</summary>
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
+        var filter = options?.Filter;
         VectorChecks.Query(query, Dimension, k);
         float[]? rented = null;
         Span<float> q = Dimension <= 1024 ? stackalloc float[Dimension] : (rented = ArrayPool<float>.Shared.Rent(Dimension)).AsSpan(0, Dimension);
@@ -119,13 +119,10 @@ public sealed class FlatIndex : IVectorIndex
         finally { if (rented is not null) ArrayPool<float>.Shared.Return(rented); }
     }
 
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
-        SearchBatch(queries, k, ids, scores, counts, null);
-
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters)
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
     {
         int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
-        VectorChecks.Filters(filters, nq);
+        VectorChecks.Options(options, nq);
         if (nq == 0) return;
         var q = queries.ToArray();
         if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) VectorChecks.Normalize(q.AsSpan(i * Dimension, Dimension));
@@ -137,11 +134,11 @@ public sealed class FlatIndex : IVectorIndex
         try
         {
             int blocks = (nq + QueryBlock - 1) / QueryBlock;
-            Parallel.For(0, blocks, b =>
+            Parallel.For(0, blocks, Threads.Options, b =>
             {
                 int q0 = b * QueryBlock, qn = Math.Min(QueryBlock, nq - q0);
                 SearchBlock(q.AsSpan(q0 * Dimension, qn * Dimension), qn, k,
-                    outIds.AsSpan(q0 * k, qn * k), outScores.AsSpan(q0 * k, qn * k), outCounts.AsSpan(q0, qn), filters, q0);
+                    outIds.AsSpan(q0 * k, qn * k), outScores.AsSpan(q0 * k, qn * k), outCounts.AsSpan(q0, qn), options, q0);
             });
         }
         finally { _lock.ExitReadLock(); }
@@ -155,7 +152,7 @@ public sealed class FlatIndex : IVectorIndex
     /// GEMM (rows · queriesᵀ, so the rows are read in place and only the small query block is
     /// packed), then each query's heap takes the scores that reach its threshold.
     /// </summary>
-    private void SearchBlock(ReadOnlySpan<float> queries, int qn, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters, int firstQuery)
+    private void SearchBlock(ReadOnlySpan<float> queries, int qn, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options, int firstQuery)
     {
         int n = _count, kk = Math.Min(k, n);
         var tile = ArrayPool<float>.Shared.Rent(RowBlock * qn);
@@ -178,7 +175,7 @@ public sealed class FlatIndex : IVectorIndex
                     for (int j = 0; j < qn; j++)
                     {
                         if (row[j] < thresholds[j]) continue;
-                        if (filters?[firstQuery + j] is { } filter && !filter.Allows(id)) continue;
+                        if (options?[firstQuery + j]?.Filter is { } filter && !filter.Allows(id)) continue;
                         var hi = ids.Slice(j * k, kk);
                         var hs = scores.Slice(j * k, kk);
                         TopK.Push(hi, hs, ref counts[j], id, row[j]);

@@ -16,7 +16,7 @@ public sealed record HnswOptions
     public int EfConstruction { get; init; } = 200;
     /// <summary>Default candidate list size while searching (at least k is always used).</summary>
     public int EfSearch { get; init; } = 100;
-    /// <summary>Threads used while adding; 0 means every core.</summary>
+    /// <summary>At most this many threads while adding (0: <see cref="Numerics.Threads.Count"/>, the one thread setting); 1 builds deterministically.</summary>
     public int Threads { get; init; }
     /// <summary>Seed of the level draws: with one thread, the same seed and order give the same graph.</summary>
     public ulong Seed { get; init; } = 100;
@@ -138,7 +138,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         }
         for (int i = 0; i < n; i++) WriteNode(first + i, ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
 
-        int threads = Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
+        int threads = Threads.Resolve(Options.Threads);
         int done = 0;
         var idArray = ids.ToArray();
         var linked = new bool[n];
@@ -361,20 +361,18 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     // ---- Search ------------------------------------------------------------------------
 
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores) => Search(query, k, ids, scores, EfSearch, null);
-
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter) => Search(query, k, ids, scores, EfSearch, filter);
-
     /// <summary>
-    /// As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/> with this call's candidate list size
-    /// (at least k is used) and, when given, a filter on the ids returned: the walk passes through refused items.
+    /// The k nearest, with this call's candidate list size (<see cref="SearchOptions.Ef"/>, else
+    /// <see cref="EfSearch"/>; at least k is used) and, when given, a filter on the ids returned: the walk passes through refused items.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, int ef, IIdFilter? filter = null)
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
+        int ef = options is { Ef: > 0 } ? options.Ef : EfSearch;
+        var filter = options?.Filter;
         ObjectDisposedException.ThrowIf(_disposed, this);
         VectorChecks.Query(query, Dimension, k);
-        if (ef <= 0) throw new ArgumentOutOfRangeException(nameof(ef), $"ef must be positive, got {ef}");
+        if (options is { Ef: < 0 }) throw new ArgumentOutOfRangeException(nameof(options), $"ef must be positive (0: the index's {EfSearch}), got {options.Ef}");
         if (ids.Length < Math.Min(k, Count) || scores.Length < Math.Min(k, Count)) throw new ArgumentException("result buffers are shorter than k");
         long entry = Volatile.Read(ref _entry);
         if (entry < 0) return 0;
@@ -410,25 +408,19 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         finally { ReturnScratch(scratch); }
     }
 
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
-        SearchBatch(queries, k, ids, scores, counts, EfSearch, null);
-
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters) =>
-        SearchBatch(queries, k, ids, scores, counts, EfSearch, filters);
-
-    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, int ef, IReadOnlyList<IIdFilter?>? filters = null)
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
     {
         int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
-        VectorChecks.Filters(filters, nq);
+        VectorChecks.Options(options, nq);
         var q = queries.ToArray();
         var outIds = new long[(long)nq * k];
         var outScores = new float[(long)nq * k];
         var outCounts = new int[nq];
-        Parallel.For(0, nq, i =>
+        Parallel.For(0, nq, Threads.Options, i =>
         {
             var rowIds = outIds.AsSpan(i * k, k);
             var rowScores = outScores.AsSpan(i * k, k);
-            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, ef, filters?[i]);
+            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, options?[i]);
             rowIds[found..].Fill(-1);
             rowScores[found..].Fill(float.NaN);
             outCounts[i] = found;
@@ -700,7 +692,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>Loads an index written by <see cref="Save"/>, checking its structure and checksum.</summary>
-    public static HnswIndex Load(string path, int threads = 0)
+    public static HnswIndex Load(string path)
     {
         using var reader = new IndexFile.Reader(path, Kind);
         var h = reader.Header;
@@ -712,7 +704,6 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             EfConstruction = (int)h.Parameter("ef_construction", path),
             EfSearch = (int)h.Parameter("ef_search", path),
             Seed = (ulong)h.Parameter("seed", path),
-            Threads = threads,
         };
         if (options.M is < 2 or > 1024 || options.EfConstruction < 1 || options.EfSearch < 1)
             throw new FileFormatException(path, $"implausible parameters M={options.M}, efConstruction={options.EfConstruction}, efSearch={options.EfSearch}");

@@ -20,20 +20,16 @@ public interface IVectorIndex : IDisposable
     /// <summary>
     /// The <paramref name="k"/> nearest to <paramref name="query"/>, best first, into the first
     /// entries of <paramref name="ids"/> and <paramref name="scores"/> (each at least k long); returns how many.
+    /// <paramref name="options"/> sets this call's width and filter.
     /// </summary>
-    int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores);
-
-    /// <summary>As <see cref="Search(ReadOnlySpan{float}, int, Span{long}, Span{float})"/>, returning only ids that <paramref name="filter"/> allows (null allows all).</summary>
-    int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, IIdFilter? filter);
+    int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null);
 
     /// <summary>
     /// Searches every row of <paramref name="queries"/> on all cores. Row q's results go to
-    /// <c>ids[q·k ..]</c> and <c>scores[q·k ..]</c>; its count to <c>counts[q]</c> (slots past it hold −1 and NaN).
+    /// <c>ids[q·k ..]</c> and <c>scores[q·k ..]</c>; its count to <c>counts[q]</c> (slots past it hold −1 and NaN);
+    /// its options are <c>options[q]</c> (a null list or entry: the defaults).
     /// </summary>
-    void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts);
-
-    /// <summary>As <see cref="SearchBatch(ReadOnlySpan{float}, int, Span{long}, Span{float}, Span{int})"/>, row q returning only ids that <c>filters[q]</c> allows (a null list or entry allows all).</summary>
-    void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<IIdFilter?>? filters);
+    void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null);
 
     /// <summary>Removes the vector with this id; it never appears in results again.</summary>
     void Remove(long id);

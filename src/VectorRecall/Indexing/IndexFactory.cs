@@ -42,10 +42,10 @@ public static class IndexFactory
     }
 
     /// <summary>Loads any index file, whichever kind it holds.</summary>
-    public static IVectorIndex Load(string path, int threads = 0) => IndexFile.ReadKind(path) switch
+    public static IVectorIndex Load(string path) => IndexFile.ReadKind(path) switch
     {
         "Flat" => FlatIndex.Load(path),
-        "HNSW" => HnswIndex.Load(path, threads),
+        "HNSW" => HnswIndex.Load(path),
         var kind => throw new FileFormatException(path, $"unknown index kind '{kind}'"),
     };
 

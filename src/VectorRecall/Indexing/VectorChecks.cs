@@ -23,9 +23,12 @@ internal static class VectorChecks
         return n;
     }
 
-    public static void Filters(IReadOnlyList<IIdFilter?>? filters, int queries)
+    public static void Options(IReadOnlyList<SearchOptions?>? options, int queries)
     {
-        if (filters is not null && filters.Count != queries) throw new ArgumentException($"{filters.Count} filters given for {queries} queries (one per query, or none)");
+        if (options is not null && options.Count != queries) throw new ArgumentException($"{options.Count} search options given for {queries} queries (one per query, or none)");
+        if (options is not null)
+            foreach (var o in options)
+                if (o is { Ef: < 0 }) throw new ArgumentOutOfRangeException(nameof(options), $"ef must be positive (0: the index's default), got {o.Ef}");
     }
 
     public static int AddCount(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors, int dimension)

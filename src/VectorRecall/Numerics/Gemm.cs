@@ -200,7 +200,7 @@ public static unsafe class Gemm
 
     private static int PlanThreads(int m, int n, int k, int threads, int mr, int nr)
     {
-        int cores = threads > 0 ? Math.Min(threads, Environment.ProcessorCount) : Environment.ProcessorCount;
+        int cores = Threads.Resolve(threads);
         // Below ~2 MFLOP the fork/join costs more than it saves.
         double flops = 2.0 * m * n * k;
         if (flops < 2e6) return 1;

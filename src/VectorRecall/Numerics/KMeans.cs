@@ -60,8 +60,8 @@ public static class KMeans
         if (!parallel) Range(0, n);
         else
         {
-            int chunks = Environment.ProcessorCount * 4;
-            Parallel.For(0, chunks, c => Range((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
+            int chunks = Threads.Count * 4;
+            Parallel.For(0, chunks, Threads.Options, c => Range((int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
         }
         return changed != 0;
     }

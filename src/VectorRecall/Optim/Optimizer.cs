@@ -1,6 +1,8 @@
 using System.Runtime.Intrinsics;
 using VectorRecall.Autograd;
 
+using VectorRecall.Numerics;
+
 namespace VectorRecall.Optim;
 
 /// <summary>
@@ -57,9 +59,6 @@ public abstract class Optimizer
     /// <summary>Called once before a parameter's runs are updated with <paramref name="step"/> (per-step constants go here; Update may run on several threads).</summary>
     protected virtual void Prepare(int step) { }
 
-    /// <summary>Below this many touched elements a row-sparse update runs on one core.</summary>
-    private const int ParallelElements = 1 << 16;
-
     public void Step()
     {
         foreach (var p in Parameters)
@@ -82,14 +81,14 @@ public abstract class Optimizer
             }
             int cols = p.Value.Cols;
             var rows = p.TouchedRows;
-            int chunks = (long)rows.Count * cols >= ParallelElements ? Environment.ProcessorCount : 1;
+            int chunks = Threads.ChunksFor((long)rows.Count * cols, rows.Count);
             if (chunks == 1)
             {
                 foreach (int row in rows) Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
                 continue;
             }
             // Touched rows are distinct, so the cores update disjoint rows.
-            Parallel.For(0, chunks, c =>
+            Parallel.For(0, chunks, Threads.Options, c =>
             {
                 for (int i = rows.Count * c / chunks, end = rows.Count * (c + 1) / chunks; i < end; i++)
                     Update(p.Value.Row(rows[i]), grad.Row(rows[i]), state, rows[i] * cols, step);

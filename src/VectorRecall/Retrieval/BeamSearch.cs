@@ -1,3 +1,4 @@
+using VectorRecall.Indexing;
 using VectorRecall.Numerics;
 
 namespace VectorRecall.Retrieval;
@@ -6,7 +7,7 @@ namespace VectorRecall.Retrieval;
 /// Top-K retrieval down a tree (TDM's layer-wise beam search): start at the deepest level that has
 /// no more than <c>beam</c> nodes and take all of them; on each level below, score the children of
 /// the kept nodes and keep the best <c>beam</c>; on the leaf level return the best K items, leaving
-/// out the excluded ones. With a scorer that ranks every node by the best leaf below it, this is
+/// out the ones the filter refuses. With a scorer that ranks every node by the best leaf below it, this is
 /// exact; with a learned scorer, the beam trades time for recall. Per-thread scratch makes a search
 /// allocation-free once warm.
 /// </summary>
@@ -17,7 +18,7 @@ public static class BeamSearch
     /// best first; returns how many were written (fewer when the tree has fewer items left).
     /// </summary>
     public static int Search(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> query, int k, int beam,
-        Span<long> ids, Span<float> scores, ReadOnlySpan<int> exclude = default)
+        Span<long> ids, Span<float> scores, IIdFilter? filter = null)
     {
         Check(k, beam, ids.Length, scores.Length);
         var s = Scratch.ForThread(beam, tree.MaxChildren);
@@ -29,7 +30,7 @@ public static class BeamSearch
         {
             // Every leaf fits in the beam: score them all.
             s.Beam.AsSpan(0, kept).CopyTo(s.Candidates);
-            return TopLeaves(tree, scorer, query, s, kept, k, ids, scores, exclude);
+            return TopLeaves(tree, scorer, query, s, kept, k, ids, scores, filter);
         }
         for (int level = start + 1; ; level++)
         {
@@ -39,7 +40,7 @@ public static class BeamSearch
                 int first = tree.ChildStart(s.Beam[i]), count = tree.ChildCount(s.Beam[i]);
                 for (int c = 0; c < count; c++) s.Candidates[n++] = first + c;
             }
-            if (level == last) return TopLeaves(tree, scorer, query, s, n, k, ids, scores, exclude);
+            if (level == last) return TopLeaves(tree, scorer, query, s, n, k, ids, scores, filter);
             var candidateScores = s.Scores.AsSpan(0, n);
             scorer.Score(query, s.Candidates.AsSpan(0, n), candidateScores);
             var heap = new TopK(Math.Min(beam, n), s.HeapIds, s.HeapScores);
@@ -50,38 +51,33 @@ public static class BeamSearch
     }
 
     /// <summary>
-    /// <see cref="Search"/> for every row of <paramref name="queries"/> (dimension <paramref name="dim"/>), on all
-    /// cores; row q's results go to [q·k, (q+1)·k) and its count to counts[q]. <paramref name="exclude"/>, when
-    /// given, names each query's excluded items.
+    /// <see cref="Search"/> for every row of <paramref name="queries"/> on all cores; row q's results go to
+    /// [q·k, (q+1)·k) (slots past its count hold −1 and NaN) and its count to counts[q]. <c>options[q]</c>
+    /// (when given) sets the row's beam (<see cref="SearchOptions.Ef"/>) and the items it must not return.
     /// </summary>
-    public static void SearchBatch(ISearchTree tree, INodeScorer scorer, float[] queries, int dim, int k, int beam,
-        long[] ids, float[] scores, int[] counts, ExcludedItems? exclude = null)
+    public static void SearchBatch(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> queries, int dim, int k, int beam,
+        Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
     {
         int n = counts.Length;
         if (queries.Length != n * dim) throw new ArgumentException($"{queries.Length} query values for {n} queries of dimension {dim}");
-        Check(k, beam, ids.Length / Math.Max(1, n), scores.Length / Math.Max(1, n));
-        Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, q =>
-            counts[q] = Search(tree, scorer, queries.AsSpan(q * dim, dim), k, beam, ids.AsSpan(q * k, k), scores.AsSpan(q * k, k),
-                exclude is null ? default : exclude(q)));
-    }
-
-    /// <summary>
-    /// <see cref="SearchBatch"/> in the shape of <see cref="UserBatchSearch"/>: row r of
-    /// <paramref name="queries"/> is user <c>users[r]</c>, whose <paramref name="exclude"/> items (when given) are left out.
-    /// </summary>
-    public static void SearchUsers(ISearchTree tree, INodeScorer scorer, int dim, int beam, Data.UserItemLists? exclude,
-        ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts)
-    {
-        int n = users.Length;
-        var userArray = users.ToArray();
-        var idArray = new long[n * k];
-        var scoreArray = new float[n * k];
-        var countArray = new int[n];
-        SearchBatch(tree, scorer, queries[..(n * dim)].ToArray(), dim, k, beam, idArray, scoreArray, countArray,
-            exclude is null ? null : query => exclude.Of(userArray[query]));
-        idArray.CopyTo(ids);
-        scoreArray.CopyTo(scores);
-        countArray.CopyTo(counts);
+        if (options is not null && options.Count != n) throw new ArgumentException($"{options.Count} search options given for {n} queries (one per query, or none)");
+        if (ids.Length < (long)n * k || scores.Length < (long)n * k) throw new ArgumentException($"result buffers are too small for {n} queries × k = {k}");
+        for (int i = 0; i < n; i++) Check(k, options?[i] is { Ef: > 0 } o ? o.Ef : beam, k, k);
+        // Parallel.For cannot capture spans: work on arrays and copy out.
+        var q = queries.ToArray();
+        var outIds = new long[n * k];
+        var outScores = new float[n * k];
+        var outCounts = new int[n];
+        Parallel.For(0, n, Threads.Options, i =>
+        {
+            var o = options?[i];
+            int found = outCounts[i] = Search(tree, scorer, q.AsSpan(i * dim, dim), k, o is { Ef: > 0 } ? o.Ef : beam, outIds.AsSpan(i * k, k), outScores.AsSpan(i * k, k), o?.Filter);
+            outIds.AsSpan(i * k + found, k - found).Fill(-1);
+            outScores.AsSpan(i * k + found, k - found).Fill(float.NaN);
+        });
+        outIds.CopyTo(ids);
+        outScores.CopyTo(scores);
+        outCounts.CopyTo(counts);
     }
 
     private static void Check(int k, int beam, int idRoom, int scoreRoom)
@@ -92,7 +88,7 @@ public static class BeamSearch
     }
 
     private static int TopLeaves(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> query, Scratch s, int n, int k,
-        Span<long> ids, Span<float> scores, ReadOnlySpan<int> exclude)
+        Span<long> ids, Span<float> scores, IIdFilter? filter)
     {
         var candidateScores = s.Scores.AsSpan(0, n);
         scorer.Score(query, s.Candidates.AsSpan(0, n), candidateScores);
@@ -100,7 +96,7 @@ public static class BeamSearch
         for (int i = 0; i < n; i++)
         {
             int item = tree.LeafItem(s.Candidates[i]);
-            if (!exclude.IsEmpty && exclude.Contains(item)) continue;
+            if (filter is not null && !filter.Allows(item)) continue;
             heap.Push(item, candidateScores[i]);
         }
         return heap.SortBestFirst();

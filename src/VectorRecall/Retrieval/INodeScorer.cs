@@ -1,8 +1,5 @@
 namespace VectorRecall.Retrieval;
 
-/// <summary>The items query <c>q</c> of a batch must not get back.</summary>
-public delegate ReadOnlySpan<int> ExcludedItems(int query);
-
 /// <summary>Scores tree nodes for one query (higher is better). Called from several threads at once.</summary>
 public interface INodeScorer
 {

@@ -1,3 +1,4 @@
+using VectorRecall.Indexing;
 using VectorRecall.Numerics;
 
 namespace VectorRecall.Retrieval;
@@ -7,23 +8,36 @@ namespace VectorRecall.Retrieval;
 /// scalar loop, one query at a time on one core, then the top k. It gives the same ranking as exact
 /// search and shows what the SIMD GEMM and the graph index save.
 /// </summary>
-public static class NaiveSearch
+public sealed class NaiveSearch(Tensor items) : IRetriever
 {
-    public static BatchSearch Over(Tensor items) => (queries, k, ids, scores, counts) =>
+    public string Name => "scalar";
+    public int Dimension => items.Cols;
+    public int ItemCount => items.Rows;
+
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
-        int d = items.Cols, n = items.Rows, nq = queries.Length / d;
-        var all = new float[n];
+        int d = items.Cols, n = items.Rows;
         var data = items.Span;
-        for (int q = 0; q < nq; q++)
+        var filter = options?.Filter;
+        var heap = new TopK(Math.Min(k, n), ids, scores);
+        for (int i = 0; i < n; i++)
         {
-            var query = queries.Slice(q * d, d);
-            for (int i = 0; i < n; i++)
-            {
-                float s = 0;
-                for (int j = 0; j < d; j++) s += query[j] * data[i * d + j];
-                all[i] = s;
-            }
-            counts[q] = TopK.Select(all, k, ids.Slice(q * k, k), scores.Slice(q * k, k));
+            float s = 0;
+            for (int j = 0; j < d; j++) s += query[j] * data[i * d + j];
+            if (filter is null || filter.Allows(i)) heap.Push(i, s);
         }
-    };
+        return heap.SortBestFirst();
+    }
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
+    {
+        for (int q = 0; q < counts.Length; q++)
+        {
+            int found = counts[q] = Search(queries.Slice(q * Dimension, Dimension), k, ids.Slice(q * k, k), scores.Slice(q * k, k), options?[q]);
+            ids.Slice(q * k + found, k - found).Fill(-1);
+            scores.Slice(q * k + found, k - found).Fill(float.NaN);
+        }
+    }
+
+    public void Dispose() { }
 }

@@ -1,4 +1,4 @@
-using VectorRecall.Data;
+using VectorRecall.Indexing;
 using VectorRecall.Numerics;
 using VectorRecall.Tdm;
 using VectorRecall.Retrieval;
@@ -12,18 +12,15 @@ namespace VectorRecall.SemanticIds;
 /// space once per node, and a user scores a node by the inner product with it. Leaves are the items'
 /// own vectors, so the last step ranks the surviving candidates exactly.
 /// </summary>
-public sealed class SemanticIdRetriever : INodeScorer
+public sealed class SemanticIdRetriever : INodeScorer, IRetriever
 {
     private readonly Tensor _nodeVectors;
-    private readonly UserItemLists? _exclude;
+    private readonly BeamSearchRetriever _search;
 
-    public SemanticIdRetriever(RqVae model, Tensor items, SemanticCodes codes, int beam, UserItemLists? exclude = null)
+    public SemanticIdRetriever(RqVae model, Tensor items, SemanticCodes codes, int beam)
     {
-        if (beam < 1) throw new ArgumentOutOfRangeException(nameof(beam), $"--beam must be at least 1, got {beam}");
         if (codes.Count != items.Rows) throw new ArgumentException($"{codes.Count} ids for {items.Rows} items");
         if (items.Cols != model.Config.InDim) throw new ArgumentException($"the RQ-VAE takes {model.Config.InDim}-d vectors, the items are {items.Cols}-d");
-        Beam = beam;
-        _exclude = exclude;
         Trie = new SemanticIdTrie(codes);
         int levels = model.Quantizer.Levels;
         _nodeVectors = new Tensor(Trie.NodeCount, items.Cols);
@@ -39,18 +36,25 @@ public sealed class SemanticIdRetriever : INodeScorer
         }
         if (leaves > first) model.Decode(sums).Span.CopyTo(_nodeVectors.RowRange(first, leaves - first).Span);
         for (int node = leaves; node < Trie.NodeCount; node++) items.Row(Trie.LeafItem(node)).CopyTo(_nodeVectors.Row(node));
+        _search = new BeamSearchRetriever(Name, Trie, this, items.Cols, items.Rows, beam);
     }
 
     public SemanticIdTrie Trie { get; }
-    public int Beam { get; }
+    public int Beam => _search.Beam;
+    public string Name => "semantic";
     public int Dimension => _nodeVectors.Cols;
+    public int ItemCount => _search.ItemCount;
 
     public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
     {
         for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, _nodeVectors.Row(nodes[i]));
     }
 
-    /// <summary>A <see cref="UserBatchSearch"/>: beam search for each query row on all cores, each user's excluded items left out.</summary>
-    public void Search(ReadOnlySpan<float> queries, ReadOnlySpan<int> users, int k, Span<long> ids, Span<float> scores, Span<int> counts) =>
-        BeamSearch.SearchUsers(Trie, this, Dimension, Beam, _exclude, queries, users, k, ids, scores, counts);
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null) =>
+        _search.Search(query, k, ids, scores, options);
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null) =>
+        _search.SearchBatch(queries, k, ids, scores, counts, options);
+
+    public void Dispose() { }
 }

@@ -5,25 +5,44 @@ using VectorRecall.Data;
 using VectorRecall.Indexing;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
-using VectorRecall.TwoTower;
+using VectorRecall.SemanticIds;
+using VectorRecall.Tdm;
 using VectorRecall.Towers;
+using VectorRecall.Training;
+using VectorRecall.TwoTower;
 
 namespace VectorRecall.Serving;
 
+/// <summary>What a bundle serves: which user encoder and which retriever its files describe.</summary>
+public enum BundleKind
+{
+    /// <summary>A user tower and an index (HNSW or flat) over the item tower's vectors.</summary>
+    TwoTower,
+    /// <summary>A tree-based deep model: its user tower and beam search down its item tree.</summary>
+    Tdm,
+    /// <summary>A two-tower's user tower and item vectors with an RQ-VAE's semantic ids, searched as a trie.</summary>
+    SemanticIds,
+}
+
 /// <summary>
-/// A serving bundle: one folder with everything online recall needs and nothing it does not —
-/// the user tower's weights and configuration, the item index, the item vectors, the map from index ids to item ids,
-/// each user's profile features, recent behaviour and already-seen items, and a manifest listing
-/// every file with its size and CRC-32C. The folder is written beside the target and renamed into
-/// place, so a reader never sees half a bundle.
+/// A serving bundle: one folder with everything online recall needs and nothing it does not, for any
+/// paradigm (<see cref="BundleKind"/>). Every kind holds the user encoder's weights and configuration,
+/// the map from item rows to item ids, each user's profile features, recent behaviour and
+/// already-seen items; then what its retriever needs — an index and the item vectors (two-tower),
+/// the model with its tree (TDM), or the RQ-VAE, the items' codes and vectors (semantic ids) — and a
+/// manifest naming the kind and listing every file with its size and CRC-32C. The folder is written
+/// beside the target and renamed into place, so a reader never sees half a bundle.
 /// </summary>
-public static class ServingBundle
+public static partial class ServingBundle
 {
     public const string ManifestFile = "manifest.json";
     public const string Format = "vrecall-bundle";
     public const int Version = 1;
     internal const string UserTowerFile = "user_tower.safetensors";
     internal const string IndexFile = "items.vrix";
+    internal const string TdmModelFile = "tdm_model.safetensors";
+    internal const string RqVaeFile = "rqvae.safetensors";
+    internal const string SemanticCodesFile = "semantic_codes.npy";
     internal const string ItemIdsFile = "item_ids.npy";
     internal const string ItemVectorsFile = "item_vectors.npy";
     internal const string UserFeaturesFile = "user_features.npy";
@@ -32,29 +51,35 @@ public static class ServingBundle
     internal const string SeenOffsetsFile = "user_seen_offsets.npy";
     internal const string SeenItemsFile = "user_seen_items.npy";
 
-    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest).</summary>
-    public static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory)
+    private static readonly string[] CommonFiles = [ItemIdsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile];
+
+    /// <summary>The files a bundle of <paramref name="kind"/> must list besides the common ones.</summary>
+    private static string[] KindFiles(BundleKind kind) => kind switch
     {
-        var manifest = ReadManifest(directory);
-        string path = Path.Combine(directory, UserTowerFile);
-        var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", Path.Combine(directory, ManifestFile)).ToJsonString(), Path.Combine(directory, ManifestFile));
-        var (tensors, metadata) = SafeTensors.Read(path);
-        var config = TowerConfig.FromJson(metadata.GetValueOrDefault("model_config") ?? "", path);
-        if (!config.SameShape(manifestConfig)) throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
-        var tower = new UserTower(config, new Rng(0));
-        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, array) in tensors)
-        {
-            if (array.Type != ElementType.Float32) throw new FileFormatException(path, $"tensor '{name}' is {array.Type}, expected float32");
-            state[name] = array.ToTensor();
-        }
-        try { tower.LoadStateDict(state, strict: true); }
-        catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
-        return (tower, config);
-    }
+        BundleKind.TwoTower => [UserTowerFile, IndexFile, ItemVectorsFile],
+        BundleKind.Tdm => [TdmModelFile],
+        _ => [UserTowerFile, RqVaeFile, SemanticCodesFile, ItemVectorsFile],
+    };
+
+    /// <summary>The manifest's name of a kind.</summary>
+    public static string KindName(BundleKind kind) => kind switch
+    {
+        BundleKind.TwoTower => "two_tower",
+        BundleKind.Tdm => "tdm",
+        _ => "semantic_ids",
+    };
+
+    /// <summary>The kind a manifest names (a bundle without "kind" predates the other kinds: two-tower).</summary>
+    public static BundleKind KindOf(JsonObject manifest, string path) => JsonFields.OptionalString(manifest, "kind", path) switch
+    {
+        null or "two_tower" => BundleKind.TwoTower,
+        "tdm" => BundleKind.Tdm,
+        "semantic_ids" => BundleKind.SemanticIds,
+        var other => throw new FileFormatException(path, $"field 'kind' is '{Excerpt.Of(other)}', expected two_tower, tdm or semantic_ids"),
+    };
 
     /// <summary>
-    /// Writes a bundle to <paramref name="directory"/>, replacing any bundle already there.
+    /// Writes a two-tower bundle to <paramref name="directory"/>, replacing any bundle already there.
     /// <paramref name="itemVectors"/> row i is index id i's vector (kept for exact evaluation and export);
     /// <paramref name="itemIds"/>[i] is the external id of index id i; <paramref name="history"/> is each
     /// user's behaviour (the latest <c>HistoryLength</c> items are kept); <paramref name="seen"/> is what
@@ -64,8 +89,60 @@ public static class ServingBundle
     {
         var c = model.Config;
         if (index.Dimension != c.EmbeddingDim) throw new ArgumentException($"index dimension {index.Dimension} differs from the model's {c.EmbeddingDim}");
-        if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim || itemIds.Length != index.Count)
-            throw new ArgumentException($"item vectors {itemVectors} and {itemIds.Length} item ids must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
+        if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim)
+            throw new ArgumentException($"item vectors {itemVectors} must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
+        var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
+        Write(directory, BundleKind.TwoTower, c, index.Count, itemIds, userFeatures, history, seen, manifest, staging =>
+        {
+            WriteUserTower(staging, model.User, c);
+            index.Save(Path.Combine(staging, IndexFile));
+            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+        });
+    }
+
+    /// <summary>Writes a TDM bundle: the model with its tree, searched <paramref name="beam"/> nodes wide; the other arguments as for <see cref="Save"/>.</summary>
+    public static void SaveTdm(string directory, TdmModel model, ItemTree tree, int beam, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    {
+        Settings.Check(beam >= 1, "Beam", $"must be at least 1, got {beam}");
+        var manifest = new JsonObject { ["beam"] = beam, ["tdm_scorer"] = model.Config.Scorer.ToString() };
+        Write(directory, BundleKind.Tdm, model.Config.User, tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
+            staging => TdmCheckpoint.Save(Path.Combine(staging, TdmModelFile), model, tree, null, new CheckpointInfo(0, 0, double.NaN)));
+    }
+
+    /// <summary>
+    /// Writes a semantic-id bundle from a two-tower bundle (<paramref name="twoTowerBundle"/>: its user tower,
+    /// item vectors, item ids and users) and an RQ-VAE trained on its item vectors, with the items'
+    /// collision-free <paramref name="codes"/>, searched <paramref name="beam"/> nodes wide.
+    /// </summary>
+    public static void SaveSemanticIds(string directory, string twoTowerBundle, RqVae rqvae, SemanticCodes codes, int beam)
+    {
+        Settings.Check(beam >= 1, "Beam", $"must be at least 1, got {beam}");
+        var source = ReadManifest(twoTowerBundle);
+        string sourceManifest = Path.Combine(twoTowerBundle, ManifestFile);
+        if (KindOf(source, sourceManifest) != BundleKind.TwoTower)
+            throw new FileFormatException(sourceManifest, $"is a {KindName(KindOf(source, sourceManifest))} bundle; semantic ids are built on a two-tower bundle's item vectors");
+        var (tower, config) = LoadUserTower(twoTowerBundle, source);
+        var itemVectors = LoadItemVectors(twoTowerBundle, -1, config.EmbeddingDim);
+        if (codes.Count != itemVectors.Rows) throw new ArgumentException($"{codes.Count} semantic ids for the bundle's {itemVectors.Rows} items");
+        var (itemIds, features, history, seen) = ReadUsersAndItems(twoTowerBundle, config);
+        var manifest = new JsonObject { ["beam"] = beam, ["levels"] = codes.Levels };
+        Write(directory, BundleKind.SemanticIds, config, itemVectors.Rows, itemIds, features, history, seen, manifest, staging =>
+        {
+            WriteUserTower(staging, tower, config);
+            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+            RqVaeCheckpoint.Save(Path.Combine(staging, RqVaeFile), rqvae, new CheckpointInfo(0, 0, double.NaN), null);
+            Npy.Write(Path.Combine(staging, SemanticCodesFile), codes.Codes, [codes.Count, codes.Levels]);
+        });
+    }
+
+    private static void WriteUserTower(string staging, UserTower tower, TowerConfig config) =>
+        StateDictFile.Save(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = config.ToJson() });
+
+    /// <summary>The common part of every kind: checks, the shared files, the kind's own files, the manifest, and the swap into place.</summary>
+    private static void Write(string directory, BundleKind kind, TowerConfig c, int itemCount, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen,
+        JsonObject kindManifest, Action<string> writeKindFiles)
+    {
+        if (itemIds.Length != itemCount) throw new ArgumentException($"{itemIds.Length} item ids for {itemCount} items");
         if (userFeatures.Rows != c.NumUsers || userFeatures.Cols != c.UserFeatures) throw new ArgumentException($"user features are {userFeatures}, expected [{c.NumUsers} x {c.UserFeatures}]");
         if (history.UserCount != c.NumUsers || seen.UserCount != c.NumUsers) throw new ArgumentException($"histories must cover the model's {c.NumUsers} users");
 
@@ -75,12 +152,8 @@ public static class ServingBundle
         Directory.CreateDirectory(staging);
         try
         {
-            var tower = model.User.StateDict()
-                .Select(kv => KeyValuePair.Create(kv.Key, new TypedArray(ElementType.Float32, kv.Value.Shape.ToArray(), kv.Value.ToArray())));
-            SafeTensors.Write(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = c.ToJson() });
-            index.Save(Path.Combine(staging, IndexFile));
+            writeKindFiles(staging);
             Npy.Write(Path.Combine(staging, ItemIdsFile), itemIds, [itemIds.Length]);
-            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
             Npy.Write(Path.Combine(staging, UserFeaturesFile), userFeatures);
             var recent = history.Tail(c.HistoryLength);
             Npy.Write(Path.Combine(staging, HistoryOffsetsFile), recent.Offsets, [recent.Offsets.Length]);
@@ -98,15 +171,14 @@ public static class ServingBundle
             {
                 ["format"] = Format,
                 ["version"] = Version,
+                ["kind"] = KindName(kind),
                 ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
                 ["model_config"] = JsonNode.Parse(c.ToJson()),
-                ["index"] = IndexFile,
-                ["index_type"] = index.GetType().Name,
-                ["metric"] = index.Metric.ToString(),
-                ["items"] = index.Count,
+                ["items"] = itemCount,
                 ["users"] = c.NumUsers,
-                ["files"] = files,
             };
+            foreach (var (key, value) in kindManifest) manifest[key] = value?.DeepClone();
+            manifest["files"] = files;
             AtomicFile.Write(Path.Combine(staging, ManifestFile), s =>
             {
                 using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
@@ -164,7 +236,7 @@ public static class ServingBundle
         if (!File.Exists(path)) throw new FileFormatException(path, "missing: this folder is not a serving bundle");
         var manifest = ParseManifest(ReadManifestBytes(path), path);
         var files = JsonFields.Object(manifest, "files", path);
-        foreach (var required in new[] { UserTowerFile, IndexFile, ItemIdsFile, ItemVectorsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile })
+        foreach (var required in CommonFiles.Concat(KindFiles(KindOf(manifest, path))))
             if (!files.ContainsKey(required)) throw new FileFormatException(path, $"does not list '{required}'");
         foreach (var (name, node) in files)
         {
@@ -200,11 +272,12 @@ public static class ServingBundle
         long version = JsonFields.Int64(manifest, "version", path);
         if (version != Version) throw new FileFormatException(path, $"field 'version' is {version}; this build reads bundle version {Version}");
         JsonFields.OptionalString(manifest, "created_utc", path);
+        KindOf(manifest, path);
         JsonFields.Object(manifest, "model_config", path);
         JsonFields.Object(manifest, "files", path);
-        foreach (var field in new[] { "index", "index_type", "metric" })
+        foreach (var field in new[] { "index", "index_type", "metric", "tdm_scorer" })
             if (manifest.ContainsKey(field)) JsonFields.String(manifest, field, path);
-        foreach (var field in new[] { "items", "users" })
+        foreach (var field in new[] { "items", "users", "beam", "levels" })
             if (manifest.ContainsKey(field)) JsonFields.Int64(manifest, field, path, 0, int.MaxValue);
         return manifest;
     }

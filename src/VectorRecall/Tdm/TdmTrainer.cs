@@ -108,11 +108,10 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         if (users.Length == 0) return double.NaN;
         if (users.Length > _tdm.ValidationUsers)
             users = Enumerable.Range(0, _tdm.ValidationUsers).Select(i => users[(int)((long)i * users.Length / _tdm.ValidationUsers)]).ToArray();
-        var retriever = new TdmRetriever(_model, _tree, _tdm.Beam, _data.Train);
-        var queries = retriever.EncodeUsers(_data, users, _data.Train);
+        var retriever = TdmRetriever.Create(_model, _tree, _tdm.Beam);
+        var queries = TdmRetriever.EncodeUsers(_model, _data, users, _data.Train);
         int k = Math.Min(SelectionK, _data.ItemCount);
-        return RetrievalEvaluator.Evaluate(retriever.Search, _data.ItemCount, queries, users, _data.Validation, _data.Train, [k])
-            .Metrics.Get(RankingMetric.Recall, k);
+        return RetrievalEvaluator.Evaluate(retriever, queries, users, _data.Validation, _data.Train, [k]).Metrics.Get(RankingMetric.Recall, k);
     }
 
     protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TdmCheckpoint.Save(path, _model, _tree, optimizer, info);

@@ -10,16 +10,14 @@ public sealed record TreeBuildOptions
     public TreeBuildMode Mode { get; init; } = TreeBuildMode.KMeans;
     /// <summary>Children per node.</summary>
     public int Branch { get; init; } = 2;
-    /// <summary>Cores to use: subsets of at least <see cref="ParallelSubset"/> items are split side by side.</summary>
-    public int Parallel { get; init; } = Environment.ProcessorCount;
     public int KMeansIterations { get; init; } = 20;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Subsets of at least this many items are split side by side on <see cref="Threads.Count"/> threads.</summary>
     public const int ParallelSubset = 4096;
 
     public void Validate()
     {
         if (Branch < 2) throw new ArgumentException($"--branch must be at least 2, got {Branch}");
-        if (Parallel < 1) throw new ArgumentException($"--parallel must be at least 1, got {Parallel}");
         if (KMeansIterations < 1) throw new ArgumentException($"k-means iterations must be at least 1, got {KMeansIterations}");
     }
 }
@@ -116,8 +114,8 @@ public static class TreeBuilder
 
             var after = next == to ? from : to;
             void Child(int j) => Split(bounds[j], bounds[j + 1], code * b + 1 + j, level + 1, next, after, dim);
-            if (m >= TreeBuildOptions.ParallelSubset && o.Parallel > 1)
-                Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = o.Parallel }, Child);
+            if (m >= TreeBuildOptions.ParallelSubset && Threads.Count > 1)
+                Parallel.For(0, parts, Threads.Options, Child);
             else for (int j = 0; j < parts; j++) Child(j);
         }
 
@@ -127,7 +125,7 @@ public static class TreeBuilder
             int b = o.Branch;
             var points = Tensor.FromArray(from.Rows, from.Rows.Length / dim, dim).RowRange(lo, m);
             var rng = new Rng(o.Seed ^ ((ulong)code * 0x9E3779B97F4A7C15UL));
-            var fit = KMeans.Fit(points, b, o.KMeansIterations, rng, parallel: o.Parallel > 1 && m >= TreeBuildOptions.ParallelSubset);
+            var fit = KMeans.Fit(points, b, o.KMeansIterations, rng, parallel: Threads.Count > 1 && m >= TreeBuildOptions.ParallelSubset);
             var cluster = fit.Assignment;
             var counts = new int[b];
             foreach (int c in cluster) counts[c]++;

@@ -25,8 +25,7 @@ public static class TrainingCheckpoint
     public static void Save(string path, Nn.Module model, CheckpointKind kind, Optimizer? optimizer, CheckpointInfo info, IReadOnlyDictionary<string, TypedArray>? extra = null,
         IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        var tensors = new List<KeyValuePair<string, TypedArray>>();
-        foreach (var (name, t) in model.StateDict()) tensors.Add(new(name, Float32(t.Shape.ToArray(), t.ToArray())));
+        var tensors = StateDictFile.Arrays(model).ToList();
         foreach (var (name, array) in extra ?? new Dictionary<string, TypedArray>()) tensors.Add(new(ExtraPrefix + name, array));
         var steps = new Dictionary<string, int>();
         if (optimizer is not null)
@@ -66,18 +65,17 @@ public static class TrainingCheckpoint
             throw new FileFormatException(path, $"not a {format} checkpoint (metadata 'format' is '{metadata.GetValueOrDefault("format")}')");
         if (!sameShape(metadata))
             throw new FileFormatException(path, $"written for a different model shape: the file has {ConfigJson(path, metadata)}, the model is {expectedConfig}");
-        var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var weights = new List<KeyValuePair<string, TypedArray>>();
         var optimizerArrays = new Dictionary<string, float[]>(StringComparer.Ordinal);
         var extra = new Dictionary<string, TypedArray>(StringComparer.Ordinal);
         foreach (var (name, array) in tensors)
         {
             if (name.StartsWith(ExtraPrefix, StringComparison.Ordinal)) { extra[name[ExtraPrefix.Length..]] = array; continue; }
+            if (!name.StartsWith(OptimizerPrefix, StringComparison.Ordinal)) { weights.Add(new(name, array)); continue; }
             if (array.Type != ElementType.Float32) throw new FileFormatException(path, $"tensor '{name}' is {array.Type}, expected float32");
-            if (name.StartsWith(OptimizerPrefix, StringComparison.Ordinal)) optimizerArrays[name] = array.ToTensor().ToArray();
-            else weights[name] = array.ToTensor();
+            optimizerArrays[name] = array.ToTensor().ToArray();
         }
-        try { model.LoadStateDict(weights, strict: true); }
-        catch (InvalidDataException e) { throw new FileFormatException(path, e.Message); }
+        StateDictFile.LoadInto(path, model, weights);
         if (optimizer is not null && optimizerArrays.Count > 0) LoadOptimizer(path, metadata, optimizerArrays, optimizer);
         // best_epoch and best_val_recall came later than the other keys: a file without them reads as "unknown".
         int bestEpoch = metadata.ContainsKey("best_epoch") ? IntOf(path, metadata, "best_epoch") : 0;

@@ -75,9 +75,9 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         if (users.Length == 0) return double.NaN;
         var items = TowerEncoder.EncodeItems(_model.Item, _data.Items);
         var queries = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
-        using var flat = TowerEncoder.BuildIndex(items, "Flat");
+        using var flat = new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"));
         int k = Math.Min(SelectionK, _data.ItemCount);
-        return RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Get(RankingMetric.Recall, k);
+        return RetrievalEvaluator.Evaluate(flat, queries, users, _data.Validation, _data.Train, [k]).Metrics.Get(RankingMetric.Recall, k);
     }
 
     /// <summary>One batch's inputs: users with their behaviour, then positives and the sampled negatives (B·n, or n shared) for the item tower.</summary>

@@ -1,0 +1,15 @@
+namespace VectorRecall.Indexing;
+
+/// <summary>
+/// One search's parameters (faiss's <c>SearchParameters</c>, hnswlib's per-call <c>filter</c>): the
+/// width of the search and which ids may be returned. Null, or a field left at its default, means
+/// the index's own setting.
+/// </summary>
+public sealed record SearchOptions
+{
+    /// <summary>Candidate list size of a graph search (HNSW's ef), the beam of a tree search; 0: the index's default. At least k is used.</summary>
+    public int Ef { get; init; }
+
+    /// <summary>Which ids may be returned (null: all); asked where results are collected, so refused items cost no over-fetch.</summary>
+    public IIdFilter? Filter { get; init; }
+}

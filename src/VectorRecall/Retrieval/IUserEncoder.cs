@@ -1,0 +1,38 @@
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Retrieval;
+
+/// <summary>
+/// Who to recall for. <paramref name="Features"/> (empty = the stored profile) and
+/// <paramref name="History"/> (item ids 0 .. items − 1, oldest first; null = the stored history) replace what the
+/// encoder holds for the user; a user the encoder does not know needs its features when the model has any.
+/// </summary>
+public readonly record struct UserQuery(long UserId, ReadOnlyMemory<float> Features = default, int[]? History = null);
+
+/// <summary>
+/// The encoding half of recall: user vectors for a batch of queries, from the stored profile and
+/// history of known users (rows 0 .. <see cref="UserCount"/> − 1) or what the query gives. Safe for
+/// concurrent calls. Every paradigm's user tower implements it; an <see cref="IRetriever"/> searches its output.
+/// </summary>
+public interface IUserEncoder
+{
+    int UserCount { get; }
+    /// <summary>Profile features per user (0: the model takes none).</summary>
+    int FeatureCount { get; }
+    /// <summary>Width of the vectors it makes.</summary>
+    int Dimension { get; }
+
+    bool IsKnown(long userId) => (ulong)userId < (ulong)UserCount;
+
+    /// <summary>
+    /// One row per query ([queries × <see cref="Dimension"/>]). Throws <see cref="ArgumentException"/> for a
+    /// query it cannot encode, <see cref="UserVectorException"/> when the model gives no usable vector.
+    /// </summary>
+    Tensor Encode(ReadOnlySpan<UserQuery> queries);
+}
+
+/// <summary>A user whose features give no usable vector; <see cref="Row"/> is the query's position in its batch.</summary>
+public sealed class UserVectorException(int row, string message) : ArgumentException(message)
+{
+    public int Row { get; } = row;
+}

@@ -1,0 +1,151 @@
+using System.Text.Json.Nodes;
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
+using VectorRecall.SemanticIds;
+using VectorRecall.Tdm;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Serving;
+
+/// <summary>A loaded bundle's parts: the user encoder and the retriever its kind describes, the item ids and each user's seen items.</summary>
+public sealed record BundleParts(BundleKind Kind, TowerUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
+
+public static partial class ServingBundle
+{
+    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest), for any kind.</summary>
+    public static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        return LoadUserTower(directory, manifest);
+    }
+
+    private static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory, JsonObject manifest)
+    {
+        string manifestPath = Path.Combine(directory, ManifestFile);
+        var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
+        if (KindOf(manifest, manifestPath) == BundleKind.Tdm)
+        {
+            var (model, _, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
+            return Checked(model.User, model.Config.User, manifestConfig, Path.Combine(directory, TdmModelFile));
+        }
+        string path = Path.Combine(directory, UserTowerFile);
+        var config = TowerConfig.FromJson(SafeTensors.ReadMetadata(path).GetValueOrDefault("model_config") ?? "", path);
+        var tower = new UserTower(config, new Rng(0));
+        StateDictFile.Load(path, tower);
+        return Checked(tower, config, manifestConfig, path);
+    }
+
+    private static (UserTower, TowerConfig) Checked(UserTower tower, TowerConfig config, TowerConfig manifestConfig, string path) =>
+        config.SameShape(manifestConfig) ? (tower, config) : throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
+
+    /// <summary>
+    /// Loads and verifies a bundle of any kind; errors name the file and what is wrong with it.
+    /// </summary>
+    public static BundleParts Open(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        string manifestPath = Path.Combine(directory, ManifestFile);
+        var kind = KindOf(manifest, manifestPath);
+        var (tower, config) = LoadUserTower(directory, manifest);
+        string File(string name) => Path.Combine(directory, name);
+        var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
+        var encoder = new TowerUserEncoder(tower, config, features, history);
+        IRetriever retriever = kind switch
+        {
+            BundleKind.TwoTower => OpenIndex(directory),
+            BundleKind.Tdm => OpenTdm(directory, manifest),
+            _ => OpenSemanticIds(directory, manifest),
+        };
+        try
+        {
+            if (retriever.Dimension != config.EmbeddingDim)
+                throw new FileFormatException(manifestPath, $"the retriever takes {retriever.Dimension}-d vectors but the user tower makes {config.EmbeddingDim}-d ones (files from different models)");
+            if (retriever.ItemCount != itemIds.Length)
+                throw new FileFormatException(File(ItemIdsFile), $"maps {itemIds.Length} items but the retriever holds {retriever.ItemCount}");
+            return new BundleParts(kind, encoder, retriever, itemIds, seen);
+        }
+        catch
+        {
+            retriever.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The files every kind shares: item ids, and each user's features, recent history and seen items.</summary>
+    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, TowerConfig config)
+    {
+        string File(string name) => Path.Combine(directory, name);
+        var itemIds = ReadArray<long>(File(ItemIdsFile), ElementType.Int64);
+        var features = Npy.ReadMatrix(File(UserFeaturesFile));
+        if (features.Rows != config.NumUsers || features.Cols != config.UserFeatures)
+            throw new FileFormatException(File(UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{config.NumUsers} x {config.UserFeatures}]");
+        var history = ReadLists(directory, HistoryOffsetsFile, HistoryItemsFile, config.NumUsers, config.NumItems);
+        var seen = ReadLists(directory, SeenOffsetsFile, SeenItemsFile, config.NumUsers, itemIds.Length);
+        return (itemIds, features, history, seen);
+    }
+
+    private static IndexRetriever OpenIndex(string directory) => new(IndexFactory.Load(Path.Combine(directory, IndexFile)));
+
+    private static BeamSearchRetriever OpenTdm(string directory, JsonObject manifest)
+    {
+        var (model, tree, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
+        return TdmRetriever.Create(model, tree, Beam(directory, manifest));
+    }
+
+    private static SemanticIdRetriever OpenSemanticIds(string directory, JsonObject manifest)
+    {
+        string rqPath = Path.Combine(directory, RqVaeFile), codesPath = Path.Combine(directory, SemanticCodesFile);
+        var (rqvae, _, _) = RqVaeCheckpoint.Load(rqPath);
+        var items = LoadItemVectors(directory, -1, -1);
+        RqVaeCheckpoint.CheckData(rqvae, items, rqPath, Path.Combine(directory, ItemVectorsFile));
+        var codes = Npy.Read(codesPath);
+        int levels = rqvae.Config.NumEmbList.Length;
+        if (codes.Type != ElementType.Int32 || codes.Shape.Length != 2 || codes.Shape[0] != items.Rows || codes.Shape[1] != levels + 1 && codes.Shape[1] != levels)
+            throw new FileFormatException(codesPath, $"is {codes.Type} [{string.Join(", ", codes.Shape)}], expected int32 [{items.Rows}, {levels} or {levels + 1}]");
+        var values = (int[])codes.Data;
+        // The collision-resolving last position has as many codes as the largest group of equal prefixes.
+        int columns = codes.Shape[1];
+        var sizes = columns > levels ? [.. rqvae.Config.NumEmbList, Enumerable.Range(0, items.Rows).Select(i => values[i * columns + levels]).DefaultIfEmpty(0).Max() + 1] : rqvae.Config.NumEmbList;
+        SemanticCodes semantic;
+        try { semantic = new SemanticCodes(values, sizes); }
+        catch (ArgumentException e) { throw new FileFormatException(codesPath, e.Message); }
+        return new SemanticIdRetriever(rqvae, items, semantic, Beam(directory, manifest));
+    }
+
+    private static int Beam(string directory, JsonObject manifest) =>
+        (int)JsonFields.Int64(manifest, "beam", Path.Combine(directory, ManifestFile), 1, int.MaxValue);
+
+    /// <summary>The item vectors of a two-tower or semantic-id bundle ([items × dim]; −1 skips a check of the shape).</summary>
+    public static Tensor LoadItemVectors(string directory, int items, int dimension)
+    {
+        string path = Path.Combine(directory, ItemVectorsFile);
+        if (!System.IO.File.Exists(path)) throw new FileFormatException(path, "missing: a TDM bundle keeps no item vectors");
+        var vectors = Npy.ReadMatrix(path);
+        if (items >= 0 && vectors.Rows != items || dimension >= 0 && vectors.Cols != dimension)
+            throw new FileFormatException(path, $"is [{vectors.Rows} x {vectors.Cols}], expected [{items} x {dimension}]");
+        return vectors;
+    }
+
+    private static T[] ReadArray<T>(string path, ElementType type)
+    {
+        var a = Npy.Read(path);
+        if (a.Type != type || a.Shape.Length != 1) throw new FileFormatException(path, $"expected a 1-d {type} array, found {a.Type} [{string.Join(", ", a.Shape)}]");
+        return (T[])a.Data;
+    }
+
+    private static UserItemLists ReadLists(string directory, string offsetsName, string itemsName, int users, int items)
+    {
+        var offsets = ReadArray<int>(Path.Combine(directory, offsetsName), ElementType.Int32);
+        var values = ReadArray<int>(Path.Combine(directory, itemsName), ElementType.Int32);
+        try
+        {
+            if (offsets.Length != users + 1) throw new ArgumentException($"has {offsets.Length} offsets, expected {users + 1}");
+            foreach (int i in values) if ((uint)i >= (uint)items) throw new ArgumentException($"item {i} is outside [0, {items})");
+            return new UserItemLists(offsets, values);
+        }
+        catch (ArgumentException e) { throw new FileFormatException(Path.Combine(directory, offsetsName), e.Message); }
+    }
+}
