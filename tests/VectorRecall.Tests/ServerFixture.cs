@@ -25,11 +25,11 @@ public sealed class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a server on its own copy of the bundle (so reload tests can rewrite it).</summary>
-    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ILoggerProvider? log = null)
+    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ILoggerProvider? log = null, string? source = null)
     {
         var dir = new TempDir();
         string bundle = dir.File("bundle");
-        CopyBundle(Model.BundlePath, bundle);
+        CopyBundle(source ?? Model.BundlePath, bundle);
         var options = new ServerOptions { BundlePath = bundle, Urls = "http://127.0.0.1:0", AdminToken = Token };
         options = configure?.Invoke(options) ?? options;
         var (app, server) = RecallServer.Build(options, logging =>

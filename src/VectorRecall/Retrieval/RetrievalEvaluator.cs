@@ -25,10 +25,28 @@ public static class RetrievalEvaluator
         UserItemLists? exclude, IReadOnlyList<int> ks, int width = 0, int chunk = 1024, IProgress<int>? progress = null, CancellationToken cancel = default)
     {
         var total = Stopwatch.StartNew();
-        double searchSeconds = 0;
-        if (queries.Rows != users.Count) throw new ArgumentException($"{queries.Rows} query vectors for {users.Count} users");
         var metrics = new RankingMetrics(ks);
-        int k = Math.Min(metrics.MaxK, retriever.ItemCount);
+        double searchSeconds = Rank(retriever, queries, users, exclude, metrics.MaxK, width, chunk, (user, ranked) =>
+        {
+            metrics.Add(ranked, new HashSet<int>(relevant.Of(user).ToArray()));
+        }, progress, cancel);
+        return new EvaluationResult(metrics, searchSeconds, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Receives one user's ranking (item rows, best first).</summary>
+    public delegate void RankedHandler(int user, ReadOnlySpan<long> ranked);
+
+    /// <summary>
+    /// The ranking evaluation scores: each user's top <paramref name="k"/> with its <paramref name="exclude"/>
+    /// items refused inside the search, handed to <paramref name="ranked"/> in user order, <paramref name="chunk"/>
+    /// users per batch search. Returns the seconds spent in search.
+    /// </summary>
+    public static double Rank(IRetriever retriever, Tensor queries, IReadOnlyList<int> users, UserItemLists? exclude, int k, int width, int chunk,
+        RankedHandler ranked, IProgress<int>? progress = null, CancellationToken cancel = default)
+    {
+        if (queries.Rows != users.Count) throw new ArgumentException($"{queries.Rows} query vectors for {users.Count} users");
+        k = Math.Min(k, retriever.ItemCount);
+        double searchSeconds = 0;
         for (int start = 0; start < users.Count; start += chunk)
         {
             cancel.ThrowIfCancellationRequested();
@@ -41,11 +59,10 @@ public static class RetrievalEvaluator
             long searchStart = Stopwatch.GetTimestamp();
             retriever.SearchBatch(queries.RowRange(start, n).Span, k, ids, scores, counts, options);
             searchSeconds += Stopwatch.GetElapsedTime(searchStart).TotalSeconds;
-            for (int r = 0; r < n; r++)
-                metrics.Add(ids.AsSpan(r * k, counts[r]), new HashSet<int>(relevant.Of(users[start + r]).ToArray()));
+            for (int r = 0; r < n; r++) ranked(users[start + r], ids.AsSpan(r * k, counts[r]));
             progress?.Report(start + n);
         }
-        return new EvaluationResult(metrics, searchSeconds, total.Elapsed.TotalSeconds);
+        return searchSeconds;
     }
 
     /// <summary>A user's search options: its excluded items as a filter, and the width.</summary>

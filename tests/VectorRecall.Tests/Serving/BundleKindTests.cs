@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
+using VectorRecall.SemanticIds;
+using VectorRecall.Serving;
+using VectorRecall.Tdm;
+
+namespace VectorRecall.Tests.Serving;
+
+/// <summary>
+/// The small trained model as a bundle of every kind: its own two-tower bundle, a TDM model over a
+/// k-means tree of its item vectors (user tower and node vectors taken from it), and semantic ids of
+/// an RQ-VAE over its item vectors. Untrained parts are fine here: the tests compare paths, not quality.
+/// </summary>
+public sealed class BundleKinds : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public BundleKinds()
+    {
+        var m = TrainedSmallModel.Shared;
+        var tree = TreeBuilder.Build(m.ItemVectors, new TreeBuildOptions { Branch = 4 });
+        var tdm = new TdmModel(new TdmConfig { User = m.Config, Nodes = tree.NodeCount, Scorer = NodeScorerKind.InnerProduct }, new Rng(3));
+        tree.Embeddings.Span.CopyTo(tdm.Nodes.Weight.Value.Span);
+        tdm.User.LoadStateDict(m.Model.User.StateDict());
+        ServingBundle.SaveTdm(Path(BundleKind.Tdm), tdm, tree, 50, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
+
+        var rqvae = new RqVae(new RqVaeConfig { InDim = m.ItemVectors.Cols, Layers = [32], EDim = 8, NumEmbList = [8, 8], SkEpsilons = [0f, 0f] }, new Rng(4));
+        var (codes, _) = SemanticIdGenerator.Generate(rqvae, m.ItemVectors);
+        ServingBundle.SaveSemanticIds(Path(BundleKind.SemanticIds), m.BundlePath, rqvae, codes, 50);
+    }
+
+    public string Path(BundleKind kind) => kind == BundleKind.TwoTower ? TrainedSmallModel.Shared.BundlePath : _dir.File(ServingBundle.KindName(kind));
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
+{
+    private const int K = 10;
+
+    [Theory]
+    [InlineData(BundleKind.TwoTower, "hnsw")]
+    [InlineData(BundleKind.Tdm, "tdm")]
+    [InlineData(BundleKind.SemanticIds, "semantic")]
+    public async Task Every_kind_answers_recall_and_batch_with_the_items_eval_ranks(BundleKind kind, string retriever)
+    {
+        var m = TrainedSmallModel.Shared;
+        var users = Enumerable.Range(0, 24).ToArray();
+        // What `vrecall eval` ranks: the bundle's encoder, its retriever, each user's train and validation items refused.
+        var expected = new Dictionary<int, long[]>();
+        using (var service = RecallService.FromBundle(bundles.Path(kind)))
+        {
+            Assert.Equal(kind, service.Kind);
+            Assert.Equal(retriever, service.Retriever.Name);
+            var queries = service.EncodeUsers(users.Select(u => (long)u).ToArray());
+            RetrievalEvaluator.Rank(service.Retriever, queries, users, m.Known, K, 0, 1024,
+                (user, ranked) => expected[user] = ranked.ToArray().Select(i => m.ItemIds[i]).ToArray());
+        }
+        Assert.All(expected.Values, ids => Assert.Equal(K, ids.Length));
+
+        var fixture = new ServerFixture();
+        await using var server = await fixture.StartAsync(o => o with { AdminToken = null }, source: bundles.Path(kind));
+        foreach (int u in users.Take(6))
+        {
+            var (status, body) = await server.Call("/v1/recall", $$"""{"user_id": {{u}}, "top_k": {{K}}, "exclude_seen": true}""");
+            Assert.Equal(200, status);
+            Assert.Equal(expected[u], Ids(body["item_ids"]));
+        }
+        var (batchStatus, batch) = await server.Call("/v1/recall/batch", $$"""{"users": [{{string.Join(",", users.Select(u => $$"""{"user_id": {{u}}}"""))}}], "top_k": {{K}}, "exclude_seen": true}""");
+        Assert.Equal(200, batchStatus);
+        var results = batch["results"]!.AsArray();
+        for (int i = 0; i < users.Length; i++) Assert.Equal(expected[users[i]], Ids(results[i]!["item_ids"]));
+    }
+
+    [Theory]
+    [InlineData(BundleKind.Tdm)]
+    [InlineData(BundleKind.SemanticIds)]
+    public void A_bundle_names_its_kind_and_a_missing_kind_file_is_refused(BundleKind kind)
+    {
+        using var dir = new TempDir();
+        string copy = dir.File("b");
+        ServerFixture.CopyBundle(bundles.Path(kind), copy);
+        var manifest = JsonNode.Parse(File.ReadAllText(System.IO.Path.Combine(copy, ServingBundle.ManifestFile)))!.AsObject();
+        Assert.Equal(ServingBundle.KindName(kind), (string?)manifest["kind"]);
+        string kindFile = kind == BundleKind.Tdm ? "tdm_model.safetensors" : "semantic_codes.npy";
+        File.Delete(System.IO.Path.Combine(copy, kindFile));
+        var e = Assert.Throws<FileFormatException>(() => RecallService.FromBundle(copy));
+        Assert.Contains(kindFile, e.Message);
+
+        manifest["kind"] = "graph";
+        File.WriteAllText(System.IO.Path.Combine(copy, ServingBundle.ManifestFile), manifest.ToJsonString());
+        Assert.Contains("field 'kind'", Assert.Throws<FileFormatException>(() => RecallService.FromBundle(copy)).Message);
+    }
+
+    private static long[] Ids(JsonNode? node) => node!.AsArray().Select(n => (long)n!).ToArray();
+}
