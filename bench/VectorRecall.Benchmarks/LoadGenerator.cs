@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using VectorRecall.Evaluation;
+using VectorRecall.Numerics;
 
 namespace VectorRecall.Benchmarks;
 

@@ -17,14 +17,14 @@ internal static class RecallThroughput
         string bundle = args.Length > 0 ? args[0] : "bundle";
         int k = args.Length > 1 ? int.Parse(args[1]) : 500;
         using var service = RecallService.FromBundle(bundle);
-        var index = service.Index;
+        var index = service.Index ?? throw new ArgumentException("this benchmark needs a two-tower bundle (an index over item vectors)");
         var rng = new Rng(3);
         var users = Enumerable.Range(0, 4096).Select(_ => (long)rng.NextInt(service.UserCount)).ToArray();
         var queries = service.EncodeUsers(users);
         // Exact search costs the same whatever the vectors are: time it on random ones of the same size.
         using var flat = new FlatIndex(index.Dimension, Metric.InnerProduct);
         flat.Add(Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray(), Tensor.Randn(rng, 1f, service.ItemCount, index.Dimension).Span);
-        Console.WriteLine($"{index.GetType().Name}, {service.ItemCount} items, top-{k}, {Environment.ProcessorCount} cores; queries per second (best of 3)");
+        Console.WriteLine($"{index.GetType().Name}, {service.ItemCount} items, top-{k}, {Threads.Count} threads; queries per second (best of 3)");
         Console.WriteLine("batch   encode-only   index-search   BatchRecall   exact-search");
         foreach (int batch in new[] { 1, 16, 64, 128 })
         {
@@ -51,13 +51,14 @@ internal static class RecallThroughput
         foreach (int ef in new[] { k, 100, 200, hnsw.EfSearch }.Where(e => e >= k).Distinct().Order())
         {
             long hits = 0;
+            var options = new SearchOptions { Ef = ef };
             for (int q = 0; q < n; q++)
             {
-                int found = hnsw.Search(queries.Row(q), k, ids, scores, ef);
+                int found = hnsw.Search(queries.Row(q), k, ids, scores, options);
                 var expected = truth.AsSpan(q * k, k);
                 foreach (long id in ids.AsSpan(0, found)) if (expected.Contains(id)) hits++;
             }
-            double qps = Best(n, 1, q0 => hnsw.Search(queries.Row(q0), k, ids, scores, ef));
+            double qps = Best(n, 1, q0 => hnsw.Search(queries.Row(q0), k, ids, scores, options));
             Console.WriteLine($"{ef,5} {(double)hits / (n * k),22:F4} {qps,20:F0}");
         }
     }

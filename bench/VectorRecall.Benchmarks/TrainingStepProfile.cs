@@ -2,6 +2,7 @@ using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
+using VectorRecall.Towers;
 using VectorRecall.TwoTower;
 
 namespace VectorRecall.Benchmarks;
@@ -17,7 +18,7 @@ internal static class TrainingStepProfile
     {
         int steps = args.Length > 0 ? int.Parse(args[0]) : 30;
         var data = SyntheticGenerator.Generate(new SyntheticOptions()).Dataset;
-        var config = new TwoTowerConfig
+        var config = new TowerConfig
         {
             NumUsers = data.UserCount, NumItems = data.ItemCount, UserFeatures = data.UserFeatures.Cols, ItemFeatures = data.Items.FeatureCount,
             Categories = data.Items.CategoryCount, Tags = data.Items.TagCount,

@@ -23,7 +23,8 @@ internal static class TreeBuildTiming
         foreach (int cores in parallel > 1 ? new[] { parallel, 1 } : [1])
         {
             var clock = Stopwatch.StartNew();
-            var tree = TreeBuilder.Build(items, new TreeBuildOptions { Parallel = cores });
+            Threads.Count = cores;
+            var tree = TreeBuilder.Build(items, new TreeBuildOptions());
             Console.WriteLine($"{n:N0} items x {dim}: tree of {tree.NodeCount:N0} nodes on {tree.LevelCount} levels built in {clock.Elapsed.TotalSeconds:F1} s on {cores} core(s)");
         }
     }

@@ -36,7 +36,7 @@ public sealed class TrainedSmallModel : IDisposable
     };
 
     internal TempDir Dir { get; } = new();
-    public SyntheticData Synthetic { get; }
+    internal SyntheticData Synthetic { get; }
     public RecDataset Data { get; }
     public TowerConfig Config { get; }
     public TwoTowerModel Model { get; }

@@ -263,8 +263,8 @@ public class SemanticIdsTests
         Assert.Contains("row 1, column 2", nan.Message);
         Assert.Contains("nan.npy", nan.Message);
 
-        Assert.Contains("positive", Assert.Throws<ArgumentException>(() => Small(8, 8, 0).Validate()).Message);
-        Assert.Contains("one per codebook", Assert.Throws<ArgumentException>(() => (Small() with { SkEpsilons = [0f] }).Validate()).Message);
+        Assert.Contains("positive", Assert.Throws<SettingException>(() => Small(8, 8, 0).Validate()).Message);
+        Assert.Contains("one per codebook", Assert.Throws<SettingException>(() => (Small() with { SkEpsilons = [0f] }).Validate()).Message);
         var rng = new Rng(6);
         var model = new RqVae(Small(8, 16, 16), rng);
         Assert.Contains("fewer than a codebook", Assert.Throws<ArgumentException>(() =>

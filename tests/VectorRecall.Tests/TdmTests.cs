@@ -128,7 +128,7 @@ public class TreeBuilderTests
         nan[4, 1] = float.NaN;
         Assert.Contains("item 4", Assert.Throws<ArgumentException>(() => TreeBuilder.Build(nan, new TreeBuildOptions())).Message);
         Assert.Throws<ArgumentException>(() => TreeBuilder.Build(Points(1, 3, 6), new TreeBuildOptions()));
-        Assert.Throws<ArgumentException>(() => TreeBuilder.Build(Points(10, 3, 6), new TreeBuildOptions { Branch = 1 }));
+        Assert.Equal("Branch", Assert.Throws<SettingException>(() => TreeBuilder.Build(Points(10, 3, 6), new TreeBuildOptions { Branch = 1 })).Property);
         Assert.Contains("category", Assert.Throws<ArgumentException>(() => TreeBuilder.Build(Points(10, 3, 6), new TreeBuildOptions { Mode = TreeBuildMode.Category }, [1, 2])).Message);
     }
 

@@ -140,9 +140,14 @@ public class SyntheticDataTests
     [Fact]
     public void RejectsImpossibleSizes()
     {
-        var e = Assert.Throws<ArgumentException>(() => SyntheticGenerator.Generate(Small with { NumInteractions = 100 }));
-        Assert.Contains("--num-interactions", e.Message);
-        Assert.Throws<ArgumentException>(() => SyntheticGenerator.Generate(Small with { NumUsers = 1 }));
+        // The library names the property; the CLI names the flag that sets it.
+        var e = Assert.Throws<SettingException>(() => SyntheticGenerator.Generate(Small with { NumInteractions = 100 }));
+        Assert.Equal("NumInteractions", e.Property);
+        Assert.StartsWith("--num-interactions (100) must be at least 3 per user", VectorRecall.Cli.Commands.CliErrors.Describe(e));
+        Assert.Equal("NumUsers", Assert.Throws<SettingException>(() => SyntheticGenerator.Generate(Small with { NumUsers = 1 })).Property);
+        Assert.Equal("--lr", VectorRecall.Cli.Commands.CliErrors.FlagOf("LearningRate"));
+        Assert.Equal("--e-dim", VectorRecall.Cli.Commands.CliErrors.FlagOf("EDim"));
+        Assert.Equal("--num-emb-list", VectorRecall.Cli.Commands.CliErrors.FlagOf("NumEmbList"));
     }
 }
 

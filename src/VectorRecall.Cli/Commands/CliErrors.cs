@@ -1,4 +1,6 @@
+using System.Text;
 using Spectre.Console;
+using VectorRecall.Numerics;
 
 namespace VectorRecall.Cli.Commands;
 
@@ -15,8 +17,32 @@ internal static class CliErrors
         }
         catch (Exception e) when (Program.IsUserError(e))
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Describe(e)}");
             return 1;
         }
+    }
+
+    /// <summary>Flags whose name is not the kebab-case of the library property they set.</summary>
+    private static readonly Dictionary<string, string> FlagOfProperty = new()
+    {
+        ["LearningRate"] = "--lr", ["SaveEvery"] = "--eval-step", ["MlpHidden"] = "--mlp", ["KMeansIters"] = "--kmeans-iters",
+    };
+
+    /// <summary>An error's one line: a setting the library refused is named by the flag that sets it ("--lr must be positive").</summary>
+    public static string Describe(Exception e) => e is SettingException s ? $"{FlagOf(s.Property)} {s.Problem}" : e.Message;
+
+    /// <summary>The flag of a settings property: EmbeddingDim → --embedding-dim, unless it has a name of its own.</summary>
+    public static string FlagOf(string property)
+    {
+        if (FlagOfProperty.TryGetValue(property, out var flag)) return flag;
+        var kebab = new StringBuilder("--");
+        for (int i = 0; i < property.Length; i++)
+        {
+            char c = property[i];
+            bool boundary = i > 0 && char.IsUpper(c) && (char.IsLower(property[i - 1]) || char.IsDigit(property[i - 1]) || i + 1 < property.Length && char.IsLower(property[i + 1]));
+            if (boundary) kebab.Append('-');
+            kebab.Append(char.ToLowerInvariant(c));
+        }
+        return kebab.ToString();
     }
 }

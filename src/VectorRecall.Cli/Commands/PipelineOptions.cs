@@ -96,6 +96,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature" + PerDataset, DefaultValueFactory = _ => S.Temperature };
     private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
     private readonly Option<string> _selectBy = new("--select-by", "--select_by") { Description = "what picks the served epoch: loss (validation loss) or recall (validation recall@20, all items)" + PerDataset, DefaultValueFactory = _ => S.SelectBy.ToString().ToLowerInvariant() };
+    private readonly Option<string> _decay = new("--weight-decay-on") { Description = "what weight decay applies to: all (every parameter) or matrices (not biases, normalisation weights or embedding tables)", DefaultValueFactory = _ => D.Trainer.DecayAllParameters ? "all" : "matrices" };
     private readonly Option<int> _patience = new("--patience") { Description = "stop after this many epochs without a better validation loss, 0 for never; the best epoch's weights are served either way" + PerDataset, DefaultValueFactory = _ => S.Patience };
     private readonly Option<string> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => D.Trainer.CheckpointDir };
     private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
@@ -110,7 +111,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _epochs, _batch, _lr, _weightDecay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -146,6 +147,12 @@ internal sealed class PipelineOptionSet
             Trainer = D.Trainer with
             {
                 Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay),
+                DecayAllParameters = r.GetValue(_decay)!.ToLowerInvariant() switch
+                {
+                    "all" => true,
+                    "matrices" => false,
+                    var v => throw new ArgumentException($"--weight-decay-on must be all or matrices, got '{v}'"),
+                },
                 Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
             },
             Loss = D.Loss with

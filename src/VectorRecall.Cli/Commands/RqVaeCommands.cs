@@ -40,7 +40,7 @@ internal static class RqVaeCommands
         var layers = new Option<int[]>("--layers") { Description = "encoder hidden sizes (the decoder mirrors them)", DefaultValueFactory = _ => [2048, 1024, 512, 256, 128, 64], AllowMultipleArgumentsPerToken = true };
         var eDim = new Option<int>("--e-dim", "--e_dim") { Description = "latent (codeword) dimension", DefaultValueFactory = _ => 32 };
         var numEmb = new Option<int[]>("--num-emb-list", "--num_emb_list") { Description = "codebook size per level (the list's length is the number of levels)", DefaultValueFactory = _ => [256, 256, 256], AllowMultipleArgumentsPerToken = true };
-        var dropout = new Option<float>("--dropout-prob", "--dropout_prob") { Description = "dropout before each hidden Linear", DefaultValueFactory = _ => 0f };
+        var dropout = new Option<float>("--dropout", "--dropout-prob", "--dropout_prob") { Description = "dropout before each hidden Linear", DefaultValueFactory = _ => 0f };
         var bn = new Option<bool>("--bn") { Description = "batch norm after each hidden Linear (true/false)", DefaultValueFactory = _ => false };
         var lossType = new Option<string>("--loss-type", "--loss_type") { Description = "reconstruction loss: mse or l1", DefaultValueFactory = _ => "mse" };
         var quantWeight = new Option<float>("--quant-loss-weight", "--quant_loss_weight") { Description = "weight of the quantisation loss", DefaultValueFactory = _ => 1f };

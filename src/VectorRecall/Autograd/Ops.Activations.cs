@@ -3,7 +3,7 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.Autograd;
 
-public static partial class Ops
+internal static partial class Ops
 {
     public static Variable Relu(Variable x)
     {

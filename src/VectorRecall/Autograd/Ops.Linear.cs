@@ -2,7 +2,7 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.Autograd;
 
-public static partial class Ops
+internal static partial class Ops
 {
     /// <summary>a·b, or a·bᵀ when <paramref name="transposeB"/> (a: [m×k]; b: [k×n], or [n×k] transposed).</summary>
     public static Variable MatMul(Variable a, Variable b, bool transposeB = false)

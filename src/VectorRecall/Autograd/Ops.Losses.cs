@@ -2,7 +2,7 @@ using VectorRecall.Numerics;
 
 namespace VectorRecall.Autograd;
 
-public static partial class Ops
+internal static partial class Ops
 {
     /// <summary>Row-wise log-softmax of [rows × classes].</summary>
     public static Variable LogSoftmax(Variable x)

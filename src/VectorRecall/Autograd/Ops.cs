@@ -8,7 +8,7 @@ namespace VectorRecall.Autograd;
 /// it also leaves the closure that adds the output's gradient into its inputs' gradients.
 /// Matrices are [rows × cols]; a bias or per-column vector is rank 1; a loss is a scalar (rank 0).
 /// </summary>
-public static partial class Ops
+internal static partial class Ops
 {
     /// <summary>Wraps an op's result; records it on the current tape when any input needs a gradient.</summary>
     private static Variable Output(Tensor value, Variable a, Variable? b = null, Variable? c = null)

@@ -3,7 +3,7 @@ using VectorRecall.Numerics;
 namespace VectorRecall.Data;
 
 /// <summary>Sizes and shape of a synthetic data set (the design note's defaults: 10k users, 100k items, 500k interactions).</summary>
-public sealed record SyntheticOptions
+internal sealed record SyntheticOptions
 {
     public int NumUsers { get; init; } = 10_000;
     public int NumItems { get; init; } = 100_000;
@@ -28,10 +28,10 @@ public sealed record SyntheticOptions
 
     public void Validate()
     {
-        Check(NumUsers >= 2, $"--num-users must be at least 2, got {NumUsers}");
-        Check(NumItems >= 10, $"--num-items must be at least 10, got {NumItems}");
-        Check(NumInteractions >= 3 * NumUsers, $"--num-interactions ({NumInteractions}) must be at least 3 per user ({3 * NumUsers}) so every user has train, validation and test items");
-        Check(NumInteractions <= (long)NumUsers * NumItems / 2, $"--num-interactions ({NumInteractions}) must be at most half of users x items");
+        Settings.Check(NumUsers >= 2, nameof(NumUsers), $"must be at least 2, got {NumUsers}");
+        Settings.Check(NumItems >= 10, nameof(NumItems), $"must be at least 10, got {NumItems}");
+        Settings.Check(NumInteractions >= 3 * NumUsers, nameof(NumInteractions), $"({NumInteractions}) must be at least 3 per user ({3 * NumUsers}) so every user has train, validation and test items");
+        Settings.Check(NumInteractions <= (long)NumUsers * NumItems / 2, nameof(NumInteractions), $"({NumInteractions}) must be at most half of users x items");
         Check(Topics >= 1 && LatentDim >= 2, "topics must be >= 1 and the latent dimension >= 2");
         Check(Categories >= 1 && Tags >= 1, "categories and tags must be >= 1");
         Check(MinTags >= 1 && MaxTags >= MinTags && MaxTags <= Tags, $"tags per item must satisfy 1 <= {MinTags} <= {MaxTags} <= {Tags}");
@@ -46,7 +46,7 @@ public sealed record SyntheticOptions
 }
 
 /// <summary>A generated data set and the truth it was drawn from.</summary>
-public sealed class SyntheticData(RecDataset dataset, Tensor userTaste, Tensor itemTaste, float[] itemLogPopularity, float sharpness)
+internal sealed class SyntheticData(RecDataset dataset, Tensor userTaste, Tensor itemTaste, float[] itemLogPopularity, float sharpness)
 {
     public RecDataset Dataset { get; } = dataset;
     /// <summary>Unit taste vectors the interactions were drawn from ([users × latent], [items × latent]).</summary>
@@ -88,7 +88,7 @@ public sealed class SyntheticData(RecDataset dataset, Tensor userTaste, Tensor i
 /// softmax(sharpness·cos(user, item) + log popularity); their order is time, split into train,
 /// validation and test per user.
 /// </summary>
-public static class SyntheticGenerator
+internal static class SyntheticGenerator
 {
     public static SyntheticData Generate(SyntheticOptions o, IProgress<double>? progress = null, CancellationToken cancel = default)
     {

@@ -6,7 +6,7 @@ namespace VectorRecall.IO;
 /// where a reader would find it. What a killed writer left beside the target is removed by the
 /// next writer of the same target.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {

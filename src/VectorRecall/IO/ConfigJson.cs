@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace VectorRecall.IO;
 
 /// <summary>Reads a model configuration stored as JSON in a file's metadata: parse, then validate, each failure naming the file.</summary>
-public static class ConfigJson
+internal static class ConfigJson
 {
     public static T Parse<T>(string json, string source, JsonSerializerOptions options, Action<T> validate, string what) where T : class
     {

@@ -9,7 +9,7 @@ namespace VectorRecall.IO;
 /// a symbolic link must resolve inside the folder, and the file must be a regular file — a FIFO or a
 /// device is refused instead of blocking the reader forever.
 /// </summary>
-public static partial class ContainedFile
+internal static partial class ContainedFile
 {
     /// <summary>The full path of <paramref name="name"/> inside <paramref name="folder"/>, or an error naming the listing and the name.</summary>
     public static string Resolve(string folder, string name, string listing)

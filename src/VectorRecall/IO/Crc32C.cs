@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 namespace VectorRecall.IO;
 
 /// <summary>CRC-32C (Castagnoli), with the SSE 4.2 instruction where there is one: several GB/s, so a checksum over a large index costs little.</summary>
-public struct Crc32C
+internal struct Crc32C
 {
     private static readonly uint[] Table = BuildTable();
     private uint _state;

@@ -1,7 +1,7 @@
 namespace VectorRecall.IO;
 
 /// <summary>Input quoted in an error message: cut to a bounded length, so hostile input cannot flood a message, a log or an answer.</summary>
-public static class Excerpt
+internal static class Excerpt
 {
     public const int MaxLength = 64;
 

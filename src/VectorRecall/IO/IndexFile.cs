@@ -10,7 +10,7 @@ namespace VectorRecall.IO;
 /// they go and the checksum at the end, so a truncated, corrupted or foreign file is refused with
 /// a message naming the file and what is wrong.
 /// </summary>
-public static class IndexFile
+internal static class IndexFile
 {
     public const int Version = 1;
     /// <summary>The largest vector dimension a file may declare: far above any embedding, far below what would exhaust memory.</summary>

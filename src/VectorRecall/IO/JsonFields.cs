@@ -8,7 +8,7 @@ namespace VectorRecall.IO;
 /// fails with a <see cref="FileFormatException"/> naming the file and the field, never with the
 /// runtime's conversion message.
 /// </summary>
-public static class JsonFields
+internal static class JsonFields
 {
     /// <summary>How every file's JSON is read: no duplicate keys (parsers disagree on which wins), bounded depth.</summary>
     private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 64 };

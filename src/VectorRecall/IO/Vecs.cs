@@ -8,7 +8,7 @@ namespace VectorRecall.IO;
 /// The TEXMEX vector files used by ANN benchmarks (SIFT, GIST, Deep1B): each vector is an int32
 /// dimension followed by that many float32 (.fvecs), int32 (.ivecs) or uint8 (.bvecs) values.
 /// </summary>
-public static class Vecs
+internal static class Vecs
 {
     /// <summary>Reads up to <paramref name="maxRows"/> vectors (all by default) as a [rows × dim] tensor.</summary>
     public static Tensor ReadFvecs(string path, int maxRows = int.MaxValue)

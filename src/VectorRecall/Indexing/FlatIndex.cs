@@ -157,6 +157,8 @@ public sealed class FlatIndex : IVectorIndex
         int n = _count, kk = Math.Min(k, n);
         var tile = ArrayPool<float>.Shared.Rent(RowBlock * qn);
         Span<float> thresholds = stackalloc float[qn];
+        Span<float> queryNorms = stackalloc float[qn];
+        PairwiseDistances.SquaredNorms(queries, qn, Dimension, queryNorms);
         thresholds.Fill(float.NegativeInfinity);
         counts.Clear();
         try
@@ -164,13 +166,17 @@ public sealed class FlatIndex : IVectorIndex
             for (int r0 = 0; r0 < n; r0 += RowBlock)
             {
                 int rn = Math.Min(RowBlock, n - r0);
-                Gemm.Multiply(_vectors.AsSpan(r0 * Dimension, rn * Dimension), Dimension, false,
-                    queries, Dimension, true, tile.AsSpan(0, rn * qn), qn, rn, qn, Dimension, threads: 1);
+                var rows = _vectors.AsSpan(r0 * Dimension, rn * Dimension);
+                // Internally higher is better: the inner product, or −‖q − x‖² for L2.
+                if (Metric == Metric.L2)
+                {
+                    PairwiseDistances.SquaredL2(rows, rn, queries, qn, Dimension, tile.AsSpan(0, rn * qn), _squaredNorms.AsSpan(r0, rn), queryNorms, threads: 1);
+                    TensorPrimitives.Negate(tile.AsSpan(0, rn * qn), tile.AsSpan(0, rn * qn));
+                }
+                else Gemm.Multiply(rows, Dimension, false, queries, Dimension, true, tile.AsSpan(0, rn * qn), qn, rn, qn, Dimension, threads: 1);
                 for (int r = 0; r < rn; r++)
                 {
                     var row = tile.AsSpan(r * qn, qn);
-                    // L2 ranks by 2·q·x − ‖x‖² (−‖q‖² is the same for every row and is added at the end).
-                    if (Metric == Metric.L2) { TensorPrimitives.Multiply(row, 2f, row); TensorPrimitives.Subtract(row, _squaredNorms[r0 + r], row); }
                     long id = _ids[r0 + r];
                     for (int j = 0; j < qn; j++)
                     {
@@ -188,12 +194,7 @@ public sealed class FlatIndex : IVectorIndex
                 var hi = ids.Slice(j * k, k);
                 var hs = scores.Slice(j * k, k);
                 int found = TopK.SortBestFirst(hi, hs, counts[j]);
-                if (Metric == Metric.L2)
-                {
-                    var query = queries.Slice(j * Dimension, Dimension);
-                    float qq = TensorPrimitives.Dot(query, query);
-                    for (int i = 0; i < found; i++) hs[i] = MathF.Max(0f, qq - hs[i]);
-                }
+                if (Metric == Metric.L2) TensorPrimitives.Negate(hs[..found], hs[..found]);
                 hi[found..].Fill(-1);
                 hs[found..].Fill(float.NaN);
             }

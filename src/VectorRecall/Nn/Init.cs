@@ -3,7 +3,7 @@ using VectorRecall.Numerics;
 namespace VectorRecall.Nn;
 
 /// <summary>Weight initialisers (<c>torch.nn.init</c>). Fan-in/fan-out are taken from a [out × in] weight.</summary>
-public static class Init
+internal static class Init
 {
     public static void Normal(Tensor t, Rng rng, float mean = 0f, float std = 1f) => rng.FillNormal(t.Span, mean, std);
 

@@ -10,7 +10,7 @@ namespace VectorRecall.Numerics;
 /// a scalar reference (<c>…Reference</c>) the tests hold it to. Rows are stored contiguously,
 /// <c>rows.Length / dim</c> of them; scores are written to <c>scores[i]</c> for row i.
 /// </summary>
-public static unsafe class Distances
+internal static unsafe class Distances
 {
     public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {

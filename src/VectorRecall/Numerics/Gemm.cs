@@ -17,7 +17,7 @@ namespace VectorRecall.Numerics;
 /// reads, so threads never wait on each other, and every element is summed in the same order
 /// whatever the thread count.
 /// </summary>
-public static unsafe class Gemm
+internal static unsafe class Gemm
 {
     private const int KC = 256;
     private const int MC = 96;

@@ -1,7 +1,7 @@
 namespace VectorRecall.Numerics;
 
 /// <summary>The result of <see cref="KMeans.Fit"/>: centroids [k × dim] and each point's cluster.</summary>
-public sealed record KMeansResult(Tensor Centroids, int[] Assignment, int Iterations);
+internal sealed record KMeansResult(Tensor Centroids, int[] Assignment, int Iterations);
 
 /// <summary>
 /// Lloyd's k-means with k-means++ seeding, the one clustering every part of the library uses (the
@@ -9,7 +9,7 @@ public sealed record KMeansResult(Tensor Centroids, int[] Assignment, int Iterat
 /// an iteration empty is re-seeded with the point farthest from its centroid, so k clusters always
 /// come back when there are at least k distinct points. Stops when no point changes cluster.
 /// </summary>
-public static class KMeans
+internal static class KMeans
 {
     /// <summary>Below this many point–centroid products per iteration the assignment runs on one core.</summary>
     private const long ParallelWork = 1 << 20;
@@ -33,27 +33,32 @@ public static class KMeans
         return new KMeansResult(centroids, assignment, iterations);
     }
 
+    /// <summary>Points scored against all centroids at once (one GEMM per block of this many).</summary>
+    private const int PointBlock = 256;
+
     /// <summary>Each point's nearest centroid (squared L2) and the distance to it; returns whether any assignment changed.</summary>
     public static bool Assign(Tensor points, Tensor centroids, int[] assignment, float[] distance, bool parallel)
     {
-        int n = points.Rows, k = centroids.Rows;
+        int n = points.Rows, k = centroids.Rows, dim = points.Cols;
+        var centroidNorms = new float[k];
+        PairwiseDistances.SquaredNorms(centroids.Span, k, dim, centroidNorms);
         int changed = 0;
         void Range(int start, int end)
         {
             bool any = false;
-            for (int i = start; i < end; i++)
+            var block = new float[Math.Min(PointBlock, Math.Max(1, end - start)) * k];
+            for (int b0 = start; b0 < end; b0 += PointBlock)
             {
-                var x = points.Row(i);
-                int best = 0;
-                float bestDistance = float.PositiveInfinity;
-                for (int c = 0; c < k; c++)
+                int bn = Math.Min(PointBlock, end - b0);
+                PairwiseDistances.SquaredL2(points.RowRange(b0, bn).Span, bn, centroids.Span, k, dim, block, bNorms: centroidNorms, threads: 1);
+                for (int i = 0; i < bn; i++)
                 {
-                    float d = Distances.SquaredL2(x, centroids.Row(c));
-                    if (d < bestDistance) { bestDistance = d; best = c; }
+                    var row = block.AsSpan(i * k, k);
+                    int best = TensorPrimitives.IndexOfMin(row);
+                    any |= assignment[b0 + i] != best;
+                    assignment[b0 + i] = best;
+                    distance[b0 + i] = row[best];
                 }
-                any |= assignment[i] != best;
-                assignment[i] = best;
-                distance[i] = bestDistance;
             }
             if (any) Interlocked.Exchange(ref changed, 1);
         }

@@ -1,7 +1,7 @@
 namespace VectorRecall.Numerics;
 
 /// <summary>Latency percentiles for the timing tables.</summary>
-public static class Percentiles
+internal static class Percentiles
 {
     /// <summary>The nearest-rank <paramref name="p"/>-th percentile (0 &lt; p ≤ 100) of values sorted ascending.</summary>
     public static double Of(ReadOnlySpan<double> sorted, double p)

@@ -4,7 +4,7 @@ namespace VectorRecall.Numerics;
 /// Validation of a settings record: an <see cref="ArgumentException"/> whose <see cref="ArgumentException.ParamName"/>
 /// is the property, so a front end can name it its own way (the CLI names the flag).
 /// </summary>
-public static class Settings
+internal static class Settings
 {
     public static void Check(bool ok, string property, string problem)
     {

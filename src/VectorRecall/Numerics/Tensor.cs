@@ -145,7 +145,7 @@ public sealed class Tensor
 }
 
 /// <summary>A dense row-major tensor of integer indices (int32 or int64): class ids, item ids, offsets.</summary>
-public sealed class IndexTensor<T> where T : unmanaged, System.Numerics.IBinaryInteger<T>
+internal sealed class IndexTensor<T> where T : unmanaged, System.Numerics.IBinaryInteger<T>
 {
     private readonly int[] _shape;
 

@@ -11,7 +11,7 @@ namespace VectorRecall.Numerics;
 /// <see cref="SortBestFirst(Span{long}, Span{float}, int)"/> are the same heap for callers that keep
 /// many heaps side by side (one per query of a batch) and cannot hold a ref struct for each.
 /// </remarks>
-public ref struct TopK
+internal ref struct TopK
 {
     private readonly Span<long> _ids;
     private readonly Span<float> _scores;

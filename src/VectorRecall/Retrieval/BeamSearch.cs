@@ -11,7 +11,7 @@ namespace VectorRecall.Retrieval;
 /// exact; with a learned scorer, the beam trades time for recall. Per-thread scratch makes a search
 /// allocation-free once warm.
 /// </summary>
-public static class BeamSearch
+internal static class BeamSearch
 {
     /// <summary>
     /// The best <paramref name="k"/> items for one query into <paramref name="ids"/>/<paramref name="scores"/>,

@@ -6,7 +6,7 @@ using VectorRecall.Numerics;
 namespace VectorRecall.SemanticIds;
 
 /// <summary>What <see cref="ResidualQuantizer.Forward"/> gives back: the quantised vectors (straight-through), the quantisation loss and the codes [rows × levels].</summary>
-public sealed record QuantizerOutput(Variable Quantized, Variable Loss, int[] Codes);
+internal sealed record QuantizerOutput(Variable Quantized, Variable Loss, int[] Codes);
 
 /// <summary>
 /// Residual vector quantisation: level 0 picks the codeword nearest (squared L2) to the vector,
@@ -16,7 +16,7 @@ public sealed record QuantizerOutput(Variable Quantized, Variable Loss, int[] Co
 /// ‖q − sg(r)‖² that moves its codewords and a commitment loss ‖sg(q) − r‖² that holds the encoder
 /// to them, where r = z − sg(q₀ + … ) is that level's residual.
 /// </summary>
-public sealed class ResidualQuantizer : Module
+internal sealed class ResidualQuantizer : Module
 {
     private readonly Parameter[] _codebooks;
     private readonly Tensor _initialized;
@@ -164,18 +164,7 @@ public sealed class ResidualQuantizer : Module
     public void Distances(Tensor x, int level, Span<float> distances)
     {
         var book = _codebooks[level].Value;
-        int n = x.Rows, k = book.Rows;
-        Gemm.Multiply(x.Span, Dim, false, book.Span, Dim, true, distances, k, n, k, Dim);
-        Span<float> bookNorms = k <= 1024 ? stackalloc float[k] : new float[k];
-        for (int c = 0; c < k; c++) bookNorms[c] = TensorPrimitives.Dot(book.Row(c), book.Row(c));
-        for (int i = 0; i < n; i++)
-        {
-            var row = distances.Slice(i * k, k);
-            float norm = TensorPrimitives.Dot(x.Row(i), x.Row(i));
-            TensorPrimitives.Multiply(row, -2f, row);
-            TensorPrimitives.Add(row, bookNorms, row);
-            TensorPrimitives.Add(row, norm, row);
-        }
+        PairwiseDistances.SquaredL2(x.Span, x.Rows, book.Span, book.Rows, Dim, distances);
     }
 
     private void AssignLevel(Tensor residual, int level, float epsilon, int skIters, Span<int> codes)

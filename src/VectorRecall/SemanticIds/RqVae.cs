@@ -36,7 +36,7 @@ public sealed class RqVae : Module
     public RqVaeConfig Config { get; }
     public Sequential Encoder { get; }
     public Sequential Decoder { get; }
-    public ResidualQuantizer Quantizer { get; }
+    internal ResidualQuantizer Quantizer { get; }
 
     /// <summary>Encodes, quantises (levels with ε &gt; 0 by Sinkhorn when <paramref name="sinkhorn"/>) and decodes the rows of <paramref name="x"/>.</summary>
     public RqVaeOutput Forward(Variable x, bool sinkhorn = true)

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
+using VectorRecall.Numerics;
+
 namespace VectorRecall.SemanticIds;
 
 /// <summary>How an RQ-VAE's reconstruction is compared with its input.</summary>
@@ -31,18 +33,18 @@ public sealed record RqVaeConfig
     public void Validate()
     {
         if (InDim < 1) throw new ArgumentException($"the input dimension must be positive, got {InDim}");
-        if (Layers.Any(h => h < 1)) throw new ArgumentException($"--layers sizes must be positive, got [{string.Join(", ", Layers)}]");
-        if (EDim < 1) throw new ArgumentException($"--e-dim must be positive, got {EDim}");
-        if (NumEmbList.Length == 0) throw new ArgumentException("--num-emb-list needs at least one codebook size");
+        Settings.Check(Layers.All(h => h >= 1), nameof(Layers), $"sizes must be positive, got [{string.Join(", ", Layers)}]");
+        Settings.Check(EDim >= 1, nameof(EDim), $"must be positive, got {EDim}");
+        Settings.Check(NumEmbList.Length > 0, nameof(NumEmbList), "needs at least one codebook size");
         foreach (int n in NumEmbList)
-            if (n < 1) throw new ArgumentException($"--num-emb-list: codebook sizes must be positive, got [{string.Join(", ", NumEmbList)}]");
+            Settings.Check(n >= 1, nameof(NumEmbList), $"codebook sizes must be positive, got [{string.Join(", ", NumEmbList)}]");
         if (SkEpsilons.Length != NumEmbList.Length)
-            throw new ArgumentException($"--sk-epsilons has {SkEpsilons.Length} values for {NumEmbList.Length} levels: give one per codebook");
-        if (SkEpsilons.Any(e => !(e >= 0) || float.IsInfinity(e))) throw new ArgumentException($"--sk-epsilons must be finite and >= 0, got [{string.Join(", ", SkEpsilons)}]");
-        if (SkIters < 1) throw new ArgumentException($"--sk-iters must be positive, got {SkIters}");
-        if (Dropout is < 0 or >= 1) throw new ArgumentException($"--dropout-prob must lie in [0, 1), got {Dropout}");
-        if (!(Beta >= 0)) throw new ArgumentException($"--beta must be >= 0, got {Beta}");
-        if (!(QuantLossWeight >= 0)) throw new ArgumentException($"--quant-loss-weight must be >= 0, got {QuantLossWeight}");
+            throw new SettingException(nameof(SkEpsilons), $"has {SkEpsilons.Length} values for {NumEmbList.Length} levels: give one per codebook");
+        if (SkEpsilons.Any(e => !(e >= 0) || float.IsInfinity(e))) throw new SettingException(nameof(SkEpsilons), $"must be finite and >= 0, got [{string.Join(", ", SkEpsilons)}]");
+        Settings.Check(SkIters >= 1, nameof(SkIters), $"must be positive, got {SkIters}");
+        Settings.Check(Dropout is >= 0 and < 1, nameof(Dropout), $"must lie in [0, 1), got {Dropout}");
+        Settings.Check(Beta >= 0, nameof(Beta), $"must be >= 0, got {Beta}");
+        Settings.Check(QuantLossWeight >= 0, nameof(QuantLossWeight), $"must be >= 0, got {QuantLossWeight}");
     }
 
     private static readonly JsonSerializerOptions Json = new()

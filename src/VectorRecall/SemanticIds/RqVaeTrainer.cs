@@ -69,7 +69,7 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
         if (data.Rank != 2 || data.Cols != model.Config.InDim)
             throw new ArgumentException($"the model takes {model.Config.InDim}-d vectors, the data is {Tensor.ShapeString(data.Shape)}");
         if (data.Rows < model.Config.NumEmbList.Max())
-            throw new ArgumentException($"{data.Rows} items are fewer than a codebook's {model.Config.NumEmbList.Max()} codes: use smaller --num-emb-list sizes (at most the item count)");
+            throw new ArgumentException($"{data.Rows} items are fewer than a codebook's {model.Config.NumEmbList.Max()} codes: use smaller codebooks (NumEmbList, at most the item count)");
         return data;
     }
 
@@ -161,7 +161,7 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
         rng.Shuffle(rows.AsSpan());
         int largest = _model.Config.NumEmbList.Max();
         if (sample < largest)
-            throw new ArgumentException($"k-means initialisation on {sample} vectors cannot fill a codebook of {largest}: use --large-scale-kmeans, a larger --batch-size or smaller codebooks");
+            throw new ArgumentException($"k-means initialisation on {sample} vectors cannot fill a codebook of {largest}: use large-scale k-means, a larger batch or smaller codebooks");
         var points = new Tensor(sample, _data.Cols);
         for (int i = 0; i < sample; i++) _data.Row(rows[i]).CopyTo(points.Row(i));
         string what = _rq.LargeScaleKMeans ? $"a random sample of {sample:N0} items" : $"the first batch ({sample:N0} items)";

@@ -39,7 +39,7 @@ public sealed class SemanticIdRetriever : INodeScorer, IRetriever
         _search = new BeamSearchRetriever(Name, Trie, this, items.Cols, items.Rows, beam);
     }
 
-    public SemanticIdTrie Trie { get; }
+    internal SemanticIdTrie Trie { get; }
     public int Beam => _search.Beam;
     public string Name => "semantic";
     public int Dimension => _nodeVectors.Cols;

@@ -8,7 +8,7 @@ namespace VectorRecall.SemanticIds;
 /// root on level 0, on level d one node per distinct prefix of d codes (in lexicographic order, so
 /// a node's children are one run of rows), and on the last level one leaf per item.
 /// </summary>
-public sealed class SemanticIdTrie : ISearchTree
+internal sealed class SemanticIdTrie : ISearchTree
 {
     private readonly int[] _levelStart, _childStart, _childCount, _leafItem, _representative;
     private readonly int _maxChildren;

@@ -7,7 +7,7 @@ namespace VectorRecall.SemanticIds;
 /// means the same whatever the scale of the distances. Taking each point's most likely code gives a
 /// balanced assignment: codes that everyone is nearest to cannot take everyone.
 /// </summary>
-public static class SinkhornKnopp
+internal static class SinkhornKnopp
 {
     /// <summary>
     /// The transport plan [rows × cols] for the cost matrix <paramref name="cost"/> (row-major): its row

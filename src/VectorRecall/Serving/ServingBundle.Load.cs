@@ -11,7 +11,7 @@ using VectorRecall.Towers;
 namespace VectorRecall.Serving;
 
 /// <summary>A loaded bundle's parts: the user encoder and the retriever its kind describes, the item ids and each user's seen items.</summary>
-public sealed record BundleParts(BundleKind Kind, TowerUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
+internal sealed record BundleParts(BundleKind Kind, TowerUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
 
 public static partial class ServingBundle
 {
@@ -44,7 +44,7 @@ public static partial class ServingBundle
     /// <summary>
     /// Loads and verifies a bundle of any kind; errors name the file and what is wrong with it.
     /// </summary>
-    public static BundleParts Open(string directory)
+    internal static BundleParts Open(string directory)
     {
         var manifest = ReadManifest(directory);
         string manifestPath = Path.Combine(directory, ManifestFile);

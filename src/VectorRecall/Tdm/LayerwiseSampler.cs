@@ -10,7 +10,7 @@ namespace VectorRecall.Tdm;
 /// <see cref="Width"/> candidates, the positive first; slots a small level cannot fill repeat the
 /// positive and are masked out of the loss (their logit shift is <see cref="InfoNceLoss.MaskedLogit"/>).
 /// </summary>
-public sealed class LayerwiseSampler
+internal sealed class LayerwiseSampler
 {
     private readonly ItemTree _tree;
     private readonly int[] _negatives;

@@ -28,8 +28,8 @@ public sealed record TdmConfig
     {
         User.Validate();
         if (Nodes < 2) throw new ArgumentException($"a tree model needs at least 2 nodes, got {Nodes}");
-        if (MlpHidden.Any(h => h < 1)) throw new ArgumentException($"--mlp sizes must be >= 1, got [{string.Join(", ", MlpHidden)}]");
-        if (!(Temperature > 0)) throw new ArgumentException($"--temperature must be positive, got {Temperature}");
+        Settings.Check(MlpHidden.All(h => h >= 1), nameof(MlpHidden), $"sizes must be >= 1, got [{string.Join(", ", MlpHidden)}]");
+        Settings.Check(Temperature > 0, nameof(Temperature), $"must be positive, got {Temperature}");
     }
 
     private static readonly JsonSerializerOptions Json = new()

@@ -49,7 +49,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         var u = model.Config.User;
         if (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols)
             throw new ArgumentException("the user tower's configuration does not match the data set's sizes");
-        if (tdm.Beam < SelectionK) throw new ArgumentException($"--beam ({tdm.Beam}) must be at least {SelectionK}, the K of the validation recall");
+        Settings.Check(tdm.Beam >= SelectionK, nameof(tdm.Beam), $"({tdm.Beam}) must be at least {SelectionK}, the K of the validation recall");
         _model = model;
         _tree = tree;
         _data = data;

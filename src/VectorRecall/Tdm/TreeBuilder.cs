@@ -17,7 +17,7 @@ public sealed record TreeBuildOptions
 
     public void Validate()
     {
-        if (Branch < 2) throw new ArgumentException($"--branch must be at least 2, got {Branch}");
+        Settings.Check(Branch >= 2, nameof(Branch), $"must be at least 2, got {Branch}");
         if (KMeansIterations < 1) throw new ArgumentException($"k-means iterations must be at least 1, got {KMeansIterations}");
     }
 }

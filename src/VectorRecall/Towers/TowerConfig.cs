@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
+using VectorRecall.Numerics;
+
 namespace VectorRecall.Towers;
 
 /// <summary>
@@ -49,7 +51,7 @@ public sealed record TowerConfig
         Check(UserFeatures >= 0 && ItemFeatures >= 0 && Categories >= 0 && Tags >= 0, "feature, category and tag counts must be >= 0 (0: the data has none)");
         Check(IdDim >= 1 && FeatureDim >= 1 && BehaviourDim >= 1 && CategoryDim >= 1 && TagDim >= 1, "branch widths must be >= 1");
         Check(Hidden.All(h => h >= 1), $"hidden sizes must be >= 1, got [{string.Join(", ", Hidden)}]");
-        Check(EmbeddingDim >= 1, $"--embedding-dim must be >= 1, got {EmbeddingDim}");
+        Settings.Check(EmbeddingDim >= 1, nameof(EmbeddingDim), $"must be >= 1, got {EmbeddingDim}");
         Check(Dropout is >= 0 and < 1, $"dropout {Dropout} must be in [0, 1)");
         Check(HistoryLength >= 1, $"history length must be >= 1, got {HistoryLength}");
         Check(RecentLength >= 0 && RecentLength <= HistoryLength, $"recent length must be in [0, history length {HistoryLength}], got {RecentLength}");

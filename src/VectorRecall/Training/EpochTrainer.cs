@@ -96,7 +96,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     {
         var candidates = Directory.Exists(Options.CheckpointDir)
             ? Directory.GetFiles(Options.CheckpointDir, "checkpoint_*.safetensors") : [];
-        if (candidates.Length == 0) throw new FileNotFoundException($"--resume: no checkpoint_*.safetensors in '{Path.GetFullPath(Options.CheckpointDir)}'");
+        if (candidates.Length == 0) throw new FileNotFoundException($"resuming: no checkpoint_*.safetensors in '{Path.GetFullPath(Options.CheckpointDir)}'");
         // The global step orders checkpoints even when an interrupted one and an epoch one share an epoch.
         var latest = candidates.Select(p => (Path: p, Step: GlobalStepOf(p))).MaxBy(c => c.Step).Path;
         var info = LoadCheckpoint(latest, Optimizer);

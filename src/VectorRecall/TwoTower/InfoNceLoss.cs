@@ -14,7 +14,7 @@ namespace VectorRecall.TwoTower;
 /// <c>shared</c>, one set scored by every row (mixed negative sampling, Yang et al., 2020): a GEMM
 /// instead of a grouped dot, so thousands of uniform negatives cost little.
 /// </summary>
-public sealed class InfoNceLoss
+internal sealed class InfoNceLoss
 {
     /// <summary>Added to a masked logit; its softmax weight is exactly zero in float arithmetic.</summary>
     public const float MaskedLogit = -1e9f;

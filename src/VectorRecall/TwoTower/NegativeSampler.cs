@@ -9,7 +9,7 @@ public enum SamplerKind { Uniform, Popularity }
 /// unseen items can be drawn), in O(1) per draw with Walker's alias table, and reports the
 /// probability of each item per draw for the logQ correction.
 /// </summary>
-public sealed class NegativeSampler
+internal sealed class NegativeSampler
 {
     private readonly float[] _threshold;
     private readonly int[] _alias;
