@@ -30,7 +30,7 @@ public class LayeringTests
     private static int LayerOf(string ns) => Array.FindIndex(Layers, l => l.Contains(ns));
 
     [Fact]
-    public void No_namespace_uses_one_above_it_or_a_sibling_paradigm()
+    public void NoNamespaceUsesOneAboveItOrASiblingParadigm()
     {
         var uses = Dependencies();
         Assert.NotEmpty(uses);
@@ -48,7 +48,7 @@ public class LayeringTests
     }
 
     [Fact]
-    public void The_test_sees_a_known_dependency_and_would_see_an_upward_one()
+    public void TheTestSeesAKnownDependencyAndWouldSeeAnUpwardOne()
     {
         var uses = Dependencies();
         Assert.Contains("Numerics", uses["Autograd"]);
@@ -61,7 +61,7 @@ public class LayeringTests
     internal static Dictionary<string, HashSet<string>> Dependencies()
     {
         var result = new Dictionary<string, HashSet<string>>();
-        foreach (var assembly in new[] { typeof(Numerics.Tensor).Assembly, typeof(Server.RecallServer).Assembly, typeof(Cli.Program).Assembly })
+        foreach (var assembly in new[] { typeof(VectorRecall.Numerics.Tensor).Assembly, typeof(VectorRecall.Server.RecallServer).Assembly, typeof(VectorRecall.Cli.Program).Assembly })
         {
             using var module = ModuleDefinition.ReadModule(assembly.Location);
             foreach (var type in module.GetTypes())

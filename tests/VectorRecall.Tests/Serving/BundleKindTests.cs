@@ -8,34 +8,6 @@ using VectorRecall.Tdm;
 
 namespace VectorRecall.Tests.Serving;
 
-/// <summary>
-/// The small trained model as a bundle of every kind: its own two-tower bundle, a TDM model over a
-/// k-means tree of its item vectors (user tower and node vectors taken from it), and semantic ids of
-/// an RQ-VAE over its item vectors. Untrained parts are fine here: the tests compare paths, not quality.
-/// </summary>
-public sealed class BundleKinds : IDisposable
-{
-    private readonly TempDir _dir = new();
-
-    public BundleKinds()
-    {
-        var m = TrainedSmallModel.Shared;
-        var tree = TreeBuilder.Build(m.ItemVectors, new TreeBuildOptions { Branch = 4 });
-        var tdm = new TdmModel(new TdmConfig { User = m.Config, Nodes = tree.NodeCount, Scorer = NodeScorerKind.InnerProduct }, new Rng(3));
-        tree.Embeddings.Span.CopyTo(tdm.Nodes.Weight.Value.Span);
-        tdm.User.LoadStateDict(m.Model.User.StateDict());
-        ServingBundle.SaveTdm(Path(BundleKind.Tdm), tdm, tree, 50, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
-
-        var rqvae = new RqVae(new RqVaeConfig { InDim = m.ItemVectors.Cols, Layers = [32], EDim = 8, NumEmbList = [8, 8], SkEpsilons = [0f, 0f] }, new Rng(4));
-        var (codes, _) = SemanticIdGenerator.Generate(rqvae, m.ItemVectors);
-        ServingBundle.SaveSemanticIds(Path(BundleKind.SemanticIds), m.BundlePath, rqvae, codes, 50);
-    }
-
-    public string Path(BundleKind kind) => kind == BundleKind.TwoTower ? TrainedSmallModel.Shared.BundlePath : _dir.File(ServingBundle.KindName(kind));
-
-    public void Dispose() => _dir.Dispose();
-}
-
 public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
 {
     private const int K = 10;
@@ -44,7 +16,7 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
     [InlineData(BundleKind.TwoTower, "hnsw")]
     [InlineData(BundleKind.Tdm, "tdm")]
     [InlineData(BundleKind.SemanticIds, "semantic")]
-    public async Task Every_kind_answers_recall_and_batch_with_the_items_eval_ranks(BundleKind kind, string retriever)
+    public async Task EveryKindAnswersRecallAndBatchWithTheItemsEvalRanks(BundleKind kind, string retriever)
     {
         var m = TrainedSmallModel.Shared;
         var users = Enumerable.Range(0, 24).ToArray();
@@ -77,7 +49,7 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
     [Theory]
     [InlineData(BundleKind.Tdm)]
     [InlineData(BundleKind.SemanticIds)]
-    public void A_bundle_names_its_kind_and_a_missing_kind_file_is_refused(BundleKind kind)
+    public void ABundleNamesItsKindAndAMissingKindFileIsRefused(BundleKind kind)
     {
         using var dir = new TempDir();
         string copy = dir.File("b");

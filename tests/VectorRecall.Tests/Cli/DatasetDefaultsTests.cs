@@ -1,0 +1,45 @@
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Tests.Cli;
+
+public class DatasetDefaultsTests
+{
+    private static VectorRecall.Cli.Commands.PipelineOptions Read(params string[] args)
+    {
+        var set = new VectorRecall.Cli.Commands.PipelineOptionSet();
+        var command = new System.CommandLine.RootCommand();
+        set.AddTo(command);
+        return set.Read(command.Parse(args));
+    }
+
+    [Fact]
+    public void RealDataStartsFromItsOwnDefaultsAndFlagsWin()
+    {
+        var synthetic = Read();
+        Assert.Equal([256, 128], synthetic.Hidden);
+        Assert.Equal(ModelSelection.Loss, synthetic.Trainer.SelectBy);
+        Assert.Equal(1e-3, synthetic.Trainer.LearningRate);
+
+        var real = Read("--dataset", "gowalla", "--data-dir", "x");
+        Assert.Empty(real.Hidden);
+        Assert.Equal(64, real.EmbeddingDim);
+        Assert.Equal(1e-2, real.Trainer.LearningRate);
+        Assert.Equal(ModelSelection.Recall, real.Trainer.SelectBy);
+
+        var overridden = Read("--dataset", "beauty", "--data-dir", "x", "--lr", "0.002", "--hidden", "32", "--select-by", "loss", "--weight_decay", "0.1");
+        Assert.Equal(0.002, overridden.Trainer.LearningRate);
+        Assert.Equal([32], overridden.Hidden);
+        Assert.Equal(ModelSelection.Loss, overridden.Trainer.SelectBy);
+        Assert.Equal(0.1, overridden.Trainer.WeightDecay);
+        Assert.Equal(real.Loss.Temperature, overridden.Loss.Temperature);  // untouched flags keep the data set's default
+        Assert.Throws<ArgumentException>(() => Read("--select-by", "auc"));
+    }
+}

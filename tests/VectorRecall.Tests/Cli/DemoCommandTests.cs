@@ -1,0 +1,39 @@
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Tests.Cli;
+
+[Collection(ConsoleCollection.Name)]
+public class DemoCommandTests
+{
+    [Fact]
+    public void SmallDemoRunsEndToEnd()
+    {
+        using var dir = new TempDir();
+        int code = VectorRecall.Cli.Program.Main([
+            // Sizes that prove the wiring (data, training, checkpoints, index, bundle, report); the defaults' scale is the benchmark's job.
+            "demo", "--num-users", "600", "--num-items", "3000", "--num-interactions", "20000", "--epochs", "2", "--skip-benchmark",
+            "--embedding-dim", "32", "--hidden", "64",
+            "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("checkpoints"), "--eval-users", "300",
+        ]);
+        Assert.Equal(0, code);
+        Assert.True(File.Exists(Path.Combine(dir.File("bundle"), "manifest.json")));
+        Assert.True(File.Exists(Path.Combine(dir.File("checkpoints"), "checkpoint_epoch_2.safetensors")));
+    }
+
+    [Fact]
+    public void SnakeCaseAliasesAndBadFlagsAreHandled()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--num_users", "1", "--bundle", dir.File("b"), "--checkpoint_dir", dir.File("c")]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--index", "annoy", "--bundle", dir.File("b")]));
+        Assert.False(Directory.Exists(dir.File("b")), "a refused run writes nothing");
+    }
+}

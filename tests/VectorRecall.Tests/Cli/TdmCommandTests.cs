@@ -1,0 +1,56 @@
+using VectorRecall.Indexing;
+using VectorRecall.Data;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Tdm;
+using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Tests.Cli;
+
+[Collection(ConsoleCollection.Name)]
+public class TdmCommandTests
+{
+    private static int Vrecall(params string[] args) => VectorRecall.Cli.Program.Main(args);
+
+    [Fact]
+    public void TheFiveStepWorkflowRunsAndEvaluatesBothTrees()
+    {
+        using var dir = new TempDir();
+        var data = SmallSequenceBundle.Train(dir);
+        // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--threads", "2"));
+        string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];
+        Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
+        Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--out", dir.File("leaf_emb.npy")));
+        Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
+        Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
+        // The second model starts from the first one's user tower, which learned alongside the leaves.
+        Assert.Equal(0, Vrecall([.. train, "--user-init", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--tree", dir.File("tree_2.bin"),
+            "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("t2"), "--bundle", dir.File("tb2")]));
+        Assert.Equal(0, Vrecall(["bundle", "--tdm-model", Path.Combine(dir.File("t1"), "best_model.safetensors"), .. data, "--beam", "50", "--bundle", dir.File("tb1")]));
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("b"), dir.File("tb1"), dir.File("tb2"), "--beam", "50", "--json", dir.File("r.json")]));
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
+        var retrievers = doc.RootElement.GetProperty("retrievers");
+        foreach (var name in new[] { "b:flat", "b:hnsw", "tb1:tdm", "tb2:tdm" })
+            Assert.True(retrievers.GetProperty(name).TryGetProperty("hr@50", out _), name);
+
+        // Bad input: a beam narrower than K, exact search on a TDM bundle, a corrupt tree, a tree for other items, embeddings of the wrong shape.
+        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--beam", "10"]));
+        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--retriever", "flat"]));
+        var bytes = File.ReadAllBytes(dir.File("tree.bin"));
+        bytes[^9] ^= 0x10;
+        File.WriteAllBytes(dir.File("bad.bin"), bytes);
+        Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("bad.bin"), "--checkpoint-dir", dir.File("t3")]));
+        Npy.Write(dir.File("few.npy"), Tensor.Randn(new Rng(1), 1f, 40, 16));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("few.bin")));
+        Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("few.bin"), "--checkpoint-dir", dir.File("t4")]));
+        Npy.Write(dir.File("flat.npy"), new float[60], [60]);
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("flat.npy"), "--output", dir.File("x.bin")));
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("x.bin"), "--mode", "category"));
+        Assert.False(File.Exists(dir.File("x.bin")));
+    }
+}

@@ -1,0 +1,70 @@
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Tests.Numerics;
+
+public class GemmTests
+{
+    public static IEnumerable<object[]> Kernels()
+    {
+        yield return [Gemm.KernelKind.Scalar];
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported) yield return [Gemm.KernelKind.Avx2];
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported) yield return [Gemm.KernelKind.Avx512];
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    internal void MatchesTheReferenceInAllFormsAndRaggedSizes(Gemm.KernelKind kernel)
+    {
+        var rng = new Rng(11);
+        (int m, int n, int k)[] sizes = [(1, 1, 1), (1, 256, 192), (3, 70, 130), (4, 40, 300), (7, 5, 3), (37, 45, 19), (100, 70, 300), (9, 33, 257), (130, 1100, 20), (3100, 40, 9), (30, 50, 1500)];
+        foreach (var (m, n, k) in sizes)
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                    foreach (bool acc in new[] { false, true })
+                        foreach (int threads in new[] { 1, 2 })
+                        {
+                            var a = Tensor.Randn(rng, 1f, ta ? k : m, ta ? m : k);
+                            var b = Tensor.Randn(rng, 1f, tb ? n : k, tb ? k : n);
+                            var c = Tensor.Randn(rng, 1f, m, n);
+                            var expected = c.Clone();
+                            Gemm.Multiply(a.Span, a.Cols, ta, b.Span, b.Cols, tb, c.Span, n, m, n, k, acc, threads, kernel);
+                            Gemm.MultiplyReference(a.Span, a.Cols, ta, b.Span, b.Cols, tb, expected.Span, n, m, n, k, acc);
+                            for (int i = 0; i < c.Length; i++)
+                                Assert.True(Math.Abs(c.Span[i] - expected.Span[i]) <= 1e-4f * (1 + Math.Sqrt(k)),
+                                    $"{kernel} m={m} n={n} k={k} ta={ta} tb={tb} acc={acc} threads={threads} at {i}: {c.Span[i]} vs {expected.Span[i]}");
+                        }
+    }
+
+    [Fact]
+    public void RespectsLeadingDimensions()
+    {
+        // A 3×2 block inside a 3×5 buffer, B 2×2 inside 2×4, C 3×2 inside 3×3.
+        float[] a = [1, 2, 9, 9, 9, 3, 4, 9, 9, 9, 5, 6, 9, 9, 9];
+        float[] b = [1, 0, 7, 7, 0, 1, 7, 7];
+        var c = new float[9];
+        Array.Fill(c, -1f);
+        Gemm.Multiply(a, 5, false, b, 4, false, c, 3, 3, 2, 2);
+        Assert.Equal([1f, 2f, -1f, 3f, 4f, -1f, 5f, 6f, -1f], c);
+    }
+
+    [Theory]
+    [InlineData(300, 150, 200, false)]
+    [InlineData(3000, 100, 64, false)]
+    [InlineData(64, 96, 3000, true)] // deep k: split in two
+    public void SameResultOnOneAndTwoThreads(int m, int n, int k, bool transA)
+    {
+        var rng = new Rng(2);
+        var a = Tensor.Randn(rng, 1f, transA ? k : m, transA ? m : k); var b = Tensor.Randn(rng, 1f, k, n);
+        var c1 = new Tensor(m, n); var c2 = new Tensor(m, n);
+        Gemm.Multiply(a, transA, b, false, c1, threads: 1);
+        Gemm.Multiply(a, transA, b, false, c2, threads: 2);
+        Assert.Equal(c1.ToArray(), c2.ToArray());
+    }
+
+    [Fact]
+    public void RejectsBadShapes()
+    {
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3), false, Tensor.Zeros(2, 3), false, Tensor.Zeros(2, 3)));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(new float[5], 3, false, new float[9], 3, false, new float[6], 3, 2, 3, 3));
+    }
+}

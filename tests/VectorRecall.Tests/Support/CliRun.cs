@@ -1,0 +1,21 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using VectorRecall.IO;
+using VectorRecall.Server;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Tests;
+
+/// <summary>Runs the CLI in-process and captures what it writes to standard error.</summary>
+internal static class CliRun
+{
+    public static (int Code, string Error) Capture(string[] args)
+    {
+        var error = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(error);
+        try { return (VectorRecall.Cli.Program.Main(args), error.ToString()); }
+        finally { Console.SetError(old); }
+    }
+}

@@ -1,0 +1,18 @@
+using VectorRecall.Data;
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+using VectorRecall.Serving;
+using VectorRecall.TwoTower;
+using VectorRecall.Retrieval;
+using VectorRecall.Training;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Tests;
+
+/// <summary>Tests that run the CLI share one console (Spectre allows one live display at a time), so they never run side by side.</summary>
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection
+{
+    public const string Name = "console";
+}
