@@ -232,41 +232,7 @@ internal static partial class Ops
             throw new ArgumentException($"batch norm: parameters must have {d} values (one per feature)");
         if (training && n < 2) throw new ArgumentException("batch norm: training needs at least 2 rows in a batch");
 
-        var mean = new float[d];
-        var invStd = new float[d];
-        if (training)
-        {
-            // One pass for both moments, taken about the first row so that a large mean cannot swamp the variance.
-            var shift = x.Value.Row(0).ToArray();
-            var moments = new float[2 * d];
-            var scratch = new ThreadLocal<float[]>(() => new float[d]);
-            SumRows(n, 2 * d, moments, (r, acc) =>
-            {
-                var c = scratch.Value!;
-                TensorPrimitives.Subtract(x.Value.Row(r), shift, c);
-                TensorPrimitives.Add(acc.AsSpan(0, d), c, acc.AsSpan(0, d));
-                TensorPrimitives.MultiplyAdd(c, c, acc.AsSpan(d), acc.AsSpan(d));
-            });
-            scratch.Dispose();
-            var sumSq = new float[d];
-            for (int j = 0; j < d; j++)
-            {
-                float m1 = moments[j] / n;
-                mean[j] = shift[j] + m1;
-                sumSq[j] = MathF.Max(0f, moments[d + j] - n * m1 * m1);  // Σ(x − mean)²
-            }
-            for (int j = 0; j < d; j++)
-            {
-                invStd[j] = 1f / MathF.Sqrt(sumSq[j] / n + eps);
-                runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mean[j];
-                runningVar[j] = (1 - momentum) * runningVar[j] + momentum * sumSq[j] / (n - 1);
-            }
-        }
-        else
-        {
-            for (int j = 0; j < d; j++) { mean[j] = runningMean[j]; invStd[j] = 1f / MathF.Sqrt(runningVar[j] + eps); }
-        }
-
+        var (mean, invStd) = NormalisationStatistics(x.Value, runningMean, runningVar, training, momentum, eps);
         var xhat = New([n, d], clear: false);
         var y = New([n, d], clear: false);
         ForChunks(n, y.Length, (r0, r1) =>
@@ -318,5 +284,49 @@ internal static partial class Ops
                 x.AccumulateGrad(gy);
             };
         return output;
+    }
+
+    /// <summary>
+    /// The mean and 1/σ batch norm normalises with: in training the batch's (biased variance), updating
+    /// the running statistics in place (unbiased variance, as PyTorch does); in evaluation the running ones.
+    /// </summary>
+    private static (float[] Mean, float[] InvStd) NormalisationStatistics(Tensor x, Tensor runningMean, Tensor runningVar, bool training, float momentum, float eps)
+    {
+        int n = x.Rows, d = x.Cols;
+        var mean = new float[d];
+        var invStd = new float[d];
+        if (training)
+        {
+            // One pass for both moments, taken about the first row so that a large mean cannot swamp the variance.
+            var shift = x.Row(0).ToArray();
+            var moments = new float[2 * d];
+            var scratch = new ThreadLocal<float[]>(() => new float[d]);
+            SumRows(n, 2 * d, moments, (r, acc) =>
+            {
+                var c = scratch.Value!;
+                TensorPrimitives.Subtract(x.Row(r), shift, c);
+                TensorPrimitives.Add(acc.AsSpan(0, d), c, acc.AsSpan(0, d));
+                TensorPrimitives.MultiplyAdd(c, c, acc.AsSpan(d), acc.AsSpan(d));
+            });
+            scratch.Dispose();
+            var sumSq = new float[d];
+            for (int j = 0; j < d; j++)
+            {
+                float m1 = moments[j] / n;
+                mean[j] = shift[j] + m1;
+                sumSq[j] = MathF.Max(0f, moments[d + j] - n * m1 * m1);  // Σ(x − mean)²
+            }
+            for (int j = 0; j < d; j++)
+            {
+                invStd[j] = 1f / MathF.Sqrt(sumSq[j] / n + eps);
+                runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mean[j];
+                runningVar[j] = (1 - momentum) * runningVar[j] + momentum * sumSq[j] / (n - 1);
+            }
+        }
+        else
+        {
+            for (int j = 0; j < d; j++) { mean[j] = runningMean[j]; invStd[j] = 1f / MathF.Sqrt(runningVar[j] + eps); }
+        }
+        return (mean, invStd);
     }
 }
