@@ -1,10 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using VectorRecall.Data;
-using VectorRecall.Indexing;
-using VectorRecall.IO;
 using VectorRecall.Numerics;
-using VectorRecall.SemanticIds;
 
 namespace VectorRecall.Tests.Cli;
 

@@ -1,12 +1,7 @@
 using System.Text.Json;
-using VectorRecall.Autograd;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.SemanticIds;
-using VectorRecall.Tdm;
-using VectorRecall.TwoTower;
-using VectorRecall.Training;
-using VectorRecall.Towers;
 
 namespace VectorRecall.Tests.Cli;
 

@@ -1,8 +1,5 @@
 using VectorRecall.Data;
 using VectorRecall.IO;
-using VectorRecall.Training;
-using VectorRecall.Towers;
-using VectorRecall.TwoTower;
 
 namespace VectorRecall.Tests.Data;
 

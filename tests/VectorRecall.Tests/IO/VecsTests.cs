@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using VectorRecall.IO;
-using VectorRecall.Nn;
-using VectorRecall.Numerics;
 
 namespace VectorRecall.Tests.IO;
 

@@ -1,5 +1,4 @@
 using VectorRecall.Indexing;
-using VectorRecall.IO;
 using VectorRecall.Numerics;
 
 namespace VectorRecall.Tests.Indexing;

@@ -1,8 +1,5 @@
 using System.Text.Json;
-using VectorRecall.Towers;
-using VectorRecall.Data;
 using VectorRecall.Numerics;
-using VectorRecall.Retrieval;
 
 namespace VectorRecall.Tests.Numerics;
 

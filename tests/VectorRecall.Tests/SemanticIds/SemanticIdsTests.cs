@@ -3,8 +3,6 @@ using VectorRecall.Autograd;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.SemanticIds;
-using VectorRecall.Tdm;
-using VectorRecall.TwoTower;
 using VectorRecall.Training;
 using VectorRecall.Towers;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using VectorRecall.Server;
 
 namespace VectorRecall.Tests.Server;
 

@@ -2,9 +2,7 @@ using System.Text.Json.Nodes;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
-using VectorRecall.SemanticIds;
 using VectorRecall.Serving;
-using VectorRecall.Tdm;
 
 namespace VectorRecall.Tests.Serving;
 

@@ -1,9 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
-using VectorRecall.IO;
-using VectorRecall.Server;
-using VectorRecall.Serving;
 
 namespace VectorRecall.Tests;
 

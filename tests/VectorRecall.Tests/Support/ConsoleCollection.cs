@@ -1,12 +1,3 @@
-using VectorRecall.Data;
-using VectorRecall.Indexing;
-using VectorRecall.IO;
-using VectorRecall.Numerics;
-using VectorRecall.Serving;
-using VectorRecall.TwoTower;
-using VectorRecall.Retrieval;
-using VectorRecall.Training;
-using VectorRecall.Towers;
 
 namespace VectorRecall.Tests;
 

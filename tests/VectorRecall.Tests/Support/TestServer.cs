@@ -3,8 +3,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
-using VectorRecall.Indexing;
-using VectorRecall.Serving;
 using VectorRecall.Server;
 
 namespace VectorRecall.Tests;

@@ -1,12 +1,7 @@
 using VectorRecall.Indexing;
-using VectorRecall.Data;
-using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Tdm;
 using VectorRecall.TwoTower;
-using VectorRecall.Retrieval;
-using VectorRecall.Training;
-using VectorRecall.Towers;
 
 namespace VectorRecall.Tests.Tdm;
 

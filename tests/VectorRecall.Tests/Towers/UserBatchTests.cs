@@ -1,11 +1,6 @@
 using VectorRecall.Autograd;
 using VectorRecall.Data;
-using VectorRecall.Indexing;
-using VectorRecall.IO;
 using VectorRecall.Numerics;
-using VectorRecall.Serving;
-using VectorRecall.TwoTower;
-using VectorRecall.Retrieval;
 using VectorRecall.Towers;
 
 namespace VectorRecall.Tests.Towers;

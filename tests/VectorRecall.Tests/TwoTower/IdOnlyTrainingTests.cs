@@ -1,5 +1,4 @@
 using VectorRecall.Data;
-using VectorRecall.IO;
 using VectorRecall.Training;
 using VectorRecall.Towers;
 using VectorRecall.TwoTower;
