@@ -15,7 +15,7 @@ internal static class TreeBuildTiming
     {
         int n = args.Length > 0 ? int.Parse(args[0]) : 100_000;
         int dim = args.Length > 1 ? int.Parse(args[1]) : 128;
-        int parallel = args.Length > 2 ? int.Parse(args[2]) : Environment.ProcessorCount;
+        int parallel = args.Length > 2 ? int.Parse(args[2]) : Threads.Count;
         var rng = new Rng(5);
         var centres = Tensor.Randn(rng, 1f, 256, dim);
         var items = Tensor.Randn(rng, 0.5f, n, dim);

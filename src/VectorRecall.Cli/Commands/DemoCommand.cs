@@ -123,7 +123,7 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"  P99:  {Percentiles.Of(latencies, 99):F3} ms");
         AnsiConsole.MarkupLineInterpolated($"  QPS:  {queries / wall:F1}");
         AnsiConsole.WriteLine();
-        AnsiConsole.MarkupLineInterpolated($"Batch Query Throughput (Top-{k}, {Environment.ProcessorCount} cores):");
+        AnsiConsole.MarkupLineInterpolated($"Batch Query Throughput (Top-{k}, {Threads.Count} threads):");
         foreach (int size in new[] { 16, 32, 64, 128 })
         {
             var users = new long[size];

@@ -53,7 +53,7 @@ internal static class BeamSearch
     /// <summary>
     /// <see cref="Search"/> for every row of <paramref name="queries"/> on all cores; row q's results go to
     /// [q·k, (q+1)·k) (slots past its count hold −1 and NaN) and its count to counts[q]. <c>options[q]</c>
-    /// (when given) sets the row's beam (<see cref="SearchOptions.Ef"/>) and the items it must not return.
+    /// (when given) sets the row's beam (<see cref="SearchOptions.Ef"/>; at least k is used) and the items it must not return.
     /// </summary>
     public static void SearchBatch(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> queries, int dim, int k, int beam,
         Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
@@ -62,7 +62,6 @@ internal static class BeamSearch
         if (queries.Length != n * dim) throw new ArgumentException($"{queries.Length} query values for {n} queries of dimension {dim}");
         if (options is not null && options.Count != n) throw new ArgumentException($"{options.Count} search options given for {n} queries (one per query, or none)");
         if (ids.Length < (long)n * k || scores.Length < (long)n * k) throw new ArgumentException($"result buffers are too small for {n} queries × k = {k}");
-        for (int i = 0; i < n; i++) Check(k, options?[i] is { Ef: > 0 } o ? o.Ef : beam, k, k);
         // Parallel.For cannot capture spans: work on arrays and copy out.
         var q = queries.ToArray();
         var outIds = new long[n * k];
@@ -71,7 +70,7 @@ internal static class BeamSearch
         Parallel.For(0, n, Threads.Options, i =>
         {
             var o = options?[i];
-            int found = outCounts[i] = Search(tree, scorer, q.AsSpan(i * dim, dim), k, o is { Ef: > 0 } ? o.Ef : beam, outIds.AsSpan(i * k, k), outScores.AsSpan(i * k, k), o?.Filter);
+            int found = outCounts[i] = Search(tree, scorer, q.AsSpan(i * dim, dim), k, WidthFor(o, beam, k), outIds.AsSpan(i * k, k), outScores.AsSpan(i * k, k), o?.Filter);
             outIds.AsSpan(i * k + found, k - found).Fill(-1);
             outScores.AsSpan(i * k + found, k - found).Fill(float.NaN);
         });
@@ -79,6 +78,9 @@ internal static class BeamSearch
         outScores.CopyTo(scores);
         outCounts.CopyTo(counts);
     }
+
+    /// <summary>A search's beam: its own width or the default, and at least k (as HNSW uses at least k for ef).</summary>
+    internal static int WidthFor(SearchOptions? options, int beam, int k) => Math.Max(k, options is { Ef: > 0 } ? options.Ef : beam);
 
     private static void Check(int k, int beam, int idRoom, int scoreRoom)
     {

@@ -5,7 +5,7 @@ namespace VectorRecall.Retrieval;
 /// <summary>
 /// A tree searched by <see cref="BeamSearch"/> as a retriever: TDM's item tree with its learned node
 /// scorer, or the semantic-id trie with decoded codeword sums. The beam is the default width; a
-/// search's <see cref="SearchOptions.Ef"/> overrides it.
+/// search's <see cref="SearchOptions.Ef"/> overrides it; at least k is always used, so any top-K can be asked for.
 /// </summary>
 public sealed class BeamSearchRetriever : IRetriever
 {
@@ -31,7 +31,7 @@ public sealed class BeamSearchRetriever : IRetriever
     public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
         if (query.Length != Dimension) throw new ArgumentException($"the query has {query.Length} values, the retriever takes {Dimension}");
-        return BeamSearch.Search(_tree, _scorer, query, k, options is { Ef: > 0 } ? options.Ef : Beam, ids, scores, options?.Filter);
+        return BeamSearch.Search(_tree, _scorer, query, k, BeamSearch.WidthFor(options, Beam, k), ids, scores, options?.Filter);
     }
 
     public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null) =>

@@ -32,8 +32,10 @@ public class TdmCommandTests
         foreach (var name in new[] { "b:flat", "b:hnsw", "tb1:tdm", "tb2:tdm" })
             Assert.True(retrievers.GetProperty(name).TryGetProperty("hr@50", out _), name);
 
-        // Bad input: a beam narrower than K, exact search on a TDM bundle, a corrupt tree, a tree for other items, embeddings of the wrong shape.
-        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--beam", "10"]));
+        // A beam narrower than K is widened to K (as HNSW's ef); bad input: a negative beam, exact search on a TDM bundle,
+        // a corrupt tree, a tree for other items, embeddings of the wrong shape.
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--beam", "10"]));
+        Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--beam", "-1"]));
         Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("tb1"), "--retriever", "flat"]));
         var bytes = File.ReadAllBytes(dir.File("tree.bin"));
         bytes[^9] ^= 0x10;

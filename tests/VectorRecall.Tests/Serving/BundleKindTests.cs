@@ -47,6 +47,20 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
     [Theory]
     [InlineData(BundleKind.Tdm)]
     [InlineData(BundleKind.SemanticIds)]
+    public async Task ATopKWiderThanTheBundlesBeamIsServedNotRefused(BundleKind kind)
+    {
+        var fixture = new ServerFixture();
+        await using var server = await fixture.StartAsync(o => o with { AdminToken = null }, source: bundles.Path(kind));
+        var (status, body) = await server.Call("/v1/recall", """{"user_id": 2, "top_k": 120, "exclude_seen": true}""");
+        Assert.Equal(200, status);
+        var ids = Ids(body["item_ids"]);
+        Assert.Equal(120, ids.Length);
+        Assert.Equal(120, ids.Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(BundleKind.Tdm)]
+    [InlineData(BundleKind.SemanticIds)]
     public void ABundleNamesItsKindAndAMissingKindFileIsRefused(BundleKind kind)
     {
         using var dir = new TempDir();
