@@ -109,7 +109,7 @@ internal static class RqVaeCommands
         AnsiConsole.MarkupLineInterpolated($"{options.Epochs} epochs of {trainer.StepsPerEpoch} steps (batch {options.BatchSize}, lr {options.LearningRate:G3} {options.Schedule.ToString().ToLowerInvariant()}, warm-up {Math.Min(warmupEpochs, options.Epochs)} epochs); run folder {options.CheckpointDir}");
         trainer.Status = s => AnsiConsole.MarkupLineInterpolated($"{s}");
         var clock = Stopwatch.StartNew();
-        TrainingProgress.Run(trainer, token);
+        TrainingProgress.Run(trainer, token, checkpointEpochsOnly: true);
         AnsiConsole.MarkupLineInterpolated($"Done in {clock.Elapsed.TotalSeconds:F1} s; log in {trainer.LogPath}");
         return 0;
     }

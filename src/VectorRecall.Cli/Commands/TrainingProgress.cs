@@ -6,10 +6,14 @@ namespace VectorRecall.Cli.Commands;
 /// <summary>Progress of the shared training loop on the console, for every model's training command.</summary>
 internal static class TrainingProgress
 {
-    /// <summary>Runs a trainer with a progress bar per epoch and a line per epoch with its losses and checkpoints.</summary>
-    public static void Run<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token) where TBatch : class
+    /// <summary>
+    /// Runs a trainer with a progress bar per epoch and a line per epoch with its losses and checkpoints;
+    /// with <paramref name="checkpointEpochsOnly"/> (runs of hundreds of epochs) finished bars go and only
+    /// epochs that wrote checkpoints get a line (the checkpoint folder's log has every epoch).
+    /// </summary>
+    public static void Run<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token, bool checkpointEpochsOnly = false) where TBatch : class
     {
-        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+        AnsiConsole.Progress().AutoClear(false).HideCompleted(checkpointEpochsOnly)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
@@ -24,6 +28,7 @@ internal static class TrainingProgress
                 trainer.EpochCompleted = e =>
                 {
                     task = null;
+                    if (checkpointEpochsOnly && e.Saved.Count == 0) return;
                     var parts = new List<string> { $"train_loss={e.TrainLoss:F4}" };
                     if (!double.IsNaN(e.ValidationLoss)) parts.Add($"val_loss={e.ValidationLoss:F4}");
                     if (!double.IsNaN(e.ValidationRecall)) parts.Add($"val_recall@{EpochTrainer<TBatch>.SelectionK}={e.ValidationRecall:F4}");
