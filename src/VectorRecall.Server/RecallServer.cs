@@ -160,6 +160,7 @@ public sealed class RecallServer
             w.WriteString("status", "ready");
             w.WriteString("model_version", s.bundle.Version);
             w.WriteString("created_utc", s.bundle.CreatedUtc);
+            w.WriteString("kind", ServingBundle.KindName(s.bundle.Service.Kind));
             w.WriteNumber("items", s.bundle.Service.ItemCount);
             w.WriteNumber("users", s.bundle.Service.UserCount);
             w.WriteNumber("features", s.bundle.Service.FeatureCount);

@@ -38,6 +38,7 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
             Assert.Equal(200, status);
             Assert.Equal(expected[u], Ids(body["item_ids"]));
         }
+        Assert.Equal(ServingBundle.KindName(kind), (string?)(await server.Get("/readyz"))["kind"]);
         var (batchStatus, batch) = await server.Call("/v1/recall/batch", $$"""{"users": [{{string.Join(",", users.Select(u => $$"""{"user_id": {{u}}}"""))}}], "top_k": {{K}}, "exclude_seen": true}""");
         Assert.Equal(200, batchStatus);
         var results = batch["results"]!.AsArray();
