@@ -22,8 +22,6 @@ public interface IUserEncoder
     /// <summary>Width of the vectors it makes.</summary>
     int Dimension { get; }
 
-    bool IsKnown(long userId) => (ulong)userId < (ulong)UserCount;
-
     /// <summary>
     /// One row per query ([queries × <see cref="Dimension"/>]). Throws <see cref="ArgumentException"/> for a
     /// query it cannot encode, <see cref="UserVectorException"/> when the model gives no usable vector.
