@@ -25,11 +25,11 @@ public class HnswIndexTests
     [InlineData(Metric.L2)]
     public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric)
     {
-        const int n = 20000, dim = 32;
+        const int n = 10000, dim = 32;
         var data = VectorSets.Clustered(n, dim, 100, 11);
         var queries = VectorSets.Clustered(200, dim, 100, 12);
         var ids = VectorSets.Ids(n);
-        using var hnsw = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 200, EfSearch = 100 });
+        using var hnsw = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 100, EfSearch = 100 });
         hnsw.Add(ids, data);
         var flat = new FlatIndex(dim, metric);
         flat.Add(ids, data);

@@ -11,7 +11,8 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
 {
     private (TdmModel Model, ItemTree Tree) NewModel(NodeScorerKind scorer)
     {
-        var tree = TreeBuilder.Build(fixture.ItemVectors, new TreeBuildOptions());
+        // Four children per node: half the levels of a binary tree, so half the training rows, the same test.
+        var tree = TreeBuilder.Build(fixture.ItemVectors, new TreeBuildOptions { Branch = 4 });
         var config = new TdmConfig { User = fixture.Config, Nodes = tree.NodeCount, Scorer = scorer, MlpHidden = [32, 16] };
         var model = new TdmModel(config, new Rng(4));
         tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
