@@ -123,7 +123,7 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
         if (_rq.KMeansInit && !resumed && !_model.Quantizer.Initialized) InitializeCodebooks();
     }
 
-    protected override string OnEpochEnd(int epoch, double trainLoss, bool checkpointEpoch, List<string> saved)
+    protected override string OnEpochEnd(int epoch, double trainLoss, double seconds, bool checkpointEpoch, List<string> saved)
     {
         int steps = Math.Max(1, _steps);
         _lossParts.Add((_reconstruction / steps, _quantization / steps));
@@ -138,7 +138,7 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
         }
         if (epoch < Options.Epochs && _rq.ReseedDeadCodes) note += Reseed(new Rng(Options.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch)));
         foreach (var level in _used) Array.Clear(level);
-        Log(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} loss {trainLoss:G6} lr {Optimizer.LearningRate:G4} ") + note);
+        Log(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} loss {trainLoss:G6} lr {Optimizer.LearningRate:G4} seconds {seconds:F3} ") + note);
         return note;
     }
 

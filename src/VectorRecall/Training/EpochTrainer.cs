@@ -84,10 +84,10 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     protected virtual void OnTrainingStart(bool resumed) { }
 
     /// <summary>
-    /// Called after each epoch's own checkpoints (<paramref name="checkpointEpoch"/>: the epoch wrote them), before
+    /// Called after each epoch's own checkpoints (<paramref name="checkpointEpoch"/>: the epoch wrote them; <paramref name="seconds"/>: its training time), before
     /// the epoch is reported; returns a note for the epoch's report ("" when none) and adds any files it writes to <paramref name="saved"/>.
     /// </summary>
-    protected virtual string OnEpochEnd(int epoch, double trainLoss, bool checkpointEpoch, List<string> saved) => "";
+    protected virtual string OnEpochEnd(int epoch, double trainLoss, double seconds, bool checkpointEpoch, List<string> saved) => "";
 
     public string CheckpointPath(string name) => Path.Combine(Options.CheckpointDir, name + ".safetensors");
 
@@ -142,7 +142,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
             _completedEpochs = epoch;
             bool checkpointEpoch = epoch % Options.SaveEvery == 0 || epoch == Options.Epochs;
             var saved = checkpointEpoch ? SaveEpoch(epoch, trainLoss, valLoss, valRecall) : [];
-            string note = OnEpochEnd(epoch, trainLoss, checkpointEpoch, saved);
+            string note = OnEpochEnd(epoch, trainLoss, seconds, checkpointEpoch, saved);
             var result = new EpochResult(epoch, trainLoss, valLoss, Optimizer.LearningRate, seconds, _examples / seconds, saved) { ValidationRecall = valRecall, Note = note };
             results.Add(result);
             EpochCompleted?.Invoke(result);
