@@ -53,7 +53,7 @@ internal static class RqVaeCommands
         var skIters = new Option<int>("--sk-iters", "--sk_iters") { Description = "Sinkhorn-Knopp iterations", DefaultValueFactory = _ => 50 };
         var saveLimit = new Option<int>("--save-limit", "--save_limit") { Description = "most recent epoch checkpoints kept", DefaultValueFactory = _ => 5 };
         var seed = new Option<ulong>("--seed") { Description = "seed for initialisation and shuffling", DefaultValueFactory = _ => 42 };
-        var command = new Command("train", "Train an RQ-VAE on item vectors; checkpoints best_loss, best_collision, best_utilization and the latest epochs.")
+        var command = new Command("train", "Train an RQ-VAE on item vectors; checkpoints best_model (training loss), best_collision, best_utilization and the latest epochs.")
         {
             dataPath, ckptDir, lr, weightDecay, epochs, batch, evalStep, schedule, warmup, layers, eDim, numEmb, dropout, bn, lossType,
             quantWeight, beta, kmeansInit, largeScale, kmeansIters, reseed, skEpsilons, skIters, saveLimit, seed,
