@@ -56,7 +56,7 @@ public sealed class Tape : IDisposable
     }
 
     /// <summary>When set, <see cref="Backward"/> adds each op's backward time (milliseconds) under the op's name (for profiling).</summary>
-    public static Dictionary<string, double>? BackwardProfile { get; set; }
+    internal static Dictionary<string, double>? BackwardProfile { get; set; }
 
     /// <summary>The tape recording on this thread, if any.</summary>
     public static Tape? Current => _current;

@@ -96,7 +96,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     public int Count => Volatile.Read(ref _count);
 
     /// <summary>Slots in use, removed items included (removal does not reclaim space).</summary>
-    public int SlotCount => Volatile.Read(ref _reserved);
+    internal int SlotCount => Volatile.Read(ref _reserved);
 
     /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags).</summary>
     public double BytesPerVector

@@ -70,7 +70,7 @@ public static partial class ServingBundle
     };
 
     /// <summary>The kind a manifest names (a bundle without "kind" predates the other kinds: two-tower).</summary>
-    public static BundleKind KindOf(JsonObject manifest, string path) => JsonFields.OptionalString(manifest, "kind", path) switch
+    internal static BundleKind KindOf(JsonObject manifest, string path) => JsonFields.OptionalString(manifest, "kind", path) switch
     {
         null or "two_tower" => BundleKind.TwoTower,
         "tdm" => BundleKind.Tdm,
@@ -254,7 +254,7 @@ public static partial class ServingBundle
     }
 
     /// <summary>The manifest's bytes, refusing a special file or one too large to be a manifest.</summary>
-    public static byte[] ReadManifestBytes(string path)
+    internal static byte[] ReadManifestBytes(string path)
     {
         using var s = ContainedFile.OpenRegular(path);
         if (s.Length > MaxManifestBytes) throw new FileFormatException(path, $"is {s.Length} bytes; a manifest is at most {MaxManifestBytes}");
@@ -264,7 +264,7 @@ public static partial class ServingBundle
     }
 
     /// <summary>Parses a manifest and checks the type of every field it has, naming the file and the field on error.</summary>
-    public static JsonObject ParseManifest(ReadOnlySpan<byte> utf8, string path)
+    internal static JsonObject ParseManifest(ReadOnlySpan<byte> utf8, string path)
     {
         var manifest = JsonFields.ParseObject(utf8, path);
         string format = JsonFields.String(manifest, "format", path);

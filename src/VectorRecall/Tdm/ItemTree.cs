@@ -14,7 +14,7 @@ namespace VectorRecall.Tdm;
 /// </summary>
 public sealed class ItemTree : ISearchTree
 {
-    public const string FileKind = "tdm-tree";
+    internal const string FileKind = "tdm-tree";
 
     private readonly int[] _levelStart, _parent, _childStart, _leafItem, _itemLeaf;
 
@@ -131,7 +131,7 @@ public sealed class ItemTree : ISearchTree
     public int LeafOf(int item) => _itemLeaf[item];
 
     /// <summary>The first heap code of a level: (bˡ − 1)/(b − 1).</summary>
-    public long LevelFirstCode(int level)
+    internal long LevelFirstCode(int level)
     {
         long code = 0;
         for (int l = 0; l < level; l++) code = code * Branch + 1;
@@ -139,7 +139,7 @@ public sealed class ItemTree : ISearchTree
     }
 
     /// <summary>The deepest tree whose codes fit in a long.</summary>
-    public static int MaxDepth(int branch) => (int)Math.Floor(62 / Math.Log2(branch));
+    internal static int MaxDepth(int branch) => (int)Math.Floor(62 / Math.Log2(branch));
 
     /// <summary>The smallest depth whose last level has room for <paramref name="items"/> leaves.</summary>
     public static int DepthFor(int items, int branch)
