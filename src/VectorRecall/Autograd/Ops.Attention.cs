@@ -1,0 +1,187 @@
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Autograd;
+
+internal static partial class Ops
+{
+    /// <summary>
+    /// Layer normalisation over each row of [rows × features]: (x − mean) / √(var + ε) · γ + β, with the
+    /// biased variance of the row (PyTorch's <c>LayerNorm</c> over the last dimension).
+    /// </summary>
+    public static Variable LayerNorm(Variable x, Variable gamma, Variable beta, float eps = 1e-5f)
+    {
+        CheckMatrix(x, "layer norm");
+        int n = x.Rows, d = x.Cols;
+        if (gamma.Value.Length != d || beta.Value.Length != d) throw new ArgumentException($"layer norm: γ and β must have {d} values (one per feature)");
+        var xhat = New([n, d], clear: false);
+        var invStd = new float[n];
+        var y = New([n, d], clear: false);
+        ForChunks(n, (long)n * d, (r0, r1) =>
+        {
+            var g = gamma.Value.Span; var b = beta.Value.Span;
+            for (int r = r0; r < r1; r++)
+            {
+                var xr = x.Value.Row(r); var hr = xhat.Row(r);
+                float mean = TensorPrimitives.Sum(xr) / d;
+                TensorPrimitives.Subtract(xr, mean, hr);
+                float inv = 1f / MathF.Sqrt(TensorPrimitives.Dot(hr, hr) / d + eps);
+                invStd[r] = inv;
+                TensorPrimitives.Multiply(hr, inv, hr);
+                TensorPrimitives.MultiplyAdd(hr, g, b, y.Row(r));
+            }
+        });
+        var output = Output(y, x, gamma, beta);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!;
+                if (gamma.RequiresGrad || beta.RequiresGrad)
+                {
+                    var sums = new float[2 * d];  // [Σg | Σg·x̂] over rows
+                    SumRows(n, 2 * d, sums, (r, acc) =>
+                    {
+                        TensorPrimitives.Add(acc.AsSpan(0, d), gy.Row(r), acc.AsSpan(0, d));
+                        TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc.AsSpan(d), acc.AsSpan(d));
+                    });
+                    if (beta.RequiresGrad) TensorPrimitives.Add(beta.GradBuffer().Span, sums.AsSpan(0, d), beta.GradBuffer().Span);
+                    if (gamma.RequiresGrad) TensorPrimitives.Add(gamma.GradBuffer().Span, sums.AsSpan(d), gamma.GradBuffer().Span);
+                }
+                if (!x.RequiresGrad) return;
+                // dx = 1/σ · (ĝ − mean(ĝ) − x̂ · mean(ĝ·x̂)) with ĝ = g·γ, per row; computed in the output's gradient.
+                var gx = x.GradBuffer();
+                ForChunks(n, (long)n * d, (r0, r1) =>
+                {
+                    var scratch = new float[d];
+                    for (int r = r0; r < r1; r++)
+                    {
+                        TensorPrimitives.Multiply(gy.Row(r), gamma.Value.Span, scratch);
+                        float meanG = TensorPrimitives.Sum(scratch) / d;
+                        float meanGH = TensorPrimitives.Dot(scratch, xhat.Row(r)) / d;
+                        TensorPrimitives.Subtract(scratch, meanG, scratch);
+                        TensorPrimitives.MultiplyAdd(xhat.Row(r), -meanGH, scratch, scratch);
+                        TensorPrimitives.MultiplyAdd(scratch, invStd[r], gx.Row(r), gx.Row(r));
+                    }
+                });
+            };
+        return output;
+    }
+
+    private const float GeluC = 0.7978845608f;  // √(2/π)
+
+    /// <summary>GELU, tanh form (BERT's and SASRec implementations'): x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    public static Variable Gelu(Variable x)
+    {
+        var y = Like(x.Value);
+        var xs = x.Value.Span; var ys = y.Span;
+        for (int i = 0; i < xs.Length; i++)
+        {
+            float v = xs[i];
+            ys[i] = 0.5f * v * (1f + MathF.Tanh(GeluC * (v + 0.044715f * v * v * v)));
+        }
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gy = output.Grad!.Span; var xv = x.Value.Span; var gx = x.GradBuffer().Span;
+                for (int i = 0; i < gx.Length; i++)
+                {
+                    float v = xv[i];
+                    float t = MathF.Tanh(GeluC * (v + 0.044715f * v * v * v));
+                    float dt = (1f - t * t) * GeluC * (1f + 3f * 0.044715f * v * v);
+                    gx[i] += gy[i] * (0.5f * (1f + t) + 0.5f * v * dt);
+                }
+            };
+        return output;
+    }
+
+    /// <summary>
+    /// Multi-head scaled dot-product attention over <paramref name="batch"/> sequences of
+    /// <paramref name="length"/> positions. <paramref name="q"/>, <paramref name="k"/>, <paramref name="v"/>
+    /// are [batch·length × heads·dh], sequence b's position t on row b·length + t, head h in columns
+    /// [h·dh, (h+1)·dh). Position t attends to positions s with s ≤ t when <paramref name="causal"/>, and
+    /// never to the first <c>leftPadding[b]</c> positions of sequence b (padding). Softmax over keys is
+    /// taken after subtracting the row's maximum; a row with every key masked outputs zeros.
+    /// </summary>
+    public static Variable Attention(Variable q, Variable k, Variable v, int batch, int length, int heads, bool causal, int[]? leftPadding = null)
+    {
+        int rows = batch * length, width = q.Cols;
+        if (q.Rows != rows || k.Rows != rows || v.Rows != rows || k.Cols != width || v.Cols != width)
+            throw new ArgumentException($"attention: q, k and v must all be [{rows} x {width}] ({batch} sequences of {length}), got {q.Value}, {k.Value}, {v.Value}");
+        if (heads < 1 || width % heads != 0) throw new ArgumentException($"attention: {width} columns do not split into {heads} heads");
+        if (leftPadding is not null && (leftPadding.Length != batch || leftPadding.Any(p => p < 0 || p > length)))
+            throw new ArgumentException($"attention: left padding needs one count in [0, {length}] per sequence");
+        int dh = width / heads;
+        float scale = 1f / MathF.Sqrt(dh);
+        // Attention weights per (sequence, head): [batch·heads × length × length], kept for the backward pass.
+        var weights = New([batch * heads * length, length], clear: true);
+        var y = New([rows, width], clear: true);
+        ForChunks(batch * heads, (long)batch * heads * length * length * dh, (p0, p1) =>
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                int b = p / heads, h = p % heads, pad = leftPadding?[b] ?? 0;
+                for (int t = 0; t < length; t++)
+                {
+                    var w = weights.Row(p * length + t);
+                    int last = causal ? t : length - 1;
+                    if (last < pad) continue;  // every key is masked: the row stays zero
+                    var qt = q.Value.Row(b * length + t).Slice(h * dh, dh);
+                    for (int s = pad; s <= last; s++) w[s] = scale * TensorPrimitives.Dot(qt, k.Value.Row(b * length + s).Slice(h * dh, dh));
+                    var live = w[pad..(last + 1)];
+                    float max = TensorPrimitives.Max(live);
+                    TensorPrimitives.Subtract(live, max, live);
+                    TensorPrimitives.Exp(live, live);
+                    TensorPrimitives.Divide(live, TensorPrimitives.Sum(live), live);
+                    var yt = y.Row(b * length + t).Slice(h * dh, dh);
+                    for (int s = pad; s <= last; s++) TensorPrimitives.MultiplyAdd(v.Value.Row(b * length + s).Slice(h * dh, dh), w[s], yt, yt);
+                }
+            }
+        });
+        var output = OutputOfMany(y, [q, k, v]);
+        if (output.RequiresGrad)
+            output.BackwardFn = () => AttentionBackward(output.Grad!, q, k, v, weights, batch, length, heads, causal, leftPadding, scale);
+        return output;
+    }
+
+    /// <summary>
+    /// dV = Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dQ = dS·K·scale; dK = dSᵀ·Q·scale — per
+    /// sequence and head, which own disjoint rows of each gradient, so they run side by side.
+    /// </summary>
+    private static void AttentionBackward(Tensor gy, Variable q, Variable k, Variable v, Tensor weights, int batch, int length, int heads, bool causal, int[]? leftPadding, float scale)
+    {
+        int dh = q.Cols / heads;
+        var gq = q.RequiresGrad ? q.GradBuffer() : null;
+        var gk = k.RequiresGrad ? k.GradBuffer() : null;
+        var gv = v.RequiresGrad ? v.GradBuffer() : null;
+        ForChunks(batch * heads, (long)batch * heads * length * length * dh, (p0, p1) =>
+        {
+            var ds = new float[length];
+            for (int p = p0; p < p1; p++)
+            {
+                int b = p / heads, h = p % heads, pad = leftPadding?[b] ?? 0;
+                for (int t = 0; t < length; t++)
+                {
+                    int last = causal ? t : length - 1;
+                    if (last < pad) continue;
+                    var w = weights.Row(p * length + t);
+                    var gt = gy.Row(b * length + t).Slice(h * dh, dh);
+                    float dot = 0;
+                    for (int s = pad; s <= last; s++)
+                    {
+                        ds[s] = TensorPrimitives.Dot(gt, v.Value.Row(b * length + s).Slice(h * dh, dh));
+                        dot += ds[s] * w[s];
+                        if (gv is not null) TensorPrimitives.MultiplyAdd(gt, w[s], gv.Row(b * length + s).Slice(h * dh, dh), gv.Row(b * length + s).Slice(h * dh, dh));
+                    }
+                    var qt = q.Value.Row(b * length + t).Slice(h * dh, dh);
+                    for (int s = pad; s <= last; s++)
+                    {
+                        float g = w[s] * (ds[s] - dot) * scale;
+                        if (g == 0f) continue;
+                        if (gq is not null) TensorPrimitives.MultiplyAdd(k.Value.Row(b * length + s).Slice(h * dh, dh), g, gq.Row(b * length + t).Slice(h * dh, dh), gq.Row(b * length + t).Slice(h * dh, dh));
+                        if (gk is not null) TensorPrimitives.MultiplyAdd(qt, g, gk.Row(b * length + s).Slice(h * dh, dh), gk.Row(b * length + s).Slice(h * dh, dh));
+                    }
+                }
+            }
+        });
+    }
+}
