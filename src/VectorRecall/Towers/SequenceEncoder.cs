@@ -1,0 +1,86 @@
+using VectorRecall.Autograd;
+using VectorRecall.Nn;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Towers;
+
+/// <summary>Shape of a <see cref="SequenceEncoder"/> (SASRec's hyper-parameters by name).</summary>
+public sealed record SequenceEncoderConfig
+{
+    public int NumItems { get; init; }
+    public int Dim { get; init; } = 64;
+    /// <summary>The most recent items read; older ones are dropped, shorter histories left-padded.</summary>
+    public int MaxLength { get; init; } = 50;
+    public int Blocks { get; init; } = 2;
+    public int Heads { get; init; } = 1;
+    public float Dropout { get; init; } = 0.2f;
+    public bool PreNorm { get; init; } = true;
+
+    public void Validate()
+    {
+        Settings.Check(NumItems >= 1, nameof(NumItems), $"must be at least 1, got {NumItems}");
+        Settings.Check(Dim >= 1, nameof(Dim), $"must be at least 1, got {Dim}");
+        Settings.Check(MaxLength >= 1, nameof(MaxLength), $"must be at least 1, got {MaxLength}");
+        Settings.Check(Blocks >= 0, nameof(Blocks), $"must be non-negative, got {Blocks}");
+        Settings.Check(Heads >= 1 && Dim % Heads == 0, nameof(Heads), $"must divide the width {Dim}, got {Heads}");
+        Settings.Check(Dropout is >= 0 and < 1, nameof(Dropout), $"must be in [0, 1), got {Dropout}");
+    }
+}
+
+/// <summary>
+/// A causal transformer over a user's item sequence (SASRec, Kang &amp; McAuley 2018): item embedding
+/// · √dim plus a learned embedding of the position counted from the first real item, dropout, <see cref="SequenceEncoderConfig.Blocks"/>
+/// transformer blocks in which each position attends to itself and the ones before it, and a final
+/// layer norm. Position t's output stands for the user after item t; the item table is the output
+/// table too (tied), so scoring a position against items is an inner product with its rows. Token 0
+/// is padding; item i is token i + 1.
+/// </summary>
+public sealed class SequenceEncoder : Module
+{
+    private readonly Rng _rng;
+
+    public SequenceEncoder(SequenceEncoderConfig config, Rng rng)
+    {
+        config.Validate();
+        Config = config;
+        _rng = rng;
+        int d = config.Dim;
+        Items = RegisterModule("items", new Embedding(config.NumItems + 1, d, rng));
+        Positions = RegisterModule("positions", new Embedding(config.MaxLength, d, rng, sparse: false));
+        // Small starting vectors: the input is item · √d + position, and both should start near unit scale.
+        TensorPrimitives.Multiply(Items.Weight.Value.Span, 1f / d, Items.Weight.Value.Span);
+        TensorPrimitives.Multiply(Positions.Weight.Value.Span, 1f / MathF.Sqrt(d), Positions.Weight.Value.Span);
+        Blocks = [.. Enumerable.Range(0, config.Blocks).Select(b =>
+            RegisterModule($"block{b}", new TransformerBlock(d, config.Heads, d, config.Dropout, config.PreNorm, rng)))];
+        FinalNorm = RegisterModule("final_norm", new LayerNorm(d));
+    }
+
+    public SequenceEncoderConfig Config { get; }
+    public Embedding Items { get; }
+    public Embedding Positions { get; }
+    public IReadOnlyList<TransformerBlock> Blocks { get; }
+    public LayerNorm FinalNorm { get; }
+
+    /// <summary>
+    /// Every position's output ([batch·length × dim]) for <paramref name="tokens"/> (row-major
+    /// [batch × length], 0 for padding, item + 1 otherwise), each sequence left-padded by <c>shape.LeftPadding</c>.
+    /// </summary>
+    public Variable Forward(int[] tokens, SequenceShape shape)
+    {
+        int n = shape.Batch * shape.Length;
+        if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {shape.Batch} sequences of {shape.Length}");
+        if (shape.Length > Config.MaxLength) throw new ArgumentException($"sequences of {shape.Length} are longer than the encoder's {Config.MaxLength} positions");
+        var positions = new int[n];
+        // Positions count from the first real item: left padding changes nothing for the items that are there, and
+        // every training position sees its context numbered as it will be served.
+        for (int i = 0; i < n; i++) positions[i] = Math.Max(0, i % shape.Length - (shape.LeftPadding?[i / shape.Length] ?? 0));
+        var x = Ops.Add(Ops.Scale(Items.Forward(tokens), MathF.Sqrt(Config.Dim)), Positions.Forward(positions));
+        x = Ops.Dropout(x, Config.Dropout, Training, _rng);
+        foreach (var block in Blocks) x = block.Forward(x, shape, causal: true);
+        return FinalNorm.Forward(x);
+    }
+
+    /// <summary>Item scores for every position: the outputs against the item rows of the (tied) embedding table, [batch·length × items].</summary>
+    public Variable ScoreAllItems(Variable outputs) =>
+        Ops.MatMul(outputs, Ops.SliceRows(Items.Weight, 1, Config.NumItems), transposeB: true);
+}
