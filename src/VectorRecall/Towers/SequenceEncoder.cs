@@ -84,3 +84,36 @@ public sealed class SequenceEncoder : Module
     public Variable ScoreAllItems(Variable outputs) =>
         Ops.MatMul(outputs, Ops.SliceRows(Items.Weight, 1, Config.NumItems), transposeB: true);
 }
+
+/// <summary>Users' recent items as left-padded token rows for a <see cref="SequenceEncoder"/>.</summary>
+public static class SequenceTokens
+{
+    /// <summary>
+    /// Each history's latest <paramref name="maxLength"/> items as tokens (item + 1), right-aligned in rows as
+    /// long as the longest of them; with the shape the encoder needs (each row's left padding).
+    /// </summary>
+    public static (int[] Tokens, SequenceShape Shape) Of(IReadOnlyList<ReadOnlyMemory<int>> histories, int maxLength)
+    {
+        int n = histories.Count, length = 1;
+        foreach (var h in histories) length = Math.Max(length, Math.Min(h.Length, maxLength));
+        var tokens = new int[n * length];
+        var padding = new int[n];
+        for (int r = 0; r < n; r++)
+        {
+            var h = histories[r].Span;
+            var window = h[Math.Max(0, h.Length - length)..];
+            padding[r] = length - window.Length;
+            for (int t = 0; t < window.Length; t++) tokens[r * length + padding[r] + t] = window[t] + 1;
+        }
+        return (tokens, new SequenceShape(n, length, padding));
+    }
+
+    /// <summary>The encoder's output at each row's latest position ([rows × dim]): the users' vectors.</summary>
+    public static Variable Latest(SequenceEncoder encoder, IReadOnlyList<ReadOnlyMemory<int>> histories)
+    {
+        var (tokens, shape) = Of(histories, encoder.Config.MaxLength);
+        var last = new int[shape.Batch];
+        for (int r = 0; r < last.Length; r++) last[r] = r * shape.Length + shape.Length - 1;
+        return Ops.GatherRows(encoder.Forward(tokens, shape), last);
+    }
+}
