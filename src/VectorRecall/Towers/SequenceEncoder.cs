@@ -29,7 +29,7 @@ public sealed record SequenceEncoderConfig
 
 /// <summary>
 /// A causal transformer over a user's item sequence (SASRec, Kang &amp; McAuley 2018): item embedding
-/// · √dim plus a learned embedding of the position counted from the first real item, dropout, <see cref="SequenceEncoderConfig.Blocks"/>
+/// · √dim plus a learned embedding of the item's place in a right-aligned window, dropout, <see cref="SequenceEncoderConfig.Blocks"/>
 /// transformer blocks in which each position attends to itself and the ones before it, and a final
 /// layer norm. Position t's output stands for the user after item t; the item table is the output
 /// table too (tied), so scoring a position against items is an inner product with its rows. Token 0
@@ -71,9 +71,9 @@ public sealed class SequenceEncoder : Module
         if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {shape.Batch} sequences of {shape.Length}");
         if (shape.Length > Config.MaxLength) throw new ArgumentException($"sequences of {shape.Length} are longer than the encoder's {Config.MaxLength} positions");
         var positions = new int[n];
-        // Positions count from the first real item: left padding changes nothing for the items that are there, and
-        // every training position sees its context numbered as it will be served.
-        for (int i = 0; i < n; i++) positions[i] = Math.Max(0, i % shape.Length - (shape.LeftPadding?[i / shape.Length] ?? 0));
+        // Positions index a right-aligned window of MaxLength (SASRec's): the latest item always sits at the last
+        // position, in training as when served, and left padding moves no real item.
+        for (int i = 0; i < n; i++) positions[i] = Config.MaxLength - shape.Length + i % shape.Length;
         var x = Ops.Add(Ops.Scale(Items.Forward(tokens), MathF.Sqrt(Config.Dim)), Positions.Forward(positions));
         x = Ops.Dropout(x, Config.Dropout, Training, _rng);
         foreach (var block in Blocks) x = block.Forward(x, shape, causal: true);
