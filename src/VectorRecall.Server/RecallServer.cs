@@ -282,7 +282,7 @@ public sealed class RecallServer
     private RequestError TimedOut() => new(503, "body", $"the request took longer than the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout (--request-timeout-ms)");
 
     /// <summary>A user whose features give no usable vector is the client's error, named by its features field.</summary>
-    private static RequestError Unusable(UserVectorException e, string prefix) => new(400, prefix + "features", e.Message);
+    private static RequestError Unusable(UserVectorException e, string prefix) => new(400, prefix + e.Field, e.Message);
 
     /// <summary>Reads the body within the size limit and the timeout, and parses it (given the batch and history caps); the body's buffer is released whatever the parse does.</summary>
     private async Task<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, RequestLimits, T> parse)

@@ -29,8 +29,12 @@ public interface IUserEncoder
     Tensor Encode(ReadOnlySpan<UserQuery> queries);
 }
 
-/// <summary>A user whose features give no usable vector; <see cref="Row"/> is the query's position in its batch.</summary>
-public sealed class UserVectorException(int row, string message) : ArgumentException(message)
+/// <summary>
+/// A user the encoder cannot place: its features or history give no usable vector, or there is nothing
+/// to encode. <see cref="Row"/> is the query's position in its batch, <see cref="Field"/> the query field at fault.
+/// </summary>
+public sealed class UserVectorException(int row, string message, string field = "features") : ArgumentException(message)
 {
     public int Row { get; } = row;
+    public string Field { get; } = field;
 }

@@ -19,7 +19,7 @@ public sealed record RecallResult(long[] ItemIds, float[] Scores, double Latency
 /// </summary>
 public sealed class RecallService : IDisposable
 {
-    private readonly TowerUserEncoder _encoder;
+    private readonly IUserEncoder _encoder;
     private readonly IRetriever _retriever;
     private readonly long[] _itemIds;
     private readonly UserItemLists _seen;
@@ -43,7 +43,6 @@ public sealed class RecallService : IDisposable
     }
 
     public BundleKind Kind { get; }
-    public TowerConfig Config => _encoder.Config;
     public int UserCount => _encoder.UserCount;
     public int ItemCount => _retriever.ItemCount;
     public int FeatureCount => _encoder.FeatureCount;
@@ -120,7 +119,7 @@ public sealed class RecallService : IDisposable
     }
 
     /// <summary>Every item's vector ([items × dim], row i = item row i), read from a two-tower or semantic-id bundle when asked for (exact evaluation, export).</summary>
-    public Tensor LoadItemVectors() => ServingBundle.LoadItemVectors(_directory, ItemCount, Config.EmbeddingDim);
+    public Tensor LoadItemVectors() => ServingBundle.LoadItemVectors(_directory, ItemCount, _encoder.Dimension);
 
     /// <summary>External item ids, by item row.</summary>
     public IReadOnlyList<long> ItemIds => _itemIds;

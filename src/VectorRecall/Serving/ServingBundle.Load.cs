@@ -11,7 +11,7 @@ using VectorRecall.Towers;
 namespace VectorRecall.Serving;
 
 /// <summary>A loaded bundle's parts: the user encoder and the retriever its kind describes, the item ids and each user's seen items.</summary>
-internal sealed record BundleParts(BundleKind Kind, TowerUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
+internal sealed record BundleParts(BundleKind Kind, IUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
 
 public static partial class ServingBundle
 {
@@ -49,20 +49,18 @@ public static partial class ServingBundle
         var manifest = ReadManifest(directory);
         string manifestPath = Path.Combine(directory, ManifestFile);
         var kind = KindOf(manifest, manifestPath);
-        var (tower, config) = LoadUserTower(directory, manifest);
         string File(string name) => Path.Combine(directory, name);
-        var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
-        var encoder = new TowerUserEncoder(tower, config, features, history);
+        var (encoder, itemIds, seen) = kind == BundleKind.Sequence ? OpenSequenceEncoder(directory, manifest) : OpenTowerEncoder(directory, manifest);
         IRetriever retriever = kind switch
         {
-            BundleKind.TwoTower => OpenIndex(directory),
+            BundleKind.TwoTower or BundleKind.Sequence => OpenIndex(directory),
             BundleKind.Tdm => OpenTdm(directory, manifest),
             _ => OpenSemanticIds(directory, manifest),
         };
         try
         {
-            if (retriever.Dimension != config.EmbeddingDim)
-                throw new FileFormatException(manifestPath, $"the retriever takes {retriever.Dimension}-d vectors but the user tower makes {config.EmbeddingDim}-d ones (files from different models)");
+            if (retriever.Dimension != encoder.Dimension)
+                throw new FileFormatException(manifestPath, $"the retriever takes {retriever.Dimension}-d vectors but the user encoder makes {encoder.Dimension}-d ones (files from different models)");
             if (retriever.ItemCount != itemIds.Length)
                 throw new FileFormatException(File(ItemIdsFile), $"maps {itemIds.Length} items but the retriever holds {retriever.ItemCount}");
             return new BundleParts(kind, encoder, retriever, itemIds, seen);
@@ -74,16 +72,38 @@ public static partial class ServingBundle
         }
     }
 
+    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenTowerEncoder(string directory, JsonObject manifest)
+    {
+        var (tower, config) = LoadUserTower(directory, manifest);
+        var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
+        return (new TowerUserEncoder(tower, config, features, history), itemIds, seen);
+    }
+
+    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenSequenceEncoder(string directory, JsonObject manifest)
+    {
+        string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, SequenceEncoderFile);
+        var config = ConfigJson.Parse<SequenceEncoderConfig>(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath,
+            new System.Text.Json.JsonSerializerOptions(), c => c.Validate(), "sequence encoder configuration");
+        var encoder = new SequenceEncoder(config, new Rng(0));
+        StateDictFile.Load(path, encoder);
+        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
+        var (itemIds, _, history, seen) = ReadUsersAndItems(directory, users, 0, config.NumItems);
+        return (new SequenceUserEncoder(encoder, history), itemIds, seen);
+    }
+
+    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, TowerConfig config) =>
+        ReadUsersAndItems(directory, config.NumUsers, config.UserFeatures, config.NumItems);
+
     /// <summary>The files every kind shares: item ids, and each user's features, recent history and seen items.</summary>
-    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, TowerConfig config)
+    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, int users, int featureCount, int historyItems)
     {
         string File(string name) => Path.Combine(directory, name);
         var itemIds = ReadArray<long>(File(ItemIdsFile), ElementType.Int64);
         var features = Npy.ReadMatrix(File(UserFeaturesFile));
-        if (features.Rows != config.NumUsers || features.Cols != config.UserFeatures)
-            throw new FileFormatException(File(UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{config.NumUsers} x {config.UserFeatures}]");
-        var history = ReadLists(directory, HistoryOffsetsFile, HistoryItemsFile, config.NumUsers, config.NumItems);
-        var seen = ReadLists(directory, SeenOffsetsFile, SeenItemsFile, config.NumUsers, itemIds.Length);
+        if (features.Rows != users || features.Cols != featureCount)
+            throw new FileFormatException(File(UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{users} x {featureCount}]");
+        var history = ReadLists(directory, HistoryOffsetsFile, HistoryItemsFile, users, historyItems);
+        var seen = ReadLists(directory, SeenOffsetsFile, SeenItemsFile, users, itemIds.Length);
         return (itemIds, features, history, seen);
     }
 

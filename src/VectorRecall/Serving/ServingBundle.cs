@@ -22,6 +22,8 @@ public enum BundleKind
     Tdm,
     /// <summary>A two-tower's user tower and item vectors with an RQ-VAE's semantic ids, searched as a trie.</summary>
     SemanticIds,
+    /// <summary>A causal sequence encoder over the user's recent items and an index over its (tied) item table.</summary>
+    Sequence,
 }
 
 /// <summary>
@@ -39,6 +41,7 @@ public static partial class ServingBundle
     public const string Format = "vrecall-bundle";
     public const int Version = 1;
     internal const string UserTowerFile = "user_tower.safetensors";
+    internal const string SequenceEncoderFile = "sequence_encoder.safetensors";
     internal const string IndexFile = "items.vrix";
     internal const string TdmModelFile = "tdm_model.safetensors";
     internal const string RqVaeFile = "rqvae.safetensors";
@@ -58,6 +61,7 @@ public static partial class ServingBundle
     {
         BundleKind.TwoTower => [UserTowerFile, IndexFile, ItemVectorsFile],
         BundleKind.Tdm => [TdmModelFile],
+        BundleKind.Sequence => [SequenceEncoderFile, IndexFile, ItemVectorsFile],
         _ => [UserTowerFile, RqVaeFile, SemanticCodesFile, ItemVectorsFile],
     };
 
@@ -66,6 +70,7 @@ public static partial class ServingBundle
     {
         BundleKind.TwoTower => "two_tower",
         BundleKind.Tdm => "tdm",
+        BundleKind.Sequence => "sequence",
         _ => "semantic_ids",
     };
 
@@ -75,7 +80,8 @@ public static partial class ServingBundle
         null or "two_tower" => BundleKind.TwoTower,
         "tdm" => BundleKind.Tdm,
         "semantic_ids" => BundleKind.SemanticIds,
-        var other => throw new FileFormatException(path, $"field 'kind' is '{Excerpt.Of(other)}', expected two_tower, tdm or semantic_ids"),
+        "sequence" => BundleKind.Sequence,
+        var other => throw new FileFormatException(path, $"field 'kind' is '{Excerpt.Of(other)}', expected two_tower, tdm, semantic_ids or sequence"),
     };
 
     /// <summary>
@@ -92,7 +98,7 @@ public static partial class ServingBundle
         if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim)
             throw new ArgumentException($"item vectors {itemVectors} must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
         var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
-        Write(directory, BundleKind.TwoTower, c, index.Count, itemIds, userFeatures, history, seen, manifest, staging =>
+        Write(directory, BundleKind.TwoTower, UsersOf(c), index.Count, itemIds, userFeatures, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, model.User, c);
             index.Save(Path.Combine(staging, IndexFile));
@@ -105,7 +111,7 @@ public static partial class ServingBundle
     {
         Settings.Check(beam >= 1, "Beam", $"must be at least 1, got {beam}");
         var manifest = new JsonObject { ["beam"] = beam, ["tdm_scorer"] = model.Config.Scorer.ToString() };
-        Write(directory, BundleKind.Tdm, model.Config.User, tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
+        Write(directory, BundleKind.Tdm, UsersOf(model.Config.User), tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
             staging => TdmCheckpoint.Save(Path.Combine(staging, TdmModelFile), model, tree, null, new CheckpointInfo(0, 0, double.NaN)));
     }
 
@@ -126,7 +132,7 @@ public static partial class ServingBundle
         if (codes.Count != itemVectors.Rows) throw new ArgumentException($"{codes.Count} semantic ids for the bundle's {itemVectors.Rows} items");
         var (itemIds, features, history, seen) = ReadUsersAndItems(twoTowerBundle, config);
         var manifest = new JsonObject { ["beam"] = beam, ["levels"] = codes.Levels };
-        Write(directory, BundleKind.SemanticIds, config, itemVectors.Rows, itemIds, features, history, seen, manifest, staging =>
+        Write(directory, BundleKind.SemanticIds, UsersOf(config), itemVectors.Rows, itemIds, features, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, tower, config);
             Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
@@ -135,16 +141,40 @@ public static partial class ServingBundle
         });
     }
 
+    /// <summary>
+    /// Writes a sequence bundle: the encoder, an index over its item table's vectors (<paramref name="itemVectors"/>, row i = item i),
+    /// each user's recent items (the latest <see cref="SequenceEncoderConfig.MaxLength"/> kept) and seen items.
+    /// </summary>
+    public static void SaveSequence(string directory, SequenceEncoder encoder, IVectorIndex index, Tensor itemVectors, long[] itemIds, UserItemLists history, UserItemLists seen)
+    {
+        var c = encoder.Config;
+        if (index.Dimension != c.Dim || itemVectors.Rows != index.Count || itemVectors.Cols != c.Dim || index.Count != c.NumItems)
+            throw new ArgumentException($"the index ({index.Count} x {index.Dimension}) and item vectors {itemVectors} must hold the encoder's {c.NumItems} items of width {c.Dim}");
+        var users = new BundleUsers(history.UserCount, 0, c.MaxLength, JsonSerializer.Serialize(c));
+        var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
+        Write(directory, BundleKind.Sequence, users, index.Count, itemIds, new Tensor(history.UserCount, 0), history, seen, manifest, staging =>
+        {
+            StateDictFile.Save(Path.Combine(staging, SequenceEncoderFile), encoder, new Dictionary<string, string> { ["format"] = "vrecall-sequence-encoder", ["model_config"] = users.ConfigJson });
+            index.Save(Path.Combine(staging, IndexFile));
+            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+        });
+    }
+
+    /// <summary>What the common files describe: how many users, their feature count, how much history is kept, and the encoder's configuration (JSON).</summary>
+    private sealed record BundleUsers(int Count, int Features, int HistoryLength, string ConfigJson);
+
+    private static BundleUsers UsersOf(TowerConfig c) => new(c.NumUsers, c.UserFeatures, c.HistoryLength, c.ToJson());
+
     private static void WriteUserTower(string staging, UserTower tower, TowerConfig config) =>
         StateDictFile.Save(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = config.ToJson() });
 
     /// <summary>The common part of every kind: checks, the shared files, the kind's own files, the manifest, and the swap into place.</summary>
-    private static void Write(string directory, BundleKind kind, TowerConfig c, int itemCount, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen,
+    private static void Write(string directory, BundleKind kind, BundleUsers c, int itemCount, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen,
         JsonObject kindManifest, Action<string> writeKindFiles)
     {
         if (itemIds.Length != itemCount) throw new ArgumentException($"{itemIds.Length} item ids for {itemCount} items");
-        if (userFeatures.Rows != c.NumUsers || userFeatures.Cols != c.UserFeatures) throw new ArgumentException($"user features are {userFeatures}, expected [{c.NumUsers} x {c.UserFeatures}]");
-        if (history.UserCount != c.NumUsers || seen.UserCount != c.NumUsers) throw new ArgumentException($"histories must cover the model's {c.NumUsers} users");
+        if (userFeatures.Rows != c.Count || userFeatures.Cols != c.Features) throw new ArgumentException($"user features are {userFeatures}, expected [{c.Count} x {c.Features}]");
+        if (history.UserCount != c.Count || seen.UserCount != c.Count) throw new ArgumentException($"histories must cover the model's {c.Count} users");
 
         string full = Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         AtomicFile.RemoveStale(full);
@@ -173,9 +203,9 @@ public static partial class ServingBundle
                 ["version"] = Version,
                 ["kind"] = KindName(kind),
                 ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-                ["model_config"] = JsonNode.Parse(c.ToJson()),
+                ["model_config"] = JsonNode.Parse(c.ConfigJson),
                 ["items"] = itemCount,
-                ["users"] = c.NumUsers,
+                ["users"] = c.Count,
             };
             foreach (var (key, value) in kindManifest) manifest[key] = value?.DeepClone();
             manifest["files"] = files;

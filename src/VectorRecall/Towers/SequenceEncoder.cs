@@ -117,3 +117,53 @@ public static class SequenceTokens
         return Ops.GatherRows(encoder.Forward(tokens, shape), last);
     }
 }
+
+/// <summary>
+/// A <see cref="SequenceEncoder"/> as an <see cref="Retrieval.IUserEncoder"/>: a user's vector is the encoder's output at the
+/// latest item of its history — the stored one, or the one a query gives (oldest first; only the latest
+/// <see cref="SequenceEncoderConfig.MaxLength"/> items are read). The model takes no profile features.
+/// </summary>
+public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
+{
+    private readonly SequenceEncoder _encoder;
+    private readonly Data.UserItemLists _history;
+
+    public SequenceUserEncoder(SequenceEncoder encoder, Data.UserItemLists history)
+    {
+        _encoder = encoder;
+        _encoder.Eval();
+        _history = history;
+    }
+
+    public SequenceEncoder Encoder => _encoder;
+    public int UserCount => _history.UserCount;
+    public int FeatureCount => 0;
+    public int Dimension => _encoder.Config.Dim;
+
+    public Tensor Encode(ReadOnlySpan<Retrieval.UserQuery> queries)
+    {
+        var histories = new ReadOnlyMemory<int>[queries.Length];
+        for (int r = 0; r < queries.Length; r++)
+        {
+            var q = queries[r];
+            bool known = (ulong)q.UserId < (ulong)UserCount;
+            if (!q.Features.IsEmpty) throw new ArgumentException($"user {q.UserId}: this model takes no profile features, {q.Features.Length} were given");
+            if (q.History is { } given)
+                foreach (int i in given)
+                    if ((uint)i >= (uint)_encoder.Config.NumItems) throw new ArgumentException($"user {q.UserId}: history item {i} is outside [0, {_encoder.Config.NumItems})");
+            histories[r] = q.History is { } h ? h : known ? _history.Items.AsMemory(_history.Offsets[q.UserId], _history.CountOf((int)q.UserId)) : default;
+            if (histories[r].IsEmpty)
+                throw new Retrieval.UserVectorException(r, known
+                    ? $"user {q.UserId} has no stored history; pass its recent items as history"
+                    : $"user {q.UserId} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its recent items as history", "history");
+        }
+        Tensor vectors;
+        using (Tape.Inference()) vectors = SequenceTokens.Latest(_encoder, histories).Value.Clone();
+        for (int r = 0; r < vectors.Rows; r++)
+        {
+            float squared = TensorPrimitives.Dot(vectors.Row(r), vectors.Row(r));
+            if (!float.IsFinite(squared) || squared == 0f) throw new Retrieval.UserVectorException(r, $"user {queries[r].UserId}: the sequence encoder's output is not a usable vector", "history");
+        }
+        return vectors;
+    }
+}

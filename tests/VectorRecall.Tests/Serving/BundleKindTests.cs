@@ -14,6 +14,7 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
     [InlineData(BundleKind.TwoTower, "hnsw")]
     [InlineData(BundleKind.Tdm, "tdm")]
     [InlineData(BundleKind.SemanticIds, "semantic")]
+    [InlineData(BundleKind.Sequence, "hnsw")]
     public async Task EveryKindAnswersRecallAndBatchWithTheItemsEvalRanks(BundleKind kind, string retriever)
     {
         var m = TrainedSmallModel.Shared;
@@ -43,6 +44,33 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
         Assert.Equal(200, batchStatus);
         var results = batch["results"]!.AsArray();
         for (int i = 0; i < users.Length; i++) Assert.Equal(expected[users[i]], Ids(results[i]!["item_ids"]));
+    }
+
+    [Fact]
+    public async Task ASequenceBundleReadsTheHistoryARequestGivesAndRefusesWhatItCannotRead()
+    {
+        var m = TrainedSmallModel.Shared;
+        var fixture = new ServerFixture();
+        await using var server = await fixture.StartAsync(o => o with { AdminToken = null }, source: bundles.Path(BundleKind.Sequence));
+        // A new user is recalled from the history it sends (item ids, oldest first); a longer one than the window reads its latest items.
+        long[] recent = [.. m.ItemIds.Take(30)];
+        var (status, body) = await server.Call("/v1/recall", $$"""{"user_id": 999999, "history": [{{string.Join(",", recent)}}], "top_k": 10}""");
+        Assert.Equal(200, status);
+        var (_, latest) = await server.Call("/v1/recall", $$"""{"user_id": 999999, "history": [{{string.Join(",", recent[^20..])}}], "top_k": 10}""");
+        Assert.Equal(Ids(latest["item_ids"]), Ids(body["item_ids"]));
+        // Nothing to read, an unknown item, features for a model that takes none: 400 naming the field.
+        foreach (var (json, field) in new[]
+        {
+            ("""{"user_id": 999999, "top_k": 10}""", "user_id"),
+            ("""{"user_id": 999999, "history": [], "top_k": 10}""", "history"),
+            ($$"""{"user_id": 1, "history": [{{m.ItemIds[0]}}, -5], "top_k": 10}""", "history[1]"),
+            ("""{"user_id": 1, "features": [1.0], "top_k": 10}""", "features"),
+        })
+        {
+            var (code, error) = await server.Call("/v1/recall", json);
+            Assert.Equal(400, code);
+            Assert.Equal(field, (string?)error["field"]);
+        }
     }
 
     [Theory]
