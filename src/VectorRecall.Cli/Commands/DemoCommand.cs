@@ -64,32 +64,9 @@ internal static class DemoCommand
                 AnsiConsole.MarkupLineInterpolated($"No validation split: held out {data.Validation.Count:N0} train interactions (one per user with {RecDataset.MinItemsToHoldOut}+) to choose the served epoch");
         }
 
-        // 2. Model and training.
-        var config = o.ModelConfig(data);
-        var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
-        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Loss.NumNegatives} sampled negatives + in-batch, τ={o.Loss.Temperature}, logQ {(o.Loss.LogQCorrection ? "on" : "off")})");
-        var trainer = new TwoTowerTrainer(model, data, o.Trainer, o.Loss);
-        if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        TrainingProgress.Run(trainer, token);
-        string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{TwoTowerTrainer.SelectionK}" : "validation loss";
-        if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
-        int served = trainer.RestoreBest();
-        if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model, by {criterion})");
-
-        // 3. Index and bundle.
-        Rule("Building index");
-        clock.Restart();
-        Tensor itemVectors = null!;
-        WithProgress("Encoding items", data.ItemCount, report => itemVectors = TowerEncoder.EncodeItems(model.Item, data.Items, 4096, new Progress<int>(n => report(n)), token));
-        double encodeSeconds = clock.Elapsed.TotalSeconds;
-        clock.Restart();
-        IVectorIndex index = null!;
-        WithProgress($"Building {o.IndexDescription}", data.ItemCount, report => index = TowerEncoder.BuildIndex(itemVectors, o.IndexDescription, new Progress<int>(n => report(n)), token));
-        double buildSeconds = clock.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLineInterpolated($"Index built in {buildSeconds:F2}s (items encoded in {encodeSeconds:F2}s), total items: {index.Count:N0}");
+        // 2–3. Model, training, index and bundle.
         var known = data.Train.Concat(data.Validation);
-        ServingBundle.Save(o.Bundle, model, index, itemVectors, itemIds, data.UserFeatures, known, known);
-        index.Dispose();
+        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, known, token) : TrainTwoTower(o, data, itemIds, known, token);
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 
         using var service = RecallService.FromBundle(o.Bundle);
@@ -98,6 +75,59 @@ internal static class DemoCommand
         if (demo && synthetic is not null) ShowOneUser(service, data, o);
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
+    }
+
+    /// <summary>The two-tower: trains, encodes the items with the item tower, writes a two-tower bundle; returns the item vectors.</summary>
+    private static Tensor TrainTwoTower(PipelineOptions o, RecDataset data, long[] itemIds, UserItemLists known, CancellationToken token)
+    {
+        var config = o.ModelConfig(data);
+        var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
+        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Loss.NumNegatives} sampled negatives + in-batch, τ={o.Loss.Temperature}, logQ {(o.Loss.LogQCorrection ? "on" : "off")})");
+        var trainer = new TwoTowerTrainer(model, data, o.Trainer, o.Loss);
+        Train(trainer, o, token);
+        var clock = Stopwatch.StartNew();
+        Rule("Building index");
+        Tensor itemVectors = null!;
+        WithProgress("Encoding items", data.ItemCount, report => itemVectors = TowerEncoder.EncodeItems(model.Item, data.Items, 4096, new Progress<int>(n => report(n)), token));
+        AnsiConsole.MarkupLineInterpolated($"Items encoded in {clock.Elapsed.TotalSeconds:F2}s");
+        using var index = BuildIndex(o, itemVectors, token);
+        ServingBundle.Save(o.Bundle, model, index, itemVectors, itemIds, data.UserFeatures, known, known);
+        return itemVectors;
+    }
+
+    /// <summary>The sequence encoder: trains on every position, indexes its (tied) item table, writes a sequence bundle; returns the item vectors.</summary>
+    private static Tensor TrainSequence(PipelineOptions o, RecDataset data, long[] itemIds, UserItemLists known, CancellationToken token)
+    {
+        var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL));
+        string loss = o.Loss.NumNegatives > 0 ? $"sampled softmax over {o.Loss.NumNegatives} shared negatives" : "full softmax";
+        AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items), {loss} at every position");
+        var trainer = new SequenceTrainer(encoder, data, o.Trainer, o.Loss.NumNegatives);
+        Train(trainer, o, token);
+        Rule("Building index");
+        var itemVectors = trainer.ItemVectors();
+        using var index = BuildIndex(o, itemVectors, token);
+        ServingBundle.SaveSequence(o.Bundle, encoder, index, itemVectors, itemIds, known, known);
+        return itemVectors;
+    }
+
+    /// <summary>Runs the shared loop with progress, reports early stopping, and puts the selected epoch's weights in the model.</summary>
+    private static void Train<TBatch>(EpochTrainer<TBatch> trainer, PipelineOptions o, CancellationToken token) where TBatch : class
+    {
+        if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
+        TrainingProgress.Run(trainer, token);
+        string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{EpochTrainer<TBatch>.SelectionK}" : "validation loss";
+        if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
+        int served = trainer.RestoreBest();
+        if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model, by {criterion})");
+    }
+
+    private static IVectorIndex BuildIndex(PipelineOptions o, Tensor itemVectors, CancellationToken token)
+    {
+        var clock = Stopwatch.StartNew();
+        IVectorIndex index = null!;
+        WithProgress($"Building {o.IndexDescription}", itemVectors.Rows, report => index = TowerEncoder.BuildIndex(itemVectors, o.IndexDescription, new Progress<int>(n => report(n)), token));
+        AnsiConsole.MarkupLineInterpolated($"Index built in {clock.Elapsed.TotalSeconds:F2}s, total items: {index.Count:N0}");
+        return index;
     }
 
     private static void Benchmark(RecallService service, PipelineOptions o, CancellationToken token)
@@ -179,8 +209,9 @@ internal static class DemoCommand
         results.Add(("popularity", Evaluate(PopularityBaseline.Vectors(data.Train, data.ItemCount, users.Count), users, data, known, ks, token)));
         using (var exact = new IndexRetriever(TowerEncoder.BuildIndex(itemVectors, "Flat")))
         {
-            results.Add(("two-tower, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
-            results.Add(($"two-tower, {service.Retriever.Name}", RetrievalEvaluator.Evaluate(service.Retriever, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
+            string model = service.Kind == BundleKind.Sequence ? "sequence" : "two-tower";
+            results.Add(($"{model}, exact", RetrievalEvaluator.Evaluate(exact, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
+            results.Add(($"{model}, {service.Retriever.Name}", RetrievalEvaluator.Evaluate(service.Retriever, userVectors, users, data.Test, known, ks, cancel: token).Metrics));
             if (synthetic is not null)
             {
                 var (oracleUsers, oracleItems) = synthetic.OracleVectors();

@@ -20,6 +20,12 @@ internal sealed record PipelineOptions
     public float Dropout { get; init; } = 0.1f;
     public int HistoryLength { get; init; } = 20;
     public int RecentLength { get; init; }
+    /// <summary>The user encoder: "bag" (the two-tower's user tower) or "sequence" (a causal transformer over recent items, tied item table).</summary>
+    public string UserEncoder { get; init; } = "bag";
+    public bool Sequence => UserEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase);
+    public int Blocks { get; init; } = 2;
+    public int Heads { get; init; } = 1;
+    public int MaxLength { get; init; } = 50;
     public TrainerOptions Trainer { get; init; } = new();
     public InfoNceOptions Loss { get; init; } = new();
     public string Index { get; init; } = "hnsw";
@@ -54,8 +60,15 @@ internal sealed record PipelineOptions
         RecentLength = data.Chronological ? RecentLength : 0,
     };
 
+    /// <summary>The sequence encoder's shape for <paramref name="data"/> (width from <see cref="EmbeddingDim"/>, dropout from <see cref="Dropout"/>).</summary>
+    public SequenceEncoderConfig SequenceConfig(RecDataset data) => new()
+    {
+        NumItems = data.ItemCount, Dim = EmbeddingDim, MaxLength = MaxLength, Blocks = Blocks, Heads = Heads, Dropout = Dropout,
+    };
+
     public void Validate()
     {
+        if (UserEncoder.ToLowerInvariant() is not ("bag" or "sequence")) throw new ArgumentException($"--user-encoder must be bag or sequence, got '{UserEncoder}'");
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");
@@ -86,6 +99,10 @@ internal sealed class PipelineOptionSet
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
+    private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
+    private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
+    private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
+    private readonly Option<int> _maxLength = new("--max-length", "--max_length") { Description = "sequence encoder: the most recent items read", DefaultValueFactory = _ => D.MaxLength };
     private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions" + PerDataset, DefaultValueFactory = _ => S.Epochs };
     private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };
@@ -111,7 +128,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _maxLength, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -119,7 +136,7 @@ internal sealed class PipelineOptionSet
     public PipelineOptions Read(ParseResult r)
     {
         ulong seed = r.GetValue(_seed);
-        var d = DatasetDefaults.For(r.GetValue(_dataset)!);
+        var d = DatasetDefaults.For(r.GetValue(_dataset)!, r.GetValue(_userEncoder)!);
         T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
         var hidden = Pick(_hidden, d.Hidden);
         var selectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
@@ -144,6 +161,10 @@ internal sealed class PipelineOptionSet
             Dropout = Pick(_dropout, d.Dropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
+            UserEncoder = r.GetValue(_userEncoder)!,
+            Blocks = r.GetValue(_blocks),
+            Heads = r.GetValue(_heads),
+            MaxLength = r.GetValue(_maxLength),
             Trainer = D.Trainer with
             {
                 Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay),

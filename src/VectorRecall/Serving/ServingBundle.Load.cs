@@ -82,8 +82,7 @@ public static partial class ServingBundle
     private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenSequenceEncoder(string directory, JsonObject manifest)
     {
         string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, SequenceEncoderFile);
-        var config = ConfigJson.Parse<SequenceEncoderConfig>(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath,
-            new System.Text.Json.JsonSerializerOptions(), c => c.Validate(), "sequence encoder configuration");
+        var config = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         var encoder = new SequenceEncoder(config, new Rng(0));
         StateDictFile.Load(path, encoder);
         int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);

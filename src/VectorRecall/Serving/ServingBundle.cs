@@ -150,7 +150,7 @@ public static partial class ServingBundle
         var c = encoder.Config;
         if (index.Dimension != c.Dim || itemVectors.Rows != index.Count || itemVectors.Cols != c.Dim || index.Count != c.NumItems)
             throw new ArgumentException($"the index ({index.Count} x {index.Dimension}) and item vectors {itemVectors} must hold the encoder's {c.NumItems} items of width {c.Dim}");
-        var users = new BundleUsers(history.UserCount, 0, c.MaxLength, JsonSerializer.Serialize(c));
+        var users = new BundleUsers(history.UserCount, 0, c.MaxLength, c.ToJson());
         var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
         Write(directory, BundleKind.Sequence, users, index.Count, itemIds, new Tensor(history.UserCount, 0), history, seen, manifest, staging =>
         {

@@ -25,6 +25,15 @@ public sealed record SequenceEncoderConfig
         Settings.Check(Heads >= 1 && Dim % Heads == 0, nameof(Heads), $"must divide the width {Dim}, got {Heads}");
         Settings.Check(Dropout is >= 0 and < 1, nameof(Dropout), $"must be in [0, 1), got {Dropout}");
     }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The configuration as JSON (snake_case, as <see cref="TowerConfig"/>), stored in checkpoints and bundles.</summary>
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses a configuration written by <see cref="ToJson"/>; <paramref name="source"/> names the file in errors.</summary>
+    public static SequenceEncoderConfig FromJson(string json, string source) =>
+        IO.ConfigJson.Parse<SequenceEncoderConfig>(json, source, Json, c => c.Validate(), "sequence encoder configuration");
 }
 
 /// <summary>

@@ -8,7 +8,7 @@ using VectorRecall.Optim;
 namespace VectorRecall.Training;
 
 /// <summary>
-/// The training loop every model shares (two-tower, TDM): epochs of shuffled mini-batches with AdamW
+/// The training loop every model shares (two-tower, sequence encoder, TDM, RQ-VAE): epochs of shuffled mini-batches with AdamW
 /// and a warm-up-then-cosine learning rate, the next batch gathered on another core while this one
 /// trains; after each epoch the validation loss (and, when selecting by it, recall), then
 /// checkpoints: <c>checkpoint_epoch_N</c>, <c>best_model</c> (weights only) whenever the selection

@@ -159,9 +159,8 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
     }
 
     protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) =>
-        TrainingCheckpoint.Save(path, _encoder, new CheckpointKind(Format, System.Text.Json.JsonSerializer.Serialize(_encoder.Config)), optimizer, info);
+        TrainingCheckpoint.Save(path, _encoder, new CheckpointKind(Format, _encoder.Config.ToJson()), optimizer, info);
 
     protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer) =>
-        TrainingCheckpoint.Load(path, _encoder, Format, m => TrainingCheckpoint.ConfigJson(path, m) == System.Text.Json.JsonSerializer.Serialize(_encoder.Config),
-            System.Text.Json.JsonSerializer.Serialize(_encoder.Config), optimizer).Info;
+        TrainingCheckpoint.Load(path, _encoder, Format, m => TrainingCheckpoint.ConfigJson(path, m) == _encoder.Config.ToJson(), _encoder.Config.ToJson(), optimizer).Info;
 }
