@@ -175,6 +175,9 @@ internal sealed class PipelineOptionSet
                     var v => throw new ArgumentException($"--weight-decay-on must be all or matrices, got '{v}'"),
                 },
                 Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
+                // The sequence encoder trains at a constant rate from the first step, as SASRec does.
+                Schedule = d == DatasetDefaults.Sequence ? Optim.ScheduleKind.Constant : D.Trainer.Schedule,
+                WarmupFraction = d == DatasetDefaults.Sequence ? 0 : D.Trainer.WarmupFraction,
             },
             Loss = D.Loss with
             {
