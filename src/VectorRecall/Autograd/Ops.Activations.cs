@@ -251,12 +251,7 @@ internal static partial class Ops
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                var sums = new float[2 * d];  // [Σg | Σg·x̂] in one pass
-                SumRows(n, 2 * d, sums, (r, acc) =>
-                {
-                    TensorPrimitives.Add(acc.AsSpan(0, d), gy.Row(r), acc.AsSpan(0, d));
-                    TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc.AsSpan(d), acc.AsSpan(d));
-                });
+                var sums = NormalisationGradientSums(gy, xhat);
                 var sumG = sums[..d];
                 var sumGH = sums[d..];
                 if (gamma.RequiresGrad) TensorPrimitives.Add(gamma.GradBuffer().Span, sumGH, gamma.GradBuffer().Span);

@@ -37,12 +37,7 @@ internal static partial class Ops
                 var gy = output.Grad!;
                 if (gamma.RequiresGrad || beta.RequiresGrad)
                 {
-                    var sums = new float[2 * d];  // [Σg | Σg·x̂] over rows
-                    SumRows(n, 2 * d, sums, (r, acc) =>
-                    {
-                        TensorPrimitives.Add(acc.AsSpan(0, d), gy.Row(r), acc.AsSpan(0, d));
-                        TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc.AsSpan(d), acc.AsSpan(d));
-                    });
+                    var sums = NormalisationGradientSums(gy, xhat);
                     if (beta.RequiresGrad) TensorPrimitives.Add(beta.GradBuffer().Span, sums.AsSpan(0, d), beta.GradBuffer().Span);
                     if (gamma.RequiresGrad) TensorPrimitives.Add(gamma.GradBuffer().Span, sums.AsSpan(d), gamma.GradBuffer().Span);
                 }
@@ -64,6 +59,19 @@ internal static partial class Ops
                 });
             };
         return output;
+    }
+
+    /// <summary>[Σ_r g | Σ_r g·x̂] over the rows in one pass: the shift's and the scale's gradients of batch and layer norm.</summary>
+    private static float[] NormalisationGradientSums(Tensor gy, Tensor xhat)
+    {
+        int n = gy.Rows, d = gy.Cols;
+        var sums = new float[2 * d];
+        SumRows(n, 2 * d, sums, (r, acc) =>
+        {
+            TensorPrimitives.Add(acc.AsSpan(0, d), gy.Row(r), acc.AsSpan(0, d));
+            TensorPrimitives.MultiplyAdd(gy.Row(r), xhat.Row(r), acc.AsSpan(d), acc.AsSpan(d));
+        });
+        return sums;
     }
 
     private const float GeluC = 0.7978845608f;  // √(2/π)
