@@ -20,11 +20,12 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
         o.Trainer.Epochs, o.Trainer.BatchSize, o.Trainer.LearningRate, o.Trainer.WeightDecay, o.Loss.NumNegatives, o.Loss.Temperature, o.Trainer.SelectBy, o.Trainer.Patience);
 
     /// <summary>
-    /// The sequence encoder, on any data (SASRec's settings: width 64, dropout 0.2, batches of 128 users at
-    /// 1e-3 without weight decay, up to 200 epochs chosen by validation recall with patience 10, a sampled
-    /// softmax over 256 shared negatives).
+    /// The sequence encoder, on any data (SASRec's settings for sparse data: width 64, dropout 0.5, batches of
+    /// 128 users at 1e-3 without weight decay, up to 200 epochs chosen by validation recall with patience 10,
+    /// and a sampled softmax over 256 shared negatives). Dropout 0.2 trained faster but stopped lower on Beauty
+    /// (Recall@10 0.0717 against 0.0868).
     /// </summary>
-    public static readonly DatasetDefaults Sequence = new(64, [], 0.2f, 50, 0, 200, 128, 1e-3, 0, 256, 1f, ModelSelection.Recall, 10);
+    public static readonly DatasetDefaults Sequence = new(64, [], 0.5f, 50, 0, 200, 128, 1e-3, 0, 256, 1f, ModelSelection.Recall, 10);
 
     public static DatasetDefaults For(string dataset, string userEncoder = "bag") =>
         userEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase) ? Sequence

@@ -13,7 +13,7 @@ public sealed record SequenceEncoderConfig
     public int MaxLength { get; init; } = 50;
     public int Blocks { get; init; } = 2;
     public int Heads { get; init; } = 1;
-    public float Dropout { get; init; } = 0.2f;
+    public float Dropout { get; init; } = 0.5f;
     public bool PreNorm { get; init; } = true;
 
     public void Validate()

@@ -157,15 +157,31 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     public async Task BodiesOverTheLimitAreRefusedWith413DeclaredOrStreamed()
     {
         string big = """{"user_id": 3, "top_k": 5, "features": [""" + string.Join(",", Enumerable.Repeat("0.125", 20_000)) + "]}";
-        var (status, error) = await S.Call("/v1/recall", big);
-        Assert.Equal(413, status);
-        Assert.Equal("body", (string?)error["field"]);
+        foreach (bool chunked in new[] { false, true })
+        {
+            using var response = await PostRefusedBody(big, chunked);
+            Assert.Equal(413, (int)response.StatusCode);
+            Assert.Equal("body", (string?)(await TestServer.JsonOf(response))["field"]);
+        }
+    }
 
-        var streamed = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(big)));  // no Content-Length: chunked
-        streamed.Headers.ContentType = new("application/json");
-        using var response = await S.Client.PostAsync("/v1/recall", streamed);
-        Assert.Equal(413, (int)response.StatusCode);
-        Assert.Equal("body", (string?)(await TestServer.JsonOf(response))["field"]);
+    /// <summary>
+    /// Posts a body the server refuses part-way, asking for 100-continue as a client with a large body
+    /// should. A server that answers before the upload ends and closes can have its answer cut by the
+    /// TCP reset of the unread rest (a race of the transport, not of the server); the post is tried
+    /// again then, at most three times.
+    /// </summary>
+    private async Task<HttpResponseMessage> PostRefusedBody(string body, bool chunked)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            HttpContent content = chunked ? new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(body))) : new StringContent(body, Encoding.UTF8);
+            content.Headers.ContentType = new("application/json");
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/recall") { Content = content };
+            request.Headers.ExpectContinue = true;
+            try { return await S.Client.SendAsync(request); }
+            catch (HttpRequestException) when (attempt < 3) { }
+        }
     }
 
     [Theory]
