@@ -115,7 +115,9 @@ public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
         // A manifest that lists a file with the wrong checksum: tried once, refused, the last good version keeps serving.
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(s.Bundle, "manifest.json")))!;
         manifest["files"]!["item_ids.npy"]!["crc32c"] = "00000000";
-        File.WriteAllText(Path.Combine(s.Bundle, "manifest.json"), manifest.ToJsonString());
+        // Written beside and renamed into place, as a publisher does: a watcher that read a half-written file would count a second failure.
+        File.WriteAllText(Path.Combine(s.Bundle, "manifest.json.new"), manifest.ToJsonString());
+        File.Move(Path.Combine(s.Bundle, "manifest.json.new"), Path.Combine(s.Bundle, "manifest.json"), overwrite: true);
         for (var clock = Stopwatch.StartNew(); s.Server.Host.ReloadsFailed == 0 && clock.Elapsed < TimeSpan.FromSeconds(30); await Task.Delay(100)) { }
         await Task.Delay(500);
         Assert.Equal(1, s.Server.Host.ReloadsFailed);
