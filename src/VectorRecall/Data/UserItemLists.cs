@@ -25,6 +25,9 @@ public sealed class UserItemLists
 
     public int CountOf(int user) => Offsets[user + 1] - Offsets[user];
 
+    /// <summary>A user's list as memory (for work that outlives a span: batches prepared on another thread).</summary>
+    public ReadOnlyMemory<int> MemoryOf(int user) => Items.AsMemory(Offsets[user], CountOf(user));
+
     /// <summary>Every entry as (user, position in the user's list): the training examples of a split.</summary>
     public (int[] User, int[] Position) Entries()
     {

@@ -16,6 +16,16 @@ public sealed class ExcludedIds(int capacity = 0) : IIdFilter
     private readonly HashSet<long> _excluded = new(capacity);
 
     public int Count => _excluded.Count;
+
+    /// <summary>A filter refusing every id in <paramref name="ids"/> and <paramref name="more"/>; null when both are empty (nothing to refuse).</summary>
+    public static ExcludedIds? Of(ReadOnlySpan<int> ids, ReadOnlySpan<int> more = default)
+    {
+        if (ids.IsEmpty && more.IsEmpty) return null;
+        var excluded = new ExcludedIds(ids.Length + more.Length);
+        foreach (int id in ids) excluded.Add(id);
+        foreach (int id in more) excluded.Add(id);
+        return excluded;
+    }
     public void Add(long id) => _excluded.Add(id);
     public bool Allows(long id) => !_excluded.Contains(id);
 }

@@ -12,4 +12,7 @@ public sealed record SearchOptions
 
     /// <summary>Which ids may be returned (null: all); asked where results are collected, so refused items cost no over-fetch.</summary>
     public IIdFilter? Filter { get; init; }
+
+    /// <summary>Options with this filter and width; null when neither is set (the index's defaults).</summary>
+    public static SearchOptions? Of(IIdFilter? filter, int ef) => filter is null && ef <= 0 ? null : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef) };
 }

@@ -18,12 +18,11 @@ internal static class PairwiseDistances
         if (a.Length < (long)n * dim || b.Length < (long)m * dim || result.Length < (long)n * m)
             throw new ArgumentException($"buffers too small for [{n} x {dim}] against [{m} x {dim}]");
         Gemm.Multiply(a, dim, false, b, dim, true, result, m, n, m, dim, threads: threads);
-        float[]? rented = null;
         if (bNorms.IsEmpty)
         {
-            rented = new float[m];
-            SquaredNorms(b, m, dim, rented);
-            bNorms = rented;
+            var computed = new float[m];
+            SquaredNorms(b, m, dim, computed);
+            bNorms = computed;
         }
         for (int i = 0; i < n; i++)
         {

@@ -29,6 +29,22 @@ public interface IUserEncoder
     Tensor Encode(ReadOnlySpan<UserQuery> queries);
 }
 
+/// <summary>The check every encoder ends with: a row that is NaN, infinite or all zero is no direction to search in.</summary>
+internal static class UserVectors
+{
+    /// <summary>Throws <see cref="UserVectorException"/> (naming <paramref name="field"/>) for the first unusable row; <paramref name="why"/> says what likely caused it.</summary>
+    public static Tensor CheckUsable(Tensor vectors, ReadOnlySpan<UserQuery> queries, string model, string why, string field)
+    {
+        for (int r = 0; r < vectors.Rows; r++)
+        {
+            float squared = TensorPrimitives.Dot(vectors.Row(r), vectors.Row(r));
+            if (!float.IsFinite(squared) || squared == 0f)
+                throw new UserVectorException(r, $"user {queries[r].UserId}: the {model}'s output is {(float.IsFinite(squared) ? "all zero" : "not finite")}; {why}", field);
+        }
+        return vectors;
+    }
+}
+
 /// <summary>
 /// A user the encoder cannot place: its features or history give no usable vector, or there is nothing
 /// to encode. <see cref="Row"/> is the query's position in its batch, <see cref="Field"/> the query field at fault.

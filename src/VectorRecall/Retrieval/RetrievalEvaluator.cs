@@ -66,18 +66,8 @@ public static class RetrievalEvaluator
     }
 
     /// <summary>A user's search options: its excluded items as a filter, and the width.</summary>
-    private static SearchOptions? OptionsFor(UserItemLists? exclude, int user, int width)
-    {
-        var seen = exclude is null ? [] : exclude.Of(user);
-        if (seen.IsEmpty && width == 0) return null;
-        ExcludedIds? filter = null;
-        if (!seen.IsEmpty)
-        {
-            filter = new ExcludedIds(seen.Length);
-            foreach (int item in seen) filter.Add(item);
-        }
-        return new SearchOptions { Filter = filter, Ef = width };
-    }
+    private static SearchOptions? OptionsFor(UserItemLists? exclude, int user, int width) =>
+        SearchOptions.Of(exclude is null ? null : ExcludedIds.Of(exclude.Of(user)), width);
 
     /// <summary>ANN recall@k: the mean share of the exact top k that the approximate index also returns.</summary>
     public static double AnnRecall(IVectorIndex approximate, IVectorIndex exact, Tensor queries, int k)

@@ -153,22 +153,8 @@ public sealed class RecallService : IDisposable
     /// filter the retriever applies where it collects results — one hash lookup per candidate, and no
     /// over-fetch however long the history — and the width.
     /// </summary>
-    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width)
-    {
-        ExcludedIds? seen = null;
-        if (excludeSeen)
-        {
-            var stored = IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [];
-            var given = q.History ?? [];
-            if (!stored.IsEmpty || given.Length > 0)
-            {
-                seen = new ExcludedIds(stored.Length + given.Length);
-                foreach (int item in stored) seen.Add(item);
-                foreach (int item in given) seen.Add(item);
-            }
-        }
-        return seen is null && width <= 0 ? null : new SearchOptions { Filter = seen, Ef = Math.Max(0, width) };
-    }
+    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width) =>
+        SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width);
 
     private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores)
     {

@@ -97,12 +97,11 @@ public static partial class ServingBundle
         if (index.Dimension != c.EmbeddingDim) throw new ArgumentException($"index dimension {index.Dimension} differs from the model's {c.EmbeddingDim}");
         if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim)
             throw new ArgumentException($"item vectors {itemVectors} must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
-        var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
+        var manifest = IndexManifest(index);
         Write(directory, BundleKind.TwoTower, UsersOf(c), index.Count, itemIds, userFeatures, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, model.User, c);
-            index.Save(Path.Combine(staging, IndexFile));
-            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+            WriteIndex(staging, index, itemVectors);
         });
     }
 
@@ -151,12 +150,11 @@ public static partial class ServingBundle
         if (index.Dimension != c.Dim || itemVectors.Rows != index.Count || itemVectors.Cols != c.Dim || index.Count != c.NumItems)
             throw new ArgumentException($"the index ({index.Count} x {index.Dimension}) and item vectors {itemVectors} must hold the encoder's {c.NumItems} items of width {c.Dim}");
         var users = new BundleUsers(history.UserCount, 0, c.MaxLength, c.ToJson());
-        var manifest = new JsonObject { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
+        var manifest = IndexManifest(index);
         Write(directory, BundleKind.Sequence, users, index.Count, itemIds, new Tensor(history.UserCount, 0), history, seen, manifest, staging =>
         {
             StateDictFile.Save(Path.Combine(staging, SequenceEncoderFile), encoder, new Dictionary<string, string> { ["format"] = "vrecall-sequence-encoder", ["model_config"] = users.ConfigJson });
-            index.Save(Path.Combine(staging, IndexFile));
-            Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+            WriteIndex(staging, index, itemVectors);
         });
     }
 
@@ -164,6 +162,16 @@ public static partial class ServingBundle
     private sealed record BundleUsers(int Count, int Features, int HistoryLength, string ConfigJson);
 
     private static BundleUsers UsersOf(TowerConfig c) => new(c.NumUsers, c.UserFeatures, c.HistoryLength, c.ToJson());
+
+    private static JsonObject IndexManifest(IVectorIndex index) =>
+        new() { ["index"] = IndexFile, ["index_type"] = index.GetType().Name, ["metric"] = index.Metric.ToString() };
+
+    /// <summary>An index over item vectors and the vectors themselves (kept for exact evaluation and export).</summary>
+    private static void WriteIndex(string staging, IVectorIndex index, Tensor itemVectors)
+    {
+        index.Save(Path.Combine(staging, IndexFile));
+        Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
+    }
 
     private static void WriteUserTower(string staging, UserTower tower, TowerConfig config) =>
         StateDictFile.Save(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = config.ToJson() });

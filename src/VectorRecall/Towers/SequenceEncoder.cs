@@ -160,7 +160,7 @@ public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
             if (q.History is { } given)
                 foreach (int i in given)
                     if ((uint)i >= (uint)_encoder.Config.NumItems) throw new ArgumentException($"user {q.UserId}: history item {i} is outside [0, {_encoder.Config.NumItems})");
-            histories[r] = q.History is { } h ? h : known ? _history.Items.AsMemory(_history.Offsets[q.UserId], _history.CountOf((int)q.UserId)) : default;
+            histories[r] = q.History is { } h ? h : known ? _history.MemoryOf((int)q.UserId) : default;
             if (histories[r].IsEmpty)
                 throw new Retrieval.UserVectorException(r, known
                     ? $"user {q.UserId} has no stored history; pass its recent items as history"
@@ -168,11 +168,6 @@ public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
         }
         Tensor vectors;
         using (Tape.Inference()) vectors = SequenceTokens.Latest(_encoder, histories).Value.Clone();
-        for (int r = 0; r < vectors.Rows; r++)
-        {
-            float squared = TensorPrimitives.Dot(vectors.Row(r), vectors.Row(r));
-            if (!float.IsFinite(squared) || squared == 0f) throw new Retrieval.UserVectorException(r, $"user {queries[r].UserId}: the sequence encoder's output is not a usable vector", "history");
-        }
-        return vectors;
+        return Retrieval.UserVectors.CheckUsable(vectors, queries, "sequence encoder", "its weights or history are broken", "history");
     }
 }

@@ -48,14 +48,7 @@ public sealed class TowerUserEncoder : IUserEncoder
     {
         Tensor vectors;
         using (Tape.Inference()) vectors = _tower.Forward(BatchOf(queries)).Value.Clone();
-        for (int r = 0; r < vectors.Rows; r++)
-        {
-            var row = vectors.Row(r);
-            float squared = TensorPrimitives.Dot(row, row);
-            if (!float.IsFinite(squared) || squared == 0f)
-                throw new UserVectorException(r, $"user {queries[r].UserId}: the user tower's output is {(float.IsFinite(squared) ? "all zero" : "not finite")}; the features are far outside the range the model was trained on");
-        }
-        return vectors;
+        return UserVectors.CheckUsable(vectors, queries, "user tower", "the features are far outside the range the model was trained on", "features");
     }
 
     /// <summary>Checks a query: feature count, finite values, history items in range, and enough to go on for an unknown user.</summary>

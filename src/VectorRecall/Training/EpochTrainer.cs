@@ -8,13 +8,16 @@ using VectorRecall.Optim;
 namespace VectorRecall.Training;
 
 /// <summary>
-/// The training loop every model shares (two-tower, sequence encoder, TDM, RQ-VAE): epochs of shuffled mini-batches with AdamW
-/// and a warm-up-then-cosine learning rate, the next batch gathered on another core while this one
-/// trains; after each epoch the validation loss (and, when selecting by it, recall), then
-/// checkpoints: <c>checkpoint_epoch_N</c>, <c>best_model</c> (weights only) whenever the selection
-/// score (<see cref="TrainerOptions.SelectBy"/>) improves, and <c>checkpoint_interrupted</c> when
+/// The training loop every model shares (two-tower, sequence encoder, TDM, RQ-VAE): epochs of shuffled
+/// mini-batches with AdamW over parameter groups and a warm-up-then-decay learning rate, the next
+/// batch gathered on another core while this one trains; after each epoch the validation loss (and,
+/// when selecting by it, recall), then, every <see cref="TrainerOptions.SaveEvery"/> epochs,
+/// checkpoints: <c>checkpoint_epoch_N</c> (the <see cref="TrainerOptions.SaveLimit"/> latest kept),
+/// <c>best_model</c> (weights only) whenever the selection score improves (<see cref="TrainerOptions.SelectBy"/>
+/// on the validation split; without one, the training loss), and <c>checkpoint_interrupted</c> when
 /// cancelled. <see cref="TrainerOptions.Resume"/> continues from the latest of them; <see cref="TrainerOptions.Patience"/>
-/// stops early. A model supplies its batches, its loss, its validation scores and its checkpoint kind.
+/// stops early. A model supplies its batches, its loss, its validation scores and its checkpoint
+/// kind, and may hook the start of training and the end of each epoch.
 /// </summary>
 public abstract class EpochTrainer<TBatch> where TBatch : class
 {

@@ -52,7 +52,7 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         for (int r = 0; r < count; r++)
         {
             int u = _trainUsers[order[start + r]];
-            var items = _data.Train.Items.AsMemory(_data.Train.Offsets[u], _data.Train.CountOf(u));
+            var items = _data.Train.MemoryOf(u);
             var window = items[Math.Max(0, items.Length - _encoder.Config.MaxLength - 1)..];
             inputs[r] = window[..^1];
         }
@@ -71,9 +71,15 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
                 targets.Add(items[items.Length - read + t]);
             }
         }
+        return new Batch(tokens, shape, [.. rows], [.. targets], DrawNegatives(rng));
+    }
+
+    /// <summary>The batch's shared negatives, drawn uniformly (none for a full softmax).</summary>
+    private int[] DrawNegatives(Rng rng)
+    {
         var negatives = new int[_negatives];
         for (int j = 0; j < negatives.Length; j++) negatives[j] = rng.NextInt(_data.ItemCount);
-        return new Batch(tokens, shape, [.. rows], [.. targets], negatives);
+        return negatives;
     }
 
     protected override Variable Loss(Batch batch)
@@ -101,14 +107,12 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         for (int r = 0; r < count; r++)
         {
             int u = _validationUsers[order[start + r]];
-            inputs[r] = _data.Train.Items.AsMemory(_data.Train.Offsets[u], _data.Train.CountOf(u));
+            inputs[r] = _data.Train.MemoryOf(u);
             targets[r] = _data.Validation.Of(u)[0];
         }
         var (tokens, shape) = SequenceTokens.Of(inputs, _encoder.Config.MaxLength);
         var rows = Enumerable.Range(0, count).Select(r => r * shape.Length + shape.Length - 1).ToArray();
-        var negatives = new int[_negatives];
-        for (int j = 0; j < negatives.Length; j++) negatives[j] = rng.NextInt(_data.ItemCount);
-        return new Batch(tokens, shape, rows, targets, negatives);
+        return new Batch(tokens, shape, rows, targets, DrawNegatives(rng));
     }
 
     /// <summary>Recall@<see cref="EpochTrainer{TBatch}.SelectionK"/> of exact search over the item table for the validation users, their training items excluded.</summary>
@@ -142,7 +146,7 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
             {
                 int n = Math.Min(chunk, users.Count - start);
                 var histories = new ReadOnlyMemory<int>[n];
-                for (int r = 0; r < n; r++) histories[r] = history.Items.AsMemory(history.Offsets[users[start + r]], history.CountOf(users[start + r]));
+                for (int r = 0; r < n; r++) histories[r] = history.MemoryOf(users[start + r]);
                 SequenceTokens.Latest(_encoder, histories).Value.Span.CopyTo(result.RowRange(start, n).Span);
             }
             return 0;
