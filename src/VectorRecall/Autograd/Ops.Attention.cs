@@ -21,13 +21,7 @@ internal static partial class Ops
             var g = gamma.Value.Span; var b = beta.Value.Span;
             for (int r = r0; r < r1; r++)
             {
-                var xr = x.Value.Row(r); var hr = xhat.Row(r);
-                float mean = TensorPrimitives.Sum(xr) / d;
-                TensorPrimitives.Subtract(xr, mean, hr);
-                float inv = 1f / MathF.Sqrt(TensorPrimitives.Dot(hr, hr) / d + eps);
-                invStd[r] = inv;
-                TensorPrimitives.Multiply(hr, inv, hr);
-                TensorPrimitives.MultiplyAdd(hr, g, b, y.Row(r));
+                invStd[r] = TransformerKernels.LayerNorm(x.Value.Row(r), g, b, eps, xhat.Row(r), y.Row(r));
             }
         });
         var output = Output(y, x, gamma, beta);
@@ -74,30 +68,17 @@ internal static partial class Ops
         return sums;
     }
 
-    private const float GeluC = 0.7978845608f;  // √(2/π)
-
-    /// <summary>GELU, tanh form (BERT's and SASRec implementations'): x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    /// <summary>GELU, tanh form (<see cref="TransformerKernels.Gelu"/>).</summary>
     public static Variable Gelu(Variable x)
     {
         var y = Like(x.Value);
-        var xs = x.Value.Span; var ys = y.Span;
-        for (int i = 0; i < xs.Length; i++)
-        {
-            float v = xs[i];
-            ys[i] = 0.5f * v * (1f + MathF.Tanh(GeluC * (v + 0.044715f * v * v * v)));
-        }
+        TransformerKernels.Gelu(x.Value.Span, y.Span);
         var output = Output(y, x);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!.Span; var xv = x.Value.Span; var gx = x.GradBuffer().Span;
-                for (int i = 0; i < gx.Length; i++)
-                {
-                    float v = xv[i];
-                    float t = MathF.Tanh(GeluC * (v + 0.044715f * v * v * v));
-                    float dt = (1f - t * t) * GeluC * (1f + 3f * 0.044715f * v * v);
-                    gx[i] += gy[i] * (0.5f * (1f + t) + 0.5f * v * dt);
-                }
+                for (int i = 0; i < gx.Length; i++) gx[i] += gy[i] * TransformerKernels.GeluDerivative(xv[i]);
             };
         return output;
     }
@@ -133,15 +114,9 @@ internal static partial class Ops
                     var w = weights.Row(p * length + t);
                     int last = causal ? t : length - 1;
                     if (last < pad) continue;  // every key is masked: the row stays zero
-                    var qt = q.Value.Row(b * length + t).Slice(h * dh, dh);
-                    for (int s = pad; s <= last; s++) w[s] = scale * TensorPrimitives.Dot(qt, k.Value.Row(b * length + s).Slice(h * dh, dh));
-                    var live = w[pad..(last + 1)];
-                    float max = TensorPrimitives.Max(live);
-                    TensorPrimitives.Subtract(live, max, live);
-                    TensorPrimitives.Exp(live, live);
-                    TensorPrimitives.Divide(live, TensorPrimitives.Sum(live), live);
-                    var yt = y.Row(b * length + t).Slice(h * dh, dh);
-                    for (int s = pad; s <= last; s++) TensorPrimitives.MultiplyAdd(v.Value.Row(b * length + s).Slice(h * dh, dh), w[s], yt, yt);
+                    int first = (b * length + pad) * width + h * dh;
+                    TransformerKernels.Attend(q.Value.Row(b * length + t).Slice(h * dh, dh), k.Value.Span[first..], v.Value.Span[first..], width, last - pad + 1, scale,
+                        w[pad..], y.Row(b * length + t).Slice(h * dh, dh));
                 }
             }
         });

@@ -82,6 +82,9 @@ public sealed class TransformerBlock : Module
     public MultiHeadAttention Attention { get; }
     public LayerNorm AttentionNorm { get; }
     public Sequential FeedForward { get; }
+    /// <summary>The feed-forward network's first and last Linear (what a forward-only path multiplies by).</summary>
+    internal Linear FeedForwardIn => (Linear)FeedForward.Layers[0];
+    internal Linear FeedForwardOut => (Linear)FeedForward.Layers[^1];
     public LayerNorm FeedForwardNorm { get; }
 
     public Variable Forward(Variable x, SequenceShape shape, bool causal)

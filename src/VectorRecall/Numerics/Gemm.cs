@@ -86,28 +86,36 @@ internal static unsafe class Gemm
                 return;
             }
             var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel);
-            if (workers == 1) { job.Run(0, m, 0, n); return; }
-
-            // Each thread packs what it reads: splitting the rows packs all of B in every thread,
-            // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
-            // the larger side, so that the side every thread repeats is the smaller one.
-            bool splitRows = n <= m || n < workers * nr;
-            // Four chunks per thread when the work is large: on a shared machine one core is often
-            // slower, and Parallel.For hands the spare chunks to whichever thread is free. Smaller
-            // work gets one chunk per thread, as uneven chunks would cost more than they balance;
-            // either way chunks stay large enough that the repeated packing is noise.
-            int total = splitRows ? m : n, unit = splitRows ? mr : nr;
-            int minChunk = splitRows ? 4 * MC : 4 * nr;
-            int chunks = total >= 4 * workers * minChunk ? 4 * workers : workers;
-            int chunk = (total + chunks - 1) / chunks;
-            chunk = (chunk + unit - 1) / unit * unit;
-            int parts = (total + chunk - 1) / chunk;
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
-            {
-                int lo = part * chunk, hi = Math.Min(total, lo + chunk);
-                if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
-            });
+            if (workers == 1) job.Run(0, m, 0, n);
+            else RunSplit(job, m, n, workers, mr, nr);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="job"/> on <paramref name="workers"/> threads. A method of its own so that the closure
+    /// Parallel.For needs is allocated only here, not on every call (small products allocate nothing).
+    /// </summary>
+    private static void RunSplit(Job job, int m, int n, int workers, int mr, int nr)
+    {
+        // Each thread packs what it reads: splitting the rows packs all of B in every thread,
+        // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
+        // the larger side, so that the side every thread repeats is the smaller one.
+        bool splitRows = n <= m || n < workers * nr;
+        // Four chunks per thread when the work is large: on a shared machine one core is often
+        // slower, and Parallel.For hands the spare chunks to whichever thread is free. Smaller
+        // work gets one chunk per thread, as uneven chunks would cost more than they balance;
+        // either way chunks stay large enough that the repeated packing is noise.
+        int total = splitRows ? m : n, unit = splitRows ? mr : nr;
+        int minChunk = splitRows ? 4 * MC : 4 * nr;
+        int chunks = total >= 4 * workers * minChunk ? 4 * workers : workers;
+        int chunk = (total + chunks - 1) / chunks;
+        chunk = (chunk + unit - 1) / unit * unit;
+        int parts = (total + chunk - 1) / chunk;
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
+        {
+            int lo = part * chunk, hi = Math.Min(total, lo + chunk);
+            if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
+        });
     }
 
     /// <summary>

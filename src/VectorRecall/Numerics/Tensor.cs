@@ -27,6 +27,9 @@ public sealed class Tensor
         Offset = offset;
     }
 
+    /// <summary>Wraps the first elements of an array at least as long as the shape needs (no copy): a pooled array of a larger size class.</summary>
+    internal static Tensor OverPrefix(float[] data, params int[] shape) => new(data, 0, shape);
+
     /// <summary>Wraps an existing array (no copy). Its length must equal the product of the shape.</summary>
     public static Tensor FromArray(float[] data, params int[] shape)
     {

@@ -27,6 +27,12 @@ public interface IUserEncoder
     /// query it cannot encode, <see cref="UserVectorException"/> when the model gives no usable vector.
     /// </summary>
     Tensor Encode(ReadOnlySpan<UserQuery> queries);
+
+    /// <summary>
+    /// The same rows written into <paramref name="destination"/> (queries × <see cref="Dimension"/> floats, row-major):
+    /// for callers that keep their own buffers. Encoders with a forward-only path allocate nothing here once warm.
+    /// </summary>
+    void Encode(ReadOnlySpan<UserQuery> queries, Span<float> destination) => Encode(queries).Span.CopyTo(destination);
 }
 
 /// <summary>The check every encoder ends with: a row that is NaN, infinite or all zero is no direction to search in.</summary>
@@ -35,13 +41,20 @@ internal static class UserVectors
     /// <summary>Throws <see cref="UserVectorException"/> (naming <paramref name="field"/>) for the first unusable row; <paramref name="why"/> says what likely caused it.</summary>
     public static Tensor CheckUsable(Tensor vectors, ReadOnlySpan<UserQuery> queries, string model, string why, string field)
     {
-        for (int r = 0; r < vectors.Rows; r++)
+        CheckUsable(vectors.Span, vectors.Cols, queries, model, why, field);
+        return vectors;
+    }
+
+    /// <summary>As above, on rows of <paramref name="dimension"/> floats.</summary>
+    public static void CheckUsable(ReadOnlySpan<float> vectors, int dimension, ReadOnlySpan<UserQuery> queries, string model, string why, string field)
+    {
+        for (int r = 0; r < queries.Length; r++)
         {
-            float squared = TensorPrimitives.Dot(vectors.Row(r), vectors.Row(r));
+            var row = vectors.Slice(r * dimension, dimension);
+            float squared = TensorPrimitives.Dot(row, row);
             if (!float.IsFinite(squared) || squared == 0f)
                 throw new UserVectorException(r, $"user {queries[r].UserId}: the {model}'s output is {(float.IsFinite(squared) ? "all zero" : "not finite")}; {why}", field);
         }
-        return vectors;
     }
 }
 

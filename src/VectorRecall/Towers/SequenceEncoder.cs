@@ -136,12 +136,14 @@ public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
 {
     private readonly SequenceEncoder _encoder;
     private readonly Data.UserItemLists _history;
+    private readonly SequenceInference _inference;
 
     public SequenceUserEncoder(SequenceEncoder encoder, Data.UserItemLists history)
     {
         _encoder = encoder;
         _encoder.Eval();
         _history = history;
+        _inference = new SequenceInference(encoder);
     }
 
     public SequenceEncoder Encoder => _encoder;
@@ -151,23 +153,34 @@ public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
 
     public Tensor Encode(ReadOnlySpan<Retrieval.UserQuery> queries)
     {
-        var histories = new ReadOnlyMemory<int>[queries.Length];
+        var vectors = new Tensor(queries.Length, Dimension);
+        Encode(queries, vectors.Span);
+        return vectors;
+    }
+
+    /// <summary>The rows written into <paramref name="destination"/>; allocates nothing once warm (the forward pass runs in per-thread buffers).</summary>
+    public void Encode(ReadOnlySpan<Retrieval.UserQuery> queries, Span<float> destination)
+    {
+        int d = Dimension;
+        if (destination.Length != queries.Length * d) throw new ArgumentException($"{queries.Length} queries need {queries.Length * d} floats, the destination has {destination.Length}");
         for (int r = 0; r < queries.Length; r++)
-        {
-            var q = queries[r];
-            bool known = (ulong)q.UserId < (ulong)UserCount;
-            if (!q.Features.IsEmpty) throw new ArgumentException($"user {q.UserId}: this model takes no profile features, {q.Features.Length} were given");
-            if (q.History is { } given)
-                foreach (int i in given)
-                    if ((uint)i >= (uint)_encoder.Config.NumItems) throw new ArgumentException($"user {q.UserId}: history item {i} is outside [0, {_encoder.Config.NumItems})");
-            histories[r] = q.History is { } h ? h : known ? _history.MemoryOf((int)q.UserId) : default;
-            if (histories[r].IsEmpty)
-                throw new Retrieval.UserVectorException(r, known
-                    ? $"user {q.UserId} has no stored history; pass its recent items as history"
-                    : $"user {q.UserId} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its recent items as history", "history");
-        }
-        Tensor vectors;
-        using (Tape.Inference()) vectors = SequenceTokens.Latest(_encoder, histories).Value.Clone();
-        return Retrieval.UserVectors.CheckUsable(vectors, queries, "sequence encoder", "its weights or history are broken", "history");
+            _inference.EncodeLatest(HistoryOf(queries[r], r), destination.Slice(r * d, d));
+        Retrieval.UserVectors.CheckUsable(destination, d, queries, "sequence encoder", "its weights or history are broken", "history");
+    }
+
+    /// <summary>The query's own history, or the stored one of a known user; refused when there is none or an item is out of range.</summary>
+    private ReadOnlySpan<int> HistoryOf(in Retrieval.UserQuery q, int row)
+    {
+        bool known = (ulong)q.UserId < (ulong)UserCount;
+        if (!q.Features.IsEmpty) throw new ArgumentException($"user {q.UserId}: this model takes no profile features, {q.Features.Length} were given");
+        if (q.History is { } given)
+            foreach (int i in given)
+                if ((uint)i >= (uint)_encoder.Config.NumItems) throw new ArgumentException($"user {q.UserId}: history item {i} is outside [0, {_encoder.Config.NumItems})");
+        var history = q.History is { } h ? h : known ? _history.MemoryOf((int)q.UserId).Span : default;
+        if (history.IsEmpty)
+            throw new Retrieval.UserVectorException(row, known
+                ? $"user {q.UserId} has no stored history; pass its recent items as history"
+                : $"user {q.UserId} is not in the bundle (known users are 0 .. {UserCount - 1}); pass its recent items as history", "history");
+        return history;
     }
 }

@@ -10,8 +10,8 @@ namespace VectorRecall.Training;
 /// <summary>
 /// The training loop every model shares (two-tower, sequence encoder, TDM, RQ-VAE): epochs of shuffled
 /// mini-batches with AdamW over parameter groups and a warm-up-then-decay learning rate, the next
-/// batch gathered on another core while this one trains; after each epoch the validation loss (and,
-/// when selecting by it, recall), then, every <see cref="TrainerOptions.SaveEvery"/> epochs,
+/// batch gathered on another core while this one trains; after each epoch the validation score that
+/// selects the served epoch (<see cref="TrainerOptions.SelectBy"/>: loss or recall), then, every <see cref="TrainerOptions.SaveEvery"/> epochs,
 /// checkpoints: <c>checkpoint_epoch_N</c> (the <see cref="TrainerOptions.SaveLimit"/> latest kept),
 /// <c>best_model</c> (weights only) whenever the selection score improves (<see cref="TrainerOptions.SelectBy"/>
 /// on the validation split; without one, the training loss), and <c>checkpoint_interrupted</c> when
@@ -140,7 +140,8 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
             var clock = Stopwatch.StartNew();
             double trainLoss = TrainEpoch(epoch, cancel);
             double seconds = clock.Elapsed.TotalSeconds;
-            double valLoss = ValidationLoss();
+            // Selecting by recall, the loss picks nothing: skipping it saves a forward pass over the validation split.
+            double valLoss = Options.SelectBy == ModelSelection.Recall ? double.NaN : ValidationLoss();
             double valRecall = Options.SelectBy == ModelSelection.Recall ? ValidationRecall() : double.NaN;
             _completedEpochs = epoch;
             bool checkpointEpoch = epoch % Options.SaveEvery == 0 || epoch == Options.Epochs;

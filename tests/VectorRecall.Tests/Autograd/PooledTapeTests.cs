@@ -85,4 +85,36 @@ public class PooledTapeTests
         Assert.InRange(dropped, 0.24, 0.26);
         Assert.All(a, v => Assert.True(v == 0 || Math.Abs(v - 1 / 0.75f) < 1e-6));
     }
+
+    [Fact]
+    public void SizeClassesHoldTheirLengthWasteAtMostAQuarterAndAreFew()
+    {
+        var classes = new HashSet<int>();
+        for (int length = 1; length <= 100_000; length++)
+        {
+            int size = TensorPool.SizeClass(length);
+            Assert.True(size >= length && size <= length + length / 4 + 1, $"{length} elements got an array of {size}");
+            classes.Add(size);
+        }
+        Assert.True(classes.Count < 80, $"{classes.Count} size classes up to 100,000");
+    }
+
+    [Fact]
+    public void StepsOfVaryingShapeReuseTheSameArrays()
+    {
+        var rng = new Rng(3);
+        var w = new Variable(Tensor.Randn(rng, 1f, 16, 16), requiresGrad: true);
+        var seen = new HashSet<float[]>(ReferenceEqualityComparer.Instance);
+        for (int step = 0; step < 40; step++)
+        {
+            int rows = 90 + step;  // a different shape every step, as sequence batches have: exact-length pooling would keep 40 arrays of each kind
+            using var tape = new Tape(pooled: true);
+            var y = Ops.MatMul(new Variable(Tensor.Randn(rng, 1f, rows, 16)), w);
+            var loss = Ops.Mean(Ops.Mul(y, y));
+            tape.Backward(loss);
+            seen.Add(y.Value.Data);
+            w.ZeroGrad();
+        }
+        Assert.True(seen.Count <= 12, $"40 steps of 90 .. 129 rows used {seen.Count} distinct output arrays");
+    }
 }

@@ -1,0 +1,127 @@
+using VectorRecall.Nn;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Towers;
+
+/// <summary>
+/// The forward pass of a <see cref="SequenceEncoder"/> for serving: one history at a time, no tape, no
+/// closures, every intermediate in a per-thread workspace sized once for <see cref="SequenceEncoderConfig.MaxLength"/>
+/// positions, so a warm call allocates nothing. Only the latest position is the user's vector, so the last
+/// block computes its query, attention and feed-forward for that position alone (keys and values still
+/// for all). The arithmetic is the autograd ops' (<see cref="TransformerKernels"/>, <see cref="Gemm"/>).
+/// </summary>
+internal sealed class SequenceInference
+{
+    private readonly SequenceEncoder _encoder;
+    private readonly ThreadLocal<Workspace> _workspaces;
+
+    public SequenceInference(SequenceEncoder encoder)
+    {
+        _encoder = encoder;
+        int feedForward = encoder.Blocks.Select(b => b.FeedForwardIn.Weight.Rows).DefaultIfEmpty(0).Max();
+        _workspaces = new(() => new Workspace(encoder.Config, feedForward));
+    }
+
+    private sealed class Workspace(SequenceEncoderConfig c, int feedForward)
+    {
+        public readonly float[] X = new float[c.MaxLength * c.Dim];
+        public readonly float[] Normed = new float[c.MaxLength * c.Dim];
+        public readonly float[] Q = new float[c.MaxLength * c.Dim];
+        public readonly float[] K = new float[c.MaxLength * c.Dim];
+        public readonly float[] V = new float[c.MaxLength * c.Dim];
+        public readonly float[] Attended = new float[c.MaxLength * c.Dim];
+        public readonly float[] Branch = new float[c.MaxLength * c.Dim];
+        public readonly float[] Hidden = new float[c.MaxLength * feedForward];
+        public readonly float[] Weights = new float[c.MaxLength];
+    }
+
+    /// <summary>
+    /// Writes the encoder's output after the latest of <paramref name="history"/>'s items (item ids, oldest first;
+    /// only the latest <see cref="SequenceEncoderConfig.MaxLength"/> are read) into <paramref name="destination"/>.
+    /// The caller has checked that the history is non-empty and its ids are in range.
+    /// </summary>
+    public void EncodeLatest(ReadOnlySpan<int> history, Span<float> destination)
+    {
+        var c = _encoder.Config;
+        int d = c.Dim, n = Math.Min(history.Length, c.MaxLength);
+        history = history[^n..];
+        var w = _workspaces.Value!;
+        var items = _encoder.Items.Weight.Value;
+        var positions = _encoder.Positions.Weight.Value;
+        float sqrtD = MathF.Sqrt(d);
+        // Right-aligned positions, as in training: the latest item sits at the last place.
+        for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(items.Row(history[t] + 1), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
+        for (int b = 0; b < _encoder.Blocks.Count; b++)
+            Block(_encoder.Blocks[b], w, n, d, from: b == _encoder.Blocks.Count - 1 ? n - 1 : 0);
+        var norm = _encoder.FinalNorm;
+        TransformerKernels.LayerNorm(w.X.AsSpan((n - 1) * d, d), norm.Weight.Value.Span, norm.Bias.Value.Span, norm.Eps, w.Branch.AsSpan(0, d), destination);
+    }
+
+    /// <summary>One block over positions [0, n), its outputs needed for positions [from, n) only.</summary>
+    private static void Block(TransformerBlock block, Workspace w, int n, int d, int from)
+    {
+        int rows = n - from, off = from * d;
+        var x = w.X.AsSpan(0, n * d);
+        if (block.PreNorm)
+        {
+            Normalise(block.AttentionNorm, x, w.Normed, n, d);
+            SelfAttention(block.Attention, w, w.Normed, n, d, from);
+            TensorPrimitives.Add(w.X.AsSpan(off, rows * d), w.Branch.AsSpan(off, rows * d), w.X.AsSpan(off, rows * d));
+            Normalise(block.FeedForwardNorm, w.X.AsSpan(off, rows * d), w.Normed.AsSpan(off), rows, d);
+            FeedForward(block, w.Normed.AsSpan(off, rows * d), w.Hidden, w.Branch.AsSpan(off), rows);
+            TensorPrimitives.Add(w.X.AsSpan(off, rows * d), w.Branch.AsSpan(off, rows * d), w.X.AsSpan(off, rows * d));
+            return;
+        }
+        SelfAttention(block.Attention, w, w.X, n, d, from);
+        TensorPrimitives.Add(w.X.AsSpan(off, rows * d), w.Branch.AsSpan(off, rows * d), w.Normed.AsSpan(off, rows * d));
+        Normalise(block.AttentionNorm, w.Normed.AsSpan(off, rows * d), w.X.AsSpan(off), rows, d);
+        FeedForward(block, w.X.AsSpan(off, rows * d), w.Hidden, w.Branch.AsSpan(off), rows);
+        TensorPrimitives.Add(w.X.AsSpan(off, rows * d), w.Branch.AsSpan(off, rows * d), w.Normed.AsSpan(off, rows * d));
+        Normalise(block.FeedForwardNorm, w.Normed.AsSpan(off, rows * d), w.X.AsSpan(off), rows, d);
+    }
+
+    /// <summary>Causal self-attention of positions [from, n) over <paramref name="input"/>'s rows [0, n); the projected output goes to <c>Branch</c>.</summary>
+    private static void SelfAttention(MultiHeadAttention attention, Workspace w, ReadOnlySpan<float> input, int n, int d, int from)
+    {
+        int rows = n - from, off = from * d, heads = attention.Heads, dh = d / heads;
+        float scale = 1f / MathF.Sqrt(dh);
+        Linear(attention.Query, input[off..], rows, w.Q.AsSpan(off));
+        Linear(attention.Key, input, n, w.K);
+        Linear(attention.Value, input, n, w.V);
+        for (int t = from; t < n; t++)
+            for (int h = 0; h < heads; h++)
+                TransformerKernels.Attend(w.Q.AsSpan(t * d + h * dh, dh), w.K.AsSpan(h * dh), w.V.AsSpan(h * dh), d, t + 1, scale, w.Weights, w.Attended.AsSpan(t * d + h * dh, dh));
+        Linear(attention.Out, w.Attended.AsSpan(off), rows, w.Branch.AsSpan(off));
+    }
+
+    /// <summary>The block's Linear → GELU → Linear on <paramref name="rows"/> rows (dropout is off when serving).</summary>
+    private static void FeedForward(TransformerBlock block, ReadOnlySpan<float> input, Span<float> hidden, Span<float> output, int rows)
+    {
+        var first = block.FeedForwardIn;
+        int width = first.Weight.Value.Rows;
+        Linear(first, input, rows, hidden);
+        TransformerKernels.Gelu(hidden[..(rows * width)], hidden);
+        Linear(block.FeedForwardOut, hidden, rows, output);
+    }
+
+    private static void Normalise(LayerNorm norm, ReadOnlySpan<float> input, Span<float> output, int rows, int d)
+    {
+        var gamma = norm.Weight.Value.Span;
+        var beta = norm.Bias.Value.Span;
+        for (int r = 0; r < rows; r++)
+        {
+            var y = output.Slice(r * d, d);
+            TransformerKernels.LayerNorm(input.Slice(r * d, d), gamma, beta, norm.Eps, y, y);
+        }
+    }
+
+    /// <summary>y = x·Wᵀ + b for <paramref name="rows"/> rows, on this thread.</summary>
+    private static void Linear(Linear layer, ReadOnlySpan<float> x, int rows, Span<float> y)
+    {
+        var weight = layer.Weight.Value;
+        int outputs = weight.Rows, inputs = weight.Cols;
+        Gemm.Multiply(x, inputs, false, weight.Span, inputs, true, y, outputs, rows, outputs, inputs, threads: 1);
+        if (layer.Bias is { } bias)
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * outputs, outputs), bias.Value.Span, y.Slice(r * outputs, outputs));
+    }
+}
