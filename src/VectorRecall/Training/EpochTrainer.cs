@@ -83,12 +83,6 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
 
     protected abstract CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer);
 
-    /// <summary>
-    /// May reorder an epoch's shuffled examples before they are cut into batches of <see cref="TrainerOptions.BatchSize"/>
-    /// (a model whose batches cost by their longest example groups similar ones); the default keeps the shuffle.
-    /// </summary>
-    protected virtual void ArrangeBatches(int[] order, Rng rng) { }
-
     /// <summary>Called when <see cref="Train"/> starts, before the first step; <paramref name="resumed"/> when weights came from a checkpoint.</summary>
     protected virtual void OnTrainingStart(bool resumed) { }
 
@@ -199,7 +193,6 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
         var order = new int[_examples];
         for (int i = 0; i < order.Length; i++) order[i] = i;
         rng.Shuffle(order.AsSpan());
-        ArrangeBatches(order, rng);
         double sum = 0;
         int steps = 0;
         var clock = Stopwatch.StartNew();

@@ -74,10 +74,6 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         return new Batch(tokens, shape, [.. rows], [.. targets], DrawNegatives(rng));
     }
 
-    /// <summary>Batches of users with similar history lengths (<see cref="LengthBuckets"/>): a batch is padded to its longest window.</summary>
-    protected override void ArrangeBatches(int[] order, Rng rng) =>
-        LengthBuckets.Arrange(order, i => Math.Min(_data.Train.CountOf(_trainUsers[i]), _encoder.Config.MaxLength + 1), Options.BatchSize, rng);
-
     /// <summary>The batch's shared negatives, drawn uniformly (none for a full softmax).</summary>
     private int[] DrawNegatives(Rng rng)
     {
@@ -144,17 +140,14 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         _encoder.Eval();
         var result = new Tensor(users.Count, _encoder.Config.Dim);
         const int chunk = 1024;
-        // Users in order of history length, so that a chunk is padded to about its own length, not the longest user's.
-        var byLength = Enumerable.Range(0, users.Count).OrderBy(r => Math.Min(history.CountOf(users[r]), _encoder.Config.MaxLength)).ToArray();
         Tape.NoGrad(() =>
         {
             for (int start = 0; start < users.Count; start += chunk)
             {
                 int n = Math.Min(chunk, users.Count - start);
                 var histories = new ReadOnlyMemory<int>[n];
-                for (int r = 0; r < n; r++) histories[r] = history.MemoryOf(users[byLength[start + r]]);
-                var vectors = SequenceTokens.Latest(_encoder, histories).Value;
-                for (int r = 0; r < n; r++) vectors.Row(r).CopyTo(result.Row(byLength[start + r]));
+                for (int r = 0; r < n; r++) histories[r] = history.MemoryOf(users[start + r]);
+                SequenceTokens.Latest(_encoder, histories).Value.Span.CopyTo(result.RowRange(start, n).Span);
             }
             return 0;
         });
