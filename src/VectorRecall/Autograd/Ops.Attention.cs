@@ -84,84 +84,101 @@ internal static partial class Ops
     }
 
     /// <summary>
-    /// Multi-head scaled dot-product attention over <paramref name="batch"/> sequences of
-    /// <paramref name="length"/> positions. <paramref name="q"/>, <paramref name="k"/>, <paramref name="v"/>
-    /// are [batch·length × heads·dh], sequence b's position t on row b·length + t, head h in columns
-    /// [h·dh, (h+1)·dh). Position t attends to positions s with s ≤ t when <paramref name="causal"/>, and
-    /// never to the first <c>leftPadding[b]</c> positions of sequence b (padding). Softmax over keys is
-    /// taken after subtracting the row's maximum; a row with every key masked outputs zeros.
+    /// Multi-head scaled dot-product attention over <paramref name="batch"/> padded sequences of <paramref name="length"/>
+    /// positions (sequence b's position t on row b·length + t), its first <c>leftPadding[b]</c> positions never attended to.
     /// </summary>
     public static Variable Attention(Variable q, Variable k, Variable v, int batch, int length, int heads, bool causal, int[]? leftPadding = null)
     {
-        int rows = batch * length, width = q.Cols;
-        if (q.Rows != rows || k.Rows != rows || v.Rows != rows || k.Cols != width || v.Cols != width)
-            throw new ArgumentException($"attention: q, k and v must all be [{rows} x {width}] ({batch} sequences of {length}), got {q.Value}, {k.Value}, {v.Value}");
-        if (heads < 1 || width % heads != 0) throw new ArgumentException($"attention: {width} columns do not split into {heads} heads");
         if (leftPadding is not null && (leftPadding.Length != batch || leftPadding.Any(p => p < 0 || p > length)))
             throw new ArgumentException($"attention: left padding needs one count in [0, {length}] per sequence");
+        return Attention(q, k, v, new SequenceShape(batch, length, leftPadding), heads, causal);
+    }
+
+    /// <summary>
+    /// Multi-head scaled dot-product attention over the sequences of <paramref name="shape"/> (padded or packed).
+    /// <paramref name="q"/>, <paramref name="k"/>, <paramref name="v"/> are [rows × heads·dh], head h in columns
+    /// [h·dh, (h+1)·dh). Position t of a sequence attends to its positions s ≤ t when <paramref name="causal"/> (all of
+    /// them otherwise), never to padding. Softmax over keys is taken after subtracting the row's maximum; a row
+    /// with every key masked (a padding row under the causal mask) outputs zeros.
+    /// </summary>
+    public static Variable Attention(Variable q, Variable k, Variable v, SequenceShape shape, int heads, bool causal)
+    {
+        int rows = shape.Rows, width = q.Cols;
+        if (q.Rows != rows || k.Rows != rows || v.Rows != rows || k.Cols != width || v.Cols != width)
+            throw new ArgumentException($"attention: q, k and v must all be [{rows} x {width}] ({shape.Batch} sequences, {rows} rows), got {q.Value}, {k.Value}, {v.Value}");
+        if (heads < 1 || width % heads != 0) throw new ArgumentException($"attention: {width} columns do not split into {heads} heads");
         int dh = width / heads;
         float scale = 1f / MathF.Sqrt(dh);
-        // Attention weights per (sequence, head): [batch·heads × length × length], kept for the backward pass.
-        var weights = New([batch * heads * length, length], clear: true);
+        // Attention weights per (sequence, head): a count × count block each, kept for the backward pass.
+        var blocks = WeightBlocks(shape, heads);
+        var weights = New([blocks[^1]], clear: true);
         var y = New([rows, width], clear: true);
-        ForChunks(batch * heads, (long)batch * heads * length * length * dh, (p0, p1) =>
+        long work = (long)blocks[^1] * dh;
+        ForChunks(shape.Batch * heads, work, (p0, p1) =>
         {
             for (int p = p0; p < p1; p++)
             {
-                int b = p / heads, h = p % heads, pad = leftPadding?[b] ?? 0;
-                for (int t = 0; t < length; t++)
+                int b = p / heads, h = p % heads, start = shape.Start(b), count = shape.Count(b), pad = shape.Padding(b);
+                int block = blocks[b] + h * count * count;
+                for (int t = causal || pad == count ? pad : 0; t < count; t++)
                 {
-                    var w = weights.Row(p * length + t);
-                    int last = causal ? t : length - 1;
-                    if (last < pad) continue;  // every key is masked: the row stays zero
-                    int first = (b * length + pad) * width + h * dh;
-                    TransformerKernels.Attend(q.Value.Row(b * length + t).Slice(h * dh, dh), k.Value.Span[first..], v.Value.Span[first..], width, last - pad + 1, scale,
-                        w[pad..], y.Row(b * length + t).Slice(h * dh, dh));
+                    int last = causal ? t : count - 1;
+                    int first = (start + pad) * width + h * dh;
+                    TransformerKernels.Attend(q.Value.Row(start + t).Slice(h * dh, dh), k.Value.Span[first..], v.Value.Span[first..], width, last - pad + 1, scale,
+                        weights.Span.Slice(block + t * count + pad, last - pad + 1), y.Row(start + t).Slice(h * dh, dh));
                 }
             }
         });
         var output = OutputOfMany(y, [q, k, v]);
         if (output.RequiresGrad)
-            output.BackwardFn = () => AttentionBackward(output.Grad!, q, k, v, weights, batch, length, heads, causal, leftPadding, scale);
+            output.BackwardFn = () => AttentionBackward(output.Grad!, q, k, v, weights, blocks, shape, heads, causal, scale);
         return output;
+    }
+
+    /// <summary>Where each sequence's weight blocks start (heads blocks of count² each); the last entry is the total.</summary>
+    private static int[] WeightBlocks(SequenceShape shape, int heads)
+    {
+        var starts = new int[shape.Batch + 1];
+        for (int b = 0; b < shape.Batch; b++) starts[b + 1] = checked(starts[b] + heads * shape.Count(b) * shape.Count(b));
+        return starts;
     }
 
     /// <summary>
     /// dV = Pᵀ·dO; dP = dO·Vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dQ = dS·K·scale; dK = dSᵀ·Q·scale — per
     /// sequence and head, which own disjoint rows of each gradient, so they run side by side.
     /// </summary>
-    private static void AttentionBackward(Tensor gy, Variable q, Variable k, Variable v, Tensor weights, int batch, int length, int heads, bool causal, int[]? leftPadding, float scale)
+    private static void AttentionBackward(Tensor gy, Variable q, Variable k, Variable v, Tensor weights, int[] blocks, SequenceShape shape, int heads, bool causal, float scale)
     {
         int dh = q.Cols / heads;
         var gq = q.RequiresGrad ? q.GradBuffer() : null;
         var gk = k.RequiresGrad ? k.GradBuffer() : null;
         var gv = v.RequiresGrad ? v.GradBuffer() : null;
-        ForChunks(batch * heads, (long)batch * heads * length * length * dh, (p0, p1) =>
+        ForChunks(shape.Batch * heads, (long)blocks[^1] * dh, (p0, p1) =>
         {
-            var ds = new float[length];
+            var ds = new float[shape.Length];
             for (int p = p0; p < p1; p++)
             {
-                int b = p / heads, h = p % heads, pad = leftPadding?[b] ?? 0;
-                for (int t = 0; t < length; t++)
+                int b = p / heads, h = p % heads, start = shape.Start(b), count = shape.Count(b), pad = shape.Padding(b);
+                int block = blocks[b] + h * count * count;
+                for (int t = causal || pad == count ? pad : 0; t < count; t++)
                 {
-                    int last = causal ? t : length - 1;
-                    if (last < pad) continue;
-                    var w = weights.Row(p * length + t);
-                    var gt = gy.Row(b * length + t).Slice(h * dh, dh);
+                    int last = causal ? t : count - 1;
+                    var w = weights.Span.Slice(block + t * count, count);
+                    var gt = gy.Row(start + t).Slice(h * dh, dh);
                     float dot = 0;
                     for (int s = pad; s <= last; s++)
                     {
-                        ds[s] = TensorPrimitives.Dot(gt, v.Value.Row(b * length + s).Slice(h * dh, dh));
+                        ds[s] = TensorPrimitives.Dot(gt, v.Value.Row(start + s).Slice(h * dh, dh));
                         dot += ds[s] * w[s];
-                        if (gv is not null) TensorPrimitives.MultiplyAdd(gt, w[s], gv.Row(b * length + s).Slice(h * dh, dh), gv.Row(b * length + s).Slice(h * dh, dh));
+                        if (gv is not null) TensorPrimitives.MultiplyAdd(gt, w[s], gv.Row(start + s).Slice(h * dh, dh), gv.Row(start + s).Slice(h * dh, dh));
                     }
-                    var qt = q.Value.Row(b * length + t).Slice(h * dh, dh);
+                    var qt = q.Value.Row(start + t).Slice(h * dh, dh);
                     for (int s = pad; s <= last; s++)
                     {
                         float g = w[s] * (ds[s] - dot) * scale;
                         if (g == 0f) continue;
-                        if (gq is not null) TensorPrimitives.MultiplyAdd(k.Value.Row(b * length + s).Slice(h * dh, dh), g, gq.Row(b * length + t).Slice(h * dh, dh), gq.Row(b * length + t).Slice(h * dh, dh));
-                        if (gk is not null) TensorPrimitives.MultiplyAdd(qt, g, gk.Row(b * length + s).Slice(h * dh, dh), gk.Row(b * length + s).Slice(h * dh, dh));
+                        if (gq is not null) TensorPrimitives.MultiplyAdd(k.Value.Row(start + s).Slice(h * dh, dh), g, gq.Row(start + t).Slice(h * dh, dh), gq.Row(start + t).Slice(h * dh, dh));
+                        if (gk is not null) TensorPrimitives.MultiplyAdd(qt, g, gk.Row(start + s).Slice(h * dh, dh), gk.Row(start + s).Slice(h * dh, dh));
                     }
                 }
             }

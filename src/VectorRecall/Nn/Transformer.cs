@@ -26,12 +26,9 @@ public sealed class Gelu : Layer
     public override Variable Forward(Variable input) => Ops.Gelu(input);
 }
 
-/// <summary>Where a sequence batch's rows come from: <see cref="Batch"/> sequences of <see cref="Length"/> positions, each left-padded by <c>LeftPadding[b]</c>.</summary>
-public sealed record SequenceShape(int Batch, int Length, int[]? LeftPadding = null);
-
 /// <summary>
 /// Multi-head self-attention (<c>nn.MultiheadAttention</c> with batch-first rows): query, key and
-/// value projections of the input, <see cref="Ops.Attention"/> per head, and an output projection.
+/// value projections of the input, <see cref="Ops.Attention(Variable, Variable, Variable, SequenceShape, int, bool)"/> per head, and an output projection.
 /// </summary>
 public sealed class MultiHeadAttention : Module
 {
@@ -53,7 +50,7 @@ public sealed class MultiHeadAttention : Module
 
     /// <summary>Attention of every position to the ones before it (and itself) when <paramref name="causal"/>, padding never attended to.</summary>
     public Variable Forward(Variable x, SequenceShape shape, bool causal) =>
-        Out.Forward(Ops.Attention(Query.Forward(x), Key.Forward(x), Value.Forward(x), shape.Batch, shape.Length, Heads, causal, shape.LeftPadding));
+        Out.Forward(Ops.Attention(Query.Forward(x), Key.Forward(x), Value.Forward(x), shape, Heads, causal));
 }
 
 /// <summary>

@@ -71,18 +71,22 @@ public sealed class SequenceEncoder : Module
     public LayerNorm FinalNorm { get; }
 
     /// <summary>
-    /// Every position's output ([batch·length × dim]) for <paramref name="tokens"/> (row-major
-    /// [batch × length], 0 for padding, item + 1 otherwise), each sequence left-padded by <c>shape.LeftPadding</c>.
+    /// Every position's output ([rows × dim]) for <paramref name="tokens"/> (item + 1 per row, 0 for padding) laid out as
+    /// <paramref name="shape"/> says: packed sequences one after another, or padded rows of equal length.
     /// </summary>
     public Variable Forward(int[] tokens, SequenceShape shape)
     {
-        int n = shape.Batch * shape.Length;
-        if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {shape.Batch} sequences of {shape.Length}");
+        int n = shape.Rows;
+        if (tokens.Length != n) throw new ArgumentException($"{tokens.Length} tokens for {shape.Batch} sequences of {n} rows");
         if (shape.Length > Config.MaxLength) throw new ArgumentException($"sequences of {shape.Length} are longer than the encoder's {Config.MaxLength} positions");
         var positions = new int[n];
         // Positions index a right-aligned window of MaxLength (SASRec's): the latest item always sits at the last
         // position, in training as when served, and left padding moves no real item.
-        for (int i = 0; i < n; i++) positions[i] = Config.MaxLength - shape.Length + i % shape.Length;
+        for (int b = 0; b < shape.Batch; b++)
+        {
+            int start = shape.Start(b), count = shape.Count(b);
+            for (int t = 0; t < count; t++) positions[start + t] = Config.MaxLength - count + t;
+        }
         var x = Ops.Add(Ops.Scale(Items.Forward(tokens), MathF.Sqrt(Config.Dim)), Positions.Forward(positions));
         x = Ops.Dropout(x, Config.Dropout, Training, _rng);
         foreach (var block in Blocks) x = block.Forward(x, shape, causal: true);
@@ -94,35 +98,33 @@ public sealed class SequenceEncoder : Module
         Ops.MatMul(outputs, Ops.SliceRows(Items.Weight, 1, Config.NumItems), transposeB: true);
 }
 
-/// <summary>Users' recent items as left-padded token rows for a <see cref="SequenceEncoder"/>.</summary>
+/// <summary>Users' recent items as packed token rows for a <see cref="SequenceEncoder"/>.</summary>
 public static class SequenceTokens
 {
     /// <summary>
-    /// Each history's latest <paramref name="maxLength"/> items as tokens (item + 1), right-aligned in rows as
-    /// long as the longest of them; with the shape the encoder needs (each row's left padding).
+    /// Each history's latest <paramref name="maxLength"/> items as tokens (item + 1), packed one history after
+    /// another (no padding), with the shape the encoder needs. Every history must have an item.
     /// </summary>
     public static (int[] Tokens, SequenceShape Shape) Of(IReadOnlyList<ReadOnlyMemory<int>> histories, int maxLength)
     {
-        int n = histories.Count, length = 1;
-        foreach (var h in histories) length = Math.Max(length, Math.Min(h.Length, maxLength));
-        var tokens = new int[n * length];
-        var padding = new int[n];
-        for (int r = 0; r < n; r++)
+        var lengths = new int[histories.Count];
+        for (int r = 0; r < lengths.Length; r++) lengths[r] = Math.Min(histories[r].Length, maxLength);
+        var shape = SequenceShape.Packed(lengths);
+        var tokens = new int[shape.Rows];
+        for (int r = 0; r < lengths.Length; r++)
         {
-            var h = histories[r].Span;
-            var window = h[Math.Max(0, h.Length - length)..];
-            padding[r] = length - window.Length;
-            for (int t = 0; t < window.Length; t++) tokens[r * length + padding[r] + t] = window[t] + 1;
+            var window = histories[r].Span[^lengths[r]..];
+            for (int t = 0; t < window.Length; t++) tokens[shape.Start(r) + t] = window[t] + 1;
         }
-        return (tokens, new SequenceShape(n, length, padding));
+        return (tokens, shape);
     }
 
-    /// <summary>The encoder's output at each row's latest position ([rows × dim]): the users' vectors.</summary>
+    /// <summary>The encoder's output at each history's latest item ([histories × dim]): the users' vectors.</summary>
     public static Variable Latest(SequenceEncoder encoder, IReadOnlyList<ReadOnlyMemory<int>> histories)
     {
         var (tokens, shape) = Of(histories, encoder.Config.MaxLength);
         var last = new int[shape.Batch];
-        for (int r = 0; r < last.Length; r++) last[r] = r * shape.Length + shape.Length - 1;
+        for (int r = 0; r < last.Length; r++) last[r] = shape.Start(r) + shape.Count(r) - 1;
         return Ops.GatherRows(encoder.Forward(tokens, shape), last);
     }
 }

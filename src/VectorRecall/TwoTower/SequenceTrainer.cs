@@ -57,21 +57,20 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
             inputs[r] = window[..^1];
         }
         var (tokens, shape) = SequenceTokens.Of(inputs, _encoder.Config.MaxLength);
-        var rows = new List<int>();
-        var targets = new List<int>();
+        // Every packed row is a target: position t reads item t and predicts item t + 1 of the window.
+        var rows = new int[shape.Rows];
+        var targets = new int[shape.Rows];
         for (int r = 0; r < count; r++)
         {
-            int u = _trainUsers[order[start + r]];
-            var items = _data.Train.Of(u);
-            int read = inputs[r].Length, pad = shape.LeftPadding![r];
-            // Position t reads item t and predicts item t + 1 of the window.
+            var items = _data.Train.Of(_trainUsers[order[start + r]]);
+            int read = shape.Count(r), first = shape.Start(r);
             for (int t = 0; t < read; t++)
             {
-                rows.Add(r * shape.Length + pad + t);
-                targets.Add(items[items.Length - read + t]);
+                rows[first + t] = first + t;
+                targets[first + t] = items[items.Length - read + t];
             }
         }
-        return new Batch(tokens, shape, [.. rows], [.. targets], DrawNegatives(rng));
+        return new Batch(tokens, shape, rows, targets, DrawNegatives(rng));
     }
 
     /// <summary>The batch's shared negatives, drawn uniformly (none for a full softmax).</summary>
@@ -111,7 +110,7 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
             targets[r] = _data.Validation.Of(u)[0];
         }
         var (tokens, shape) = SequenceTokens.Of(inputs, _encoder.Config.MaxLength);
-        var rows = Enumerable.Range(0, count).Select(r => r * shape.Length + shape.Length - 1).ToArray();
+        var rows = Enumerable.Range(0, count).Select(r => shape.Start(r) + shape.Count(r) - 1).ToArray();
         return new Batch(tokens, shape, rows, targets, DrawNegatives(rng));
     }
 

@@ -25,6 +25,28 @@ public class AttentionTests
         GradCheck.Check(v => Ops.Attention(v[0], v[1], v[2], 2, 4, 2, causal, padding), R(8, 6), R(8, 6), R(8, 6));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void PackedAttention(bool causal) =>
+        // Sequences of 3, 1 and 4 positions packed into 8 rows, two heads of width 3.
+        GradCheck.Check(v => Ops.Attention(v[0], v[1], v[2], SequenceShape.Packed([3, 1, 4]), 2, causal), R(8, 6), R(8, 6), R(8, 6));
+
+    [Fact]
+    public void PackedSequencesAttendAsEachDoesAlone()
+    {
+        var (q, k, v) = (R(9, 6), R(9, 6), R(9, 6));
+        var packed = Ops.Attention(new Variable(q), new Variable(k), new Variable(v), SequenceShape.Packed([2, 5, 2]), 3, causal: true).Value;
+        foreach (var (start, count) in new[] { (0, 2), (2, 5), (7, 2) })
+        {
+            Variable Part(Tensor x) => new(x.RowRange(start, count).Clone());
+            var alone = Ops.Attention(Part(q), Part(k), Part(v), 1, count, 3, causal: true).Value;
+            for (int t = 0; t < count; t++) Assert.Equal(alone.Row(t).ToArray(), packed.Row(start + t).ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => SequenceShape.Packed([2, 0]));
+        Assert.Throws<ArgumentException>(() => Ops.Attention(new Variable(q), new Variable(k), new Variable(v), SequenceShape.Packed([2, 5]), 3, causal: true));
+    }
+
     [Fact]
     public void LayerNormRowsHaveZeroMeanAndUnitVariance()
     {

@@ -131,4 +131,16 @@ public class SequenceEncoderTests
         Assert.NotEqual(a.Row(3).ToArray(), b.Row(3).ToArray());
         Assert.Throws<ArgumentException>(() => encoder.Forward([1, 2, 3, 4, 5, 6, 7], new SequenceShape(1, 7)));
     }
+
+    [Fact]
+    public void PackedSequencesEqualPaddedOnes()
+    {
+        var encoder = new SequenceEncoder(new SequenceEncoderConfig { NumItems = 10, Dim = 8, MaxLength = 6, Blocks = 2, Heads = 2 }, new Rng(7));
+        encoder.Eval();
+        var packed = Tape.NoGrad(() => encoder.Forward([3, 5, 7, 2, 9, 1, 4], SequenceShape.Packed([4, 1, 2])).Value);
+        var padded = Tape.NoGrad(() => encoder.Forward([3, 5, 7, 2, 0, 0, 0, 9, 0, 0, 1, 4], new SequenceShape(3, 4, [0, 3, 2])).Value);
+        int[] packedRows = [0, 1, 2, 3, 4, 5, 6], paddedRows = [0, 1, 2, 3, 7, 10, 11];
+        for (int i = 0; i < packedRows.Length; i++)
+            for (int j = 0; j < 8; j++) Assert.Equal(padded[paddedRows[i], j], packed[packedRows[i], j], 1e-4);
+    }
 }
