@@ -8,6 +8,5 @@ else if (args.Length > 0 && args[0] == "recall") RecallThroughput.Run(args[1..])
 else if (args.Length > 0 && args[0] == "tree") TreeBuildTiming.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "rqvae") RqVaeStepProfile.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "load") LoadGenerator.Run(args[1..]);
-else if (args.Length > 0 && args[0] == "sequence") SequenceRun.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "encode") EncodeLatency.Run(args[1..]);
 else BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run(args);

@@ -30,13 +30,15 @@ internal static class DemoCommand
         var set = new PipelineOptionSet();
         var command = new Command(name, description);
         set.AddTo(command);
-        command.SetAction((r, token) => RunAsync(set.Read(r), demo, token));
+        command.SetAction((r, token) => RunAsync(set.Read(r), demo, token, chronological => set.Read(r, chronological)));
         return command;
     }
 
-    public static Task<int> RunAsync(PipelineOptions o, bool demo, CancellationToken token) => CliErrors.Guard(() => Task.FromResult(Run(o, demo, token)));
+    /// <summary>Runs the pipeline; <paramref name="resolve"/> reads the options again once the data says whether it is time-ordered (<c>--user-encoder auto</c>).</summary>
+    public static Task<int> RunAsync(PipelineOptions o, bool demo, CancellationToken token, Func<bool, PipelineOptions>? resolve = null) =>
+        CliErrors.Guard(() => Task.FromResult(Run(o, demo, token, resolve)));
 
-    private static int Run(PipelineOptions o, bool demo, CancellationToken token)
+    private static int Run(PipelineOptions o, bool demo, CancellationToken token, Func<bool, PipelineOptions>? resolve)
     {
         o.Validate();
         var total = Stopwatch.StartNew();
@@ -60,6 +62,12 @@ internal static class DemoCommand
             data = RecDataset.FromInteractions(loaded);
             itemIds = loaded.ItemIds;
             AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()} in {clock.Elapsed.TotalSeconds:F1} s");
+            if (o.UserEncoderUnresolved)
+            {
+                o = (resolve ?? throw new InvalidOperationException("--user-encoder auto on real data needs the options read again"))(loaded.Chronological);
+                o.Validate();
+                AnsiConsole.MarkupLineInterpolated($"User encoder: {o.UserEncoder} ({(loaded.Chronological ? "the interactions are time-ordered" : "the interactions are unordered")}; --user-encoder chooses)");
+            }
             if (loaded.Validation.Count == 0 && data.Validation.Count > 0)
                 AnsiConsole.MarkupLineInterpolated($"No validation split: held out {data.Validation.Count:N0} train interactions (one per user with {RecDataset.MinItemsToHoldOut}+) to choose the served epoch");
         }

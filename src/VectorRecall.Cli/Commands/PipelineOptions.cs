@@ -20,8 +20,14 @@ internal sealed record PipelineOptions
     public float Dropout { get; init; } = 0.1f;
     public int HistoryLength { get; init; } = 20;
     public int RecentLength { get; init; }
-    /// <summary>The user encoder: "bag" (the two-tower's user tower) or "sequence" (a causal transformer over recent items, tied item table).</summary>
-    public string UserEncoder { get; init; } = "bag";
+    /// <summary>
+    /// The user encoder: "bag" (the two-tower's user tower), "sequence" (a causal transformer over recent items, tied
+    /// item table) or "auto" (sequence for time-ordered real data, bag for unordered and synthetic data; resolved once
+    /// the data is loaded, see <see cref="PipelineOptionSet.Read"/>).
+    /// </summary>
+    public string UserEncoder { get; init; } = "auto";
+    /// <summary>True while "auto" waits for the data to say whether it is time-ordered.</summary>
+    public bool UserEncoderUnresolved => UserEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && !Synthetic;
     public bool Sequence => UserEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase);
     public int Blocks { get; init; } = 2;
     public int Heads { get; init; } = 1;
@@ -68,7 +74,7 @@ internal sealed record PipelineOptions
 
     public void Validate()
     {
-        if (UserEncoder.ToLowerInvariant() is not ("bag" or "sequence")) throw new ArgumentException($"--user-encoder must be bag or sequence, got '{UserEncoder}'");
+        if (UserEncoder.ToLowerInvariant() is not ("auto" or "bag" or "sequence")) throw new ArgumentException($"--user-encoder must be auto, bag or sequence, got '{UserEncoder}'");
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");
@@ -99,7 +105,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
-    private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
+    private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
     private readonly Option<int> _maxLength = new("--max-length", "--max_length") { Description = "sequence encoder: the most recent items read", DefaultValueFactory = _ => D.MaxLength };
@@ -133,10 +139,17 @@ internal sealed class PipelineOptionSet
             command.Add(o);
     }
 
-    public PipelineOptions Read(ParseResult r)
+    /// <summary>
+    /// The options as parsed. <paramref name="chronological"/> resolves <c>--user-encoder auto</c> for real data (whether the loaded
+    /// data set is time-ordered); without it "auto" is kept, read with the bag's defaults, for the caller to read again once it knows.
+    /// </summary>
+    public PipelineOptions Read(ParseResult r, bool? chronological = null)
     {
         ulong seed = r.GetValue(_seed);
-        var d = DatasetDefaults.For(r.GetValue(_dataset)!, r.GetValue(_userEncoder)!);
+        string dataset = r.GetValue(_dataset)!, userEncoder = r.GetValue(_userEncoder)!;
+        if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && chronological is { } ordered && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
+            userEncoder = ordered ? "sequence" : "bag";
+        var d = DatasetDefaults.For(dataset, userEncoder);
         T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
         var hidden = Pick(_hidden, d.Hidden);
         var selectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
@@ -161,7 +174,7 @@ internal sealed class PipelineOptionSet
             Dropout = Pick(_dropout, d.Dropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
-            UserEncoder = r.GetValue(_userEncoder)!,
+            UserEncoder = userEncoder,
             Blocks = r.GetValue(_blocks),
             Heads = r.GetValue(_heads),
             MaxLength = r.GetValue(_maxLength),

@@ -4,12 +4,36 @@ namespace VectorRecall.Tests.Cli;
 
 public class DatasetDefaultsTests
 {
-    private static VectorRecall.Cli.Commands.PipelineOptions Read(params string[] args)
+    private static VectorRecall.Cli.Commands.PipelineOptions Read(params string[] args) => ReadFor(null, args);
+
+    private static VectorRecall.Cli.Commands.PipelineOptions ReadFor(bool? chronological, params string[] args)
     {
         var set = new VectorRecall.Cli.Commands.PipelineOptionSet();
         var command = new System.CommandLine.RootCommand();
         set.AddTo(command);
-        return set.Read(command.Parse(args));
+        return set.Read(command.Parse(args), chronological);
+    }
+
+    [Fact]
+    public void TimeOrderedDataGetsTheSequenceEncoderUnlessAFlagSaysOtherwise()
+    {
+        var unresolved = Read("--dataset", "beauty", "--data-dir", "x");
+        Assert.True(unresolved.UserEncoderUnresolved);
+
+        var ordered = ReadFor(true, "--dataset", "beauty", "--data-dir", "x");
+        Assert.True(ordered.Sequence);
+        Assert.Equal(0.5f, ordered.Dropout);
+        Assert.Equal(128, ordered.Trainer.BatchSize);
+        Assert.Equal(VectorRecall.Optim.ScheduleKind.Constant, ordered.Trainer.Schedule);
+
+        var unordered = ReadFor(false, "--dataset", "gowalla", "--data-dir", "x");
+        Assert.False(unordered.Sequence);
+        Assert.Equal("bag", unordered.UserEncoder);
+        Assert.Equal(1024, unordered.Trainer.BatchSize);
+
+        Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--user-encoder", "bag").Sequence);
+        Assert.False(ReadFor(true).Sequence);  // synthetic data keeps the bag: its users have features the sequence encoder does not read
+        Assert.False(Read().UserEncoderUnresolved);
     }
 
     [Fact]
