@@ -106,9 +106,9 @@ internal static class DemoCommand
     /// <summary>The sequence encoder: trains on every position, indexes its (tied) item table, writes a sequence bundle; returns the item vectors.</summary>
     private static Tensor TrainSequence(PipelineOptions o, RecDataset data, long[] itemIds, UserItemLists known, CancellationToken token)
     {
-        var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL));
+        var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL), data.Items);
         string loss = o.Loss.NumNegatives > 0 ? $"sampled softmax over {o.Loss.NumNegatives} shared negatives" : "full softmax";
-        AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items), {loss} at every position");
+        AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items{(encoder.AttributeTable is null ? "" : $", {encoder.Config.Attributes} item attributes")}), {loss} at every position");
         var trainer = new SequenceTrainer(encoder, data, o.Trainer, o.Loss.NumNegatives);
         Train(trainer, o, token);
         Rule("Building index");

@@ -32,6 +32,8 @@ internal sealed record PipelineOptions
     public int Blocks { get; init; } = 2;
     public int Heads { get; init; } = 1;
     public int MaxLength { get; init; } = 50;
+    /// <summary>Whether the sequence encoder adds the mean of an item's attribute embeddings to its id's (data with attributes only).</summary>
+    public bool ItemAttributes { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
     public InfoNceOptions Loss { get; init; } = new();
     public string Index { get; init; } = "hnsw";
@@ -70,6 +72,7 @@ internal sealed record PipelineOptions
     public SequenceEncoderConfig SequenceConfig(RecDataset data) => new()
     {
         NumItems = data.ItemCount, Dim = EmbeddingDim, MaxLength = MaxLength, Blocks = Blocks, Heads = Heads, Dropout = Dropout,
+        Attributes = ItemAttributes ? data.Items.TagCount : 0,
     };
 
     public void Validate()
@@ -109,6 +112,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
     private readonly Option<int> _maxLength = new("--max-length", "--max_length") { Description = "sequence encoder: the most recent items read", DefaultValueFactory = _ => D.MaxLength };
+    private readonly Option<bool> _itemAttributes = new("--item-attributes", "--item_attributes") { Description = "sequence encoder: add the mean of each item's attribute embeddings (brand, category …) to its id's, where the data has attributes (Beauty)" };
     private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions" + PerDataset, DefaultValueFactory = _ => S.Epochs };
     private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };
@@ -134,7 +138,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _maxLength, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -178,6 +182,7 @@ internal sealed class PipelineOptionSet
             Blocks = r.GetValue(_blocks),
             Heads = r.GetValue(_heads),
             MaxLength = r.GetValue(_maxLength),
+            ItemAttributes = r.GetValue(_itemAttributes),
             Trainer = D.Trainer with
             {
                 Epochs = Pick(_epochs, d.Epochs), BatchSize = Pick(_batch, d.BatchSize), LearningRate = Pick(_lr, d.LearningRate), WeightDecay = Pick(_weightDecay, d.WeightDecay),

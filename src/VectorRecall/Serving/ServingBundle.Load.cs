@@ -87,7 +87,9 @@ public static partial class ServingBundle
         StateDictFile.Load(path, encoder);
         int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
         var (itemIds, _, history, seen) = ReadUsersAndItems(directory, users, 0, config.NumItems);
-        return (new SequenceUserEncoder(encoder, history), itemIds, seen);
+        // The served item table is what the encoder reads its history through, as the index searches it.
+        var itemVectors = LoadItemVectors(directory, config.NumItems, config.Dim);
+        return (new SequenceUserEncoder(encoder, history, itemVectors), itemIds, seen);
     }
 
     private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, TowerConfig config) =>
@@ -137,7 +139,7 @@ public static partial class ServingBundle
     private static int Beam(string directory, JsonObject manifest) =>
         (int)JsonFields.Int64(manifest, "beam", Path.Combine(directory, ManifestFile), 1, int.MaxValue);
 
-    /// <summary>The item vectors of a two-tower or semantic-id bundle ([items × dim]; −1 skips a check of the shape).</summary>
+    /// <summary>The item vectors of a two-tower, sequence or semantic-id bundle ([items × dim]; −1 skips a check of the shape).</summary>
     public static Tensor LoadItemVectors(string directory, int items, int dimension)
     {
         string path = Path.Combine(directory, ItemVectorsFile);

@@ -15,9 +15,12 @@ public sealed record SequenceEncoderConfig
     public int Heads { get; init; } = 1;
     public float Dropout { get; init; } = 0.5f;
     public bool PreNorm { get; init; } = true;
+    /// <summary>Distinct item attributes (brand, category …) whose mean embedding is added to each item's (0: the item id alone).</summary>
+    public int Attributes { get; init; }
 
     public void Validate()
     {
+        Settings.Check(Attributes >= 0, nameof(Attributes), $"must be non-negative, got {Attributes}");
         Settings.Check(NumItems >= 1, nameof(NumItems), $"must be at least 1, got {NumItems}");
         Settings.Check(Dim >= 1, nameof(Dim), $"must be at least 1, got {Dim}");
         Settings.Check(MaxLength >= 1, nameof(MaxLength), $"must be at least 1, got {MaxLength}");
@@ -40,25 +43,39 @@ public sealed record SequenceEncoderConfig
 /// A causal transformer over a user's item sequence (SASRec, Kang &amp; McAuley 2018): item embedding
 /// · √dim plus a learned embedding of the item's place in a right-aligned window, dropout, <see cref="SequenceEncoderConfig.Blocks"/>
 /// transformer blocks in which each position attends to itself and the ones before it, and a final
-/// layer norm. Position t's output stands for the user after item t; the item table is the output
-/// table too (tied), so scoring a position against items is an inner product with its rows. Token 0
-/// is padding; item i is token i + 1.
+/// layer norm. Position t's output stands for the user after item t; the item vectors are the output
+/// table too (tied), so scoring a position against items is an inner product with them. An item's vector
+/// is its id's embedding, plus, with <see cref="SequenceEncoderConfig.Attributes"/>, the mean embedding of
+/// its attributes (so items that share a brand or category start alike). Token 0 is padding; item i is token i + 1.
 /// </summary>
 public sealed class SequenceEncoder : Module
 {
     private readonly Rng _rng;
+    private readonly Data.ItemCatalog? _catalog;
 
-    public SequenceEncoder(SequenceEncoderConfig config, Rng rng)
+    /// <summary>
+    /// A new encoder; <paramref name="catalog"/> gives each item's attributes (its tags) and is needed to train or
+    /// to compute item vectors when the configuration reads attributes. A served encoder reads its bundle's item vectors instead.
+    /// </summary>
+    public SequenceEncoder(SequenceEncoderConfig config, Rng rng, Data.ItemCatalog? catalog = null)
     {
         config.Validate();
+        if (catalog is not null && config.Attributes > 0 && (catalog.Count != config.NumItems || catalog.TagCount != config.Attributes))
+            throw new ArgumentException($"the item catalogue has {catalog.Count} items with {catalog.TagCount} attributes, the encoder expects {config.NumItems} with {config.Attributes}");
         Config = config;
         _rng = rng;
+        _catalog = config.Attributes > 0 ? catalog : null;
         int d = config.Dim;
         Items = RegisterModule("items", new Embedding(config.NumItems + 1, d, rng));
         Positions = RegisterModule("positions", new Embedding(config.MaxLength, d, rng, sparse: false));
         // Small starting vectors: the input is item · √d + position, and both should start near unit scale.
         TensorPrimitives.Multiply(Items.Weight.Value.Span, 1f / d, Items.Weight.Value.Span);
         TensorPrimitives.Multiply(Positions.Weight.Value.Span, 1f / MathF.Sqrt(d), Positions.Weight.Value.Span);
+        if (config.Attributes > 0)
+        {
+            AttributeTable = RegisterModule("attributes", new EmbeddingBag(config.Attributes, d, BagMode.Mean, rng));
+            TensorPrimitives.Multiply(AttributeTable.Weight.Value.Span, 1f / d, AttributeTable.Weight.Value.Span);
+        }
         Blocks = [.. Enumerable.Range(0, config.Blocks).Select(b =>
             RegisterModule($"block{b}", new TransformerBlock(d, config.Heads, d, config.Dropout, config.PreNorm, rng)))];
         FinalNorm = RegisterModule("final_norm", new LayerNorm(d));
@@ -66,6 +83,8 @@ public sealed class SequenceEncoder : Module
 
     public SequenceEncoderConfig Config { get; }
     public Embedding Items { get; }
+    /// <summary>Attribute embeddings, averaged per item into its vector (null without attributes).</summary>
+    public EmbeddingBag? AttributeTable { get; }
     public Embedding Positions { get; }
     public IReadOnlyList<TransformerBlock> Blocks { get; }
     public LayerNorm FinalNorm { get; }
@@ -87,15 +106,37 @@ public sealed class SequenceEncoder : Module
             int start = shape.Start(b), count = shape.Count(b);
             for (int t = 0; t < count; t++) positions[start + t] = Config.MaxLength - count + t;
         }
-        var x = Ops.Add(Ops.Scale(Items.Forward(tokens), MathF.Sqrt(Config.Dim)), Positions.Forward(positions));
+        var x = Ops.Add(Ops.Scale(TokenVectors(tokens), MathF.Sqrt(Config.Dim)), Positions.Forward(positions));
         x = Ops.Dropout(x, Config.Dropout, Training, _rng);
         foreach (var block in Blocks) x = block.Forward(x, shape, causal: true);
         return FinalNorm.Forward(x);
     }
 
-    /// <summary>Item scores for every position: the outputs against the item rows of the (tied) embedding table, [batch·length × items].</summary>
+    /// <summary>Item scores for every position: the outputs against every item's (tied) vector, [rows × items].</summary>
     public Variable ScoreAllItems(Variable outputs) =>
-        Ops.MatMul(outputs, Ops.SliceRows(Items.Weight, 1, Config.NumItems), transposeB: true);
+        Ops.MatMul(outputs, TokenVectors([.. Enumerable.Range(1, Config.NumItems)]), transposeB: true);
+
+    /// <summary>
+    /// The vectors of <paramref name="tokens"/> (item + 1; 0 is padding): the id's embedding, plus the mean of the item's
+    /// attribute embeddings when the encoder reads attributes. What the input reads and the output scores against.
+    /// </summary>
+    public Variable TokenVectors(int[] tokens)
+    {
+        var rows = Items.Forward(tokens);
+        if (AttributeTable is null) return rows;
+        var catalog = _catalog ?? throw new InvalidOperationException("this encoder reads item attributes but was made without the item catalogue; a served encoder reads its bundle's item vectors");
+        var offsets = new int[tokens.Length];
+        var indices = new List<int>();
+        for (int r = 0; r < tokens.Length; r++)
+        {
+            offsets[r] = indices.Count;
+            if (tokens[r] > 0) foreach (int a in catalog.TagsOf(tokens[r] - 1)) indices.Add(a);
+        }
+        return Ops.Add(rows, AttributeTable.Forward([.. indices], offsets));
+    }
+
+    /// <summary>Every item's vector (row i = item i), computed without recording: what serving indexes and reads.</summary>
+    public Tensor ItemVectors() => Tape.NoGrad(() => TokenVectors([.. Enumerable.Range(1, Config.NumItems)]).Value.Clone());
 }
 
 /// <summary>Users' recent items as packed token rows for a <see cref="SequenceEncoder"/>.</summary>
@@ -140,12 +181,19 @@ public sealed class SequenceUserEncoder : Retrieval.IUserEncoder
     private readonly Data.UserItemLists _history;
     private readonly SequenceInference _inference;
 
-    public SequenceUserEncoder(SequenceEncoder encoder, Data.UserItemLists history)
+    /// <summary>
+    /// Encodes with <paramref name="encoder"/>, reading items' vectors from <paramref name="itemVectors"/> ([items × dim]: a bundle's
+    /// item table) or, when null, from the encoder itself.
+    /// </summary>
+    public SequenceUserEncoder(SequenceEncoder encoder, Data.UserItemLists history, Tensor? itemVectors = null)
     {
         _encoder = encoder;
         _encoder.Eval();
         _history = history;
-        _inference = new SequenceInference(encoder);
+        itemVectors ??= encoder.ItemVectors();
+        if (itemVectors.Rows != encoder.Config.NumItems || itemVectors.Cols != encoder.Config.Dim)
+            throw new ArgumentException($"item vectors {itemVectors} do not match the encoder's {encoder.Config.NumItems} items of width {encoder.Config.Dim}");
+        _inference = new SequenceInference(encoder, itemVectors);
     }
 
     public SequenceEncoder Encoder => _encoder;

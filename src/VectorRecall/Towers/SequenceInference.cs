@@ -13,11 +13,14 @@ namespace VectorRecall.Towers;
 internal sealed class SequenceInference
 {
     private readonly SequenceEncoder _encoder;
+    private readonly Tensor _itemVectors;
     private readonly ThreadLocal<Workspace> _workspaces;
 
-    public SequenceInference(SequenceEncoder encoder)
+    /// <summary>A forward-only <paramref name="encoder"/> that reads item i's input vector from row i of <paramref name="itemVectors"/>.</summary>
+    public SequenceInference(SequenceEncoder encoder, Tensor itemVectors)
     {
         _encoder = encoder;
+        _itemVectors = itemVectors;
         int feedForward = encoder.Blocks.Select(b => b.FeedForwardIn.Weight.Rows).DefaultIfEmpty(0).Max();
         _workspaces = new(() => new Workspace(encoder.Config, feedForward));
     }
@@ -46,11 +49,11 @@ internal sealed class SequenceInference
         int d = c.Dim, n = Math.Min(history.Length, c.MaxLength);
         history = history[^n..];
         var w = _workspaces.Value!;
-        var items = _encoder.Items.Weight.Value;
+        var items = _itemVectors;
         var positions = _encoder.Positions.Weight.Value;
         float sqrtD = MathF.Sqrt(d);
         // Right-aligned positions, as in training: the latest item sits at the last place.
-        for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(items.Row(history[t] + 1), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
+        for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(items.Row(history[t]), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
         for (int b = 0; b < _encoder.Blocks.Count; b++)
             Block(_encoder.Blocks[b], w, n, d, from: b == _encoder.Blocks.Count - 1 ? n - 1 : 0);
         var norm = _encoder.FinalNorm;

@@ -87,8 +87,8 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         if (batch.Negatives.Length == 0) return Ops.CrossEntropy(_encoder.ScoreAllItems(outputs), batch.Targets);
         // Column 0: the target; then the shared negatives, each masked in the rows whose target it is.
         int m = batch.Rows.Length, n = batch.Negatives.Length;
-        var positive = Ops.GroupedDot(outputs, _encoder.Items.Forward([.. batch.Targets.Select(t => t + 1)]));
-        var negative = Ops.MatMul(outputs, _encoder.Items.Forward([.. batch.Negatives.Select(t => t + 1)]), transposeB: true);
+        var positive = Ops.GroupedDot(outputs, _encoder.TokenVectors([.. batch.Targets.Select(t => t + 1)]));
+        var negative = Ops.MatMul(outputs, _encoder.TokenVectors([.. batch.Negatives.Select(t => t + 1)]), transposeB: true);
         var mask = new Tensor(m, n + 1);
         for (int r = 0; r < m; r++)
             for (int j = 0; j < n; j++)
@@ -154,12 +154,8 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
         return result;
     }
 
-    /// <summary>The item table's rows for items 0 … n − 1 (row 0 of the embedding is padding): what serving indexes.</summary>
-    public Tensor ItemVectors()
-    {
-        var table = _encoder.Items.Weight.Value;
-        return table.RowRange(1, _encoder.Config.NumItems).Clone();
-    }
+    /// <summary>Every item's vector (<see cref="SequenceEncoder.ItemVectors"/>): what serving indexes.</summary>
+    public Tensor ItemVectors() => _encoder.ItemVectors();
 
     protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) =>
         TrainingCheckpoint.Save(path, _encoder, new CheckpointKind(Format, _encoder.Config.ToJson()), optimizer, info);

@@ -1,6 +1,7 @@
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
+using VectorRecall.Serving;
 using VectorRecall.Towers;
 using VectorRecall.Training;
 using VectorRecall.TwoTower;
@@ -51,5 +52,53 @@ public class SequenceTrainerTests
         Assert.Throws<ArgumentException>(() => new SequenceTrainer(new SequenceEncoder(new SequenceEncoderConfig { NumItems = 5, Dim = 8 }, new Rng(1)), data, options));
         Assert.Equal("Negatives", Assert.Throws<SettingException>(() =>
             new SequenceTrainer(new SequenceEncoder(new SequenceEncoderConfig { NumItems = data.ItemCount, Dim = 8 }, new Rng(1)), data, options, -1)).Property);
+    }
+
+    /// <summary>The walks with each item tagged by two attributes: its id mod 4 and mod 7.</summary>
+    private static RecDataset WalksWithAttributes(TempDir dir)
+    {
+        var data = Walks(dir);
+        var tags = UserItemLists.FromLists([.. Enumerable.Range(0, data.ItemCount).Select(i => (IReadOnlyList<int>)[i % 4, 4 + i % 7])]);
+        return new RecDataset(ItemCatalog.IdOnly(data.ItemCount, tags, 11), data.UserFeatures, data.Train, data.Validation, data.Test);
+    }
+
+    [Fact]
+    public void ItemAttributesAddTheirMeanToTheItemVectorAndAreServedFromTheBundle()
+    {
+        using var dir = new TempDir();
+        var data = WalksWithAttributes(dir);
+        var config = new SequenceEncoderConfig { NumItems = data.ItemCount, Dim = 16, MaxLength = 10, Blocks = 1, Dropout = 0f, Attributes = 11 };
+        var encoder = new SequenceEncoder(config, new Rng(3), data.Items);
+        var trainer = new SequenceTrainer(encoder, data, new TrainerOptions { Epochs = 30, BatchSize = 16, LearningRate = 1e-2, WeightDecay = 0, CheckpointDir = dir.File("ck") }, 8);
+        trainer.Train();
+        var known = data.Train.Concat(data.Validation);
+        var users = Enumerable.Range(0, data.UserCount).ToArray();
+        Assert.True(trainer.Evaluate(known, data.Test, known, users, [1]).Metrics.Get(RankingMetric.Hit, 1) > 0.9);
+
+        // Item 9's vector: its id's row (token 10) plus the mean of attributes 1 and 4 + 2.
+        var vectors = encoder.ItemVectors();
+        var attributes = encoder.AttributeTable!.Weight.Value;
+        for (int c = 0; c < 16; c++)
+            Assert.Equal(encoder.Items.Weight.Value[10, c] + (attributes[1, c] + attributes[6, c]) / 2, vectors[9, c], 5);
+
+        // Served from a bundle (whose encoder has no catalogue): the same user vectors as the trainer's.
+        using var index = TowerEncoder.BuildIndex(vectors, "Flat");
+        ServingBundle.SaveSequence(dir.File("b"), encoder, index, vectors, TowerEncoder.SequentialIds(data.ItemCount), known, known);
+        using var service = RecallService.FromBundle(dir.File("b"));
+        var served = service.EncodeUsers([.. users.Select(u => (long)u)]);
+        var expected = trainer.EncodeUsers(known, users);
+        for (int u = 0; u < users.Length; u++)
+            for (int c = 0; c < 16; c++) Assert.Equal(expected[u, c], served[u, c], 4);
+    }
+
+    [Fact]
+    public void AnEncoderThatReadsAttributesNeedsAMatchingCatalogue()
+    {
+        using var dir = new TempDir();
+        var data = WalksWithAttributes(dir);
+        var config = new SequenceEncoderConfig { NumItems = data.ItemCount, Dim = 8, Attributes = 11 };
+        Assert.Contains("catalogue", Assert.Throws<InvalidOperationException>(() => new SequenceEncoder(config, new Rng(1)).ItemVectors()).Message);
+        Assert.Throws<ArgumentException>(() => new SequenceEncoder(config with { Attributes = 12 }, new Rng(1), data.Items));
+        Assert.Equal("Attributes", Assert.Throws<SettingException>(() => new SequenceEncoder(config with { Attributes = -1 }, new Rng(1))).Property);
     }
 }
