@@ -68,17 +68,21 @@ public sealed class RecallService : IDisposable
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
-        var vector = _encoder.Encode([query]);
+        int dim = _encoder.Dimension;
+        var vector = ArrayPool<float>.Shared.Rent(dim);
         var ids = ArrayPool<long>.Shared.Rent(topK);
         var scores = ArrayPool<float>.Shared.Rent(topK);
         try
         {
-            int found = _retriever.Search(vector.Row(0), topK, ids, scores, OptionsFor(query, excludeSeen, width));
+            // Into a pooled buffer: an encoder with a forward-only path (the sequence encoder's) then allocates nothing.
+            _encoder.Encode(new ReadOnlySpan<UserQuery>(in query), vector.AsSpan(0, dim));
+            int found = _retriever.Search(vector.AsSpan(0, dim), topK, ids, scores, OptionsFor(query, excludeSeen, width));
             var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found));
             return result with { LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
         }
         finally
         {
+            ArrayPool<float>.Shared.Return(vector);
             ArrayPool<long>.Shared.Return(ids);
             ArrayPool<float>.Shared.Return(scores);
         }
