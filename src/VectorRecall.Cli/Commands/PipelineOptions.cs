@@ -32,8 +32,8 @@ internal sealed record PipelineOptions
     public int Blocks { get; init; } = 2;
     public int Heads { get; init; } = 1;
     public int MaxLength { get; init; } = 50;
-    /// <summary>Whether the sequence encoder adds the mean of an item's attribute embeddings to its id's (data with attributes only).</summary>
-    public bool ItemAttributes { get; init; }
+    /// <summary>Whether the sequence encoder adds the mean of an item's attribute embeddings to its id's, where the data has attributes.</summary>
+    public bool ItemAttributes { get; init; } = true;
     public TrainerOptions Trainer { get; init; } = new();
     public InfoNceOptions Loss { get; init; } = new();
     public string Index { get; init; } = "hnsw";
@@ -112,7 +112,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
     private readonly Option<int> _maxLength = new("--max-length", "--max_length") { Description = "sequence encoder: the most recent items read", DefaultValueFactory = _ => D.MaxLength };
-    private readonly Option<bool> _itemAttributes = new("--item-attributes", "--item_attributes") { Description = "sequence encoder: add the mean of each item's attribute embeddings (brand, category …) to its id's, where the data has attributes (Beauty)" };
+    private readonly Option<bool> _itemAttributes = new("--item-attributes", "--item_attributes") { Description = "sequence encoder: add the mean of each item's attribute embeddings (brand, category …) to its id's, where the data has attributes (Beauty); --item-attributes false for ids alone", DefaultValueFactory = _ => D.ItemAttributes };
     private readonly Option<int> _epochs = new("--epochs") { Description = "passes over the training interactions" + PerDataset, DefaultValueFactory = _ => S.Epochs };
     private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };

@@ -25,6 +25,9 @@ public class DatasetDefaultsTests
         Assert.Equal(0.5f, ordered.Dropout);
         Assert.Equal(128, ordered.Trainer.BatchSize);
         Assert.Equal(VectorRecall.Optim.ScheduleKind.Constant, ordered.Trainer.Schedule);
+        Assert.Equal(1024, ordered.Loss.NumNegatives);
+        Assert.True(ordered.ItemAttributes);
+        Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--item-attributes", "false").ItemAttributes);
 
         var unordered = ReadFor(false, "--dataset", "gowalla", "--data-dir", "x");
         Assert.False(unordered.Sequence);
