@@ -28,8 +28,17 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
     /// </summary>
     public static readonly DatasetDefaults Sequence = new(64, [], 0.5f, 50, 0, 200, 128, 1e-3, 0, 1024, 1f, ModelSelection.Recall, 10);
 
-    public static DatasetDefaults For(string dataset, string userEncoder = "bag") =>
-        userEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase) ? Sequence
+    /// <summary>
+    /// Up to this many items the sequence encoder trains with the full softmax (scoring every item at every position costs at
+    /// most 16 times the sampled softmax's 1,024 negatives); beyond, with the sampled one. On Beauty (12,101 items) the full
+    /// softmax gave Recall@10 0.0999 / NDCG@10 0.0595 against 0.0987 / 0.0570, and 0.0935 / 0.0565 against 0.0901 / 0.0534 without
+    /// item attributes, in 1.5–2.5 times the training time.
+    /// </summary>
+    public const int FullSoftmaxItems = 16_384;
+
+    /// <summary>The defaults for a data set and user encoder; <paramref name="items"/> (once the data is loaded) picks the sequence encoder's softmax.</summary>
+    public static DatasetDefaults For(string dataset, string userEncoder = "bag", int? items = null) =>
+        userEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase) ? (items <= FullSoftmaxItems ? Sequence with { NumNegatives = 0 } : Sequence)
         : dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase) ? Synthetic
         : Interactions;
 }

@@ -30,15 +30,15 @@ internal static class DemoCommand
         var set = new PipelineOptionSet();
         var command = new Command(name, description);
         set.AddTo(command);
-        command.SetAction((r, token) => RunAsync(set.Read(r), demo, token, chronological => set.Read(r, chronological)));
+        command.SetAction((r, token) => RunAsync(set.Read(r), demo, token, data => set.Read(r, data)));
         return command;
     }
 
-    /// <summary>Runs the pipeline; <paramref name="resolve"/> reads the options again once the data says whether it is time-ordered (<c>--user-encoder auto</c>).</summary>
-    public static Task<int> RunAsync(PipelineOptions o, bool demo, CancellationToken token, Func<bool, PipelineOptions>? resolve = null) =>
+    /// <summary>Runs the pipeline; <paramref name="resolve"/> reads the options again once real data is loaded (what depends on it: <c>--user-encoder auto</c>, the softmax).</summary>
+    public static Task<int> RunAsync(PipelineOptions o, bool demo, CancellationToken token, Func<DataFacts, PipelineOptions>? resolve = null) =>
         CliErrors.Guard(() => Task.FromResult(Run(o, demo, token, resolve)));
 
-    private static int Run(PipelineOptions o, bool demo, CancellationToken token, Func<bool, PipelineOptions>? resolve)
+    private static int Run(PipelineOptions o, bool demo, CancellationToken token, Func<DataFacts, PipelineOptions>? resolve)
     {
         o.Validate();
         var total = Stopwatch.StartNew();
@@ -62,12 +62,13 @@ internal static class DemoCommand
             data = RecDataset.FromInteractions(loaded);
             itemIds = loaded.ItemIds;
             AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()} in {clock.Elapsed.TotalSeconds:F1} s");
-            if (o.UserEncoderUnresolved)
+            bool auto = o.UserEncoderUnresolved;
+            if (resolve is not null)
             {
-                o = (resolve ?? throw new InvalidOperationException("--user-encoder auto on real data needs the options read again"))(loaded.Chronological);
+                o = resolve(new DataFacts(loaded.Chronological, loaded.ItemCount));
                 o.Validate();
-                AnsiConsole.MarkupLineInterpolated($"User encoder: {o.UserEncoder} ({(loaded.Chronological ? "the interactions are time-ordered" : "the interactions are unordered")}; --user-encoder chooses)");
             }
+            if (auto) AnsiConsole.MarkupLineInterpolated($"User encoder: {o.UserEncoder} ({(loaded.Chronological ? "the interactions are time-ordered" : "the interactions are unordered")}; --user-encoder chooses)");
             if (loaded.Validation.Count == 0 && data.Validation.Count > 0)
                 AnsiConsole.MarkupLineInterpolated($"No validation split: held out {data.Validation.Count:N0} train interactions (one per user with {RecDataset.MinItemsToHoldOut}+) to choose the served epoch");
         }

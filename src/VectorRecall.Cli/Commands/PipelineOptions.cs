@@ -91,6 +91,9 @@ internal sealed record PipelineOptions
     }
 }
 
+/// <summary>What the loaded data set is, for the defaults that depend on it.</summary>
+internal sealed record DataFacts(bool Chronological, int Items);
+
 /// <summary>The pipeline's command-line options: kebab-case, with the design note's snake_case names as aliases.</summary>
 internal sealed class PipelineOptionSet
 {
@@ -117,7 +120,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _batch = new("--batch-size", "--batch_size") { Description = "interactions per step" + PerDataset, DefaultValueFactory = _ => S.BatchSize };
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)" + PerDataset, DefaultValueFactory = _ => S.LearningRate };
     private readonly Option<double> _weightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay" + PerDataset, DefaultValueFactory = _ => S.WeightDecay };
-    private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
+    private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones (sequence encoder: negatives shared by the batch, 0 for the full softmax)" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
     private readonly Option<bool> _sharedNegatives = new("--shared-negatives", "--shared_negatives") { Description = "draw --num-negatives per batch, scored by every example, instead of per example" };
     private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
     private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature" + PerDataset, DefaultValueFactory = _ => S.Temperature };
@@ -144,16 +147,18 @@ internal sealed class PipelineOptionSet
     }
 
     /// <summary>
-    /// The options as parsed. <paramref name="chronological"/> resolves <c>--user-encoder auto</c> for real data (whether the loaded
-    /// data set is time-ordered); without it "auto" is kept, read with the bag's defaults, for the caller to read again once it knows.
+    /// The options as parsed. <paramref name="data"/> (what the loaded real data set is) settles what depends on it:
+    /// <c>--user-encoder auto</c> (time-ordered or not) and the sequence encoder's softmax (<see cref="DatasetDefaults.FullSoftmaxItems"/>).
+    /// Without it "auto" is kept, read with the bag's defaults, for the caller to read again once the data is loaded.
     /// </summary>
-    public PipelineOptions Read(ParseResult r, bool? chronological = null)
+    public PipelineOptions Read(ParseResult r, DataFacts? data = null)
     {
         ulong seed = r.GetValue(_seed);
         string dataset = r.GetValue(_dataset)!, userEncoder = r.GetValue(_userEncoder)!;
-        if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && chronological is { } ordered && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
-            userEncoder = ordered ? "sequence" : "bag";
-        var d = DatasetDefaults.For(dataset, userEncoder);
+        if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && data is not null && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
+            userEncoder = data.Chronological ? "sequence" : "bag";
+        var d = DatasetDefaults.For(dataset, userEncoder, data?.Items);
+        bool sequence = userEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase);
         T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
         var hidden = Pick(_hidden, d.Hidden);
         var selectBy = Pick(_selectBy, d.SelectBy.ToString()).ToLowerInvariant() switch
@@ -194,8 +199,8 @@ internal sealed class PipelineOptionSet
                 },
                 Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
                 // The sequence encoder trains at a constant rate from the first step, as SASRec does.
-                Schedule = d == DatasetDefaults.Sequence ? Optim.ScheduleKind.Constant : D.Trainer.Schedule,
-                WarmupFraction = d == DatasetDefaults.Sequence ? 0 : D.Trainer.WarmupFraction,
+                Schedule = sequence ? Optim.ScheduleKind.Constant : D.Trainer.Schedule,
+                WarmupFraction = sequence ? 0 : D.Trainer.WarmupFraction,
             },
             Loss = D.Loss with
             {

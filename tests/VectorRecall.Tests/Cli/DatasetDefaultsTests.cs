@@ -6,12 +6,14 @@ public class DatasetDefaultsTests
 {
     private static VectorRecall.Cli.Commands.PipelineOptions Read(params string[] args) => ReadFor(null, args);
 
-    private static VectorRecall.Cli.Commands.PipelineOptions ReadFor(bool? chronological, params string[] args)
+    private static VectorRecall.Cli.Commands.PipelineOptions ReadFor(bool? chronological, params string[] args) => ReadWith(chronological is { } c ? new(c, 20_000) : null, args);
+
+    private static VectorRecall.Cli.Commands.PipelineOptions ReadWith(VectorRecall.Cli.Commands.DataFacts? data, params string[] args)
     {
         var set = new VectorRecall.Cli.Commands.PipelineOptionSet();
         var command = new System.CommandLine.RootCommand();
         set.AddTo(command);
-        return set.Read(command.Parse(args), chronological);
+        return set.Read(command.Parse(args), data);
     }
 
     [Fact]
@@ -37,6 +39,17 @@ public class DatasetDefaultsTests
         Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--user-encoder", "bag").Sequence);
         Assert.False(ReadFor(true).Sequence);  // synthetic data keeps the bag: its users have features the sequence encoder does not read
         Assert.False(Read().UserEncoderUnresolved);
+    }
+
+    [Fact]
+    public void SmallCataloguesTrainTheSequenceEncoderWithTheFullSoftmax()
+    {
+        string[] beauty = ["--dataset", "beauty", "--data-dir", "x"];
+        Assert.Equal(0, ReadWith(new(true, 12_101), beauty).Loss.NumNegatives);
+        Assert.Equal(VectorRecall.Optim.ScheduleKind.Constant, ReadWith(new(true, 12_101), beauty).Trainer.Schedule);
+        Assert.Equal(1024, ReadWith(new(true, 100_000), beauty).Loss.NumNegatives);
+        Assert.Equal(256, ReadWith(new(true, 12_101), [.. beauty, "--num-negatives", "256"]).Loss.NumNegatives);
+        Assert.Equal(10, ReadWith(new(false, 12_101), ["--dataset", "gowalla", "--data-dir", "x"]).Loss.NumNegatives);  // the bag keeps its own
     }
 
     [Fact]
