@@ -4,14 +4,15 @@
 Same model and step as VectorRecall's defaults (SequenceEncoder + SequenceTrainer): item embedding * sqrt(d) plus a
 learned position of a right-aligned window, dropout, pre-norm blocks (separate q/k/v/out projections, causal
 attention that never reads padding, a Linear-GELU(tanh)-Dropout-Linear feed-forward as wide as the model, dropout
-on each residual branch), a final layer norm, the item table tied to the output; a sampled softmax at every
-position over shared uniform negatives with accidental hits masked; batches of users, Adam at a constant rate.
-With --buckets (the default, as VectorRecall does) each run of 32 batches of the shuffle is sorted by length
-before cutting, so a batch is padded to about its own length.
+on each residual branch), a final layer norm, the item table tied to the output; at every position the full
+softmax (--negatives 0) or a sampled one over shared uniform negatives with accidental hits masked; batches of users, Adam at a constant rate.
+VectorRecall packs a batch's sequences without padding; PyTorch's dense tensors cannot, so by default each run
+of 32 batches of the shuffle is sorted by length before cutting (a batch is padded to about its own length),
+the closest equivalent; --no-buckets pads every random batch to its longest user.
 
 usage: /usr/bin/python3 sequence_torch.py --data ../../../shared/data/amazon-beauty/Beauty.txt [--epochs 3]
-       [--dim 64 --blocks 2 --heads 1 --max-len 50 --dropout 0.5 --negatives 256 --batch 128 --lr 1e-3
-        --threads 2 --no-buckets]
+       [--dim 64 --blocks 2 --heads 1 --max-len 50 --dropout 0.5 --negatives 1024 --batch 128 --lr 1e-3
+        --threads 2 --no-buckets]   (--negatives 0: the full softmax)
 Prints seconds per training epoch (no validation) and the mean over all but the first.
 """
 import argparse, math, time
@@ -25,7 +26,7 @@ p.add_argument("--data", required=True)
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--dim", type=int, default=64); p.add_argument("--blocks", type=int, default=2)
 p.add_argument("--heads", type=int, default=1); p.add_argument("--max-len", type=int, default=50)
-p.add_argument("--dropout", type=float, default=0.5); p.add_argument("--negatives", type=int, default=256)
+p.add_argument("--dropout", type=float, default=0.5); p.add_argument("--negatives", type=int, default=1024)
 p.add_argument("--batch", type=int, default=128); p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--threads", type=int, default=2); p.add_argument("--seed", type=int, default=42)
 p.add_argument("--no-buckets", action="store_true")
@@ -113,10 +114,13 @@ for epoch in range(1, a.epochs + 1):
     for x, y in batches(order):
         h = model(x); m = y > 0
         hv, yv = h[m], y[m]
-        neg = torch.from_numpy(rng.integers(1, n_items + 1, a.negatives))
         E = model.item.weight
-        logits = torch.cat([(hv * E[yv]).sum(1, keepdim=True), (hv @ E[neg].T).masked_fill(neg[None] == yv[:, None], -1e9)], 1)
-        loss = F.cross_entropy(logits, torch.zeros(len(yv), dtype=torch.long))
+        if a.negatives == 0:                  # the full softmax over every item
+            loss = F.cross_entropy(hv @ E[1:].T, yv - 1)
+        else:
+            neg = torch.from_numpy(rng.integers(1, n_items + 1, a.negatives))
+            logits = torch.cat([(hv * E[yv]).sum(1, keepdim=True), (hv @ E[neg].T).masked_fill(neg[None] == yv[:, None], -1e9)], 1)
+            loss = F.cross_entropy(logits, torch.zeros(len(yv), dtype=torch.long))
         opt.zero_grad(); loss.backward(); opt.step(); total += loss.item(); steps += 1
     times.append(time.perf_counter() - t0)
     print(f"epoch {epoch}: loss {total / steps:.4f} {times[-1]:.2f} s ({len(windows)} users, {steps} steps)", flush=True)
