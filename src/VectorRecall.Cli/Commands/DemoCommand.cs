@@ -109,7 +109,7 @@ internal static class DemoCommand
     {
         var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL), data.Items);
         string loss = o.Loss.NumNegatives > 0 ? $"sampled softmax over {o.Loss.NumNegatives} shared negatives" : "full softmax";
-        AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items{(encoder.AttributeTable is null ? "" : $", {encoder.Config.Attributes} item attributes")}), {loss} at every position");
+        AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} {o.Norm}-norm blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items{(encoder.AttributeTable is null ? "" : $", {encoder.Config.Attributes} item attributes")}), {loss} at every position");
         var trainer = new SequenceTrainer(encoder, data, o.Trainer, o.Loss.NumNegatives);
         Train(trainer, o, token);
         Rule("Building index");

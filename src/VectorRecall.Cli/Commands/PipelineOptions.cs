@@ -31,6 +31,8 @@ internal sealed record PipelineOptions
     public bool Sequence => UserEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase);
     public int Blocks { get; init; } = 2;
     public int Heads { get; init; } = 1;
+    /// <summary>The sequence encoder's layer norms: "pre" (each branch's input, SASRec's) or "post" (after each residual sum).</summary>
+    public string Norm { get; init; } = "pre";
     public int MaxLength { get; init; } = 50;
     /// <summary>Whether the sequence encoder adds the mean of an item's attribute embeddings to its id's, where the data has attributes.</summary>
     public bool ItemAttributes { get; init; } = true;
@@ -71,12 +73,13 @@ internal sealed record PipelineOptions
     /// <summary>The sequence encoder's shape for <paramref name="data"/> (width from <see cref="EmbeddingDim"/>, dropout from <see cref="Dropout"/>).</summary>
     public SequenceEncoderConfig SequenceConfig(RecDataset data) => new()
     {
-        NumItems = data.ItemCount, Dim = EmbeddingDim, MaxLength = MaxLength, Blocks = Blocks, Heads = Heads, Dropout = Dropout,
+        NumItems = data.ItemCount, Dim = EmbeddingDim, MaxLength = MaxLength, Blocks = Blocks, Heads = Heads, Dropout = Dropout, PreNorm = Norm.Equals("pre", StringComparison.OrdinalIgnoreCase),
         Attributes = ItemAttributes ? data.Items.TagCount : 0,
     };
 
     public void Validate()
     {
+        if (Norm.ToLowerInvariant() is not ("pre" or "post")) throw new ArgumentException($"--norm must be pre or post, got '{Norm}'");
         if (UserEncoder.ToLowerInvariant() is not ("auto" or "bag" or "sequence")) throw new ArgumentException($"--user-encoder must be auto, bag or sequence, got '{UserEncoder}'");
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
@@ -113,6 +116,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
     private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
+    private readonly Option<string> _norm = new("--norm") { Description = "sequence encoder: pre (normalise each branch's input) or post (normalise after each residual sum)", DefaultValueFactory = _ => D.Norm };
     private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
     private readonly Option<int> _maxLength = new("--max-length", "--max_length") { Description = "sequence encoder: the most recent items read", DefaultValueFactory = _ => D.MaxLength };
     private readonly Option<bool> _itemAttributes = new("--item-attributes", "--item_attributes") { Description = "sequence encoder: add the mean of each item's attribute embeddings (brand, category …) to its id's, where the data has attributes (Beauty); --item-attributes false for ids alone", DefaultValueFactory = _ => D.ItemAttributes };
@@ -141,7 +145,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -186,6 +190,7 @@ internal sealed class PipelineOptionSet
             UserEncoder = userEncoder,
             Blocks = r.GetValue(_blocks),
             Heads = r.GetValue(_heads),
+            Norm = r.GetValue(_norm)!,
             MaxLength = r.GetValue(_maxLength),
             ItemAttributes = r.GetValue(_itemAttributes),
             Trainer = D.Trainer with

@@ -30,6 +30,11 @@ public class DatasetDefaultsTests
         Assert.Equal(1024, ordered.Loss.NumNegatives);
         Assert.True(ordered.ItemAttributes);
         Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--item-attributes", "false").ItemAttributes);
+        Assert.True(ordered.SequenceConfig(new VectorRecall.Data.RecDataset(VectorRecall.Data.ItemCatalog.IdOnly(3), new VectorRecall.Numerics.Tensor(1, 0),
+            VectorRecall.Data.UserItemLists.FromLists([[0]]), VectorRecall.Data.UserItemLists.FromLists([[1]]), VectorRecall.Data.UserItemLists.FromLists([[2]]))).PreNorm);
+        var post = ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--norm", "post");
+        Assert.Equal("post", post.Norm);
+        Assert.Throws<ArgumentException>(() => (ordered with { Norm = "mid" }).Validate());
 
         var unordered = ReadFor(false, "--dataset", "gowalla", "--data-dir", "x");
         Assert.False(unordered.Sequence);
