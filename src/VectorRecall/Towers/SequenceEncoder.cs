@@ -52,6 +52,8 @@ public sealed class SequenceEncoder : Module
 {
     private readonly Rng _rng;
     private readonly Data.ItemCatalog? _catalog;
+    /// <summary>Every item's token (1 … NumItems), what the full softmax and the exported item vectors read.</summary>
+    private readonly int[] _allItems;
 
     /// <summary>
     /// A new encoder; <paramref name="catalog"/> gives each item's attributes (its tags) and is needed to train or
@@ -65,6 +67,7 @@ public sealed class SequenceEncoder : Module
         Config = config;
         _rng = rng;
         _catalog = config.Attributes > 0 ? catalog : null;
+        _allItems = [.. Enumerable.Range(1, config.NumItems)];
         int d = config.Dim;
         Items = RegisterModule("items", new Embedding(config.NumItems + 1, d, rng));
         Positions = RegisterModule("positions", new Embedding(config.MaxLength, d, rng, sparse: false));
@@ -114,7 +117,7 @@ public sealed class SequenceEncoder : Module
 
     /// <summary>Item scores for every position: the outputs against every item's (tied) vector, [rows × items].</summary>
     public Variable ScoreAllItems(Variable outputs) =>
-        Ops.MatMul(outputs, TokenVectors([.. Enumerable.Range(1, Config.NumItems)]), transposeB: true);
+        Ops.MatMul(outputs, TokenVectors(_allItems), transposeB: true);
 
     /// <summary>
     /// The vectors of <paramref name="tokens"/> (item + 1; 0 is padding): the id's embedding, plus the mean of the item's
@@ -136,7 +139,7 @@ public sealed class SequenceEncoder : Module
     }
 
     /// <summary>Every item's vector (row i = item i), computed without recording: what serving indexes and reads.</summary>
-    public Tensor ItemVectors() => Tape.NoGrad(() => TokenVectors([.. Enumerable.Range(1, Config.NumItems)]).Value.Clone());
+    public Tensor ItemVectors() => Tape.NoGrad(() => TokenVectors(_allItems).Value.Clone());
 }
 
 /// <summary>Users' recent items as packed token rows for a <see cref="SequenceEncoder"/>.</summary>

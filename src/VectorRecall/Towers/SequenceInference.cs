@@ -49,11 +49,10 @@ internal sealed class SequenceInference
         int d = c.Dim, n = Math.Min(history.Length, c.MaxLength);
         history = history[^n..];
         var w = _workspaces.Value!;
-        var items = _itemVectors;
         var positions = _encoder.Positions.Weight.Value;
         float sqrtD = MathF.Sqrt(d);
         // Right-aligned positions, as in training: the latest item sits at the last place.
-        for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(items.Row(history[t]), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
+        for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(_itemVectors.Row(history[t]), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
         for (int b = 0; b < _encoder.Blocks.Count; b++)
             Block(_encoder.Blocks[b], w, n, d, from: b == _encoder.Blocks.Count - 1 ? n - 1 : 0);
         var norm = _encoder.FinalNorm;

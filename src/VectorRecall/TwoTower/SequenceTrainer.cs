@@ -83,7 +83,9 @@ public sealed class SequenceTrainer : EpochTrainer<SequenceTrainer.Batch>
 
     protected override Variable Loss(Batch batch)
     {
-        var outputs = Ops.GatherRows(_encoder.Forward(batch.Tokens, batch.Shape), batch.Rows);
+        var all = _encoder.Forward(batch.Tokens, batch.Shape);
+        // Rows are distinct and in order, so as many as the batch holds are all of them (training scores every position): no copy.
+        var outputs = batch.Rows.Length == batch.Shape.Rows ? all : Ops.GatherRows(all, batch.Rows);
         if (batch.Negatives.Length == 0) return Ops.CrossEntropy(_encoder.ScoreAllItems(outputs), batch.Targets);
         // Column 0: the target; then the shared negatives, each masked in the rows whose target it is.
         int m = batch.Rows.Length, n = batch.Negatives.Length;
