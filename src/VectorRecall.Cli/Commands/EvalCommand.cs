@@ -27,14 +27,14 @@ internal static class EvalCommand
     private static readonly (RankingMetric Metric, string Name)[] Metrics =
         [(RankingMetric.Hit, "hr"), (RankingMetric.Ndcg, "ndcg"), (RankingMetric.Recall, "recall"), (RankingMetric.Precision, "precision"), (RankingMetric.Mrr, "mrr")];
 
-    private static readonly string[] RetrieverNames = ["bundle", "flat", "scalar", "popularity"];
+    private static readonly string[] RetrieverNames = ["bundle", "flat", "scalar", "popularity", "graph-filter"];
 
     public static Command Create()
     {
         var dataset = new Option<string>("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
         var dataDir = new Option<string>("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
         var bundles = new Option<string[]>("--bundle") { Description = "serving bundles trained on this data set, of any kind (one or more)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["bundle"] };
-        var retriever = new Option<string?>("--retriever") { Description = "comma-separated: bundle (the bundle's own search), flat, scalar, popularity (default: flat where the bundle has item vectors, and bundle)" };
+        var retriever = new Option<string?>("--retriever") { Description = "comma-separated: bundle (the bundle's own search), flat, scalar, popularity, graph-filter (training-free GF-CF item-item filter over the training graph: items² floats of memory, not servable; default: flat where the bundle has item vectors, and bundle)" };
         var ks = new Option<string>("--ks") { Description = "cut-offs K", DefaultValueFactory = _ => "1,5,10,20,50" };
         var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the results as JSON here" };
@@ -86,6 +86,12 @@ internal static class EvalCommand
             foreach (var name in names)
             {
                 token.ThrowIfCancellationRequested();
+                if (name == "graph-filter")
+                {
+                    // Needs no bundle: ranked once, whatever the bundles.
+                    if (!results.Any(r => r.Name == "graph-filter")) results.Add(("graph-filter", EvaluateGraphFilter(data, known, testUsers, request.Ks, token), 0));
+                    continue;
+                }
                 var retriever = RetrieverFor(name, service, data, testUsers.Count, queries, out var users);
                 try
                 {
@@ -101,6 +107,28 @@ internal static class EvalCommand
         }
         Report(loaded.Name, request, testUsers.Count, results);
         return 0;
+    }
+
+    /// <summary>The graph filter built from the known (train and validation) interactions and ranked for the test users, their queries made a chunk at a time (each is a row over all items).</summary>
+    private static EvaluationResult EvaluateGraphFilter(RecDataset data, UserItemLists known, List<int> testUsers, int[] ks, CancellationToken token)
+    {
+        var total = Stopwatch.StartNew();
+        AnsiConsole.MarkupLineInterpolated($"building the graph filter over {data.ItemCount:N0} items ({(long)data.ItemCount * data.ItemCount * 4 / (1 << 20):N0} MiB) ...");
+        using var filter = GraphFilterRetriever.Build(known, data.ItemCount);
+        AnsiConsole.MarkupLineInterpolated($"built in {total.Elapsed.TotalSeconds:F1} s; ranking {testUsers.Count:N0} users with graph-filter ...");
+        var metrics = new RankingMetrics(ks);
+        const int chunk = 1024;
+        var queries = new Tensor(Math.Min(chunk, testUsers.Count), data.ItemCount);
+        double search = 0;
+        for (int start = 0; start < testUsers.Count; start += chunk)
+        {
+            var users = testUsers.GetRange(start, Math.Min(chunk, testUsers.Count - start));
+            var q = users.Count == queries.Rows ? queries : new Tensor(users.Count, data.ItemCount);
+            for (int r = 0; r < users.Count; r++) GraphFilterRetriever.Query(known.Of(users[r]), q.Row(r));
+            search += RetrievalEvaluator.Rank(filter, q, users, known, metrics.MaxK, 0, chunk,
+                (user, ranked) => metrics.Add(ranked, new HashSet<int>(data.Test.Of(user).ToArray())), cancel: token);
+        }
+        return new EvaluationResult(metrics, search, total.Elapsed.TotalSeconds);
     }
 
     /// <summary>

@@ -20,6 +20,10 @@ internal sealed record PipelineOptions
     public float Dropout { get; init; } = 0.1f;
     public int HistoryLength { get; init; } = 20;
     public int RecentLength { get; init; }
+    /// <summary>Mix the user id's embedding and the behaviour bag through a learned gate (<see cref="TowerConfig.GatedBehaviour"/>).</summary>
+    public bool BehaviourGate { get; init; }
+    /// <summary>LightGCN layers the id embeddings are propagated through while training (<see cref="TowerConfig.PropagationLayers"/>).</summary>
+    public int PropagationLayers { get; init; }
     /// <summary>
     /// The user encoder: "bag" (the two-tower's user tower), "sequence" (a causal transformer over recent items, tied
     /// item table) or "auto" (sequence for time-ordered real data, bag for unordered and synthetic data; resolved once
@@ -68,6 +72,9 @@ internal sealed record PipelineOptions
         HistoryLength = HistoryLength,
         // Unordered data has no "most recent" items.
         RecentLength = data.Chronological ? RecentLength : 0,
+        GatedBehaviour = BehaviourGate,
+        OutputBias = Loss.Kind != LossKind.Ccl,
+        PropagationLayers = PropagationLayers,
     };
 
     /// <summary>The sequence encoder's shape for <paramref name="data"/> (width from <see cref="EmbeddingDim"/>, dropout from <see cref="Dropout"/>).</summary>
@@ -90,6 +97,7 @@ internal sealed record PipelineOptions
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
         if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
+        if (PropagationLayers is < 0 or > 8) throw new ArgumentException($"--propagation-layers must be in [0, 8], got {PropagationLayers}");
         if (EvalUsers < 1) throw new ArgumentException($"--eval-users must be positive, got {EvalUsers}");
     }
 }
@@ -114,6 +122,8 @@ internal sealed class PipelineOptionSet
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
+    private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" + PerDataset };
+    private readonly Option<int> _propagation = new("--propagation-layers", "--propagation_layers") { Description = "LightGCN layers: propagate the id embeddings over the training graph at every step, 0 for none (the served tables are the propagated ones)" + PerDataset };
     private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<string> _norm = new("--norm") { Description = "sequence encoder: pre (normalise each branch's input) or post (normalise after each residual sum)", DefaultValueFactory = _ => D.Norm };
@@ -127,6 +137,9 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones (sequence encoder: negatives shared by the batch, 0 for the full softmax)" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
     private readonly Option<bool> _sharedNegatives = new("--shared-negatives", "--shared_negatives") { Description = "draw --num-negatives per batch, scored by every example, instead of per example" };
     private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
+    private readonly Option<string> _loss = new("--loss") { Description = "two-tower objective: infonce (softmax over in-batch and sampled negatives) or ccl (SimpleX's cosine contrastive loss over sampled negatives)" + PerDataset };
+    private readonly Option<float> _margin = new("--margin") { Description = "ccl: negatives with a cosine above this are pushed away" + PerDataset };
+    private readonly Option<float> _negativeWeight = new("--negative-weight", "--negative_weight") { Description = "ccl: the weight of the negatives' mean loss against the positive's" + PerDataset };
     private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature" + PerDataset, DefaultValueFactory = _ => S.Temperature };
     private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
     private readonly Option<string> _selectBy = new("--select-by", "--select_by") { Description = "what picks the served epoch: loss (validation loss) or recall (validation recall@20, all items)" + PerDataset, DefaultValueFactory = _ => S.SelectBy.ToString().ToLowerInvariant() };
@@ -145,8 +158,8 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
-                     _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
 
@@ -187,6 +200,8 @@ internal sealed class PipelineOptionSet
             Dropout = Pick(_dropout, d.Dropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
+            BehaviourGate = Pick(_gate, d.BehaviourGate),
+            PropagationLayers = Pick(_propagation, d.PropagationLayers),
             UserEncoder = userEncoder,
             Blocks = r.GetValue(_blocks),
             Heads = r.GetValue(_heads),
@@ -209,8 +224,15 @@ internal sealed class PipelineOptionSet
             },
             Loss = D.Loss with
             {
-                NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives), Sampler = sampler,
+                Kind = Pick(_loss, d.Loss.ToString()).ToLowerInvariant() switch
+                {
+                    "infonce" => LossKind.InfoNce,
+                    "ccl" => LossKind.Ccl,
+                    var v => throw new ArgumentException($"--loss must be infonce or ccl, got '{v}'"),
+                },
+                NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = Pick(_sharedNegatives, d.SharedNegatives), Sampler = sampler,
                 Temperature = Pick(_temperature, d.Temperature), LogQCorrection = !r.GetValue(_noLogQ),
+                Margin = Pick(_margin, d.Margin), NegativeWeight = Pick(_negativeWeight, d.NegativeWeight),
             },
             Index = r.GetValue(_index)!,
             M = r.GetValue(_m),

@@ -305,6 +305,23 @@ internal static partial class Ops
     }
 
     /// <summary>Embedding lookup: row <c>ids[i]</c> of the table for each i.</summary>
+    /// <summary>Y = A·X for a constant sparse A [m × n] and X [n × d] (<c>torch.sparse.mm</c>); the gradient is Aᵀ·dY.</summary>
+    public static Variable SparseMatMul(SparseMatrix a, Variable x)
+    {
+        CheckMatrix(x, "sparse product", "x");
+        if (x.Rows != a.Cols) throw new ArgumentException($"sparse product: A is {a.Rows}x{a.Cols} but x is {x.Rows}x{x.Cols}");
+        var y = New([a.Rows, x.Cols], clear: false);
+        a.Multiply(x.Value, y);
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var (gx, accumulate) = x.GradTarget();
+                a.Transposed.Multiply(output.Grad!, gx, accumulate);
+            };
+        return output;
+    }
+
     public static Variable Embedding(Variable weight, int[] ids) => GatherRows(weight, ids);
 
     /// <summary>

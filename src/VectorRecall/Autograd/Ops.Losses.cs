@@ -71,6 +71,53 @@ internal static partial class Ops
         return output;
     }
 
+    /// <summary>
+    /// SimpleX's cosine contrastive loss (Mao et al., 2021), averaged over rows: for row r with positive
+    /// similarity p [B × 1] and negative similarities s [B × n],
+    /// max(0, 1 − p_r) + w / n · Σ_j max(0, s_rj − m). Only negatives closer than the margin m contribute,
+    /// so most of a large sample costs nothing but its GEMM, and the weight w balances the two sides.
+    /// A negative at or below −1 (a masked one) never counts.
+    /// </summary>
+    public static Variable CosineContrastive(Variable positive, Variable negative, float margin, float negativeWeight)
+    {
+        CheckMatrix(positive, "cosine contrastive", "positive");
+        CheckMatrix(negative, "cosine contrastive", "negative");
+        int b = positive.Rows, n = negative.Cols;
+        if (positive.Cols != 1 || negative.Rows != b) throw new ArgumentException($"cosine contrastive: positive is {positive.Rows}x{positive.Cols} and negative {negative.Rows}x{n}; expected {b}x1 and {b}xn");
+        float w = n == 0 ? 0 : negativeWeight / n;
+        double loss = 0;
+        for (int r = 0; r < b; r++)
+        {
+            loss += Math.Max(0f, 1f - positive.Value[r, 0]);
+            float sum = 0;
+            foreach (float s in negative.Value.Row(r)) sum += Math.Max(0f, s - margin);
+            loss += w * sum;
+        }
+        var output = Output(Scalar(b == 0 ? 0 : (float)(loss / b)), positive, negative);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                float scale = output.Grad![0] / b;
+                if (positive.RequiresGrad)
+                {
+                    var gp = positive.GradBuffer();
+                    for (int r = 0; r < b; r++) if (positive.Value[r, 0] < 1f) gp[r, 0] -= scale;
+                }
+                if (!negative.RequiresGrad) return;
+                var gn = negative.GradBuffer();
+                float step = scale * w;
+                ForChunks(b, negative.Value.Length, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var s = negative.Value.Row(r); var g = gn.Row(r);
+                        for (int j = 0; j < s.Length; j++) if (s[j] > margin) g[j] += step;
+                    }
+                });
+            };
+        return output;
+    }
+
     /// <summary>Mean binary cross-entropy of logits against targets in [0, 1], computed stably.</summary>
     public static Variable BinaryCrossEntropyWithLogits(Variable logits, Tensor targets)
     {

@@ -14,6 +14,8 @@ public sealed record MlpOptions
     public bool ActivateLast { get; init; }
     /// <summary>Dropout before each Linear (RQ-VAE's order) instead of after the activation.</summary>
     public bool DropoutFirst { get; init; }
+    /// <summary>Whether the last Linear has a bias.</summary>
+    public bool LastBias { get; init; } = true;
 }
 
 /// <summary>Builds multi-layer perceptrons: for each consecutive pair of sizes, Linear → [BatchNorm] → activation → [Dropout].</summary>
@@ -29,7 +31,7 @@ public static class Mlp
             bool last = i + 2 == sizes.Count;
             bool hidden = !last || options.ActivateLast;
             if (hidden && options.DropoutFirst && options.Dropout > 0) net.Append(new Dropout(options.Dropout, rng));
-            net.Append(new Linear(sizes[i], sizes[i + 1], rng));
+            net.Append(new Linear(sizes[i], sizes[i + 1], rng, bias: !last || options.LastBias));
             if (!hidden) continue;
             if (options.BatchNorm) net.Append(new BatchNorm1d(sizes[i + 1]));
             switch (options.Activation)

@@ -12,7 +12,7 @@ public sealed class ItemTower : Module
 {
     public ItemTower(TowerConfig c, Rng rng)
     {
-        Id = RegisterModule("id", new Embedding(c.NumItems, c.IdDim, rng));
+        Id = RegisterModule("id", new Embedding(c.NumItems, c.IdDim, rng, sparse: c.PropagationLayers == 0));
         if (c.Categories > 0) Category = RegisterModule("category", new Embedding(c.Categories, c.CategoryDim, rng));
         if (c.Tags > 0) Tags = RegisterModule("tags", new EmbeddingBag(c.Tags, c.TagDim, BagMode.Mean, rng));
         if (c.ItemFeatures > 0) Features = RegisterModule("features", new Linear(c.ItemFeatures, c.FeatureDim, rng));
@@ -26,9 +26,10 @@ public sealed class ItemTower : Module
     public Linear? Features { get; }
     public Sequential Mlp { get; }
 
-    public Variable Forward(ItemBatch batch)
+    /// <summary>The batch's item vectors; <paramref name="idTable"/> (the propagated id table, in training) replaces <see cref="Id"/>'s.</summary>
+    public Variable Forward(ItemBatch batch, Variable? idTable = null)
     {
-        var parts = new List<Variable> { Id.Forward(batch.Ids) };
+        var parts = new List<Variable> { idTable is null ? Id.Forward(batch.Ids) : Ops.GatherRows(idTable, batch.Ids) };
         if (Category is not null) parts.Add(Category.Forward(batch.Categories));
         if (Tags is not null) parts.Add(Tags.Forward(batch.Tags, batch.TagOffsets));
         if (Features is not null) parts.Add(Features.Forward(batch.Features));
@@ -40,5 +41,5 @@ internal static class TowerMlp
 {
     /// <summary>input → [Linear, BatchNorm, ReLU, Dropout] per hidden size → Linear to the embedding dimension.</summary>
     public static Sequential Build(int input, TowerConfig c, Rng rng) =>
-        Nn.Mlp.Build([input, .. c.Hidden, c.EmbeddingDim], rng, new MlpOptions { Activation = Activation.Relu, BatchNorm = true, Dropout = c.Dropout });
+        Nn.Mlp.Build([input, .. c.Hidden, c.EmbeddingDim], rng, new MlpOptions { Activation = Activation.Relu, BatchNorm = true, Dropout = c.Dropout, LastBias = c.OutputBias });
 }

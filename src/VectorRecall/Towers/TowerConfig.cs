@@ -41,8 +41,24 @@ public sealed record TowerConfig
     /// data the last item or two say most about the next one, and a mean over twenty hides them.
     /// </summary>
     public int RecentLength { get; init; }
+    /// <summary>
+    /// Mix the user-id embedding and the behaviour bag through a learned gate, g ⊙ id + (1 − g) ⊙ bag with
+    /// g = σ(Linear([id; bag])) (SimpleX's behaviour aggregation, the weight learned per user and
+    /// dimension), instead of concatenating them. Needs <see cref="IdDim"/> = <see cref="BehaviourDim"/>.
+    /// </summary>
+    public bool GatedBehaviour { get; init; }
+    /// <summary>
+    /// Whether the towers' last Linear has a bias. Under a cosine loss with a margin, a bias shared by every
+    /// vector lets all of them lean one way until every pair, positive or not, sits at the margin.
+    /// </summary>
+    public bool OutputBias { get; init; } = true;
+    /// <summary>
+    /// LightGCN layers the id embeddings are propagated through over the training graph while training (0: none).
+    /// Serving reads the propagated tables the trainer bakes into the id embeddings, so it never propagates.
+    /// </summary>
+    public int PropagationLayers { get; init; }
 
-    [JsonIgnore] public int UserInputDim => IdDim + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim + (RecentLength > 0 ? BehaviourDim : 0);
+    [JsonIgnore] public int UserInputDim => (GatedBehaviour ? 0 : IdDim) + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim + (RecentLength > 0 ? BehaviourDim : 0);
     [JsonIgnore] public int ItemInputDim => IdDim + (Categories > 0 ? CategoryDim : 0) + (Tags > 0 ? TagDim : 0) + (ItemFeatures > 0 ? FeatureDim : 0);
 
     public void Validate()
@@ -54,6 +70,8 @@ public sealed record TowerConfig
         Settings.Check(EmbeddingDim >= 1, nameof(EmbeddingDim), $"must be >= 1, got {EmbeddingDim}");
         Check(Dropout is >= 0 and < 1, $"dropout {Dropout} must be in [0, 1)");
         Check(HistoryLength >= 1, $"history length must be >= 1, got {HistoryLength}");
+        Check(!GatedBehaviour || IdDim == BehaviourDim, $"the behaviour gate mixes the id embedding and the bag, so their widths must match (got {IdDim} and {BehaviourDim})");
+        Check(PropagationLayers is >= 0 and <= 8, $"propagation layers must be in [0, 8], got {PropagationLayers}");
         Check(RecentLength >= 0 && RecentLength <= HistoryLength, $"recent length must be in [0, history length {HistoryLength}], got {RecentLength}");
     }
 

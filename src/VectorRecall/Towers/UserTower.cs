@@ -5,19 +5,22 @@ using VectorRecall.Numerics;
 namespace VectorRecall.Towers;
 
 /// <summary>
-/// User tower: user id → Embedding, profile features → Linear (when the data has them), behaviour →
-/// mean of the history's item embeddings, and optionally the most recent few items → a second bag;
-/// concatenated and passed through the MLP, then L2-normalised.
+/// User tower: user id → Embedding, behaviour → mean of the history's item embeddings (the two
+/// concatenated, or mixed by a learned gate), profile features → Linear (when the data has them), and
+/// optionally the most recent few items → a second bag; concatenated and passed through the MLP,
+/// then L2-normalised.
 /// </summary>
 public sealed class UserTower : Module
 {
     public UserTower(TowerConfig c, Rng rng)
     {
-        Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng));
+        // Propagation writes a gradient into every row, so the table is then dense.
+        Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng, sparse: c.PropagationLayers == 0));
         if (c.UserFeatures > 0) Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
         Behaviour = RegisterModule("behaviour", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
         if (c.RecentLength > 0) Recent = RegisterModule("recent", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
         RecentLength = c.RecentLength;
+        if (c.GatedBehaviour) Gate = RegisterModule("gate", new Linear(c.IdDim + c.BehaviourDim, c.IdDim, rng));
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.UserInputDim, c, rng));
     }
 
@@ -28,13 +31,24 @@ public sealed class UserTower : Module
     /// <summary>Null unless the configuration asks for a recent-items bag.</summary>
     public EmbeddingBag? Recent { get; }
     public int RecentLength { get; }
+    /// <summary>The behaviour gate's projection; null when id and behaviour are concatenated.</summary>
+    public Linear? Gate { get; }
     public Sequential Mlp { get; }
 
-    public Variable Forward(UserBatch batch)
+    /// <summary>The batch's user vectors; <paramref name="idTable"/> (the propagated id table, in training) replaces <see cref="Id"/>'s.</summary>
+    public Variable Forward(UserBatch batch, Variable? idTable = null)
     {
-        var parts = new List<Variable> { IdEmbedding(batch.Ids) };
+        var id = idTable is null ? IdEmbedding(batch.Ids) : Ops.GatherRows(idTable, batch.Ids);
+        var behaviour = Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets);
+        var parts = new List<Variable>();
+        if (Gate is null) parts.AddRange([id, behaviour]);
+        else
+        {
+            // g ⊙ id + (1 − g) ⊙ bag = bag + g ⊙ (id − bag)
+            var g = Ops.Sigmoid(Gate.Forward(Ops.ConcatColumns(id, behaviour)));
+            parts.Add(Ops.Add(behaviour, Ops.Mul(g, Ops.Sub(id, behaviour))));
+        }
         if (Profile is not null) parts.Add(Profile.Forward(batch.Features));
-        parts.Add(Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets));
         if (Recent is not null)
         {
             var (items, offsets) = batch.RecentItems(RecentLength);

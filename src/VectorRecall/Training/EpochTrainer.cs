@@ -116,15 +116,23 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
 
     /// <summary>
     /// Puts <c>best_model</c>'s weights into the model, when training had a validation split and a
-    /// later epoch was worse; returns the epoch the weights come from.
+    /// later epoch was worse, and readies them for serving; returns the epoch the weights come from.
     /// </summary>
     public int RestoreBest()
     {
         string path = CheckpointPath("best_model");
-        if (_bestEpoch == 0 || _bestEpoch == _completedEpochs || !File.Exists(path)) return _completedEpochs;
-        LoadCheckpoint(path, null);
-        return _bestEpoch;
+        int epoch = _completedEpochs;
+        if (_bestEpoch != 0 && _bestEpoch != _completedEpochs && File.Exists(path))
+        {
+            LoadCheckpoint(path, null);
+            epoch = _bestEpoch;
+        }
+        OnBestRestored();
+        return epoch;
     }
+
+    /// <summary>Called once the served weights are in the model, for trainers that turn them into what serving reads.</summary>
+    protected virtual void OnBestRestored() { }
 
     private CheckpointInfo Position => new(_completedEpochs, _globalStep, _bestValidationLoss, _bestEpoch, _bestValidationRecall);
 

@@ -81,7 +81,7 @@ internal sealed class InfoNceLoss
     }
 
     /// <summary>Sets <paramref name="row"/>[j] to <see cref="MaskedLogit"/> wherever ids[j] == id, except at <paramref name="except"/>.</summary>
-    private static void MaskEqual(ReadOnlySpan<int> ids, int id, Span<float> row, int except)
+    internal static void MaskEqual(ReadOnlySpan<int> ids, int id, Span<float> row, int except)
     {
         for (int from = 0; ;)
         {

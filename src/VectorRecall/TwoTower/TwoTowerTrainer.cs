@@ -9,7 +9,7 @@ using VectorRecall.Towers;
 namespace VectorRecall.TwoTower;
 
 /// <summary>
-/// Trains a <see cref="TwoTowerModel"/> on a data set's training split with InfoNCE through the
+/// Trains a <see cref="TwoTowerModel"/> on a data set's training split with InfoNCE or CCL through the
 /// shared <see cref="EpochTrainer{TBatch}"/> loop (checkpoints, resume, selection, early stopping).
 /// A training example is one (user, item) interaction; the user's behaviour is the items before it
 /// in time (for unordered data, a window of the user's other items).
@@ -21,10 +21,15 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     private readonly NegativeSampler _sampler;
     private readonly float[] _positiveLogQ;
     private readonly InfoNceLoss _loss;
+    private readonly CosineContrastiveLoss _ccl;
     private readonly int[] _exampleUser, _examplePosition;
     private readonly (int[] User, int[] Position) _validationExamples;
 
     private readonly InfoNceOptions _lossOptions;
+    /// <summary>Null unless the configuration propagates the id embeddings over the training graph.</summary>
+    private readonly GraphPropagation? _graph;
+    /// <summary>Whether the id tables in the model hold the propagated vectors (after <see cref="OnBestRestored"/>).</summary>
+    private bool _baked;
 
     public TwoTowerTrainer(TwoTowerModel model, RecDataset data, TrainerOptions options, InfoNceOptions? loss = null)
         : base(model, options, CheckShapes(model, data).Train.Count)
@@ -40,8 +45,10 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         double total = Math.Max(1, data.Train.Count);
         for (int i = 0; i < counts.Length; i++) _positiveLogQ[i] = (float)Math.Log(Math.Max(counts[i], 1) / total);
         _loss = new InfoNceLoss(_lossOptions.Temperature, _lossOptions.LogQCorrection);
+        _ccl = new CosineContrastiveLoss(_lossOptions.Margin, _lossOptions.NegativeWeight);
         (_exampleUser, _examplePosition) = data.Train.Entries();
         _validationExamples = data.Validation.Entries();
+        if (model.Config.PropagationLayers > 0) _graph = new GraphPropagation(data.Train, data.ItemCount, model.Config.PropagationLayers);
     }
 
     private static RecDataset CheckShapes(TwoTowerModel model, RecDataset data)
@@ -55,7 +62,30 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
 
     protected override void SaveCheckpoint(string path, Optimizer? optimizer, CheckpointInfo info) => TwoTowerCheckpoint.Save(path, _model, optimizer, info);
 
-    protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer) => TwoTowerCheckpoint.Load(path, _model, optimizer);
+    protected override CheckpointInfo LoadCheckpoint(string path, Optimizer? optimizer)
+    {
+        _baked = false;
+        return TwoTowerCheckpoint.Load(path, _model, optimizer);
+    }
+
+    /// <summary>With propagation, the served id tables are the propagated ones: serving then needs no graph.</summary>
+    protected override void OnBestRestored()
+    {
+        if (_graph is null || _baked) return;
+        BakePropagation();
+        _baked = true;
+    }
+
+    /// <summary>Overwrites the id tables with their propagated vectors; returns the layer-0 tables.</summary>
+    private (Tensor Users, Tensor Items) BakePropagation()
+    {
+        var (users, items) = (_model.User.Id.Weight.Value, _model.Item.Id.Weight.Value);
+        var (layer0Users, layer0Items) = (users.Clone(), items.Clone());
+        var (u, i) = _graph!.Propagate(users, items);
+        u.Span.CopyTo(users.Span);
+        i.Span.CopyTo(items.Span);
+        return (layer0Users, layer0Items);
+    }
 
     protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) =>
         Prepare(_data.Train, (_exampleUser, _examplePosition), order, start, count, rng, train: true);
@@ -73,6 +103,18 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     {
         var users = Enumerable.Range(0, _data.UserCount).Where(u => _data.Validation.CountOf(u) > 0).ToArray();
         if (users.Length == 0) return double.NaN;
+        if (_graph is null || _baked) return ValidationRecall(users);
+        var (layer0Users, layer0Items) = BakePropagation();
+        try { return ValidationRecall(users); }
+        finally
+        {
+            layer0Users.Span.CopyTo(_model.User.Id.Weight.Value.Span);
+            layer0Items.Span.CopyTo(_model.Item.Id.Weight.Value.Span);
+        }
+    }
+
+    private double ValidationRecall(int[] users)
+    {
         var items = TowerEncoder.EncodeItems(_model.Item, _data.Items);
         var queries = TowerEncoder.EncodeUsers(_model.User, UserBatch.Gather(users, _data.UserFeatures, _data.Train, _model.Config.HistoryLength));
         using var flat = new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"));
@@ -113,10 +155,13 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
     protected override Variable Loss(Batch batch)
     {
         int b = batch.Size;
-        var u = _model.User.Forward(batch.Users);
-        var all = _model.Item.Forward(batch.Items);
+        var (userTable, itemTable) = _graph is null ? (null, null) : _graph.Forward(_model.User.Id.Weight, _model.Item.Id.Weight);
+        var u = _model.User.Forward(batch.Users, userTable);
+        var all = _model.Item.Forward(batch.Items, itemTable);
         var positives = Ops.SliceRows(all, 0, b);
         var negatives = all.Rows > b ? Ops.SliceRows(all, b, all.Rows - b) : null;
+        if (_lossOptions.Kind == LossKind.Ccl)
+            return _ccl.Forward(u, positives, batch.ItemIds.AsSpan(0, b), negatives!, batch.ItemIds.AsSpan(b), _lossOptions.SharedNegatives);
         return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ, _lossOptions.SharedNegatives);
     }
 }

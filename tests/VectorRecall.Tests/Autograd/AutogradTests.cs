@@ -34,6 +34,64 @@ public class AutogradTests
         var targets = Tensor.FromArray([1, 0, 0.3f, 1, 0, 1], 2, 3);
         GradCheck.Check(v => Ops.BinaryCrossEntropyWithLogits(v[0], targets), R(2, 3));
     }
+    [Fact]
+    public void CosineContrastive()
+    {
+        // Values away from the kinks at 1 (positives) and at the margin 0.2 (negatives).
+        var positive = Tensor.FromArray([0.5f, -0.3f, 0.9f], 3, 1);
+        var negative = Tensor.FromArray([0.6f, -0.4f, 0.35f, 0.1f, 0.9f, -0.8f, 0.45f, 0.0f, 0.7f, 0.5f, -0.1f, 0.3f], 3, 4);
+        GradCheck.Check(v => Ops.CosineContrastive(v[0], v[1], margin: 0.2f, negativeWeight: 3f), positive, negative);
+    }
+
+    [Fact]
+    public void CosineContrastiveByHand()
+    {
+        // Row 0: (1 − 0.5) + 3/4 · ((0.6 − 0.2) + (0.35 − 0.2)) = 0.5 + 0.75 · 0.55 = 0.9125
+        // Row 1: (1 − 1) + 3/4 · (0.9 − 0.2) = 0.525; its positive at 1 costs nothing and gets no gradient.
+        var positive = new Variable(Tensor.FromArray([0.5f, 1f], 2, 1), requiresGrad: true);
+        var negative = new Variable(Tensor.FromArray([0.6f, -0.4f, 0.35f, 0.1f, 0.9f, -0.8f, 0.2f, 0.0f], 2, 4), requiresGrad: true);
+        using var tape = new Tape();
+        var loss = Ops.CosineContrastive(positive, negative, margin: 0.2f, negativeWeight: 3f);
+        Assert.Equal((0.9125f + 0.525f) / 2, loss.Value[0], 5);
+        tape.Backward(loss);
+        Assert.Equal([-0.5f, 0f], positive.Grad!.ToArray());
+        // Each negative above the margin gets w / n / B = 3 / 4 / 2; one exactly at the margin does not.
+        Assert.Equal([0.375f, 0, 0.375f, 0, 0.375f, 0, 0, 0], negative.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void SparseMatMul()
+    {
+        // A 3 × 4 matrix with an empty row and a repeated position (its entries add up).
+        var a = SparseMatrix.FromEntries(3, 4, [0, 0, 2, 2, 2], [1, 3, 0, 3, 3], [0.5f, -1f, 2f, 0.25f, 0.5f]);
+        GradCheck.Check(v => Ops.SparseMatMul(a, v[0]), R(4, 5));
+    }
+
+    [Fact]
+    public void SparseMatMulMatchesDense()
+    {
+        var a = SparseMatrix.FromEntries(3, 4, [0, 0, 2, 2, 2], [1, 3, 0, 3, 3], [0.5f, -1f, 2f, 0.25f, 0.5f]);
+        var dense = Tensor.FromArray([0, 0.5f, 0, -1f, 0, 0, 0, 0, 2f, 0, 0, 0.75f], 3, 4);
+        var x = R(4, 5);
+        var expected = Ops.MatMul(dense, x).Value.ToArray();
+        var actual = Ops.SparseMatMul(a, x).Value.ToArray();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+        // The transpose is the dense transpose.
+        var denseT = Tensor.FromArray([0, 0, 2f, 0.5f, 0, 0, 0, 0, 0, -1f, 0, 0.75f], 4, 3);
+        var y = R(3, 2);
+        var expectedT = Ops.MatMul(denseT, y).Value.ToArray();
+        var actualT = a.Transposed.Multiply(y).ToArray();
+        for (int i = 0; i < expectedT.Length; i++) Assert.Equal(expectedT[i], actualT[i], 5);
+    }
+
+    [Fact]
+    public void SparseMatrixRefusesBadArrays()
+    {
+        Assert.Throws<ArgumentException>(() => new SparseMatrix(2, 2, [0, 1, 1], [2], [1f]));
+        Assert.Throws<ArgumentException>(() => new SparseMatrix(2, 2, [0, 2, 1], [0, 1], [1f, 1f]));
+        Assert.Throws<ArgumentException>(() => SparseMatrix.FromEntries(2, 2, [2], [0], [1f]));
+    }
+
     [Fact] public void Mse() => GradCheck.Check(v => Ops.Mse(v[0], v[1]), R(3, 4), R(3, 4));
 
     [Fact]
