@@ -40,15 +40,22 @@ public sealed class UserTower : Module
     {
         var id = idTable is null ? IdEmbedding(batch.Ids) : Ops.GatherRows(idTable, batch.Ids);
         var behaviour = Behaviour.Forward(batch.HistoryItems, batch.HistoryOffsets);
+        Variable? profile = Profile?.Forward(batch.Features);
+        // The concatenated order (id, profile, behaviour) is what stored weights were trained on.
         var parts = new List<Variable>();
-        if (Gate is null) parts.AddRange([id, behaviour]);
+        if (Gate is null)
+        {
+            parts.Add(id);
+            if (profile is not null) parts.Add(profile);
+            parts.Add(behaviour);
+        }
         else
         {
             // g ⊙ id + (1 − g) ⊙ bag = bag + g ⊙ (id − bag)
             var g = Ops.Sigmoid(Gate.Forward(Ops.ConcatColumns(id, behaviour)));
             parts.Add(Ops.Add(behaviour, Ops.Mul(g, Ops.Sub(id, behaviour))));
+            if (profile is not null) parts.Add(profile);
         }
-        if (Profile is not null) parts.Add(Profile.Forward(batch.Features));
         if (Recent is not null)
         {
             var (items, offsets) = batch.RecentItems(RecentLength);
