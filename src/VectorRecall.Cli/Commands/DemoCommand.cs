@@ -91,7 +91,12 @@ internal static class DemoCommand
     {
         var config = o.ModelConfig(data);
         var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
-        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}, {o.Loss.NumNegatives} sampled negatives + in-batch, τ={o.Loss.Temperature}, logQ {(o.Loss.LogQCorrection ? "on" : "off")})");
+        string loss = o.Loss.Kind == LossKind.Ccl
+            ? $"CCL over {o.Loss.NumNegatives} sampled negatives, margin {o.Loss.Margin}, negative weight {o.Loss.NegativeWeight}"
+            : $"InfoNCE, {o.Loss.NumNegatives} sampled negatives + in-batch, τ={o.Loss.Temperature}, logQ {(o.Loss.LogQCorrection ? "on" : "off")}";
+        string graph = config.PropagationLayers > 0 ? $", {config.PropagationLayers} LightGCN layers" : "";
+        string gate = config.GatedBehaviour ? ", gated behaviour" : "";
+        AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}{gate}{graph}; {loss})");
         var trainer = new TwoTowerTrainer(model, data, o.Trainer, o.Loss);
         Train(trainer, o, token);
         var clock = Stopwatch.StartNew();

@@ -39,16 +39,19 @@ internal static class EvalCommand
         var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the results as JSON here" };
         var width = new Option<int>("--ef-search", "--beam") { Description = "width of the bundle's search: HNSW's ef or the beam of tree search (0: the bundle's own)", DefaultValueFactory = _ => 0 };
+        var filterRank = new Option<int>("--filter-rank") { Description = "graph-filter: eigenvectors in its ideal low-pass part, 0 for the linear filter alone (GF-CF's Gowalla setting: 256)", DefaultValueFactory = _ => 256 };
+        var filterWeight = new Option<float>("--filter-weight") { Description = "graph-filter: weight of the ideal low-pass part against the linear filter", DefaultValueFactory = _ => 0.3f };
         var command = new Command("eval", "All-item ranking metrics and timings on a data set's test split, through serving bundles of any kind.")
         {
-            dataset, dataDir, bundles, retriever, ks, users, json, width,
+            dataset, dataDir, bundles, retriever, ks, users, json, width, filterRank, filterWeight,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(new EvalRequest(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(bundles)!,
-            ParseRetrievers(r.GetValue(retriever)), ParseKs(r.GetValue(ks)!), r.GetValue(users), r.GetValue(json), r.GetValue(width)), token))));
+            ParseRetrievers(r.GetValue(retriever)), ParseKs(r.GetValue(ks)!), r.GetValue(users), r.GetValue(json), r.GetValue(width),
+            r.GetValue(filterRank), r.GetValue(filterWeight)), token))));
         return command;
     }
 
-    private sealed record EvalRequest(string Dataset, string DataDir, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width);
+    private sealed record EvalRequest(string Dataset, string DataDir, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width, int FilterRank, float FilterWeight);
 
     private static string[]? ParseRetrievers(string? list)
     {
@@ -66,6 +69,7 @@ internal static class EvalCommand
     private static int Run(EvalRequest request, CancellationToken token)
     {
         if (request.Width < 0) throw new ArgumentException($"--ef-search must be >= 0, got {request.Width}");
+        if (request.FilterRank < 0) throw new ArgumentException($"--filter-rank must be >= 0, got {request.FilterRank}");
         var loaded = DatasetLoaders.Load(request.Dataset, request.DataDir);
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"{loaded.Describe()}");
@@ -89,7 +93,7 @@ internal static class EvalCommand
                 if (name == "graph-filter")
                 {
                     // Needs no bundle: ranked once, whatever the bundles.
-                    if (!results.Any(r => r.Name == "graph-filter")) results.Add(("graph-filter", EvaluateGraphFilter(data, known, testUsers, request.Ks, token), 0));
+                    if (!results.Any(r => r.Name == "graph-filter")) results.Add(("graph-filter", EvaluateGraphFilter(data, known, testUsers, request, token), 0));
                     continue;
                 }
                 var retriever = RetrieverFor(name, service, data, testUsers.Count, queries, out var users);
@@ -110,11 +114,13 @@ internal static class EvalCommand
     }
 
     /// <summary>The graph filter built from the known (train and validation) interactions and ranked for the test users, their queries made a chunk at a time (each is a row over all items).</summary>
-    private static EvaluationResult EvaluateGraphFilter(RecDataset data, UserItemLists known, List<int> testUsers, int[] ks, CancellationToken token)
+    private static EvaluationResult EvaluateGraphFilter(RecDataset data, UserItemLists known, List<int> testUsers, EvalRequest request, CancellationToken token)
     {
+        var ks = request.Ks;
         var total = Stopwatch.StartNew();
-        AnsiConsole.MarkupLineInterpolated($"building the graph filter over {data.ItemCount:N0} items ({(long)data.ItemCount * data.ItemCount * 4 / (1 << 20):N0} MiB) ...");
-        using var filter = GraphFilterRetriever.Build(known, data.ItemCount);
+        int rank = Math.Min(request.FilterRank, data.ItemCount);
+        AnsiConsole.MarkupLineInterpolated($"building the graph filter over {data.ItemCount:N0} items ({(long)data.ItemCount * data.ItemCount * 4 / (1 << 20):N0} MiB{(rank > 0 ? $"; {rank} eigenvectors, weight {request.FilterWeight}" : "")}) ...");
+        using var filter = GraphFilterRetriever.Build(known, data.ItemCount, rank, request.FilterWeight);
         AnsiConsole.MarkupLineInterpolated($"built in {total.Elapsed.TotalSeconds:F1} s; ranking {testUsers.Count:N0} users with graph-filter ...");
         var metrics = new RankingMetrics(ks);
         const int chunk = 1024;

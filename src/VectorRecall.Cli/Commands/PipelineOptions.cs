@@ -174,7 +174,7 @@ internal sealed class PipelineOptionSet
         string dataset = r.GetValue(_dataset)!, userEncoder = r.GetValue(_userEncoder)!;
         if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && data is not null && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
             userEncoder = data.Chronological ? "sequence" : "bag";
-        var d = DatasetDefaults.For(dataset, userEncoder, data?.Items);
+        var d = DatasetDefaults.For(dataset, userEncoder, data?.Items, data?.Chronological ?? true);
         bool sequence = userEncoder.Equals("sequence", StringComparison.OrdinalIgnoreCase);
         T Pick<T>(Option<T> option, T fallback) => r.GetResult(option) is { Implicit: false } ? r.GetValue(option)! : fallback;
         var hidden = Pick(_hidden, d.Hidden);

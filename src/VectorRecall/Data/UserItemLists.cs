@@ -1,3 +1,5 @@
+using VectorRecall.Numerics;
+
 namespace VectorRecall.Data;
 
 /// <summary>
@@ -99,5 +101,18 @@ public sealed class UserItemLists
         var counts = new int[itemCount];
         foreach (int i in Items) counts[i]++;
         return counts;
+    }
+
+    /// <summary>
+    /// The symmetrically normalised interaction matrix R̃ = D_u^(−1/2) R D_i^(−1/2) [users × items]: each
+    /// interaction weighted by 1/√(deg u · deg i), as LightGCN's propagation and GF-CF's filter use it.
+    /// </summary>
+    public SparseMatrix NormalizedMatrix(int itemCount)
+    {
+        var degree = ItemCounts(itemCount);
+        var values = new float[Count];
+        for (int u = 0; u < UserCount; u++)
+            for (int e = Offsets[u]; e < Offsets[u + 1]; e++) values[e] = 1f / MathF.Sqrt((float)CountOf(u) * degree[Items[e]]);
+        return new SparseMatrix(UserCount, itemCount, (int[])Offsets.Clone(), (int[])Items.Clone(), values);
     }
 }

@@ -5,24 +5,31 @@ using VectorRecall.Numerics;
 namespace VectorRecall.Retrieval;
 
 /// <summary>
-/// A training-free ceiling: GF-CF's linear low-pass filter (Shen et al., 2021) over the training graph. With
-/// R̃ = D_u^(−1/2) R D_i^(−1/2), the item–item filter is P = R̃ᵀR̃ (P_ij = Σ_u r_ui r_uj / (d_u √(d_i d_j))), and a
-/// user's scores are its interaction row times P. The query is that row: a dense vector over the items
-/// (<see cref="Query"/>), so <see cref="Dimension"/> is the item count. P is dense, items² floats (6.7 GB for
-/// 41k items), built in one pass over the user lists (Σ_u d_u² multiply-adds); a search costs the user's
-/// items times the item count. It is not servable by an ANN index; it shows where the ceiling is, and suits
-/// small catalogues.
+/// A training-free ceiling: GF-CF (Shen et al., 2021) over the training graph. With R̃ = D_u^(−1/2) R D_i^(−1/2),
+/// the linear filter is P = R̃ᵀR̃ (P_ij = Σ_u r_ui r_uj / (d_u √(d_i d_j))); the ideal low-pass filter keeps P's
+/// leading k eigenvectors V, D_i^(−1/2) V Vᵀ D_i^(1/2). A user's scores are its interaction row r times
+/// P + α · (the low-pass filter). The query is that row: a dense vector over the items (<see cref="Query"/>), so
+/// <see cref="Dimension"/> is the item count. P is dense, items² floats (6.7 GB for 41k items), built in one pass
+/// over the user lists (Σ_u d_u² multiply-adds); the eigenvectors come from subspace iteration on R̃ᵀ(R̃·X);
+/// a search costs the user's items times the item count, plus items × k for the low-pass part. It is not
+/// servable by an ANN index; it shows where the ceiling is, and suits small catalogues.
 /// </summary>
 public sealed class GraphFilterRetriever : IRetriever
 {
     private readonly float[][] _filter;
+    /// <summary>The low-pass part as a dot product: user side D_i^(−1/2) V, item side α · D_i^(1/2) V ([items × k]); null when k = 0.</summary>
+    private readonly Tensor? _lowPassUser, _lowPassItem;
     private readonly ThreadLocal<float[]> _scores;
 
-    private GraphFilterRetriever(float[][] filter)
+    private GraphFilterRetriever(float[][] filter, Tensor? lowPassUser, Tensor? lowPassItem)
     {
         _filter = filter;
-        _scores = new ThreadLocal<float[]>(() => new float[filter.Length]);
+        (_lowPassUser, _lowPassItem) = (lowPassUser, lowPassItem);
+        _scores = new ThreadLocal<float[]>(() => new float[filter.Length + (lowPassUser?.Cols ?? 0)]);
     }
+
+    /// <summary>Eigenvectors kept by the low-pass part (0: the linear filter alone).</summary>
+    public int LowPassRank => _lowPassUser?.Cols ?? 0;
 
     public string Name => "graph-filter";
     public int Dimension => _filter.Length;
@@ -32,11 +39,13 @@ public sealed class GraphFilterRetriever : IRetriever
     public ReadOnlySpan<float> FilterRow(int item) => _filter[item];
 
     /// <summary>
-    /// Builds P from the training lists; refuses a catalogue whose items² floats would not fit in
-    /// <paramref name="maxBytes"/> (default: three quarters of the memory available to the process).
+    /// Builds P from the training lists, and with <paramref name="lowPassRank"/> k &gt; 0 the ideal low-pass part weighted
+    /// by <paramref name="lowPassWeight"/> (GF-CF's Gowalla setting: k = 256, α = 0.3). Refuses a catalogue whose items²
+    /// floats would not fit in <paramref name="maxBytes"/> (default: three quarters of the memory available to the process).
     /// </summary>
-    public static GraphFilterRetriever Build(UserItemLists train, int items, long maxBytes = 0, IProgress<int>? progress = null)
+    public static GraphFilterRetriever Build(UserItemLists train, int items, int lowPassRank = 0, float lowPassWeight = 0.3f, long maxBytes = 0, IProgress<int>? progress = null)
     {
+        if (lowPassRank < 0 || lowPassRank > items) throw new ArgumentOutOfRangeException(nameof(lowPassRank), $"the low-pass rank must be in [0, {items}], got {lowPassRank}");
         if (items < 1) throw new ArgumentException("the graph filter needs at least one item");
         if (maxBytes <= 0) maxBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
         long bytes = (long)items * items * sizeof(float);
@@ -60,7 +69,17 @@ public sealed class GraphFilterRetriever : IRetriever
             int n = Interlocked.Increment(ref done);
             if (n % 4096 == 0) progress?.Report(n);
         });
-        return new GraphFilterRetriever(filter);
+        if (lowPassRank == 0) return new GraphFilterRetriever(filter, null, null);
+        var r = train.NormalizedMatrix(items);
+        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, lowPassRank, new Rng(17));
+        var user = new Tensor(items, lowPassRank);
+        var item = new Tensor(items, lowPassRank);
+        for (int i = 0; i < items; i++)
+        {
+            TensorPrimitives.Multiply(v.Row(i), inverseRoot[i], user.Row(i));
+            TensorPrimitives.Multiply(v.Row(i), degree[i] > 0 ? lowPassWeight * MathF.Sqrt(degree[i]) : 0f, item.Row(i));
+        }
+        return new GraphFilterRetriever(filter, user, item);
     }
 
     /// <summary>Each item's users (the training lists transposed).</summary>
@@ -86,10 +105,18 @@ public sealed class GraphFilterRetriever : IRetriever
     public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
         if (query.Length != Dimension) throw new ArgumentException($"the graph filter's query is a row over its {Dimension:N0} items, got {query.Length} values");
-        var s = _scores.Value!;
-        Array.Clear(s);
+        var buffer = _scores.Value!;
+        Array.Clear(buffer);
+        var s = buffer.AsSpan(0, ItemCount);
+        var t = buffer.AsSpan(ItemCount);
         for (int i = 0; i < query.Length; i++)
-            if (query[i] != 0) TensorPrimitives.MultiplyAdd(_filter[i], query[i], s, s);
+        {
+            if (query[i] == 0) continue;
+            TensorPrimitives.MultiplyAdd(_filter[i], query[i], s, s);
+            if (_lowPassUser is not null) TensorPrimitives.MultiplyAdd(_lowPassUser.Row(i), query[i], t, t);
+        }
+        if (_lowPassItem is not null)
+            for (int j = 0; j < s.Length; j++) s[j] += Distances.Dot(_lowPassItem.Row(j), t);
         var filter = options?.Filter;
         var heap = new TopK(Math.Min(k, ItemCount), ids, scores);
         for (int j = 0; j < s.Length; j++)

@@ -20,20 +20,7 @@ internal sealed class GraphPropagation
     {
         if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), $"propagation needs at least one layer, got {layers}");
         Layers = layers;
-        var itemDegree = train.ItemCounts(items);
-        var row = new int[train.Count];
-        var value = new float[train.Count];
-        for (int u = 0; u < train.UserCount; u++)
-        {
-            var h = train.Of(u);
-            for (int k = 0; k < h.Length; k++)
-            {
-                int e = train.Offsets[u] + k;
-                row[e] = u;
-                value[e] = 1f / MathF.Sqrt((float)h.Length * itemDegree[h[k]]);
-            }
-        }
-        _userItems = SparseMatrix.FromEntries(train.UserCount, items, row, train.Items, value);
+        _userItems = train.NormalizedMatrix(items);
         _itemUsers = _userItems.Transposed;
     }
 

@@ -40,6 +40,23 @@ public class GraphFilterTests
     }
 
     [Fact]
+    public void AFullRankLowPassPartAddsTheWeightedHistory()
+    {
+        // With every eigenvector kept, D^(−1/2) V Vᵀ D^(1/2) = I: the scores become r·P + α·r.
+        using var filter = GraphFilterRetriever.Build(Toy, 3, lowPassRank: 3, lowPassWeight: 0.5f);
+        Assert.Equal(3, filter.LowPassRank);
+        var query = new float[3];
+        GraphFilterRetriever.Query(Toy.Of(0), query);
+        var ids = new long[3];
+        var scores = new float[3];
+        filter.Search(query, 3, ids, scores);
+        float c = 1f / (2 * MathF.Sqrt(2));
+        Assert.Equal(0.5f + c + 0.5f, scores[0], 4);
+        Assert.Equal(c, scores[2], 4);
+        Assert.Equal(2, ids[2]);
+    }
+
+    [Fact]
     public void BatchSearchMatchesSingleSearches()
     {
         using var filter = GraphFilterRetriever.Build(Toy, 3);
@@ -58,6 +75,7 @@ public class GraphFilterTests
     public void ACatalogueTooLargeForMemoryIsRefusedBeforeAllocating()
     {
         var e = Assert.Throws<InsufficientMemoryException>(() => GraphFilterRetriever.Build(Toy, 3, maxBytes: 16));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GraphFilterRetriever.Build(Toy, 3, lowPassRank: 4));
         Assert.Contains("3 items", e.Message);
         Assert.Throws<ArgumentException>(() => GraphFilterRetriever.Build(Toy, 3).Search(new float[2], 1, new long[1], new float[1]));
     }
