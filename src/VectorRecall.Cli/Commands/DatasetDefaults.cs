@@ -16,6 +16,7 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
     public float NegativeWeight { get; init; } = new InfoNceOptions().NegativeWeight;
     public bool BehaviourGate { get; init; }
     public int PropagationLayers { get; init; }
+    public int SpectralRank { get; init; }
 
     /// <summary>The design note's defaults (those of <see cref="PipelineOptions"/>), for the synthetic demo.</summary>
     public static readonly DatasetDefaults Synthetic = Of(new PipelineOptions());

@@ -24,6 +24,9 @@ internal sealed record PipelineOptions
     public bool BehaviourGate { get; init; }
     /// <summary>LightGCN layers the id embeddings are propagated through while training (<see cref="TowerConfig.PropagationLayers"/>).</summary>
     public int PropagationLayers { get; init; }
+    /// <summary>Eigenvectors of the closed-form spectral model (<see cref="SpectralTwoTower"/>): 0 trains the towers, <see cref="AutoRank"/> picks by validation.</summary>
+    public int SpectralRank { get; init; }
+    public const int AutoRank = -1;
     /// <summary>
     /// The user encoder: "bag" (the two-tower's user tower), "sequence" (a causal transformer over recent items, tied
     /// item table) or "auto" (sequence for time-ordered real data, bag for unordered and synthetic data; resolved once
@@ -124,6 +127,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
     private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" + PerDataset };
     private readonly Option<int> _propagation = new("--propagation-layers", "--propagation_layers") { Description = "LightGCN layers: propagate the id embeddings over the training graph at every step, 0 for none (the served tables are the propagated ones)" + PerDataset };
+    private readonly Option<string> _spectralRank = new("--spectral-rank", "--spectral_rank") { Description = "build the two-tower in closed form from the interaction graph's leading eigenvectors (GF-CF's ideal low-pass filter as an inner product, no training): auto (the rank by validation recall), a rank, or 0 to train the towers (default 0; unordered real data: auto)" };
     private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<string> _norm = new("--norm") { Description = "sequence encoder: pre (normalise each branch's input) or post (normalise after each residual sum)", DefaultValueFactory = _ => D.Norm };
@@ -158,7 +162,7 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -202,6 +206,7 @@ internal sealed class PipelineOptionSet
             RecentLength = Pick(_recent, d.RecentLength),
             BehaviourGate = Pick(_gate, d.BehaviourGate),
             PropagationLayers = Pick(_propagation, d.PropagationLayers),
+            SpectralRank = r.GetResult(_spectralRank) is { Implicit: false } ? ParseRank(r.GetValue(_spectralRank)!) : d.SpectralRank,
             UserEncoder = userEncoder,
             Blocks = r.GetValue(_blocks),
             Heads = r.GetValue(_heads),
@@ -244,4 +249,9 @@ internal sealed class PipelineOptionSet
             EvalUsers = r.GetValue(_evalUsers),
         };
     }
+
+    private static int ParseRank(string value) =>
+        value.Equals("auto", StringComparison.OrdinalIgnoreCase) ? PipelineOptions.AutoRank
+        : int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int rank) ? rank
+        : throw new ArgumentException($"--spectral-rank must be auto, 0 or a positive rank, got '{value}'");
 }

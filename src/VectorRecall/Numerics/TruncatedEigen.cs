@@ -22,7 +22,8 @@ public static class TruncatedEigen
         for (int it = 0; it < iterations; it++)
         {
             q = multiply(q);
-            Orthonormalize(q);
+            // One Cholesky QR pass keeps the block well conditioned between products; the last gets two.
+            Orthonormalize(q, passes: it + 1 == iterations ? 2 : 1);
             progress?.Report(it + 1);
         }
         var aq = multiply(q);
@@ -37,14 +38,14 @@ public static class TruncatedEigen
         return (values[..k].Select(v => (float)v).ToArray(), result);
     }
 
-    /// <summary>Makes the columns of <paramref name="y"/> orthonormal in place (Cholesky QR, run twice so the result is orthonormal to float precision).</summary>
-    public static void Orthonormalize(Tensor y)
+    /// <summary>Makes the columns of <paramref name="y"/> orthonormal in place (Cholesky QR; two passes make the result orthonormal to float precision).</summary>
+    public static void Orthonormalize(Tensor y, int passes = 2)
     {
         int m = y.Cols;
         var gram = new Tensor(m, m);
         var inverse = new Tensor(m, m);
         var result = new Tensor(y.Rows, m);
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < passes; pass++)
         {
             Gemm.Multiply(y, true, y, false, gram);
             var l = Cholesky(gram);

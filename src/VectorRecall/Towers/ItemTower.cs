@@ -16,6 +16,7 @@ public sealed class ItemTower : Module
         if (c.Categories > 0) Category = RegisterModule("category", new Embedding(c.Categories, c.CategoryDim, rng));
         if (c.Tags > 0) Tags = RegisterModule("tags", new EmbeddingBag(c.Tags, c.TagDim, BagMode.Mean, rng));
         if (c.ItemFeatures > 0) Features = RegisterModule("features", new Linear(c.ItemFeatures, c.FeatureDim, rng));
+        Normalize = c.NormalizeOutput;
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.ItemInputDim, c, rng));
     }
 
@@ -25,6 +26,8 @@ public sealed class ItemTower : Module
     public EmbeddingBag? Tags { get; }
     public Linear? Features { get; }
     public Sequential Mlp { get; }
+    /// <summary>Whether the output is L2-normalised (<see cref="TowerConfig.NormalizeOutput"/>).</summary>
+    public bool Normalize { get; }
 
     /// <summary>The batch's item vectors; <paramref name="idTable"/> (the propagated id table, in training) replaces <see cref="Id"/>'s.</summary>
     public Variable Forward(ItemBatch batch, Variable? idTable = null)
@@ -33,7 +36,8 @@ public sealed class ItemTower : Module
         if (Category is not null) parts.Add(Category.Forward(batch.Categories));
         if (Tags is not null) parts.Add(Tags.Forward(batch.Tags, batch.TagOffsets));
         if (Features is not null) parts.Add(Features.Forward(batch.Features));
-        return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
+        var output = Mlp.Forward(Ops.ConcatColumns([.. parts]));
+        return Normalize ? Ops.L2NormalizeRows(output) : output;
     }
 }
 

@@ -57,6 +57,11 @@ public sealed record TowerConfig
     /// Serving reads the propagated tables the trainer bakes into the id embeddings, so it never propagates.
     /// </summary>
     public int PropagationLayers { get; init; }
+    /// <summary>
+    /// Whether the towers L2-normalise their output (the inner product is then the cosine). A closed-form model
+    /// whose scores are plain inner products (<c>SpectralTwoTower</c>) turns it off; the index searches by inner product either way.
+    /// </summary>
+    public bool NormalizeOutput { get; init; } = true;
 
     [JsonIgnore] public int UserInputDim => (GatedBehaviour ? 0 : IdDim) + (UserFeatures > 0 ? FeatureDim : 0) + BehaviourDim + (RecentLength > 0 ? BehaviourDim : 0);
     [JsonIgnore] public int ItemInputDim => IdDim + (Categories > 0 ? CategoryDim : 0) + (Tags > 0 ? TagDim : 0) + (ItemFeatures > 0 ? FeatureDim : 0);

@@ -21,6 +21,7 @@ public sealed class UserTower : Module
         if (c.RecentLength > 0) Recent = RegisterModule("recent", new EmbeddingBag(c.NumItems, c.BehaviourDim, BagMode.Mean, rng));
         RecentLength = c.RecentLength;
         if (c.GatedBehaviour) Gate = RegisterModule("gate", new Linear(c.IdDim + c.BehaviourDim, c.IdDim, rng));
+        Normalize = c.NormalizeOutput;
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.UserInputDim, c, rng));
     }
 
@@ -34,6 +35,8 @@ public sealed class UserTower : Module
     /// <summary>The behaviour gate's projection; null when id and behaviour are concatenated.</summary>
     public Linear? Gate { get; }
     public Sequential Mlp { get; }
+    /// <summary>Whether the output is L2-normalised (<see cref="TowerConfig.NormalizeOutput"/>).</summary>
+    public bool Normalize { get; }
 
     /// <summary>The batch's user vectors; <paramref name="idTable"/> (the propagated id table, in training) replaces <see cref="Id"/>'s.</summary>
     public Variable Forward(UserBatch batch, Variable? idTable = null)
@@ -61,7 +64,8 @@ public sealed class UserTower : Module
             var (items, offsets) = batch.RecentItems(RecentLength);
             parts.Add(Recent.Forward(items, offsets));
         }
-        return Ops.L2NormalizeRows(Mlp.Forward(Ops.ConcatColumns([.. parts])));
+        var output = Mlp.Forward(Ops.ConcatColumns([.. parts]));
+        return Normalize ? Ops.L2NormalizeRows(output) : output;
     }
 
     /// <summary>Known ids look up their row; an unknown id (−1) gets zeros, so the user is represented by features and history alone.</summary>

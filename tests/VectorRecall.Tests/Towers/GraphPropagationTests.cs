@@ -60,6 +60,36 @@ public class GraphPropagationTests
         Assert.True(propagated > plain + 0.03, $"Recall@10 with propagation {propagated:F3}, without {plain:F3}");
     }
 
+    [Fact]
+    public void TheBundleServesThePropagatedVectorsTheTrainerValidatedWith()
+    {
+        var data = Communities();
+        using var dir = new TempDir();
+        var config = new TowerConfig { NumUsers = data.UserCount, NumItems = data.ItemCount, IdDim = 8, BehaviourDim = 8, Hidden = [], EmbeddingDim = 8, Dropout = 0, PropagationLayers = 2 };
+        var model = new TwoTowerModel(config, new Rng(3));
+        var layer0 = model.Item.Id.Weight.Value.Clone();
+        var trainer = new TwoTowerTrainer(model, data, new TrainerOptions { Epochs = 1, BatchSize = 64, CheckpointDir = dir.File("ck") }, new InfoNceOptions { NumNegatives = 2 });
+        trainer.Train();
+        var (trainedUsers, trainedItems) = (model.User.Id.Weight.Value.Clone(), model.Item.Id.Weight.Value.Clone());
+        Assert.NotEqual(layer0.ToArray(), trainedItems.ToArray());
+        // The served tables are the propagated ones, and restoring again does not propagate twice.
+        var (expectedUsers, expectedItems) = new GraphPropagation(data.Train, data.ItemCount, 2).Propagate(trainedUsers, trainedItems);
+        trainer.RestoreBest();
+        trainer.RestoreBest();
+        Assert.Equal(expectedUsers.ToArray(), model.User.Id.Weight.Value.ToArray());
+        Assert.Equal(expectedItems.ToArray(), model.Item.Id.Weight.Value.ToArray());
+        var items = TowerEncoder.EncodeItems(model.Item, data.Items);
+        var users = Enumerable.Range(0, data.UserCount).ToArray();
+        var queries = TowerEncoder.EncodeUsers(model.User, UserBatch.Gather(users, data.UserFeatures, data.Train, config.HistoryLength));
+        using (var index = TowerEncoder.BuildIndex(items, "Flat"))
+            VectorRecall.Serving.ServingBundle.Save(dir.File("bundle"), model, index, items, TowerEncoder.SequentialIds(data.ItemCount), data.UserFeatures, data.Train, data.Train);
+        using var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("bundle"));
+        var served = service.EncodeUsers(users.Select(u => (long)u).ToArray());
+        for (int i = 0; i < queries.Length; i++) Assert.Equal(queries.Span[i], served.Span[i], 5);
+        var servedItems = service.LoadItemVectors();
+        for (int i = 0; i < items.Length; i++) Assert.Equal(items.Span[i], servedItems.Span[i], 5);
+    }
+
     /// <summary>4 communities of 40 users and 30 items; each user chose 4 of its community's items and is tested on 4 others.</summary>
     private static RecDataset Communities()
     {

@@ -1,0 +1,113 @@
+using VectorRecall.Data;
+using VectorRecall.Nn;
+using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
+using VectorRecall.Towers;
+
+namespace VectorRecall.TwoTower;
+
+/// <summary>
+/// A two-tower model in closed form, with no training: GF-CF's ideal low-pass filter (Shen et al., 2021) written as an
+/// inner product. With R̃ = D_u^(−1/2) R D_i^(−1/2) and V the leading k eigenvectors of R̃ᵀR̃, a user with interaction
+/// row r scores item j by r·D_i^(−1/2)·V·(d_j^(1/2) V_j)ᵀ: a sum over the user's items of a per-item row. The user tower
+/// is then a bag over the history with rows d_i^(−1/2) V_i, the item tower a table with rows d_j^(1/2) V_j, and both pass
+/// their input through unchanged (identity heads, no normalisation): k-wide vectors that HNSW and the service search as
+/// any other bundle, and a history given at serving time (a new user) is scored the same way. k sets how smooth the
+/// filter is; <see cref="BuildSelected"/> picks it by validation recall.
+/// </summary>
+public static class SpectralTwoTower
+{
+    /// <summary>The ranks <see cref="BuildSelected"/> tries, those up to an eighth of the catalogue.</summary>
+    public static readonly int[] CandidateRanks = [64, 128, 256, 512, 1024];
+
+    /// <summary>The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors.</summary>
+    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, IProgress<int>? progress = null)
+    {
+        CheckIdOnly(data);
+        if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
+        var (bag, table) = Factors(interactions, data.ItemCount, rank, [rank], progress)[0];
+        int longest = 1;
+        for (int u = 0; u < data.UserCount; u++) longest = Math.Max(longest, interactions.CountOf(u));
+        var config = new TowerConfig
+        {
+            NumUsers = data.UserCount, NumItems = data.ItemCount, IdDim = rank, BehaviourDim = rank, Hidden = [], EmbeddingDim = rank, Dropout = 0,
+            HistoryLength = longest, NormalizeOutput = false, OutputBias = false,
+        };
+        var model = new TwoTowerModel(config, new Rng(1));
+        bag.Span.CopyTo(model.User.Behaviour.Weight.Value.Span);
+        table.Span.CopyTo(model.Item.Id.Weight.Value.Span);
+        model.User.Id.Weight.Value.Span.Clear();
+        // Heads: the item's table row as it is; the user's bag as it is (the id part, zeros, is dropped).
+        var itemHead = ((Linear)model.Item.Mlp.Layers[0]).Weight.Value;
+        var userHead = ((Linear)model.User.Mlp.Layers[0]).Weight.Value;
+        itemHead.Span.Clear();
+        userHead.Span.Clear();
+        for (int c = 0; c < rank; c++)
+        {
+            itemHead[c, c] = 1f;
+            userHead[c, rank + c] = 1f;
+        }
+        return model;
+    }
+
+    /// <summary>
+    /// Picks the rank among <see cref="CandidateRanks"/> by validation Recall@<paramref name="k"/> of the model built on
+    /// the training split (one eigendecomposition serves every rank: the leading vectors are shared), then builds it on
+    /// train and validation together. Without a validation split, 256 (capped by the catalogue).
+    /// </summary>
+    public static (TwoTowerModel Model, int Rank, IReadOnlyList<(int Rank, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
+    {
+        CheckIdOnly(data);
+        var ranks = CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8)).DefaultIfEmpty(Math.Max(1, data.ItemCount / 8)).ToArray();
+        var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
+        var scores = new List<(int, double)>();
+        int best = ranks.Contains(256) ? 256 : ranks[^1];
+        if (users.Length > 0)
+        {
+            var factors = Factors(data.Train, data.ItemCount, ranks[^1], ranks, progress);
+            double bestRecall = -1;
+            for (int r = 0; r < ranks.Length; r++)
+            {
+                var (bag, table) = factors[r];
+                var queries = new Tensor(users.Length, ranks[r]);
+                for (int q = 0; q < users.Length; q++)
+                    foreach (int i in data.Train.Of(users[q])) TensorPrimitives.Add(queries.Row(q), bag.Row(i), queries.Row(q));
+                using var flat = new IndexRetriever(TowerEncoder.BuildIndex(table, "Flat"));
+                double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [Math.Min(k, data.ItemCount)]).Metrics.Get(RankingMetric.Recall, Math.Min(k, data.ItemCount));
+                scores.Add((ranks[r], recall));
+                if (recall > bestRecall) (bestRecall, best) = (recall, ranks[r]);
+            }
+        }
+        return (Build(data, data.Train.Concat(data.Validation), best, progress), best, scores);
+    }
+
+    /// <summary>For each of <paramref name="ranks"/> (each ≤ <paramref name="maxRank"/>): the bag rows d_i^(−1/2) V_i and the item rows d_j^(1/2) V_j.</summary>
+    private static List<(Tensor Bag, Tensor Table)> Factors(UserItemLists interactions, int items, int maxRank, int[] ranks, IProgress<int>? progress)
+    {
+        var r = interactions.NormalizedMatrix(items);
+        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, maxRank, new Rng(17), progress: progress);
+        var degree = interactions.ItemCounts(items);
+        var result = new List<(Tensor, Tensor)>();
+        foreach (int rank in ranks)
+        {
+            var bag = new Tensor(items, rank);
+            var table = new Tensor(items, rank);
+            for (int i = 0; i < items; i++)
+            {
+                var row = v.Row(i)[..rank];
+                float root = MathF.Sqrt(degree[i]);
+                if (degree[i] == 0) continue;  // an item nobody chose scores nothing and adds nothing
+                TensorPrimitives.Multiply(row, 1f / root, bag.Row(i));
+                TensorPrimitives.Multiply(row, root, table.Row(i));
+            }
+            result.Add((bag, table));
+        }
+        return result;
+    }
+
+    private static void CheckIdOnly(RecDataset data)
+    {
+        if (data.UserFeatures.Cols > 0 || data.Items.FeatureCount > 0 || data.Items.CategoryCount > 0 || data.Items.TagCount > 0)
+            throw new ArgumentException("the spectral model reads interactions alone; this data set has user or item features (train the towers: --spectral-rank 0)");
+    }
+}
