@@ -100,6 +100,8 @@ internal sealed record PipelineOptions
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
         if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
+        if (Sequence && SpectralRank != 0) throw new ArgumentException("--spectral-rank builds the bag two-tower in closed form; it does not apply to --user-encoder sequence");
+        if (SpectralRank < PipelineOptions.AutoRank) throw new ArgumentException($"--spectral-rank must be auto, 0 or a positive rank, got {SpectralRank}");
         if (PropagationLayers is < 0 or > 8) throw new ArgumentException($"--propagation-layers must be in [0, 8], got {PropagationLayers}");
         if (EvalUsers < 1) throw new ArgumentException($"--eval-users must be positive, got {EvalUsers}");
     }
@@ -125,8 +127,8 @@ internal sealed class PipelineOptionSet
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
-    private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" + PerDataset };
-    private readonly Option<int> _propagation = new("--propagation-layers", "--propagation_layers") { Description = "LightGCN layers: propagate the id embeddings over the training graph at every step, 0 for none (the served tables are the propagated ones)" + PerDataset };
+    private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "trained towers: mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" };
+    private readonly Option<int> _propagation = new("--propagation-layers", "--propagation_layers") { Description = "trained towers: LightGCN layers the id embeddings are propagated through over the training graph at every step (the served tables are the propagated ones), 0 for none", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _spectralRank = new("--spectral-rank", "--spectral_rank") { Description = "build the two-tower in closed form from the interaction graph's leading eigenvectors (GF-CF's ideal low-pass filter as an inner product, no training): auto (the rank by validation recall), a rank, or 0 to train the towers (default 0; unordered real data: auto)" };
     private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
@@ -141,9 +143,9 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _negatives = new("--num-negatives", "--num_negatives") { Description = "sampled negatives per example, besides the in-batch ones (sequence encoder: negatives shared by the batch, 0 for the full softmax)" + PerDataset, DefaultValueFactory = _ => S.NumNegatives };
     private readonly Option<bool> _sharedNegatives = new("--shared-negatives", "--shared_negatives") { Description = "draw --num-negatives per batch, scored by every example, instead of per example" };
     private readonly Option<string> _sampler = new("--sampler") { Description = "negative sampling: uniform or popularity", DefaultValueFactory = _ => "uniform" };
-    private readonly Option<string> _loss = new("--loss") { Description = "two-tower objective: infonce (softmax over in-batch and sampled negatives) or ccl (SimpleX's cosine contrastive loss over sampled negatives)" + PerDataset };
-    private readonly Option<float> _margin = new("--margin") { Description = "ccl: negatives with a cosine above this are pushed away" + PerDataset };
-    private readonly Option<float> _negativeWeight = new("--negative-weight", "--negative_weight") { Description = "ccl: the weight of the negatives' mean loss against the positive's" + PerDataset };
+    private readonly Option<string> _loss = new("--loss") { Description = "two-tower objective: infonce (softmax over in-batch and sampled negatives) or ccl (SimpleX's cosine contrastive loss over sampled negatives; give it --num-negatives 1000 --shared-negatives)", DefaultValueFactory = _ => "infonce" };
+    private readonly Option<float> _margin = new("--margin") { Description = "ccl: negatives with a cosine above this are pushed away", DefaultValueFactory = _ => D.Loss.Margin };
+    private readonly Option<float> _negativeWeight = new("--negative-weight", "--negative_weight") { Description = "ccl: the weight of the negatives' mean loss against the positive's", DefaultValueFactory = _ => D.Loss.NegativeWeight };
     private readonly Option<float> _temperature = new("--temperature") { Description = "InfoNCE temperature" + PerDataset, DefaultValueFactory = _ => S.Temperature };
     private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
     private readonly Option<string> _selectBy = new("--select-by", "--select_by") { Description = "what picks the served epoch: loss (validation loss) or recall (validation recall@20, all items)" + PerDataset, DefaultValueFactory = _ => S.SelectBy.ToString().ToLowerInvariant() };
