@@ -54,13 +54,13 @@ public sealed class GraphFilterRetriever : IRetriever
         var degree = train.ItemCounts(items);
         var inverseRoot = new float[items];
         for (int i = 0; i < items; i++) inverseRoot[i] = degree[i] > 0 ? 1f / MathF.Sqrt(degree[i]) : 0f;
-        var usersOf = ItemUsers(train, items);
+        var usersOf = train.NormalizedMatrix(items).Transposed;  // item i's row lists its users
         var filter = new float[items][];
         int done = 0;
         Parallel.For(0, items, Threads.Options, i =>
         {
             var row = filter[i] = new float[items];
-            foreach (int u in usersOf.Of(i))
+            foreach (int u in usersOf.Row(i).Columns.Span)
             {
                 var h = train.Of(u);
                 float w = inverseRoot[i] / h.Length;
@@ -70,29 +70,9 @@ public sealed class GraphFilterRetriever : IRetriever
             if (n % 4096 == 0) progress?.Report(n);
         });
         if (lowPassRank == 0) return new GraphFilterRetriever(filter, null, null);
-        var r = train.NormalizedMatrix(items);
-        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, lowPassRank, new Rng(17));
-        var user = new Tensor(items, lowPassRank);
-        var item = new Tensor(items, lowPassRank);
-        for (int i = 0; i < items; i++)
-        {
-            TensorPrimitives.Multiply(v.Row(i), inverseRoot[i], user.Row(i));
-            TensorPrimitives.Multiply(v.Row(i), degree[i] > 0 ? lowPassWeight * MathF.Sqrt(degree[i]) : 0f, item.Row(i));
-        }
+        var (user, item) = IdealLowPassFilter.Factors(train, items, [lowPassRank])[0];
+        TensorPrimitives.Multiply(item.Span, lowPassWeight, item.Span);
         return new GraphFilterRetriever(filter, user, item);
-    }
-
-    /// <summary>Each item's users (the training lists transposed).</summary>
-    private static UserItemLists ItemUsers(UserItemLists train, int items)
-    {
-        var offsets = new int[items + 1];
-        foreach (int i in train.Items) offsets[i + 1]++;
-        for (int i = 0; i < items; i++) offsets[i + 1] += offsets[i];
-        var next = offsets[..items];
-        var users = new int[train.Count];
-        for (int u = 0; u < train.UserCount; u++)
-            foreach (int i in train.Of(u)) users[next[i]++] = u;
-        return new UserItemLists(offsets, users);
     }
 
     /// <summary>A user's query: 1 at each item of its history, 0 elsewhere (<paramref name="into"/> is as long as the catalogue).</summary>

@@ -25,7 +25,7 @@ public static class SpectralTwoTower
     {
         CheckIdOnly(data);
         if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
-        var (bag, table) = Factors(interactions, data.ItemCount, rank, [rank], progress)[0];
+        var (bag, table) = IdealLowPassFilter.Factors(interactions, data.ItemCount, [rank], progress)[0];
         int longest = 1;
         for (int u = 0; u < data.UserCount; u++) longest = Math.Max(longest, interactions.CountOf(u));
         var config = new TowerConfig
@@ -64,7 +64,7 @@ public static class SpectralTwoTower
         int best = ranks.Contains(256) ? 256 : ranks[^1];
         if (users.Length > 0)
         {
-            var factors = Factors(data.Train, data.ItemCount, ranks[^1], ranks, progress);
+            var factors = IdealLowPassFilter.Factors(data.Train, data.ItemCount, ranks, progress);
             double bestRecall = -1;
             for (int r = 0; r < ranks.Length; r++)
             {
@@ -79,30 +79,6 @@ public static class SpectralTwoTower
             }
         }
         return (Build(data, data.Train.Concat(data.Validation), best, progress), best, scores);
-    }
-
-    /// <summary>For each of <paramref name="ranks"/> (each ≤ <paramref name="maxRank"/>): the bag rows d_i^(−1/2) V_i and the item rows d_j^(1/2) V_j.</summary>
-    private static List<(Tensor Bag, Tensor Table)> Factors(UserItemLists interactions, int items, int maxRank, int[] ranks, IProgress<int>? progress)
-    {
-        var r = interactions.NormalizedMatrix(items);
-        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, maxRank, new Rng(17), progress: progress);
-        var degree = interactions.ItemCounts(items);
-        var result = new List<(Tensor, Tensor)>();
-        foreach (int rank in ranks)
-        {
-            var bag = new Tensor(items, rank);
-            var table = new Tensor(items, rank);
-            for (int i = 0; i < items; i++)
-            {
-                var row = v.Row(i)[..rank];
-                float root = MathF.Sqrt(degree[i]);
-                if (degree[i] == 0) continue;  // an item nobody chose scores nothing and adds nothing
-                TensorPrimitives.Multiply(row, 1f / root, bag.Row(i));
-                TensorPrimitives.Multiply(row, root, table.Row(i));
-            }
-            result.Add((bag, table));
-        }
-        return result;
     }
 
     private static void CheckIdOnly(RecDataset data)

@@ -1,0 +1,42 @@
+using VectorRecall.Data;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Retrieval;
+
+/// <summary>
+/// GF-CF's ideal low-pass filter (Shen et al., 2021) as a pair of factor tables: with R̃ = D_u^(−1/2) R D_i^(−1/2) and V
+/// the leading k eigenvectors of the item graph R̃ᵀR̃, the filter D_i^(−1/2) V Vᵀ D_i^(1/2) scores item j for interaction
+/// row r as Σ_{i ∈ r} (d_i^(−1/2) V_i) · (d_j^(1/2) V_j): a user-side row per history item and an item-side row per
+/// candidate. The eigenvectors come from <see cref="TruncatedEigen"/> on R̃ᵀ(R̃·X), never forming the item graph.
+/// </summary>
+public static class IdealLowPassFilter
+{
+    /// <summary>
+    /// For each of <paramref name="ranks"/>: the user-side rows d_i^(−1/2) V_i and the item-side rows d_j^(1/2) V_j
+    /// ([items × k]); one decomposition at the largest rank serves them all (the leading vectors are shared).
+    /// An item nobody chose gets zero rows.
+    /// </summary>
+    public static IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null)
+    {
+        if (ranks.Count == 0 || ranks.Any(k => k < 1 || k > items)) throw new ArgumentOutOfRangeException(nameof(ranks), $"ranks must be in [1, {items}], got [{string.Join(", ", ranks)}]");
+        var r = interactions.NormalizedMatrix(items);
+        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), progress: progress);
+        var degree = interactions.ItemCounts(items);
+        var result = new List<(Tensor, Tensor)>();
+        foreach (int rank in ranks)
+        {
+            var user = new Tensor(items, rank);
+            var item = new Tensor(items, rank);
+            for (int i = 0; i < items; i++)
+            {
+                if (degree[i] == 0) continue;
+                var row = v.Row(i)[..rank];
+                float root = MathF.Sqrt(degree[i]);
+                TensorPrimitives.Multiply(row, 1f / root, user.Row(i));
+                TensorPrimitives.Multiply(row, root, item.Row(i));
+            }
+            result.Add((user, item));
+        }
+        return result;
+    }
+}
