@@ -107,20 +107,21 @@ internal static class DemoCommand
         var clock = Stopwatch.StartNew();
         TwoTowerModel model = null!;
         int rank = o.SpectralRank;
-        IReadOnlyList<(int Rank, double Recall)> scores = [];
+        float exponent = 0;
+        IReadOnlyList<(int Rank, float Exponent, double Recall)> scores = [];
         WithProgress("Leading eigenvectors of the item graph", TruncatedEigenIterations * (rank == PipelineOptions.AutoRank ? 2 : 1), report =>
         {
             int done = 0;
             var progress = new Progress<int>(_ => report(++done));
-            if (rank != PipelineOptions.AutoRank) model = SpectralTwoTower.Build(data, data.Train.Concat(data.Validation), Math.Min(rank, data.ItemCount), progress);
+            if (rank != PipelineOptions.AutoRank) model = SpectralTwoTower.Build(data, data.Train.Concat(data.Validation), Math.Min(rank, data.ItemCount), progress: progress);
             else
             {
                 var selected = SpectralTwoTower.BuildSelected(data, progress: progress);
-                (model, rank, scores) = selected;
+                (model, rank, exponent, scores) = selected;
             }
         });
-        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank: {string.Join(", ", scores.Select(s => $"{s.Rank}: {s.Recall:F4}"))}");
-        AnsiConsole.MarkupLineInterpolated($"Spectral model: {rank} eigenvectors (GF-CF's ideal low-pass filter), {rank}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
+        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank and eigenvalue exponent: {string.Join(", ", scores.Select(s => $"{s.Rank}/{s.Exponent}: {s.Recall:F4}"))}");
+        AnsiConsole.MarkupLineInterpolated($"Spectral model: {rank} eigenvectors weighted by eigenvalue^{exponent} (0: GF-CF's ideal low-pass filter), {rank}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
         return model;
     }
 

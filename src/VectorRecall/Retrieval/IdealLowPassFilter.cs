@@ -16,11 +16,18 @@ public static class IdealLowPassFilter
     /// ([items × k]); one decomposition at the largest rank serves them all (the leading vectors are shared).
     /// An item nobody chose gets zero rows.
     /// </summary>
-    public static IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null)
+    public static IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null) =>
+        Decompose(interactions, items, ranks, progress).Factors;
+
+    /// <summary>
+    /// <see cref="Factors"/> and the eigenvalues (descending) of the largest rank's vectors, for a filter that weights
+    /// each direction by a function of its eigenvalue (scale the user side's columns).
+    /// </summary>
+    public static (IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors, float[] Eigenvalues) Decompose(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null)
     {
         if (ranks.Count == 0 || ranks.Any(k => k < 1 || k > items)) throw new ArgumentOutOfRangeException(nameof(ranks), $"ranks must be in [1, {items}], got [{string.Join(", ", ranks)}]");
         var r = interactions.NormalizedMatrix(items);
-        var (_, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), progress: progress);
+        var (values, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), progress: progress);
         var degree = interactions.ItemCounts(items);
         var result = new List<(Tensor, Tensor)>();
         foreach (int rank in ranks)
@@ -37,6 +44,6 @@ public static class IdealLowPassFilter
             }
             result.Add((user, item));
         }
-        return result;
+        return (result, values);
     }
 }

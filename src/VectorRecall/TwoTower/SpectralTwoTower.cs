@@ -20,12 +20,21 @@ public static class SpectralTwoTower
     /// <summary>The ranks <see cref="BuildSelected"/> tries, those up to an eighth of the catalogue.</summary>
     public static readonly int[] CandidateRanks = [64, 128, 256, 512, 1024];
 
-    /// <summary>The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors.</summary>
-    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, IProgress<int>? progress = null)
+    /// <summary>The exponents γ <see cref="BuildSelected"/> tries: each direction weighted by λ^γ (0: GF-CF's ideal low-pass filter).</summary>
+    public static readonly float[] CandidateExponents = [0f, 0.5f, 1f];
+
+    /// <summary>
+    /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors, each
+    /// direction weighted by its eigenvalue to the power <paramref name="exponent"/> (0: the ideal low-pass filter).
+    /// </summary>
+    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
         if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
-        var (bag, table) = IdealLowPassFilter.Factors(interactions, data.ItemCount, [rank], progress)[0];
+        if (!(exponent >= 0)) throw new ArgumentOutOfRangeException(nameof(exponent), $"the eigenvalue exponent must be >= 0, got {exponent}");
+        var (factors, values) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress);
+        var (bag, table) = factors[0];
+        Weight(bag, values, exponent);
         int longest = 1;
         for (int u = 0; u < data.UserCount; u++) longest = Math.Max(longest, interactions.CountOf(u));
         var config = new TowerConfig
@@ -55,30 +64,44 @@ public static class SpectralTwoTower
     /// the training split (one eigendecomposition serves every rank: the leading vectors are shared), then builds it on
     /// train and validation together. Without a validation split, 256 (capped by the catalogue).
     /// </summary>
-    public static (TwoTowerModel Model, int Rank, IReadOnlyList<(int Rank, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
+    public static (TwoTowerModel Model, int Rank, float Exponent, IReadOnlyList<(int Rank, float Exponent, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
         var ranks = CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8)).DefaultIfEmpty(Math.Max(1, data.ItemCount / 8)).ToArray();
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
-        var scores = new List<(int, double)>();
+        var scores = new List<(int, float, double)>();
         int best = ranks.Contains(256) ? 256 : ranks[^1];
+        float bestExponent = 0;
         if (users.Length > 0)
         {
-            var factors = IdealLowPassFilter.Factors(data.Train, data.ItemCount, ranks, progress);
+            var (factors, values) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
             double bestRecall = -1;
             for (int r = 0; r < ranks.Length; r++)
             {
                 var (bag, table) = factors[r];
-                var queries = new Tensor(users.Length, ranks[r]);
-                for (int q = 0; q < users.Length; q++)
-                    foreach (int i in data.Train.Of(users[q])) TensorPrimitives.Add(queries.Row(q), bag.Row(i), queries.Row(q));
                 using var flat = new IndexRetriever(TowerEncoder.BuildIndex(table, "Flat"));
-                double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [Math.Min(k, data.ItemCount)]).Metrics.Get(RankingMetric.Recall, Math.Min(k, data.ItemCount));
-                scores.Add((ranks[r], recall));
-                if (recall > bestRecall) (bestRecall, best) = (recall, ranks[r]);
+                foreach (float exponent in CandidateExponents)
+                {
+                    var queries = new Tensor(users.Length, ranks[r]);
+                    for (int q = 0; q < users.Length; q++)
+                        foreach (int i in data.Train.Of(users[q])) TensorPrimitives.Add(queries.Row(q), bag.Row(i), queries.Row(q));
+                    Weight(queries, values, exponent);
+                    double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [Math.Min(k, data.ItemCount)]).Metrics.Get(RankingMetric.Recall, Math.Min(k, data.ItemCount));
+                    scores.Add((ranks[r], exponent, recall));
+                    if (recall > bestRecall) (bestRecall, best, bestExponent) = (recall, ranks[r], exponent);
+                }
             }
         }
-        return (Build(data, data.Train.Concat(data.Validation), best, progress), best, scores);
+        return (Build(data, data.Train.Concat(data.Validation), best, bestExponent, progress), best, bestExponent, scores);
+    }
+
+    /// <summary>Scales column c of <paramref name="rows"/> by λ_c^γ (eigenvalues clamped at 0; γ = 0 leaves them as they are).</summary>
+    private static void Weight(Tensor rows, float[] eigenvalues, float exponent)
+    {
+        if (exponent == 0) return;
+        var w = new float[rows.Cols];
+        for (int c = 0; c < w.Length; c++) w[c] = MathF.Pow(Math.Max(eigenvalues[c], 0f), exponent);
+        for (int r = 0; r < rows.Rows; r++) TensorPrimitives.Multiply(rows.Row(r), w, rows.Row(r));
     }
 
     private static void CheckIdOnly(RecDataset data)

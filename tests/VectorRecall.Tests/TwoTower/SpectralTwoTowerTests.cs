@@ -29,6 +29,18 @@ public class SpectralTwoTowerTests
     }
 
     [Fact]
+    public void AnEigenvalueExponentWeightsEachDirection()
+    {
+        // At full rank with γ = 1 the filter is D^(−1/2) P D^(1/2): user 0 (items 0, 1) scores item 2 by
+        // (P_02 / √1 + P_12 / √2) · √1 / 2 = (0 + 1/(2√2) / √2) / 2 = 1/8.
+        var data = Toy();
+        var model = SpectralTwoTower.Build(data, data.Train, rank: 3, exponent: 1);
+        var users = TowerEncoder.EncodeUsers(model.User, UserBatch.Gather([0], data.UserFeatures, data.Train, model.Config.HistoryLength));
+        var items = TowerEncoder.EncodeItems(model.Item, data.Items);
+        Assert.Equal(0.125f, Distances.Dot(users.Row(0), items.Row(2)), 4);
+    }
+
+    [Fact]
     public void ALowRankModelMatchesTheDenseFilterAndServesThroughABundle()
     {
         var data = Toy();
@@ -56,10 +68,12 @@ public class SpectralTwoTowerTests
     public void TheRankIsChosenByValidationAndFeaturesAreRefused()
     {
         var data = Toy();
-        var (model, rank, _) = SpectralTwoTower.BuildSelected(data);
+        var (model, rank, exponent, _) = SpectralTwoTower.BuildSelected(data);
+        Assert.Equal(0f, exponent);  // no validation split: the ideal low-pass filter
         Assert.Equal(1, rank);  // a catalogue of 3 allows an eighth of it, at least 1
         Assert.Equal(1, model.Config.EmbeddingDim);
         Assert.False(model.Config.NormalizeOutput);
         Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 1, exponent: -1));
     }
 }
