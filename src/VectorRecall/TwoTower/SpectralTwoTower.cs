@@ -8,12 +8,13 @@ namespace VectorRecall.TwoTower;
 
 /// <summary>
 /// A two-tower model in closed form, with no training: GF-CF's ideal low-pass filter (Shen et al., 2021) written as an
-/// inner product. With R̃ = D_u^(−1/2) R D_i^(−1/2) and V the leading k eigenvectors of R̃ᵀR̃, a user with interaction
-/// row r scores item j by r·D_i^(−1/2)·V·(d_j^(1/2) V_j)ᵀ: a sum over the user's items of a per-item row. The user tower
-/// is then a bag over the history with rows d_i^(−1/2) V_i, the item tower a table with rows d_j^(1/2) V_j, and both pass
-/// their input through unchanged (identity heads, no normalisation): k-wide vectors that HNSW and the service search as
-/// any other bundle, and a history given at serving time (a new user) is scored the same way. k sets how smooth the
-/// filter is; <see cref="BuildSelected"/> picks it by validation recall.
+/// inner product, each direction optionally weighted by its eigenvalue. With R̃ = D_u^(−1/2) R D_i^(−1/2) and V, Λ the
+/// leading k eigenvectors and eigenvalues of R̃ᵀR̃, a user with interaction row r scores item j by
+/// r·D_i^(−1/2)·V·Λ^γ·(d_j^(1/2) V_j)ᵀ: a sum over the user's items of a per-item row. The user tower is then a bag over the
+/// history with rows d_i^(−1/2) V_i Λ^γ, the item tower a table with rows d_j^(1/2) V_j, and both pass their input through
+/// unchanged (identity heads, no normalisation): k-wide vectors that HNSW and the service search as any other bundle, and
+/// a history given at serving time (a new user) is scored the same way. k sets how smooth the filter is and γ how much
+/// the weaker directions count; <see cref="BuildSelected"/> picks both by validation recall.
 /// </summary>
 public static class SpectralTwoTower
 {
@@ -21,7 +22,7 @@ public static class SpectralTwoTower
     public static readonly int[] CandidateRanks = [64, 128, 256, 512, 1024];
 
     /// <summary>The exponents γ <see cref="BuildSelected"/> tries: each direction weighted by λ^γ (0: GF-CF's ideal low-pass filter).</summary>
-    public static readonly float[] CandidateExponents = [0f, 0.5f, 1f];
+    public static readonly float[] CandidateExponents = [0f, 0.25f, 0.5f, 0.75f, 1f];
 
     /// <summary>
     /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors, each
@@ -60,9 +61,10 @@ public static class SpectralTwoTower
     }
 
     /// <summary>
-    /// Picks the rank among <see cref="CandidateRanks"/> by validation Recall@<paramref name="k"/> of the model built on
-    /// the training split (one eigendecomposition serves every rank: the leading vectors are shared), then builds it on
-    /// train and validation together. Without a validation split, 256 (capped by the catalogue).
+    /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/> by validation
+    /// Recall@<paramref name="k"/> of the model built on the training split (one eigendecomposition serves every pair: the
+    /// leading vectors are shared), then builds the pair on train and validation together. Without a validation split,
+    /// rank 256 (capped by the catalogue) and γ = 0.
     /// </summary>
     public static (TwoTowerModel Model, int Rank, float Exponent, IReadOnlyList<(int Rank, float Exponent, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
