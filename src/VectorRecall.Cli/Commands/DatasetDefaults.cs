@@ -10,12 +10,7 @@ namespace VectorRecall.Cli.Commands;
 /// </summary>
 internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dropout, int HistoryLength, int RecentLength, int Epochs, int BatchSize, double LearningRate, double WeightDecay, int NumNegatives, float Temperature, ModelSelection SelectBy, int Patience)
 {
-    public LossKind Loss { get; init; } = LossKind.InfoNce;
-    public bool SharedNegatives { get; init; }
-    public float Margin { get; init; } = new InfoNceOptions().Margin;
-    public float NegativeWeight { get; init; } = new InfoNceOptions().NegativeWeight;
-    public bool BehaviourGate { get; init; }
-    public int PropagationLayers { get; init; }
+    /// <summary>The spectral model's rank (<see cref="PipelineOptions.SpectralRank"/>): 0 trains the towers.</summary>
     public int SpectralRank { get; init; }
 
     /// <summary>The design note's defaults (those of <see cref="PipelineOptions"/>), for the synthetic demo.</summary>

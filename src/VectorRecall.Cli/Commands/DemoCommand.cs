@@ -109,7 +109,7 @@ internal static class DemoCommand
         int rank = o.SpectralRank;
         float exponent = 0;
         IReadOnlyList<(int Rank, float Exponent, double Recall)> scores = [];
-        WithProgress("Leading eigenvectors of the item graph", TruncatedEigenIterations * (rank == PipelineOptions.AutoRank ? 2 : 1), report =>
+        WithProgress("Leading eigenvectors of the item graph", TruncatedEigen.DefaultIterations * (rank == PipelineOptions.AutoRank ? 2 : 1), report =>
         {
             int done = 0;
             var progress = new Progress<int>(_ => report(++done));
@@ -124,9 +124,6 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"Spectral model: {rank} eigenvectors weighted by eigenvalue^{exponent} (0: GF-CF's ideal low-pass filter), {rank}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
         return model;
     }
-
-    /// <summary>Subspace iterations of <see cref="TruncatedEigen.Top"/> (its default), for the progress bar.</summary>
-    private const int TruncatedEigenIterations = 12;
 
     /// <summary>Trains the towers with the shared loop; returns the model with the served epoch's weights.</summary>
     private static TwoTowerModel TrainTowers(PipelineOptions o, RecDataset data, CancellationToken token)

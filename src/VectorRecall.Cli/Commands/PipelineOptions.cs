@@ -206,8 +206,8 @@ internal sealed class PipelineOptionSet
             Dropout = Pick(_dropout, d.Dropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
-            BehaviourGate = Pick(_gate, d.BehaviourGate),
-            PropagationLayers = Pick(_propagation, d.PropagationLayers),
+            BehaviourGate = r.GetValue(_gate),
+            PropagationLayers = r.GetValue(_propagation),
             SpectralRank = r.GetResult(_spectralRank) is { Implicit: false } ? ParseRank(r.GetValue(_spectralRank)!) : d.SpectralRank,
             UserEncoder = userEncoder,
             Blocks = r.GetValue(_blocks),
@@ -231,15 +231,15 @@ internal sealed class PipelineOptionSet
             },
             Loss = D.Loss with
             {
-                Kind = Pick(_loss, d.Loss.ToString()).ToLowerInvariant() switch
+                Kind = r.GetValue(_loss)!.ToLowerInvariant() switch
                 {
                     "infonce" => LossKind.InfoNce,
                     "ccl" => LossKind.Ccl,
                     var v => throw new ArgumentException($"--loss must be infonce or ccl, got '{v}'"),
                 },
-                NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = Pick(_sharedNegatives, d.SharedNegatives), Sampler = sampler,
+                NumNegatives = Pick(_negatives, d.NumNegatives), SharedNegatives = r.GetValue(_sharedNegatives), Sampler = sampler,
                 Temperature = Pick(_temperature, d.Temperature), LogQCorrection = !r.GetValue(_noLogQ),
-                Margin = Pick(_margin, d.Margin), NegativeWeight = Pick(_negativeWeight, d.NegativeWeight),
+                Margin = r.GetValue(_margin), NegativeWeight = r.GetValue(_negativeWeight),
             },
             Index = r.GetValue(_index)!,
             M = r.GetValue(_m),

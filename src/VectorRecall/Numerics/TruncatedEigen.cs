@@ -8,11 +8,14 @@ namespace VectorRecall.Numerics;
 /// </summary>
 public static class TruncatedEigen
 {
+    /// <summary>Subspace iterations <see cref="Top"/> runs unless told otherwise (each one product with the operator).</summary>
+    public const int DefaultIterations = 12;
+
     /// <summary>
     /// The <paramref name="k"/> largest eigenvalues (descending) of the n × n operator <paramref name="multiply"/>
     /// (X [n × m] → A·X [n × m]) and their eigenvectors as the columns of an [n × k] tensor.
     /// </summary>
-    public static (float[] Values, Tensor Vectors) Top(Func<Tensor, Tensor> multiply, int n, int k, Rng rng, int oversample = 32, int iterations = 12, IProgress<int>? progress = null)
+    public static (float[] Values, Tensor Vectors) Top(Func<Tensor, Tensor> multiply, int n, int k, Rng rng, int oversample = 32, int iterations = DefaultIterations, IProgress<int>? progress = null)
     {
         if (k < 1 || k > n) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k} eigenpairs of a {n} x {n} matrix");
         if (iterations < 1 || oversample < 0) throw new ArgumentOutOfRangeException(nameof(iterations), "iterations must be >= 1 and oversampling >= 0");

@@ -51,20 +51,22 @@ public sealed class GraphFilterRetriever : IRetriever
         long bytes = (long)items * items * sizeof(float);
         if (bytes > maxBytes)
             throw new InsufficientMemoryException($"the graph filter over {items:N0} items needs {bytes / (1 << 20):N0} MiB for its dense item-item matrix; {maxBytes / (1 << 20):N0} MiB are available");
-        var degree = train.ItemCounts(items);
-        var inverseRoot = new float[items];
-        for (int i = 0; i < items; i++) inverseRoot[i] = degree[i] > 0 ? 1f / MathF.Sqrt(degree[i]) : 0f;
-        var usersOf = train.NormalizedMatrix(items).Transposed;  // item i's row lists its users
+        // Row i of P = R̃ᵀR̃ is Σ over item i's users u of R̃_ui · (user u's row of R̃).
+        var r = train.NormalizedMatrix(items);
+        var usersOf = r.Transposed;
         var filter = new float[items][];
         int done = 0;
         Parallel.For(0, items, Threads.Options, i =>
         {
             var row = filter[i] = new float[items];
-            foreach (int u in usersOf.Row(i).Columns.Span)
+            var (users, weights) = usersOf.Row(i);
+            for (int e = 0; e < users.Length; e++)
             {
-                var h = train.Of(u);
-                float w = inverseRoot[i] / h.Length;
-                foreach (int j in h) row[j] += w * inverseRoot[j];
+                var (columns, values) = r.Row(users.Span[e]);
+                ReadOnlySpan<int> cs = columns.Span;
+                ReadOnlySpan<float> vs = values.Span;
+                float w = weights.Span[e];
+                for (int c = 0; c < cs.Length; c++) row[cs[c]] += w * vs[c];
             }
             int n = Interlocked.Increment(ref done);
             if (n % 4096 == 0) progress?.Report(n);

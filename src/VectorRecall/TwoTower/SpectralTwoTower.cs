@@ -1,3 +1,4 @@
+using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
@@ -77,18 +78,20 @@ public static class SpectralTwoTower
         if (users.Length > 0)
         {
             var (factors, values) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
+            var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
+            int top = Math.Min(k, data.ItemCount);
             double bestRecall = -1;
             for (int r = 0; r < ranks.Length; r++)
             {
                 var (bag, table) = factors[r];
                 using var flat = new IndexRetriever(TowerEncoder.BuildIndex(table, "Flat"));
+                // The user tower's bag over each history, as served (its mean scales a user's scores, not their order).
+                var summed = Tape.NoGrad(() => Ops.EmbeddingBag(bag, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
                 foreach (float exponent in CandidateExponents)
                 {
-                    var queries = new Tensor(users.Length, ranks[r]);
-                    for (int q = 0; q < users.Length; q++)
-                        foreach (int i in data.Train.Of(users[q])) TensorPrimitives.Add(queries.Row(q), bag.Row(i), queries.Row(q));
+                    var queries = summed.Clone();
                     Weight(queries, values, exponent);
-                    double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [Math.Min(k, data.ItemCount)]).Metrics.Get(RankingMetric.Recall, Math.Min(k, data.ItemCount));
+                    double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
                     scores.Add((ranks[r], exponent, recall));
                     if (recall > bestRecall) (bestRecall, best, bestExponent) = (recall, ranks[r], exponent);
                 }
