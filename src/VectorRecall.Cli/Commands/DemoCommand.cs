@@ -109,7 +109,7 @@ internal static class DemoCommand
         int rank = o.SpectralRank;
         float exponent = 0;
         IReadOnlyList<(int Rank, float Exponent, double Recall)> scores = [];
-        WithProgress("Leading eigenvectors of the item graph", TruncatedEigen.DefaultIterations * (rank == PipelineOptions.AutoRank ? 2 : 1), report =>
+        WithProgress("Leading eigenvectors of the item graph", TruncatedEigen.DefaultIterations + (rank == PipelineOptions.AutoRank ? TruncatedEigen.WarmIterations : 0), report =>
         {
             int done = 0;
             var progress = new Progress<int>(_ => report(++done));

@@ -20,14 +20,18 @@ public static class IdealLowPassFilter
         Decompose(interactions, items, ranks, progress).Factors;
 
     /// <summary>
-    /// <see cref="Factors"/> and the eigenvalues (descending) of the largest rank's vectors, for a filter that weights
-    /// each direction by a function of its eigenvalue (scale the user side's columns).
+    /// <see cref="Factors"/>, the eigenvalues (descending) of the largest rank's vectors, for a filter that weights each
+    /// direction by a function of its eigenvalue (scale the user side's columns), and the eigenvectors themselves
+    /// ([items × largest rank]). <paramref name="start"/>, the eigenvectors of a slightly smaller graph (the same items
+    /// with fewer interactions), starts the iteration near the answer, which then takes
+    /// <see cref="TruncatedEigen.WarmIterations"/> products instead of <see cref="TruncatedEigen.DefaultIterations"/>.
     /// </summary>
-    public static (IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors, float[] Eigenvalues) Decompose(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null)
+    public static (IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors, float[] Eigenvalues, Tensor Vectors) Decompose(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null, Tensor? start = null)
     {
         if (ranks.Count == 0 || ranks.Any(k => k < 1 || k > items)) throw new ArgumentOutOfRangeException(nameof(ranks), $"ranks must be in [1, {items}], got [{string.Join(", ", ranks)}]");
         var r = interactions.NormalizedMatrix(items);
-        var (values, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), progress: progress);
+        int iterations = start is null ? TruncatedEigen.DefaultIterations : TruncatedEigen.WarmIterations;
+        var (values, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), iterations: iterations, progress: progress, start: start);
         var degree = interactions.ItemCounts(items);
         var result = new List<(Tensor, Tensor)>();
         foreach (int rank in ranks)
@@ -44,6 +48,6 @@ public static class IdealLowPassFilter
             }
             result.Add((user, item));
         }
-        return (result, values);
+        return (result, values, v);
     }
 }

@@ -19,8 +19,15 @@ namespace VectorRecall.TwoTower;
 /// </summary>
 public static class SpectralTwoTower
 {
-    /// <summary>The ranks <see cref="BuildSelected"/> tries, those up to an eighth of the catalogue.</summary>
-    public static readonly int[] CandidateRanks = [64, 128, 256, 512, 1024];
+    /// <summary>The ranks <see cref="BuildSelected"/> tries: those up to an eighth of the catalogue whose decomposition fits in memory (<see cref="DecompositionBytes"/>).</summary>
+    public static readonly int[] CandidateRanks = [64, 128, 256, 512, 1024, 2048];
+
+    /// <summary>
+    /// Validation users <see cref="BuildSelected"/> scores each candidate on, at most: an even sample of them beyond this.
+    /// Every candidate ranks the whole catalogue for each, so this bounds the selection's cost on large data; the
+    /// differences it decides between are larger than the sampling error of 10,000 users' recall.
+    /// </summary>
+    public const int SelectionUsers = 10_000;
 
     /// <summary>The exponents γ <see cref="BuildSelected"/> tries: each direction weighted by λ^γ (0: GF-CF's ideal low-pass filter).</summary>
     public static readonly float[] CandidateExponents = [0f, 0.25f, 0.5f, 0.75f, 1f];
@@ -29,12 +36,14 @@ public static class SpectralTwoTower
     /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors, each
     /// direction weighted by its eigenvalue to the power <paramref name="exponent"/> (0: the ideal low-pass filter).
     /// </summary>
-    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, IProgress<int>? progress = null)
+    /// <remarks><paramref name="start"/>: eigenvectors of a graph with fewer interactions over the same items (the training split's, when
+    /// building on train and validation), which make the decomposition a short refinement.</remarks>
+    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, IProgress<int>? progress = null, Tensor? start = null)
     {
         CheckIdOnly(data);
         if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
         if (!(exponent >= 0)) throw new ArgumentOutOfRangeException(nameof(exponent), $"the eigenvalue exponent must be >= 0, got {exponent}");
-        var (factors, values) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress);
+        var (factors, values, _) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress, start);
         var (bag, table) = factors[0];
         Weight(bag, values, exponent);
         int longest = 1;
@@ -63,21 +72,26 @@ public static class SpectralTwoTower
 
     /// <summary>
     /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/> by validation
-    /// Recall@<paramref name="k"/> of the model built on the training split (one eigendecomposition serves every pair: the
-    /// leading vectors are shared), then builds the pair on train and validation together. Without a validation split,
-    /// rank 256 (capped by the catalogue) and γ = 0.
+    /// Recall@<paramref name="k"/> (on up to <see cref="SelectionUsers"/> users) of the model built on the training split
+    /// (one eigendecomposition serves every pair: the leading vectors are shared), then builds the pair on train and
+    /// validation together, starting from the training split's eigenvectors. Without a validation split, rank 256 (capped
+    /// by the catalogue) and γ = 0.
     /// </summary>
     public static (TwoTowerModel Model, int Rank, float Exponent, IReadOnlyList<(int Rank, float Exponent, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
-        var ranks = CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8)).DefaultIfEmpty(Math.Max(1, data.ItemCount / 8)).ToArray();
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+        var ranks = CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8) && DecompositionBytes(data.UserCount, data.ItemCount, r) <= memory)
+            .DefaultIfEmpty(Math.Max(1, Math.Min(CandidateRanks[0], data.ItemCount / 8))).ToArray();
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
+        if (users.Length > SelectionUsers) users = Enumerable.Range(0, SelectionUsers).Select(i => users[(int)((long)i * users.Length / SelectionUsers)]).ToArray();
         var scores = new List<(int, float, double)>();
         int best = ranks.Contains(256) ? 256 : ranks[^1];
         float bestExponent = 0;
+        Tensor? start = null;
         if (users.Length > 0)
         {
-            var (factors, values) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
+            var (factors, values, vectors) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
             var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
             int top = Math.Min(k, data.ItemCount);
             double bestRecall = -1;
@@ -96,8 +110,29 @@ public static class SpectralTwoTower
                     if (recall > bestRecall) (bestRecall, best, bestExponent) = (recall, ranks[r], exponent);
                 }
             }
+            start = vectors.Cols == best ? vectors : Columns(vectors, best);
         }
-        return (Build(data, data.Train.Concat(data.Validation), best, bestExponent, progress), best, bestExponent, scores);
+        return (Build(data, data.Train.Concat(data.Validation), best, bestExponent, progress, start), best, bestExponent, scores);
+    }
+
+    /// <summary>
+    /// Bytes a decomposition at <paramref name="rank"/> holds at its peak, roughly: the iterated block and its products
+    /// (items × (rank + oversampling), four of them, and users × the same once) and the factor tables of every
+    /// candidate rank up to it.
+    /// </summary>
+    public static long DecompositionBytes(int users, int items, int rank)
+    {
+        long block = (long)(rank + 32) * (4L * items + users);
+        long tables = 2L * items * CandidateRanks.Where(r => r <= rank).Sum();
+        return sizeof(float) * (block + tables);
+    }
+
+    /// <summary>The first <paramref name="count"/> columns of <paramref name="x"/>.</summary>
+    private static Tensor Columns(Tensor x, int count)
+    {
+        var result = new Tensor(x.Rows, count);
+        for (int r = 0; r < x.Rows; r++) x.Row(r)[..count].CopyTo(result.Row(r));
+        return result;
     }
 
     /// <summary>Scales column c of <paramref name="rows"/> by λ_c^γ (eigenvalues clamped at 0; γ = 0 leaves them as they are).</summary>

@@ -5,40 +5,87 @@ namespace VectorRecall.Tests.Numerics;
 public class TruncatedEigenTests
 {
     [Fact]
-    public void JacobiSolvesATwoByTwoByHand()
+    public void TheSymmetricSolverSolvesATwoByTwoByHand()
     {
         // [[2, 1], [1, 2]]: eigenvalues 3 and 1, eigenvectors (1, 1)/√2 and (1, −1)/√2.
-        var (values, vectors) = TruncatedEigen.Jacobi(Tensor.FromArray([2, 1, 1, 2], 2, 2));
+        var (values, vectors) = SymmetricEigen.Solve(Tensor.FromArray([2, 1, 1, 2], 2, 2));
         Assert.Equal(3, values[0], 10);
         Assert.Equal(1, values[1], 10);
         Assert.Equal(1, Math.Abs(vectors[0, 0] + vectors[1, 0]) / Math.Sqrt(2), 10);
+        Assert.Equal(0, vectors[0, 1] + vectors[1, 1], 10);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(17)]
+    [InlineData(120)]
+    public void TheSymmetricSolverGivesOrthonormalEigenvectorsOfARandomMatrix(int m)
+    {
+        var b = Tensor.Randn(new Rng(5), 1f, m, m);
+        var a = new Tensor(m, m);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++) a[i, j] = b[i, j] + b[j, i];
+        var (values, vectors) = SymmetricEigen.Solve(a);
+        for (int c = 0; c < m; c++)
+        {
+            if (c > 0) Assert.True(values[c] <= values[c - 1]);
+            for (int r = 0; r < m; r++)
+            {
+                double av = 0;
+                for (int j = 0; j < m; j++) av += a[r, j] * vectors[j, c];
+                Assert.Equal(values[c] * vectors[r, c], av, 4);  // A v = λ v
+            }
+            for (int d = 0; d < m; d++)
+            {
+                double dot = 0;
+                for (int r = 0; r < m; r++) dot += vectors[r, c] * vectors[r, d];
+                Assert.Equal(c == d ? 1 : 0, dot, 8);
+            }
+        }
+        double trace = 0;
+        for (int i = 0; i < m; i++) trace += a[i, i];
+        Assert.Equal(trace, values.Sum(), 3);
+    }
+
+    [Fact]
+    public void TheSymmetricSolverHandlesRepeatedEigenvaluesAndADiagonalMatrix()
+    {
+        // diag(1, 4, 4, 0, 4): already diagonal (every reflection is skipped) with a threefold eigenvalue.
+        var a = new Tensor(5, 5);
+        float[] diagonal = [1, 4, 4, 0, 4];
+        for (int i = 0; i < 5; i++) a[i, i] = diagonal[i];
+        var (values, vectors) = SymmetricEigen.Solve(a);
+        Assert.Equal([4, 4, 4, 1, 0], values.Select(v => Math.Round(v, 10)));
+        Assert.Equal(1, Math.Abs(vectors[0, 3]), 10);
+        Assert.Equal(1, Math.Abs(vectors[3, 4]), 10);
     }
 
     [Fact]
     public void TheLeadingEigenpairsOfAGramMatrixMatchTheFullSolution()
     {
-        // A = BᵀB for a random 40 × 30 B, multiplied without forming A.
-        var rng = new Rng(4);
-        var b = Tensor.Randn(rng, 1f, 40, 30);
-        Tensor Multiply(Tensor x)
-        {
-            var bx = new Tensor(40, x.Cols);
-            Gemm.Multiply(b, false, x, false, bx);
-            var y = new Tensor(30, x.Cols);
-            Gemm.Multiply(b, true, bx, false, y);
-            return y;
-        }
+        var (b, multiply) = GramOperator();
         var a = new Tensor(30, 30);
         Gemm.Multiply(b, true, b, false, a);
-        var (all, allVectors) = TruncatedEigen.Jacobi(a);
-        var (top, vectors) = TruncatedEigen.Top(Multiply, 30, 5, new Rng(9), oversample: 10, iterations: 30);
-        for (int k = 0; k < 5; k++)
-        {
-            Assert.Equal(all[k], top[k], 2);
-            double dot = 0;
-            for (int r = 0; r < 30; r++) dot += allVectors[r, k] * vectors[r, k];
-            Assert.Equal(1, Math.Abs(dot), 3);  // the same direction up to sign
-        }
+        var (all, allVectors) = SymmetricEigen.Solve(a);
+        var (top, vectors) = TruncatedEigen.Top(multiply, 30, 5, new Rng(9), oversample: 10, iterations: 30);
+        AssertMatches(all, allVectors, top, vectors, 5);
+    }
+
+    [Fact]
+    public void AWarmStartFromANearbyOperatorConvergesInAFewIterations()
+    {
+        // The answer for BᵀB starts the iteration for (B + small change)ᵀ(B + small change).
+        var (b, multiply) = GramOperator();
+        var (_, previous) = TruncatedEigen.Top(multiply, 30, 5, new Rng(9), oversample: 10, iterations: 30);
+        var noise = Tensor.Randn(new Rng(11), 0.02f, 40, 30);
+        System.Numerics.Tensors.TensorPrimitives.Add(b.Span, noise.Span, b.Span);
+        var a = new Tensor(30, 30);
+        Gemm.Multiply(b, true, b, false, a);
+        var (all, allVectors) = SymmetricEigen.Solve(a);
+        var (top, vectors) = TruncatedEigen.Top(multiply, 30, 5, new Rng(9), oversample: 10, iterations: TruncatedEigen.WarmIterations, start: previous);
+        AssertMatches(all, allVectors, top, vectors, 5);
+        Assert.Throws<ArgumentException>(() => TruncatedEigen.Top(multiply, 30, 5, new Rng(9), start: new Tensor(29, 5)));
     }
 
     [Fact]
@@ -50,5 +97,31 @@ public class TruncatedEigenTests
         Gemm.Multiply(y, true, y, false, g);
         for (int i = 0; i < 8; i++)
             for (int j = 0; j < 8; j++) Assert.Equal(i == j ? 1f : 0f, g[i, j], 4);
+    }
+
+    /// <summary>A random 40 × 30 B and the product X ↦ Bᵀ(B·X), A = BᵀB never formed (B is read at each call).</summary>
+    private static (Tensor B, Func<Tensor, Tensor> Multiply) GramOperator()
+    {
+        var b = Tensor.Randn(new Rng(4), 1f, 40, 30);
+        Tensor Multiply(Tensor x)
+        {
+            var bx = new Tensor(40, x.Cols);
+            Gemm.Multiply(b, false, x, false, bx);
+            var y = new Tensor(30, x.Cols);
+            Gemm.Multiply(b, true, bx, false, y);
+            return y;
+        }
+        return (b, Multiply);
+    }
+
+    private static void AssertMatches(double[] all, double[,] allVectors, float[] top, Tensor vectors, int k)
+    {
+        for (int c = 0; c < k; c++)
+        {
+            Assert.Equal(all[c], top[c], 2);
+            double dot = 0;
+            for (int r = 0; r < allVectors.GetLength(0); r++) dot += allVectors[r, c] * vectors[r, c];
+            Assert.Equal(1, Math.Abs(dot), 3);  // the same direction up to sign
+        }
     }
 }

@@ -55,7 +55,7 @@ public class GraphPropagationTests
     [Fact]
     public void PropagationHelpsOnDataWithCommunities()
     {
-        var data = Communities();
+        var data = CommunityData.Create();
         double plain = TestRecall(data, layers: 0), propagated = TestRecall(data, layers: 2);
         Assert.True(propagated > plain + 0.03, $"Recall@10 with propagation {propagated:F3}, without {plain:F3}");
     }
@@ -63,7 +63,7 @@ public class GraphPropagationTests
     [Fact]
     public void TheBundleServesThePropagatedVectorsTheTrainerValidatedWith()
     {
-        var data = Communities();
+        var data = CommunityData.Create();
         using var dir = new TempDir();
         var config = new TowerConfig { NumUsers = data.UserCount, NumItems = data.ItemCount, IdDim = 8, BehaviourDim = 8, Hidden = [], EmbeddingDim = 8, Dropout = 0, PropagationLayers = 2 };
         var model = new TwoTowerModel(config, new Rng(3));
@@ -88,25 +88,6 @@ public class GraphPropagationTests
         for (int i = 0; i < queries.Length; i++) Assert.Equal(queries.Span[i], served.Span[i], 5);
         var servedItems = service.LoadItemVectors();
         for (int i = 0; i < items.Length; i++) Assert.Equal(items.Span[i], servedItems.Span[i], 5);
-    }
-
-    /// <summary>4 communities of 40 users and 30 items; each user chose 4 of its community's items and is tested on 4 others.</summary>
-    private static RecDataset Communities()
-    {
-        var rng = new Rng(11);
-        var train = new List<int>[160];
-        var test = new List<int>[160];
-        for (int u = 0; u < 160; u++)
-        {
-            int community = u / 40;
-            var picks = Enumerable.Range(0, 30).OrderBy(_ => rng.NextInt(1 << 30)).Take(8).Select(j => community * 30 + j).ToList();
-            train[u] = picks[..4];
-            test[u] = picks[4..];
-        }
-        var empty = Enumerable.Range(0, 160).Select(_ => new List<int>()).ToArray();
-        var ids = (int n) => Enumerable.Range(0, n).Select(i => (long)i).ToArray();
-        return RecDataset.FromInteractions(new InteractionDataset("communities", ids(160), ids(120),
-            UserItemLists.FromLists(train), UserItemLists.FromLists(empty), UserItemLists.FromLists(test), chronological: false));
     }
 
     private static double TestRecall(RecDataset data, int layers)

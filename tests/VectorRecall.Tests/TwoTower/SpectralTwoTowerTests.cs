@@ -76,4 +76,54 @@ public class SpectralTwoTowerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 1, exponent: -1));
     }
+
+    [Fact]
+    public void AWarmStartFromTheTrainingSplitGivesTheColdScores()
+    {
+        // The final build on train + validation starts from the training split's eigenvectors and runs a few products;
+        // rank 4 ends at the gap after the four communities, so both runs converge to the same subspace.
+        var data = CommunityData.Create();
+        var all = data.Train.Concat(data.Validation);
+        var (_, _, trainVectors) = VectorRecall.Retrieval.IdealLowPassFilter.Decompose(data.Train, data.ItemCount, [4]);
+        var cold = Scores(SpectralTwoTower.Build(data, all, rank: 4, exponent: 0.5f), data, all);
+        var warm = Scores(SpectralTwoTower.Build(data, all, rank: 4, exponent: 0.5f, start: trainVectors), data, all);
+        for (int i = 0; i < cold.Length; i++) Assert.Equal(cold.Span[i], warm.Span[i], 1e-3);
+    }
+
+    [Fact]
+    public void SelectionOnCommunityDataScoresEveryCandidateAndBeatsPopularity()
+    {
+        var data = CommunityData.Create();
+        var (model, rank, exponent, scores) = SpectralTwoTower.BuildSelected(data);
+        Assert.Equal(SpectralTwoTower.CandidateExponents.Length, scores.Count);  // 120 items: one rank, an eighth of them
+        Assert.Equal(15, rank);
+        Assert.Contains(exponent, SpectralTwoTower.CandidateExponents);
+        Assert.Equal(scores.Max(s => s.Recall), scores.Single(s => s.Rank == rank && s.Exponent == exponent).Recall);
+        // Every user's top 10 stays inside its community (30 items), which popularity cannot do.
+        var all = data.Train.Concat(data.Validation);
+        var s = Scores(model, data, all);
+        for (int u = 0; u < data.UserCount; u++)
+        {
+            var row = s.Row(u).ToArray();
+            var top = Enumerable.Range(0, data.ItemCount).Where(j => !all.Of(u).Contains(j)).OrderByDescending(j => row[j]).Take(10);
+            Assert.All(top, j => Assert.Equal(u / 40, j / 30));
+        }
+    }
+
+    [Fact]
+    public void DecompositionMemoryGrowsWithTheRank()
+    {
+        Assert.True(SpectralTwoTower.DecompositionBytes(30_000, 41_000, 2048) > 1.5 * SpectralTwoTower.DecompositionBytes(30_000, 41_000, 1024));
+        Assert.InRange(SpectralTwoTower.DecompositionBytes(30_000, 41_000, 2048), 1L << 30, 4L << 30);
+    }
+
+    /// <summary>Every user's score for every item (users × items) through the model's towers.</summary>
+    private static Tensor Scores(TwoTowerModel model, RecDataset data, UserItemLists history)
+    {
+        var users = TowerEncoder.EncodeUsers(model.User, UserBatch.Gather(Enumerable.Range(0, data.UserCount).ToArray(), data.UserFeatures, history, model.Config.HistoryLength));
+        var items = TowerEncoder.EncodeItems(model.Item, data.Items);
+        var scores = new Tensor(data.UserCount, data.ItemCount);
+        Gemm.Multiply(users, false, items, true, scores);
+        return scores;
+    }
 }
