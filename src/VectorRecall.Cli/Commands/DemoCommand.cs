@@ -107,21 +107,17 @@ internal static class DemoCommand
         var clock = Stopwatch.StartNew();
         TwoTowerModel model = null!;
         int rank = o.SpectralRank;
-        float exponent = 0;
-        IReadOnlyList<(int Rank, float Exponent, double Recall)> scores = [];
+        var chosen = new SpectralChoice(rank, 0, SpectralTwoTower.DefaultDegreeExponent, 0, double.NaN);
+        IReadOnlyList<SpectralChoice> scores = [];
         WithProgress("Leading eigenvectors of the item graph", TruncatedEigen.DefaultIterations + (rank == PipelineOptions.AutoRank ? TruncatedEigen.WarmIterations : 0), report =>
         {
             int done = 0;
             var progress = new Progress<int>(_ => report(++done));
             if (rank != PipelineOptions.AutoRank) model = SpectralTwoTower.Build(data, data.Train.Concat(data.Validation), Math.Min(rank, data.ItemCount), progress: progress);
-            else
-            {
-                var selected = SpectralTwoTower.BuildSelected(data, progress: progress);
-                (model, rank, exponent, scores) = selected;
-            }
+            else (model, chosen, scores) = SpectralTwoTower.BuildSelected(data, progress: progress);
         });
-        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank and eigenvalue exponent: {string.Join(", ", scores.Select(s => $"{s.Rank}/{s.Exponent}: {s.Recall:F4}"))}");
-        AnsiConsole.MarkupLineInterpolated($"Spectral model: {rank} eigenvectors weighted by eigenvalue^{exponent} (0: GF-CF's ideal low-pass filter), {rank}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
+        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank / eigenvalue exponent / degree exponent: {string.Join(", ", scores.Select(s => $"{s.Rank}/{s.EigenvalueExponent}/{s.DegreeExponent}: {s.Recall:F4}"))}");
+        AnsiConsole.MarkupLineInterpolated($"Spectral model: {model.Config.EmbeddingDim} eigenvectors weighted by eigenvalue^{chosen.EigenvalueExponent} (0: GF-CF's ideal low-pass filter), history items discounted by degree^{chosen.DegreeExponent}, {(chosen.Taper == 0 ? "a sharp cutoff" : $"the last {chosen.Taper:P0} of the directions faded linearly")}, {model.Config.EmbeddingDim}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
         return model;
     }
 

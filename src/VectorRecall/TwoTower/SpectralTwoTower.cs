@@ -11,11 +11,13 @@ namespace VectorRecall.TwoTower;
 /// A two-tower model in closed form, with no training: GF-CF's ideal low-pass filter (Shen et al., 2021) written as an
 /// inner product, each direction optionally weighted by its eigenvalue. With R̃ = D_u^(−1/2) R D_i^(−1/2) and V, Λ the
 /// leading k eigenvectors and eigenvalues of R̃ᵀR̃, a user with interaction row r scores item j by
-/// r·D_i^(−1/2)·V·Λ^γ·(d_j^(1/2) V_j)ᵀ: a sum over the user's items of a per-item row. The user tower is then a bag over the
-/// history with rows d_i^(−1/2) V_i Λ^γ, the item tower a table with rows d_j^(1/2) V_j, and both pass their input through
+/// r·D_i^(−α)·V·Λ^γ·(d_j^(1/2) V_j)ᵀ: a sum over the user's items of a per-item row. The user tower is then a bag over the
+/// history with rows d_i^(−α) V_i Λ^γ, the item tower a table with rows d_j^(1/2) V_j, and both pass their input through
 /// unchanged (identity heads, no normalisation): k-wide vectors that HNSW and the service search as any other bundle, and
-/// a history given at serving time (a new user) is scored the same way. k sets how smooth the filter is and γ how much
-/// the weaker directions count; <see cref="BuildSelected"/> picks both by validation recall.
+/// a history given at serving time (a new user) is scored the same way. k sets how smooth the filter is, γ how much
+/// the weaker directions count and α how much a popular history item is discounted (GF-CF's ½); <see cref="BuildSelected"/>
+/// picks all three by validation recall. A window ρ fades the weakest fraction ρ of the k directions linearly to zero
+/// instead of cutting them off (1: the weight of direction c falls as 1 − c/k), as a window softens a truncated filter.
 /// </summary>
 public static class SpectralTwoTower
 {
@@ -33,19 +35,42 @@ public static class SpectralTwoTower
     public static readonly float[] CandidateExponents = [0f, 0.25f, 0.5f, 0.75f, 1f];
 
     /// <summary>
+    /// The taper <see cref="BuildSelected"/> builds with: every kept direction's weight falls linearly with its position,
+    /// λ_c^γ·(1 − c/k). A sharp cutoff keeps the truncation's ripple; the window lets a large k keep detail without it.
+    /// Fixed rather than selected: the single held-out item per user of a validation split cannot tell windows apart
+    /// (README: the spectral two-tower's measurements).
+    /// </summary>
+    public const float Window = 1f;
+
+    /// <summary>GF-CF's discount of a history item by its degree, d_i^(−½).</summary>
+    public const float DefaultDegreeExponent = 0.5f;
+
+    /// <summary>
+    /// The degree exponents α <see cref="BuildSelected"/> tries once the rank and γ are chosen at <see cref="DefaultDegreeExponent"/>:
+    /// a smaller α lets a user's popular items speak louder.
+    /// </summary>
+    public static readonly float[] CandidateDegreeExponents = [0.2f, 0.3f, 0.4f, 0.5f, 0.6f];
+
+    /// <summary>
     /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors, each
-    /// direction weighted by its eigenvalue to the power <paramref name="exponent"/> (0: the ideal low-pass filter).
+    /// direction weighted by its eigenvalue to the power <paramref name="exponent"/> (0: the ideal low-pass filter), each
+    /// history item's row divided by its degree to the power <paramref name="degreeExponent"/>, and the weakest fraction
+    /// <paramref name="taper"/> of the directions faded linearly to zero (0: a sharp cutoff).
     /// </summary>
     /// <remarks><paramref name="start"/>: eigenvectors of a graph with fewer interactions over the same items (the training split's, when
     /// building on train and validation), which make the decomposition a short refinement.</remarks>
-    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, IProgress<int>? progress = null, Tensor? start = null)
+    public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, float degreeExponent = DefaultDegreeExponent,
+        float taper = 0, IProgress<int>? progress = null, Tensor? start = null)
     {
         CheckIdOnly(data);
         if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
         if (!(exponent >= 0)) throw new ArgumentOutOfRangeException(nameof(exponent), $"the eigenvalue exponent must be >= 0, got {exponent}");
+        if (!(degreeExponent >= 0 && degreeExponent <= 1)) throw new ArgumentOutOfRangeException(nameof(degreeExponent), $"the degree exponent must be in [0, 1], got {degreeExponent}");
+        if (!(taper >= 0 && taper <= 1)) throw new ArgumentOutOfRangeException(nameof(taper), $"the taper must be in [0, 1], got {taper}");
         var (factors, values, _) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress, start);
         var (bag, table) = factors[0];
-        Weight(bag, values, exponent);
+        Weight(bag, values, exponent, taper);
+        bag = Discounted(bag, interactions.ItemCounts(data.ItemCount), degreeExponent);
         int longest = 1;
         for (int u = 0; u < data.UserCount; u++) longest = Math.Max(longest, interactions.CountOf(u));
         var config = new TowerConfig
@@ -71,13 +96,13 @@ public static class SpectralTwoTower
     }
 
     /// <summary>
-    /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/> by validation
-    /// Recall@<paramref name="k"/> (on up to <see cref="SelectionUsers"/> users) of the model built on the training split
-    /// (one eigendecomposition serves every pair: the leading vectors are shared), then builds the pair on train and
-    /// validation together, starting from the training split's eigenvectors. Without a validation split, rank 256 (capped
-    /// by the catalogue) and γ = 0.
+    /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/>, then the
+    /// degree exponent among <see cref="CandidateDegreeExponents"/> for that pair, by validation Recall@<paramref name="k"/>
+    /// (on up to <see cref="SelectionUsers"/> users) of the model built on the training split (one eigendecomposition serves
+    /// every candidate: the leading vectors are shared), then builds the choice on train and validation together, starting
+    /// from the training split's eigenvectors. Without a validation split: rank 256 (capped by the catalogue), γ = 0, α = ½, with the window.
     /// </summary>
-    public static (TwoTowerModel Model, int Rank, float Exponent, IReadOnlyList<(int Rank, float Exponent, double Recall)> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
+    public static (TwoTowerModel Model, SpectralChoice Chosen, IReadOnlyList<SpectralChoice> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
@@ -85,34 +110,44 @@ public static class SpectralTwoTower
             .DefaultIfEmpty(Math.Max(1, Math.Min(CandidateRanks[0], data.ItemCount / 8))).ToArray();
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
         if (users.Length > SelectionUsers) users = Enumerable.Range(0, SelectionUsers).Select(i => users[(int)((long)i * users.Length / SelectionUsers)]).ToArray();
-        var scores = new List<(int, float, double)>();
-        int best = ranks.Contains(256) ? 256 : ranks[^1];
-        float bestExponent = 0;
+        var scores = new List<SpectralChoice>();
+        var best = new SpectralChoice(ranks.Contains(256) ? 256 : ranks[^1], 0, DefaultDegreeExponent, Window, double.NaN);
         Tensor? start = null;
         if (users.Length > 0)
         {
             var (factors, values, vectors) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
+            var degrees = data.Train.ItemCounts(data.ItemCount);
             var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
             int top = Math.Min(k, data.ItemCount);
-            double bestRecall = -1;
-            for (int r = 0; r < ranks.Length; r++)
+            SpectralChoice Score(int r, float exponent, float degreeExponent)
             {
                 var (bag, table) = factors[r];
                 using var flat = new IndexRetriever(TowerEncoder.BuildIndex(table, "Flat"));
                 // The user tower's bag over each history, as served (its mean scales a user's scores, not their order).
-                var summed = Tape.NoGrad(() => Ops.EmbeddingBag(bag, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
+                var rows = Discounted(bag, degrees, degreeExponent);
+                var queries = Tape.NoGrad(() => Ops.EmbeddingBag(rows, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
+                Weight(queries, values, exponent, Window);
+                double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
+                var choice = new SpectralChoice(ranks[r], exponent, degreeExponent, Window, recall);
+                scores.Add(choice);
+                return choice;
+            }
+            int chosen = 0;
+            for (int r = 0; r < ranks.Length; r++)
                 foreach (float exponent in CandidateExponents)
                 {
-                    var queries = summed.Clone();
-                    Weight(queries, values, exponent);
-                    double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
-                    scores.Add((ranks[r], exponent, recall));
-                    if (recall > bestRecall) (bestRecall, best, bestExponent) = (recall, ranks[r], exponent);
+                    var choice = Score(r, exponent, DefaultDegreeExponent);
+                    if (!(choice.Recall <= best.Recall)) (best, chosen) = (choice, r);
                 }
+            foreach (float degreeExponent in CandidateDegreeExponents.Where(a => a != DefaultDegreeExponent))
+            {
+                var choice = Score(chosen, best.EigenvalueExponent, degreeExponent);
+                if (choice.Recall > best.Recall) best = choice;
             }
-            start = vectors.Cols == best ? vectors : Columns(vectors, best);
+            start = vectors.Cols == best.Rank ? vectors : Columns(vectors, best.Rank);
         }
-        return (Build(data, data.Train.Concat(data.Validation), best, bestExponent, progress, start), best, bestExponent, scores);
+        var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start);
+        return (model, best, scores);
     }
 
     /// <summary>
@@ -135,12 +170,29 @@ public static class SpectralTwoTower
         return result;
     }
 
-    /// <summary>Scales column c of <paramref name="rows"/> by λ_c^γ (eigenvalues clamped at 0; γ = 0 leaves them as they are).</summary>
-    private static void Weight(Tensor rows, float[] eigenvalues, float exponent)
+    /// <summary>
+    /// The user side's rows d_i^(−½) V_i (as <see cref="IdealLowPassFilter"/> gives them) with the discount d_i^(−α) instead:
+    /// a new table, or the same one when α = ½.
+    /// </summary>
+    private static Tensor Discounted(Tensor userSide, int[] degrees, float degreeExponent)
     {
-        if (exponent == 0) return;
-        var w = new float[rows.Cols];
-        for (int c = 0; c < w.Length; c++) w[c] = MathF.Pow(Math.Max(eigenvalues[c], 0f), exponent);
+        if (degreeExponent == DefaultDegreeExponent) return userSide;
+        var result = new Tensor(userSide.Rows, userSide.Cols);
+        for (int i = 0; i < userSide.Rows; i++)
+            if (degrees[i] > 0) TensorPrimitives.Multiply(userSide.Row(i), MathF.Pow(degrees[i], DefaultDegreeExponent - degreeExponent), result.Row(i));
+        return result;
+    }
+
+    /// <summary>
+    /// Scales column c of <paramref name="rows"/> (k columns) by λ_c^γ (eigenvalues clamped at 0) times the window
+    /// min(1, (k − c)/(ρk)); γ = 0 and ρ = 0 leave them as they are.
+    /// </summary>
+    private static void Weight(Tensor rows, float[] eigenvalues, float exponent, float taper)
+    {
+        if (exponent == 0 && taper == 0) return;
+        int k = rows.Cols;
+        var w = new float[k];
+        for (int c = 0; c < k; c++) w[c] = MathF.Pow(Math.Max(eigenvalues[c], 0f), exponent) * (taper == 0 ? 1f : Math.Min(1f, (k - c) / (taper * k)));
         for (int r = 0; r < rows.Rows; r++) TensorPrimitives.Multiply(rows.Row(r), w, rows.Row(r));
     }
 

@@ -68,13 +68,52 @@ public class SpectralTwoTowerTests
     public void TheRankIsChosenByValidationAndFeaturesAreRefused()
     {
         var data = Toy();
-        var (model, rank, exponent, _) = SpectralTwoTower.BuildSelected(data);
-        Assert.Equal(0f, exponent);  // no validation split: the ideal low-pass filter
-        Assert.Equal(1, rank);  // a catalogue of 3 allows an eighth of it, at least 1
+        var (model, chosen, _) = SpectralTwoTower.BuildSelected(data);
+        Assert.Equal(0f, chosen.EigenvalueExponent);  // no validation split: the ideal low-pass filter
+        Assert.Equal(SpectralTwoTower.DefaultDegreeExponent, chosen.DegreeExponent);
+        Assert.Equal(1, chosen.Rank);  // a catalogue of 3 allows an eighth of it, at least 1
         Assert.Equal(1, model.Config.EmbeddingDim);
         Assert.False(model.Config.NormalizeOutput);
         Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 1, exponent: -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 1, degreeExponent: 1.5f));
+    }
+
+    [Fact]
+    public void TheDegreeExponentDiscountsEachHistoryItem()
+    {
+        // A history of item 1 alone (degree 2) scores every item 2^(½ − α) times as high as under GF-CF's α = ½;
+        // a history of item 0 (degree 1) is not discounted at all.
+        var data = Toy();
+        var gfcf = SpectralTwoTower.Build(data, data.Train, rank: 2);
+        var discounted = SpectralTwoTower.Build(data, data.Train, rank: 2, degreeExponent: 0.3f);
+        foreach (var (item, ratio) in new[] { (1, MathF.Pow(2, 0.2f)), (0, 1f) })
+        {
+            var history = UserItemLists.FromLists([(IReadOnlyList<int>)[item]]);
+            float[] Scores(TwoTowerModel model)
+            {
+                var user = TowerEncoder.EncodeUsers(model.User, UserBatch.Gather([0], new Tensor(1, 0), history, model.Config.HistoryLength));
+                var items = TowerEncoder.EncodeItems(model.Item, data.Items);
+                return Enumerable.Range(0, 3).Select(j => Distances.Dot(user.Row(0), items.Row(j))).ToArray();
+            }
+            var (before, after) = (Scores(gfcf), Scores(discounted));
+            for (int j = 0; j < 3; j++) Assert.Equal(ratio * before[j], after[j], 4);
+        }
+    }
+
+    [Fact]
+    public void TheWindowFadesTheWeakerDirectionsLinearly()
+    {
+        // Rank 4 with the full window: direction c's user-side column is scaled by (4 − c)/4; the item side is untouched.
+        var data = CommunityData.Create();
+        var sharp = SpectralTwoTower.Build(data, data.Train, rank: 4, exponent: 0.5f);
+        var windowed = SpectralTwoTower.Build(data, data.Train, rank: 4, exponent: 0.5f, taper: 1);
+        var before = sharp.User.Behaviour.Weight.Value;
+        var after = windowed.User.Behaviour.Weight.Value;
+        for (int i = 0; i < data.ItemCount; i++)
+            for (int c = 0; c < 4; c++) Assert.Equal(before[i, c] * (4 - c) / 4f, after[i, c], 5);
+        Assert.Equal(sharp.Item.Id.Weight.Value.Span.ToArray(), windowed.Item.Id.Weight.Value.Span.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 4, taper: 1.5f));
     }
 
     [Fact]
@@ -94,11 +133,15 @@ public class SpectralTwoTowerTests
     public void SelectionOnCommunityDataScoresEveryCandidateAndBeatsPopularity()
     {
         var data = CommunityData.Create();
-        var (model, rank, exponent, scores) = SpectralTwoTower.BuildSelected(data);
-        Assert.Equal(SpectralTwoTower.CandidateExponents.Length, scores.Count);  // 120 items: one rank, an eighth of them
-        Assert.Equal(15, rank);
-        Assert.Contains(exponent, SpectralTwoTower.CandidateExponents);
-        Assert.Equal(scores.Max(s => s.Recall), scores.Single(s => s.Rank == rank && s.Exponent == exponent).Recall);
+        var (model, chosen, scores) = SpectralTwoTower.BuildSelected(data);
+        // 120 items: one rank, an eighth of them; every γ at α = ½, then the other αs at the best γ.
+        Assert.Equal(SpectralTwoTower.CandidateExponents.Length + SpectralTwoTower.CandidateDegreeExponents.Length - 1, scores.Count);
+        Assert.Equal(15, chosen.Rank);
+        Assert.Equal(15, model.Config.EmbeddingDim);
+        Assert.Contains(chosen.EigenvalueExponent, SpectralTwoTower.CandidateExponents);
+        Assert.Contains(chosen.DegreeExponent, SpectralTwoTower.CandidateDegreeExponents);
+        Assert.Equal(scores.Max(s => s.Recall), chosen.Recall);
+        Assert.All(scores, s => Assert.Equal(SpectralTwoTower.Window, s.Taper));
         // Every user's top 10 stays inside its community (30 items), which popularity cannot do.
         var all = data.Train.Concat(data.Validation);
         var s = Scores(model, data, all);
