@@ -109,7 +109,7 @@ internal static class DemoCommand
         int rank = o.SpectralRank;
         var chosen = new SpectralChoice(rank, 0, SpectralTwoTower.DefaultDegreeExponent, 0, double.NaN);
         IReadOnlyList<SpectralChoice> scores = [];
-        WithProgress("Leading eigenvectors of the item graph", TruncatedEigen.DefaultIterations + (rank == PipelineOptions.AutoRank ? TruncatedEigen.WarmIterations : 0), report =>
+        WithProgress("Eigenvectors of the item graph, then the candidates by validation", rank == PipelineOptions.AutoRank ? SpectralTwoTower.SelectionSteps(data) : TruncatedEigen.DefaultIterations, report =>
         {
             int done = 0;
             var progress = new Progress<int>(_ => report(++done));

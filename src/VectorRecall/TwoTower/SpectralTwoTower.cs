@@ -100,14 +100,13 @@ public static class SpectralTwoTower
     /// degree exponent among <see cref="CandidateDegreeExponents"/> for that pair, by validation Recall@<paramref name="k"/>
     /// (on up to <see cref="SelectionUsers"/> users) of the model built on the training split (one eigendecomposition serves
     /// every candidate: the leading vectors are shared), then builds the choice on train and validation together, starting
-    /// from the training split's eigenvectors. Without a validation split: rank 256 (capped by the catalogue), γ = 0, α = ½, with the window.
+    /// from the training split's eigenvectors. <paramref name="progress"/> hears of every step (<see cref="SelectionSteps"/>).
+    /// Without a validation split: rank 256 (capped by the catalogue), γ = 0, α = ½, with the window.
     /// </summary>
     public static (TwoTowerModel Model, SpectralChoice Chosen, IReadOnlyList<SpectralChoice> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
-        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
-        var ranks = CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8) && DecompositionBytes(data.UserCount, data.ItemCount, r) <= memory)
-            .DefaultIfEmpty(Math.Max(1, Math.Min(CandidateRanks[0], data.ItemCount / 8))).ToArray();
+        var ranks = Ranks(data);
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
         if (users.Length > SelectionUsers) users = Enumerable.Range(0, SelectionUsers).Select(i => users[(int)((long)i * users.Length / SelectionUsers)]).ToArray();
         var scores = new List<SpectralChoice>();
@@ -130,6 +129,7 @@ public static class SpectralTwoTower
                 double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
                 var choice = new SpectralChoice(ranks[r], exponent, degreeExponent, Window, recall);
                 scores.Add(choice);
+                progress?.Report(scores.Count);
                 return choice;
             }
             int chosen = 0;
@@ -148,6 +148,21 @@ public static class SpectralTwoTower
         }
         var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start);
         return (model, best, scores);
+    }
+
+    /// <summary>
+    /// The reports <see cref="BuildSelected"/> makes to its progress: one per subspace iteration (the training split's
+    /// decomposition, then the warm one) and one per candidate scored.
+    /// </summary>
+    public static int SelectionSteps(RecDataset data) =>
+        TruncatedEigen.DefaultIterations + TruncatedEigen.WarmIterations + Ranks(data).Length * CandidateExponents.Length + CandidateDegreeExponents.Count(a => a != DefaultDegreeExponent);
+
+    /// <summary>The candidate ranks for <paramref name="data"/>: up to an eighth of the catalogue, within half the available memory.</summary>
+    private static int[] Ranks(RecDataset data)
+    {
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+        return CandidateRanks.Where(r => r <= Math.Max(1, data.ItemCount / 8) && DecompositionBytes(data.UserCount, data.ItemCount, r) <= memory)
+            .DefaultIfEmpty(Math.Max(1, Math.Min(CandidateRanks[0], data.ItemCount / 8))).ToArray();
     }
 
     /// <summary>
