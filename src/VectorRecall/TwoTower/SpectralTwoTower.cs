@@ -26,8 +26,9 @@ public static class SpectralTwoTower
 
     /// <summary>
     /// Validation users <see cref="BuildSelected"/> scores each candidate on, at most: an even sample of them beyond this.
-    /// Every candidate ranks the whole catalogue for each, so this bounds the selection's cost on large data; the
-    /// differences it decides between are larger than the sampling error of 10,000 users' recall.
+    /// Every candidate ranks the whole catalogue for each, so this bounds the selection's cost on large data. Close
+    /// candidates stay within the noise either way (one held-out item per user); on Gowalla the choice made on 10,000
+    /// users is also the best of those scored on all 29,858.
     /// </summary>
     public const int SelectionUsers = 10_000;
 
