@@ -20,18 +20,18 @@ public static class TruncatedEigen
     /// <summary>
     /// The <paramref name="k"/> largest eigenvalues (descending) of the n × n operator <paramref name="multiply"/>
     /// (X [n × m] → A·X [n × m]) and their eigenvectors as the columns of an [n × k] tensor. <paramref name="start"/>,
-    /// when given, is the first block (n rows, up to k + <paramref name="oversample"/> columns; random columns fill the
-    /// rest): the previous answer for a slightly changed operator, which needs far fewer <paramref name="iterations"/>.
+    /// when given, gives the first block its leading columns (n rows; up to k + <paramref name="oversample"/> of its
+    /// columns are used, random columns fill the rest): the previous answer for a slightly changed operator, which needs far fewer <paramref name="iterations"/>.
     /// </summary>
     public static (float[] Values, Tensor Vectors) Top(Func<Tensor, Tensor> multiply, int n, int k, Rng rng, int oversample = 32, int iterations = DefaultIterations, IProgress<int>? progress = null, Tensor? start = null)
     {
         if (k < 1 || k > n) throw new ArgumentOutOfRangeException(nameof(k), $"k = {k} eigenpairs of a {n} x {n} matrix");
         if (iterations < 1 || oversample < 0) throw new ArgumentOutOfRangeException(nameof(iterations), "iterations must be >= 1 and oversampling >= 0");
         int m = Math.Min(n, k + oversample);
-        if (start is not null && (start.Rows != n || start.Cols > m)) throw new ArgumentException($"the starting block must have {n} rows and at most {m} columns, got {start}", nameof(start));
+        if (start is not null && start.Rows != n) throw new ArgumentException($"the starting block must have {n} rows, got {start}", nameof(start));
         var q = Tensor.Randn(rng, 1f, n, m);
         if (start is not null)
-            for (int r = 0; r < n; r++) start.Row(r).CopyTo(q.Row(r));
+            for (int r = 0; r < n; r++) start.Row(r)[..Math.Min(start.Cols, m)].CopyTo(q.Row(r));
         Orthonormalize(q);
         for (int it = 0; it < iterations; it++)
         {
@@ -57,16 +57,15 @@ public static class TruncatedEigen
     {
         int m = y.Cols;
         var gram = new Tensor(m, m);
-        var inverseTransposed = new Tensor(m, m);
+        var inverse = new Tensor(m, m);
         var result = new Tensor(y.Rows, m);
         for (int pass = 0; pass < passes; pass++)
         {
             Gemm.Multiply(y, true, y, false, gram);
-            var inverse = LowerInverse(Cholesky(gram), m);
+            var lowerInverse = LowerInverse(Cholesky(gram), m);
+            for (int i = 0; i < lowerInverse.Length; i++) inverse.Span[i] = (float)lowerInverse[i];
             // y ← y·L⁻ᵀ.
-            for (int r = 0; r < m; r++)
-                for (int c = 0; c < m; c++) inverseTransposed[r, c] = (float)inverse[c * m + r];
-            Gemm.Multiply(y, false, inverseTransposed, false, result);
+            Gemm.Multiply(y, false, inverse, true, result);
             result.Span.CopyTo(y.Span);
         }
     }

@@ -119,33 +119,42 @@ public static class SpectralTwoTower
             var degrees = data.Train.ItemCounts(data.ItemCount);
             var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
             int top = Math.Min(k, data.ItemCount);
-            SpectralChoice Score(int r, float exponent, float degreeExponent)
+            // Each rank's table indexed once; each (rank, α)'s bags over the histories summed once, as served (the mean
+            // would scale a user's scores, not their order), then weighted per γ.
+            var indexes = new IndexRetriever?[ranks.Length];
+            SpectralChoice Score(int r, Tensor summed, float exponent, float degreeExponent)
             {
-                var (bag, table) = factors[r];
-                using var flat = new IndexRetriever(TowerEncoder.BuildIndex(table, "Flat"));
-                // The user tower's bag over each history, as served (its mean scales a user's scores, not their order).
-                var rows = Discounted(bag, degrees, degreeExponent);
-                var queries = Tape.NoGrad(() => Ops.EmbeddingBag(rows, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
+                indexes[r] ??= new IndexRetriever(TowerEncoder.BuildIndex(factors[r].ItemSide, "Flat"));
+                var queries = summed.Clone();
                 Weight(queries, values, exponent, Window);
-                double recall = RetrievalEvaluator.Evaluate(flat, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
+                double recall = RetrievalEvaluator.Evaluate(indexes[r]!, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
                 var choice = new SpectralChoice(ranks[r], exponent, degreeExponent, Window, recall);
                 scores.Add(choice);
                 progress?.Report(scores.Count);
                 return choice;
             }
+            Tensor Summed(int r, float degreeExponent)
+            {
+                var rows = Discounted(factors[r].UserSide, degrees, degreeExponent);
+                return Tape.NoGrad(() => Ops.EmbeddingBag(rows, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
+            }
             int chosen = 0;
             for (int r = 0; r < ranks.Length; r++)
+            {
+                var summed = Summed(r, DefaultDegreeExponent);
                 foreach (float exponent in CandidateExponents)
                 {
-                    var choice = Score(r, exponent, DefaultDegreeExponent);
+                    var choice = Score(r, summed, exponent, DefaultDegreeExponent);
                     if (!(choice.Recall <= best.Recall)) (best, chosen) = (choice, r);
                 }
+            }
             foreach (float degreeExponent in CandidateDegreeExponents.Where(a => a != DefaultDegreeExponent))
             {
-                var choice = Score(chosen, best.EigenvalueExponent, degreeExponent);
+                var choice = Score(chosen, Summed(chosen, degreeExponent), best.EigenvalueExponent, degreeExponent);
                 if (choice.Recall > best.Recall) best = choice;
             }
-            start = vectors.Cols == best.Rank ? vectors : Columns(vectors, best.Rank);
+            foreach (var index in indexes) index?.Dispose();
+            start = vectors;
         }
         var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start);
         return (model, best, scores);
@@ -176,14 +185,6 @@ public static class SpectralTwoTower
         long block = (long)(rank + 32) * (4L * items + users);
         long tables = 2L * items * CandidateRanks.Where(r => r <= rank).Sum();
         return sizeof(float) * (block + tables);
-    }
-
-    /// <summary>The first <paramref name="count"/> columns of <paramref name="x"/>.</summary>
-    private static Tensor Columns(Tensor x, int count)
-    {
-        var result = new Tensor(x.Rows, count);
-        for (int r = 0; r < x.Rows; r++) x.Row(r)[..count].CopyTo(result.Row(r));
-        return result;
     }
 
     /// <summary>
