@@ -26,6 +26,7 @@ internal static class TdmCommands
         tdm.Add(BuildTree());
         tdm.Add(Train());
         tdm.Add(GetLeaf());
+        tdm.Add(Fit());
         return tdm;
     }
 
@@ -100,66 +101,147 @@ internal static class TdmCommands
         };
     }
 
+    /// <summary>The training flags <c>tdm train</c> and <c>tdm fit</c> share, and how they become options.</summary>
+    private sealed class TrainingFlags
+    {
+        public readonly Option<string> Dataset = new("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
+        public readonly Option<string> DataDir = new("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
+        public readonly Option<int[]> Mlp = new("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
+        public readonly Option<int[]> Negatives = new("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
+        public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level) or beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked)" };
+        public readonly Option<int> TrainingBeam = new("--training-beam") { Description = "beam width of the search that finds the beam negatives", DefaultValueFactory = _ => 16 };
+        public readonly Option<string> Loss = new("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
+        public readonly Option<int> Beam = new("--beam") { Description = "beam width for the validation recall and the bundle", DefaultValueFactory = _ => 100 };
+        public readonly Option<int> Epochs;
+        public readonly Option<int> Batch = new("--batch-size", "--batch_size") { Description = "interactions per step", DefaultValueFactory = _ => 256 };
+        public readonly Option<double> Lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)", DefaultValueFactory = _ => 3e-3 };
+        public readonly Option<double> WeightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => 0.01 };
+        public readonly Option<float> Temperature = new("--temperature") { Description = "inner-product scorer: logits are scores / temperature in training", DefaultValueFactory = _ => 0.1f };
+        public readonly Option<int> Patience = new("--patience") { Description = "stop after this many epochs without a better validation recall@20, 0 for never", DefaultValueFactory = _ => 2 };
+        public readonly Option<string> Checkpoints;
+        public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialisation, shuffling and sampling", DefaultValueFactory = _ => 42 };
+
+        public TrainingFlags(int epochs, string epochsText, string checkpointDir)
+        {
+            Epochs = new("--epochs") { Description = epochsText, DefaultValueFactory = _ => epochs };
+            Checkpoints = new("--checkpoint-dir", "--checkpoint_dir", "--ckpt-dir") { Description = "where checkpoints go", DefaultValueFactory = _ => checkpointDir };
+        }
+
+        public void AddTo(Command command)
+        {
+            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
+                command.Add(o);
+        }
+
+        public TrainerOptions Trainer(ParseResult r, ModelSelection selectBy, bool resume) => new()
+        {
+            Epochs = r.GetValue(Epochs), BatchSize = r.GetValue(Batch), LearningRate = r.GetValue(Lr), WeightDecay = r.GetValue(WeightDecay), SelectBy = selectBy,
+            Patience = r.GetValue(Patience), CheckpointDir = r.GetValue(Checkpoints)!, Resume = resume, Seed = r.GetValue(Seed),
+        };
+
+        public TdmOptions Tdm(ParseResult r, NodeScorerKind scorer, TdmNegatives defaultSource) => new()
+        {
+            NegativesPerLevel = r.GetValue(Negatives) is { Length: > 0 } n ? n : [scorer == NodeScorerKind.Mlp ? 6 : 50],
+            Beam = r.GetValue(Beam),
+            TrainingBeam = r.GetValue(TrainingBeam),
+            Negatives = r.GetValue(NegativeSource)?.ToLowerInvariant() switch
+            {
+                null => defaultSource,
+                "uniform" => TdmNegatives.Uniform,
+                "beam" => TdmNegatives.Beam,
+                var s => throw new ArgumentException($"--negative-source: unknown '{s}' (expected uniform or beam)"),
+            },
+            Loss = r.GetValue(Loss)!.ToLowerInvariant() switch
+            {
+                "softmax" => TdmLoss.Softmax,
+                "bce" => TdmLoss.BinaryCrossEntropy,
+                var s => throw new ArgumentException($"--loss: unknown '{s}' (expected softmax or bce)"),
+            },
+        };
+    }
+
+    private static NodeScorerKind ParseScorer(string scorer) => scorer.ToLowerInvariant() switch
+    {
+        "ip" => NodeScorerKind.InnerProduct,
+        "mlp" => NodeScorerKind.Mlp,
+        var s => throw new ArgumentException($"--scorer: unknown '{s}' (expected ip or mlp)"),
+    };
+
     private static Command Train()
     {
-        var dataset = new Option<string>("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
-        var dataDir = new Option<string>("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
+        var flags = new TrainingFlags(5, "passes over the training interactions", "tdm_checkpoints");
         var tree = new Option<string>("--tree", "--tree_data_path") { Description = "tree file from build-tree (its node embeddings initialise the model's)", Required = true };
         var userInit = new Option<string?>("--user-init", "--user_init") { Description = "where the user tower starts: a serving bundle's trained tower, or a TDM checkpoint's (for the second tree, the first tree's model: its leaves and its tower were learned together)" };
         var scorer = new Option<string>("--scorer") { Description = "ip (inner product of user and node) or mlp (MLP over [user, node, user*node])", DefaultValueFactory = _ => "ip" };
-        var mlp = new Option<int[]>("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
-        var negatives = new Option<int[]>("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
-        var loss = new Option<string>("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
-        var beam = new Option<int>("--beam") { Description = "beam width for the validation recall", DefaultValueFactory = _ => 100 };
-        var epochs = new Option<int>("--epochs") { Description = "passes over the training interactions", DefaultValueFactory = _ => 5 };
-        var batch = new Option<int>("--batch-size", "--batch_size") { Description = "interactions per step", DefaultValueFactory = _ => 256 };
-        var lr = new Option<double>("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)", DefaultValueFactory = _ => 3e-3 };
-        var weightDecay = new Option<double>("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => 0.01 };
-        var temperature = new Option<float>("--temperature") { Description = "inner-product scorer: logits are scores / temperature in training", DefaultValueFactory = _ => 0.1f };
         var selectBy = new Option<string>("--select-by", "--select_by") { Description = "what picks best_model: loss or recall (validation recall@20 by beam search)", DefaultValueFactory = _ => "recall" };
-        var patience = new Option<int>("--patience") { Description = "stop after this many epochs without a better selection score, 0 for never", DefaultValueFactory = _ => 2 };
-        var checkpoints = new Option<string>("--checkpoint-dir", "--checkpoint_dir", "--ckpt-dir") { Description = "where checkpoints go", DefaultValueFactory = _ => "tdm_checkpoints" };
         var resume = new Option<bool>("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
-        var seed = new Option<ulong>("--seed") { Description = "seed for initialisation, shuffling and sampling", DefaultValueFactory = _ => 42 };
         var bundle = new Option<string?>("--bundle") { Description = "also write a serving bundle of best_model here (searched --beam wide)" };
-        var command = new Command("train", "Train a TDM model layer by layer on a data set over an item tree.")
-        {
-            dataset, dataDir, tree, userInit, scorer, mlp, negatives, loss, beam, epochs, batch, lr, weightDecay, temperature, selectBy, patience, checkpoints, resume, seed, bundle,
-        };
+        var command = new Command("train", "Train a TDM model layer by layer on a data set over an item tree.") { tree, userInit, scorer, selectBy, resume, bundle };
+        flags.AddTo(command);
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
-            var trainer = new TrainerOptions
+            var selection = r.GetValue(selectBy)!.ToLowerInvariant() switch
             {
-                Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch), LearningRate = r.GetValue(lr), WeightDecay = r.GetValue(weightDecay),
-                SelectBy = r.GetValue(selectBy)!.ToLowerInvariant() switch
-                {
-                    "loss" => ModelSelection.Loss,
-                    "recall" => ModelSelection.Recall,
-                    var s => throw new ArgumentException($"--select-by: unknown '{s}' (expected loss or recall)"),
-                },
-                Patience = r.GetValue(patience), CheckpointDir = r.GetValue(checkpoints)!, Resume = r.GetValue(resume), Seed = r.GetValue(seed),
+                "loss" => ModelSelection.Loss,
+                "recall" => ModelSelection.Recall,
+                var s => throw new ArgumentException($"--select-by: unknown '{s}' (expected loss or recall)"),
             };
-            var tdm = new TdmOptions
-            {
-                NegativesPerLevel = r.GetValue(negatives) is { Length: > 0 } n ? n : [r.GetValue(scorer)!.Equals("mlp", StringComparison.OrdinalIgnoreCase) ? 6 : 50],
-                Beam = r.GetValue(beam),
-                Loss = r.GetValue(loss)!.ToLowerInvariant() switch
-                {
-                    "softmax" => TdmLoss.Softmax,
-                    "bce" => TdmLoss.BinaryCrossEntropy,
-                    var s => throw new ArgumentException($"--loss: unknown '{s}' (expected softmax or bce)"),
-                },
-            };
-            var kind = r.GetValue(scorer)!.ToLowerInvariant() switch
-            {
-                "ip" => NodeScorerKind.InnerProduct,
-                "mlp" => NodeScorerKind.Mlp,
-                var s => throw new ArgumentException($"--scorer: unknown '{s}' (expected ip or mlp)"),
-            };
-            return Task.FromResult(RunTrain(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(mlp)!,
-                r.GetValue(temperature), trainer, tdm, r.GetValue(bundle), token));
+            var kind = ParseScorer(r.GetValue(scorer)!);
+            return Task.FromResult(RunTrain(r.GetValue(flags.Dataset)!, r.GetValue(flags.DataDir)!, r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(flags.Mlp)!,
+                r.GetValue(flags.Temperature), flags.Trainer(r, selection, r.GetValue(resume)), flags.Tdm(r, kind, TdmNegatives.Uniform), r.GetValue(bundle), token));
         }));
         return command;
+    }
+
+    private static Command Fit()
+    {
+        var flags = new TrainingFlags(3, "passes over the training interactions in each stage", "tdm_fit");
+        var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower bundle whose item vectors make the first tree and whose user tower starts the model", Required = true };
+        var bundle = new Option<string>("--bundle") { Description = "where to write the serving bundle of the best stage", Required = true };
+        var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
+        var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 7 };
+        var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
+        var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
+        var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's item vectors, train, learn the tree, train again, write a bundle.")
+        {
+            userInit, bundle, rounds, levelGap, scorer, branch,
+        };
+        flags.AddTo(command);
+        command.SetAction((r, token) => CliErrors.Guard(() =>
+        {
+            var kind = ParseScorer(r.GetValue(scorer)!);
+            var options = new TdmFitOptions
+            {
+                Trainer = flags.Trainer(r, ModelSelection.Recall, resume: false),
+                Tdm = flags.Tdm(r, NodeScorerKind.InnerProduct, TdmNegatives.Beam),
+                Tree = new TreeBuildOptions { Branch = r.GetValue(branch), Seed = r.GetValue(flags.Seed) },
+                Learning = new TreeLearningOptions { LevelGap = r.GetValue(levelGap) },
+                Rounds = r.GetValue(rounds),
+                Temperature = r.GetValue(flags.Temperature),
+                MlpHidden = kind == NodeScorerKind.Mlp ? r.GetValue(flags.Mlp)! : [],
+            };
+            return Task.FromResult(RunFit(r.GetValue(flags.Dataset)!, r.GetValue(flags.DataDir)!, r.GetValue(userInit)!, r.GetValue(bundle)!, options, token));
+        }));
+        return command;
+    }
+
+    private static int RunFit(string datasetName, string dataDir, string userInit, string bundle, TdmFitOptions options, CancellationToken token)
+    {
+        var total = Stopwatch.StartNew();
+        var loaded = DatasetLoaders.Load(datasetName, dataDir);
+        var data = RecDataset.FromInteractions(loaded);
+        AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
+        var (tower, config) = ServingBundle.LoadUserTower(userInit);
+        if (config.NumUsers != data.UserCount || config.NumItems != data.ItemCount || config.UserFeatures != data.UserFeatures.Cols)
+            throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {config.NumUsers:N0} users and {config.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
+        var itemVectors = ServingBundle.LoadItemVectors(userInit, data.ItemCount, config.EmbeddingDim);
+        var (model, tree, stages) = TdmFit.Run(data, tower, config, itemVectors, options, t => TrainingProgress.Run(t, token),
+            line => AnsiConsole.MarkupLineInterpolated($"[bold]{line}[/]"), token);
+        BundleCommand.WriteTdm(bundle, model, tree, options.Tdm.Beam, loaded, data);
+        foreach (var s in stages)
+            AnsiConsole.MarkupLineInterpolated($"  {s.Name,-8} validation Recall@{TdmTrainer.SelectionK} {s.ValidationRecall:F4} (epoch {s.BestEpoch}), {s.Seconds:F1} s");
+        AnsiConsole.MarkupLineInterpolated($"Serving bundle written to {Path.GetFullPath(bundle)}; [bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
+        return 0;
     }
 
     private static int RunTrain(string datasetName, string dataDir, string treePath, string? userInit, NodeScorerKind scorer, int[] mlp, float temperature,

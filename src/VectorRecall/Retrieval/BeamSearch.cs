@@ -22,15 +22,40 @@ internal static class BeamSearch
     {
         Check(k, beam, ids.Length, scores.Length);
         var s = Scratch.ForThread(beam, tree.MaxChildren);
+        int n = Descend(tree, scorer, query, beam, s, null);
+        return TopLeaves(tree, scorer, query, s, n, k, ids, scores, filter);
+    }
+
+    /// <summary>
+    /// Walks the tree as <see cref="Search"/> does at width <paramref name="beam"/> and records, level by
+    /// level, the nodes the beam reached (those it scored: the children of the level above's beam, the
+    /// leaves included) with their scores. Levels the search takes whole, above its start, record nothing.
+    /// </summary>
+    public static void Trace(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> query, int beam, BeamTrace trace)
+    {
+        if (beam < 1) throw new ArgumentOutOfRangeException(nameof(beam), $"the beam must be at least 1, got {beam}");
+        var s = Scratch.ForThread(beam, tree.MaxChildren);
+        trace.Reset(tree.LevelCount, beam * tree.MaxChildren);
+        int n = Descend(tree, scorer, query, beam, s, trace);
+        scorer.Score(query, s.Candidates.AsSpan(0, n), s.Scores.AsSpan(0, n));
+        trace.Record(tree.LevelCount - 1, s.Candidates.AsSpan(0, n), s.Scores.AsSpan(0, n));
+    }
+
+    /// <summary>
+    /// The beam's walk down to the leaves: leaves the leaf level's candidates, not yet scored, in
+    /// <c>s.Candidates</c> and returns their count; <paramref name="trace"/> (when given) records each scored level.
+    /// </summary>
+    private static int Descend(ISearchTree tree, INodeScorer scorer, ReadOnlySpan<float> query, int beam, Scratch s, BeamTrace? trace)
+    {
         int last = tree.LevelCount - 1, start = 0;
         while (start < last && tree.LevelSize(start + 1) <= beam) start++;
         int kept = tree.LevelSize(start);
         for (int i = 0; i < kept; i++) s.Beam[i] = tree.LevelStart(start) + i;
+        // Every leaf fits in the beam: the candidates are all of them.
         if (start == last)
         {
-            // Every leaf fits in the beam: score them all.
             s.Beam.AsSpan(0, kept).CopyTo(s.Candidates);
-            return TopLeaves(tree, scorer, query, s, kept, k, ids, scores, filter);
+            return kept;
         }
         for (int level = start + 1; ; level++)
         {
@@ -40,9 +65,10 @@ internal static class BeamSearch
                 int first = tree.ChildStart(s.Beam[i]), count = tree.ChildCount(s.Beam[i]);
                 for (int c = 0; c < count; c++) s.Candidates[n++] = first + c;
             }
-            if (level == last) return TopLeaves(tree, scorer, query, s, n, k, ids, scores, filter);
+            if (level == last) return n;
             var candidateScores = s.Scores.AsSpan(0, n);
             scorer.Score(query, s.Candidates.AsSpan(0, n), candidateScores);
+            trace?.Record(level, s.Candidates.AsSpan(0, n), candidateScores);
             var heap = new TopK(Math.Min(beam, n), s.HeapIds, s.HeapScores);
             for (int i = 0; i < n; i++) heap.Push(s.Candidates[i], candidateScores[i]);
             kept = heap.SortBestFirst();

@@ -31,6 +31,9 @@ internal sealed class LayerwiseSampler
     /// <summary>Trained levels: 1 … depth (the root's level has nothing to choose).</summary>
     public int Levels => _tree.Depth;
 
+    /// <summary>Negatives drawn on <paramref name="level"/> (1 … depth).</summary>
+    public int NegativesAt(int level) => _negatives[level];
+
     /// <summary>Candidates per level row: the positive and the most negatives any level draws.</summary>
     public int Width { get; }
 

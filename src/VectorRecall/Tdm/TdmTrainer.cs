@@ -12,12 +12,19 @@ namespace VectorRecall.Tdm;
 /// <summary>The per-level loss: a softmax over each level's positive and negatives, or binary cross-entropy on each candidate.</summary>
 public enum TdmLoss { Softmax, BinaryCrossEntropy }
 
+/// <summary>Where a level's negatives come from: uniformly from the level, or first from the nodes the user's beam search reaches there.</summary>
+public enum TdmNegatives { Uniform, Beam }
+
 /// <summary>TDM-specific training settings (the shared ones are in <see cref="TrainerOptions"/>).</summary>
 public sealed record TdmOptions
 {
     /// <summary>Negatives per level: one count for all levels, or one per level 1 … depth.</summary>
     public int[] NegativesPerLevel { get; init; } = [6];
     public TdmLoss Loss { get; init; } = TdmLoss.Softmax;
+    /// <summary>Beam: each level's negatives start with the nodes the current model's beam search reaches (<see cref="BeamNegatives"/>).</summary>
+    public TdmNegatives Negatives { get; init; } = TdmNegatives.Uniform;
+    /// <summary>Width of the training beam search that finds those nodes.</summary>
+    public int TrainingBeam { get; init; } = 16;
     /// <summary>Beam width of the validation recall's beam search.</summary>
     public int Beam { get; init; } = 100;
     /// <summary>Validation recall ranks at most this many users (evenly spaced), to keep epochs short with an MLP scorer.</summary>
@@ -38,6 +45,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     private readonly RecDataset _data;
     private readonly TdmOptions _tdm;
     private readonly LayerwiseSampler _sampler;
+    private readonly BeamNegatives? _beam;
     private readonly (int[] User, int[] Position) _train, _validation;
 
     public TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm)
@@ -49,18 +57,20 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         var u = model.Config.User;
         if (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols)
             throw new ArgumentException("the user tower's configuration does not match the data set's sizes");
+        Settings.Check(tdm.TrainingBeam >= 1, nameof(tdm.TrainingBeam), $"must be at least 1, got {tdm.TrainingBeam}");
         Settings.Check(tdm.Beam >= SelectionK, nameof(tdm.Beam), $"({tdm.Beam}) must be at least {SelectionK}, the K of the validation recall");
         _model = model;
         _tree = tree;
         _data = data;
         _tdm = tdm;
         _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel);
+        if (tdm.Negatives == TdmNegatives.Beam) _beam = new BeamNegatives(tree, model, _sampler, tdm.TrainingBeam);
         _train = data.Train.Entries();
         _validation = data.Validation.Entries();
     }
 
     /// <summary>A batch: the users' tower input, and for each example and level a row of candidate nodes with their logit shifts.</summary>
-    public sealed record Batch(UserBatch Users, int[] Candidates, Tensor Shift);
+    public sealed record Batch(UserBatch Users, int[] UserIds, int[] Candidates, Tensor Shift, bool Train);
 
     protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) => Prepare(_data.Train, _train, order, start, count, rng, train: true);
 
@@ -80,13 +90,14 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
             _sampler.Fill(item, candidates.AsSpan(r * levels * w, levels * w), shift.Span.Slice(r * levels * w, levels * w), rng);
         }
         var userBatch = UserBatch.ForExamples(_data, users, positions, _model.Config.User.HistoryLength, train, rng);
-        return new Batch(userBatch, candidates, shift);
+        return new Batch(userBatch, users, candidates, shift, train);
     }
 
     protected override Variable Loss(Batch batch)
     {
         int b = batch.Users.Count, levels = _sampler.Levels;
         var u = _model.User.Forward(batch.Users);
+        if (_beam is not null && batch.Train) ReachedNegatives(batch, u.Value);
         var owner = new int[b * levels];
         for (int i = 0; i < owner.Length; i++) owner[i] = i / levels;
         var logits = Ops.Add(_model.Logits(Ops.GatherRows(u, owner), batch.Candidates), new Variable(batch.Shift));
@@ -94,6 +105,18 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         var targets = new Tensor(owner.Length, _sampler.Width);
         for (int r = 0; r < owner.Length; r++) targets[r, 0] = 1;
         return Ops.BinaryCrossEntropyWithLogits(logits, targets);
+    }
+
+    /// <summary>Rewrites each example's rows with the nodes its user's beam reaches (the model as it is at this step).</summary>
+    private void ReachedNegatives(Batch batch, Tensor users)
+    {
+        int span = _sampler.Levels * _sampler.Width;
+        var beam = _beam!;
+        Parallel.For(0, batch.UserIds.Length, Threads.Options, beam.NewState, (r, _, state) =>
+        {
+            beam.Apply(users.Row(r), _data.Train.Of(batch.UserIds[r]), batch.Candidates.AsSpan(r * span, span), batch.Shift.Span.Slice(r * span, span), state);
+            return state;
+        }, _ => { });
     }
 
     protected override int ValidationCount => _validation.User.Length;

@@ -49,4 +49,27 @@ public class TdmCommandTests
         Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("x.bin"), "--mode", "category"));
         Assert.False(File.Exists(dir.File("x.bin")));
     }
+
+    [Fact]
+    public void FitRunsTheWorkflowAndWritesABundleThatServes()
+    {
+        using var dir = new TempDir();
+        var data = SmallSequenceBundle.Train(dir);
+        Assert.Equal(0, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("f"), "--epochs", "1", "--batch-size", "64", "--beam", "20",
+            "--level-gap", "3", "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("fc")]));
+        foreach (var stage in new[] { "tree_1", "tree_2", "mlp" })
+            Assert.True(File.Exists(Path.Combine(dir.File("fc"), stage, "best_model.safetensors")), stage);
+        using (var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("f")))
+        {
+            var result = service.Recall(3, [], 10, excludeSeen: true);
+            Assert.Equal(10, result.ItemIds.Length);
+            Assert.Equal(10, result.ItemIds.Distinct().Count());
+        }
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("f")]));
+        // Bad input: a user-init that is no bundle, an unknown negative source, a negative round count; no bundle is left behind.
+        Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("nothing"), "--bundle", dir.File("g"), "--checkpoint-dir", dir.File("gc")]));
+        Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--negative-source", "best", "--checkpoint-dir", dir.File("gc")]));
+        Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--rounds", "-1", "--checkpoint-dir", dir.File("gc")]));
+        Assert.False(Directory.Exists(dir.File("g")));
+    }
 }

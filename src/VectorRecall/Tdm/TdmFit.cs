@@ -1,0 +1,113 @@
+using VectorRecall.Data;
+using VectorRecall.Numerics;
+using VectorRecall.Towers;
+using VectorRecall.Training;
+
+namespace VectorRecall.Tdm;
+
+/// <summary>The whole TDM workflow's settings (<see cref="TdmFit"/>).</summary>
+public sealed record TdmFitOptions
+{
+    /// <summary>Epochs, batch, learning rate, seed; <see cref="TrainerOptions.CheckpointDir"/> is the root, each stage a folder in it.</summary>
+    public required TrainerOptions Trainer { get; init; }
+    /// <summary>Per-level negatives, loss, beams; used by every stage.</summary>
+    public TdmOptions Tdm { get; init; } = new() { NegativesPerLevel = [50], Negatives = TdmNegatives.Beam };
+    /// <summary>The first tree: balanced k-means on the two-tower's item vectors.</summary>
+    public TreeBuildOptions Tree { get; init; } = new();
+    /// <summary>How each learned tree is found from the model before it.</summary>
+    public TreeLearningOptions Learning { get; init; } = new();
+    /// <summary>Tree-learning rounds after the first tree's training: learn a tree, train on it.</summary>
+    public int Rounds { get; init; } = 1;
+    public float Temperature { get; init; } = 0.1f;
+    /// <summary>Non-empty: a last stage trains an MLP scorer of these hidden sizes on the best tree, starting from the best inner-product model.</summary>
+    public int[] MlpHidden { get; init; } = [];
+
+    public void Validate()
+    {
+        Tree.Validate();
+        Learning.Validate();
+        Settings.Check(Rounds >= 0, nameof(Rounds), $"must be 0 or more, got {Rounds}");
+    }
+}
+
+/// <summary>One stage of the workflow: its name, its best validation Recall@20 (beam search), its best epoch and its time.</summary>
+public sealed record TdmFitStage(string Name, double ValidationRecall, int BestEpoch, double Seconds);
+
+/// <summary>
+/// The design note's TDM workflow in one call: a tree from the two-tower's item vectors (balanced
+/// k-means), a model trained on it that starts from the two-tower's user tower and the tree's node
+/// embeddings, then <see cref="TdmFitOptions.Rounds"/> rounds of joint tree learning (<see cref="TreeLearner"/>:
+/// the items move to where the trained model scores them best, and the same model trains on).
+/// Optionally an MLP scorer last. The result is the stage with the best validation recall.
+/// </summary>
+public static class TdmFit
+{
+    /// <summary>
+    /// Runs the workflow on <paramref name="data"/> from a two-tower's user tower and item vectors (row i = item i);
+    /// <paramref name="train"/> runs one stage's trainer to completion (the caller may show progress), <paramref name="log"/>
+    /// gets a line as each stage starts and ends. Returns the best stage's model and tree, and every stage's figures.
+    /// </summary>
+    public static (TdmModel Model, ItemTree Tree, IReadOnlyList<TdmFitStage> Stages) Run(RecDataset data, UserTower tower, TowerConfig towerConfig, Tensor itemVectors,
+        TdmFitOptions options, Action<TdmTrainer> train, Action<string>? log = null, CancellationToken cancel = default)
+    {
+        options.Validate();
+        if (itemVectors.Rows != data.ItemCount || itemVectors.Cols != towerConfig.EmbeddingDim)
+            throw new ArgumentException($"item vectors are {itemVectors}, expected [{data.ItemCount} x {towerConfig.EmbeddingDim}] (one per item, the user tower's width)");
+        var stages = new List<TdmFitStage>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var tree = TreeBuilder.Build(itemVectors, options.Tree, cancel: cancel);
+        log?.Invoke($"tree 1: balanced k-means over {data.ItemCount:N0} item vectors, {tree.NodeCount:N0} nodes on {tree.LevelCount} levels ({clock.Elapsed.TotalSeconds:F1} s)");
+        var model = NewModel(towerConfig, tree, NodeScorerKind.InnerProduct, options, tower);
+        tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
+        var results = new List<(Dictionary<string, Tensor> State, ItemTree Tree)> { (Stage("tree_1", model, tree, data, options, train, stages, log), tree) };
+        for (int round = 1; round <= options.Rounds; round++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            clock.Restart();
+            var queries = TdmRetriever.EncodeUsers(model, data, Enumerable.Range(0, data.UserCount).ToArray(), data.Train);
+            model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
+            var learned = TreeLearner.Learn(tree, model, queries, data.Train, options.Learning, cancel: cancel);
+            int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.LeafOf(i) != tree.LeafOf(i));
+            log?.Invoke($"tree {round + 1}: learned from the model (level gap {options.Learning.LevelGap}), {moved:N0} of {data.ItemCount:N0} items moved ({clock.Elapsed.TotalSeconds:F1} s)");
+            tree = learned;
+            results.Add((Stage($"tree_{round + 1}", model, tree, data, options, train, stages, log), tree));
+        }
+        int best = Enumerable.Range(0, results.Count).MaxBy(i => stages[i].ValidationRecall);
+        model.LoadStateDict(results[best].State);
+        tree = results[best].Tree;
+        if (options.MlpHidden.Length > 0)
+        {
+            var mlp = NewModel(towerConfig, tree, NodeScorerKind.Mlp, options, model.User);
+            model.Nodes.Weight.Value.Span.CopyTo(mlp.Nodes.Weight.Value.Span);
+            Stage("mlp", mlp, tree, data, options, train, stages, log);
+            if (stages[^1].ValidationRecall > stages[best].ValidationRecall) (model, best) = (mlp, stages.Count - 1);
+        }
+        model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
+        log?.Invoke($"best stage: {stages[best].Name} (validation Recall@{TdmTrainer.SelectionK} {stages[best].ValidationRecall:F4})");
+        return (model, tree, stages);
+    }
+
+    private static TdmModel NewModel(TowerConfig towerConfig, ItemTree tree, NodeScorerKind scorer, TdmFitOptions options, UserTower? tower)
+    {
+        var config = new TdmConfig { User = towerConfig, Nodes = tree.NodeCount, Scorer = scorer, Temperature = options.Temperature, MlpHidden = options.MlpHidden.Length > 0 ? options.MlpHidden : [400, 200, 100] };
+        var model = new TdmModel(config, new Rng(options.Trainer.Seed ^ 0x7D3UL));
+        if (tower is not null) model.User.LoadStateDict(tower.StateDict());
+        return model;
+    }
+
+    /// <summary>Trains one stage in its own checkpoint folder, restores its best epoch and returns that state.</summary>
+    private static Dictionary<string, Tensor> Stage(string name, TdmModel model, ItemTree tree, RecDataset data, TdmFitOptions options, Action<TdmTrainer> train,
+        List<TdmFitStage> stages, Action<string>? log)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var trainerOptions = options.Trainer with { CheckpointDir = Path.Combine(options.Trainer.CheckpointDir, name), SelectBy = ModelSelection.Recall };
+        var scorer = model.Config.Scorer == NodeScorerKind.Mlp ? $"MLP {string.Join("-", model.Config.MlpHidden)}" : "inner product";
+        log?.Invoke($"{name}: training ({scorer}, {(options.Tdm.Negatives == TdmNegatives.Beam ? $"negatives from a beam of {options.Tdm.TrainingBeam}" : "uniform negatives")})");
+        var trainer = new TdmTrainer(model, tree, data, trainerOptions, options.Tdm);
+        train(trainer);
+        trainer.RestoreBest();
+        stages.Add(new TdmFitStage(name, trainer.BestValidationRecall, trainer.BestEpoch, clock.Elapsed.TotalSeconds));
+        log?.Invoke($"{name}: best epoch {trainer.BestEpoch}, validation Recall@{TdmTrainer.SelectionK} {trainer.BestValidationRecall:F4} ({clock.Elapsed.TotalSeconds:F1} s)");
+        return model.StateDict().ToDictionary(p => p.Key, p => p.Value.Clone());
+    }
+}

@@ -1,0 +1,162 @@
+using VectorRecall.Data;
+using VectorRecall.Numerics;
+using VectorRecall.Retrieval;
+
+namespace VectorRecall.Tdm;
+
+public sealed record TreeLearningOptions
+{
+    /// <summary>Levels an item moves down per step (JTM's level gap d): each step chooses among up to branch^gap descendants.</summary>
+    public int LevelGap { get; init; } = 7;
+    /// <summary>An item's score for a node sums over at most this many of its users (evenly spaced), which bounds the cost on popular items.</summary>
+    public int MaxUsersPerItem { get; init; } = 64;
+
+    public void Validate()
+    {
+        Settings.Check(LevelGap >= 1, nameof(LevelGap), $"must be at least 1, got {LevelGap}");
+        Settings.Check(MaxUsersPerItem >= 1, nameof(MaxUsersPerItem), $"must be at least 1, got {MaxUsersPerItem}");
+    }
+}
+
+/// <summary>
+/// Joint tree learning's tree step (Zhu et al., 2019): with the model fixed, re-assign items to the
+/// tree's leaves so that each item sits where the model already scores its path highly for the users
+/// who interacted with it. Top-down, <see cref="TreeLearningOptions.LevelGap"/> levels at a time:
+/// the items under a node choose among its descendants that many levels below, each weighing a
+/// descendant by Σ over its users Σ over the levels stepped of the user's score for the
+/// descendant's ancestor there (a softmax per level has a normaliser per user and level, the same
+/// for every node of the level, so summing logits ranks as summing log-probabilities does). The
+/// choice is greedy over (item, node) pairs, best weight first, with each node taking at most as
+/// many items as it has leaves: the tree keeps its shape and stays balanced, only the items move.
+/// </summary>
+public static class TreeLearner
+{
+    /// <summary>
+    /// A tree of the same shape and node embeddings with the items re-assigned. <paramref name="userVectors"/>
+    /// row u is user u's query vector for <paramref name="scorer"/>; <paramref name="interactions"/> says who interacted with what.
+    /// <paramref name="progress"/> gets the number of items placed at the leaves.
+    /// </summary>
+    public static ItemTree Learn(ItemTree tree, INodeScorer scorer, Tensor userVectors, UserItemLists interactions, TreeLearningOptions options,
+        IProgress<int>? progress = null, CancellationToken cancel = default)
+    {
+        options.Validate();
+        if (interactions.UserCount != userVectors.Rows)
+            throw new ArgumentException($"{userVectors.Rows} user vectors for the interactions' {interactions.UserCount} users");
+        int items = tree.ItemCount;
+        var usersOf = UsersOfItems(interactions, items, options.MaxUsersPerItem);
+        var leaves = LeavesBelow(tree);
+        // Every item starts at the root and walks down in steps.
+        var at = new int[items];
+        for (int from = 0; from < tree.Depth; from = Math.Min(from + options.LevelGap, tree.Depth))
+        {
+            int to = Math.Min(from + options.LevelGap, tree.Depth);
+            var groups = GroupBy(at, tree.LevelStart(from), tree.LevelSize(from));
+            for (int g = 0; g < groups.Length; g++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                if (groups[g].Length > 0) Step(tree, scorer, userVectors, usersOf, leaves, tree.LevelStart(from) + g, from, to, groups[g], at);
+            }
+            if (to == tree.Depth) progress?.Report(items);
+        }
+        var codes = new long[items];
+        for (int i = 0; i < items; i++) codes[i] = tree.Codes[at[i]];
+        var learned = ItemTree.FromLeafCodes(tree.Branch, tree.Depth, codes, tree.Dimension);
+        tree.Embeddings.Span.CopyTo(learned.Embeddings.Span);
+        return learned;
+    }
+
+    /// <summary>Moves <paramref name="members"/> (all under <paramref name="node"/>) to its descendants on level <paramref name="to"/>.</summary>
+    private static void Step(ItemTree tree, INodeScorer scorer, Tensor users, int[][] usersOf, int[] leaves, int node, int from, int to, int[] members, int[] at)
+    {
+        // The subtree below the node down to level `to`, level by level; parent[j] indexes into the same list (−1: the node itself).
+        var nodes = new List<int> { node };
+        var parentOf = new List<int> { -1 };
+        int first = 0;
+        for (int level = from; level < to; level++)
+        {
+            int end = nodes.Count;
+            for (int j = first; j < end; j++)
+                for (int c = tree.ChildStart(nodes[j]); c < tree.ChildStart(nodes[j]) + tree.ChildCount(nodes[j]); c++)
+                {
+                    nodes.Add(c);
+                    parentOf.Add(j);
+                }
+            first = end;
+        }
+        int candidates = nodes.Count - first;
+        var scored = nodes.Skip(1).ToArray();
+        var parent = parentOf.ToArray();
+        var weights = new float[members.Length * candidates];
+        Parallel.For(0, members.Length, Threads.Options, () => (new float[scored.Length], new float[nodes.Count]), (m, _, buffers) =>
+        {
+            var (scores, path) = buffers;
+            var w = weights.AsSpan(m * candidates, candidates);
+            foreach (int u in usersOf[members[m]])
+            {
+                scorer.Score(users.Row(u), scored, scores);
+                path[0] = 0;
+                for (int j = 1; j < path.Length; j++) path[j] = scores[j - 1] + path[parent[j]];
+                TensorPrimitives.Add(w, path.AsSpan(first, candidates), w);
+            }
+            return buffers;
+        }, _ => { });
+
+        // Greedy: the best remaining (item, node) pair first, each node up to its leaves.
+        var order = new int[weights.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        var keys = new float[weights.Length];
+        for (int i = 0; i < keys.Length; i++) keys[i] = -weights[i];
+        Array.Sort(keys, order);
+        var room = new int[candidates];
+        for (int c = 0; c < candidates; c++) room[c] = leaves[nodes[first + c]];
+        var placed = new bool[members.Length];
+        int left = members.Length;
+        foreach (int pair in order)
+        {
+            int m = pair / candidates, c = pair % candidates;
+            if (placed[m] || room[c] == 0) continue;
+            placed[m] = true;
+            room[c]--;
+            at[members[m]] = nodes[first + c];
+            if (--left == 0) break;
+        }
+    }
+
+    /// <summary>Each item's users, at most <paramref name="cap"/> of them, evenly spaced.</summary>
+    private static int[][] UsersOfItems(UserItemLists interactions, int items, int cap)
+    {
+        var all = new List<int>[items];
+        for (int i = 0; i < items; i++) all[i] = [];
+        for (int u = 0; u < interactions.UserCount; u++)
+            foreach (int item in interactions.Of(u))
+                if ((uint)item < (uint)items) all[item].Add(u);
+        var result = new int[items][];
+        for (int i = 0; i < items; i++)
+        {
+            var list = all[i];
+            result[i] = list.Count <= cap ? [.. list] : Enumerable.Range(0, cap).Select(j => list[(int)((long)j * list.Count / cap)]).ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>How many leaves lie below each node (1 for a leaf).</summary>
+    private static int[] LeavesBelow(ItemTree tree)
+    {
+        var count = new int[tree.NodeCount];
+        for (int r = tree.NodeCount - 1; r >= 0; r--)
+        {
+            if (tree.ChildCount(r) == 0) count[r] = 1;
+            if (r > 0) count[tree.Parent(r)] += count[r];
+        }
+        return count;
+    }
+
+    /// <summary>Items grouped by the level row they sit at (<paramref name="at"/> holds node rows).</summary>
+    private static int[][] GroupBy(int[] at, int levelStart, int levelSize)
+    {
+        var lists = new List<int>[levelSize];
+        for (int g = 0; g < levelSize; g++) lists[g] = [];
+        for (int i = 0; i < at.Length; i++) lists[at[i] - levelStart].Add(i);
+        return lists.Select(l => l.ToArray()).ToArray();
+    }
+}
