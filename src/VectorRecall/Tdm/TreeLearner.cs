@@ -25,8 +25,9 @@ public sealed record TreeLearningOptions
 /// the items under a node choose among its descendants that many levels below, each weighing a
 /// descendant by Σ over its users Σ over the levels stepped of the user's score for the
 /// descendant's ancestor there (a softmax per level has a normaliser per user and level, the same
-/// for every node of the level, so summing logits ranks as summing log-probabilities does). The
-/// choice is greedy over (item, node) pairs, best weight first, with each node taking at most as
+/// for every node of the level, so summing logits ranks as summing log-probabilities does). An item
+/// takes its own leaf embedding with it (the vector learned for it), so only the internal levels
+/// decide where it goes, and the model's item vectors survive the move. The choice is greedy over (item, node) pairs, best weight first, with each node taking at most as
 /// many items as it has leaves: the tree keeps its shape and stays balanced, only the items move.
 /// </summary>
 public static class TreeLearner
@@ -62,6 +63,7 @@ public static class TreeLearner
         for (int i = 0; i < items; i++) codes[i] = tree.Codes[at[i]];
         var learned = ItemTree.FromLeafCodes(tree.Branch, tree.Depth, codes, tree.Dimension);
         tree.Embeddings.Span.CopyTo(learned.Embeddings.Span);
+        for (int i = 0; i < items; i++) tree.Embeddings.Row(tree.LeafOf(i)).CopyTo(learned.Embeddings.Row(learned.LeafOf(i)));
         return learned;
     }
 
@@ -84,7 +86,9 @@ public static class TreeLearner
             first = end;
         }
         int candidates = nodes.Count - first;
-        var scored = nodes.Skip(1).ToArray();
+        // Leaves are not scored: an item takes its own leaf embedding along, so its leaf score is the same on every leaf.
+        int internalEnd = to == tree.Depth ? first : nodes.Count;
+        var scored = nodes.Skip(1).Take(internalEnd - 1).ToArray();
         var parent = parentOf.ToArray();
         var weights = new float[members.Length * candidates];
         Parallel.For(0, members.Length, Threads.Options, () => (new float[scored.Length], new float[nodes.Count]), (m, _, buffers) =>
@@ -95,7 +99,7 @@ public static class TreeLearner
             {
                 scorer.Score(users.Row(u), scored, scores);
                 path[0] = 0;
-                for (int j = 1; j < path.Length; j++) path[j] = scores[j - 1] + path[parent[j]];
+                for (int j = 1; j < path.Length; j++) path[j] = (j < internalEnd ? scores[j - 1] : 0) + path[parent[j]];
                 TensorPrimitives.Add(w, path.AsSpan(first, candidates), w);
             }
             return buffers;

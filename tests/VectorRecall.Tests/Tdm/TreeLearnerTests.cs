@@ -38,33 +38,36 @@ public class TreeLearnerTests
     [InlineData(7)]
     public void ItemsMoveToTheLeavesTheirUsersScoreBest(int gap)
     {
-        // 8 items; item i's only user scores leaf perm[i] highest (its vector is that leaf's one-hot embedding), so
-        // the optimum puts item i on leaf perm[i], which any level gap must find.
+        // 8 items; item i's only user scores the path to leaf perm[i] highest (its vector is that leaf's one-hot
+        // embedding), so the optimum puts item i under leaf perm[i]'s parent, which any level gap must find. Items
+        // carry their own leaf embeddings, so the leaf level does not choose between siblings.
         int[] perm = [5, 2, 7, 0, 3, 6, 1, 4];
         var tree = OneHotTree(8);
         var users = new Tensor(8, 8);
         for (int i = 0; i < 8; i++) users[i, perm[i]] = 1;
         var interactions = UserItemLists.FromLists(Enumerable.Range(0, 8).Select(i => (IReadOnlyList<int>)[i]).ToArray());
         var learned = TreeLearner.Learn(tree, new DotScorer(tree.Embeddings), users, interactions, new TreeLearningOptions { LevelGap = gap });
-        for (int i = 0; i < 8; i++) Assert.Equal(tree.LevelStart(3) + perm[i], learned.LeafOf(i));
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.Equal(tree.Parent(tree.LevelStart(3) + perm[i]), learned.Parent(learned.LeafOf(i)));
+            Assert.Equal(tree.Embeddings.Row(tree.LeafOf(i)).ToArray(), learned.Embeddings.Row(learned.LeafOf(i)).ToArray());
+        }
         Assert.Equal(tree.Codes, learned.Codes);
-        Assert.Equal(tree.Embeddings.Span.ToArray(), learned.Embeddings.Span.ToArray());
+        Assert.Equal(tree.Embeddings.Span[..(tree.LevelStart(3) * 8)].ToArray(), learned.Embeddings.Span[..(tree.LevelStart(3) * 8)].ToArray());
     }
 
     [Fact]
     public void ANodeTakesNoMoreItemsThanItHasLeavesAndTheStrongestClaimWins()
     {
-        // Every user prefers leaf 0; item 3 has three users, the others one each. Item 3 gets leaf 0, and the
-        // rest still end on distinct leaves (the tree keeps its shape: one item per leaf), item 3's sibling
-        // subtree filling first.
+        // Every user prefers leaf 0's branch; item 3 has three users, the others one each. Item 3 gets the level-2 node
+        // above leaf 0, and the rest still end on distinct leaves: the tree keeps its shape, one item per leaf.
         var tree = OneHotTree(6);
         var users = new Tensor(8, 6);
         for (int u = 0; u < 8; u++) { users[u, 0] = 1; users[u, 1] = 0.5f; }
         var lists = new List<IReadOnlyList<int>> { new[] { 0 }, new[] { 1 }, new[] { 2 }, new[] { 3 }, new[] { 4 }, new[] { 5 }, new[] { 3 }, new[] { 3 } };
         var learned = TreeLearner.Learn(tree, new DotScorer(tree.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 1 });
-        Assert.Equal(tree.LevelStart(tree.Depth), learned.LeafOf(3));
+        Assert.Equal(tree.Parent(tree.LevelStart(tree.Depth)), learned.Parent(learned.LeafOf(3)));
         Assert.Equal(6, Enumerable.Range(0, 6).Select(learned.LeafOf).Distinct().Count());
-        Assert.Equal(tree.LevelStart(tree.Depth) + 1, Enumerable.Range(0, 6).Where(i => i != 3).Select(learned.LeafOf).Min());
     }
 
     [Fact]
