@@ -262,6 +262,28 @@ internal static partial class Ops
         return output;
     }
 
+    /// <summary>Columns [start, start + count) of a matrix (<c>x[:, start:start+count]</c>); the gradient lands in those columns.</summary>
+    public static Variable SliceColumns(Variable x, int start, int count)
+    {
+        CheckMatrix(x, "slice columns");
+        int cols = x.Cols;
+        if (start < 0 || count < 0 || start + count > cols) throw new ArgumentOutOfRangeException(nameof(start), $"slice columns: [{start}, {start + count}) is outside the {cols} columns");
+        var y = New([x.Rows, count], clear: false);
+        for (int r = 0; r < x.Rows; r++) x.Value.Row(r).Slice(start, count).CopyTo(y.Row(r));
+        var output = Output(y, x);
+        if (output.RequiresGrad)
+            output.BackwardFn = () =>
+            {
+                var gx = x.GradBuffer();
+                for (int r = 0; r < x.Rows; r++)
+                {
+                    var row = gx.Row(r).Slice(start, count);
+                    TensorPrimitives.Add(row, output.Grad!.Row(r), row);
+                }
+            };
+        return output;
+    }
+
     /// <summary>The same values under another shape with as many elements (<c>x.reshape</c>); the gradient is reshaped back.</summary>
     public static Variable Reshape(Variable x, params int[] shape)
     {

@@ -93,96 +93,16 @@ internal static class BeamSearch
         var outIds = new long[n * k];
         var outScores = new float[n * k];
         var outCounts = new int[n];
-        if (scorer is IBatchNodeScorer { PrefersBatches: true } batched)
-            Parallel.For(0, (n + LevelwiseQueries - 1) / LevelwiseQueries, Threads.Options, chunk =>
-            {
-                int first = chunk * LevelwiseQueries, count = Math.Min(LevelwiseQueries, n - first);
-                Levelwise(tree, batched, q.AsSpan(first * dim, count * dim), dim, k, beam, first, count, options, outIds, outScores, outCounts);
-            });
-        else
-            Parallel.For(0, n, Threads.Options, i =>
-            {
-                var o = options?[i];
-                outCounts[i] = Search(tree, scorer, q.AsSpan(i * dim, dim), k, WidthFor(o, beam, k), outIds.AsSpan(i * k, k), outScores.AsSpan(i * k, k), o?.Filter);
-            });
-        for (int i = 0; i < n; i++)
+        Parallel.For(0, n, Threads.Options, i =>
         {
-            outIds.AsSpan(i * k + outCounts[i], k - outCounts[i]).Fill(-1);
-            outScores.AsSpan(i * k + outCounts[i], k - outCounts[i]).Fill(float.NaN);
-        }
+            var o = options?[i];
+            int found = outCounts[i] = Search(tree, scorer, q.AsSpan(i * dim, dim), k, WidthFor(o, beam, k), outIds.AsSpan(i * k, k), outScores.AsSpan(i * k, k), o?.Filter);
+            outIds.AsSpan(i * k + found, k - found).Fill(-1);
+            outScores.AsSpan(i * k + found, k - found).Fill(float.NaN);
+        });
         outIds.CopyTo(ids);
         outScores.CopyTo(scores);
         outCounts.CopyTo(counts);
-    }
-
-    /// <summary>Queries a level-by-level batch walks together: their candidates on a level are one scorer call.</summary>
-    internal const int LevelwiseQueries = 32;
-
-    /// <summary>
-    /// <see cref="Search"/> for queries [first, first + count) walked together, level by level: on each level every
-    /// query's candidates are scored in one <see cref="IBatchNodeScorer.ScoreBatch"/> call. Same results as one search per query.
-    /// </summary>
-    private static void Levelwise(ISearchTree tree, IBatchNodeScorer scorer, ReadOnlySpan<float> queries, int dim, int k, int beam, int first, int count,
-        IReadOnlyList<SearchOptions?>? options, long[] outIds, float[] outScores, int[] outCounts)
-    {
-        int last = tree.LevelCount - 1;
-        var width = new int[count];
-        var start = new int[count];
-        for (int q = 0; q < count; q++)
-        {
-            width[q] = WidthFor(options?[first + q], beam, k);
-            while (start[q] < last && tree.LevelSize(start[q] + 1) <= width[q]) start[q]++;
-        }
-        int room = 0;
-        for (int q = 0; q < count; q++) room += Math.Max(width[q] * tree.MaxChildren, start[q] == last ? tree.LevelSize(last) : tree.LevelSize(start[q] + 1));
-        var beams = new int[count][];
-        var kept = new int[count];
-        for (int q = 0; q < count; q++) beams[q] = new int[width[q]];
-        var nodes = new int[room];
-        var owner = new int[room];
-        var scores = new float[room];
-        var offsets = new int[count + 1];
-        var heapIds = new long[Math.Max(k, width.Max())];
-        var heapScores = new float[heapIds.Length];
-        for (int level = 1; level <= last; level++)
-        {
-            int n = 0;
-            for (int q = 0; q < count; q++)
-            {
-                offsets[q] = n;
-                if (start[q] == last ? level == last : level == start[q] + 1)
-                    for (int node = tree.LevelStart(level); node < tree.LevelStart(level) + tree.LevelSize(level); node++) { nodes[n] = node; owner[n++] = q; }
-                else if (level > start[q] + 1)
-                    for (int i = 0; i < kept[q]; i++)
-                        for (int c = tree.ChildStart(beams[q][i]); c < tree.ChildStart(beams[q][i]) + tree.ChildCount(beams[q][i]); c++) { nodes[n] = c; owner[n++] = q; }
-            }
-            offsets[count] = n;
-            if (n == 0) continue;
-            scorer.ScoreBatch(queries, dim, owner.AsSpan(0, n), nodes.AsSpan(0, n), scores.AsSpan(0, n));
-            for (int q = 0; q < count; q++)
-            {
-                if (offsets[q] == offsets[q + 1]) continue;
-                if (level == last)
-                {
-                    var filter = options?[first + q]?.Filter;
-                    int at = (first + q) * k;
-                    var heap = new TopK(Math.Min(k, offsets[q + 1] - offsets[q]), outIds.AsSpan(at, k), outScores.AsSpan(at, k));
-                    for (int p = offsets[q]; p < offsets[q + 1]; p++)
-                    {
-                        int item = tree.LeafItem(nodes[p]);
-                        if (filter is null || filter.Allows(item)) heap.Push(item, scores[p]);
-                    }
-                    outCounts[first + q] = heap.SortBestFirst();
-                }
-                else
-                {
-                    var heap = new TopK(Math.Min(width[q], offsets[q + 1] - offsets[q]), heapIds, heapScores);
-                    for (int p = offsets[q]; p < offsets[q + 1]; p++) heap.Push(nodes[p], scores[p]);
-                    kept[q] = heap.SortBestFirst();
-                    for (int i = 0; i < kept[q]; i++) beams[q][i] = (int)heapIds[i];
-                }
-            }
-        }
     }
 
     /// <summary>A search's beam: its own width or the default, and at least k (as HNSW uses at least k for ef).</summary>

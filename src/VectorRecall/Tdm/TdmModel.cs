@@ -49,7 +49,7 @@ public sealed record TdmConfig
 /// embedding per tree node, and a scorer rates (user, node) pairs. With the MLP scorer the
 /// ranking is no inner product, so no vector index could serve it; the tree's beam search can.
 /// </summary>
-public sealed class TdmModel : Module, IBatchNodeScorer
+public sealed class TdmModel : Module, INodeScorer
 {
     public TdmModel(TdmConfig config, Rng rng)
     {
@@ -85,9 +85,15 @@ public sealed class TdmModel : Module, IBatchNodeScorer
         if (Mlp is null) return Ops.Scale(Ops.GroupedDot(users, nodes), 1f / Config.Temperature);
         var owner = new int[candidates.Length];
         for (int i = 0; i < owner.Length; i++) owner[i] = i / width;
-        var u = Ops.GatherRows(users, owner);
-        var product = Ops.Mul(u, nodes);
-        var scores = Ops.Add(Mlp.Forward(Ops.ConcatColumns(u, nodes, product)), Skip!.Forward(product));
+        var product = Ops.Mul(Ops.GatherRows(users, owner), nodes);
+        // The first layer on [u, n, u ⊙ n] is W_u·u + b, once per user, plus [W_n W_m]·[n, u ⊙ n] per candidate:
+        // the user's third of the product is not repeated for each of its candidates (search folds it the same way).
+        int d = Config.Dimension;
+        var first = Mlp.Layers[0] as Linear ?? throw new InvalidOperationException("the MLP scorer must start with a Linear layer");
+        var perUser = Ops.Linear(users, Ops.SliceColumns(first.Weight, 0, d), first.Bias);
+        var h = Ops.Add(Ops.GatherRows(perUser, owner), Ops.Linear(Ops.ConcatColumns(nodes, product), Ops.SliceColumns(first.Weight, d, 2 * d), null));
+        for (int i = 1; i < Mlp.Layers.Count; i++) h = Mlp.Layers[i].Forward(h);
+        var scores = Ops.Add(h, Skip!.Forward(product));
         return Ops.Reshape(scores, rows, width);
     }
 
@@ -103,21 +109,6 @@ public sealed class TdmModel : Module, IBatchNodeScorer
             return;
         }
         MlpScorer.Score(Mlp, Skip!.Weight.Value.Span, query, table, nodes, scores);
-    }
-
-    /// <summary>The MLP scorer scores a batch of queries' candidates in one GEMM per layer; the inner product gains nothing from it.</summary>
-    public bool PrefersBatches => Mlp is not null;
-
-    public void ScoreBatch(ReadOnlySpan<float> queries, int dim, ReadOnlySpan<int> owner, ReadOnlySpan<int> nodes, Span<float> scores)
-    {
-        if (dim != Config.Dimension) throw new ArgumentException($"queries have {dim} values, the model's vectors {Config.Dimension}");
-        if (owner.Length != nodes.Length || scores.Length < nodes.Length) throw new ArgumentException($"{owner.Length} owners, {nodes.Length} nodes and room for {scores.Length} scores");
-        if (Mlp is null)
-        {
-            for (int p = 0; p < nodes.Length; p++) scores[p] = Distances.Dot(queries.Slice(owner[p] * dim, dim), Nodes.Weight.Value.Row(nodes[p]));
-            return;
-        }
-        MlpScorer.ScoreBatch(Mlp, Skip!.Weight.Value.Span, queries, dim, Nodes.Weight.Value, owner, nodes, scores);
     }
 }
 
@@ -165,46 +156,8 @@ internal static class MlpScorer
         Gemm.Multiply(x, d, false, a, d, true, h, hidden, m, hidden, d, threads: 1);
         for (int i = 0; i < m; i++) TensorPrimitives.Add(h.Slice(i * hidden, hidden), c, h.Slice(i * hidden, hidden));
 
-        var input = Rest(mlp, _b!, _a, m, hidden);
-        TensorPrimitives.Add(scores[..m], input.AsSpan(0, m), scores[..m]);
-    }
-
-    /// <summary>
-    /// Many users' candidates at once: row p is [n_p, u ⊙ n_p] for its owner u, the first layer one GEMM with W's node
-    /// and product columns plus the owner's W_u·u + b (one GEMM over the users), then the remaining layers one GEMM each.
-    /// </summary>
-    public static void ScoreBatch(Sequential mlp, ReadOnlySpan<float> skip, ReadOnlySpan<float> users, int d, Tensor table, ReadOnlySpan<int> owner, ReadOnlySpan<int> nodes, Span<float> scores)
-    {
-        int m = nodes.Length, userCount = users.Length / d;
-        var first = mlp.Layers[0] as Linear ?? throw new InvalidOperationException("the MLP scorer must start with a Linear layer");
-        int hidden = first.OutFeatures, width = 2 * d;
-        foreach (var layer in mlp.Layers) if (layer is Linear l) width = Math.Max(width, l.OutFeatures);
-        if (_a is null || _a.Length < m * width) { _a = new float[m * width]; _b = new float[m * width]; }
-        if (_fold is null || _fold.Length < userCount * hidden) _fold = new float[userCount * hidden];
-
-        var w = first.Weight.Value.Span;
-        var c = _fold.AsSpan(0, userCount * hidden);
-        Gemm.Multiply(users, d, false, w, 3 * d, true, c, hidden, userCount, hidden, d, threads: 1);
-        if (first.Bias is not null) for (int u = 0; u < userCount; u++) TensorPrimitives.Add(c.Slice(u * hidden, hidden), first.Bias.Value.Span, c.Slice(u * hidden, hidden));
-        var x = _a.AsSpan(0, m * 2 * d);
-        for (int p = 0; p < m; p++)
-        {
-            var node = table.Row(nodes[p]);
-            node.CopyTo(x.Slice(p * 2 * d, d));
-            var product = x.Slice(p * 2 * d + d, d);
-            TensorPrimitives.Multiply(node, users.Slice(owner[p] * d, d), product);
-            scores[p] = Distances.Dot(skip, product);
-        }
-        var h = _b.AsSpan(0, m * hidden);
-        Gemm.Multiply(x, 2 * d, false, w[d..], 3 * d, true, h, hidden, m, hidden, 2 * d, threads: 1);
-        for (int p = 0; p < m; p++) TensorPrimitives.Add(h.Slice(p * hidden, hidden), c.Slice(owner[p] * hidden, hidden), h.Slice(p * hidden, hidden));
-        var input = Rest(mlp, _b!, _a, m, hidden);
-        TensorPrimitives.Add(scores[..m], input.AsSpan(0, m), scores[..m]);
-    }
-
-    /// <summary>The layers after the first, on <paramref name="m"/> rows of <paramref name="cols"/> in <paramref name="input"/>; returns the buffer holding the one-column result.</summary>
-    private static float[] Rest(Sequential mlp, float[] input, float[] output, int m, int cols)
-    {
+        float[] input = _b!, output = _a;
+        int cols = hidden;
         for (int index = 1; index < mlp.Layers.Count; index++)
         {
             switch (mlp.Layers[index])
@@ -225,6 +178,6 @@ internal static class MlpScorer
                     throw new InvalidOperationException($"the MLP scorer has an unexpected layer {mlp.Layers[index].GetType().Name}");
             }
         }
-        return input;
+        TensorPrimitives.Add(scores[..m], input.AsSpan(0, m), scores[..m]);
     }
 }

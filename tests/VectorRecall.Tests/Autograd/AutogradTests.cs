@@ -14,6 +14,7 @@ public class AutogradTests
     [Fact] public void LinearWithoutBias() => GradCheck.Check(v => Ops.Linear(v[0], v[1], null), R(3, 4), R(5, 4));
     [Fact] public void GroupedDot() => GradCheck.Check(v => Ops.GroupedDot(v[0], v[1]), R(3, 4), R(6, 4));
     [Fact] public void SliceRows() => GradCheck.Check(v => Ops.SliceRows(v[0], 1, 2), R(4, 3));
+    [Fact] public void SliceColumns() => GradCheck.Check(v => Ops.SliceColumns(v[0], 1, 2), R(4, 5));
     [Fact] public void Reshape() => GradCheck.Check(v => Ops.Reshape(v[0], 2, 6), R(4, 3));
     [Fact] public void AddBias() => GradCheck.Check(v => Ops.AddBias(v[0], v[1]), R(3, 4), R(4));
     [Fact] public void Add() => GradCheck.Check(v => Ops.Add(v[0], v[1]), R(3, 4), R(3, 4));

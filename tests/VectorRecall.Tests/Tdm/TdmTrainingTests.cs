@@ -37,38 +37,6 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         return RetrievalEvaluator.Evaluate(flat, queries, users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
     }
 
-    [Fact]
-    public void TheLevelByLevelBatchOfAnMlpScorerFindsWhatThePerUserSearchFinds()
-    {
-        var (model, tree) = NewModel(NodeScorerKind.Mlp);
-        var rng = new Rng(9);
-        // Random weights everywhere, so the MLP is far from its inner-product start.
-        foreach (var p in model.Parameters()) for (int i = 0; i < p.Value.Length; i++) p.Value.Span[i] += 0.3f * (rng.NextFloat() - 0.5f);
-        Assert.True(model.PrefersBatches);
-        int n = 70, k = 10, d = model.Config.Dimension;
-        var queries = Tensor.Randn(rng, 1f, n, d);
-        var options = new VectorRecall.Indexing.SearchOptions?[n];
-        for (int q = 0; q < n; q += 3)
-        {
-            var refused = new VectorRecall.Indexing.ExcludedIds();
-            for (int j = 0; j < 30; j++) refused.Add(rng.NextInt(tree.ItemCount));
-            options[q] = new VectorRecall.Indexing.SearchOptions { Ef = q % 2 == 0 ? 15 : 0, Filter = refused };
-        }
-        var retriever = TdmRetriever.Create(model, tree, beam: 30);
-        var ids = new long[n * k];
-        var scores = new float[n * k];
-        var counts = new int[n];
-        retriever.SearchBatch(queries.Span, k, ids, scores, counts, options);
-        var one = new long[k];
-        var oneScores = new float[k];
-        for (int q = 0; q < n; q++)
-        {
-            Assert.Equal(retriever.Search(queries.Row(q), k, one, oneScores, options[q]), counts[q]);
-            Assert.Equal(one, ids.AsSpan(q * k, k).ToArray());
-            for (int j = 0; j < k; j++) Assert.Equal(oneScores[j], scores[q * k + j], 3);
-        }
-    }
-
     [Theory]
     [InlineData(NodeScorerKind.InnerProduct, TdmLoss.Softmax)]
     [InlineData(NodeScorerKind.Mlp, TdmLoss.Softmax)]
