@@ -108,8 +108,9 @@ internal static class TdmCommands
         public readonly Option<string> DataDir = new("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
         public readonly Option<int[]> Mlp = new("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
         public readonly Option<int[]> Negatives = new("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
-        public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level) or beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked)" };
+        public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only)" };
         public readonly Option<int> TrainingBeam = new("--training-beam") { Description = "beam width of the search that finds the beam negatives", DefaultValueFactory = _ => 16 };
+        public readonly Option<bool> FreezeUser = new("--freeze-user") { Description = "keep the user tower as it starts (from --user-init); train only the nodes and the scorer" };
         public readonly Option<string> Loss = new("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
         public readonly Option<int> Beam = new("--beam") { Description = "beam width for the validation recall and the bundle", DefaultValueFactory = _ => 100 };
         public readonly Option<int> Epochs;
@@ -129,7 +130,7 @@ internal static class TdmCommands
 
         public void AddTo(Command command)
         {
-            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
+            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, FreezeUser, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
                 command.Add(o);
         }
 
@@ -144,12 +145,14 @@ internal static class TdmCommands
             NegativesPerLevel = r.GetValue(Negatives) is { Length: > 0 } n ? n : [scorer == NodeScorerKind.Mlp ? 6 : 50],
             Beam = r.GetValue(Beam),
             TrainingBeam = r.GetValue(TrainingBeam),
+            TrainUserTower = !r.GetValue(FreezeUser),
             Negatives = r.GetValue(NegativeSource)?.ToLowerInvariant() switch
             {
                 null => defaultSource,
                 "uniform" => TdmNegatives.Uniform,
                 "beam" => TdmNegatives.Beam,
-                var s => throw new ArgumentException($"--negative-source: unknown '{s}' (expected uniform or beam)"),
+                "in-batch" or "inbatch" => TdmNegatives.InBatch,
+                var s => throw new ArgumentException($"--negative-source: unknown '{s}' (expected uniform, beam or in-batch)"),
             },
             Loss = r.GetValue(Loss)!.ToLowerInvariant() switch
             {

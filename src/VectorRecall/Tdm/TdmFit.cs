@@ -79,7 +79,9 @@ public static class TdmFit
         {
             var mlp = NewModel(towerConfig, tree, NodeScorerKind.Mlp, options, model.User);
             model.Nodes.Weight.Value.Span.CopyTo(mlp.Nodes.Weight.Value.Span);
-            Stage("mlp", mlp, tree, data, options, train, stages, log);
+            // In-batch negatives are one GEMM per level for the inner product only; the MLP trains on uniform ones.
+            var mlpOptions = options.Tdm.Negatives == TdmNegatives.InBatch ? options with { Tdm = options.Tdm with { Negatives = TdmNegatives.Uniform } } : options;
+            Stage("mlp", mlp, tree, data, mlpOptions, train, stages, log);
             if (stages[^1].ValidationRecall > stages[best].ValidationRecall) (model, best) = (mlp, stages.Count - 1);
         }
         model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
@@ -102,8 +104,15 @@ public static class TdmFit
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var trainerOptions = options.Trainer with { CheckpointDir = Path.Combine(options.Trainer.CheckpointDir, name), SelectBy = ModelSelection.Recall };
         var scorer = model.Config.Scorer == NodeScorerKind.Mlp ? $"MLP {string.Join("-", model.Config.MlpHidden)}" : "inner product";
-        log?.Invoke($"{name}: training ({scorer}, {(options.Tdm.Negatives == TdmNegatives.Beam ? $"negatives from a beam of {options.Tdm.TrainingBeam}" : "uniform negatives")})");
+        string negatives = options.Tdm.Negatives switch
+        {
+            TdmNegatives.Beam => $"negatives from a beam of {options.Tdm.TrainingBeam}",
+            TdmNegatives.InBatch => "in-batch and uniform negatives",
+            _ => "uniform negatives",
+        };
+        log?.Invoke($"{name}: training ({scorer}, {negatives})");
         var trainer = new TdmTrainer(model, tree, data, trainerOptions, options.Tdm);
+        log?.Invoke($"{name}: validation Recall@{TdmTrainer.SelectionK} before training {trainer.ValidationRecall():F4}");
         train(trainer);
         trainer.RestoreBest();
         stages.Add(new TdmFitStage(name, trainer.BestValidationRecall, trainer.BestEpoch, clock.Elapsed.TotalSeconds));

@@ -12,8 +12,12 @@ namespace VectorRecall.Tdm;
 /// <summary>The per-level loss: a softmax over each level's positive and negatives, or binary cross-entropy on each candidate.</summary>
 public enum TdmLoss { Softmax, BinaryCrossEntropy }
 
-/// <summary>Where a level's negatives come from: uniformly from the level, or first from the nodes the user's beam search reaches there.</summary>
-public enum TdmNegatives { Uniform, Beam }
+/// <summary>
+/// Where a level's negatives come from: uniformly from the level; first from the nodes the user's beam search
+/// reaches there; or the other positives of the batch on that level (logQ-corrected, as the two-tower trains)
+/// besides the uniform ones.
+/// </summary>
+public enum TdmNegatives { Uniform, Beam, InBatch }
 
 /// <summary>TDM-specific training settings (the shared ones are in <see cref="TrainerOptions"/>).</summary>
 public sealed record TdmOptions
@@ -25,6 +29,8 @@ public sealed record TdmOptions
     public TdmNegatives Negatives { get; init; } = TdmNegatives.Uniform;
     /// <summary>Width of the training beam search that finds those nodes.</summary>
     public int TrainingBeam { get; init; } = 16;
+    /// <summary>False: the user tower stays as it starts (its gradient is cut); only the nodes and the scorer learn.</summary>
+    public bool TrainUserTower { get; init; } = true;
     /// <summary>Beam width of the validation recall's beam search.</summary>
     public int Beam { get; init; } = 100;
     /// <summary>Validation recall ranks at most this many users (evenly spaced), to keep epochs short with an MLP scorer.</summary>
@@ -46,6 +52,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     private readonly TdmOptions _tdm;
     private readonly LayerwiseSampler _sampler;
     private readonly BeamNegatives? _beam;
+    private readonly InfoNceLoss[]? _inBatch;
+    private readonly float[] _nodeLogQ = [];
     private readonly (int[] User, int[] Position) _train, _validation;
 
     public TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm)
@@ -65,6 +73,13 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         _tdm = tdm;
         _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel);
         if (tdm.Negatives == TdmNegatives.Beam) _beam = new BeamNegatives(tree, model, _sampler, tdm.TrainingBeam);
+        if (tdm.Negatives == TdmNegatives.InBatch)
+        {
+            if (model.Config.Scorer != NodeScorerKind.InnerProduct || tdm.Loss != TdmLoss.Softmax)
+                throw new ArgumentException("in-batch negatives need the inner-product scorer and the softmax loss (they are scored by one GEMM per level)");
+            _inBatch = Enumerable.Range(0, tree.Depth).Select(_ => new InfoNceLoss(model.Config.Temperature)).ToArray();
+            _nodeLogQ = NodeLogQ(tree, data.Train.ItemCounts(data.ItemCount));
+        }
         _train = data.Train.Entries();
         _validation = data.Validation.Entries();
     }
@@ -97,7 +112,9 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     {
         int b = batch.Users.Count, levels = _sampler.Levels;
         var u = _model.User.Forward(batch.Users);
+        if (!_tdm.TrainUserTower) u = Ops.Detach(u);
         if (_beam is not null && batch.Train) ReachedNegatives(batch, u.Value);
+        if (_inBatch is not null) return InBatchLoss(batch, u);
         var owner = new int[b * levels];
         for (int i = 0; i < owner.Length; i++) owner[i] = i / levels;
         var logits = Ops.Add(_model.Logits(Ops.GatherRows(u, owner), batch.Candidates), new Variable(batch.Shift));
@@ -105,6 +122,46 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         var targets = new Tensor(owner.Length, _sampler.Width);
         for (int r = 0; r < owner.Length; r++) targets[r, 0] = 1;
         return Ops.BinaryCrossEntropyWithLogits(logits, targets);
+    }
+
+    /// <summary>
+    /// The mean over levels of InfoNCE whose candidates on level ℓ are the batch's positives there (a GEMM; duplicates of a
+    /// row's own positive masked) and the row's uniform negatives; each logit is corrected by log q, the node's share of
+    /// training positives (in-batch) or 1 / the level's size (uniform).
+    /// </summary>
+    private Variable InBatchLoss(Batch batch, Variable users)
+    {
+        int b = batch.Users.Count, levels = _sampler.Levels, w = _sampler.Width;
+        Variable? total = null;
+        for (int level = 1; level <= levels; level++)
+        {
+            int n = _sampler.NegativesAt(level);
+            var positives = new int[b];
+            var negatives = new int[b * n];
+            for (int r = 0; r < b; r++)
+            {
+                var row = batch.Candidates.AsSpan((r * levels + level - 1) * w, w);
+                positives[r] = row[0];
+                row.Slice(1, n).CopyTo(negatives.AsSpan(r * n, n));
+            }
+            var positiveLogQ = positives.Select(p => _nodeLogQ[p]).ToArray();
+            var negativeLogQ = new float[negatives.Length];
+            Array.Fill(negativeLogQ, -MathF.Log(_tree.LevelSize(level)));
+            var loss = _inBatch![level - 1].Forward(users, _model.Nodes.Forward(positives), positives, positiveLogQ,
+                n > 0 ? _model.Nodes.Forward(negatives) : null, negatives, negativeLogQ);
+            total = total is null ? loss : Ops.Add(total, loss);
+        }
+        return Ops.Scale(total!, 1f / levels);
+    }
+
+    /// <summary>log of each node's share of the training positives on its level (the items below it, counted by interactions).</summary>
+    private static float[] NodeLogQ(ItemTree tree, int[] itemCounts)
+    {
+        var counts = new double[tree.NodeCount];
+        for (int item = 0; item < tree.ItemCount; item++)
+            for (int node = tree.LeafOf(item); node >= 0; node = tree.Parent(node)) counts[node] += Math.Max(itemCounts[item], 1);
+        double total = counts[0];
+        return counts.Select(c => (float)Math.Log(c / total)).ToArray();
     }
 
     /// <summary>Rewrites each example's rows with the nodes its user's beam reaches (the model as it is at this step).</summary>

@@ -27,8 +27,10 @@ public sealed record TreeLearningOptions
 /// descendant's ancestor there (a softmax per level has a normaliser per user and level, the same
 /// for every node of the level, so summing logits ranks as summing log-probabilities does). An item
 /// takes its own leaf embedding with it (the vector learned for it), so only the internal levels
-/// decide where it goes, and the model's item vectors survive the move. The choice is greedy over (item, node) pairs, best weight first, with each node taking at most as
-/// many items as it has leaves: the tree keeps its shape and stays balanced, only the items move.
+/// decide where it goes, and the model's item vectors survive the move. Weights are means over an item's users, so rare items are placed by their
+/// users as popular ones are; items choose in order of regret (what their second-best node would cost them), each
+/// taking its best node that has room: a node takes at most as many items as it has leaves, so the tree keeps its
+/// shape and stays balanced, only the items move.
 /// </summary>
 public static class TreeLearner
 {
@@ -105,24 +107,32 @@ public static class TreeLearner
             return buffers;
         }, _ => { });
 
-        // Greedy: the best remaining (item, node) pair first, each node up to its leaves.
-        var order = new int[weights.Length];
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        var keys = new float[weights.Length];
-        for (int i = 0; i < keys.Length; i++) keys[i] = -weights[i];
-        Array.Sort(keys, order);
+        // Each item's weights become means over its users, so an item with few users claims as loudly as a popular one;
+        // then items in order of regret (best weight minus second best: what moving costs them) take their best node with room.
+        var regret = new float[members.Length];
+        var order = new int[members.Length];
+        for (int m = 0; m < members.Length; m++)
+        {
+            var w = weights.AsSpan(m * candidates, candidates);
+            TensorPrimitives.Multiply(w, 1f / Math.Max(1, usersOf[members[m]].Length), w);
+            float best = float.NegativeInfinity, second = float.NegativeInfinity;
+            foreach (float v in w)
+                if (v > best) (best, second) = (v, best);
+                else if (v > second) second = v;
+            regret[m] = candidates > 1 ? second - best : 0;
+            order[m] = m;
+        }
+        Array.Sort(regret, order);
         var room = new int[candidates];
         for (int c = 0; c < candidates; c++) room[c] = leaves[nodes[first + c]];
-        var placed = new bool[members.Length];
-        int left = members.Length;
-        foreach (int pair in order)
+        foreach (int m in order)
         {
-            int m = pair / candidates, c = pair % candidates;
-            if (placed[m] || room[c] == 0) continue;
-            placed[m] = true;
-            room[c]--;
-            at[members[m]] = nodes[first + c];
-            if (--left == 0) break;
+            var w = weights.AsSpan(m * candidates, candidates);
+            int chosen = -1;
+            for (int c = 0; c < candidates; c++)
+                if (room[c] > 0 && (chosen < 0 || w[c] > w[chosen])) chosen = c;
+            room[chosen]--;
+            at[members[m]] = nodes[first + chosen];
         }
     }
 

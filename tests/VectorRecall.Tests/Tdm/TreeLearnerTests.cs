@@ -57,14 +57,14 @@ public class TreeLearnerTests
     }
 
     [Fact]
-    public void ANodeTakesNoMoreItemsThanItHasLeavesAndTheStrongestClaimWins()
+    public void ANodeTakesNoMoreItemsThanItHasLeavesAndTheItemThatLosesMostByMovingChoosesFirst()
     {
-        // Every user prefers leaf 0's branch; item 3 has three users, the others one each. Item 3 gets the level-2 node
-        // above leaf 0, and the rest still end on distinct leaves: the tree keeps its shape, one item per leaf.
+        // Every user prefers leaf 0's branch, item 3's user three times as strongly as the others': item 3 gets the
+        // level-2 node above leaf 0, and the rest still end on distinct leaves (the tree keeps its shape, one item per leaf).
         var tree = OneHotTree(6);
-        var users = new Tensor(8, 6);
-        for (int u = 0; u < 8; u++) { users[u, 0] = 1; users[u, 1] = 0.5f; }
-        var lists = new List<IReadOnlyList<int>> { new[] { 0 }, new[] { 1 }, new[] { 2 }, new[] { 3 }, new[] { 4 }, new[] { 5 }, new[] { 3 }, new[] { 3 } };
+        var users = new Tensor(6, 6);
+        for (int u = 0; u < 6; u++) { users[u, 0] = u == 3 ? 3 : 1; users[u, 1] = 0.5f; }
+        var lists = Enumerable.Range(0, 6).Select(i => (IReadOnlyList<int>)[i]).ToArray();
         var learned = TreeLearner.Learn(tree, new DotScorer(tree.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 1 });
         Assert.Equal(tree.Parent(tree.LevelStart(tree.Depth)), learned.Parent(learned.LeafOf(3)));
         Assert.Equal(6, Enumerable.Range(0, 6).Select(learned.LeafOf).Distinct().Count());
