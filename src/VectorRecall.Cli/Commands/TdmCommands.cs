@@ -202,7 +202,7 @@ internal static class TdmCommands
         var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower bundle whose item vectors make the first tree and whose user tower starts the model", Required = true };
         var bundle = new Option<string>("--bundle") { Description = "where to write the serving bundle of the best stage", Required = true };
         var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
-        var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 7 };
+        var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 1 };
         var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
         var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's item vectors, train, learn the tree, train again, write a bundle.")

@@ -111,6 +111,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     protected override Variable Loss(Batch batch)
     {
         int b = batch.Users.Count, levels = _sampler.Levels;
+        // A frozen tower runs as in inference (no dropout, batch-norm statistics unchanged) and passes no gradient back.
+        if (!_tdm.TrainUserTower) _model.User.Eval();
         var u = _model.User.Forward(batch.Users);
         if (!_tdm.TrainUserTower) u = Ops.Detach(u);
         if (_beam is not null && batch.Train) ReachedNegatives(batch, u.Value);

@@ -7,7 +7,7 @@ namespace VectorRecall.Tdm;
 public sealed record TreeLearningOptions
 {
     /// <summary>Levels an item moves down per step (JTM's level gap d): each step chooses among up to branch^gap descendants.</summary>
-    public int LevelGap { get; init; } = 7;
+    public int LevelGap { get; init; } = 1;
     /// <summary>An item's score for a node sums over at most this many of its users (evenly spaced), which bounds the cost on popular items.</summary>
     public int MaxUsersPerItem { get; init; } = 64;
 
@@ -27,7 +27,9 @@ public sealed record TreeLearningOptions
 /// descendant's ancestor there (a softmax per level has a normaliser per user and level, the same
 /// for every node of the level, so summing logits ranks as summing log-probabilities does). An item
 /// takes its own leaf embedding with it (the vector learned for it), so only the internal levels
-/// decide where it goes, and the model's item vectors survive the move. Weights are means over an item's users, so rare items are placed by their
+/// decide where it goes, and the model's item vectors survive the move. The internal nodes of the
+/// learned tree start, as a built tree's do, as the means of their children: the trained ones
+/// summarised the subtrees the items have left. Weights are means over an item's users, so rare items are placed by their
 /// users as popular ones are; items choose in order of regret (what their second-best node would cost them), each
 /// taking its best node that has room: a node takes at most as many items as it has leaves, so the tree keeps its
 /// shape and stays balanced, only the items move.
@@ -35,7 +37,7 @@ public sealed record TreeLearningOptions
 public static class TreeLearner
 {
     /// <summary>
-    /// A tree of the same shape and node embeddings with the items re-assigned. <paramref name="userVectors"/>
+    /// A tree of the same shape with the items re-assigned, each with its leaf embedding, internal nodes the means of their children. <paramref name="userVectors"/>
     /// row u is user u's query vector for <paramref name="scorer"/>; <paramref name="interactions"/> says who interacted with what.
     /// <paramref name="progress"/> gets the number of items placed at the leaves.
     /// </summary>
@@ -64,8 +66,7 @@ public static class TreeLearner
         var codes = new long[items];
         for (int i = 0; i < items; i++) codes[i] = tree.Codes[at[i]];
         var learned = ItemTree.FromLeafCodes(tree.Branch, tree.Depth, codes, tree.Dimension);
-        tree.Embeddings.Span.CopyTo(learned.Embeddings.Span);
-        for (int i = 0; i < items; i++) tree.Embeddings.Row(tree.LeafOf(i)).CopyTo(learned.Embeddings.Row(learned.LeafOf(i)));
+        learned.SetLeafEmbeddings(tree.LeafEmbeddings(tree.Embeddings));
         return learned;
     }
 

@@ -38,15 +38,17 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
     }
 
     [Theory]
-    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.Softmax)]
-    [InlineData(NodeScorerKind.Mlp, TdmLoss.Softmax)]
-    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.BinaryCrossEntropy)]
-    public void TrainedTreeModelBeatsPopularity(NodeScorerKind scorer, TdmLoss loss)
+    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.Softmax, TdmNegatives.Uniform)]
+    [InlineData(NodeScorerKind.Mlp, TdmLoss.Softmax, TdmNegatives.Uniform)]
+    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.BinaryCrossEntropy, TdmNegatives.Uniform)]
+    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.Softmax, TdmNegatives.InBatch)]
+    [InlineData(NodeScorerKind.InnerProduct, TdmLoss.Softmax, TdmNegatives.Beam)]
+    public void TrainedTreeModelBeatsPopularity(NodeScorerKind scorer, TdmLoss loss, TdmNegatives negatives)
     {
         using var dir = new TempDir();
         var (model, tree) = NewModel(scorer);
         var options = new TrainerOptions { Epochs = 2, BatchSize = 128, LearningRate = 1e-2, CheckpointDir = dir.File("ck"), Seed = 6 };
-        var trainer = new TdmTrainer(model, tree, fixture.Data, options, new TdmOptions { Loss = loss, Beam = 40 });
+        var trainer = new TdmTrainer(model, tree, fixture.Data, options, new TdmOptions { Loss = loss, Beam = 40, Negatives = negatives, TrainingBeam = 8 });
         var results = trainer.Train();
         Assert.True(results[^1].TrainLoss < results[0].TrainLoss, $"loss {results[0].TrainLoss} → {results[^1].TrainLoss}");
         double tdm = Recall20(model, tree), popularity = PopularityRecall20();
@@ -58,6 +60,22 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         Assert.Equal(tree.Codes, loadedTree.Codes);
         Assert.Equal(tdm, Recall20(loaded, loadedTree), 6);
         Assert.Equal(model.Nodes.Weight.Value.Row(tree.LeafOf(5)).ToArray(), loadedTree.LeafEmbeddings(loaded.Nodes.Weight.Value).Row(5).ToArray());
+    }
+
+    [Fact]
+    public void AFrozenUserTowerDoesNotMoveAndInBatchNegativesNeedTheInnerProduct()
+    {
+        using var dir = new TempDir();
+        var (model, tree) = NewModel(NodeScorerKind.InnerProduct);
+        var before = model.User.StateDict().ToDictionary(p => p.Key, p => p.Value.Span.ToArray());
+        var nodes = model.Nodes.Weight.Value.Span.ToArray();
+        var options = new TrainerOptions { Epochs = 1, BatchSize = 128, LearningRate = 1e-2, CheckpointDir = dir.File("ck"), Seed = 6 };
+        new TdmTrainer(model, tree, fixture.Data, options, new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch, TrainUserTower = false }).Train();
+        foreach (var (name, value) in model.User.StateDict()) Assert.Equal(before[name], value.Span.ToArray());
+        Assert.NotEqual(nodes, model.Nodes.Weight.Value.Span.ToArray());
+        var (mlp, mlpTree) = NewModel(NodeScorerKind.Mlp);
+        Assert.Contains("inner-product", Assert.Throws<ArgumentException>(() =>
+            new TdmTrainer(mlp, mlpTree, fixture.Data, options, new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch })).Message);
     }
 
     [Theory]
