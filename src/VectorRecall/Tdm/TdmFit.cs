@@ -70,6 +70,8 @@ public static class TdmFit
             int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.LeafOf(i) != tree.LeafOf(i));
             log?.Invoke($"tree {round + 1}: learned from the model (level gap {options.Learning.LevelGap}), {moved:N0} of {data.ItemCount:N0} items moved ({clock.Elapsed.TotalSeconds:F1} s)");
             tree = learned;
+            // The node table follows the tree: items took their leaf rows along, internal rows restart as means.
+            tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
             results.Add((Stage($"tree_{round + 1}", model, tree, data, options, train, stages, log), tree));
         }
         int best = Enumerable.Range(0, results.Count).MaxBy(i => stages[i].ValidationRecall);
