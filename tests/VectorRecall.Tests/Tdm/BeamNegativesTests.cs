@@ -7,14 +7,6 @@ namespace VectorRecall.Tests.Tdm;
 
 public class BeamNegativesTests
 {
-    private sealed class DotScorer(Tensor table) : INodeScorer
-    {
-        public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
-        {
-            for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, table.Row(nodes[i]));
-        }
-    }
-
     private static IEnumerable<int> LeavesBelow(ItemTree tree, int node) =>
         tree.ChildCount(node) == 0 ? [node] : Enumerable.Range(tree.ChildStart(node), tree.ChildCount(node)).SelectMany(c => LeavesBelow(tree, c));
 
@@ -41,7 +33,7 @@ public class BeamNegativesTests
     {
         var rng = new Rng(4);
         var tree = TreeBuilder.Build(Tensor.Randn(rng, 1f, 500, 6), new TreeBuildOptions());
-        var scorer = new DotScorer(Tensor.Randn(rng, 1f, tree.NodeCount, 6));
+        var scorer = new DotNodeScorer(Tensor.Randn(rng, 1f, tree.NodeCount, 6));
         var trace = new BeamTrace();
         var query = Tensor.Randn(rng, 1f, 1, 6).Row(0).ToArray();
         BeamSearch.Trace(tree, scorer, query, 8, trace);
@@ -72,7 +64,7 @@ public class BeamNegativesTests
     {
         var rng = new Rng(6);
         var tree = TreeBuilder.Build(Tensor.Randn(rng, 1f, 400, 4), new TreeBuildOptions());
-        var scorer = new DotScorer(Tensor.Randn(rng, 1f, tree.NodeCount, 4));
+        var scorer = new DotNodeScorer(Tensor.Randn(rng, 1f, tree.NodeCount, 4));
         var sampler = new LayerwiseSampler(tree, [6]);
         var negatives = new BeamNegatives(tree, scorer, sampler, beam: 4);
         var state = negatives.NewState();
@@ -94,7 +86,7 @@ public class BeamNegativesTests
             {
                 var row = candidates.AsSpan((level - 1) * w, w);
                 var mask = shift.AsSpan((level - 1) * w, w);
-                node = Ancestor(tree, tree.LeafOf(item), level);
+                node = DotNodeScorer.Ancestor(tree, tree.LeafOf(item), level);
                 Assert.Equal(node, row[0]);
                 Assert.Equal(0f, mask[0]);
                 for (int j = 1; j < w; j++)
@@ -104,11 +96,5 @@ public class BeamNegativesTests
                 Assert.Equal(reached, row.Slice(1, reached.Length).ToArray());
             }
         }
-    }
-
-    private static int Ancestor(ItemTree tree, int node, int level)
-    {
-        for (int l = tree.Depth; l > level; l--) node = tree.Parent(node);
-        return node;
     }
 }

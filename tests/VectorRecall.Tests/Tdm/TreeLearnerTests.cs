@@ -7,15 +7,6 @@ namespace VectorRecall.Tests.Tdm;
 
 public class TreeLearnerTests
 {
-    /// <summary>Scores a node by the inner product of its embedding with the query.</summary>
-    private sealed class DotScorer(Tensor table) : INodeScorer
-    {
-        public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
-        {
-            for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, table.Row(nodes[i]));
-        }
-    }
-
     /// <summary>
     /// A binary tree over <paramref name="items"/> items, item i on the i-th leaf, whose leaf embeddings are one-hot
     /// (leaf j's is e_j) and whose internal nodes are their children's means.
@@ -46,7 +37,7 @@ public class TreeLearnerTests
         var users = new Tensor(8, 8);
         for (int i = 0; i < 8; i++) users[i, perm[i]] = 1;
         var interactions = UserItemLists.FromLists(Enumerable.Range(0, 8).Select(i => (IReadOnlyList<int>)[i]).ToArray());
-        var learned = TreeLearner.Learn(tree, new DotScorer(tree.Embeddings), users, interactions, new TreeLearningOptions { LevelGap = gap });
+        var learned = TreeLearner.Learn(tree, new DotNodeScorer(tree.Embeddings), users, interactions, new TreeLearningOptions { LevelGap = gap });
         for (int i = 0; i < 8; i++)
         {
             Assert.Equal(tree.Parent(tree.LevelStart(3) + perm[i]), learned.Parent(learned.LeafOf(i)));
@@ -72,7 +63,7 @@ public class TreeLearnerTests
         var users = new Tensor(6, 6);
         for (int u = 0; u < 6; u++) { users[u, 0] = u == 3 ? 3 : 1; users[u, 1] = 0.5f; }
         var lists = Enumerable.Range(0, 6).Select(i => (IReadOnlyList<int>)[i]).ToArray();
-        var learned = TreeLearner.Learn(tree, new DotScorer(tree.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 1 });
+        var learned = TreeLearner.Learn(tree, new DotNodeScorer(tree.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 1 });
         Assert.Equal(tree.Parent(tree.LevelStart(tree.Depth)), learned.Parent(learned.LeafOf(3)));
         Assert.Equal(6, Enumerable.Range(0, 6).Select(learned.LeafOf).Distinct().Count());
     }
@@ -100,17 +91,12 @@ public class TreeLearnerTests
             lists.Add([item]);
             users[u, item / 8] = 1;
         }
-        var learned = TreeLearner.Learn(start, new DotScorer(start.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 2 });
+        var learned = TreeLearner.Learn(start, new DotNodeScorer(start.Embeddings), users, UserItemLists.FromLists(lists), new TreeLearningOptions { LevelGap = 2 });
         for (int c = 0; c < 8; c++)
         {
-            var parents = Enumerable.Range(c * 8, 8).Select(i => Ancestor(learned, learned.LeafOf(i), 3)).Distinct().ToArray();
+            var parents = Enumerable.Range(c * 8, 8).Select(i => DotNodeScorer.Ancestor(learned, learned.LeafOf(i), 3)).Distinct().ToArray();
             Assert.Single(parents);
         }
     }
 
-    private static int Ancestor(ItemTree tree, int node, int level)
-    {
-        for (int l = tree.Depth; l > level; l--) node = tree.Parent(node);
-        return node;
-    }
 }
