@@ -111,6 +111,7 @@ internal static class TdmCommands
         public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only)" };
         public readonly Option<int> TrainingBeam = new("--training-beam") { Description = "beam width of the search that finds the beam negatives", DefaultValueFactory = _ => 16 };
         public readonly Option<bool> FreezeUser = new("--freeze-user") { Description = "keep the user tower as it starts (from --user-init); train only the nodes and the scorer" };
+        public readonly Option<bool> FreezeLeaves = new("--freeze-leaves") { Description = "leave the leaf level untrained: the leaves keep the item vectors they start with and only the route to them is learned" };
         public readonly Option<string> Loss = new("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
         public readonly Option<int> Beam = new("--beam") { Description = "beam width for the validation recall and the bundle", DefaultValueFactory = _ => 100 };
         public readonly Option<int> Epochs;
@@ -130,7 +131,7 @@ internal static class TdmCommands
 
         public void AddTo(Command command)
         {
-            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, FreezeUser, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
+            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, FreezeUser, FreezeLeaves, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
                 command.Add(o);
         }
 
@@ -146,6 +147,7 @@ internal static class TdmCommands
             Beam = r.GetValue(Beam),
             TrainingBeam = r.GetValue(TrainingBeam),
             TrainUserTower = !r.GetValue(FreezeUser),
+            TrainLeaves = !r.GetValue(FreezeLeaves),
             Negatives = r.GetValue(NegativeSource)?.ToLowerInvariant() switch
             {
                 null => defaultSource,

@@ -36,7 +36,7 @@ internal sealed class BeamNegatives(ItemTree tree, INodeScorer scorer, Layerwise
         if (++s.Stamp == int.MaxValue) { Array.Clear(s.Stamps); s.Stamp = 1; }
         MarkTargets(tree, userItems, s.Stamps, s.Stamp);
         BeamSearch.Trace(tree, scorer, user, beam, s.Trace);
-        for (int level = 1; level <= tree.Depth; level++)
+        for (int level = 1; level <= sampler.Levels; level++)
         {
             var row = candidates.Slice((level - 1) * w, w);
             var mask = shift.Slice((level - 1) * w, w);

@@ -15,9 +15,14 @@ internal sealed class LayerwiseSampler
     private readonly ItemTree _tree;
     private readonly int[] _negatives;
 
-    /// <summary><paramref name="negativesPerLevel"/>: one count for every level, or one per level 1 … depth.</summary>
-    public LayerwiseSampler(ItemTree tree, IReadOnlyList<int> negativesPerLevel)
+    /// <summary>
+    /// <paramref name="negativesPerLevel"/>: one count for every level, or one per level 1 … depth; without
+    /// <paramref name="leaves"/> the leaf level gets no rows (its embeddings are not trained).
+    /// </summary>
+    public LayerwiseSampler(ItemTree tree, IReadOnlyList<int> negativesPerLevel, bool leaves = true)
     {
+        if (!leaves && tree.Depth < 2) throw new ArgumentException("a tree of depth 1 has no level above its leaves to train");
+        Levels = leaves ? tree.Depth : tree.Depth - 1;
         if (negativesPerLevel.Count != 1 && negativesPerLevel.Count != tree.Depth)
             throw new ArgumentException($"negatives per level: give one count, or one per level 1..{tree.Depth} of this tree; got {negativesPerLevel.Count}");
         if (negativesPerLevel.Any(n => n < 0)) throw new ArgumentException($"negatives per level must be >= 0, got [{string.Join(", ", negativesPerLevel)}]");
@@ -28,8 +33,8 @@ internal sealed class LayerwiseSampler
         Width = 1 + _negatives.Max();
     }
 
-    /// <summary>Trained levels: 1 … depth (the root's level has nothing to choose).</summary>
-    public int Levels => _tree.Depth;
+    /// <summary>Trained levels: 1 … depth (the root's level has nothing to choose), or 1 … depth − 1 without the leaves.</summary>
+    public int Levels { get; }
 
     /// <summary>Negatives drawn on <paramref name="level"/> (1 … depth).</summary>
     public int NegativesAt(int level) => _negatives[level];
@@ -47,6 +52,7 @@ internal sealed class LayerwiseSampler
         if (candidates.Length < Levels * w || shift.Length < Levels * w) throw new ArgumentException($"buffers need {Levels * w} entries");
         for (int node = _tree.LeafOf(item), level = _tree.Depth; level >= 1; node = _tree.Parent(node), level--)
         {
+            if (level > Levels) continue;
             var row = candidates.Slice((level - 1) * w, w);
             var mask = shift.Slice((level - 1) * w, w);
             int first = _tree.LevelStart(level), size = _tree.LevelSize(level), positive = node - first, n = _negatives[level];

@@ -81,8 +81,12 @@ public static class TdmFit
         {
             var mlp = NewModel(towerConfig, tree, NodeScorerKind.Mlp, options, model.User);
             model.Nodes.Weight.Value.Span.CopyTo(mlp.Nodes.Weight.Value.Span);
-            // In-batch negatives are one GEMM per level for the inner product only; the MLP trains on uniform ones.
-            var mlpOptions = options.Tdm.Negatives == TdmNegatives.InBatch ? options with { Tdm = options.Tdm with { Negatives = TdmNegatives.Uniform } } : options;
+            // In-batch negatives are one GEMM per level for the inner product only: the MLP trains on uniform ones, and on
+            // every level, its leaf scores being its own.
+            var mlpOptions = options with
+            {
+                Tdm = options.Tdm with { Negatives = options.Tdm.Negatives == TdmNegatives.InBatch ? TdmNegatives.Uniform : options.Tdm.Negatives, TrainLeaves = true },
+            };
             Stage("mlp", mlp, tree, data, mlpOptions, train, stages, log);
             if (stages[^1].ValidationRecall > stages[best].ValidationRecall) (model, best) = (mlp, stages.Count - 1);
         }

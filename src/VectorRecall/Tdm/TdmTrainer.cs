@@ -31,6 +31,12 @@ public sealed record TdmOptions
     public int TrainingBeam { get; init; } = 16;
     /// <summary>False: the user tower stays as it starts (its gradient is cut); only the nodes and the scorer learn.</summary>
     public bool TrainUserTower { get; init; } = true;
+    /// <summary>
+    /// False: the leaf level is not trained, so the leaves keep the embeddings they start with (a two-tower's item
+    /// vectors); with a frozen user tower and the inner product, the leaves rank exactly as the two-tower and
+    /// training learns only the route to them.
+    /// </summary>
+    public bool TrainLeaves { get; init; } = true;
     /// <summary>Beam width of the validation recall's beam search.</summary>
     public int Beam { get; init; } = 100;
     /// <summary>Validation recall ranks at most this many users (evenly spaced), to keep epochs short with an MLP scorer.</summary>
@@ -71,7 +77,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         _tree = tree;
         _data = data;
         _tdm = tdm;
-        _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel);
+        _sampler = new LayerwiseSampler(tree, tdm.NegativesPerLevel, tdm.TrainLeaves);
         if (tdm.Negatives == TdmNegatives.Beam) _beam = new BeamNegatives(tree, model, _sampler, tdm.TrainingBeam);
         if (tdm.Negatives == TdmNegatives.InBatch)
         {

@@ -44,6 +44,21 @@ public class LayerwiseSamplerTests
     }
 
     [Fact]
+    public void WithoutTheLeavesTheRowsStopALevelAbove()
+    {
+        var tree = TreeBuilder.Build(Tensor.Randn(new Rng(2), 1f, 100, 3), new TreeBuildOptions());
+        var sampler = new LayerwiseSampler(tree, [3], leaves: false);
+        Assert.Equal(tree.Depth - 1, sampler.Levels);
+        var candidates = new int[sampler.Levels * sampler.Width];
+        var shift = new float[candidates.Length];
+        sampler.Fill(7, candidates, shift, new Rng(1));
+        Assert.Equal(tree.Parent(tree.LeafOf(7)), candidates[(sampler.Levels - 1) * sampler.Width]);
+        Assert.All(candidates, node => Assert.True(node < tree.LevelStart(tree.Depth)));
+        var single = TreeBuilder.Build(Tensor.Randn(new Rng(2), 1f, 2, 3), new TreeBuildOptions());
+        Assert.Throws<ArgumentException>(() => new LayerwiseSampler(single, [1], leaves: false));
+    }
+
+    [Fact]
     public void PerLevelCountsMustMatchTheDepth()
     {
         var tree = TreeBuilder.Build(Tensor.Randn(new Rng(2), 1f, 64, 3), new TreeBuildOptions());

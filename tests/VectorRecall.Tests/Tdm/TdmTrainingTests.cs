@@ -63,7 +63,7 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
     }
 
     [Fact]
-    public void AFrozenUserTowerDoesNotMoveAndInBatchNegativesNeedTheInnerProduct()
+    public void FrozenUserTowerAndLeavesDoNotMoveAndInBatchNegativesNeedTheInnerProduct()
     {
         using var dir = new TempDir();
         var (model, tree) = NewModel(NodeScorerKind.InnerProduct);
@@ -73,6 +73,13 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
         new TdmTrainer(model, tree, fixture.Data, options, new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch, TrainUserTower = false }).Train();
         foreach (var (name, value) in model.User.StateDict()) Assert.Equal(before[name], value.Span.ToArray());
         Assert.NotEqual(nodes, model.Nodes.Weight.Value.Span.ToArray());
+        // Frozen leaves as well: the leaf rows keep the item vectors, the internal rows learn the route.
+        var leaves = Enumerable.Range(0, tree.ItemCount).Select(i => model.Nodes.Weight.Value.Row(tree.LeafOf(i)).ToArray()).ToArray();
+        var inner = model.Nodes.Weight.Value.Span[..(tree.LevelStart(tree.Depth) * tree.Dimension)].ToArray();
+        new TdmTrainer(model, tree, fixture.Data, options with { CheckpointDir = dir.File("ck2") },
+            new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch, TrainUserTower = false, TrainLeaves = false }).Train();
+        for (int i = 0; i < tree.ItemCount; i++) Assert.Equal(leaves[i], model.Nodes.Weight.Value.Row(tree.LeafOf(i)).ToArray());
+        Assert.NotEqual(inner, model.Nodes.Weight.Value.Span[..(tree.LevelStart(tree.Depth) * tree.Dimension)].ToArray());
         var (mlp, mlpTree) = NewModel(NodeScorerKind.Mlp);
         Assert.Contains("inner-product", Assert.Throws<ArgumentException>(() =>
             new TdmTrainer(mlp, mlpTree, fixture.Data, options, new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch })).Message);
