@@ -108,10 +108,10 @@ internal static class TdmCommands
         public readonly Option<string> DataDir = new("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
         public readonly Option<int[]> Mlp = new("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
         public readonly Option<int[]> Negatives = new("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
-        public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only)" };
+        public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only); default uniform for tdm train, in-batch for tdm fit" };
         public readonly Option<int> TrainingBeam = new("--training-beam") { Description = "beam width of the search that finds the beam negatives", DefaultValueFactory = _ => 16 };
-        public readonly Option<bool> FreezeUser = new("--freeze-user") { Description = "keep the user tower as it starts (from --user-init); train only the nodes and the scorer" };
-        public readonly Option<bool> FreezeLeaves = new("--freeze-leaves") { Description = "leave the leaf level untrained: the leaves keep the item vectors they start with and only the route to them is learned" };
+        public readonly Option<bool> FreezeUser;
+        public readonly Option<bool> FreezeLeaves;
         public readonly Option<string> Loss = new("--loss") { Description = "softmax (over each level's positive and negatives) or bce", DefaultValueFactory = _ => "softmax" };
         public readonly Option<int> Beam = new("--beam") { Description = "beam width for the validation recall and the bundle", DefaultValueFactory = _ => 100 };
         public readonly Option<int> Epochs;
@@ -123,8 +123,11 @@ internal static class TdmCommands
         public readonly Option<string> Checkpoints;
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialisation, shuffling and sampling", DefaultValueFactory = _ => 42 };
 
-        public TrainingFlags(int epochs, string epochsText, string checkpointDir)
+        /// <param name="frozen">Whether the user tower and the leaves stay as they start unless asked otherwise (<c>--freeze-user false</c>).</param>
+        public TrainingFlags(int epochs, string epochsText, string checkpointDir, bool frozen)
         {
+            FreezeUser = new("--freeze-user") { Description = "keep the user tower as it starts (from --user-init); train only the nodes and the scorer", DefaultValueFactory = _ => frozen };
+            FreezeLeaves = new("--freeze-leaves") { Description = "leave the leaf level untrained: the leaves keep the item vectors they start with and only the route to them is learned", DefaultValueFactory = _ => frozen };
             Epochs = new("--epochs") { Description = epochsText, DefaultValueFactory = _ => epochs };
             Checkpoints = new("--checkpoint-dir", "--checkpoint_dir", "--ckpt-dir") { Description = "where checkpoints go", DefaultValueFactory = _ => checkpointDir };
         }
@@ -174,7 +177,7 @@ internal static class TdmCommands
 
     private static Command Train()
     {
-        var flags = new TrainingFlags(5, "passes over the training interactions", "tdm_checkpoints");
+        var flags = new TrainingFlags(5, "passes over the training interactions", "tdm_checkpoints", frozen: false);
         var tree = new Option<string>("--tree", "--tree_data_path") { Description = "tree file from build-tree (its node embeddings initialise the model's)", Required = true };
         var userInit = new Option<string?>("--user-init", "--user_init") { Description = "where the user tower starts: a serving bundle's trained tower, or a TDM checkpoint's (for the second tree, the first tree's model: its leaves and its tower were learned together)" };
         var scorer = new Option<string>("--scorer") { Description = "ip (inner product of user and node) or mlp (MLP over [user, node, user*node])", DefaultValueFactory = _ => "ip" };
@@ -200,7 +203,7 @@ internal static class TdmCommands
 
     private static Command Fit()
     {
-        var flags = new TrainingFlags(3, "passes over the training interactions in each stage", "tdm_fit");
+        var flags = new TrainingFlags(2, "passes over the training interactions in each stage", "tdm_fit", frozen: true);
         var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower bundle whose item vectors make the first tree and whose user tower starts the model", Required = true };
         var bundle = new Option<string>("--bundle") { Description = "where to write the serving bundle of the best stage", Required = true };
         var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
@@ -218,7 +221,7 @@ internal static class TdmCommands
             var options = new TdmFitOptions
             {
                 Trainer = flags.Trainer(r, ModelSelection.Recall, resume: false),
-                Tdm = flags.Tdm(r, NodeScorerKind.InnerProduct, TdmNegatives.Beam),
+                Tdm = flags.Tdm(r, NodeScorerKind.InnerProduct, TdmNegatives.InBatch),
                 Tree = new TreeBuildOptions { Branch = r.GetValue(branch), Seed = r.GetValue(flags.Seed) },
                 Learning = new TreeLearningOptions { LevelGap = r.GetValue(levelGap) },
                 Rounds = r.GetValue(rounds),

@@ -11,7 +11,7 @@ public sealed record TdmFitOptions
     /// <summary>Epochs, batch, learning rate, seed; <see cref="TrainerOptions.CheckpointDir"/> is the root, each stage a folder in it.</summary>
     public required TrainerOptions Trainer { get; init; }
     /// <summary>Per-level negatives, loss, beams; used by every stage.</summary>
-    public TdmOptions Tdm { get; init; } = new() { NegativesPerLevel = [50], Negatives = TdmNegatives.Beam };
+    public TdmOptions Tdm { get; init; } = new() { NegativesPerLevel = [50], Negatives = TdmNegatives.InBatch, TrainUserTower = false, TrainLeaves = false };
     /// <summary>The first tree: balanced k-means on the two-tower's item vectors.</summary>
     public TreeBuildOptions Tree { get; init; } = new();
     /// <summary>How each learned tree is found from the model before it.</summary>
