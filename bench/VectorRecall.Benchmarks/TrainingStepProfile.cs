@@ -1,3 +1,4 @@
+using VectorRecall.Training;
 using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;

@@ -1,6 +1,6 @@
+using VectorRecall.Training;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
-using VectorRecall.TwoTower;
 
 namespace VectorRecall.Tdm;
 

@@ -1,5 +1,5 @@
+using VectorRecall.Training;
 using VectorRecall.Numerics;
-using VectorRecall.TwoTower;
 
 namespace VectorRecall.Tdm;
 

@@ -1,7 +1,6 @@
 using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
-using VectorRecall.TwoTower;
 using VectorRecall.Training;
 
 namespace VectorRecall.Tdm;

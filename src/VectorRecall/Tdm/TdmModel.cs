@@ -2,7 +2,6 @@ using System.Text.Json;
 using VectorRecall.Autograd;
 using VectorRecall.Nn;
 using VectorRecall.Numerics;
-using VectorRecall.TwoTower;
 using VectorRecall.Retrieval;
 using VectorRecall.Towers;
 

@@ -2,7 +2,6 @@ using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
-using VectorRecall.TwoTower;
 using VectorRecall.Retrieval;
 using VectorRecall.Training;
 using VectorRecall.Towers;

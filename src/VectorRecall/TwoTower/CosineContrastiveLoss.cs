@@ -1,3 +1,4 @@
+using VectorRecall.Training;
 using VectorRecall.Autograd;
 using VectorRecall.Numerics;
 

@@ -1,7 +1,7 @@
+using VectorRecall.Training;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
 using VectorRecall.Tdm;
-using VectorRecall.TwoTower;
 
 namespace VectorRecall.Tests.Tdm;
 

@@ -1,7 +1,7 @@
 using VectorRecall.Autograd;
 using VectorRecall.Numerics;
 
-namespace VectorRecall.TwoTower;
+namespace VectorRecall.Training;
 
 /// <summary>
 /// InfoNCE over in-batch and sampled negatives. Row b's candidates are every positive in the batch
