@@ -15,7 +15,7 @@ internal sealed record BundleParts(BundleKind Kind, IUserEncoder Encoder, IRetri
 
 public static partial class ServingBundle
 {
-    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest), for any kind.</summary>
+    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest), for every kind that has one (all but sequence bundles).</summary>
     public static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory)
     {
         var manifest = ReadManifest(directory);
@@ -25,8 +25,11 @@ public static partial class ServingBundle
     private static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory, JsonObject manifest)
     {
         string manifestPath = Path.Combine(directory, ManifestFile);
+        var kind = KindOf(manifest, manifestPath);
+        if (kind == BundleKind.Sequence)
+            throw new ArgumentException($"{directory} is a {KindName(kind)} bundle: its user encoder is the sequence encoder, not a user tower (train a two-tower with --user-encoder bag for a tower to start from)");
         var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
-        if (KindOf(manifest, manifestPath) == BundleKind.Tdm)
+        if (kind == BundleKind.Tdm)
         {
             var (model, _, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
             return Checked(model.User, model.Config.User, manifestConfig, Path.Combine(directory, TdmModelFile));

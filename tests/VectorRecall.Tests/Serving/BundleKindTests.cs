@@ -10,6 +10,14 @@ public class BundleKindTests(BundleKinds bundles) : IClassFixture<BundleKinds>
 {
     private const int K = 10;
 
+    [Fact]
+    public void EveryKindWithAUserTowerGivesItAndASequenceBundleSaysWhyNot()
+    {
+        foreach (var kind in new[] { BundleKind.TwoTower, BundleKind.Tdm, BundleKind.SemanticIds })
+            Assert.Equal(TrainedSmallModel.Shared.Config.EmbeddingDim, ServingBundle.LoadUserTower(bundles.Path(kind)).Config.EmbeddingDim);
+        Assert.Contains("sequence encoder", Assert.Throws<ArgumentException>(() => ServingBundle.LoadUserTower(bundles.Path(BundleKind.Sequence))).Message);
+    }
+
     [Theory]
     [InlineData(BundleKind.TwoTower, "hnsw")]
     [InlineData(BundleKind.Tdm, "tdm")]
