@@ -117,7 +117,10 @@ public static class TdmFit
             _ => "uniform negatives",
         };
         log?.Invoke($"{name}: training ({scorer}, {negatives})");
-        var trainer = new TdmTrainer(model, tree, data, trainerOptions, options.Tdm);
+        // Stages are compared by validation recall, so the inner-product stages rank every validation user (a beam search
+        // costs them a fraction of a millisecond; 5,000 users left 0.0004 differences to noise on Gowalla). The MLP keeps the cap.
+        var tdm = model.Config.Scorer == NodeScorerKind.InnerProduct ? options.Tdm with { ValidationUsers = int.MaxValue } : options.Tdm;
+        var trainer = new TdmTrainer(model, tree, data, trainerOptions, tdm);
         log?.Invoke($"{name}: validation Recall@{TdmTrainer.SelectionK} before training {trainer.ValidationRecall():F4}");
         train(trainer);
         trainer.RestoreBest();
