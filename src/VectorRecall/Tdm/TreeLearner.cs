@@ -4,11 +4,12 @@ using VectorRecall.Retrieval;
 
 namespace VectorRecall.Tdm;
 
+/// <summary>How <see cref="TreeLearner"/> moves items.</summary>
 public sealed record TreeLearningOptions
 {
     /// <summary>Levels an item moves down per step (JTM's level gap d): each step chooses among up to branch^gap descendants.</summary>
     public int LevelGap { get; init; } = 1;
-    /// <summary>An item's score for a node sums over at most this many of its users (evenly spaced), which bounds the cost on popular items.</summary>
+    /// <summary>An item's weight for a node averages over at most this many of its users (evenly spaced), which bounds the cost on popular items.</summary>
     public int MaxUsersPerItem { get; init; } = 64;
 
     public void Validate()
@@ -20,29 +21,26 @@ public sealed record TreeLearningOptions
 
 /// <summary>
 /// Joint tree learning's tree step (Zhu et al., 2019): with the model fixed, re-assign items to the
-/// tree's leaves so that each item sits where the model already scores its path highly for the users
-/// who interacted with it. Top-down, <see cref="TreeLearningOptions.LevelGap"/> levels at a time:
-/// the items under a node choose among its descendants that many levels below, each weighing a
-/// descendant by Σ over its users Σ over the levels stepped of the user's score for the
-/// descendant's ancestor there (a softmax per level has a normaliser per user and level, the same
-/// for every node of the level, so summing logits ranks as summing log-probabilities does). An item
-/// takes its own leaf embedding with it (the vector learned for it), so only the internal levels
-/// decide where it goes, and the model's item vectors survive the move. The internal nodes of the
-/// learned tree start, as a built tree's do, as the means of their children: the trained ones
-/// summarised the subtrees the items have left. Weights are means over an item's users, so rare items are placed by their
-/// users as popular ones are; items choose in order of regret (what their second-best node would cost them), each
-/// taking its best node that has room: a node takes at most as many items as it has leaves, so the tree keeps its
-/// shape and stays balanced, only the items move.
+/// tree's leaves so that each item sits where the model scores its path highly for the users who
+/// interacted with it. Top-down, <see cref="TreeLearningOptions.LevelGap"/> levels at a time, the
+/// items under a node choose among its descendants that many levels below, weighing each by the mean
+/// over the item's users of the summed scores of its ancestors on the levels stepped (a softmax per
+/// level has one normaliser per user and level, so summed logits rank as summed log-probabilities).
+/// Items choose in order of regret (best weight minus second best: what moving costs them), each
+/// taking its best node with room; a node takes as many items as it has leaves, so the tree keeps
+/// its shape and balance and only the items move. Two departures from the paper, both measured: an
+/// item takes its own leaf embedding along, so only internal levels decide where it goes and the
+/// model's item vectors survive the move; and the internal nodes restart as the means of their
+/// children, as a built tree's do, since the trained ones describe the subtrees the items have left.
 /// </summary>
 public static class TreeLearner
 {
     /// <summary>
     /// A tree of the same shape with the items re-assigned, each with its leaf embedding, internal nodes the means of their children. <paramref name="userVectors"/>
     /// row u is user u's query vector for <paramref name="scorer"/>; <paramref name="interactions"/> says who interacted with what.
-    /// <paramref name="progress"/> gets the number of items placed at the leaves.
     /// </summary>
     public static ItemTree Learn(ItemTree tree, INodeScorer scorer, Tensor userVectors, UserItemLists interactions, TreeLearningOptions options,
-        IProgress<int>? progress = null, CancellationToken cancel = default)
+        CancellationToken cancel = default)
     {
         options.Validate();
         if (interactions.UserCount != userVectors.Rows)
@@ -61,7 +59,6 @@ public static class TreeLearner
                 cancel.ThrowIfCancellationRequested();
                 if (groups[g].Length > 0) Step(tree, scorer, userVectors, usersOf, leaves, tree.LevelStart(from) + g, from, to, groups[g], at);
             }
-            if (to == tree.Depth) progress?.Report(items);
         }
         var codes = new long[items];
         for (int i = 0; i < items; i++) codes[i] = tree.Codes[at[i]];
