@@ -67,8 +67,9 @@ public static class TdmFit
             var queries = TdmRetriever.EncodeUsers(model, data, Enumerable.Range(0, data.UserCount).ToArray(), data.Train);
             model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
             var learned = TreeLearner.Learn(tree, model, queries, data.Train, options.Learning, cancel: cancel);
-            int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.LeafOf(i) != tree.LeafOf(i));
-            log?.Invoke($"tree {round + 1}: learned from the model (level gap {options.Learning.LevelGap}), {moved:N0} of {data.ItemCount:N0} items moved ({clock.Elapsed.TotalSeconds:F1} s)");
+            // Siblings tie (an item's leaf score goes with it), so what counts is the parent an item ends under.
+            int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.Parent(learned.LeafOf(i)) != tree.Parent(tree.LeafOf(i)));
+            log?.Invoke($"tree {round + 1}: learned from the model (level gap {options.Learning.LevelGap}), {moved:N0} of {data.ItemCount:N0} items under another parent ({clock.Elapsed.TotalSeconds:F1} s)");
             tree = learned;
             // The node table follows the tree: items took their leaf rows along, internal rows restart as means.
             tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
