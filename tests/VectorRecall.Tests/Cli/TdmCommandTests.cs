@@ -66,6 +66,11 @@ public class TdmCommandTests
             Assert.Equal(10, result.ItemIds.Distinct().Count());
         }
         Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("f")]));
+        // No tree-learning round: the first tree's model is the bundle; the other negative sources and unfrozen parts run too.
+        Assert.Equal(0, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("f0"), "--epochs", "1", "--batch-size", "64", "--beam", "20",
+            "--rounds", "0", "--negative-source", "beam", "--freeze-user", "false", "--freeze-leaves", "false", "--checkpoint-dir", dir.File("fc0")]));
+        Assert.False(Directory.Exists(Path.Combine(dir.File("fc0"), "tree_2")));
+        Assert.True(File.Exists(Path.Combine(dir.File("f0"), "manifest.json")));
         // Bad input: a user-init that is no bundle, an unknown negative source, a negative round count; no bundle is left behind.
         Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("nothing"), "--bundle", dir.File("g"), "--checkpoint-dir", dir.File("gc")]));
         Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--negative-source", "best", "--checkpoint-dir", dir.File("gc")]));
