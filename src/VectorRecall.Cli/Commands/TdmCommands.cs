@@ -207,12 +207,13 @@ internal static class TdmCommands
         var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower bundle whose item vectors make the first tree and whose user tower starts the model", Required = true };
         var bundle = new Option<string>("--bundle") { Description = "where to write the serving bundle of the best stage", Required = true };
         var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
+        var nextTree = new Option<string>("--next-tree") { Description = "how each next tree is found: learn (JTM's tree step from the trained model) or recluster (balanced k-means on its leaf embeddings, the design note's way)", DefaultValueFactory = _ => "learn" };
         var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 1 };
         var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
         var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's item vectors, train, learn the tree, train again, write a bundle.")
         {
-            userInit, bundle, rounds, levelGap, scorer, branch,
+            userInit, bundle, rounds, nextTree, levelGap, scorer, branch,
         };
         flags.AddTo(command);
         command.SetAction((r, token) => CliErrors.Guard(() =>
@@ -223,6 +224,12 @@ internal static class TdmCommands
                 Trainer = flags.Trainer(r, ModelSelection.Recall, resume: false),
                 Tdm = flags.Tdm(r, NodeScorerKind.InnerProduct, TdmNegatives.InBatch),
                 Tree = new TreeBuildOptions { Branch = r.GetValue(branch), Seed = r.GetValue(flags.Seed) },
+                NextTree = r.GetValue(nextTree)!.ToLowerInvariant() switch
+                {
+                    "learn" => NextTree.Learn,
+                    "recluster" => NextTree.Recluster,
+                    var s => throw new ArgumentException($"--next-tree: unknown '{s}' (expected learn or recluster)"),
+                },
                 Learning = new TreeLearningOptions { LevelGap = r.GetValue(levelGap) },
                 Rounds = r.GetValue(rounds),
                 Temperature = r.GetValue(flags.Temperature),

@@ -5,6 +5,9 @@ using VectorRecall.Training;
 
 namespace VectorRecall.Tdm;
 
+/// <summary>How each next tree is found: JTM's tree step from the model (<see cref="TreeLearner"/>), or balanced k-means on the model's leaf embeddings (the design note's way).</summary>
+public enum NextTree { Learn, Recluster }
+
 /// <summary>The whole TDM workflow's settings (<see cref="TdmFit"/>).</summary>
 public sealed record TdmFitOptions
 {
@@ -14,7 +17,9 @@ public sealed record TdmFitOptions
     public TdmOptions Tdm { get; init; } = new() { NegativesPerLevel = [50], Negatives = TdmNegatives.InBatch, TrainUserTower = false, TrainLeaves = false };
     /// <summary>The first tree: balanced k-means on the two-tower's item vectors.</summary>
     public TreeBuildOptions Tree { get; init; } = new();
-    /// <summary>How each learned tree is found from the model before it.</summary>
+    /// <summary>How each next tree is found from the model before it.</summary>
+    public NextTree NextTree { get; init; } = NextTree.Learn;
+    /// <summary>The tree step's settings (<see cref="NextTree.Learn"/>).</summary>
     public TreeLearningOptions Learning { get; init; } = new();
     /// <summary>Tree-learning rounds after the first tree's training: learn a tree, train on it.</summary>
     public int Rounds { get; init; } = 1;
@@ -64,12 +69,15 @@ public static class TdmFit
         {
             cancel.ThrowIfCancellationRequested();
             clock.Restart();
-            var queries = TdmRetriever.EncodeUsers(model, data, Enumerable.Range(0, data.UserCount).ToArray(), data.Train);
             model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
-            var learned = TreeLearner.Learn(tree, model, queries, data.Train, options.Learning, cancel: cancel);
+            var learned = options.NextTree == NextTree.Recluster
+                ? TreeBuilder.Build(tree.LeafEmbeddings(tree.Embeddings), options.Tree, cancel: cancel)
+                : TreeLearner.Learn(tree, model, TdmRetriever.EncodeUsers(model, data, Enumerable.Range(0, data.UserCount).ToArray(), data.Train), data.Train, options.Learning, cancel: cancel);
+            if (learned.NodeCount != tree.NodeCount) throw new InvalidOperationException($"the next tree has {learned.NodeCount} nodes, the model {tree.NodeCount}");
             // Siblings tie (an item's leaf score goes with it), so what counts is the parent an item ends under.
-            int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.Parent(learned.LeafOf(i)) != tree.Parent(tree.LeafOf(i)));
-            log?.Invoke($"tree {round + 1}: learned from the model (level gap {options.Learning.LevelGap}), {moved:N0} of {data.ItemCount:N0} items under another parent ({clock.Elapsed.TotalSeconds:F1} s)");
+            int moved = Enumerable.Range(0, data.ItemCount).Count(i => learned.Codes[learned.Parent(learned.LeafOf(i))] != tree.Codes[tree.Parent(tree.LeafOf(i))]);
+            string how = options.NextTree == NextTree.Recluster ? "re-clustered from the model's leaf embeddings" : $"learned from the model (level gap {options.Learning.LevelGap})";
+            log?.Invoke($"tree {round + 1}: {how}, {moved:N0} of {data.ItemCount:N0} items under another parent ({clock.Elapsed.TotalSeconds:F1} s)");
             tree = learned;
             // The node table follows the tree: items took their leaf rows along, internal rows restart as means.
             tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);

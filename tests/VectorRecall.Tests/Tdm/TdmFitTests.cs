@@ -5,8 +5,10 @@ namespace VectorRecall.Tests.Tdm;
 
 public class TdmFitTests(TrainedSmallModel fixture) : IClassFixture<TrainedSmallModel>
 {
-    [Fact]
-    public void EveryStageKeepsEachItemWithItsOwnLeafVector()
+    [Theory]
+    [InlineData(NextTree.Learn)]
+    [InlineData(NextTree.Recluster)]
+    public void EveryStageKeepsEachItemWithItsOwnLeafVector(NextTree next)
     {
         // With a vanishing learning rate nothing trains, so whichever stage wins (the first tree or the learned one), the
         // model's leaf row of every item must still hold that item's vector: the node table follows the items when they move.
@@ -17,6 +19,7 @@ public class TdmFitTests(TrainedSmallModel fixture) : IClassFixture<TrainedSmall
             Tdm = new TdmOptions { Beam = 40, NegativesPerLevel = [10], Negatives = TdmNegatives.InBatch },
             Tree = new TreeBuildOptions { Branch = 4 },
             Rounds = 2,
+            NextTree = next,
         };
         var lines = new List<string>();
         var (model, tree, stages) = TdmFit.Run(fixture.Data, fixture.Model.User, fixture.Config, fixture.ItemVectors, options, t => t.Train(), lines.Add);
