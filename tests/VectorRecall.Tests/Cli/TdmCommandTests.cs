@@ -51,7 +51,7 @@ public class TdmCommandTests
     }
 
     [Fact]
-    public void FitRunsTheWorkflowAndWritesABundleThatServes()
+    public async Task FitRunsTheWorkflowAndWritesABundleThatServes()
     {
         using var dir = new TempDir();
         var data = SmallSequenceBundle.Train(dir);
@@ -66,6 +66,12 @@ public class TdmCommandTests
             Assert.Equal(10, result.ItemIds.Distinct().Count());
         }
         Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("f")]));
+        await using (var server = await new ServerFixture().StartAsync(o => o with { AdminToken = null }, source: dir.File("f")))
+        {
+            var (status, body) = await server.Call("/v1/recall", """{"user_id": 3, "top_k": 10, "exclude_seen": true}""");
+            Assert.Equal(200, status);
+            Assert.Equal(10, body["item_ids"]!.AsArray().Count);
+        }
         // No tree-learning round: the first tree's model is the bundle; the other negative sources and unfrozen parts run too.
         Assert.Equal(0, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("f0"), "--epochs", "1", "--batch-size", "64", "--beam", "20",
             "--rounds", "0", "--negative-source", "beam", "--freeze-user", "false", "--freeze-leaves", "false", "--checkpoint-dir", dir.File("fc0")]));
