@@ -247,8 +247,7 @@ internal static class TdmCommands
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
         var (tower, config) = ServingBundle.LoadUserTower(userInit);
-        if (config.NumUsers != data.UserCount || config.NumItems != data.ItemCount || config.UserFeatures != data.UserFeatures.Cols)
-            throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {config.NumUsers:N0} users and {config.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
+        CheckTowerFits(userInit, config, loaded, data);
         var itemVectors = ServingBundle.LoadItemVectors(userInit, data.ItemCount, config.EmbeddingDim);
         var (model, tree, stages) = TdmFit.Run(data, tower, config, itemVectors, options, t => TrainingProgress.Run(t, token),
             line => AnsiConsole.MarkupLineInterpolated($"[bold]{line}[/]"), token);
@@ -275,8 +274,7 @@ internal static class TdmCommands
         if (userInit is not null)
         {
             (initTower, userConfig) = File.Exists(userInit) ? TowerOf(TdmCheckpoint.Load(userInit).Model) : ServingBundle.LoadUserTower(userInit);
-            if (userConfig.NumUsers != data.UserCount || userConfig.NumItems != data.ItemCount || userConfig.UserFeatures != data.UserFeatures.Cols)
-                throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {userConfig.NumUsers:N0} users and {userConfig.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
+            CheckTowerFits(userInit, userConfig, loaded, data);
             if (userConfig.EmbeddingDim != tree.Dimension)
                 throw new ArgumentException($"--user-init {userInit}: its user tower makes {userConfig.EmbeddingDim}-d vectors, the tree's nodes are {tree.Dimension}-d");
         }
@@ -310,6 +308,13 @@ internal static class TdmCommands
         }
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
+    }
+
+    /// <summary>Refuses a <c>--user-init</c> tower trained for another data set's users or items.</summary>
+    private static void CheckTowerFits(string userInit, TowerConfig config, InteractionDataset loaded, RecDataset data)
+    {
+        if (config.NumUsers != data.UserCount || config.NumItems != data.ItemCount || config.UserFeatures != data.UserFeatures.Cols)
+            throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {config.NumUsers:N0} users and {config.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
     }
 
     private static (UserTower, TowerConfig) TowerOf(TdmModel model) => (model.User, model.Config.User);

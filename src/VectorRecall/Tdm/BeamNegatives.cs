@@ -24,7 +24,12 @@ internal sealed class BeamNegatives(ItemTree tree, INodeScorer scorer, Layerwise
         public readonly float[] HeapScores = new float[width];
     }
 
-    public State NewState() => new(tree.NodeCount, sampler.Width);
+    // One state per thread for the trainer's lifetime: a step's parallel loop reuses them instead of allocating a
+    // node-sized stamp array per worker per batch.
+    private readonly ThreadLocal<State> _states = new(() => new State(tree.NodeCount, sampler.Width));
+
+    /// <summary>The calling thread's buffers.</summary>
+    public State ThreadState => _states.Value!;
 
     /// <summary>
     /// Rewrites one example's rows (as <see cref="LayerwiseSampler.Fill"/> left them) for a user with query

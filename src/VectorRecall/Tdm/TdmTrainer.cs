@@ -176,11 +176,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     {
         int span = _sampler.Levels * _sampler.Width;
         var beam = _beam!;
-        Parallel.For(0, batch.UserIds.Length, Threads.Options, beam.NewState, (r, _, state) =>
-        {
-            beam.Apply(users.Row(r), _data.Train.Of(batch.UserIds[r]), batch.Candidates.AsSpan(r * span, span), batch.Shift.Span.Slice(r * span, span), state);
-            return state;
-        }, _ => { });
+        Parallel.For(0, batch.UserIds.Length, Threads.Options, r =>
+            beam.Apply(users.Row(r), _data.Train.Of(batch.UserIds[r]), batch.Candidates.AsSpan(r * span, span), batch.Shift.Span.Slice(r * span, span), beam.ThreadState));
     }
 
     protected override int ValidationCount => _validation.User.Length;

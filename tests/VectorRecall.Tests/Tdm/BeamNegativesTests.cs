@@ -67,7 +67,7 @@ public class BeamNegativesTests
         var scorer = new DotNodeScorer(Tensor.Randn(rng, 1f, tree.NodeCount, 4));
         var sampler = new LayerwiseSampler(tree, [6]);
         var negatives = new BeamNegatives(tree, scorer, sampler, beam: 4);
-        var state = negatives.NewState();
+        var state = negatives.ThreadState;
         int w = sampler.Width;
         var candidates = new int[tree.Depth * w];
         var shift = new float[tree.Depth * w];
