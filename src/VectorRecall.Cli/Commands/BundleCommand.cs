@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using VectorRecall.Data;
 using VectorRecall.SemanticIds;
+using VectorRecall.Numerics;
 using VectorRecall.Serving;
 using VectorRecall.Tdm;
 
@@ -53,10 +54,12 @@ internal static class BundleCommand
     /// <summary>A TDM bundle: the users' stored history and seen items are their train and validation items, as for a two-tower bundle.</summary>
     public static void WriteTdm(string directory, TdmModel model, ItemTree tree, int beam, InteractionDataset loaded, RecDataset data)
     {
-        if (tree.ItemCount != data.ItemCount || model.Config.User.NumUsers != data.UserCount)
-            throw new ArgumentException($"the TDM model knows {model.Config.User.NumUsers:N0} users and {tree.ItemCount:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
+        if (tree.ItemCount != data.ItemCount || model.Config.User is { } tower && tower.NumUsers != data.UserCount)
+            throw new ArgumentException($"the TDM model knows {model.Config.User?.NumUsers ?? data.UserCount:N0} users and {tree.ItemCount:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
         var known = data.Train.Concat(data.Validation);
-        ServingBundle.SaveTdm(directory, model, tree, beam, loaded.ItemIds, data.UserFeatures, known, known);
+        // A sequence encoder reads no profile features.
+        var features = model.User is null ? new Tensor(data.UserCount, 0) : data.UserFeatures;
+        ServingBundle.SaveTdm(directory, model, tree, beam, loaded.ItemIds, features, known, known);
     }
 
     private static void WriteSemanticIds(string directory, string source, string checkpoint, int beam)

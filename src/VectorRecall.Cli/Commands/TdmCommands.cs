@@ -4,6 +4,7 @@ using System.Globalization;
 using Spectre.Console;
 using VectorRecall.Data;
 using VectorRecall.IO;
+using VectorRecall.Nn;
 using VectorRecall.Numerics;
 using VectorRecall.Serving;
 using VectorRecall.Tdm;
@@ -204,14 +205,14 @@ internal static class TdmCommands
     private static Command Fit()
     {
         var flags = new TrainingFlags(2, "passes over the training interactions in each stage", "tdm_fit", frozen: true);
-        var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower bundle whose item vectors make the first tree and whose user tower starts the model", Required = true };
+        var userInit = new Option<string>("--user-init", "--user_init") { Description = "the two-tower or sequence bundle whose item vectors make the first tree and whose user encoder starts the model (a sequence encoder stays frozen)", Required = true };
         var bundle = new Option<string>("--bundle") { Description = "where to write the serving bundle of the best stage", Required = true };
         var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
         var nextTree = new Option<string>("--next-tree") { Description = "how each next tree is found: learn (JTM's tree step from the trained model) or recluster (balanced k-means on its leaf embeddings, the design note's way)", DefaultValueFactory = _ => "learn" };
         var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 1 };
         var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
-        var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's item vectors, train, learn the tree, train again, write a bundle.")
+        var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's (or sequence model's) item vectors, train, learn the tree, train again, write a bundle.")
         {
             userInit, bundle, rounds, nextTree, levelGap, scorer, branch,
         };
@@ -246,10 +247,8 @@ internal static class TdmCommands
         var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
-        var (tower, config) = ServingBundle.LoadUserTower(userInit);
-        CheckTowerFits(userInit, config, loaded, data);
-        var itemVectors = ServingBundle.LoadItemVectors(userInit, data.ItemCount, config.EmbeddingDim);
-        var (model, tree, stages) = TdmFit.Run(data, tower, config, itemVectors, options, t => TrainingProgress.Run(t, token),
+        var (user, itemVectors) = StartingUserEncoder(userInit, loaded, data);
+        var (model, tree, stages) = TdmFit.Run(data, user, itemVectors, options, t => TrainingProgress.Run(t, token),
             line => AnsiConsole.MarkupLineInterpolated($"[bold]{line}[/]"), token);
         BundleCommand.WriteTdm(bundle, model, tree, options.Tdm.Beam, loaded, data);
         foreach (var s in stages)
@@ -291,7 +290,7 @@ internal static class TdmCommands
         var config = new TdmConfig { User = userConfig, Nodes = tree.NodeCount, Scorer = scorer, MlpHidden = mlp, Temperature = temperature };
         var model = new TdmModel(config, new Rng(trainerOptions.Seed ^ 0x7D3UL));
         tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
-        if (initTower is not null) model.User.LoadStateDict(initTower.StateDict());
+        if (initTower is not null) model.User!.LoadStateDict(initTower.StateDict());
         var trainer = new TdmTrainer(model, tree, data, trainerOptions, tdmOptions);
         string scorerText = scorer == NodeScorerKind.Mlp ? $"MLP {3 * config.Dimension}→{string.Join("→", mlp)}→1" : $"inner product (τ {temperature})";
         AnsiConsole.MarkupLineInterpolated($"TDM over {treePath}: {tree.NodeCount:N0} nodes on {tree.LevelCount} levels; scorer {scorerText}; {model.ParameterCount:N0} parameters; user tower {(initTower is null ? "from scratch" : $"from {userInit}")}");
@@ -310,6 +309,24 @@ internal static class TdmCommands
         return 0;
     }
 
+    /// <summary>
+    /// The user encoder a fit starts from and the item vectors of its first tree: a two-tower bundle's user tower, or a
+    /// sequence bundle's encoder (which then stays frozen) with its item table.
+    /// </summary>
+    private static (Module User, Tensor ItemVectors) StartingUserEncoder(string userInit, InteractionDataset loaded, RecDataset data)
+    {
+        if (ServingBundle.ReadKind(userInit) == BundleKind.Sequence)
+        {
+            var (encoder, items, users) = ServingBundle.LoadSequenceEncoder(userInit);
+            if (users != data.UserCount || encoder.Config.NumItems != data.ItemCount)
+                throw new ArgumentException($"--user-init {userInit}: its sequence encoder was trained for {users:N0} users and {encoder.Config.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
+            return (SequenceUser.From(encoder, items), items);
+        }
+        var (tower, config) = ServingBundle.LoadUserTower(userInit);
+        CheckTowerFits(userInit, config, loaded, data);
+        return (tower, ServingBundle.LoadItemVectors(userInit, data.ItemCount, config.EmbeddingDim));
+    }
+
     /// <summary>Refuses a <c>--user-init</c> tower trained for another data set's users or items.</summary>
     private static void CheckTowerFits(string userInit, TowerConfig config, InteractionDataset loaded, RecDataset data)
     {
@@ -317,7 +334,8 @@ internal static class TdmCommands
             throw new ArgumentException($"--user-init {userInit}: its user tower was trained for {config.NumUsers:N0} users and {config.NumItems:N0} items, {loaded.Name} has {data.UserCount:N0} and {data.ItemCount:N0}");
     }
 
-    private static (UserTower, TowerConfig) TowerOf(TdmModel model) => (model.User, model.Config.User);
+    private static (UserTower, TowerConfig) TowerOf(TdmModel model) =>
+        model.User is { } tower ? (tower, tower.Config) : throw new ArgumentException("--user-init: the TDM checkpoint's user encoder is a sequence encoder; tdm train starts from a user tower (tdm fit takes a sequence bundle)");
 
     private static Command GetLeaf()
     {

@@ -15,7 +15,7 @@ internal sealed record BundleParts(BundleKind Kind, IUserEncoder Encoder, IRetri
 
 public static partial class ServingBundle
 {
-    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest), for every kind that has one (all but sequence bundles).</summary>
+    /// <summary>The bundle's user tower with its trained weights and configuration (checked against the manifest), for every kind that has one (not a sequence encoder's).</summary>
     public static (UserTower Tower, TowerConfig Config) LoadUserTower(string directory)
     {
         var manifest = ReadManifest(directory);
@@ -26,19 +26,46 @@ public static partial class ServingBundle
     {
         string manifestPath = Path.Combine(directory, ManifestFile);
         var kind = KindOf(manifest, manifestPath);
-        if (kind == BundleKind.Sequence)
-            throw new ArgumentException($"{directory} is a {KindName(kind)} bundle: its user encoder is the sequence encoder, not a user tower (train a two-tower with --user-encoder bag for a tower to start from)");
+        if (HasSequenceEncoder(kind, manifest, manifestPath))
+            throw new ArgumentException($"{directory} is a {KindName(kind)} bundle whose user encoder is a sequence encoder, not a user tower (train a two-tower with --user-encoder bag for a tower to start from)");
         var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         if (kind == BundleKind.Tdm)
         {
             var (model, _, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
-            return Checked(model.User, model.Config.User, manifestConfig, Path.Combine(directory, TdmModelFile));
+            return Checked(model.User ?? throw new FileFormatException(Path.Combine(directory, TdmModelFile), "holds a sequence encoder, but the manifest describes a user tower"),
+                model.Config.User!, manifestConfig, Path.Combine(directory, TdmModelFile));
         }
         string path = Path.Combine(directory, UserTowerFile);
         var config = TowerConfig.FromJson(SafeTensors.ReadMetadata(path).GetValueOrDefault("model_config") ?? "", path);
         var tower = new UserTower(config, new Rng(0));
         StateDictFile.Load(path, tower);
         return Checked(tower, config, manifestConfig, path);
+    }
+
+    /// <summary>Whether the bundle's user encoder is a sequence encoder: a sequence bundle's, or a TDM bundle's whose manifest says so.</summary>
+    private static bool HasSequenceEncoder(BundleKind kind, JsonObject manifest, string manifestPath) =>
+        kind == BundleKind.Sequence || kind == BundleKind.Tdm && JsonFields.OptionalString(manifest, "user_encoder", manifestPath) switch
+        {
+            null or "user_tower" => false,
+            "sequence" => true,
+            var other => throw new FileFormatException(manifestPath, $"field 'user_encoder' is '{Excerpt.Of(other)}', expected user_tower or sequence"),
+        };
+
+    /// <summary>
+    /// A sequence bundle's encoder with its trained weights, and the item table it reads histories through (row i = item i);
+    /// what a TDM starts from when the two-tower is a sequence model.
+    /// </summary>
+    public static (SequenceEncoder Encoder, Tensor ItemVectors, int Users) LoadSequenceEncoder(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, SequenceEncoderFile);
+        var kind = KindOf(manifest, manifestPath);
+        if (kind != BundleKind.Sequence) throw new ArgumentException($"{directory} is a {KindName(kind)} bundle, not a sequence bundle");
+        var config = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
+        var encoder = new SequenceEncoder(config, new Rng(0));
+        StateDictFile.Load(path, encoder);
+        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
+        return (encoder, LoadItemVectors(directory, config.NumItems, config.Dim), users);
     }
 
     private static (UserTower, TowerConfig) Checked(UserTower tower, TowerConfig config, TowerConfig manifestConfig, string path) =>
@@ -53,12 +80,12 @@ public static partial class ServingBundle
         string manifestPath = Path.Combine(directory, ManifestFile);
         var kind = KindOf(manifest, manifestPath);
         string File(string name) => Path.Combine(directory, name);
-        var (encoder, itemIds, seen) = kind == BundleKind.Sequence ? OpenSequenceEncoder(directory, manifest) : OpenTowerEncoder(directory, manifest);
-        IRetriever retriever = kind switch
+        var (encoder, itemIds, seen, retriever) = kind switch
         {
-            BundleKind.TwoTower or BundleKind.Sequence => OpenIndex(directory),
             BundleKind.Tdm => OpenTdm(directory, manifest),
-            _ => OpenSemanticIds(directory, manifest),
+            BundleKind.Sequence => With(OpenSequenceEncoder(directory), OpenIndex(directory)),
+            BundleKind.TwoTower => With(OpenTowerEncoder(directory, manifest), OpenIndex(directory)),
+            _ => With(OpenTowerEncoder(directory, manifest), OpenSemanticIds(directory, manifest)),
         };
         try
         {
@@ -82,16 +109,14 @@ public static partial class ServingBundle
         return (new TowerUserEncoder(tower, config, features, history), itemIds, seen);
     }
 
-    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenSequenceEncoder(string directory, JsonObject manifest)
+    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen, IRetriever Retriever) With((IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) users, IRetriever retriever) =>
+        (users.Encoder, users.ItemIds, users.Seen, retriever);
+
+    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenSequenceEncoder(string directory)
     {
-        string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, SequenceEncoderFile);
-        var config = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
-        var encoder = new SequenceEncoder(config, new Rng(0));
-        StateDictFile.Load(path, encoder);
-        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
-        var (itemIds, _, history, seen) = ReadUsersAndItems(directory, users, 0, config.NumItems);
         // The served item table is what the encoder reads its history through, as the index searches it.
-        var itemVectors = LoadItemVectors(directory, config.NumItems, config.Dim);
+        var (encoder, itemVectors, users) = LoadSequenceEncoder(directory);
+        var (itemIds, _, history, seen) = ReadUsersAndItems(directory, users, 0, encoder.Config.NumItems);
         return (new SequenceUserEncoder(encoder, history, itemVectors), itemIds, seen);
     }
 
@@ -113,10 +138,26 @@ public static partial class ServingBundle
 
     private static IndexRetriever OpenIndex(string directory) => new(IndexFactory.Load(Path.Combine(directory, IndexFile)));
 
-    private static BeamSearchRetriever OpenTdm(string directory, JsonObject manifest)
+    /// <summary>A TDM bundle's model, loaded once: its user encoder (tower or sequence encoder, as the manifest says) and its beam search.</summary>
+    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen, IRetriever Retriever) OpenTdm(string directory, JsonObject manifest)
     {
-        var (model, tree, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
-        return TdmRetriever.Create(model, tree, Beam(directory, manifest));
+        string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, TdmModelFile);
+        bool sequence = HasSequenceEncoder(BundleKind.Tdm, manifest, manifestPath);
+        var (model, tree, _) = TdmCheckpoint.Load(path);
+        var retriever = TdmRetriever.Create(model, tree, Beam(directory, manifest));
+        if (!sequence)
+        {
+            var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
+            var (tower, config) = Checked(model.User ?? throw new FileFormatException(path, "holds a sequence encoder, but the manifest describes a user tower"), model.Config.User!, manifestConfig, path);
+            var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
+            return (new TowerUserEncoder(tower, config, features, history), itemIds, seen, retriever);
+        }
+        var user = model.Sequence ?? throw new FileFormatException(path, "holds a user tower, but the manifest says the user encoder is a sequence encoder");
+        var described = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
+        if (described != user.Config) throw new FileFormatException(path, "the sequence encoder was written for a different model shape than the manifest describes");
+        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
+        var (ids, _, histories, seenItems) = ReadUsersAndItems(directory, users, 0, user.Config.NumItems);
+        return (user.Users(histories), ids, seenItems, retriever);
     }
 
     private static SemanticIdRetriever OpenSemanticIds(string directory, JsonObject manifest)

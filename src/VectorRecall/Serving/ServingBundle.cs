@@ -65,6 +65,15 @@ public static partial class ServingBundle
         _ => [UserTowerFile, RqVaeFile, SemanticCodesFile, ItemVectorsFile],
     };
 
+    /// <summary>The kind of the bundle in <paramref name="directory"/>, from its manifest alone (the files are checked when it is opened).</summary>
+    public static BundleKind ReadKind(string directory)
+    {
+        string path = Path.Combine(directory, ManifestFile);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"bundle folder '{Path.GetFullPath(directory)}' does not exist");
+        if (!File.Exists(path)) throw new FileFormatException(path, "missing: this folder is not a serving bundle");
+        return KindOf(ParseManifest(ReadManifestBytes(path), path), path);
+    }
+
     /// <summary>The manifest's name of a kind.</summary>
     public static string KindName(BundleKind kind) => kind switch
     {
@@ -105,12 +114,17 @@ public static partial class ServingBundle
         });
     }
 
-    /// <summary>Writes a TDM bundle: the model with its tree, searched <paramref name="beam"/> nodes wide; the other arguments as for <see cref="Save"/>.</summary>
+    /// <summary>
+    /// Writes a TDM bundle: the model (with its user encoder) and its tree, searched <paramref name="beam"/> nodes wide; the
+    /// other arguments as for <see cref="Save"/> (a sequence encoder takes no profile features: give [users × 0]).
+    /// </summary>
     public static void SaveTdm(string directory, TdmModel model, ItemTree tree, int beam, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
     {
         Settings.Check(beam >= 1, "Beam", $"must be at least 1, got {beam}");
         var manifest = new JsonObject { ["beam"] = beam, ["tdm_scorer"] = model.Config.Scorer.ToString() };
-        Write(directory, BundleKind.Tdm, UsersOf(model.Config.User), tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
+        var users = model.Config.User is { } tower ? UsersOf(tower) : new BundleUsers(history.UserCount, 0, model.Config.Sequence!.MaxLength, model.Config.Sequence.ToJson());
+        if (model.Sequence is not null) manifest["user_encoder"] = KindName(BundleKind.Sequence);
+        Write(directory, BundleKind.Tdm, users, tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
             staging => TdmCheckpoint.Save(Path.Combine(staging, TdmModelFile), model, tree, null, new CheckpointInfo(0, 0, double.NaN)));
     }
 
@@ -313,7 +327,7 @@ public static partial class ServingBundle
         KindOf(manifest, path);
         JsonFields.Object(manifest, "model_config", path);
         JsonFields.Object(manifest, "files", path);
-        foreach (var field in new[] { "index", "index_type", "metric", "tdm_scorer" })
+        foreach (var field in new[] { "index", "index_type", "metric", "tdm_scorer", "user_encoder" })
             if (manifest.ContainsKey(field)) JsonFields.String(manifest, field, path);
         foreach (var field in new[] { "items", "users", "beam", "levels" })
             if (manifest.ContainsKey(field)) JsonFields.Int64(manifest, field, path, 0, int.MaxValue);

@@ -43,7 +43,7 @@ public static class TdmCheckpoint
         var leafItems = Extra<int>(path, contents.Extra, "tree_leaf_items", ElementType.Int32, config.Nodes);
         if (shape[0] is < 2 or > int.MaxValue || shape[1] is < 1 or > 62) throw new FileFormatException(path, $"tree shape gives branch {shape[0]} and depth {shape[1]}");
         var tree = ItemTree.FromArrays((int)shape[0], (int)shape[1], codes, leafItems, model.Nodes.Weight.Value, path);
-        if (tree.ItemCount != config.User.NumItems) throw new FileFormatException(path, $"the tree has {tree.ItemCount} items, the user tower knows {config.User.NumItems}");
+        if (tree.ItemCount != config.NumItems) throw new FileFormatException(path, $"the tree has {tree.ItemCount} items, the user encoder knows {config.NumItems}");
         return (model, tree, contents.Info);
     }
 

@@ -1,4 +1,5 @@
 using VectorRecall.Data;
+using VectorRecall.Nn;
 using VectorRecall.Numerics;
 using VectorRecall.Towers;
 using VectorRecall.Training;
@@ -40,29 +41,33 @@ public sealed record TdmFitStage(string Name, double ValidationRecall, int BestE
 
 /// <summary>
 /// The design note's TDM workflow in one call: a tree from the two-tower's item vectors (balanced
-/// k-means), a model trained on it that starts from the two-tower's user tower and the tree's node
-/// embeddings, then <see cref="TdmFitOptions.Rounds"/> rounds of joint tree learning (<see cref="TreeLearner"/>:
+/// k-means), a model trained on it that starts from the two-tower's user encoder (its user tower, or its
+/// sequence encoder) and the tree's node embeddings, then <see cref="TdmFitOptions.Rounds"/> rounds of joint tree learning (<see cref="TreeLearner"/>:
 /// the items move to where the trained model scores them best, and the same model trains on).
 /// Optionally an MLP scorer last. The result is the stage with the best validation recall.
 /// </summary>
 public static class TdmFit
 {
     /// <summary>
-    /// Runs the workflow on <paramref name="data"/> from a two-tower's user tower and item vectors (row i = item i);
+    /// Runs the workflow on <paramref name="data"/> from a two-tower's user encoder (<paramref name="user"/>: a trained
+    /// <see cref="UserTower"/> or <see cref="SequenceUser"/>) and item vectors (row i = item i);
     /// <paramref name="train"/> runs one stage's trainer to completion (the caller may show progress), <paramref name="log"/>
     /// gets a line as each stage starts and ends. Returns the best stage's model and tree, and every stage's figures.
     /// </summary>
-    public static (TdmModel Model, ItemTree Tree, IReadOnlyList<TdmFitStage> Stages) Run(RecDataset data, UserTower tower, TowerConfig towerConfig, Tensor itemVectors,
+    public static (TdmModel Model, ItemTree Tree, IReadOnlyList<TdmFitStage> Stages) Run(RecDataset data, Module user, Tensor itemVectors,
         TdmFitOptions options, Action<TdmTrainer> train, Action<string>? log = null, CancellationToken cancel = default)
     {
         options.Validate();
-        if (itemVectors.Rows != data.ItemCount || itemVectors.Cols != towerConfig.EmbeddingDim)
-            throw new ArgumentException($"item vectors are {itemVectors}, expected [{data.ItemCount} x {towerConfig.EmbeddingDim}] (one per item, the user tower's width)");
+        if (user is SequenceUser && options.Tdm.TrainUserTower)
+            throw new ArgumentException("a sequence encoder stays frozen in TDM training: leave the user encoder frozen (--freeze-user true)");
+        int width = UserPart(user).Dimension;
+        if (itemVectors.Rows != data.ItemCount || itemVectors.Cols != width)
+            throw new ArgumentException($"item vectors are {itemVectors}, expected [{data.ItemCount} x {width}] (one per item, the user encoder's width)");
         var stages = new List<TdmFitStage>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var tree = TreeBuilder.Build(itemVectors, options.Tree, cancel: cancel);
         log?.Invoke($"tree 1: balanced k-means over {data.ItemCount:N0} item vectors, {tree.NodeCount:N0} nodes on {tree.LevelCount} levels ({clock.Elapsed.TotalSeconds:F1} s)");
-        var model = NewModel(towerConfig, tree, NodeScorerKind.InnerProduct, options, tower);
+        var model = NewModel(user, tree, NodeScorerKind.InnerProduct, options);
         tree.Embeddings.Span.CopyTo(model.Nodes.Weight.Value.Span);
         var results = new List<(Dictionary<string, Tensor> State, ItemTree Tree)> { (Stage("tree_1", model, tree, data, options, train, stages, log), tree) };
         for (int round = 1; round <= options.Rounds; round++)
@@ -88,7 +93,7 @@ public static class TdmFit
         tree = results[best].Tree;
         if (options.MlpHidden.Length > 0)
         {
-            var mlp = NewModel(towerConfig, tree, NodeScorerKind.Mlp, options, model.User);
+            var mlp = NewModel(model.UserEncoder, tree, NodeScorerKind.Mlp, options);
             model.Nodes.Weight.Value.Span.CopyTo(mlp.Nodes.Weight.Value.Span);
             // In-batch negatives are one GEMM per level for the inner product only: the MLP trains on uniform ones, and on
             // every level, its leaf scores being its own.
@@ -104,13 +109,22 @@ public static class TdmFit
         return (model, tree, stages);
     }
 
-    private static TdmModel NewModel(TowerConfig towerConfig, ItemTree tree, NodeScorerKind scorer, TdmFitOptions options, UserTower? tower)
+    /// <summary>A model over <paramref name="tree"/> whose user encoder is a copy of <paramref name="user"/>.</summary>
+    private static TdmModel NewModel(Module user, ItemTree tree, NodeScorerKind scorer, TdmFitOptions options)
     {
-        var config = new TdmConfig { User = towerConfig, Nodes = tree.NodeCount, Scorer = scorer, Temperature = options.Temperature, MlpHidden = options.MlpHidden.Length > 0 ? options.MlpHidden : [400, 200, 100] };
+        var config = UserPart(user) with { Nodes = tree.NodeCount, Scorer = scorer, Temperature = options.Temperature, MlpHidden = options.MlpHidden.Length > 0 ? options.MlpHidden : [400, 200, 100] };
         var model = new TdmModel(config, new Rng(options.Trainer.Seed ^ 0x7D3UL));
-        if (tower is not null) model.User.LoadStateDict(tower.StateDict());
+        model.UserEncoder.LoadStateDict(user.StateDict());
         return model;
     }
+
+    /// <summary>The user encoder's part of a TDM configuration.</summary>
+    private static TdmConfig UserPart(Module user) => user switch
+    {
+        UserTower tower => new TdmConfig { User = tower.Config },
+        SequenceUser sequence => new TdmConfig { Sequence = sequence.Config },
+        _ => throw new ArgumentException($"a TDM user encoder is a {nameof(UserTower)} or a {nameof(SequenceUser)}, not a {user.GetType().Name}"),
+    };
 
     /// <summary>Trains one stage in its own checkpoint folder, restores its best epoch and returns that state.</summary>
     private static Dictionary<string, Tensor> Stage(string name, TdmModel model, ItemTree tree, RecDataset data, TdmFitOptions options, Action<TdmTrainer> train,

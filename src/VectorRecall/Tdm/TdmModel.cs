@@ -10,10 +10,14 @@ namespace VectorRecall.Tdm;
 /// <summary>How a tree node is scored for a user: the inner product of their vectors, or an MLP over [user, node, user ⊙ node].</summary>
 public enum NodeScorerKind { InnerProduct, Mlp }
 
-/// <summary>Shape of a TDM model: the user tower's (whose output width is the node width), the node count, the scorer.</summary>
+/// <summary>
+/// Shape of a TDM model: its user encoder's — a two-tower's user tower (<see cref="User"/>) or a sequence encoder
+/// (<see cref="Sequence"/>), exactly one, whose output width is the node width — the node count, the scorer.
+/// </summary>
 public sealed record TdmConfig
 {
-    public required TowerConfig User { get; init; }
+    public TowerConfig? User { get; init; }
+    public SequenceEncoderConfig? Sequence { get; init; }
     public int Nodes { get; init; }
     public NodeScorerKind Scorer { get; init; } = NodeScorerKind.InnerProduct;
     /// <summary>Hidden sizes of the MLP scorer (PReLU between layers, one output).</summary>
@@ -21,11 +25,16 @@ public sealed record TdmConfig
     /// <summary>Inner-product logits are divided by this in training (the two-tower's τ); ranking is unaffected.</summary>
     public float Temperature { get; init; } = 0.1f;
 
-    public int Dimension => User.EmbeddingDim;
+    public int Dimension => User?.EmbeddingDim ?? Sequence!.Dim;
+
+    /// <summary>Items the user encoder knows (the tree must hold as many).</summary>
+    public int NumItems => User?.NumItems ?? Sequence!.NumItems;
 
     public void Validate()
     {
-        User.Validate();
+        if ((User is null) == (Sequence is null)) throw new ArgumentException("a TDM configuration needs exactly one user encoder: 'user' (a user tower) or 'sequence' (a sequence encoder)");
+        User?.Validate();
+        Sequence?.Validate();
         if (Nodes < 2) throw new ArgumentException($"a tree model needs at least 2 nodes, got {Nodes}");
         Settings.Check(MlpHidden.All(h => h >= 1), nameof(MlpHidden), $"sizes must be >= 1, got [{string.Join(", ", MlpHidden)}]");
         Settings.Check(Temperature > 0, nameof(Temperature), $"must be positive, got {Temperature}");
@@ -34,6 +43,7 @@ public sealed record TdmConfig
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
@@ -44,8 +54,8 @@ public sealed record TdmConfig
 }
 
 /// <summary>
-/// The tree-based deep model: the two-tower's user tower encodes a user, a table holds one
-/// embedding per tree node, and a scorer rates (user, node) pairs. With the MLP scorer the
+/// The tree-based deep model: the two-tower's user encoder (its user tower, or its sequence encoder) encodes a user,
+/// a table holds one embedding per tree node, and a scorer rates (user, node) pairs. With the MLP scorer the
 /// ranking is no inner product, so no vector index could serve it; the tree's beam search can.
 /// </summary>
 public sealed class TdmModel : Module, INodeScorer
@@ -54,7 +64,7 @@ public sealed class TdmModel : Module, INodeScorer
     {
         config.Validate();
         Config = config;
-        User = RegisterModule("user", new UserTower(config.User, rng));
+        UserEncoder = RegisterModule<Module>("user", config.User is { } tower ? new UserTower(tower, rng) : new SequenceUser(config.Sequence!, rng));
         Nodes = RegisterModule("nodes", new Embedding(config.Nodes, config.Dimension, rng));
         if (config.Scorer != NodeScorerKind.Mlp) return;
         Mlp = RegisterModule("scorer", Nn.Mlp.Build([3 * config.Dimension, .. config.MlpHidden, 1], rng, new MlpOptions { Activation = Activation.PRelu }));
@@ -65,7 +75,12 @@ public sealed class TdmModel : Module, INodeScorer
     }
 
     public TdmConfig Config { get; }
-    public UserTower User { get; }
+    /// <summary>The user encoder: a <see cref="UserTower"/> or a <see cref="SequenceUser"/>.</summary>
+    public Module UserEncoder { get; }
+    /// <summary>The user tower; null when the user encoder is a sequence encoder.</summary>
+    public UserTower? User => UserEncoder as UserTower;
+    /// <summary>The sequence encoder; null when the user encoder is a user tower.</summary>
+    public SequenceUser? Sequence => UserEncoder as SequenceUser;
     public Embedding Nodes { get; }
     /// <summary>Null for the inner-product scorer.</summary>
     public Sequential? Mlp { get; }

@@ -12,7 +12,8 @@ public static class TdmRetriever
     public static BeamSearchRetriever Create(TdmModel model, ItemTree tree, int beam) =>
         new("tdm", tree, model, model.Config.Dimension, tree.ItemCount, beam);
 
-    /// <summary>User vectors ([users × dim]) from each user's profile and the latest of <paramref name="history"/>.</summary>
-    public static Tensor EncodeUsers(TdmModel model, RecDataset data, int[] users, UserItemLists history) =>
-        TowerEncoder.EncodeUsers(model.User, UserBatch.Gather(users, data.UserFeatures, history, model.Config.User.HistoryLength));
+    /// <summary>User vectors ([users × dim]) from each user's profile and the latest of <paramref name="history"/> (a sequence encoder: zero rows for users without history).</summary>
+    public static Tensor EncodeUsers(TdmModel model, RecDataset data, int[] users, UserItemLists history) => model.User is { } tower
+        ? TowerEncoder.EncodeUsers(tower, UserBatch.Gather(users, data.UserFeatures, history, tower.Config.HistoryLength))
+        : model.Sequence!.Latest(history, users);
 }

@@ -46,7 +46,8 @@ public sealed record TdmOptions
 /// Trains a <see cref="TdmModel"/> layer by layer (Zhu et al., 2018): each (user, item) interaction
 /// becomes one row per tree level whose positive is the item's ancestor there and whose negatives
 /// come from <see cref="LayerwiseSampler"/>; the loss is the mean over levels and examples. The
-/// user's behaviour is built as for the two-tower, and the loop, checkpoints and selection are the
+/// user's behaviour is built as for the two-tower (a user tower), or each example's user vector is the
+/// frozen sequence encoder's output just before its item; the loop, checkpoints and selection are the
 /// shared <see cref="EpochTrainer{TBatch}"/>'s. Checkpoints carry the tree, so one file serves search.
 /// </summary>
 public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
@@ -60,16 +61,22 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     private readonly InfoNceLoss[]? _inBatch;
     private readonly float[] _nodeLogQ = [];
     private readonly (int[] User, int[] Position) _train, _validation;
+    /// <summary>A sequence encoder's user vector for each training and validation example; null with a user tower.</summary>
+    private readonly Tensor? _trainVectors, _validationVectors;
 
     public TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm)
-        : base(model, options, data.Train.Count)
+        : base(model, options, TrainingExamples(model, data).User.Length)
     {
         if (tree.ItemCount != data.ItemCount) throw new ArgumentException($"the tree has {tree.ItemCount:N0} items, the data set {data.ItemCount:N0}");
         if (model.Config.Nodes != tree.NodeCount || model.Config.Dimension != tree.Dimension)
             throw new ArgumentException($"the model has {model.Config.Nodes} nodes of width {model.Config.Dimension}, the tree {tree.NodeCount} of width {tree.Dimension}");
-        var u = model.Config.User;
-        if (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols)
+        if (model.Config.User is { } u && (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols))
             throw new ArgumentException("the user tower's configuration does not match the data set's sizes");
+        if (model.Sequence is not null)
+        {
+            if (model.Config.NumItems != data.ItemCount) throw new ArgumentException($"the sequence encoder knows {model.Config.NumItems:N0} items, the data set has {data.ItemCount:N0}");
+            if (tdm.TrainUserTower) throw new ArgumentException("a sequence encoder stays frozen in TDM training (TrainUserTower false, --freeze-user): the tree and the scorer learn on its vectors");
+        }
         Settings.Check(tdm.TrainingBeam >= 1, nameof(tdm.TrainingBeam), $"must be at least 1, got {tdm.TrainingBeam}");
         Settings.Check(tdm.Beam >= SelectionK, nameof(tdm.Beam), $"({tdm.Beam}) must be at least {SelectionK}, the K of the validation recall");
         _model = model;
@@ -85,16 +92,37 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
             _inBatch = Enumerable.Range(0, tree.Depth).Select(_ => new InfoNceLoss(model.Config.Temperature)).ToArray();
             _nodeLogQ = NodeLogQ(tree, data.Train.ItemCounts(data.ItemCount));
         }
-        _train = data.Train.Entries();
+        _train = TrainingExamples(model, data);
         _validation = data.Validation.Entries();
+        if (model.Sequence is { } sequence)
+        {
+            _trainVectors = sequence.BeforeEach(data.Train, _train.User, _train.Position);
+            // A validation item follows all of the user's training items, as evaluation ranks it.
+            _validationVectors = sequence.Latest(data.Train, _validation.User);
+        }
     }
 
-    /// <summary>A batch: the users' tower input, and for each example and level a row of candidate nodes with their logit shifts.</summary>
-    public sealed record Batch(UserBatch Users, int[] UserIds, int[] Candidates, Tensor Shift, bool Train);
+    /// <summary>The training interactions as (user, position); a sequence encoder has no vector before a user's first item, so those are left out.</summary>
+    private static (int[] User, int[] Position) TrainingExamples(TdmModel model, RecDataset data)
+    {
+        var all = data.Train.Entries();
+        if (model.Sequence is null) return all;
+        var keep = Enumerable.Range(0, all.User.Length).Where(e => all.Position[e] > 0).ToArray();
+        return (keep.Select(e => all.User[e]).ToArray(), keep.Select(e => all.Position[e]).ToArray());
+    }
 
-    protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) => Prepare(_data.Train, _train, order, start, count, rng, train: true);
+    /// <summary>
+    /// A batch: the users' tower input (a user tower) or their vectors (a frozen sequence encoder), and for each example
+    /// and level a row of candidate nodes with their logit shifts.
+    /// </summary>
+    public sealed record Batch(UserBatch? Users, Tensor? Vectors, int[] UserIds, int[] Candidates, Tensor Shift, bool Train)
+    {
+        public int Count => UserIds.Length;
+    }
 
-    private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, int[] order, int start, int count, Rng rng, bool train)
+    protected override Batch PrepareBatch(int[] order, int start, int count, Rng rng) => Prepare(_data.Train, _train, _trainVectors, order, start, count, rng, train: true);
+
+    private Batch Prepare(UserItemLists split, (int[] User, int[] Position) ex, Tensor? exampleVectors, int[] order, int start, int count, Rng rng, bool train)
     {
         int levels = _sampler.Levels, w = _sampler.Width;
         var users = new int[count];
@@ -109,17 +137,20 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
             int item = split.Of(users[r])[positions[r]];
             _sampler.Fill(item, candidates.AsSpan(r * levels * w, levels * w), shift.Span.Slice(r * levels * w, levels * w), rng);
         }
-        var userBatch = UserBatch.ForExamples(_data, users, positions, _model.Config.User.HistoryLength, train, rng);
-        return new Batch(userBatch, users, candidates, shift, train);
+        if (exampleVectors is not null)
+        {
+            var vectors = new Tensor(count, exampleVectors.Cols);
+            for (int r = 0; r < count; r++) exampleVectors.Row(order[start + r]).CopyTo(vectors.Row(r));
+            return new Batch(null, vectors, users, candidates, shift, train);
+        }
+        var userBatch = UserBatch.ForExamples(_data, users, positions, _model.User!.Config.HistoryLength, train, rng);
+        return new Batch(userBatch, null, users, candidates, shift, train);
     }
 
     protected override Variable Loss(Batch batch)
     {
-        int b = batch.Users.Count, levels = _sampler.Levels;
-        // A frozen tower runs as in inference (no dropout, batch-norm statistics unchanged) and passes no gradient back.
-        if (!_tdm.TrainUserTower) _model.User.Eval();
-        var u = _model.User.Forward(batch.Users);
-        if (!_tdm.TrainUserTower) u = Ops.Detach(u);
+        int b = batch.Count, levels = _sampler.Levels;
+        var u = batch.Vectors is { } vectors ? new Variable(vectors) : TowerVectors(batch.Users!);
         if (_beam is not null && batch.Train) ReachedNegatives(batch, u.Value);
         if (_inBatch is not null) return InBatchLoss(batch, u);
         var owner = new int[b * levels];
@@ -131,6 +162,15 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         return Ops.BinaryCrossEntropyWithLogits(logits, targets);
     }
 
+    /// <summary>The user tower's vectors; a frozen tower runs as in inference (no dropout, batch-norm statistics unchanged) and passes no gradient back.</summary>
+    private Variable TowerVectors(UserBatch users)
+    {
+        var tower = _model.User!;
+        if (_tdm.TrainUserTower) return tower.Forward(users);
+        tower.Eval();
+        return Ops.Detach(tower.Forward(users));
+    }
+
     /// <summary>
     /// The mean over levels of InfoNCE whose candidates on level ℓ are the batch's positives there (a GEMM; duplicates of a
     /// row's own positive masked) and the row's uniform negatives; each logit is corrected by log q, the node's share of
@@ -138,7 +178,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     /// </summary>
     private Variable InBatchLoss(Batch batch, Variable users)
     {
-        int b = batch.Users.Count, levels = _sampler.Levels, w = _sampler.Width;
+        int b = batch.Count, levels = _sampler.Levels, w = _sampler.Width;
         Variable? total = null;
         for (int level = 1; level <= levels; level++)
         {
@@ -183,7 +223,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     protected override int ValidationCount => _validation.User.Length;
 
     protected override Batch PrepareValidationBatch(int[] order, int start, int count, Rng rng) =>
-        Prepare(_data.Validation, _validation, order, start, count, rng, train: false);
+        Prepare(_data.Validation, _validation, _validationVectors, order, start, count, rng, train: false);
 
     /// <summary>Recall@<see cref="EpochTrainer{TBatch}.SelectionK"/> of beam search for up to <see cref="TdmOptions.ValidationUsers"/> validation users, their train items excluded.</summary>
     public override double ValidationRecall()

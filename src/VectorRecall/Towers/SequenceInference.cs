@@ -43,10 +43,24 @@ internal sealed class SequenceInference
     /// only the latest <see cref="SequenceEncoderConfig.MaxLength"/> are read) into <paramref name="destination"/>.
     /// The caller has checked that the history is non-empty and its ids are in range.
     /// </summary>
-    public void EncodeLatest(ReadOnlySpan<int> history, Span<float> destination)
+    public void EncodeLatest(ReadOnlySpan<int> history, Span<float> destination) => Encode(history, 1, destination);
+
+    /// <summary>
+    /// Writes the encoder's output at every position of <paramref name="history"/> (at most <see cref="SequenceEncoderConfig.MaxLength"/>
+    /// items, oldest first) into <paramref name="destination"/>, a row per item: what training scores at each position, the
+    /// window right-aligned as there.
+    /// </summary>
+    public void EncodeEach(ReadOnlySpan<int> history, Span<float> destination)
+    {
+        if (history.Length > _encoder.Config.MaxLength) throw new ArgumentException($"a window of {history.Length} items is longer than the encoder's {_encoder.Config.MaxLength} positions");
+        Encode(history, history.Length, destination);
+    }
+
+    /// <summary>The outputs at the latest <paramref name="outputs"/> positions of the history's window.</summary>
+    private void Encode(ReadOnlySpan<int> history, int outputs, Span<float> destination)
     {
         var c = _encoder.Config;
-        int d = c.Dim, n = Math.Min(history.Length, c.MaxLength);
+        int d = c.Dim, n = Math.Min(history.Length, c.MaxLength), from = n - outputs;
         history = history[^n..];
         var w = _workspaces.Value!;
         var positions = _encoder.Positions.Weight.Value;
@@ -54,9 +68,10 @@ internal sealed class SequenceInference
         // Right-aligned positions, as in training: the latest item sits at the last place.
         for (int t = 0; t < n; t++) TensorPrimitives.MultiplyAdd(_itemVectors.Row(history[t]), sqrtD, positions.Row(c.MaxLength - n + t), w.X.AsSpan(t * d, d));
         for (int b = 0; b < _encoder.Blocks.Count; b++)
-            Block(_encoder.Blocks[b], w, n, d, from: b == _encoder.Blocks.Count - 1 ? n - 1 : 0);
+            Block(_encoder.Blocks[b], w, n, d, from: b == _encoder.Blocks.Count - 1 ? from : 0);
         var norm = _encoder.FinalNorm;
-        TransformerKernels.LayerNorm(w.X.AsSpan((n - 1) * d, d), norm.Weight.Value.Span, norm.Bias.Value.Span, norm.Eps, w.Branch.AsSpan(0, d), destination);
+        for (int t = from; t < n; t++)
+            TransformerKernels.LayerNorm(w.X.AsSpan(t * d, d), norm.Weight.Value.Span, norm.Bias.Value.Span, norm.Eps, w.Branch.AsSpan(0, d), destination.Slice((t - from) * d, d));
     }
 
     /// <summary>One block over positions [0, n), its outputs needed for positions [from, n) only.</summary>

@@ -14,6 +14,7 @@ public sealed class UserTower : Module
 {
     public UserTower(TowerConfig c, Rng rng)
     {
+        Config = c;
         // Propagation writes a gradient into every row, so the table is then dense.
         Id = RegisterModule("id", new Embedding(c.NumUsers, c.IdDim, rng, sparse: c.PropagationLayers == 0));
         if (c.UserFeatures > 0) Profile = RegisterModule("profile", new Linear(c.UserFeatures, c.FeatureDim, rng));
@@ -25,6 +26,7 @@ public sealed class UserTower : Module
         Mlp = RegisterModule("mlp", TowerMlp.Build(c.UserInputDim, c, rng));
     }
 
+    public TowerConfig Config { get; }
     public Embedding Id { get; }
     /// <summary>Null when the data has no profile features.</summary>
     public Linear? Profile { get; }

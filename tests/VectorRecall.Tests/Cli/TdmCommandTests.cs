@@ -83,4 +83,24 @@ public class TdmCommandTests
         Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--rounds", "-1", "--checkpoint-dir", dir.File("gc")]));
         Assert.False(Directory.Exists(dir.File("g")));
     }
+
+    [Fact]
+    public void FitStartsFromASequenceBundleAndKeepsItsEncoderFrozen()
+    {
+        using var dir = new TempDir();
+        var data = SmallSequenceBundle.Train(dir);
+        Assert.Equal(0, Vrecall(["train", .. data, "--user-encoder", "sequence", "--epochs", "1", "--batch-size", "32", "--embedding-dim", "16", "--max-length", "5",
+            "--bundle", dir.File("s"), "--checkpoint-dir", dir.File("sc")]));
+        string[] fit = ["tdm", "fit", .. data, "--user-init", dir.File("s"), "--epochs", "1", "--batch-size", "64", "--beam", "20"];
+        Assert.Equal(0, Vrecall([.. fit, "--bundle", dir.File("f"), "--checkpoint-dir", dir.File("fc")]));
+        using (var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("f")))
+        {
+            Assert.Equal(VectorRecall.Serving.BundleKind.Tdm, service.Kind);
+            Assert.Equal(10, service.Recall(new VectorRecall.Retrieval.UserQuery(3), 10, excludeSeen: true).ItemIds.Distinct().Count());
+        }
+        Assert.Equal(0, Vrecall(["eval", .. data, "--bundle", dir.File("s"), dir.File("f")]));
+        // The encoder is not trained by the tree model, so asking for it is refused before any work; no bundle is left behind.
+        Assert.Equal(1, Vrecall([.. fit, "--freeze-user", "false", "--bundle", dir.File("g"), "--checkpoint-dir", dir.File("gc")]));
+        Assert.False(Directory.Exists(dir.File("g")));
+    }
 }

@@ -25,7 +25,7 @@ public sealed class BundleKinds : IDisposable
         var tree = TreeBuilder.Build(m.ItemVectors, new TreeBuildOptions { Branch = 4 });
         var tdm = new TdmModel(new TdmConfig { User = m.Config, Nodes = tree.NodeCount, Scorer = NodeScorerKind.InnerProduct }, new Rng(3));
         tree.Embeddings.Span.CopyTo(tdm.Nodes.Weight.Value.Span);
-        tdm.User.LoadStateDict(m.Model.User.StateDict());
+        tdm.User!.LoadStateDict(m.Model.User.StateDict());
         ServingBundle.SaveTdm(Path(BundleKind.Tdm), tdm, tree, 50, m.ItemIds, m.Data.UserFeatures, m.Known, m.Known);
 
         var rqvae = new RqVae(new RqVaeConfig { InDim = m.ItemVectors.Cols, Layers = [32], EDim = 8, NumEmbList = [8, 8], SkEpsilons = [0f, 0f] }, new Rng(4));

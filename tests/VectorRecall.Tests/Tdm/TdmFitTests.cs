@@ -22,7 +22,7 @@ public class TdmFitTests(TrainedSmallModel fixture) : IClassFixture<TrainedSmall
             NextTree = next,
         };
         var lines = new List<string>();
-        var (model, tree, stages) = TdmFit.Run(fixture.Data, fixture.Model.User, fixture.Config, fixture.ItemVectors, options, t => t.Train(), lines.Add);
+        var (model, tree, stages) = TdmFit.Run(fixture.Data, fixture.Model.User, fixture.ItemVectors, options, t => t.Train(), lines.Add);
         Assert.Equal(["tree_1", "tree_2", "tree_3"], stages.Select(s => s.Name));
         Assert.Equal(model.Nodes.Weight.Value.Span.ToArray(), tree.Embeddings.Span.ToArray());
         var checkpoints = stages.Select(s => TdmCheckpoint.Load(Path.Combine(dir.File("fit"), s.Name, "best_model.safetensors")));

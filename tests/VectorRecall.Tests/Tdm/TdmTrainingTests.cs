@@ -67,11 +67,11 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
     {
         using var dir = new TempDir();
         var (model, tree) = NewModel(NodeScorerKind.InnerProduct);
-        var before = model.User.StateDict().ToDictionary(p => p.Key, p => p.Value.Span.ToArray());
+        var before = model.User!.StateDict().ToDictionary(p => p.Key, p => p.Value.Span.ToArray());
         var nodes = model.Nodes.Weight.Value.Span.ToArray();
         var options = new TrainerOptions { Epochs = 1, BatchSize = 128, LearningRate = 1e-2, CheckpointDir = dir.File("ck"), Seed = 6 };
         new TdmTrainer(model, tree, fixture.Data, options, new TdmOptions { Beam = 40, Negatives = TdmNegatives.InBatch, TrainUserTower = false }).Train();
-        foreach (var (name, value) in model.User.StateDict()) Assert.Equal(before[name], value.Span.ToArray());
+        foreach (var (name, value) in model.User!.StateDict()) Assert.Equal(before[name], value.Span.ToArray());
         Assert.NotEqual(nodes, model.Nodes.Weight.Value.Span.ToArray());
         // Frozen leaves as well: the leaf rows keep the item vectors, the internal rows learn the route.
         var leaves = Enumerable.Range(0, tree.ItemCount).Select(i => model.Nodes.Weight.Value.Row(tree.LeafOf(i)).ToArray()).ToArray();
