@@ -119,7 +119,7 @@ internal static class TdmCommands
         public readonly Option<int> Batch = new("--batch-size", "--batch_size") { Description = "interactions per step", DefaultValueFactory = _ => 256 };
         public readonly Option<double> Lr = new("--lr") { Description = "peak learning rate (AdamW; warmup then cosine decay)", DefaultValueFactory = _ => 3e-3 };
         public readonly Option<double> WeightDecay = new("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => 0.01 };
-        public readonly Option<float> Temperature = new("--temperature") { Description = "inner-product scorer: logits are scores / temperature in training", DefaultValueFactory = _ => 0.1f };
+        public readonly Option<float?> Temperature = new("--temperature") { Description = "inner-product scorer: logits are scores / temperature in training (default: the scale the user encoder trained at, 0.1 for a user tower, 1 for a sequence encoder)" };
         public readonly Option<int> Patience = new("--patience") { Description = "stop after this many epochs without a better validation recall@20, 0 for never", DefaultValueFactory = _ => 2 };
         public readonly Option<string> Checkpoints;
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialisation, shuffling and sampling", DefaultValueFactory = _ => 42 };
@@ -197,7 +197,7 @@ internal static class TdmCommands
             };
             var kind = ParseScorer(r.GetValue(scorer)!);
             return Task.FromResult(RunTrain(r.GetValue(flags.Dataset)!, r.GetValue(flags.DataDir)!, r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(flags.Mlp)!,
-                r.GetValue(flags.Temperature), flags.Trainer(r, selection, r.GetValue(resume)), flags.Tdm(r, kind, TdmNegatives.Uniform), r.GetValue(bundle), token));
+                r.GetValue(flags.Temperature) ?? 0.1f, flags.Trainer(r, selection, r.GetValue(resume)), flags.Tdm(r, kind, TdmNegatives.Uniform), r.GetValue(bundle), token));
         }));
         return command;
     }

@@ -24,7 +24,11 @@ public sealed record TdmFitOptions
     public TreeLearningOptions Learning { get; init; } = new();
     /// <summary>Tree-learning rounds after the first tree's training: learn a tree, train on it.</summary>
     public int Rounds { get; init; } = 1;
-    public float Temperature { get; init; } = 0.1f;
+    /// <summary>
+    /// The inner-product logits' temperature in training; null: the scale the user encoder was trained at — 0.1 for a
+    /// user tower (the two-tower's InfoNCE default), 1 for a sequence encoder (its softmax is over raw scores).
+    /// </summary>
+    public float? Temperature { get; init; }
     /// <summary>Non-empty: a last stage trains an MLP scorer of these hidden sizes on the best tree, starting from the best inner-product model.</summary>
     public int[] MlpHidden { get; init; } = [];
 
@@ -33,6 +37,7 @@ public sealed record TdmFitOptions
         Tree.Validate();
         Learning.Validate();
         Settings.Check(Rounds >= 0, nameof(Rounds), $"must be 0 or more, got {Rounds}");
+        Settings.Check(Temperature is null or > 0, nameof(Temperature), $"must be positive, got {Temperature}");
     }
 }
 
@@ -112,7 +117,7 @@ public static class TdmFit
     /// <summary>A model over <paramref name="tree"/> whose user encoder is a copy of <paramref name="user"/>.</summary>
     private static TdmModel NewModel(Module user, ItemTree tree, NodeScorerKind scorer, TdmFitOptions options)
     {
-        var config = UserPart(user) with { Nodes = tree.NodeCount, Scorer = scorer, Temperature = options.Temperature, MlpHidden = options.MlpHidden.Length > 0 ? options.MlpHidden : [400, 200, 100] };
+        var config = UserPart(user) with { Nodes = tree.NodeCount, Scorer = scorer, Temperature = options.Temperature ?? (user is SequenceUser ? 1f : 0.1f), MlpHidden = options.MlpHidden.Length > 0 ? options.MlpHidden : [400, 200, 100] };
         var model = new TdmModel(config, new Rng(options.Trainer.Seed ^ 0x7D3UL));
         model.UserEncoder.LoadStateDict(user.StateDict());
         return model;
