@@ -96,8 +96,8 @@ public sealed unsafe partial class HnswIndex
         }
         pool.RemoveAll(c => !reached[c]);
         if (pool.Count == 0) return null;
-        float* v = Vector(node);
-        var near = pool.Select(c => (Distance: Distances.SquaredL2(v, Vector(c), Dimension), Node: c)).OrderBy(c => c.Distance).Select(c => c.Node).ToList();
+        float* v = Exact(node);
+        var near = pool.Select(c => (Distance: Distances.SquaredL2(v, Exact(c), Dimension), Node: c)).OrderBy(c => c.Distance).Select(c => c.Node).ToList();
         foreach (int c in near) if (Volatile.Read(ref *Links(c, 0)) < _maxM0) return c;
         foreach (int c in near)
         {

@@ -20,6 +20,19 @@ public sealed record HnswOptions
     public int Threads { get; init; }
     /// <summary>Seed of the level draws: with one thread, the same seed and order give the same graph.</summary>
     public ulong Seed { get; init; } = 100;
+    /// <summary>How the walk reads vectors: float32, or 8-bit codes (<see cref="ScalarQuantizer"/>) with the exact vectors kept apart for the final ranking.</summary>
+    public VectorStorage Storage { get; init; } = VectorStorage.Float32;
+    /// <summary>Quantised storage: the walk's best Refine·k candidates are ranked again with the exact vectors (faiss's <c>k_factor</c>).</summary>
+    public int Refine { get; init; } = 2;
+}
+
+/// <summary>What a graph's walk reads per visited vector.</summary>
+public enum VectorStorage
+{
+    /// <summary>The vectors themselves, 4 bytes per dimension.</summary>
+    Float32,
+    /// <summary>One byte per dimension (per-dimension ranges trained on the data); exact vectors re-rank the final candidates.</summary>
+    SQ8,
 }
 
 /// <summary>
@@ -29,7 +42,9 @@ public sealed record HnswOptions
 /// small per-node arrays. Writers publish a link list by writing its entries before its count,
 /// and a node's vector before any link to it, so a concurrent reader only ever meets finished
 /// nodes. Removal marks a node deleted: searches still walk through it (the graph stays
-/// connected) but never return it.
+/// connected) but never return it. With <see cref="VectorStorage.SQ8"/> the record holds the vector's 8-bit code
+/// instead (a quarter of the bytes per visited node), the walk ranks by codes, and the exact vectors, kept in their
+/// own segments, build the graph and re-rank the walk's best <see cref="HnswOptions.Refine"/>·k.
 /// </summary>
 public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 {
@@ -38,7 +53,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private const int LockStripes = 1 << 12;
 
     private readonly int _maxM0;
-    private readonly int _recordBytes, _vectorOffset, _vectorBytes;
+    private readonly int _recordBytes, _vectorOffset, _vectorBytes, _exactBytes;
+    private readonly bool _quantised;
     private readonly double _levelScale;
     private readonly Rng _levelRng;
     private readonly object _growLock = new(), _entryLock = new(), _repairLock = new();
@@ -49,6 +65,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     // Storage by slot, in segments of SegmentSize slots. Arrays of segments are replaced (never
     // mutated in place) when they grow, so a reader holding an old array still sees valid segments.
     private volatile byte*[] _level0 = [];
+    private volatile byte*[] _exact = [];    // SQ8: the exact vectors, a segment per level-0 segment
     private volatile long[][] _labels = [];
     private volatile int[][] _levels = [];
     private volatile int[]?[][] _upper = [];
@@ -67,6 +84,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         if (options.M < 2 || options.M > 1024) throw new ArgumentOutOfRangeException(nameof(options), $"M must lie in [2, 1024], got {options.M}");
         if (options.EfConstruction < 1) throw new ArgumentOutOfRangeException(nameof(options), $"efConstruction must be positive, got {options.EfConstruction}");
         if (options.EfSearch < 1) throw new ArgumentOutOfRangeException(nameof(options), $"efSearch must be positive, got {options.EfSearch}");
+        if (!Enum.IsDefined(options.Storage)) throw new ArgumentOutOfRangeException(nameof(options), $"unknown storage {options.Storage}");
+        if (options.Refine < 1) throw new ArgumentOutOfRangeException(nameof(options), $"refine must be at least 1, got {options.Refine}");
         Dimension = dimension;
         Metric = metric;
         Options = options;
@@ -75,7 +94,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         // Vectors start on a cache line and records are whole lines: a 128-d vector then spans 8
         // lines instead of 9 (about 15 % more queries per second for 9 % more memory).
         _vectorOffset = (4 + 4 * _maxM0 + 63) / 64 * 64;
-        _vectorBytes = 4 * dimension;
+        // SQ8: the code, then the decoded vector's squared norm (what L2 needs besides the dot product).
+        _vectorBytes = options.Storage == VectorStorage.SQ8 ? dimension + 4 : 4 * dimension;
+        _exactBytes = 4 * dimension;
+        _quantised = options.Storage == VectorStorage.SQ8;
         _recordBytes = (_vectorOffset + _vectorBytes + 63) / 64 * 64;
         _levelScale = 1 / Math.Log(options.M);
         _levelRng = new Rng(options.Seed);
@@ -98,7 +120,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// <summary>Slots in use, removed items included (removal does not reclaim space).</summary>
     internal int SlotCount => Volatile.Read(ref _reserved);
 
-    /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags).</summary>
+    /// <summary>The 8-bit quantiser of <see cref="VectorStorage.SQ8"/> storage (trained by <see cref="Train"/> or the first add); null for float32.</summary>
+    public ScalarQuantizer? Quantizer { get; private set; }
+
+    /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags, and the exact vector kept apart by quantised storage).</summary>
     public double BytesPerVector
     {
         get
@@ -106,7 +131,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             int n = Math.Max(1, SlotCount);
             long upper = 0;
             for (int s = 0; s < n; s++) upper += (UpperLinks(s)?.Length ?? 0) * 4L;
-            return _recordBytes + 8 + 4 + 1 + (double)upper / n;
+            return _recordBytes + 8 + 4 + 1 + (double)upper / n + (Options.Storage == VectorStorage.SQ8 ? _exactBytes : 0);
         }
     }
 
@@ -124,6 +149,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int n = VectorChecks.AddCount(ids, vectors, Dimension);
         foreach (long id in ids) if (_slotOf.ContainsKey(id)) throw new ArgumentException($"id {id} is already in the index");
         if (n == 0) return;
+        if (Options.Storage == VectorStorage.SQ8 && Quantizer is null) Train(vectors);
 
         // Slots and levels are drawn up front, in input order, so one thread reproduces one graph.
         int first;
@@ -178,6 +204,25 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         progress?.Report(n);
     }
 
+    /// <summary>
+    /// Quantised storage: sets each dimension's range from <paramref name="vectors"/> (rows of <see cref="Dimension"/>; a
+    /// sample of the data is enough). Without it the first <see cref="Add(ReadOnlySpan{long}, ReadOnlySpan{float})"/>'s
+    /// vectors train it. Only before anything is added; later values outside the ranges are clamped.
+    /// </summary>
+    public void Train(ReadOnlySpan<float> vectors)
+    {
+        if (Options.Storage != VectorStorage.SQ8) throw new InvalidOperationException($"{Options.Storage} storage has nothing to train");
+        if (vectors.Length % Dimension != 0 || vectors.IsEmpty) throw new ArgumentException($"{vectors.Length} floats are no rows of {Dimension}");
+        var rows = vectors.ToArray();
+        if (Metric == Metric.Cosine)
+            for (int r = 0; r < rows.Length; r += Dimension) VectorChecks.Normalize(rows.AsSpan(r, Dimension));
+        lock (_growLock)
+        {
+            if (_reserved > 0) throw new InvalidOperationException("the quantiser is trained before vectors are added");
+            Quantizer = ScalarQuantizer.Train(rows, Dimension);
+        }
+    }
+
     private int DrawLevel()
     {
         double u = _levelRng.NextDouble();
@@ -189,12 +234,25 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     {
         byte* record = Record(slot);
         *(int*)record = 0;
-        var dst = new Span<float>(record + _vectorOffset, Dimension);
+        var dst = new Span<float>(Exact(slot), Dimension);
         vector.CopyTo(dst);
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
+        if (Quantizer is { } quantizer) WriteCode(quantizer, dst, record + _vectorOffset);
         _labels[slot >> SegmentBits][slot & SegmentMask] = id;
         _levels[slot >> SegmentBits][slot & SegmentMask] = level;
         _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
+    }
+
+    /// <summary>A vector's 8-bit code and, after it, the squared norm of the vector the code decodes to.</summary>
+    private void WriteCode(ScalarQuantizer quantizer, ReadOnlySpan<float> vector, byte* destination)
+    {
+        var code = new Span<byte>(destination, Dimension);
+        quantizer.Encode(vector, code);
+        float[]? rented = Dimension > 1024 ? System.Buffers.ArrayPool<float>.Shared.Rent(Dimension) : null;
+        Span<float> decoded = rented is null ? stackalloc float[Dimension] : rented.AsSpan(0, Dimension);
+        quantizer.Decode(code, decoded);
+        *(float*)(destination + Dimension) = TensorPrimitives.Dot(decoded, decoded);
+        if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
     }
 
     /// <summary>Links a written slot into every level up to its own (hnswlib's addPoint).</summary>
@@ -202,7 +260,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private void Insert(int slot, long id)
     {
         int level = LevelOf(slot);
-        float* q = Vector(slot);
+        float* q = Exact(slot);
+        var exact = new ExactDistance(this, q);
         var scratch = RentScratch();
         bool holdsEntryLock = false;
         try
@@ -225,12 +284,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 entry = _entry;
             }
             int current = EntrySlot(entry), top = TopLevel(entry);
-            float currentDist = Distance(q, Vector(current));
-            for (int l = top; l > level; l--) current = GreedyStep(q, current, ref currentDist, l);
+            float currentDist = exact.To(current);
+            for (int l = top; l > level; l--) current = GreedyStep(exact, current, ref currentDist, l);
 
             for (int l = Math.Min(level, top); l >= 0; l--)
             {
-                SearchLayer(q, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
+                SearchLayer(exact, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
                 current = Connect(slot, l, scratch, current);
             }
             if (level > top) Volatile.Write(ref _entry, Pack(slot, level));
@@ -385,10 +444,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             if (Metric == Metric.Cosine) VectorChecks.Normalize(scratch.Query.AsSpan(0, Dimension));
             fixed (float* q = scratch.Query)
             {
-                int current = EntrySlot(entry);
-                float currentDist = Distance(q, Vector(current));
-                for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(q, current, ref currentDist, l);
-                SearchLayer(q, current, 0, Math.Max(ef, k), scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
+                if (Quantizer is { } quantizer) return SearchCodes(quantizer, q, entry, ef, k, ids, scores, scratch, filter);
+                Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
             }
 
             // Results hold (−distance, node), farthest on top: drop the surplus, then fill from the back.
@@ -406,6 +463,51 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             return found;
         }
         finally { ReturnScratch(scratch); }
+    }
+
+    /// <summary>From the entry point down the upper levels greedily, then level 0 with a candidate list of <paramref name="ef"/>.</summary>
+    private void Walk<TDistance>(in TDistance distance, long entry, int ef, SearchScratch scratch, IIdFilter? filter) where TDistance : struct, IQueryDistance
+    {
+        int current = EntrySlot(entry);
+        float currentDist = distance.To(current);
+        for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(distance, current, ref currentDist, l);
+        SearchLayer(distance, current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
+    }
+
+    /// <summary>
+    /// Quantised search: the walk ranks by codes, with a candidate list of at least <see cref="HnswOptions.Refine"/>·k; its
+    /// best Refine·k are ranked again by their exact vectors, and the best k of those returned with exact scores.
+    /// </summary>
+    private int SearchCodes(ScalarQuantizer quantizer, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
+    {
+        int refine = (int)Math.Min((long)k * Options.Refine, int.MaxValue / 2);
+        if (scratch.Scaled.Length < Dimension) scratch.Scaled = GC.AllocateUninitializedArray<float>(Dimension, pinned: true);
+        var query = new ReadOnlySpan<float>(q, Dimension);
+        float offset = quantizer.Prepare(query, scratch.Scaled.AsSpan(0, Dimension));
+        float norm = Metric == Metric.L2 ? TensorPrimitives.Dot(query, query) : 0f;
+        fixed (float* scaled = scratch.Scaled)
+            Walk(new CodeDistance(this, scaled, offset, norm), entry, Math.Max(ef, refine), scratch, filter);
+
+        var results = scratch.Results;
+        while (results.Count > refine) results.Pop();
+        int found = results.Count;
+        scratch.EnsureSelection(found);
+        var nodes = scratch.Order;
+        var exact = scratch.OrderDistances;
+        for (int i = found - 1; i >= 0; i--)
+        {
+            nodes[i] = results.TopNode;
+            exact[i] = Distance(q, Exact(nodes[i]));
+            results.Pop();
+        }
+        Array.Sort(exact, nodes, 0, found);
+        int returned = Math.Min(found, k);
+        for (int i = 0; i < returned; i++)
+        {
+            ids[i] = Label(nodes[i]);
+            scores[i] = Metric == Metric.L2 ? exact[i] : 1f - exact[i];
+        }
+        return returned;
     }
 
     public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
@@ -432,7 +534,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int GreedyStep(float* q, int current, ref float currentDist, int level)
+    private int GreedyStep<TDistance>(in TDistance distance, int current, ref float currentDist, int level) where TDistance : struct, IQueryDistance
     {
         bool changed = true;
         while (changed)
@@ -443,7 +545,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             for (int i = 0; i < count; i++)
             {
                 int candidate = list[1 + i];
-                float d = Distance(q, Vector(candidate));
+                float d = distance.To(candidate);
                 if (d < currentDist) { currentDist = d; current = candidate; changed = true; }
             }
         }
@@ -460,7 +562,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     // Long-running loops: compiled optimised from the first call rather than after tiering.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SearchLayer(float* q, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter, int alsoFrom = -1)
+    private void SearchLayer<TDistance>(in TDistance distance, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter, int alsoFrom = -1)
+        where TDistance : struct, IQueryDistance
     {
         var visited = scratch.Visited;
         var candidates = scratch.Candidates;
@@ -472,7 +575,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         results.Clear();
         int maxLinks = level == 0 ? _maxM0 : M;
 
-        float d0 = Distance(q, Vector(entry));
+        float d0 = distance.To(entry);
         visited.Visit(entry);
         candidates.Push(d0, entry);
         if (Keeps(entry, excludeDeleted, filter)) results.Push(-d0, entry);
@@ -482,7 +585,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         // when it is far from the query.
         if (alsoFrom >= 0 && visited.Visit(alsoFrom))
         {
-            float da = Distance(q, Vector(alsoFrom));
+            float da = distance.To(alsoFrom);
             candidates.Push(da, alsoFrom);
             if (Keeps(alsoFrom, excludeDeleted, filter)) results.Push(-da, alsoFrom);
             if (results.Count > ef) results.Pop();
@@ -510,12 +613,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 int neighbour = list[1 + i];
                 if (visited.Visit(neighbour)) pending[unvisited++] = neighbour;
             }
-            for (int i = 0; i < Math.Min(ahead, unvisited); i++) Prefetch(pending[i]);
+            for (int i = 0; i < Math.Min(ahead, unvisited); i++) distance.Prefetch(pending[i]);
             for (int i = 0; i < unvisited; i++)
             {
                 int next = pending[i];
-                if (i + ahead < unvisited) Prefetch(pending[i + ahead]);
-                float dn = Distance(q, Vector(next));
+                if (i + ahead < unvisited) distance.Prefetch(pending[i + ahead]);
+                float dn = distance.To(next);
                 if (results.Count < ef || dn < bound)
                 {
                     candidates.Push(dn, next);
@@ -532,13 +635,54 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private bool Keeps(int node, bool excludeDeleted, IIdFilter? filter) =>
         !excludeDeleted || (!IsDeleted(node) && (filter is null || filter.Allows(Label(node))));
 
+    /// <summary>Fetches <paramref name="bytes"/> from <paramref name="v"/> into cache: the whole vector, not only its first line, as the distance needs all of it next.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Prefetch(int slot)
+    private static void Prefetch(byte* v, int bytes)
     {
         if (!Sse.IsSupported) return;
-        // The whole vector, not only its first line: the distance needs all of it next.
-        byte* v = Record(slot) + _vectorOffset;
-        for (int offset = 0; offset < _vectorBytes; offset += 64) Sse.Prefetch0(v + offset);
+        for (int offset = 0; offset < bytes; offset += 64) Sse.Prefetch0(v + offset);
+    }
+
+    /// <summary>How a walk measures its query against a node; a struct per kind, so each walk compiles with its distance inlined.</summary>
+    private interface IQueryDistance
+    {
+        float To(int slot);
+        void Prefetch(int slot);
+    }
+
+    /// <summary>The exact vectors: what builds the graph, and what float32 storage searches.</summary>
+    private readonly struct ExactDistance(HnswIndex index, float* query) : IQueryDistance
+    {
+        private readonly HnswIndex _index = index;
+        private readonly float* _query = query;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot) => _index.Distance(_query, _index.Exact(slot));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot) => HnswIndex.Prefetch((byte*)_index.Exact(slot), _index._exactBytes);
+    }
+
+    /// <summary>
+    /// 8-bit codes: q·x̂ = offset + Σ scaledⱼ·codeⱼ (<see cref="ScalarQuantizer.Prepare"/>); 1 − q·x̂ for inner product and
+    /// cosine, ‖x̂‖² − 2·q·x̂ + ‖q‖² for L2 (‖x̂‖² stored after the code).
+    /// </summary>
+    private readonly struct CodeDistance(HnswIndex index, float* scaled, float offset, float queryNorm) : IQueryDistance
+    {
+        private readonly HnswIndex _index = index;
+        private readonly float* _scaled = scaled;
+        private readonly float _offset = offset, _queryNorm = queryNorm;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot)
+        {
+            byte* code = _index.Record(slot) + _index._vectorOffset;
+            float dot = _offset + Distances.DotBytes(_scaled, code, _index.Dimension);
+            return _index.Metric == Metric.L2 ? *(float*)(code + _index.Dimension) - 2 * dot + _queryNorm : 1f - dot;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot) => HnswIndex.Prefetch(_index.Record(slot) + _index._vectorOffset, _index._vectorBytes);
     }
 
     /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
@@ -548,7 +692,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>The distance between two stored nodes, as seen from <paramref name="a"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float Distance(int a, int b) => Distance(Vector(a), Vector(b));
+    private float Distance(int a, int b) => Distance(Exact(a), Exact(b));
 
     // ---- Removal ----------------------------------------------------------------------
 
@@ -565,8 +709,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte* Record(int slot) => _level0[slot >> SegmentBits] + (long)(slot & SegmentMask) * _recordBytes;
 
+    /// <summary>A node's exact vector: in its record (float32 storage), or in the exact segments beside the codes (SQ8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float* Vector(int slot) => (float*)(Record(slot) + _vectorOffset);
+    private float* Exact(int slot) => !_quantised ? (float*)(Record(slot) + _vectorOffset) : (float*)(_exact[slot >> SegmentBits] + (long)(slot & SegmentMask) * _exactBytes);
 
     private long Label(int slot) => _labels[slot >> SegmentBits][slot & SegmentMask];
     private int LevelOf(int slot) => _levels[slot >> SegmentBits][slot & SegmentMask];
@@ -594,11 +739,13 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int segments = (slots + SegmentSize - 1) / SegmentSize;
         if (segments <= _level0.Length) return;
         var level0 = new byte*[segments];
+        var exact = new byte*[_quantised ? segments : 0];
         var labels = new long[segments][];
         var levels = new int[segments][];
         var upper = new int[]?[segments][];
         var deleted = new byte[segments][];
         Array.Copy(_level0, level0, _level0.Length);
+        Array.Copy(_exact, exact, _exact.Length);
         Array.Copy(_labels, labels, _labels.Length);
         Array.Copy(_levels, levels, _levels.Length);
         Array.Copy(_upper, upper, _upper.Length);
@@ -608,6 +755,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             nuint bytes = (nuint)SegmentSize * (nuint)_recordBytes;
             level0[s] = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
             NativeMemory.Clear(level0[s], bytes);
+            if (_quantised) exact[s] = (byte*)NativeMemory.AlignedAlloc((nuint)SegmentSize * (nuint)_exactBytes, 64);
             labels[s] = new long[SegmentSize];
             levels[s] = new int[SegmentSize];
             upper[s] = new int[]?[SegmentSize];
@@ -615,6 +763,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         }
         // Readers index the segment arrays by slot; publish the new ones before any new slot.
         _labels = labels; _levels = levels; _upper = upper; _deleted = deleted;
+        _exact = exact;
         _level0 = level0;
     }
 
@@ -642,7 +791,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private void FreeSegments()
     {
         foreach (byte* segment in _level0) NativeMemory.AlignedFree(segment);
+        foreach (byte* segment in _exact) NativeMemory.AlignedFree(segment);
         _level0 = [];
+        _exact = [];
     }
 
     // ---- Files ------------------------------------------------------------------------
@@ -659,6 +810,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             ["ef_search"] = EfSearch,
             ["seed"] = (long)Options.Seed,
             ["entry"] = Volatile.Read(ref _entry),
+            ["storage"] = (long)Options.Storage,
+            ["refine"] = Options.Refine,
+            ["trained"] = Quantizer is null ? 0 : 1,
         });
         AtomicFile.Write(path, stream =>
         {
@@ -673,6 +827,15 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             for (int s = 0; s < slots; s++) upperInts += UpperLinks(s)?.Length ?? 0;
             writer.BeginSection("upper", upperInts * 4);
             for (int s = 0; s < slots; s++) if (UpperLinks(s) is { } u) writer.Write(MemoryMarshal.AsBytes(u.AsSpan()));
+            if (_quantised)
+            {
+                // An untrained index has no quantiser yet: zero-length ranges stand for none.
+                writer.Section("sq_min", MemoryMarshal.AsBytes(Quantizer is { } q ? q.Min : []));
+                writer.Section("sq_step", MemoryMarshal.AsBytes(Quantizer is { } r ? r.Step : []));
+                writer.BeginSection("exact", (long)slots * _exactBytes);
+                for (int s = 0; s * SegmentSize < slots; s++)
+                    writer.Write(new ReadOnlySpan<byte>(_exact[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _exactBytes));
+            }
             writer.Finish();
         });
     }
@@ -704,7 +867,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             EfConstruction = (int)h.Parameter("ef_construction", path),
             EfSearch = (int)h.Parameter("ef_search", path),
             Seed = (ulong)h.Parameter("seed", path),
+            // Files from before quantised storage hold float32 vectors.
+            Storage = h.Parameters.TryGetValue("storage", out long storage) ? (VectorStorage)storage : VectorStorage.Float32,
+            Refine = h.Parameters.TryGetValue("refine", out long refine) ? (int)Math.Clamp(refine, int.MinValue, int.MaxValue) : 2,
         };
+        if (!Enum.IsDefined(options.Storage)) throw new FileFormatException(path, $"unknown vector storage code {(long)options.Storage}");
+        if (options.Refine < 1) throw new FileFormatException(path, $"refine is {options.Refine}, at least 1 expected");
         if (options.M is < 2 or > 1024 || options.EfConstruction < 1 || options.EfSearch < 1)
             throw new FileFormatException(path, $"implausible parameters M={options.M}, efConstruction={options.EfConstruction}, efSearch={options.EfSearch}");
         var index = new HnswIndex(h.Dimension, (Metric)h.Metric, options);
@@ -735,6 +903,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 reader.Read(MemoryMarshal.AsBytes(links.AsSpan()));
                 index._upper[s >> SegmentBits][s & SegmentMask] = links;
             }
+            if (index._quantised) index.ReadExact(reader, path, slots, h.Parameters.GetValueOrDefault("trained") == 1);
             reader.Finish();
             index.Validate(path, slots, h.Parameter("entry", path));
             index.RepairReachability();  // files written before the repair existed may hold cut-off items
@@ -745,6 +914,26 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             index.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Quantised storage's quantiser (empty when untrained) and exact vectors.</summary>
+    private void ReadExact(IndexFile.Reader reader, string path, int slots, bool trained)
+    {
+        if (slots > 0 && !trained) throw new FileFormatException(path, $"{slots} quantised vectors but no quantiser");
+        int ranges = trained ? Dimension : 0;
+        var min = new float[ranges];
+        var step = new float[ranges];
+        reader.Section("sq_min", MemoryMarshal.AsBytes(min.AsSpan()));
+        reader.Section("sq_step", MemoryMarshal.AsBytes(step.AsSpan()));
+        if (ranges > 0)
+        {
+            try { Quantizer = new ScalarQuantizer(min, step); }
+            catch (ArgumentException e) { throw new FileFormatException(path, $"quantiser: {e.Message}"); }
+        }
+        reader.EnsureAvailable((long)slots * _exactBytes, "exact vectors");
+        reader.BeginSection("exact", (long)slots * _exactBytes);
+        for (int s = 0; s * SegmentSize < slots; s++)
+            reader.Read(new Span<byte>(_exact[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _exactBytes));
     }
 
     /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>

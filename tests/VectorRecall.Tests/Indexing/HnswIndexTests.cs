@@ -21,21 +21,29 @@ public class HnswIndexTests
     }
 
     [Theory]
-    [InlineData(Metric.InnerProduct)]
-    [InlineData(Metric.L2)]
-    public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric)
+    [InlineData(Metric.InnerProduct, VectorStorage.Float32)]
+    [InlineData(Metric.L2, VectorStorage.Float32)]
+    [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
+    [InlineData(Metric.L2, VectorStorage.SQ8)]
+    [InlineData(Metric.Cosine, VectorStorage.SQ8)]
+    public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric, VectorStorage storage)
     {
         const int n = 10000, dim = 32;
         var data = VectorSets.Clustered(n, dim, 100, 11);
         var queries = VectorSets.Clustered(200, dim, 100, 12);
         var ids = VectorSets.Ids(n);
-        using var hnsw = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 100, EfSearch = 100 });
+        using var hnsw = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 100, EfSearch = 100, Storage = storage });
         hnsw.Add(ids, data);
         var flat = new FlatIndex(dim, metric);
         flat.Add(ids, data);
         double recall = RecallAt(hnsw, flat, queries, dim, 10);
         Assert.True(recall >= 0.95, $"recall@10 {recall:F3}");
         Assert.Equal(n, hnsw.Count);
+        // Scores are exact whatever the walk read: the best result's is the flat index's.
+        var a = new long[1]; var sa = new float[1]; var e = new long[1]; var se = new float[1];
+        hnsw.Search(queries.AsSpan(0, dim), 1, a, sa);
+        flat.Search(queries.AsSpan(0, dim), 1, e, se);
+        if (a[0] == e[0]) Assert.Equal(se[0], sa[0], 4);
     }
 
     [Fact]
@@ -134,13 +142,15 @@ public class HnswIndexTests
         Assert.Equal(batches * batch, index.Count);
     }
 
-    [Fact]
-    public void SaveLoadGivesIdenticalResults()
+    [Theory]
+    [InlineData(VectorStorage.Float32)]
+    [InlineData(VectorStorage.SQ8)]
+    public void SaveLoadGivesIdenticalResults(VectorStorage storage)
     {
         using var dir = new TempDir();
         const int dim = 16;
         var data = VectorSets.Clustered(3000, dim, 30, 41);
-        using var index = new HnswIndex(dim, Metric.Cosine, new HnswOptions { M = 12, EfConstruction = 80, EfSearch = 30 });
+        using var index = new HnswIndex(dim, Metric.Cosine, new HnswOptions { M = 12, EfConstruction = 80, EfSearch = 30, Storage = storage, Refine = 3 });
         index.Add(VectorSets.Ids(3000), data);
         index.Remove(1000 + 3 * 17);
         string path = dir.File("h.vrix");
@@ -149,6 +159,9 @@ public class HnswIndexTests
         Assert.Equal(index.Count, loaded.Count);
         Assert.Equal(12, loaded.M);
         Assert.Equal(30, loaded.EfSearch);
+        Assert.Equal(storage, loaded.Options.Storage);
+        Assert.Equal(3, loaded.Options.Refine);
+        Assert.Equal(index.BytesPerVector, loaded.BytesPerVector, 3);
         Assert.False(loaded.Contains(1000 + 3 * 17));
         var a = new long[10]; var sa = new float[10]; var b = new long[10]; var sb = new float[10];
         for (int q = 0; q < 100; q++)
@@ -164,16 +177,19 @@ public class HnswIndexTests
     }
 
     [Theory]
-    [InlineData("truncated", "truncated")]
-    [InlineData("flipped", "checksum mismatch")]
-    [InlineData("foreign", "not a VectorRecall index")]
-    [InlineData("trailing", "trailing bytes")]
-    [InlineData("version", "version")]
-    public void CorruptFilesGiveClearErrors(string kind, string expected)
+    [InlineData("truncated", "truncated", VectorStorage.Float32)]
+    [InlineData("flipped", "checksum mismatch", VectorStorage.Float32)]
+    [InlineData("foreign", "not a VectorRecall index", VectorStorage.Float32)]
+    [InlineData("trailing", "trailing bytes", VectorStorage.Float32)]
+    [InlineData("version", "version", VectorStorage.Float32)]
+    [InlineData("truncated", "truncated", VectorStorage.SQ8)]
+    [InlineData("flipped", "checksum mismatch", VectorStorage.SQ8)]
+    [InlineData("trailing", "trailing bytes", VectorStorage.SQ8)]
+    public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage)
     {
         using var dir = new TempDir();
         string path = dir.File("h.vrix");
-        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20 }))
+        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20, Storage = storage }))
         {
             index.Add(VectorSets.Ids(300), VectorSets.Clustered(300, 8, 5, 1));
             index.Save(path);

@@ -15,17 +15,21 @@ public class HnswReachabilityTests
         VectorSets.Clustered(n, dim, clusters, seed, spread, normalise: false, centreScale: 0.7f);
 
     [Theory]
-    [InlineData(Metric.InnerProduct, false, 2)]
-    [InlineData(Metric.InnerProduct, false, 1)]
-    [InlineData(Metric.InnerProduct, true, 2)]
-    [InlineData(Metric.L2, false, 2)]
-    [InlineData(Metric.Cosine, false, 2)]
-    public void AWideEnoughSearchReturnsEveryItem(Metric metric, bool normalised, int threads)
+    [InlineData(Metric.InnerProduct, false, 2, VectorStorage.Float32)]
+    [InlineData(Metric.InnerProduct, false, 1, VectorStorage.Float32)]
+    [InlineData(Metric.InnerProduct, true, 2, VectorStorage.Float32)]
+    [InlineData(Metric.L2, false, 2, VectorStorage.Float32)]
+    [InlineData(Metric.Cosine, false, 2, VectorStorage.Float32)]
+    [InlineData(Metric.InnerProduct, false, 2, VectorStorage.SQ8)]
+    [InlineData(Metric.InnerProduct, true, 2, VectorStorage.SQ8)]
+    [InlineData(Metric.L2, false, 2, VectorStorage.SQ8)]
+    [InlineData(Metric.Cosine, false, 2, VectorStorage.SQ8)]
+    public void AWideEnoughSearchReturnsEveryItem(Metric metric, bool normalised, int threads, VectorStorage storage)
     {
         const int n = 3000, dim = 16;
         // 10 clusters with little spread: the data on which plain inner-product graphs lost ~7 % of their items.
         var data = normalised ? VectorSets.Clustered(n, dim, 10, 21) : ClusteredRaw(n, dim, 10, 21, spread: 0.3f);
-        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 200, Threads = threads });
+        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 16, EfConstruction = 200, Threads = threads, Storage = storage });
         index.Add(VectorSets.Ids(n), data);
         var ids = new long[n];
         var scores = new float[n];

@@ -1,0 +1,97 @@
+using VectorRecall.Indexing;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Tests.Indexing;
+
+public unsafe class QuantisedStorageTests
+{
+    [Fact]
+    public void CodesDecodeWithinHalfAStepAndClampOutsideTheTrainedRange()
+    {
+        const int dim = 9;
+        var data = VectorSets.Clustered(500, dim, 7, 3, normalise: false);
+        var quantizer = ScalarQuantizer.Train(data, dim);
+        var code = new byte[dim];
+        var decoded = new float[dim];
+        for (int r = 0; r < 500; r++)
+        {
+            var row = data.AsSpan(r * dim, dim);
+            quantizer.Encode(row, code);
+            quantizer.Decode(code, decoded);
+            for (int j = 0; j < dim; j++) Assert.True(MathF.Abs(decoded[j] - row[j]) <= quantizer.MaxError(j) * 1.001f + 1e-6f, $"row {r}, dimension {j}");
+        }
+        var outside = Enumerable.Range(0, dim).Select(j => quantizer.Min[j] - 5f).ToArray();
+        quantizer.Encode(outside, code);
+        Assert.All(code, c => Assert.Equal(0, c));
+        Assert.Throws<ArgumentException>(() => new ScalarQuantizer([0f], [-1f]));
+        Assert.Throws<ArgumentException>(() => ScalarQuantizer.Train(new float[5], 2));
+    }
+
+    [Fact]
+    public void AQueryAgainstACodeIsTheDotWithItsDecodedVector()
+    {
+        var rng = new Rng(4);
+        foreach (int dim in new[] { 1, 7, 8, 16, 33, 128 })
+        {
+            var data = Enumerable.Range(0, 50 * dim).Select(_ => rng.NextFloat() * 4 - 2).ToArray();
+            var quantizer = ScalarQuantizer.Train(data, dim);
+            var query = Enumerable.Range(0, dim).Select(_ => rng.NextFloat() - 0.5f).ToArray();
+            var scaled = new float[dim];
+            float offset = quantizer.Prepare(query, scaled);
+            var code = new byte[dim];
+            var decoded = new float[dim];
+            quantizer.Encode(data.AsSpan(0, dim), code);
+            quantizer.Decode(code, decoded);
+            fixed (float* s = scaled) fixed (byte* c = code)
+            {
+                float fast = offset + Distances.DotBytes(s, c, dim), reference = Distances.DotReference(query, decoded);
+                Assert.True(MathF.Abs(fast - reference) <= 1e-4f * (1 + MathF.Abs(reference)), $"d={dim}: {fast} against {reference}");
+                Assert.Equal(Distances.DotBytesScalar(s, c, dim), Distances.DotBytes(s, c, dim), 3);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(Metric.InnerProduct)]
+    [InlineData(Metric.L2)]
+    public void AFilterNeverLetsARefusedIdThroughAndStillFillsK(Metric metric)
+    {
+        const int n = 3000, dim = 16, k = 20;
+        var data = VectorSets.Clustered(n, dim, 20, 9);
+        var ids = VectorSets.Ids(n);
+        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 12, EfConstruction = 80, Storage = VectorStorage.SQ8 });
+        index.Add(ids, data);
+        var refused = new ExcludedIds();
+        foreach (long id in ids.Where((_, i) => i % 3 != 0)) refused.Add(id);
+        var found = new long[k];
+        var scores = new float[k];
+        for (int q = 0; q < 30; q++)
+        {
+            Assert.Equal(k, index.Search(data.AsSpan(q * dim, dim), k, found, scores, new SearchOptions { Filter = refused, Ef = 200 }));
+            Assert.All(found, id => Assert.True(refused.Allows(id)));
+        }
+    }
+
+    [Fact]
+    public void TheFactoryBuildsQuantisedStorageAndTrainingHasItsOrder()
+    {
+        var index = Assert.IsType<HnswIndex>(IndexFactory.Create("HNSW16,SQ8,refine=3,efs=40", 8, Metric.InnerProduct));
+        using (index)
+        {
+            Assert.Equal(VectorStorage.SQ8, index.Options.Storage);
+            Assert.Equal(3, index.Options.Refine);
+            Assert.Null(index.Quantizer);
+            var data = VectorSets.Clustered(200, 8, 4, 2);
+            // Trained on a sample first, the later vectors are coded in its ranges; after an add, no retraining.
+            index.Train(data.AsSpan(0, 40 * 8));
+            index.Add(VectorSets.Ids(200), data);
+            Assert.NotNull(index.Quantizer);
+            Assert.Throws<InvalidOperationException>(() => index.Train(data));
+            Assert.True(index.BytesPerVector > 4 * 8);
+        }
+        using var plain = new HnswIndex(8, Metric.L2);
+        Assert.Throws<InvalidOperationException>(() => plain.Train(new float[8]));
+        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ4", 8, Metric.L2));
+        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ8,refine=0", 8, Metric.L2));
+    }
+}
