@@ -31,15 +31,18 @@ internal static class BenchCommands
         var metric = IndexCommands.MetricOption();
         var m = new Option<int>("--m") { Description = "HNSW links per node", DefaultValueFactory = _ => 16 };
         var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
+        var storage = IndexCommands.StorageOption();
+        var refine = IndexCommands.RefineOption();
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
-            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, runs,
+            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, runs,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
-            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc) }, Math.Max(1, r.GetValue(runs)), token))));
+            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = r.GetValue(refine) },
+            Math.Max(1, r.GetValue(runs)), token))));
         return command;
     }
 

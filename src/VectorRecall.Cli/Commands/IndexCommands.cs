@@ -29,10 +29,12 @@ internal static class IndexCommands
         var efs = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW default candidate list while searching", DefaultValueFactory = _ => 100 };
         var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 100 };
         var output = new Option<string>("--out") { Description = "index file to write", Required = true };
-        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, output };
+        var storage = StorageOption();
+        var refine = RefineOption();
+        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, storage, refine, output };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
-            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed) };
+            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed), Storage = ParseStorage(r.GetValue(storage)!), Refine = r.GetValue(refine) };
             var (index, seconds) = BuildIndex(r.GetValue(input)!, r.GetValue(ids), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!), options, token);
             using (index)
             {
@@ -122,6 +124,19 @@ internal static class IndexCommands
         }
         return (index, clock.Elapsed.TotalSeconds);
     }
+
+    internal static Option<string> StorageOption() =>
+        new("--storage") { Description = "what the HNSW walk reads: float32, or sq8 (8-bit codes, a quarter of the bytes; exact vectors kept apart re-rank the best --refine × k)", DefaultValueFactory = _ => "float32" };
+
+    internal static Option<int> RefineOption() =>
+        new("--refine") { Description = "sq8: candidates re-ranked with exact vectors, as a multiple of k", DefaultValueFactory = _ => 2 };
+
+    internal static VectorStorage ParseStorage(string text) => text.ToLowerInvariant() switch
+    {
+        "float32" or "f32" => VectorStorage.Float32,
+        "sq8" => VectorStorage.SQ8,
+        _ => throw new ArgumentException($"--storage: unknown '{text}' (expected float32 or sq8)"),
+    };
 
     internal static Option<string> MetricOption() =>
         new("--metric") { Description = "ip (inner product), cosine or l2", DefaultValueFactory = _ => "ip" };
