@@ -1,16 +1,17 @@
 using System.CommandLine;
 using Spectre.Console;
+using VectorRecall.Indexing;
 using VectorRecall.IO;
 
 namespace VectorRecall.Cli.Commands;
 
-/// <summary><c>vrecall inspect FILE</c>: what a .npy, .safetensors, .fvecs, .ivecs or .bvecs file holds.</summary>
+/// <summary><c>vrecall inspect FILE</c>: what a .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix (index) file holds.</summary>
 internal static class InspectCommand
 {
     public static Command Create()
     {
-        var file = new Argument<FileInfo>("file") { Description = "a .npy, .safetensors, .fvecs, .ivecs or .bvecs file" };
-        var command = new Command("inspect", "Show the type, shape and metadata of an array or weights file.") { file };
+        var file = new Argument<FileInfo>("file") { Description = "a .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix (index) file" };
+        var command = new Command("inspect", "Show the type, shape and metadata of an array, weights or index file.") { file };
         command.SetAction((result, token) => CliErrors.Guard(() => Task.FromResult(Run(result.GetValue(file)!.FullName))));
         return command;
     }
@@ -44,8 +45,18 @@ internal static class InspectCommand
                 var b = Vecs.ReadBvecs(path);
                 AnsiConsole.MarkupLineInterpolated($"{path}: uint8 vectors, {b.Rows} × {b.Cols}");
                 break;
+            case ".vrix":
+                using (var index = IndexFactory.Load(path))
+                {
+                    AnsiConsole.MarkupLineInterpolated($"{path}: [bold]{index.GetType().Name}[/], {index.Count:N0} vectors of dimension {index.Dimension}, metric {index.Metric}");
+                    if (index is HnswIndex h)
+                        AnsiConsole.MarkupLineInterpolated($"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage == VectorStorage.SQ8 ? $" (refine {h.Options.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory");
+                    else if (index is FlatIndex flat)
+                        AnsiConsole.MarkupLineInterpolated($"{flat.BytesPerVector:F0} bytes per vector in memory");
+                }
+                break;
             default:
-                throw new ArgumentException($"{path}: unknown file type '{ext}' (expected .npy, .safetensors, .fvecs, .ivecs or .bvecs)");
+                throw new ArgumentException($"{path}: unknown file type '{ext}' (expected .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix)");
         }
         return 0;
     }

@@ -1,0 +1,42 @@
+using VectorRecall.Indexing;
+using VectorRecall.IO;
+using VectorRecall.Numerics;
+
+namespace VectorRecall.Tests.Cli;
+
+[Collection(ConsoleCollection.Name)]
+public class IndexCommandTests
+{
+    private static int Vrecall(params string[] args) => VectorRecall.Cli.Program.Main(args);
+
+    [Fact]
+    public void AQuantisedIndexIsBuiltBenchmarkedAndInspected()
+    {
+        using var dir = new TempDir();
+        const int n = 600, dim = 16, k = 5;
+        var data = VectorSets.Clustered(n, dim, 8, 4);
+        Npy.Write(dir.File("base.npy"), data, [n, dim]);
+        Npy.Write(dir.File("queries.npy"), data.AsSpan(0, 20 * dim), [20, dim]);
+        var flat = new FlatIndex(dim, Metric.InnerProduct);
+        flat.Add(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), data);
+        var truth = new int[20 * k];
+        var ids = new long[k];
+        for (int q = 0; q < 20; q++)
+        {
+            flat.Search(data.AsSpan(q * dim, dim), k, ids, new float[k]);
+            for (int j = 0; j < k; j++) truth[q * k + j] = (int)ids[j];
+        }
+        Npy.Write(dir.File("truth.npy"), truth, [20, k]);
+
+        Assert.Equal(0, Vrecall("index", "build", "--input", dir.File("base.npy"), "--storage", "sq8", "--refine", "3", "--m", "8", "--out", dir.File("sq8.vrix")));
+        using (var loaded = Assert.IsType<HnswIndex>(IndexFactory.Load(dir.File("sq8.vrix"))))
+            Assert.Equal((VectorStorage.SQ8, 3), (loaded.Options.Storage, loaded.Options.Refine));
+        Assert.Equal(0, Vrecall("inspect", dir.File("sq8.vrix")));
+        Assert.Equal(0, Vrecall("bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"),
+            "--k", "5", "--ef", "20", "--storage", "sq8", "--runs", "1"));
+        var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq4", "--out", dir.File("x.vrix")]);
+        Assert.Equal(1, code);
+        Assert.Contains("--storage", error);
+        Assert.False(File.Exists(dir.File("x.vrix")));
+    }
+}
