@@ -33,22 +33,25 @@ internal static class BenchCommands
         var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
         var storage = IndexCommands.StorageOption();
         var refine = IndexCommands.RefineOption();
+        var json = new Option<string?>("--json") { Description = "also write the figures as JSON here (build, memory, one row per ef, batch throughput)" };
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
-            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, runs,
+            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, runs, json,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
             new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = r.GetValue(refine) },
-            Math.Max(1, r.GetValue(runs)), token))));
+            Math.Max(1, r.GetValue(runs)), r.GetValue(json), token))));
         return command;
     }
 
     private static int Run(string basePath, string queryPath, string truthPath, int k, int[] efs, string? indexPath, string? savePath,
-        string type, Metric metric, HnswOptions options, int runs, CancellationToken token)
+        string type, Metric metric, HnswOptions options, int runs, string? jsonPath, CancellationToken token)
     {
+        var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k };
+        var rows = new System.Text.Json.Nodes.JsonArray();
         if (k <= 0) throw new ArgumentException($"--k must be positive, got {k}");
         var q = VectorFiles.ReadMatrix(queryPath);
         var (truthIds, truthRows, truthCols) = VectorFiles.ReadIds(truthPath);
@@ -61,17 +64,21 @@ internal static class BenchCommands
             var clock = Stopwatch.StartNew();
             index = IndexFactory.Load(indexPath);
             Console.WriteLine($"load_s {clock.Elapsed.TotalSeconds:F2}");
+            report["load_s"] = clock.Elapsed.TotalSeconds;
         }
         else
         {
             (index, double seconds) = IndexCommands.BuildIndex(basePath, null, type, metric, options, token);
             Console.WriteLine($"build_s {seconds:F2}");
+            report["build_s"] = seconds;
             if (savePath is not null) index.Save(savePath);
         }
         using var _ = index;
         if (q.Cols != index.Dimension) throw new ArgumentException($"{queryPath}: queries have dimension {q.Cols}, the index has {index.Dimension}");
         double bytesPerVector = index switch { HnswIndex h => h.BytesPerVector, FlatIndex f => f.BytesPerVector, _ => double.NaN };
         Console.WriteLine($"bytes_per_vector {bytesPerVector:F0}");
+        report["index"] = index is HnswIndex described ? $"HNSW{described.M},{described.Options.Storage}" + (described.Options.Storage == VectorStorage.SQ8 ? $",refine={described.Options.Refine}" : "") : "Flat";
+        report["bytes_per_vector"] = bytesPerVector;
 
         int nq = q.Rows;
         var ids = new long[k];
@@ -106,6 +113,11 @@ internal static class BenchCommands
                 if (total < best) { best = total; latencies.CopyTo(bestLatencies, 0); }
             }
             Array.Sort(bestLatencies);
+            rows.Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["ef"] = ef, ["recall"] = hits / (double)(nq * k), ["qps"] = nq / best,
+                ["p50_ms"] = bestLatencies[nq / 2], ["p99_ms"] = bestLatencies[Math.Min(nq - 1, (int)(nq * 0.99))],
+            });
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"ef {ef} recall {hits / (double)(nq * k):F4} qps {nq / best:F0} p50_ms {bestLatencies[nq / 2]:F3} p99_ms {bestLatencies[Math.Min(nq - 1, (int)(nq * 0.99))]:F3}"));
         }
@@ -121,6 +133,12 @@ internal static class BenchCommands
         double bs = bc.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"batch ef {batchEf} queries {nq} k {k} seconds {bs:F3} qps {nq / bs:F0} threads {Threads.Count}"));
+        if (jsonPath is not null)
+        {
+            report["single_thread"] = rows;
+            report["batch"] = new System.Text.Json.Nodes.JsonObject { ["ef"] = batchEf, ["qps"] = nq / bs, ["threads"] = Threads.Count };
+            AtomicFile.Write(jsonPath, stream => System.Text.Json.JsonSerializer.Serialize(stream, report, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        }
         return 0;
     }
 

@@ -33,7 +33,14 @@ public class IndexCommandTests
             Assert.Equal((VectorStorage.SQ8, 3), (loaded.Options.Storage, loaded.Options.Refine));
         Assert.Equal(0, Vrecall("inspect", dir.File("sq8.vrix")));
         Assert.Equal(0, Vrecall("bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"),
-            "--k", "5", "--ef", "20", "--storage", "sq8", "--runs", "1"));
+            "--k", "5", "--ef", "20,40", "--storage", "sq8", "--runs", "1", "--json", dir.File("ann.json")));
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("ann.json"))))
+        {
+            Assert.Equal("HNSW16,SQ8,refine=2", doc.RootElement.GetProperty("index").GetString());
+            var rows = doc.RootElement.GetProperty("single_thread");
+            Assert.Equal(2, rows.GetArrayLength());
+            Assert.True(rows[1].GetProperty("recall").GetDouble() >= 0.9);
+        }
         var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq4", "--out", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
