@@ -481,12 +481,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private int SearchCodes(ScalarQuantizer quantizer, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
     {
         int refine = (int)Math.Min((long)k * Options.Refine, int.MaxValue / 2);
-        if (scratch.Scaled.Length < Dimension) scratch.Scaled = GC.AllocateUninitializedArray<float>(Dimension, pinned: true);
+        if (scratch.QueryCode.Length < Dimension) scratch.QueryCode = GC.AllocateUninitializedArray<sbyte>(Dimension, pinned: true);
         var query = new ReadOnlySpan<float>(q, Dimension);
-        float offset = quantizer.Prepare(query, scratch.Scaled.AsSpan(0, Dimension));
+        var (offset, scale) = quantizer.Prepare(query, scratch.QueryCode.AsSpan(0, Dimension));
         float norm = Metric == Metric.L2 ? TensorPrimitives.Dot(query, query) : 0f;
-        fixed (float* scaled = scratch.Scaled)
-            Walk(new CodeDistance(this, scaled, offset, norm), entry, Math.Max(ef, refine), scratch, filter);
+        fixed (sbyte* code = scratch.QueryCode)
+            Walk(new CodeDistance(this, code, offset, scale, norm), entry, Math.Max(ef, refine), scratch, filter);
 
         var results = scratch.Results;
         while (results.Count > refine) results.Pop();
@@ -664,20 +664,20 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>
-    /// 8-bit codes: q·x̂ = offset + Σ scaledⱼ·codeⱼ (<see cref="ScalarQuantizer.Prepare"/>); 1 − q·x̂ for inner product and
-    /// cosine, ‖x̂‖² − 2·q·x̂ + ‖q‖² for L2 (‖x̂‖² stored after the code).
+    /// 8-bit codes against the byte-quantised query: q·x̂ ≈ offset + scale·Σ queryⱼ·codeⱼ (<see cref="ScalarQuantizer.Prepare"/>);
+    /// 1 − q·x̂ for inner product and cosine, ‖x̂‖² − 2·q·x̂ + ‖q‖² for L2 (‖x̂‖² stored after the code).
     /// </summary>
-    private readonly struct CodeDistance(HnswIndex index, float* scaled, float offset, float queryNorm) : IQueryDistance
+    private readonly struct CodeDistance(HnswIndex index, sbyte* query, float offset, float scale, float queryNorm) : IQueryDistance
     {
         private readonly HnswIndex _index = index;
-        private readonly float* _scaled = scaled;
-        private readonly float _offset = offset, _queryNorm = queryNorm;
+        private readonly sbyte* _query = query;
+        private readonly float _offset = offset, _scale = scale, _queryNorm = queryNorm;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float To(int slot)
         {
             byte* code = _index.Record(slot) + _index._vectorOffset;
-            float dot = _offset + Distances.DotBytes(_scaled, code, _index.Dimension);
+            float dot = _offset + _scale * Distances.DotBytes(code, _query, _index.Dimension);
             return _index.Metric == Metric.L2 ? *(float*)(code + _index.Dimension) - 2 * dot + _queryNorm : 1f - dot;
         }
 

@@ -102,8 +102,8 @@ internal sealed class SearchScratch(int capacity)
     public readonly NodeHeap Candidates = new(256);
     public readonly NodeHeap Results = new(256);
     public float[] Query = [];
-    /// <summary>Quantised search: the query scaled by each dimension's step (pinned, as <see cref="Query"/>).</summary>
-    public float[] Scaled = [];
+    /// <summary>Quantised search: the query as bytes on the codes' scale (pinned, as <see cref="Query"/>).</summary>
+    public sbyte[] QueryCode = [];
     public int[] Selected = new int[64];
     public int[] Order = new int[64];
     public float[] OrderDistances = new float[64];

@@ -5,8 +5,8 @@ namespace VectorRecall.Indexing;
 /// <summary>
 /// 8-bit scalar quantisation (faiss's <c>SQ8</c>): each dimension's range [min, max], trained on the data, is cut
 /// into 255 equal steps and a vector is stored as one byte per dimension. A query is compared with codes without
-/// decoding them: q·x̂ = Σ qⱼ·minⱼ + Σ (qⱼ·stepⱼ)·codeⱼ, a constant and a float-by-byte dot product. Values
-/// outside the trained range are clamped to it.
+/// decoding them: q·x̂ = Σ qⱼ·minⱼ + Σ (qⱼ·stepⱼ)·codeⱼ, a constant and, with qⱼ·stepⱼ itself rounded to a byte,
+/// an integer dot product of bytes. Values outside the trained range are clamped to it.
 /// </summary>
 public sealed class ScalarQuantizer
 {
@@ -64,15 +64,24 @@ public sealed class ScalarQuantizer
         for (int j = 0; j < x.Length; j++) x[j] = _min[j] + _step[j] * code[j];
     }
 
+    /// <summary>The largest magnitude of a quantised query value (<see cref="Prepare"/>): two products of a code and it fit in 16 bits.</summary>
+    public const int QueryLevels = 64;
+
     /// <summary>
-    /// Writes qⱼ·stepⱼ into <paramref name="scaled"/> and returns Σ qⱼ·minⱼ: then q·x̂ = the return value + Σ scaledⱼ·codeⱼ
-    /// (<see cref="Distances.DotBytes"/>).
+    /// Quantises the query for comparison with codes: qⱼ·stepⱼ, rounded to integers in [−<see cref="QueryLevels"/>,
+    /// <see cref="QueryLevels"/>] on a common scale, into <paramref name="quantised"/>. Returns (offset, scale) such that
+    /// q·x̂ ≈ offset + scale·Σ quantisedⱼ·codeⱼ (<see cref="Distances.DotBytes"/>); the rounding costs at most scale/2 per
+    /// dimension and code unit, which the exact re-ranking of the final candidates removes.
     /// </summary>
-    public float Prepare(ReadOnlySpan<float> query, Span<float> scaled)
+    public (float Offset, float Scale) Prepare(ReadOnlySpan<float> query, Span<sbyte> quantised)
     {
-        Check(query.Length, scaled.Length);
-        TensorPrimitives.Multiply(query, _step, scaled);
-        return TensorPrimitives.Dot(query, _min);
+        Check(query.Length, quantised.Length);
+        float largest = 0;
+        for (int j = 0; j < query.Length; j++) largest = MathF.Max(largest, MathF.Abs(query[j] * _step[j]));
+        float scale = largest / QueryLevels;
+        for (int j = 0; j < query.Length; j++)
+            quantised[j] = scale > 0 ? (sbyte)Math.Clamp(MathF.Round(query[j] * _step[j] / scale), -QueryLevels, QueryLevels) : (sbyte)0;
+        return (TensorPrimitives.Dot(query, _min), scale);
     }
 
     /// <summary>The largest error a value in the trained range can have after a round trip: half a step.</summary>

@@ -121,36 +121,35 @@ internal static unsafe class Distances
     }
 
     /// <summary>
-    /// Σ x[i]·codes[i] over <paramref name="n"/> floats and bytes: the inner kernel of 8-bit scalar-quantised search
-    /// (the query pre-scaled by each dimension's step, so the codes need no decoding).
+    /// Σ codes[i]·query[i] over <paramref name="n"/> bytes: the inner kernel of 8-bit scalar-quantised search, codes unsigned
+    /// and the query quantised to signed values in [−64, 64], so that a pair of products fits in 16 bits without saturating.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float DotBytes(float* x, byte* codes, int n) => Avx2.IsSupported && Fma.IsSupported
-        ? DotBytes256(x, codes, n) : DotBytesScalar(x, codes, n);
+    public static int DotBytes(byte* codes, sbyte* query, int n) => Avx2.IsSupported ? DotBytes256(codes, query, n) : DotBytesScalar(codes, query, n);
 
-    // Eight bytes widen to eight int32 in one instruction (vpmovzxbd), then convert and multiply-add; two accumulators.
-    internal static float DotBytes256(float* x, byte* codes, int n)
+    // 32 products per instruction (vpmaddubsw: unsigned by signed bytes, adjacent pairs summed to int16), then pairs of
+    // those summed to int32 (vpmaddwd by ones): about a quarter of the instructions of a float dot of the same width.
+    internal static int DotBytes256(byte* codes, sbyte* query, int n)
     {
         int i = 0;
-        Vector256<float> a0 = default, a1 = default;
-        for (; i <= n - 16; i += 16)
+        var ones = Vector256.Create((short)1);
+        Vector256<int> a0 = default, a1 = default;
+        for (; i <= n - 64; i += 64)
         {
-            var c0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(codes + i));
-            var c1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(codes + i + 8));
-            a0 = Fma.MultiplyAdd(Vector256.Load(x + i), c0, a0);
-            a1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), c1, a1);
+            a0 = Avx2.Add(a0, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(codes + i), Avx.LoadVector256(query + i)), ones));
+            a1 = Avx2.Add(a1, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(codes + i + 32), Avx.LoadVector256(query + i + 32)), ones));
         }
-        for (; i <= n - 8; i += 8)
-            a0 = Fma.MultiplyAdd(Vector256.Load(x + i), Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(codes + i)), a0);
-        float sum = Vector256.Sum(a0 + a1);
-        for (; i < n; i++) sum += x[i] * codes[i];
+        for (; i <= n - 32; i += 32)
+            a0 = Avx2.Add(a0, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(codes + i), Avx.LoadVector256(query + i)), ones));
+        int sum = Vector256.Sum(a0 + a1);
+        for (; i < n; i++) sum += codes[i] * query[i];
         return sum;
     }
 
-    internal static float DotBytesScalar(float* x, byte* codes, int n)
+    internal static int DotBytesScalar(byte* codes, sbyte* query, int n)
     {
-        float sum = 0;
-        for (int i = 0; i < n; i++) sum += x[i] * codes[i];
+        int sum = 0;
+        for (int i = 0; i < n; i++) sum += codes[i] * query[i];
         return sum;
     }
 

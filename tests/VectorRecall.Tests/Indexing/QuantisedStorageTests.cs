@@ -28,27 +28,38 @@ public unsafe class QuantisedStorageTests
     }
 
     [Fact]
-    public void AQueryAgainstACodeIsTheDotWithItsDecodedVector()
+    public void AQueryAgainstACodeIsTheDotWithItsDecodedVectorWithinTheQuerysRounding()
     {
         var rng = new Rng(4);
-        foreach (int dim in new[] { 1, 7, 8, 16, 33, 128 })
+        foreach (int dim in new[] { 1, 7, 32, 33, 64, 100, 128 })
         {
             var data = Enumerable.Range(0, 50 * dim).Select(_ => rng.NextFloat() * 4 - 2).ToArray();
             var quantizer = ScalarQuantizer.Train(data, dim);
             var query = Enumerable.Range(0, dim).Select(_ => rng.NextFloat() - 0.5f).ToArray();
-            var scaled = new float[dim];
-            float offset = quantizer.Prepare(query, scaled);
+            var quantised = new sbyte[dim];
+            var (offset, scale) = quantizer.Prepare(query, quantised);
+            Assert.All(quantised, v => Assert.InRange(v, -ScalarQuantizer.QueryLevels, ScalarQuantizer.QueryLevels));
             var code = new byte[dim];
             var decoded = new float[dim];
-            quantizer.Encode(data.AsSpan(0, dim), code);
-            quantizer.Decode(code, decoded);
-            fixed (float* s = scaled) fixed (byte* c = code)
+            for (int r = 0; r < 50; r++)
             {
-                float fast = offset + Distances.DotBytes(s, c, dim), reference = Distances.DotReference(query, decoded);
-                Assert.True(MathF.Abs(fast - reference) <= 1e-4f * (1 + MathF.Abs(reference)), $"d={dim}: {fast} against {reference}");
-                Assert.Equal(Distances.DotBytesScalar(s, c, dim), Distances.DotBytes(s, c, dim), 3);
+                quantizer.Encode(data.AsSpan(r * dim, dim), code);
+                quantizer.Decode(code, decoded);
+                fixed (sbyte* q = quantised) fixed (byte* c = code)
+                {
+                    int fast = Distances.DotBytes(c, q, dim);
+                    Assert.Equal(Distances.DotBytesScalar(c, q, dim), fast);
+                    // Each dimension's query value is off by at most half the scale, times its code.
+                    float estimate = offset + scale * fast, reference = Distances.DotReference(query, decoded);
+                    float bound = scale / 2 * code.Sum(b => (float)b) + 1e-4f * (1 + MathF.Abs(reference));
+                    Assert.True(MathF.Abs(estimate - reference) <= bound, $"d={dim}: {estimate} against {reference} (bound {bound})");
+                }
             }
         }
+        // The largest codes against the largest query values: no 16-bit saturation inside the kernel.
+        var ones = Enumerable.Repeat((byte)255, 64).ToArray();
+        var top = Enumerable.Repeat((sbyte)ScalarQuantizer.QueryLevels, 64).ToArray();
+        fixed (byte* c = ones) fixed (sbyte* q = top) Assert.Equal(64 * 255 * ScalarQuantizer.QueryLevels, Distances.DotBytes(c, q, 64));
     }
 
     [Theory]
