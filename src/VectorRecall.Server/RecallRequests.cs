@@ -7,11 +7,14 @@ namespace VectorRecall.Server;
 /// <summary>One user to recall for: the id, and optional profile features and recent item ids (oldest first) that replace the stored ones.</summary>
 public sealed record UserRequest(long UserId, float[]? Features, long[]? History);
 
-/// <summary><c>POST /v1/recall</c>: one user, <c>top_k</c> items (as sent: the server checks it against its cap).</summary>
-public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen);
+/// <summary>
+/// <c>POST /v1/recall</c>: one user, <c>top_k</c> items, and optionally this search's width <c>ef_search</c> (null: not given)
+/// — both as sent: the server checks them against its caps.
+/// </summary>
+public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null);
 
-/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> for each.</summary>
-public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen);
+/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> and <c>ef_search</c> for each.</summary>
+public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null);
 
 /// <summary>What the reader accepts before parsing further: users per batch and items per history.</summary>
 public readonly record struct RequestLimits(int MaxBatch, int MaxHistory);
@@ -32,7 +35,7 @@ public static class RecallRequestReader
         string field = "body";
         try
         {
-            long? userId = null; float[]? features = null; long[]? history = null; long? topK = null; bool excludeSeen = false;
+            long? userId = null; float[]? features = null; long[]? history = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -44,12 +47,13 @@ public static class RecallRequestReader
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
                     case "top_k": Once(ref given, 8, field); topK = ReadCount(ref reader, field); break;
                     case "exclude_seen": Once(ref given, 16, field); excludeSeen = ReadBool(ref reader, field); break;
-                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen");
+                    case "ef_search": Once(ref given, 32, field); efSearch = ReadCount(ref reader, field); break;
+                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen, ef_search");
                 }
                 field = "body";
             }
             End(ref reader);
-            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen);
+            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen, efSearch);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
@@ -61,7 +65,7 @@ public static class RecallRequestReader
         string field = "body";
         try
         {
-            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false;
+            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -71,14 +75,15 @@ public static class RecallRequestReader
                     case "users": Once(ref given, 1, field); users = ReadUsers(ref reader, limits, ref field); break;
                     case "top_k": Once(ref given, 2, field); topK = ReadCount(ref reader, field); break;
                     case "exclude_seen": Once(ref given, 4, field); excludeSeen = ReadBool(ref reader, field); break;
-                    default: throw Unknown(field, "users, top_k, exclude_seen");
+                    case "ef_search": Once(ref given, 8, field); efSearch = ReadCount(ref reader, field); break;
+                    default: throw Unknown(field, "users, top_k, exclude_seen, ef_search");
                 }
                 field = "body";
             }
             End(ref reader);
             users = Required(users, "users");
             if (users.Length == 0) throw new RequestError(400, "users", "must hold at least one user");
-            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen);
+            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen, efSearch);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
@@ -104,7 +109,7 @@ public static class RecallRequestReader
                     case "user_id": Once(ref given, 1, field); userId = ReadInt64(ref reader, field); break;
                     case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
-                    default: throw Unknown(field, "user_id, features, history (top_k and exclude_seen go on the batch)");
+                    default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen and ef_search go on the batch)");
                 }
                 field = at;
             }

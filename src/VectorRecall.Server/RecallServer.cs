@@ -192,7 +192,7 @@ public sealed class RecallServer
         var query = ToQuery(service, request.User, "");
         if (timeout.IsCancellationRequested) throw TimedOut();
         RecallResult result;
-        try { result = service.Recall(query, topK, request.ExcludeSeen, _options.EfSearch); }
+        try { result = service.Recall(query, topK, request.ExcludeSeen, Width(request.EfSearch)); }
         catch (UserVectorException e) { throw Unusable(e, ""); }
         if (timeout.IsCancellationRequested) throw TimedOut();
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
@@ -216,6 +216,7 @@ public sealed class RecallServer
         using var lease = _host.Acquire();
         var service = lease.Service;
         int topK = CheckTopK(service, request.TopK);
+        int width = Width(request.EfSearch);
         var queries = new UserQuery[request.Users.Length];
         for (int i = 0; i < queries.Length; i++) queries[i] = ToQuery(service, request.Users[i], $"users[{i}].");
         var results = new RecallResult[queries.Length];
@@ -223,7 +224,7 @@ public sealed class RecallServer
         {
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
-            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen, _options.EfSearch).CopyTo(results, at); }
+            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen, width).CopyTo(results, at); }
             catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
         if (timeout.IsCancellationRequested) throw TimedOut();
@@ -304,6 +305,16 @@ public sealed class RecallServer
         if (topK > cap)
             throw new RequestError(400, "top_k", $"must be at most {cap} ({(cap == service.ItemCount ? "the number of items" : "the server's --max-top-k")}), got {(topK == long.MaxValue ? "a larger number" : topK)}");
         return (int)topK;
+    }
+
+    /// <summary>This search's width: the request's <c>ef_search</c> (1 .. the server's <c>--max-ef-search</c>), or the server's <c>--ef-search</c> when it gives none.</summary>
+    private int Width(long? given)
+    {
+        if (given is not { } efSearch) return _options.EfSearch;
+        if (efSearch < 1) throw new RequestError(400, "ef_search", $"must be at least 1, got {(efSearch == long.MinValue ? "a larger negative number" : efSearch)}");
+        if (efSearch > _options.MaxEfSearch)
+            throw new RequestError(400, "ef_search", $"must be at most {_options.MaxEfSearch} (the server's --max-ef-search), got {(efSearch == long.MaxValue ? "a larger number" : efSearch)}");
+        return (int)efSearch;
     }
 
     /// <summary>A request's user as the service's query, with every field checked against the served bundle.</summary>

@@ -25,6 +25,8 @@ public sealed record ServerOptions
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Width of every search: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is always used).</summary>
     public int EfSearch { get; init; }
+    /// <summary>Largest <c>ef_search</c> a request may ask for: a search's cost grows with its width.</summary>
+    public int MaxEfSearch { get; init; } = 4096;
 
     /// <summary>
     /// One listen address: <c>http://HOST:PORT</c> with an IP address, <c>localhost</c>, or <c>*</c> for
@@ -66,5 +68,6 @@ public sealed record ServerOptions
         if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"--shutdown-timeout-s must not be negative, got {ShutdownTimeout.TotalSeconds}");
         if (WatchInterval <= TimeSpan.Zero) throw new ArgumentException($"--watch-interval-ms must be positive, got {WatchInterval.TotalMilliseconds}");
         if (EfSearch < 0) throw new ArgumentException($"--ef-search must not be negative, got {EfSearch}");
+        if (MaxEfSearch < 1) throw new ArgumentException($"--max-ef-search must be at least 1, got {MaxEfSearch}");
     }
 }

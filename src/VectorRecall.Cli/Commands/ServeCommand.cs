@@ -22,10 +22,11 @@ internal static class ServeCommand
         var shutdown = new Option<int>("--shutdown-timeout-s", "--shutdown_timeout_s") { Description = "on SIGTERM, how long to wait for requests in flight", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
         var watch = new Option<bool>("--watch") { Description = "reload when the bundle folder's manifest changes" };
         var watchInterval = new Option<int>("--watch-interval-ms", "--watch_interval_ms") { Description = "how often --watch looks at the bundle", DefaultValueFactory = _ => (int)defaults.WatchInterval.TotalMilliseconds };
+        var maxEf = new Option<int>("--max-ef-search", "--max_ef_search") { Description = "largest ef_search a request may ask for", DefaultValueFactory = _ => defaults.MaxEfSearch };
         var ef = new Option<int>("--ef-search", "--ef_search") { Description = "width of every search, trading recall for speed: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is used)", DefaultValueFactory = _ => defaults.EfSearch };
         var command = new Command("serve", $"Serve recall over HTTP: POST /v1/recall, /v1/recall/batch; GET /healthz, /readyz, /metrics, /openapi.json; POST /v1/admin/reload (needs {ServerOptions.AdminTokenVariable}).")
         {
-            bundle, urls, maxTopK, maxBatch, maxHistory, maxBody, timeout, shutdown, watch, watchInterval, ef,
+            bundle, urls, maxTopK, maxBatch, maxHistory, maxBody, timeout, shutdown, watch, watchInterval, ef, maxEf,
         };
         command.SetAction((r, _) => CliErrors.Guard(() => RunAsync(new ServerOptions
         {
@@ -40,6 +41,7 @@ internal static class ServeCommand
             Watch = r.GetValue(watch),
             WatchInterval = TimeSpan.FromMilliseconds(r.GetValue(watchInterval)),
             EfSearch = r.GetValue(ef),
+            MaxEfSearch = r.GetValue(maxEf),
             AdminToken = Environment.GetEnvironmentVariable(ServerOptions.AdminTokenVariable),
         })));
         return command;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using VectorRecall.Retrieval;
 using VectorRecall.Serving;
 
 namespace VectorRecall.Tests.Server;
@@ -28,6 +29,24 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         Assert.True(scores.Zip(scores.Skip(1)).All(p => p.First >= p.Second));
         Assert.True(body["latency_ms"]!.GetValue<double>() > 0);
         Assert.Equal((string?)(await S.Get("/readyz"))["model_version"], (string?)body["model_version"]);
+    }
+
+    [Fact]
+    public async Task EfSearchSetsTheWidthOfThisSearchAlone()
+    {
+        // A search as wide as the catalogue is exact; the narrowest the index allows is what the service answers at that width.
+        using var service = RecallService.FromBundle(f.Model.BundlePath);
+        var wide = service.Recall(new UserQuery(3), 50, width: 4096);
+        var narrow = service.Recall(new UserQuery(3), 50, width: 1);
+        var (status, body) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 50, "ef_search": 4096}""");
+        Assert.Equal(200, status);
+        Assert.Equal(wide.ItemIds, Ids(body["item_ids"]));
+        (status, body) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 50, "ef_search": 1}""");
+        Assert.Equal(200, status);
+        Assert.Equal(narrow.ItemIds, Ids(body["item_ids"]));
+        var (batchStatus, batch) = await S.Call("/v1/recall/batch", """{"users": [{"user_id": 3}], "top_k": 50, "ef_search": 4096}""");
+        Assert.Equal(200, batchStatus);
+        Assert.Equal(wide.ItemIds, Ids(batch["results"]![0]!["item_ids"]));
     }
 
     [Fact]
@@ -95,7 +114,7 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         var paths = openapi["paths"]!.AsObject().Select(p => p.Key).Order().ToArray();
         Assert.Equal(new[] { "/healthz", "/metrics", "/openapi.json", "/readyz", "/v1/admin/reload", "/v1/recall", "/v1/recall/batch" }, paths);
         var recallFields = openapi["components"]!["schemas"]!["RecallRequest"]!["properties"]!.AsObject().Select(p => p.Key).Order();
-        Assert.Equal(new[] { "exclude_seen", "features", "history", "top_k", "user_id" }, recallFields);
+        Assert.Equal(new[] { "ef_search", "exclude_seen", "features", "history", "top_k", "user_id" }, recallFields);
     }
 
     public static TheoryData<string, string, int, string> BadBodies() => new()
@@ -128,6 +147,12 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         { "/v1/recall", """{"user_id": 3, "top_k": 501}""", 400, "top_k" },
         { "/v1/recall", """{"user_id": 3, "top_k": 100000000000}""", 400, "top_k" },
         { "/v1/recall", """{"user_id": 3, "top_k": 5, "history": [5]}""", 400, "history[0]" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": 0}""", 400, "ef_search" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": -3}""", 400, "ef_search" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": 4097}""", 400, "ef_search" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": 10, "ef_search": 20}""", 400, "ef_search" },
+        { "/v1/recall/batch", """{"users": [{"user_id": 1}], "top_k": 5, "ef_search": "wide"}""", 400, "ef_search" },
+        { "/v1/recall/batch", """{"users": [{"user_id": 1, "ef_search": 5}], "top_k": 5}""", 400, "users[0].ef_search" },
         { "/v1/recall/batch", """{"users": [], "top_k": 5}""", 400, "users" },
         { "/v1/recall/batch", """{"top_k": 5}""", 400, "users" },
         { "/v1/recall/batch", """{"users": [{"user_id": 1}]}""", 400, "top_k" },
