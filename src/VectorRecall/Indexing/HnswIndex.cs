@@ -24,6 +24,11 @@ public sealed record HnswOptions
     public VectorStorage Storage { get; init; } = VectorStorage.Float32;
     /// <summary>Quantised storage: the walk's best Refine·k candidates are ranked again with the exact vectors (faiss's <c>k_factor</c>).</summary>
     public int Refine { get; init; } = 2;
+    /// <summary>
+    /// Adds take the slots of removed items before new ones (hnswlib's <c>replace_deleted</c>), so an index under churn
+    /// keeps its size; and <see cref="HnswIndex.AddOrReplace"/> replaces an id's vector in place.
+    /// </summary>
+    public bool ReuseRemovedSlots { get; init; }
 }
 
 /// <summary>What a graph's walk reads per visited vector.</summary>
@@ -61,6 +66,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private readonly object[] _stripes;
     private readonly ConcurrentDictionary<long, int> _slotOf = new();
     private readonly Stack<SearchScratch> _scratchPool = new();
+    private readonly Stack<int> _free = new();    // removed slots to reuse (ReuseRemovedSlots), under _growLock
 
     // Storage by slot, in segments of SegmentSize slots. Arrays of segments are replaced (never
     // mutated in place) when they grow, so a reader holding an old array still sees valid segments.
@@ -151,23 +157,43 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         if (n == 0) return;
         if (Options.Storage == VectorStorage.SQ8 && Quantizer is null) Train(vectors);
 
-        // Slots and levels are drawn up front, in input order, so one thread reproduces one graph.
-        int first;
+        // Slots and levels are drawn up front, in input order, so one thread reproduces one graph. A reused slot keeps its level.
+        var slots = new int[n];
         var levels = new int[n];
+        int reused = 0;
         lock (_growLock)
         {
-            first = _reserved;
-            if ((long)first + n > int.MaxValue - SegmentSize) throw new InvalidOperationException($"an HNSW index holds at most {int.MaxValue - SegmentSize} items");
-            EnsureCapacity(first + n);
-            for (int i = 0; i < n; i++) levels[i] = DrawLevel();
-            Volatile.Write(ref _reserved, first + n);
+            int entrySlot = EntrySlot(Volatile.Read(ref _entry));
+            var skipped = new List<int>();
+            while (reused < n && _free.TryPop(out int slot))
+            {
+                // The entry point's links are where every search starts: it keeps them.
+                if (slot == entrySlot) { skipped.Add(slot); continue; }
+                slots[reused] = slot;
+                levels[reused++] = LevelOf(slot);
+            }
+            foreach (int slot in skipped) _free.Push(slot);
+            int first = _reserved, fresh = n - reused;
+            if ((long)first + fresh > int.MaxValue - SegmentSize) throw new InvalidOperationException($"an HNSW index holds at most {int.MaxValue - SegmentSize} items");
+            EnsureCapacity(first + fresh);
+            for (int i = 0; i < fresh; i++) { slots[reused + i] = first + i; levels[reused + i] = DrawLevel(); }
+            Volatile.Write(ref _reserved, first + fresh);
         }
-        for (int i = 0; i < n; i++) WriteNode(first + i, ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
+        // A fresh slot has no in-links before its own insert, so it is written now. A reused one keeps its old vector and
+        // links — a walkable part of the graph — until its turn: written at once, its emptied links would be dead ends that
+        // other inserts of this batch walk into and get stuck at. The links other nodes hold to it stay, walked as any link.
+        for (int i = reused; i < n; i++) WriteNode(slots[i], ids[i], levels[i], vectors.Slice(i * Dimension, Dimension));
+        var reusedVectors = vectors[..(reused * Dimension)].ToArray();
 
         int threads = Threads.Resolve(Options.Threads);
         int done = 0;
         var idArray = ids.ToArray();
         var linked = new bool[n];
+        void Link(int i)
+        {
+            if (i < reused) WriteNode(slots[i], idArray[i], levels[i], reusedVectors.AsSpan(i * Dimension, Dimension));
+            Insert(slots[i], idArray[i]);
+        }
         try
         {
             if (threads == 1 || n < 64)
@@ -175,7 +201,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 for (int i = 0; i < n; i++)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    Insert(first + i, idArray[i]);
+                    Link(i);
                     linked[i] = true;
                     if ((++done & 1023) == 0) progress?.Report(done);
                 }
@@ -184,7 +210,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             {
                 Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancel }, i =>
                 {
-                    Insert(first + i, idArray[i]);
+                    Link(i);
                     linked[i] = true;
                     int d = Interlocked.Increment(ref done);
                     if ((d & 1023) == 0) progress?.Report(d);
@@ -195,7 +221,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         {
             // Slots reserved but never linked hold no searchable item: mark them so that files and counts agree.
             for (int i = 0; i < n; i++)
-                if (!linked[i]) { Volatile.Write(ref _deleted[(first + i) >> SegmentBits][(first + i) & SegmentMask], (byte)1); _anyDeleted = true; }
+                if (!linked[i]) { Volatile.Write(ref _deleted[slots[i] >> SegmentBits][slots[i] & SegmentMask], (byte)1); _anyDeleted = true; Free(slots[i]); }
             throw;
         }
         // A walk over the whole graph costs about what inserting a few hundred items does: after a
@@ -221,6 +247,26 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             if (_reserved > 0) throw new InvalidOperationException("the quantiser is trained before vectors are added");
             Quantizer = ScalarQuantizer.Train(rows, Dimension);
         }
+    }
+
+    /// <summary>
+    /// Adds each vector under its id, replacing the vector of an id already in the index (hnswlib's update of an existing
+    /// label): the old one is removed and, with <see cref="HnswOptions.ReuseRemovedSlots"/>, its slot takes the new one.
+    /// Not atomic: a search running meanwhile may miss a replaced id.
+    /// </summary>
+    public void AddOrReplace(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        VectorChecks.AddCount(ids, vectors, Dimension);
+        foreach (long id in ids) if (_slotOf.ContainsKey(id)) Remove(id);
+        Add(ids, vectors);
+    }
+
+    /// <summary>Offers a removed slot for reuse.</summary>
+    private void Free(int slot)
+    {
+        if (!Options.ReuseRemovedSlots) return;
+        lock (_growLock) _free.Push(slot);
     }
 
     private int DrawLevel()
@@ -285,7 +331,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             }
             int current = EntrySlot(entry), top = TopLevel(entry);
             float currentDist = exact.To(current);
-            for (int l = top; l > level; l--) current = GreedyStep(exact, current, ref currentDist, l);
+            for (int l = top; l > level; l--) current = GreedyStep(exact, current, ref currentDist, l, exclude: slot);
 
             for (int l = Math.Min(level, top); l >= 0; l--)
             {
@@ -304,7 +350,13 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private void Publish(int slot, long id)
     {
-        if (_slotOf.TryAdd(id, slot)) { Interlocked.Increment(ref _count); return; }
+        if (_slotOf.TryAdd(id, slot))
+        {
+            // A reused slot stays marked removed until it is linked again; now it may be returned.
+            if (_anyDeleted) Volatile.Write(ref _deleted[slot >> SegmentBits][slot & SegmentMask], (byte)0);
+            Interlocked.Increment(ref _count);
+            return;
+        }
         // Two concurrent Add calls carried the same id: the first one in keeps it.
         Volatile.Write(ref _deleted[slot >> SegmentBits][slot & SegmentMask], (byte)1);
         _anyDeleted = true;
@@ -534,7 +586,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private int GreedyStep<TDistance>(in TDistance distance, int current, ref float currentDist, int level) where TDistance : struct, IQueryDistance
+    private int GreedyStep<TDistance>(in TDistance distance, int current, ref float currentDist, int level, int exclude = -1) where TDistance : struct, IQueryDistance
     {
         bool changed = true;
         while (changed)
@@ -545,6 +597,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             for (int i = 0; i < count; i++)
             {
                 int candidate = list[1 + i];
+                // The node being inserted may already be linked to (a reused slot, or another thread's back-link): it is never its own start.
+                if (candidate == exclude) continue;
                 float d = distance.To(candidate);
                 if (d < currentDist) { currentDist = d; current = candidate; changed = true; }
             }
@@ -711,6 +765,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         Volatile.Write(ref _deleted[slot >> SegmentBits][slot & SegmentMask], (byte)1);
         _anyDeleted = true;
         Interlocked.Decrement(ref _count);
+        Free(slot);
     }
 
     // ---- Storage ----------------------------------------------------------------------
@@ -822,6 +877,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             ["storage"] = (long)Options.Storage,
             ["refine"] = Options.Refine,
             ["trained"] = Quantizer is null ? 0 : 1,
+            ["reuse"] = Options.ReuseRemovedSlots ? 1 : 0,
         });
         AtomicFile.Write(path, stream =>
         {
@@ -879,6 +935,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             // Files from before quantised storage hold float32 vectors.
             Storage = h.Parameters.TryGetValue("storage", out long storage) ? (VectorStorage)storage : VectorStorage.Float32,
             Refine = h.Parameters.TryGetValue("refine", out long refine) ? (int)Math.Clamp(refine, int.MinValue, int.MaxValue) : 2,
+            ReuseRemovedSlots = h.Parameters.GetValueOrDefault("reuse") == 1,
         };
         if (!Enum.IsDefined(options.Storage)) throw new FileFormatException(path, $"unknown vector storage code {(long)options.Storage}");
         if (options.Refine < 1) throw new FileFormatException(path, $"refine is {options.Refine}, at least 1 expected");
@@ -960,7 +1017,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 for (int i = 0; i < count; i++)
                     if ((uint)list[1 + i] >= (uint)slots) throw new FileFormatException(path, $"node {s} links to {list[1 + i]}, beyond the {slots} nodes");
             }
-            if (_deleted[s >> SegmentBits][s & SegmentMask] != 0) _anyDeleted = true;
+            if (_deleted[s >> SegmentBits][s & SegmentMask] != 0) { _anyDeleted = true; if (Options.ReuseRemovedSlots) _free.Push(s); }
             else
             {
                 if (!_slotOf.TryAdd(Label(s), s)) throw new FileFormatException(path, $"id {Label(s)} appears twice");
