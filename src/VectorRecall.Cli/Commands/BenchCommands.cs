@@ -113,13 +113,9 @@ internal static class BenchCommands
                 if (total < best) { best = total; latencies.CopyTo(bestLatencies, 0); }
             }
             Array.Sort(bestLatencies);
-            rows.Add(new System.Text.Json.Nodes.JsonObject
-            {
-                ["ef"] = ef, ["recall"] = hits / (double)(nq * k), ["qps"] = nq / best,
-                ["p50_ms"] = bestLatencies[nq / 2], ["p99_ms"] = bestLatencies[Math.Min(nq - 1, (int)(nq * 0.99))],
-            });
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ef {ef} recall {hits / (double)(nq * k):F4} qps {nq / best:F0} p50_ms {bestLatencies[nq / 2]:F3} p99_ms {bestLatencies[Math.Min(nq - 1, (int)(nq * 0.99))]:F3}"));
+            double recall = hits / (double)(nq * k), qps = nq / best, p50 = bestLatencies[nq / 2], p99 = bestLatencies[Math.Min(nq - 1, (int)(nq * 0.99))];
+            rows.Add(new System.Text.Json.Nodes.JsonObject { ["ef"] = ef, ["recall"] = recall, ["qps"] = qps, ["p50_ms"] = p50, ["p99_ms"] = p99 });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ef {ef} recall {recall:F4} qps {qps:F0} p50_ms {p50:F3} p99_ms {p99:F3}"));
         }
 
         int batchEf = efs[^1];

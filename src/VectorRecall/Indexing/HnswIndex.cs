@@ -137,7 +137,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             int n = Math.Max(1, SlotCount);
             long upper = 0;
             for (int s = 0; s < n; s++) upper += (UpperLinks(s)?.Length ?? 0) * 4L;
-            return _recordBytes + 8 + 4 + 1 + (double)upper / n + (Options.Storage == VectorStorage.SQ8 ? _exactBytes : 0);
+            return _recordBytes + 8 + 4 + 1 + (double)upper / n + (_quantised ? _exactBytes : 0);
         }
     }
 
@@ -155,7 +155,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int n = VectorChecks.AddCount(ids, vectors, Dimension);
         foreach (long id in ids) if (_slotOf.ContainsKey(id)) throw new ArgumentException($"id {id} is already in the index");
         if (n == 0) return;
-        if (Options.Storage == VectorStorage.SQ8 && Quantizer is null) Train(vectors);
+        if (_quantised && Quantizer is null) Train(vectors);
 
         // Slots and levels are drawn up front, in input order, so one thread reproduces one graph. A reused slot keeps its level.
         var slots = new int[n];
@@ -237,7 +237,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     public void Train(ReadOnlySpan<float> vectors)
     {
-        if (Options.Storage != VectorStorage.SQ8) throw new InvalidOperationException($"{Options.Storage} storage has nothing to train");
+        if (!_quantised) throw new InvalidOperationException($"{Options.Storage} storage has nothing to train");
         if (vectors.Length % Dimension != 0 || vectors.IsEmpty) throw new ArgumentException($"{vectors.Length} floats are no rows of {Dimension}");
         var rows = vectors.ToArray();
         if (Metric == Metric.Cosine)

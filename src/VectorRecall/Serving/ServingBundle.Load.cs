@@ -31,9 +31,8 @@ public static partial class ServingBundle
         var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         if (kind == BundleKind.Tdm)
         {
-            var (model, _, _) = TdmCheckpoint.Load(Path.Combine(directory, TdmModelFile));
-            return Checked(model.User ?? throw new FileFormatException(Path.Combine(directory, TdmModelFile), "holds a sequence encoder, but the manifest describes a user tower"),
-                model.Config.User!, manifestConfig, Path.Combine(directory, TdmModelFile));
+            string tdmPath = Path.Combine(directory, TdmModelFile);
+            return TowerOf(TdmCheckpoint.Load(tdmPath).Model, manifestConfig, tdmPath);
         }
         string path = Path.Combine(directory, UserTowerFile);
         var config = TowerConfig.FromJson(SafeTensors.ReadMetadata(path).GetValueOrDefault("model_config") ?? "", path);
@@ -64,9 +63,15 @@ public static partial class ServingBundle
         var config = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         var encoder = new SequenceEncoder(config, new Rng(0));
         StateDictFile.Load(path, encoder);
-        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
-        return (encoder, LoadItemVectors(directory, config.NumItems, config.Dim), users);
+        return (encoder, LoadItemVectors(directory, config.NumItems, config.Dim), UserCount(manifest, manifestPath));
     }
+
+    /// <summary>A TDM model's user tower, checked against the manifest's description of it.</summary>
+    private static (UserTower, TowerConfig) TowerOf(TdmModel model, TowerConfig manifestConfig, string path) =>
+        Checked(model.User ?? throw new FileFormatException(path, "holds a sequence encoder, but the manifest describes a user tower"), model.Config.User!, manifestConfig, path);
+
+    /// <summary>The number of users a manifest declares (what a sequence encoder's bundle has instead of a tower configuration).</summary>
+    private static int UserCount(JsonObject manifest, string manifestPath) => (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
 
     private static (UserTower, TowerConfig) Checked(UserTower tower, TowerConfig config, TowerConfig manifestConfig, string path) =>
         config.SameShape(manifestConfig) ? (tower, config) : throw new FileFormatException(path, "the user tower was written for a different model shape than the manifest describes");
@@ -148,15 +153,14 @@ public static partial class ServingBundle
         if (!sequence)
         {
             var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
-            var (tower, config) = Checked(model.User ?? throw new FileFormatException(path, "holds a sequence encoder, but the manifest describes a user tower"), model.Config.User!, manifestConfig, path);
+            var (tower, config) = TowerOf(model, manifestConfig, path);
             var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
             return (new TowerUserEncoder(tower, config, features, history), itemIds, seen, retriever);
         }
         var user = model.Sequence ?? throw new FileFormatException(path, "holds a user tower, but the manifest says the user encoder is a sequence encoder");
         var described = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         if (described != user.Config) throw new FileFormatException(path, "the sequence encoder was written for a different model shape than the manifest describes");
-        int users = (int)JsonFields.Int64(manifest, "users", manifestPath, 0, int.MaxValue);
-        var (ids, _, histories, seenItems) = ReadUsersAndItems(directory, users, 0, user.Config.NumItems);
+        var (ids, _, histories, seenItems) = ReadUsersAndItems(directory, UserCount(manifest, manifestPath), 0, user.Config.NumItems);
         return (user.Users(histories), ids, seenItems, retriever);
     }
 

@@ -71,7 +71,7 @@ public sealed class SequenceUser : Module
             if (e == 0 || users[e] != users[e - 1]) runs.Add(e);
         }
         runs.Add(users.Length);
-        var outputs = new ThreadLocal<float[]>(() => new float[window * d]);
+        using var outputs = new ThreadLocal<float[]>(() => new float[window * d]);
         Parallel.For(0, runs.Count - 1, Threads.Options, r =>
         {
             var buffer = outputs.Value!;

@@ -63,8 +63,6 @@ public static class TdmFit
         TdmFitOptions options, Action<TdmTrainer> train, Action<string>? log = null, CancellationToken cancel = default)
     {
         options.Validate();
-        if (user is SequenceUser && options.Tdm.TrainUserTower)
-            throw new ArgumentException("a sequence encoder stays frozen in TDM training: leave the user encoder frozen (--freeze-user true)");
         int width = UserPart(user).Dimension;
         if (itemVectors.Rows != data.ItemCount || itemVectors.Cols != width)
             throw new ArgumentException($"item vectors are {itemVectors}, expected [{data.ItemCount} x {width}] (one per item, the user encoder's width)");

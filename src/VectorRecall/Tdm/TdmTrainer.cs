@@ -65,7 +65,10 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
     private readonly Tensor? _trainVectors, _validationVectors;
 
     public TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm)
-        : base(model, options, TrainingExamples(model, data).User.Length)
+        : this(model, tree, data, options, tdm, TrainingExamples(model, data)) { }
+
+    private TdmTrainer(TdmModel model, ItemTree tree, RecDataset data, TrainerOptions options, TdmOptions tdm, (int[] User, int[] Position) train)
+        : base(model, options, train.User.Length)
     {
         if (tree.ItemCount != data.ItemCount) throw new ArgumentException($"the tree has {tree.ItemCount:N0} items, the data set {data.ItemCount:N0}");
         if (model.Config.Nodes != tree.NodeCount || model.Config.Dimension != tree.Dimension)
@@ -92,7 +95,7 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
             _inBatch = Enumerable.Range(0, tree.Depth).Select(_ => new InfoNceLoss(model.Config.Temperature)).ToArray();
             _nodeLogQ = NodeLogQ(tree, data.Train.ItemCounts(data.ItemCount));
         }
-        _train = TrainingExamples(model, data);
+        _train = train;
         _validation = data.Validation.Entries();
         if (model.Sequence is { } sequence)
         {
