@@ -100,8 +100,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         // Vectors start on a cache line and records are whole lines: a 128-d vector then spans 8
         // lines instead of 9 (about 15 % more queries per second for 9 % more memory).
         _vectorOffset = (4 + 4 * _maxM0 + 63) / 64 * 64;
-        // SQ8: the code, then the decoded vector's squared norm (what L2 needs besides the dot product).
-        _vectorBytes = options.Storage == VectorStorage.SQ8 ? dimension + 4 : 4 * dimension;
+        // SQ8: the code, then for L2 the decoded vector's squared norm (what L2 needs besides the dot product); inner product
+        // and cosine need none, so a 128-d code stays within two cache lines.
+        _vectorBytes = options.Storage == VectorStorage.SQ8 ? dimension + (metric == Metric.L2 ? 4 : 0) : 4 * dimension;
         _exactBytes = 4 * dimension;
         _quantised = options.Storage == VectorStorage.SQ8;
         _recordBytes = (_vectorOffset + _vectorBytes + 63) / 64 * 64;
@@ -289,11 +290,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
     }
 
-    /// <summary>A vector's 8-bit code and, after it, the squared norm of the vector the code decodes to.</summary>
+    /// <summary>A vector's 8-bit code and, for L2, after it the squared norm of the vector the code decodes to.</summary>
     private void WriteCode(ScalarQuantizer quantizer, ReadOnlySpan<float> vector, byte* destination)
     {
         var code = new Span<byte>(destination, Dimension);
         quantizer.Encode(vector, code);
+        if (Metric != Metric.L2) return;
         float[]? rented = Dimension > 1024 ? System.Buffers.ArrayPool<float>.Shared.Rent(Dimension) : null;
         Span<float> decoded = rented is null ? stackalloc float[Dimension] : rented.AsSpan(0, Dimension);
         quantizer.Decode(code, decoded);
@@ -878,6 +880,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             ["refine"] = Options.Refine,
             ["trained"] = Quantizer is null ? 0 : 1,
             ["reuse"] = Options.ReuseRemovedSlots ? 1 : 0,
+            ["layout"] = 1,
         });
         AtomicFile.Write(path, stream =>
         {
@@ -947,9 +950,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             int slots = (int)h.Count;
             reader.EnsureAvailable((long)slots * (index._recordBytes + sizeof(long) + sizeof(int) + 1), "nodes");
             index.EnsureCapacity(slots);
-            reader.BeginSection("level0", (long)slots * index._recordBytes);
-            for (int s = 0; s * SegmentSize < slots; s++)
-                reader.Read(new Span<byte>(index._level0[s], Math.Min(SegmentSize, slots - s * SegmentSize) * index._recordBytes));
+            index.ReadLevel0(reader, slots, h.Parameters.GetValueOrDefault("layout"));
             ReadBySegment(reader, "labels", index._labels, slots);
             ReadBySegment(reader, "levels", index._levels, slots);
             ReadBySegment(reader, "deleted", index._deleted, slots);
@@ -979,6 +980,27 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         {
             index.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The level-0 records. Layout 0 (files before layout 1) kept a squared norm after every 8-bit code, for inner product
+    /// too; such records are read whole and copied without it.
+    /// </summary>
+    private void ReadLevel0(IndexFile.Reader reader, int slots, long layout)
+    {
+        int fileRecord = layout == 0 && _quantised && Metric != Metric.L2 ? (_vectorOffset + _vectorBytes + 4 + 63) / 64 * 64 : _recordBytes;
+        reader.BeginSection("level0", (long)slots * fileRecord);
+        byte[]? staged = fileRecord == _recordBytes ? null : new byte[fileRecord];
+        for (int s = 0; s * SegmentSize < slots; s++)
+        {
+            int inSegment = Math.Min(SegmentSize, slots - s * SegmentSize);
+            if (staged is null) { reader.Read(new Span<byte>(_level0[s], inSegment * _recordBytes)); continue; }
+            for (int i = 0; i < inSegment; i++)
+            {
+                reader.Read(staged);
+                staged.AsSpan(0, _vectorOffset + _vectorBytes).CopyTo(new Span<byte>(_level0[s] + (long)i * _recordBytes, _recordBytes));
+            }
         }
     }
 

@@ -105,4 +105,39 @@ public unsafe class QuantisedStorageTests
         Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ4", 8, Metric.L2));
         Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ8,refine=0", 8, Metric.L2));
     }
+
+    // Written by the SQ8 index before its inner-product codes dropped the squared norm (layout 0): 12 vectors of 64 dimensions, M 2.
+    [Fact]
+    public void AFileFromBeforeTheTwoLineCodeLayoutLoadsAndSearchesAsAFreshBuild()
+    {
+        string fixtures = Path.Combine(AppContext.BaseDirectory, "Indexing", "Fixtures");
+        var vectors = VectorRecall.IO.Npy.ReadMatrix(Path.Combine(fixtures, "sq8_ip_layout0.npy"));
+        int n = vectors.Shape[0], dim = vectors.Shape[1];
+        using var old = HnswIndex.Load(Path.Combine(fixtures, "sq8_ip_layout0.vrix"));
+        using var fresh = new HnswIndex(dim, Metric.InnerProduct, new HnswOptions { M = 2, Storage = VectorStorage.SQ8 });
+        fresh.Add(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), vectors.Span);
+        Assert.Equal(n, old.Count);
+        Assert.Equal(fresh.Quantizer!.Min, old.Quantizer!.Min);
+        var (oldIds, oldScores, freshIds, freshScores) = (new long[n], new float[n], new long[n], new float[n]);
+        for (int r = 0; r < n; r++)
+        {
+            var query = vectors.Span.Slice(r * dim, dim);
+            var wide = new SearchOptions { Ef = 64 };
+            Assert.Equal(n, old.Search(query, n, oldIds, oldScores, wide));
+            Assert.Equal(n, fresh.Search(query, n, freshIds, freshScores, wide));
+            Assert.Equal(freshIds, oldIds);
+            Assert.Equal(freshScores, oldScores);
+            Assert.Equal(r, oldIds[0]);
+        }
+        // Saved again it is a layout-1 file that loads the same.
+        string path = Path.Combine(Path.GetTempPath(), $"vr-layout-{Guid.NewGuid():N}.vrix");
+        try
+        {
+            old.Save(path);
+            using var again = HnswIndex.Load(path);
+            Assert.Equal(n, again.Search(vectors.Span[..dim], n, freshIds, freshScores, new SearchOptions { Ef = 64 }));
+            Assert.Equal(0, freshIds[0]);
+        }
+        finally { File.Delete(path); }
+    }
 }
