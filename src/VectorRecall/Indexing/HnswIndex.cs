@@ -818,10 +818,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         Array.Copy(_deleted, deleted, _deleted.Length);
         for (int s = _level0.Length; s < segments; s++)
         {
-            nuint bytes = (nuint)SegmentSize * (nuint)_recordBytes;
-            level0[s] = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
-            NativeMemory.Clear(level0[s], bytes);
-            if (_quantised) exact[s] = (byte*)NativeMemory.AlignedAlloc((nuint)SegmentSize * (nuint)_exactBytes, 64);
+            level0[s] = NativeHeap.AllocateSegment((nuint)SegmentSize * (nuint)_recordBytes);
+            if (_quantised) exact[s] = NativeHeap.AllocateSegment((nuint)SegmentSize * (nuint)_exactBytes);
             labels[s] = new long[SegmentSize];
             levels[s] = new int[SegmentSize];
             upper[s] = new int[]?[SegmentSize];
@@ -856,8 +854,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private void FreeSegments()
     {
-        foreach (byte* segment in _level0) NativeMemory.AlignedFree(segment);
-        foreach (byte* segment in _exact) NativeMemory.AlignedFree(segment);
+        foreach (byte* segment in _level0) NativeHeap.Free(segment);
+        foreach (byte* segment in _exact) NativeHeap.Free(segment);
         _level0 = [];
         _exact = [];
     }
