@@ -77,7 +77,7 @@ internal static class BenchCommands
         if (q.Cols != index.Dimension) throw new ArgumentException($"{queryPath}: queries have dimension {q.Cols}, the index has {index.Dimension}");
         double bytesPerVector = index switch { HnswIndex h => h.BytesPerVector, FlatIndex f => f.BytesPerVector, _ => double.NaN };
         Console.WriteLine($"bytes_per_vector {bytesPerVector:F0}");
-        report["index"] = index is HnswIndex described ? $"HNSW{described.M},{described.Options.Storage}" + (described.Options.Storage == VectorStorage.SQ8 ? $",refine={described.Options.Refine}" : "") : "Flat";
+        report["index"] = index is HnswIndex described ? $"HNSW{described.M},{described.Options.Storage}" + (described.Options.Storage != VectorStorage.Float32 ? $",refine={described.Refine}" : "") : "Flat";
         report["bytes_per_vector"] = bytesPerVector;
 
         int nq = q.Rows;

@@ -50,7 +50,7 @@ internal static class InspectCommand
                 {
                     AnsiConsole.MarkupLineInterpolated($"{path}: [bold]{index.GetType().Name}[/], {index.Count:N0} vectors of dimension {index.Dimension}, metric {index.Metric}");
                     if (index is HnswIndex h)
-                        AnsiConsole.MarkupLineInterpolated($"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage == VectorStorage.SQ8 ? $" (refine {h.Options.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory");
+                        AnsiConsole.MarkupLineInterpolated($"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage != VectorStorage.Float32 ? $" (refine {h.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory");
                     else if (index is FlatIndex flat)
                         AnsiConsole.MarkupLineInterpolated($"{flat.BytesPerVector:F0} bytes per vector in memory");
                 }

@@ -41,7 +41,7 @@ public class IndexCommandTests
             Assert.Equal(2, rows.GetArrayLength());
             Assert.True(rows[1].GetProperty("recall").GetDouble() >= 0.9);
         }
-        var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq4", "--out", dir.File("x.vrix")]);
+        var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq2", "--out", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
         Assert.False(File.Exists(dir.File("x.vrix")));

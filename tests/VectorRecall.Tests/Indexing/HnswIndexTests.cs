@@ -24,8 +24,11 @@ public class HnswIndexTests
     [InlineData(Metric.InnerProduct, VectorStorage.Float32)]
     [InlineData(Metric.L2, VectorStorage.Float32)]
     [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
+    [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
     [InlineData(Metric.L2, VectorStorage.SQ8)]
+    [InlineData(Metric.L2, VectorStorage.SQ4)]
     [InlineData(Metric.Cosine, VectorStorage.SQ8)]
+    [InlineData(Metric.Cosine, VectorStorage.SQ4)]
     public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric, VectorStorage storage)
     {
         const int n = 10000, dim = 32;
@@ -145,6 +148,7 @@ public class HnswIndexTests
     [Theory]
     [InlineData(VectorStorage.Float32)]
     [InlineData(VectorStorage.SQ8)]
+    [InlineData(VectorStorage.SQ4)]
     public void SaveLoadGivesIdenticalResults(VectorStorage storage)
     {
         using var dir = new TempDir();
@@ -183,8 +187,11 @@ public class HnswIndexTests
     [InlineData("trailing", "trailing bytes", VectorStorage.Float32)]
     [InlineData("version", "version", VectorStorage.Float32)]
     [InlineData("truncated", "truncated", VectorStorage.SQ8)]
+    [InlineData("truncated", "truncated", VectorStorage.SQ4)]
     [InlineData("flipped", "checksum mismatch", VectorStorage.SQ8)]
+    [InlineData("flipped", "checksum mismatch", VectorStorage.SQ4)]
     [InlineData("trailing", "trailing bytes", VectorStorage.SQ8)]
+    [InlineData("trailing", "trailing bytes", VectorStorage.SQ4)]
     public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage)
     {
         using var dir = new TempDir();

@@ -5,72 +5,103 @@ namespace VectorRecall.Tests.Indexing;
 
 public unsafe class QuantisedStorageTests
 {
-    [Fact]
-    public void CodesDecodeWithinHalfAStepAndClampOutsideTheTrainedRange()
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void CodesDecodeWithinHalfAStepAndClampOutsideTheTrainedRange(int bits)
     {
-        const int dim = 9;
-        var data = VectorSets.Clustered(500, dim, 7, 3, normalise: false);
-        var quantizer = ScalarQuantizer.Train(data, dim);
-        var code = new byte[dim];
-        var decoded = new float[dim];
-        for (int r = 0; r < 500; r++)
+        foreach (int dim in new[] { 9, 64, 70 })
         {
-            var row = data.AsSpan(r * dim, dim);
-            quantizer.Encode(row, code);
+            var data = VectorSets.Clustered(500, dim, 7, 3, normalise: false);
+            var quantizer = ScalarQuantizer.Train(data, dim, bits);
+            Assert.Equal(bits == 8 ? dim : (dim + 63) / 64 * 32, quantizer.CodeBytes);
+            var code = new byte[quantizer.CodeBytes];
+            var decoded = new float[dim];
+            for (int r = 0; r < 500; r++)
+            {
+                var row = data.AsSpan(r * dim, dim);
+                quantizer.Encode(row, code);
+                quantizer.Decode(code, decoded);
+                for (int j = 0; j < dim; j++) Assert.True(MathF.Abs(decoded[j] - row[j]) <= quantizer.MaxError(j) * 1.001f + 1e-6f, $"row {r}, dimension {j}");
+            }
+            var outside = Enumerable.Range(0, dim).Select(j => quantizer.Min[j] - 5f).ToArray();
+            quantizer.Encode(outside, code);
+            Assert.All(code, c => Assert.Equal(0, c));
+            var above = Enumerable.Range(0, dim).Select(j => quantizer.Min[j] + quantizer.Step[j] * 1000f).ToArray();
+            quantizer.Encode(above, code);
             quantizer.Decode(code, decoded);
-            for (int j = 0; j < dim; j++) Assert.True(MathF.Abs(decoded[j] - row[j]) <= quantizer.MaxError(j) * 1.001f + 1e-6f, $"row {r}, dimension {j}");
+            for (int j = 0; j < dim; j++) Assert.Equal(quantizer.Min[j] + quantizer.Step[j] * ((1 << bits) - 1), decoded[j], 1e-4f);
         }
-        var outside = Enumerable.Range(0, dim).Select(j => quantizer.Min[j] - 5f).ToArray();
-        quantizer.Encode(outside, code);
-        Assert.All(code, c => Assert.Equal(0, c));
         Assert.Throws<ArgumentException>(() => new ScalarQuantizer([0f], [-1f]));
+        Assert.Throws<ArgumentException>(() => new ScalarQuantizer([0f], [1f], bits: 2));
         Assert.Throws<ArgumentException>(() => ScalarQuantizer.Train(new float[5], 2));
+        Assert.Throws<ArgumentException>(() => ScalarQuantizer.Train(new float[4], 2, bits: 4).Encode(new float[2], new byte[2]));
     }
 
-    [Fact]
-    public void AQueryAgainstACodeIsTheDotWithItsDecodedVectorWithinTheQuerysRounding()
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void AQueryAgainstACodeIsTheDotWithItsDecodedVectorWithinTheQuerysRounding(int bits)
     {
         var rng = new Rng(4);
         foreach (int dim in new[] { 1, 7, 32, 33, 64, 100, 128 })
         {
             var data = Enumerable.Range(0, 50 * dim).Select(_ => rng.NextFloat() * 4 - 2).ToArray();
-            var quantizer = ScalarQuantizer.Train(data, dim);
+            var quantizer = ScalarQuantizer.Train(data, dim, bits);
             var query = Enumerable.Range(0, dim).Select(_ => rng.NextFloat() - 0.5f).ToArray();
-            var quantised = new sbyte[dim];
+            var quantised = new sbyte[quantizer.QueryLength];
+            quantised.AsSpan().Fill(99);   // the padding past the dimension must come back zero
             var (offset, scale) = quantizer.Prepare(query, quantised);
-            Assert.All(quantised, v => Assert.InRange(v, -ScalarQuantizer.QueryLevels, ScalarQuantizer.QueryLevels));
-            var code = new byte[dim];
+            Assert.All(quantised, v => Assert.InRange(v, -quantizer.QueryLimit, quantizer.QueryLimit));
+            Assert.All(quantised[dim..], v => Assert.Equal(0, v));
+            var code = new byte[quantizer.CodeBytes];
             var decoded = new float[dim];
+            var levels = new float[dim];
             for (int r = 0; r < 50; r++)
             {
                 quantizer.Encode(data.AsSpan(r * dim, dim), code);
                 quantizer.Decode(code, decoded);
+                for (int j = 0; j < dim; j++) levels[j] = quantizer.Step[j] > 0 ? MathF.Round((decoded[j] - quantizer.Min[j]) / quantizer.Step[j]) : 0;
                 fixed (sbyte* q = quantised) fixed (byte* c = code)
                 {
-                    int fast = Distances.DotBytes(c, q, dim);
-                    Assert.Equal(Distances.DotBytesScalar(c, q, dim), fast);
+                    int fast = quantizer.Dot(c, q);
+                    int scalar = bits == 8 ? Distances.DotBytesScalar(c, q, dim) : Distances.DotNibblesScalar(c, q, quantizer.QueryLength / 64);
+                    Assert.Equal(scalar, fast);
                     // Each dimension's query value is off by at most half the scale, times its code.
                     float estimate = offset + scale * fast, reference = Distances.DotReference(query, decoded);
-                    float bound = scale / 2 * code.Sum(b => (float)b) + 1e-4f * (1 + MathF.Abs(reference));
+                    float bound = scale / 2 * levels.Sum() + 1e-4f * (1 + MathF.Abs(reference));
                     Assert.True(MathF.Abs(estimate - reference) <= bound, $"d={dim}: {estimate} against {reference} (bound {bound})");
                 }
             }
         }
-        // The largest codes against the largest query values: no 16-bit saturation inside the kernel.
+    }
+
+    [Fact]
+    public void TheLargestCodesAgainstTheLargestQueryValuesDoNotSaturateTheKernels()
+    {
+        var eight = new ScalarQuantizer(new float[64], Enumerable.Repeat(1f, 64).ToArray());
+        var four = new ScalarQuantizer(new float[64], Enumerable.Repeat(1f, 64).ToArray(), bits: 4);
         var ones = Enumerable.Repeat((byte)255, 64).ToArray();
-        var top = Enumerable.Repeat((sbyte)ScalarQuantizer.QueryLevels, 64).ToArray();
-        fixed (byte* c = ones) fixed (sbyte* q = top) Assert.Equal(64 * 255 * ScalarQuantizer.QueryLevels, Distances.DotBytes(c, q, 64));
+        foreach (var (quantizer, expected) in new[] { (eight, 64 * 255), (four, 64 * 15) })
+            foreach (int sign in new[] { 1, -1 })
+            {
+                var top = Enumerable.Repeat((sbyte)(sign * quantizer.QueryLimit), 64).ToArray();
+                fixed (byte* c = ones) fixed (sbyte* q = top)
+                    Assert.Equal(sign * expected * quantizer.QueryLimit, quantizer.Dot(c, q));
+            }
     }
 
     [Theory]
-    [InlineData(Metric.InnerProduct)]
-    [InlineData(Metric.L2)]
-    public void AFilterNeverLetsARefusedIdThroughAndStillFillsK(Metric metric)
+    [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
+    [InlineData(Metric.L2, VectorStorage.SQ8)]
+    [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
+    [InlineData(Metric.L2, VectorStorage.SQ4)]
+    public void AFilterNeverLetsARefusedIdThroughAndStillFillsK(Metric metric, VectorStorage storage)
     {
         const int n = 3000, dim = 16, k = 20;
         var data = VectorSets.Clustered(n, dim, 20, 9);
         var ids = VectorSets.Ids(n);
-        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 12, EfConstruction = 80, Storage = VectorStorage.SQ8 });
+        using var index = new HnswIndex(dim, metric, new HnswOptions { M = 12, EfConstruction = 80, Storage = storage });
         index.Add(ids, data);
         var refused = new ExcludedIds();
         foreach (long id in ids.Where((_, i) => i % 3 != 0)) refused.Add(id);
@@ -102,7 +133,8 @@ public unsafe class QuantisedStorageTests
         }
         using var plain = new HnswIndex(8, Metric.L2);
         Assert.Throws<InvalidOperationException>(() => plain.Train(new float[8]));
-        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ4", 8, Metric.L2));
+        using (var four = Assert.IsType<HnswIndex>(IndexFactory.Create("HNSW16,SQ4", 8, Metric.L2))) Assert.Equal(VectorStorage.SQ4, four.Options.Storage);
+        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ2", 8, Metric.L2));
         Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ8,refine=0", 8, Metric.L2));
     }
 

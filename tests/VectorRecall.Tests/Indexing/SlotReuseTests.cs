@@ -27,6 +27,7 @@ public class SlotReuseTests
     [Theory]
     [InlineData(VectorStorage.Float32)]
     [InlineData(VectorStorage.SQ8)]
+    [InlineData(VectorStorage.SQ4)]
     public void AddsTakeRemovedSlotsAndTheIndexSearchesAsWell(VectorStorage storage)
     {
         const int n = 3000;
