@@ -126,17 +126,18 @@ internal static class IndexCommands
     }
 
     internal static Option<string> StorageOption() =>
-        new("--storage") { Description = "what the HNSW walk reads: float32, sq8 (8-bit codes, a quarter of the bytes) or sq4 (4-bit, an eighth); with codes, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };
+        new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter) or sq4 (4-bit, an eighth); with any but float32, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };
 
     internal static Option<int?> RefineOption() =>
-        new("--refine") { Description = "sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 2 for sq8, 4 for sq4)" };
+        new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2)" };
 
     internal static VectorStorage ParseStorage(string text) => text.ToLowerInvariant() switch
     {
         "float32" or "f32" => VectorStorage.Float32,
         "sq8" => VectorStorage.SQ8,
         "sq4" => VectorStorage.SQ4,
-        _ => throw new ArgumentException($"--storage: unknown '{text}' (expected float32, sq8 or sq4)"),
+        "fp16" or "f16" => VectorStorage.FP16,
+        _ => throw new ArgumentException($"--storage: unknown '{text}' (expected float32, fp16, sq8 or sq4)"),
     };
 
     internal static Option<string> MetricOption() =>

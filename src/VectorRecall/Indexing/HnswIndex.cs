@@ -20,11 +20,11 @@ public sealed record HnswOptions
     public int Threads { get; init; }
     /// <summary>Seed of the level draws: with one thread, the same seed and order give the same graph.</summary>
     public ulong Seed { get; init; } = 100;
-    /// <summary>How the walk reads vectors: float32, or 8- or 4-bit codes (<see cref="ScalarQuantizer"/>) with the exact vectors kept apart for the final ranking.</summary>
+    /// <summary>How the walk reads vectors: float32, or float16 or 8- or 4-bit codes (<see cref="ScalarQuantizer"/>) with the exact vectors kept apart for the final ranking.</summary>
     public VectorStorage Storage { get; init; } = VectorStorage.Float32;
     /// <summary>
     /// Quantised storage: the walk's best Refine·k candidates are ranked again with the exact vectors (faiss's <c>k_factor</c>).
-    /// Null: 2 for <see cref="VectorStorage.SQ8"/>, 4 for <see cref="VectorStorage.SQ4"/>, whose coarser codes rank the walk's
+    /// Null: 4 for <see cref="VectorStorage.SQ4"/>, else 2; SQ4's coarser codes rank the walk's
     /// list less well (on 100k × 128 and on clustered sets, SQ4 at 4 reaches SQ8's recall at 2 for the same ef).
     /// </summary>
     public int? Refine { get; init; }
@@ -44,6 +44,8 @@ public enum VectorStorage
     SQ8,
     /// <summary>Half a byte per dimension (15 steps per trained range); exact vectors re-rank the final candidates.</summary>
     SQ4,
+    /// <summary>IEEE half precision, 2 bytes per dimension (nothing to train; magnitudes past 65,504 are clamped); exact vectors re-rank the final candidates.</summary>
+    FP16,
 }
 
 /// <summary>
@@ -53,8 +55,9 @@ public enum VectorStorage
 /// small per-node arrays. Writers publish a link list by writing its entries before its count,
 /// and a node's vector before any link to it, so a concurrent reader only ever meets finished
 /// nodes. Removal marks a node deleted: searches still walk through it (the graph stays
-/// connected) but never return it. With <see cref="VectorStorage.SQ8"/> or <see cref="VectorStorage.SQ4"/> the record holds the
-/// vector's 8- or 4-bit code instead (a quarter or an eighth of the bytes per visited node), the walk ranks by codes, and the exact vectors, kept in their
+/// connected) but never return it. With <see cref="VectorStorage.FP16"/>, <see cref="VectorStorage.SQ8"/> or
+/// <see cref="VectorStorage.SQ4"/> the record holds the vector in half precision or as an 8- or 4-bit code instead (a half,
+/// a quarter or an eighth of the bytes per visited node), the walk ranks by those, and the exact vectors, kept in their
 /// own segments, build the graph and re-rank the walk's best <see cref="Refine"/>·k.
 /// </summary>
 public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
@@ -65,7 +68,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private readonly int _maxM0;
     private readonly int _recordBytes, _vectorOffset, _vectorBytes, _exactBytes;
-    private readonly bool _quantised;
+    private readonly bool _apart;     // the exact vectors are kept apart from what the walk reads
     private readonly double _levelScale;
     private readonly Rng _levelRng;
     private readonly object _growLock = new(), _entryLock = new(), _repairLock = new();
@@ -109,8 +112,13 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         _vectorOffset = (4 + 4 * _maxM0 + 63) / 64 * 64;
         // Codes: the code, then for L2 the decoded vector's squared norm (what L2 needs besides the dot product); inner product
         // and cosine need none, so a 128-d 8-bit code stays within two cache lines and a 4-bit one within one.
-        _quantised = options.Storage != VectorStorage.Float32;
-        _vectorBytes = _quantised ? ScalarQuantizer.CodeLength(dimension, CodeBits) + (metric == Metric.L2 ? 4 : 0) : 4 * dimension;
+        _apart = options.Storage != VectorStorage.Float32;
+        _vectorBytes = options.Storage switch
+        {
+            VectorStorage.Float32 => 4 * dimension,
+            VectorStorage.FP16 => 2 * dimension,
+            _ => ScalarQuantizer.CodeLength(dimension, CodeBits) + (metric == Metric.L2 ? 4 : 0),
+        };
         _exactBytes = 4 * dimension;
         _recordBytes = (_vectorOffset + _vectorBytes + 63) / 64 * 64;
         _levelScale = 1 / Math.Log(options.M);
@@ -142,6 +150,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private int CodeBits => Options.Storage == VectorStorage.SQ4 ? 4 : 8;
 
+    /// <summary>Whether the storage has a quantiser to train (SQ8, SQ4).</summary>
+    private bool Trained => Options.Storage is VectorStorage.SQ8 or VectorStorage.SQ4;
+
     /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags, and the exact vector kept apart by quantised storage).</summary>
     public double BytesPerVector
     {
@@ -150,7 +161,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             int n = Math.Max(1, SlotCount);
             long upper = 0;
             for (int s = 0; s < n; s++) upper += (UpperLinks(s)?.Length ?? 0) * 4L;
-            return _recordBytes + 8 + 4 + 1 + (double)upper / n + (_quantised ? _exactBytes : 0);
+            return _recordBytes + 8 + 4 + 1 + (double)upper / n + (_apart ? _exactBytes : 0);
         }
     }
 
@@ -168,7 +179,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int n = VectorChecks.AddCount(ids, vectors, Dimension);
         foreach (long id in ids) if (_slotOf.ContainsKey(id)) throw new ArgumentException($"id {id} is already in the index");
         if (n == 0) return;
-        if (_quantised && Quantizer is null) Train(vectors);
+        if (Trained && Quantizer is null) Train(vectors);
 
         // Slots and levels are drawn up front, in input order, so one thread reproduces one graph. A reused slot keeps its level.
         var slots = new int[n];
@@ -250,7 +261,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     public void Train(ReadOnlySpan<float> vectors)
     {
-        if (!_quantised) throw new InvalidOperationException($"{Options.Storage} storage has nothing to train");
+        if (!Trained) throw new InvalidOperationException($"{Options.Storage} storage has nothing to train");
         if (vectors.Length % Dimension != 0 || vectors.IsEmpty) throw new ArgumentException($"{vectors.Length} floats are no rows of {Dimension}");
         var rows = vectors.ToArray();
         if (Metric == Metric.Cosine)
@@ -297,6 +308,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         vector.CopyTo(dst);
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
         if (Quantizer is { } quantizer) WriteCode(quantizer, dst, record + _vectorOffset);
+        else if (Options.Storage == VectorStorage.FP16) Distances.ToHalves(dst, (ushort*)(record + _vectorOffset));
         _labels[slot >> SegmentBits][slot & SegmentMask] = id;
         _levels[slot >> SegmentBits][slot & SegmentMask] = level;
         _upper[slot >> SegmentBits][slot & SegmentMask] = level > 0 ? NewUpperLinks(level) : null;
@@ -511,6 +523,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             fixed (float* q = scratch.Query)
             {
                 if (Quantizer is { } quantizer) return SearchCodes(quantizer, q, entry, ef, k, ids, scores, scratch, filter);
+                if (_apart) return SearchApart(new HalfDistance(this, q), q, entry, ef, k, ids, scores, scratch, filter);
                 Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
             }
 
@@ -540,20 +553,26 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         SearchLayer(distance, current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
     }
 
-    /// <summary>
-    /// Quantised search: the walk ranks by codes, with a candidate list of at least <see cref="Refine"/>·k; its
-    /// best Refine·k are ranked again by their exact vectors, and the best k of those returned with exact scores.
-    /// </summary>
+    /// <summary>Quantised search: the query rounded to bytes on the codes' scale, then <see cref="SearchApart"/> by codes.</summary>
     private int SearchCodes(ScalarQuantizer quantizer, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
     {
-        int refine = (int)Math.Min((long)k * Refine, int.MaxValue / 2);
         if (scratch.QueryCode.Length < quantizer.QueryLength) scratch.QueryCode = GC.AllocateUninitializedArray<sbyte>(quantizer.QueryLength, pinned: true);
         var query = new ReadOnlySpan<float>(q, Dimension);
         var (offset, scale) = quantizer.Prepare(query, scratch.QueryCode.AsSpan(0, quantizer.QueryLength));
         float norm = Metric == Metric.L2 ? TensorPrimitives.Dot(query, query) : 0f;
         fixed (sbyte* code = scratch.QueryCode)
-            Walk(new CodeDistance(this, quantizer, code, offset, scale, norm), entry, Math.Max(ef, refine), scratch, filter);
+            return SearchApart(new CodeDistance(this, quantizer, code, offset, scale, norm), q, entry, ef, k, ids, scores, scratch, filter);
+    }
 
+    /// <summary>
+    /// Search of compact storage: the walk ranks by what <paramref name="distance"/> reads, with a candidate list of at least
+    /// <see cref="Refine"/>·k; its best Refine·k are ranked again by their exact vectors, and the best k of those returned with exact scores.
+    /// </summary>
+    private int SearchApart<TDistance>(in TDistance distance, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
+        where TDistance : struct, IQueryDistance
+    {
+        int refine = (int)Math.Min((long)k * Refine, int.MaxValue / 2);
+        Walk(distance, entry, Math.Max(ef, refine), scratch, filter);
         var results = scratch.Results;
         while (results.Count > refine) results.Pop();
         int found = results.Count;
@@ -767,6 +786,26 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         public int Ahead => 8;
     }
 
+    /// <summary>Half-precision vectors against the float query, converted on the fly.</summary>
+    private readonly struct HalfDistance(HnswIndex index, float* query) : IQueryDistance
+    {
+        private readonly HnswIndex _index = index;
+        private readonly float* _query = query;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot)
+        {
+            var halves = (ushort*)(_index.Record(slot) + _index._vectorOffset);
+            return _index.Metric == Metric.L2 ? Distances.SquaredL2Halves(_query, halves, _index.Dimension) : 1f - Distances.DotHalves(_query, halves, _index.Dimension);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot) => HnswIndex.Prefetch(_index.Record(slot) + _index._vectorOffset, _index._vectorBytes);
+
+        // Half a float vector's lines: between float32's 2 and an 8-bit code's 8.
+        public int Ahead => 4;
+    }
+
     /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float Distance(float* a, float* b) =>
@@ -794,7 +833,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>A node's exact vector: in its record (float32 storage), or in the exact segments beside the codes (SQ8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float* Exact(int slot) => !_quantised ? (float*)(Record(slot) + _vectorOffset) : (float*)(_exact[slot >> SegmentBits] + (long)(slot & SegmentMask) * _exactBytes);
+    private float* Exact(int slot) => !_apart ? (float*)(Record(slot) + _vectorOffset) : (float*)(_exact[slot >> SegmentBits] + (long)(slot & SegmentMask) * _exactBytes);
 
     private long Label(int slot) => _labels[slot >> SegmentBits][slot & SegmentMask];
     private int LevelOf(int slot) => _levels[slot >> SegmentBits][slot & SegmentMask];
@@ -822,7 +861,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int segments = (slots + SegmentSize - 1) / SegmentSize;
         if (segments <= _level0.Length) return;
         var level0 = new byte*[segments];
-        var exact = new byte*[_quantised ? segments : 0];
+        var exact = new byte*[_apart ? segments : 0];
         var labels = new long[segments][];
         var levels = new int[segments][];
         var upper = new int[]?[segments][];
@@ -836,7 +875,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         for (int s = _level0.Length; s < segments; s++)
         {
             level0[s] = NativeHeap.AllocateSegment((nuint)SegmentSize * (nuint)_recordBytes);
-            if (_quantised) exact[s] = NativeHeap.AllocateSegment((nuint)SegmentSize * (nuint)_exactBytes);
+            if (_apart) exact[s] = NativeHeap.AllocateSegment((nuint)SegmentSize * (nuint)_exactBytes);
             labels[s] = new long[SegmentSize];
             levels[s] = new int[SegmentSize];
             upper[s] = new int[]?[SegmentSize];
@@ -910,7 +949,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             for (int s = 0; s < slots; s++) upperInts += UpperLinks(s)?.Length ?? 0;
             writer.BeginSection("upper", upperInts * 4);
             for (int s = 0; s < slots; s++) if (UpperLinks(s) is { } u) writer.Write(MemoryMarshal.AsBytes(u.AsSpan()));
-            if (_quantised)
+            if (_apart)
             {
                 // An untrained index has no quantiser yet: zero-length ranges stand for none.
                 writer.Section("sq_min", MemoryMarshal.AsBytes(Quantizer is { } q ? q.Min : []));
@@ -985,7 +1024,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 reader.Read(MemoryMarshal.AsBytes(links.AsSpan()));
                 index._upper[s >> SegmentBits][s & SegmentMask] = links;
             }
-            if (index._quantised) index.ReadExact(reader, path, slots, h.Parameters.GetValueOrDefault("trained") == 1);
+            if (index._apart) index.ReadExact(reader, path, slots, h.Parameters.GetValueOrDefault("trained") == 1);
             reader.Finish();
             index.Validate(path, slots, h.Parameter("entry", path));
             index.RepairReachability();  // files written before the repair existed may hold cut-off items
@@ -1004,7 +1043,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     private void ReadLevel0(IndexFile.Reader reader, int slots, long layout)
     {
-        int fileRecord = layout == 0 && _quantised && Metric != Metric.L2 ? (_vectorOffset + _vectorBytes + 4 + 63) / 64 * 64 : _recordBytes;
+        int fileRecord = layout == 0 && _apart && Metric != Metric.L2 ? (_vectorOffset + _vectorBytes + 4 + 63) / 64 * 64 : _recordBytes;
         reader.BeginSection("level0", (long)slots * fileRecord);
         byte[]? staged = fileRecord == _recordBytes ? null : new byte[fileRecord];
         for (int s = 0; s * SegmentSize < slots; s++)
@@ -1019,10 +1058,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         }
     }
 
-    /// <summary>Quantised storage's quantiser (empty when untrained) and exact vectors.</summary>
+    /// <summary>Compact storage's quantiser (empty when untrained, and for FP16) and exact vectors.</summary>
     private void ReadExact(IndexFile.Reader reader, string path, int slots, bool trained)
     {
-        if (slots > 0 && !trained) throw new FileFormatException(path, $"{slots} quantised vectors but no quantiser");
+        if (slots > 0 && trained != Trained) throw new FileFormatException(path, $"{slots} {Options.Storage} vectors {(Trained ? "but no quantiser" : "with a quantiser it does not use")}");
         int ranges = trained ? Dimension : 0;
         var min = new float[ranges];
         var step = new float[ranges];

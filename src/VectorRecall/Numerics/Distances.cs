@@ -181,6 +181,79 @@ internal static unsafe class Distances
         return sum;
     }
 
+    /// <summary>Writes <paramref name="x"/> as IEEE half-precision bits, rounded to nearest, magnitudes past 65,504 clamped to it.</summary>
+    public static void ToHalves(ReadOnlySpan<float> x, ushort* halves)
+    {
+        for (int i = 0; i < x.Length; i++) halves[i] = BitConverter.HalfToUInt16Bits((Half)Math.Clamp(x[i], -65504f, 65504f));
+    }
+
+    /// <summary>Inner product of <paramref name="n"/> floats and <paramref name="n"/> half-precision values.</summary>
+    public static float DotHalves(float* x, ushort* halves, int n) => Avx2.IsSupported && Fma.IsSupported ? DotHalves256(x, halves, n) : DotHalvesScalar(x, halves, n);
+
+    /// <summary>Squared Euclidean distance of <paramref name="n"/> floats and <paramref name="n"/> half-precision values.</summary>
+    public static float SquaredL2Halves(float* x, ushort* halves, int n) => Avx2.IsSupported && Fma.IsSupported ? SquaredL2Halves256(x, halves, n) : SquaredL2HalvesScalar(x, halves, n);
+
+    // Eight halves to floats without F16C (which .NET does not expose): the exponent and mantissa shifted into a float's
+    // fields read as 2^(e−127)·1.m, and one multiply by 2^112 rebiases it to 2^(e−15)·1.m (subnormals and zero come out
+    // right too); then the sign. Finite values only, which is all ToHalves writes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Widen(ushort* halves)
+    {
+        var bits = Avx2.ConvertToVector256Int32(Sse2.LoadVector128(halves)).AsUInt32();
+        var magnitude = Avx2.ShiftLeftLogical(bits & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create(5.192297e33f);
+        return (magnitude.AsUInt32() | Avx2.ShiftLeftLogical(bits & Vector256.Create(0x8000u), 16)).AsSingle();
+    }
+
+    internal static float DotHalves256(float* x, ushort* halves, int n)
+    {
+        int i = 0;
+        Vector256<float> a0 = default, a1 = default;
+        for (; i <= n - 16; i += 16)
+        {
+            a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), Widen(halves + i), a0);
+            a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), Widen(halves + i + 8), a1);
+        }
+        for (; i <= n - 8; i += 8) a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), Widen(halves + i), a0);
+        float sum = Vector256.Sum(a0 + a1);
+        for (; i < n; i++) sum += x[i] * (float)BitConverter.UInt16BitsToHalf(halves[i]);
+        return sum;
+    }
+
+    internal static float SquaredL2Halves256(float* x, ushort* halves, int n)
+    {
+        int i = 0;
+        Vector256<float> a0 = default, a1 = default;
+        for (; i <= n - 16; i += 16)
+        {
+            var d0 = Avx.LoadVector256(x + i) - Widen(halves + i);
+            var d1 = Avx.LoadVector256(x + i + 8) - Widen(halves + i + 8);
+            a0 = Fma.MultiplyAdd(d0, d0, a0);
+            a1 = Fma.MultiplyAdd(d1, d1, a1);
+        }
+        for (; i <= n - 8; i += 8)
+        {
+            var d = Avx.LoadVector256(x + i) - Widen(halves + i);
+            a0 = Fma.MultiplyAdd(d, d, a0);
+        }
+        float sum = Vector256.Sum(a0 + a1);
+        for (; i < n; i++) { float d = x[i] - (float)BitConverter.UInt16BitsToHalf(halves[i]); sum += d * d; }
+        return sum;
+    }
+
+    internal static float DotHalvesScalar(float* x, ushort* halves, int n)
+    {
+        float sum = 0;
+        for (int i = 0; i < n; i++) sum += x[i] * (float)BitConverter.UInt16BitsToHalf(halves[i]);
+        return sum;
+    }
+
+    internal static float SquaredL2HalvesScalar(float* x, ushort* halves, int n)
+    {
+        float sum = 0;
+        for (int i = 0; i < n; i++) { float d = x[i] - (float)BitConverter.UInt16BitsToHalf(halves[i]); sum += d * d; }
+        return sum;
+    }
+
     internal static int DotBytesScalar(byte* codes, sbyte* query, int n)
     {
         int sum = 0;

@@ -25,10 +25,13 @@ public class HnswIndexTests
     [InlineData(Metric.L2, VectorStorage.Float32)]
     [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
     [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
+    [InlineData(Metric.InnerProduct, VectorStorage.FP16)]
     [InlineData(Metric.L2, VectorStorage.SQ8)]
     [InlineData(Metric.L2, VectorStorage.SQ4)]
+    [InlineData(Metric.L2, VectorStorage.FP16)]
     [InlineData(Metric.Cosine, VectorStorage.SQ8)]
     [InlineData(Metric.Cosine, VectorStorage.SQ4)]
+    [InlineData(Metric.Cosine, VectorStorage.FP16)]
     public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric, VectorStorage storage)
     {
         const int n = 10000, dim = 32;
@@ -149,6 +152,7 @@ public class HnswIndexTests
     [InlineData(VectorStorage.Float32)]
     [InlineData(VectorStorage.SQ8)]
     [InlineData(VectorStorage.SQ4)]
+    [InlineData(VectorStorage.FP16)]
     public void SaveLoadGivesIdenticalResults(VectorStorage storage)
     {
         using var dir = new TempDir();
@@ -188,10 +192,13 @@ public class HnswIndexTests
     [InlineData("version", "version", VectorStorage.Float32)]
     [InlineData("truncated", "truncated", VectorStorage.SQ8)]
     [InlineData("truncated", "truncated", VectorStorage.SQ4)]
+    [InlineData("truncated", "truncated", VectorStorage.FP16)]
     [InlineData("flipped", "checksum mismatch", VectorStorage.SQ8)]
     [InlineData("flipped", "checksum mismatch", VectorStorage.SQ4)]
+    [InlineData("flipped", "checksum mismatch", VectorStorage.FP16)]
     [InlineData("trailing", "trailing bytes", VectorStorage.SQ8)]
     [InlineData("trailing", "trailing bytes", VectorStorage.SQ4)]
+    [InlineData("trailing", "trailing bytes", VectorStorage.FP16)]
     public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage)
     {
         using var dir = new TempDir();

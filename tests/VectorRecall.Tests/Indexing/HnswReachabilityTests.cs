@@ -22,12 +22,16 @@ public class HnswReachabilityTests
     [InlineData(Metric.Cosine, false, 2, VectorStorage.Float32)]
     [InlineData(Metric.InnerProduct, false, 2, VectorStorage.SQ8)]
     [InlineData(Metric.InnerProduct, false, 2, VectorStorage.SQ4)]
+    [InlineData(Metric.InnerProduct, false, 2, VectorStorage.FP16)]
     [InlineData(Metric.InnerProduct, true, 2, VectorStorage.SQ8)]
     [InlineData(Metric.InnerProduct, true, 2, VectorStorage.SQ4)]
+    [InlineData(Metric.InnerProduct, true, 2, VectorStorage.FP16)]
     [InlineData(Metric.L2, false, 2, VectorStorage.SQ8)]
     [InlineData(Metric.L2, false, 2, VectorStorage.SQ4)]
+    [InlineData(Metric.L2, false, 2, VectorStorage.FP16)]
     [InlineData(Metric.Cosine, false, 2, VectorStorage.SQ8)]
     [InlineData(Metric.Cosine, false, 2, VectorStorage.SQ4)]
+    [InlineData(Metric.Cosine, false, 2, VectorStorage.FP16)]
     public void AWideEnoughSearchReturnsEveryItem(Metric metric, bool normalised, int threads, VectorStorage storage)
     {
         const int n = 3000, dim = 16;

@@ -95,7 +95,9 @@ public unsafe class QuantisedStorageTests
     [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
     [InlineData(Metric.L2, VectorStorage.SQ8)]
     [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
+    [InlineData(Metric.InnerProduct, VectorStorage.FP16)]
     [InlineData(Metric.L2, VectorStorage.SQ4)]
+    [InlineData(Metric.L2, VectorStorage.FP16)]
     public void AFilterNeverLetsARefusedIdThroughAndStillFillsK(Metric metric, VectorStorage storage)
     {
         const int n = 3000, dim = 16, k = 20;

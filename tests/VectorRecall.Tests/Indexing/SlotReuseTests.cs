@@ -28,6 +28,7 @@ public class SlotReuseTests
     [InlineData(VectorStorage.Float32)]
     [InlineData(VectorStorage.SQ8)]
     [InlineData(VectorStorage.SQ4)]
+    [InlineData(VectorStorage.FP16)]
     public void AddsTakeRemovedSlotsAndTheIndexSearchesAsWell(VectorStorage storage)
     {
         const int n = 3000;

@@ -57,4 +57,39 @@ public class DistanceTests
         Assert.Throws<ArgumentException>(() => Distances.DotMany(q.Span, rows.Span[..100], dot));
         Assert.Equal(0f, Distances.Cosine(new float[4], q.Span[..4]));
     }
+
+    [Fact]
+    public unsafe void HalvesRoundTripWithinHalfPrecisionAndTheKernelsMatchTheirScalarReference()
+    {
+        var rng = new Rng(21);
+        foreach (int n in new[] { 1, 7, 8, 15, 16, 33, 128 })
+        {
+            var x = Enumerable.Range(0, n).Select(_ => (rng.NextFloat() - 0.5f) * 8).ToArray();
+            var y = Enumerable.Range(0, n).Select(_ => (rng.NextFloat() - 0.5f) * 8).ToArray();
+            var halves = new ushort[n];
+            fixed (ushort* written = halves) Distances.ToHalves(y, written);
+            for (int i = 0; i < n; i++) Assert.True(MathF.Abs((float)BitConverter.UInt16BitsToHalf(halves[i]) - y[i]) <= MathF.Abs(y[i]) / 2048 + 1e-7f);
+            fixed (float* px = x) fixed (ushort* ph = halves)
+            {
+                Assert.Equal(Distances.DotHalvesScalar(px, ph, n), Distances.DotHalves(px, ph, n), 1e-4f * n);
+                Assert.Equal(Distances.SquaredL2HalvesScalar(px, ph, n), Distances.SquaredL2Halves(px, ph, n), 1e-4f * n);
+            }
+        }
+        // Zero, subnormals, the largest finite half and clamping beyond it all widen exactly.
+        var special = new[] { 0f, -0f, 3e-6f, -6e-8f, 65504f, -65504f, 1e9f, -1e9f, 1f, -2.5f, 0.1f, 1000f, 0f, 0f, 0f, 0f };
+        var bits = new ushort[special.Length];
+        var ones = Enumerable.Repeat(0f, special.Length).ToArray();
+        fixed (ushort* ph = bits) fixed (float* po = ones)
+        {
+            Distances.ToHalves(special, ph);
+            for (int i = 0; i < special.Length; i++)
+            {
+                Array.Clear(ones);
+                ones[i] = 1;
+                float expected = (float)BitConverter.UInt16BitsToHalf(bits[i]);
+                Assert.Equal(expected, Distances.DotHalves(po, ph, special.Length));
+                Assert.Equal(Math.Clamp(special[i], -65504f, 65504f), expected, MathF.Abs(special[i]) / 2048 + 1e-7f);
+            }
+        }
+    }
 }
