@@ -6,9 +6,10 @@ using VectorRecall.Serving;
 namespace VectorRecall.Benchmarks;
 
 /// <summary>
-/// <c>-- recall BUNDLE [k]</c>: where batch recall time goes for a serving bundle — encoding the
+/// <c>-- recall BUNDLE [k] [storages]</c>: where batch recall time goes for a serving bundle — encoding the
 /// users, the index's batch search alone, the whole <see cref="RecallService.BatchRecall"/> — and
-/// what exact search (a <see cref="FlatIndex"/> of the same size) would cost instead; for HNSW, recall@k and speed per ef.
+/// what exact search (a <see cref="FlatIndex"/> of the same size) would cost instead; for HNSW, recall@k and speed per ef,
+/// and with <c>storages</c> (e.g. <c>float32,sq8,sq4</c>) the bundle's item vectors indexed again with each storage kind.
 /// </summary>
 internal static class RecallThroughput
 {
@@ -36,30 +37,72 @@ internal static class RecallThroughput
             double exact = Best(Rounds(256), batch, q0 => flat.SearchBatch(queries.RowRange(q0, batch).Span, k, ids, scores, counts));
             Console.WriteLine($"{batch,5} {encode,13:F0} {search,14:F0} {recall,13:F0} {exact,14:F0}");
         }
-        if (index is HnswIndex hnsw) EfTradeOff(service, hnsw, queries, k);
+        if (index is not HnswIndex hnsw) return;
+        var truth = ExactTop(service, queries, k);
+        EfTradeOff(hnsw, queries, truth, k);
+        if (args.Length > 2) CompareStorages(service, hnsw, queries, truth, k, args[2].Split(','));
+    }
+
+    private const int TruthQueries = 500;
+
+    /// <summary>The exact top-k item rows of the first <see cref="TruthQueries"/> queries over the bundle's own item vectors.</summary>
+    private static long[] ExactTop(RecallService service, Tensor queries, int k)
+    {
+        var vectors = service.LoadItemVectors();
+        using var exact = new FlatIndex(vectors.Shape[1], Metric.InnerProduct);
+        exact.Add(Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray(), vectors.Span);
+        var truth = new long[TruthQueries * k]; var scores = new float[k];
+        for (int q = 0; q < TruthQueries; q++) exact.Search(queries.Row(q), k, truth.AsSpan(q * k, k), scores);
+        return truth;
+    }
+
+    private static double RecallAgainst(IVectorIndex index, Tensor queries, long[] truth, int k, SearchOptions options)
+    {
+        long hits = 0;
+        var ids = new long[k]; var scores = new float[k];
+        for (int q = 0; q < TruthQueries; q++)
+        {
+            int found = index.Search(queries.Row(q), k, ids, scores, options);
+            var expected = truth.AsSpan(q * k, k);
+            foreach (long id in ids.AsSpan(0, found)) if (expected.Contains(id)) hits++;
+        }
+        return (double)hits / (TruthQueries * k);
+    }
+
+    /// <summary>The bundle's item vectors indexed with each storage kind (the bundle's M, efConstruction and ef): what compact storage buys at batch 64.</summary>
+    private static void CompareStorages(RecallService service, HnswIndex bundled, Tensor queries, long[] truth, int k, string[] storages)
+    {
+        var vectors = service.LoadItemVectors();
+        var rows = Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray();
+        var options = new SearchOptions { Ef = bundled.EfSearch };
+        const int batch = 64;
+        var ids = new long[batch * k]; var scores = new float[batch * k]; var counts = new int[batch];
+        Console.WriteLine($"storage (ef {bundled.EfSearch})   build s   bytes/vector   recall@{k} vs exact   batch-{batch} QPS   single-query QPS");
+        foreach (string name in storages)
+        {
+            var storage = Enum.Parse<VectorStorage>(name, ignoreCase: true);
+            var clock = Stopwatch.StartNew();
+            using var index = new HnswIndex(bundled.Dimension, Metric.InnerProduct, new HnswOptions { M = bundled.M, EfConstruction = bundled.Options.EfConstruction, EfSearch = bundled.EfSearch, Storage = storage });
+            index.Add(rows, vectors.Span);
+            double build = clock.Elapsed.TotalSeconds;
+            double recall = RecallAgainst(index, queries, truth, k, options);
+            double batched = Best(Math.Max(1, 2048 / batch) * batch, batch, q0 => index.SearchBatch(queries.RowRange(q0, batch).Span, k, ids, scores, counts));
+            double single = Best(TruthQueries, 1, q0 => index.Search(queries.Row(q0), k, ids, scores, options));
+            Console.WriteLine($"{storage,-20} {build,8:F1} {index.BytesPerVector,14:F0} {recall,20:F4} {batched,16:F0} {single,18:F0}");
+        }
     }
 
     /// <summary>What a smaller candidate list (<c>serve --ef-search</c>) buys and costs: recall@k against exact search on the bundle's own item vectors, and one-query-at-a-time QPS.</summary>
-    private static void EfTradeOff(RecallService service, HnswIndex hnsw, Tensor queries, int k)
+    private static void EfTradeOff(HnswIndex hnsw, Tensor queries, long[] truth, int k)
     {
-        const int n = 500;
-        using var exact = new FlatIndex(hnsw.Dimension, Metric.InnerProduct);
-        exact.Add(Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray(), service.LoadItemVectors().Span);
-        var truth = new long[n * k]; var ids = new long[k]; var scores = new float[k];
-        for (int q = 0; q < n; q++) exact.Search(queries.Row(q), k, truth.AsSpan(q * k, k), scores);
+        var ids = new long[k]; var scores = new float[k];
         Console.WriteLine($"ef (bundle's: {hnsw.EfSearch})   recall@{k} vs exact   single-query QPS");
         foreach (int ef in new[] { k, 100, 200, hnsw.EfSearch }.Where(e => e >= k).Distinct().Order())
         {
-            long hits = 0;
             var options = new SearchOptions { Ef = ef };
-            for (int q = 0; q < n; q++)
-            {
-                int found = hnsw.Search(queries.Row(q), k, ids, scores, options);
-                var expected = truth.AsSpan(q * k, k);
-                foreach (long id in ids.AsSpan(0, found)) if (expected.Contains(id)) hits++;
-            }
-            double qps = Best(n, 1, q0 => hnsw.Search(queries.Row(q0), k, ids, scores, options));
-            Console.WriteLine($"{ef,5} {(double)hits / (n * k),22:F4} {qps,20:F0}");
+            double recall = RecallAgainst(hnsw, queries, truth, k, options);
+            double qps = Best(TruthQueries, 1, q0 => hnsw.Search(queries.Row(q0), k, ids, scores, options));
+            Console.WriteLine($"{ef,5} {recall,22:F4} {qps,20:F0}");
         }
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Recall against QPS for our HNSW (float32 and SQ8) and the anchors on the same files in one sitting.
+"""Recall against QPS for our HNSW (each storage kind) and the anchors on the same files in one sitting.
 
-Runs `vrecall bench ann --json` for each storage, then hnswlib 0.6.2 and faiss 1.7.3 (IndexHNSWFlat and
+Runs `vrecall bench ann --json` for each storage in --storages, then hnswlib 0.6.2 and faiss 1.7.3 (IndexHNSWFlat and
 IndexHNSWSQ with 8-bit codes) built with the same M and efConstruction, every query one at a time on one
 thread (best of --runs passes), and writes all rows to OUT.json and the recall-QPS curves to OUT.png
 (the picture ann-benchmarks draws: up and to the right is better).
@@ -9,6 +9,7 @@ thread (best of --runs passes), and writes all rows to OUT.json and the recall-Q
 needs: apt-get install -y python3-numpy python3-hnswlib python3-faiss python3-matplotlib
 usage: /usr/bin/python3 bench/anchors/ann_compare.py /tmp/s100k --vrecall "dotnet src/VectorRecall.Cli/bin/Release/net10.0/vrecall.dll"
        [--k 10 --efs 10,20,40,80,160,320,640 --M 16 --efc 200 --threads 2 --runs 3 --out ann_s100k]
+       [--storages float32,fp16,sq8,sq4] [--libs hnswlib,faiss]
 The prefix is what ../shared/anchors/ann_anchor.py make/truth wrote (PREFIX_base.npy, _query.npy, _truth.npy).
 """
 import argparse, json, shlex, subprocess, tempfile, time
@@ -24,6 +25,8 @@ p.add_argument("--efc", type=int, default=200)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--runs", type=int, default=3)
 p.add_argument("--out", default="ann_compare")
+p.add_argument("--storages", default="float32,fp16,sq8,sq4", help="our storage kinds to run")
+p.add_argument("--libs", default="hnswlib,faiss", help="anchors to run: hnswlib, faiss")
 a = p.parse_args()
 
 xb = np.load(a.prefix + "_base.npy"); xq = np.load(a.prefix + "_query.npy"); gt = np.load(a.prefix + "_truth.npy")
@@ -41,7 +44,7 @@ def timed(search):
         t = time.perf_counter(); found = [search(q) for q in xq]; best = min(best, time.perf_counter() - t)
     return recall(found), len(xq) / best
 
-for storage in ["float32", "sq8"]:
+for storage in [s for s in a.storages.split(",") if s]:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = shlex.split(a.vrecall) + ["bench", "ann", "--base", a.prefix + "_base.npy", "--queries", a.prefix + "_query.npy",
                "--truth", a.prefix + "_truth.npy", "--k", str(a.k), "--ef", a.efs, "--m", str(a.M), "--efc", str(a.efc),
@@ -52,28 +55,31 @@ for storage in ["float32", "sq8"]:
                                          "rows": [{"ef": x["ef"], "recall": x["recall"], "qps": x["qps"]} for x in r["single_thread"]]}
     print(f"vrecall {storage} done", flush=True)
 
-import hnswlib
-h = hnswlib.Index(space="ip", dim=xb.shape[1]); h.init_index(max_elements=len(xb), M=a.M, ef_construction=a.efc, random_seed=1)
-h.set_num_threads(a.threads); t = time.perf_counter(); h.add_items(xb, np.arange(len(xb))); build = time.perf_counter() - t
-h.set_num_threads(1)
-rows = []
-for ef in efs:
-    h.set_ef(max(ef, a.k)); rec, qps = timed(lambda q: h.knn_query(q, k=a.k)[0][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
-series["hnswlib"] = {"build_s": build, "rows": rows}
-print("hnswlib done", flush=True)
-
-import faiss
-for name, make in [("faiss HNSWFlat", lambda: faiss.IndexHNSWFlat(xb.shape[1], a.M, faiss.METRIC_INNER_PRODUCT)),
-                   ("faiss HNSWSQ8", lambda: faiss.IndexHNSWSQ(xb.shape[1], faiss.ScalarQuantizer.QT_8bit, a.M, faiss.METRIC_INNER_PRODUCT))]:
-    faiss.omp_set_num_threads(a.threads)
-    f = make(); f.hnsw.efConstruction = a.efc
-    t = time.perf_counter(); f.train(xb); f.add(xb); build = time.perf_counter() - t
-    faiss.omp_set_num_threads(1)
+libs = a.libs.split(",")
+if "hnswlib" in libs:
+    import hnswlib
+    h = hnswlib.Index(space="ip", dim=xb.shape[1]); h.init_index(max_elements=len(xb), M=a.M, ef_construction=a.efc, random_seed=1)
+    h.set_num_threads(a.threads); t = time.perf_counter(); h.add_items(xb, np.arange(len(xb))); build = time.perf_counter() - t
+    h.set_num_threads(1)
     rows = []
     for ef in efs:
-        f.hnsw.efSearch = max(ef, a.k); rec, qps = timed(lambda q: f.search(q[None, :], a.k)[1][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
-    series[name] = {"build_s": build, "rows": rows}
-    print(f"{name} done", flush=True)
+        h.set_ef(max(ef, a.k)); rec, qps = timed(lambda q: h.knn_query(q, k=a.k)[0][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
+    series["hnswlib"] = {"build_s": build, "rows": rows}
+    print("hnswlib done", flush=True)
+
+if "faiss" in libs:
+    import faiss
+    for name, make in [("faiss HNSWFlat", lambda: faiss.IndexHNSWFlat(xb.shape[1], a.M, faiss.METRIC_INNER_PRODUCT)),
+                       ("faiss HNSWSQ8", lambda: faiss.IndexHNSWSQ(xb.shape[1], faiss.ScalarQuantizer.QT_8bit, a.M, faiss.METRIC_INNER_PRODUCT))]:
+        faiss.omp_set_num_threads(a.threads)
+        f = make(); f.hnsw.efConstruction = a.efc
+        t = time.perf_counter(); f.train(xb); f.add(xb); build = time.perf_counter() - t
+        faiss.omp_set_num_threads(1)
+        rows = []
+        for ef in efs:
+            f.hnsw.efSearch = max(ef, a.k); rec, qps = timed(lambda q: f.search(q[None, :], a.k)[1][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
+        series[name] = {"build_s": build, "rows": rows}
+        print(f"{name} done", flush=True)
 
 json.dump({"data": a.prefix, "k": a.k, "M": a.M, "efConstruction": a.efc, "series": series}, open(a.out + ".json", "w"), indent=2)
 for name, s in series.items():

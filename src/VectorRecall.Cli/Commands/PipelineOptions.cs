@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VectorRecall.Data;
+using VectorRecall.Indexing;
 using VectorRecall.TwoTower;
 using VectorRecall.Training;
 using VectorRecall.Towers;
@@ -49,6 +50,10 @@ internal sealed record PipelineOptions
     public int M { get; init; } = 16;
     public int EfConstruction { get; init; } = 200;
     public int EfSearch { get; init; } = 500;
+    /// <summary>What the HNSW walk reads: float32, fp16, sq8 or sq4 (<see cref="VectorStorage"/>).</summary>
+    public string Storage { get; init; } = "float32";
+    /// <summary>Compact storage: candidates the exact vectors re-rank, as a multiple of k (null: the storage's default).</summary>
+    public int? Refine { get; init; }
     public string Bundle { get; init; } = "bundle";
     public bool SkipBenchmark { get; init; }
     public int TopK { get; init; } = 500;
@@ -56,7 +61,7 @@ internal sealed record PipelineOptions
 
     public string IndexDescription => Index.ToLowerInvariant() switch
     {
-        "hnsw" => $"HNSW{M},efc={EfConstruction},efs={EfSearch}",
+        "hnsw" => $"HNSW{M},{IndexCommands.ParseStorage(Storage)},efc={EfConstruction},efs={EfSearch}" + (Refine is { } refine ? $",refine={refine}" : ""),
         "flat" => "Flat",
         _ => throw new ArgumentException($"--index must be hnsw or flat, got '{Index}'"),
     };
@@ -99,6 +104,7 @@ internal sealed record PipelineOptions
         Loss.Validate();
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
+        if (Refine < 1) throw new ArgumentException($"--refine must be at least 1, got {Refine}");
         if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
         if (Sequence && SpectralRank != 0) throw new ArgumentException("--spectral-rank builds the bag two-tower in closed form; it does not apply to --user-encoder sequence");
         if (SpectralRank < PipelineOptions.AutoRank) throw new ArgumentException($"--spectral-rank must be auto, 0 or a positive rank, got {SpectralRank}");
@@ -157,6 +163,8 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _m = new("--m", "--M") { Description = "HNSW links per node", DefaultValueFactory = _ => D.M };
     private readonly Option<int> _efc = new("--ef-construction", "--ef_construction") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => D.EfConstruction };
     private readonly Option<int> _efs = new("--ef-search", "--ef_search") { Description = "HNSW candidate list while searching (at least top-k is used)", DefaultValueFactory = _ => D.EfSearch };
+    private readonly Option<string> _storage = IndexCommands.StorageOption();
+    private readonly Option<int?> _refine = IndexCommands.RefineOption();
     private readonly Option<string> _bundle = new("--bundle") { Description = "serving bundle folder to write", DefaultValueFactory = _ => D.Bundle };
     private readonly Option<bool> _skipBenchmark = new("--skip-benchmark", "--skip_benchmark") { Description = "skip the latency and throughput benchmark" };
     private readonly Option<int> _topK = new("--top-k", "--top_k") { Description = "items per recall in the benchmark", DefaultValueFactory = _ => D.TopK };
@@ -165,7 +173,7 @@ internal sealed class PipelineOptionSet
     public void AddTo(Command command)
     {
         foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
-                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _bundle, _skipBenchmark, _topK, _evalUsers })
+                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
 
@@ -245,6 +253,8 @@ internal sealed class PipelineOptionSet
             M = r.GetValue(_m),
             EfConstruction = r.GetValue(_efc),
             EfSearch = r.GetValue(_efs),
+            Storage = r.GetValue(_storage)!,
+            Refine = r.GetValue(_refine),
             Bundle = r.GetValue(_bundle)!,
             SkipBenchmark = r.GetValue(_skipBenchmark),
             TopK = r.GetValue(_topK),

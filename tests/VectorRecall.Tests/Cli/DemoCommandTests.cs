@@ -11,12 +11,14 @@ public class DemoCommandTests
         int code = VectorRecall.Cli.Program.Main([
             // Sizes that prove the wiring (data, training, checkpoints, index, bundle, report); the defaults' scale is the benchmark's job.
             "demo", "--num-users", "600", "--num-items", "3000", "--num-interactions", "20000", "--epochs", "2", "--skip-benchmark",
-            "--embedding-dim", "32", "--hidden", "64",
+            "--embedding-dim", "32", "--hidden", "64", "--storage", "sq8",
             "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("checkpoints"), "--eval-users", "300",
         ]);
         Assert.Equal(0, code);
         Assert.True(File.Exists(Path.Combine(dir.File("bundle"), "manifest.json")));
         Assert.True(File.Exists(Path.Combine(dir.File("checkpoints"), "checkpoint_epoch_2.safetensors")));
+        using var index = VectorRecall.Indexing.HnswIndex.Load(Path.Combine(dir.File("bundle"), "items.vrix"));
+        Assert.Equal(VectorRecall.Indexing.VectorStorage.SQ8, index.Options.Storage);
     }
 
     [Fact]
@@ -25,6 +27,8 @@ public class DemoCommandTests
         using var dir = new TempDir();
         Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--num_users", "1", "--bundle", dir.File("b"), "--checkpoint_dir", dir.File("c")]));
         Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--index", "annoy", "--bundle", dir.File("b")]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--storage", "sq2", "--bundle", dir.File("b")]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["demo", "--refine", "0", "--bundle", dir.File("b")]));
         Assert.False(Directory.Exists(dir.File("b")), "a refused run writes nothing");
     }
 }
