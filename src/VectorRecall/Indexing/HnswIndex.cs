@@ -23,7 +23,7 @@ public sealed record HnswOptions
     /// <summary>How the walk reads vectors: float32, or float16 or 8- or 4-bit codes (<see cref="ScalarQuantizer"/>) with the exact vectors kept apart for the final ranking.</summary>
     public VectorStorage Storage { get; init; } = VectorStorage.Float32;
     /// <summary>
-    /// Quantised storage: the walk's best Refine·k candidates are ranked again with the exact vectors (faiss's <c>k_factor</c>).
+    /// Compact storage: the walk's best Refine·k candidates (of its ef) are ranked again with the exact vectors (faiss's <c>k_factor</c>).
     /// Null: 4 for <see cref="VectorStorage.SQ4"/>, else 2; SQ4's coarser codes rank the walk's
     /// list less well (on 100k × 128 and on clustered sets, SQ4 at 4 reaches SQ8's recall at 2 for the same ef).
     /// </summary>
@@ -565,14 +565,16 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     }
 
     /// <summary>
-    /// Search of compact storage: the walk ranks by what <paramref name="distance"/> reads, with a candidate list of at least
-    /// <see cref="Refine"/>·k; its best Refine·k are ranked again by their exact vectors, and the best k of those returned with exact scores.
+    /// Search of compact storage: the walk ranks by what <paramref name="distance"/> reads, with a candidate list of ef (at
+    /// least k); its best <see cref="Refine"/>·k (or all of the list, when shorter) are ranked again by their exact vectors,
+    /// and the best k of those returned with exact scores. ef stays the one knob of cost: widening the walk to Refine·k would
+    /// make a top-500 search walk 1,000 or 2,000 wide whatever ef was asked.
     /// </summary>
     private int SearchApart<TDistance>(in TDistance distance, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
         where TDistance : struct, IQueryDistance
     {
         int refine = (int)Math.Min((long)k * Refine, int.MaxValue / 2);
-        Walk(distance, entry, Math.Max(ef, refine), scratch, filter);
+        Walk(distance, entry, Math.Max(ef, k), scratch, filter);
         var results = scratch.Results;
         while (results.Count > refine) results.Pop();
         int found = results.Count;
