@@ -21,17 +21,7 @@ public class HnswIndexTests
     }
 
     [Theory]
-    [InlineData(Metric.InnerProduct, VectorStorage.Float32)]
-    [InlineData(Metric.L2, VectorStorage.Float32)]
-    [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
-    [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
-    [InlineData(Metric.InnerProduct, VectorStorage.FP16)]
-    [InlineData(Metric.L2, VectorStorage.SQ8)]
-    [InlineData(Metric.L2, VectorStorage.SQ4)]
-    [InlineData(Metric.L2, VectorStorage.FP16)]
-    [InlineData(Metric.Cosine, VectorStorage.SQ8)]
-    [InlineData(Metric.Cosine, VectorStorage.SQ4)]
-    [InlineData(Metric.Cosine, VectorStorage.FP16)]
+    [MemberData(nameof(StorageCases.ByMetric), new[] { Metric.InnerProduct, Metric.L2, Metric.Cosine }, false, MemberType = typeof(StorageCases))]
     public void RecallAt10IsAbove95PercentOnAClusteredSet(Metric metric, VectorStorage storage)
     {
         const int n = 10000, dim = 32;
@@ -149,10 +139,7 @@ public class HnswIndexTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.SQ8)]
-    [InlineData(VectorStorage.SQ4)]
-    [InlineData(VectorStorage.FP16)]
+    [MemberData(nameof(StorageCases.All), MemberType = typeof(StorageCases))]
     public void SaveLoadGivesIdenticalResults(VectorStorage storage)
     {
         using var dir = new TempDir();
@@ -184,21 +171,21 @@ public class HnswIndexTests
         Assert.DoesNotContain(dir.Files(), f => f.Contains(".tmp"));
     }
 
+    public static TheoryData<string, string, VectorStorage> Corruptions()
+    {
+        var rows = new TheoryData<string, string, VectorStorage>
+        {
+            { "foreign", "not a VectorRecall index", VectorStorage.Float32 },
+            { "version", "version", VectorStorage.Float32 },
+        };
+        foreach (var storage in Enum.GetValues<VectorStorage>())
+            foreach (var (kind, expected) in new[] { ("truncated", "truncated"), ("flipped", "checksum mismatch"), ("trailing", "trailing bytes") })
+                rows.Add(kind, expected, storage);
+        return rows;
+    }
+
     [Theory]
-    [InlineData("truncated", "truncated", VectorStorage.Float32)]
-    [InlineData("flipped", "checksum mismatch", VectorStorage.Float32)]
-    [InlineData("foreign", "not a VectorRecall index", VectorStorage.Float32)]
-    [InlineData("trailing", "trailing bytes", VectorStorage.Float32)]
-    [InlineData("version", "version", VectorStorage.Float32)]
-    [InlineData("truncated", "truncated", VectorStorage.SQ8)]
-    [InlineData("truncated", "truncated", VectorStorage.SQ4)]
-    [InlineData("truncated", "truncated", VectorStorage.FP16)]
-    [InlineData("flipped", "checksum mismatch", VectorStorage.SQ8)]
-    [InlineData("flipped", "checksum mismatch", VectorStorage.SQ4)]
-    [InlineData("flipped", "checksum mismatch", VectorStorage.FP16)]
-    [InlineData("trailing", "trailing bytes", VectorStorage.SQ8)]
-    [InlineData("trailing", "trailing bytes", VectorStorage.SQ4)]
-    [InlineData("trailing", "trailing bytes", VectorStorage.FP16)]
+    [MemberData(nameof(Corruptions))]
     public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage)
     {
         using var dir = new TempDir();

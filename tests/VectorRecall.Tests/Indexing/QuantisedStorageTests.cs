@@ -92,12 +92,7 @@ public unsafe class QuantisedStorageTests
     }
 
     [Theory]
-    [InlineData(Metric.InnerProduct, VectorStorage.SQ8)]
-    [InlineData(Metric.L2, VectorStorage.SQ8)]
-    [InlineData(Metric.InnerProduct, VectorStorage.SQ4)]
-    [InlineData(Metric.InnerProduct, VectorStorage.FP16)]
-    [InlineData(Metric.L2, VectorStorage.SQ4)]
-    [InlineData(Metric.L2, VectorStorage.FP16)]
+    [MemberData(nameof(StorageCases.ByMetric), new[] { Metric.InnerProduct, Metric.L2 }, true, MemberType = typeof(StorageCases))]
     public void AFilterNeverLetsARefusedIdThroughAndStillFillsK(Metric metric, VectorStorage storage)
     {
         const int n = 3000, dim = 16, k = 20;

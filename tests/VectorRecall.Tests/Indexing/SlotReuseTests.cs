@@ -25,10 +25,7 @@ public class SlotReuseTests
     }
 
     [Theory]
-    [InlineData(VectorStorage.Float32)]
-    [InlineData(VectorStorage.SQ8)]
-    [InlineData(VectorStorage.SQ4)]
-    [InlineData(VectorStorage.FP16)]
+    [MemberData(nameof(StorageCases.All), MemberType = typeof(StorageCases))]
     public void AddsTakeRemovedSlotsAndTheIndexSearchesAsWell(VectorStorage storage)
     {
         const int n = 3000;
