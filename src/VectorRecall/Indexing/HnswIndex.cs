@@ -137,7 +137,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// <summary>Candidate list size used by searches that do not give one.</summary>
     public int EfSearch { get; set; }
 
-    /// <summary>Quantised storage: how many times k of the walk's best candidates the exact vectors re-rank (<see cref="HnswOptions.Refine"/>, or the storage's default).</summary>
+    /// <summary>Compact storage: how many times k of the walk's best candidates the exact vectors re-rank (<see cref="HnswOptions.Refine"/>, or the storage's default).</summary>
     public int Refine { get; }
 
     public int Count => Volatile.Read(ref _count);
@@ -153,7 +153,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// <summary>Whether the storage has a quantiser to train (SQ8, SQ4).</summary>
     private bool Trained => Options.Storage is VectorStorage.SQ8 or VectorStorage.SQ4;
 
-    /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags, and the exact vector kept apart by quantised storage).</summary>
+    /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags, and the exact vector kept apart by compact storage).</summary>
     public double BytesPerVector
     {
         get
