@@ -42,7 +42,7 @@ internal static class BenchCommands
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
-            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = r.GetValue(refine) },
+            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = IndexCommands.CheckRefine(r.GetValue(refine)) },
             Math.Max(1, r.GetValue(runs)), r.GetValue(json), token))));
         return command;
     }

@@ -34,7 +34,7 @@ internal static class IndexCommands
         var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, storage, refine, output };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
-            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed), Storage = ParseStorage(r.GetValue(storage)!), Refine = r.GetValue(refine) };
+            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed), Storage = ParseStorage(r.GetValue(storage)!), Refine = CheckRefine(r.GetValue(refine)) };
             var (index, seconds) = BuildIndex(r.GetValue(input)!, r.GetValue(ids), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!), options, token);
             using (index)
             {
@@ -130,6 +130,9 @@ internal static class IndexCommands
 
     internal static Option<int?> RefineOption() =>
         new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2)" };
+
+    /// <summary>The --refine value, refused with one line when below 1 (null: the storage's default).</summary>
+    internal static int? CheckRefine(int? refine) => refine is < 1 ? throw new ArgumentException($"--refine must be at least 1, got {refine}") : refine;
 
     internal static VectorStorage ParseStorage(string text) => text.ToLowerInvariant() switch
     {

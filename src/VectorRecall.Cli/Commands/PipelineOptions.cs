@@ -104,7 +104,7 @@ internal sealed record PipelineOptions
         Loss.Validate();
         _ = IndexDescription;
         if (M < 2 || EfConstruction < 1 || EfSearch < 1) throw new ArgumentException("--m must be >= 2 and the ef values >= 1");
-        if (Refine < 1) throw new ArgumentException($"--refine must be at least 1, got {Refine}");
+        IndexCommands.CheckRefine(Refine);
         if (TopK < 1 || (Synthetic && TopK > Data.NumItems)) throw new ArgumentException($"--top-k must be in [1, {Data.NumItems}], got {TopK}");
         if (Sequence && SpectralRank != 0) throw new ArgumentException("--spectral-rank builds the bag two-tower in closed form; it does not apply to --user-encoder sequence");
         if (SpectralRank < PipelineOptions.AutoRank) throw new ArgumentException($"--spectral-rank must be auto, 0 or a positive rank, got {SpectralRank}");

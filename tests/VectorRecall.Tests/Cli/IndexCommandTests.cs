@@ -44,6 +44,10 @@ public class IndexCommandTests
         var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq2", "--out", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
+        (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq4", "--refine", "0", "--out", dir.File("x.vrix")]);
+        Assert.Equal(1, code);
+        Assert.Contains("--refine must be at least 1", error);
+        Assert.DoesNotContain("Parameter", error);
         Assert.False(File.Exists(dir.File("x.vrix")));
     }
 }
