@@ -8,8 +8,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        // Redirected output (logs, CI) has no terminal width; 80 columns would wrap every line.
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 120;
+        ConfigureConsole();
         var root = new RootCommand("VectorRecall: learn user and item representations, index the items, recall the top-K for a user.");
         var demo = DemoCommand.Create();
         root.Add(demo);
@@ -44,6 +43,21 @@ public static class Program
             AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {CliErrors.Describe(e)}");
             return 1;
         }
+    }
+
+    /// <summary>Output goes to a file or pipe, or NO_COLOR is set: no escape codes (colour or bold), and progress as plain lines.</summary>
+    internal static bool PlainOutput { get; private set; }
+
+    private static void ConfigureConsole()
+    {
+        PlainOutput = Console.IsOutputRedirected || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+        var output = new AnsiConsoleOutput(Console.Out);
+        AnsiConsole.Console = AnsiConsole.Create(PlainOutput
+            ? new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No, Out = output }
+            : new AnsiConsoleSettings { Out = output });
+        // A log or pipe has no terminal width: lines are as long as their content (tables size to it), so JSON and long
+        // lines are never broken mid-token.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 4096;
     }
 
     /// <summary>Errors caused by input (files, arguments), reported as one line instead of a stack trace.</summary>

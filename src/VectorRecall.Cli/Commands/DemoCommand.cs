@@ -310,7 +310,9 @@ internal static class DemoCommand
     internal static void Rule(string title)
     {
         AnsiConsole.WriteLine();
-        AnsiConsole.Write(new Rule(title).LeftJustified());
+        // Plain output has no width to fill: a rule would run to the 4,096 columns it is given.
+        if (Program.PlainOutput) AnsiConsole.WriteLine($"── {title} ──");
+        else AnsiConsole.Write(new Rule(title).LeftJustified());
     }
 
     /// <summary>Runs <paramref name="work"/> with one progress bar; the work reports how far it is (out of <paramref name="max"/>).</summary>
