@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Spectre.Console;
 using VectorRecall.Cli.Commands;
 
@@ -30,6 +31,7 @@ public static class Program
         try
         {
             var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0) return UsageError(parsed);
             int threadCount = parsed.GetValue(threads);
             if (threadCount < 0) throw new ArgumentException($"--threads must be >= 0 (0: all cores), got {threadCount}");
             if (threadCount > 0) Numerics.Threads.Count = threadCount;
@@ -58,6 +60,19 @@ public static class Program
         // A log or pipe has no terminal width: lines are as long as their content (tables size to it), so JSON and long
         // lines are never broken mid-token.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 4096;
+    }
+
+    /// <summary>
+    /// A command line that does not parse: each problem on one line and where the help is, not the whole help after it;
+    /// exit code 2, as usage errors have by convention (1 is left to runs that fail).
+    /// </summary>
+    private static int UsageError(ParseResult parsed)
+    {
+        foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+        var names = new List<string>();
+        for (var command = parsed.CommandResult; command.Parent is CommandResult parent; command = parent) names.Insert(0, command.Command.Name);
+        Console.Error.WriteLine($"see: vrecall {string.Join(' ', names)}{(names.Count > 0 ? " " : "")}--help");
+        return 2;
     }
 
     /// <summary>Errors caused by input (files, arguments), reported as one line instead of a stack trace.</summary>
