@@ -5,20 +5,24 @@ using VectorRecall.IO;
 
 namespace VectorRecall.Cli.Commands;
 
-/// <summary><c>vrecall inspect FILE</c>: what a .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix (index) file holds.</summary>
+/// <summary><c>vrecall inspect PATH</c>: what a bundle folder, a .npy, .safetensors, .fvecs, .ivecs or .bvecs file, an index or a tree file holds.</summary>
 internal static class InspectCommand
 {
     public static Command Create()
     {
-        var file = new Argument<FileInfo>("file") { Description = "a .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix (index) file" };
-        var command = new Command("inspect", "Show the type, shape and metadata of an array, weights or index file.") { file };
-        command.SetAction((result, token) => CliErrors.Guard(() => Task.FromResult(Run(result.GetValue(file)!.FullName))));
+        var file = new Argument<string>("path") { Description = "a bundle folder, or a .npy, .safetensors, .fvecs, .ivecs or .bvecs file, an index (.vrix) or a TDM tree file" };
+        var command = new Command("inspect", "Show the type, shape and metadata of a bundle, an array, weights, an index or a tree.") { file };
+        command.SetAction((result, token) => CliErrors.Guard(() => Task.FromResult(Run(Path.GetFullPath(result.GetValue(file)!)))));
         return command;
     }
 
     private static int Run(string path)
     {
+        if (Directory.Exists(path)) return Bundle(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file or folder");
         string ext = Path.GetExtension(path).ToLowerInvariant();
+        // The project's own binary files (indexes, trees) say what they are in their header, whatever their name.
+        if (ext is not (".npy" or ".safetensors" or ".fvecs" or ".ivecs" or ".bvecs") && File.Exists(path) && StartsWithMagic(path)) ext = ".vrix";
         switch (ext)
         {
             case ".npy":
@@ -45,6 +49,10 @@ internal static class InspectCommand
                 var b = Vecs.ReadBvecs(path);
                 AnsiConsole.MarkupLineInterpolated($"{path}: uint8 vectors, {b.Rows} × {b.Cols}");
                 break;
+            case ".vrix" when IndexFile.ReadKind(path) == Tdm.ItemTree.FileKind:
+                var tree = Tdm.ItemTree.Load(path);
+                AnsiConsole.MarkupLineInterpolated($"{path}: [bold]TDM tree[/], {tree.ItemCount:N0} items, branch {tree.Branch}, depth {tree.Depth}, {tree.NodeCount:N0} nodes with embeddings of dimension {tree.Dimension}");
+                break;
             case ".vrix":
                 using (var index = IndexFactory.Load(path))
                 {
@@ -56,7 +64,28 @@ internal static class InspectCommand
                 }
                 break;
             default:
-                throw new ArgumentException($"{path}: unknown file type '{ext}' (expected .npy, .safetensors, .fvecs, .ivecs, .bvecs or .vrix)");
+                throw new ArgumentException($"{path}: unknown file type '{ext}' (expected a bundle folder, .npy, .safetensors, .fvecs, .ivecs, .bvecs, an index or a tree file)");
+        }
+        return 0;
+    }
+
+    private static bool StartsWithMagic(string path)
+    {
+        try { IndexFile.ReadKind(path); return true; }
+        catch (FileFormatException) { return false; }
+    }
+
+    /// <summary>A bundle folder: its manifest's kind and sizes, checked as serving checks it, and each file it lists.</summary>
+    private static int Bundle(string directory)
+    {
+        var manifest = Serving.ServingBundle.ReadManifest(directory);
+        var kind = Serving.ServingBundle.KindOf(manifest, Path.Combine(directory, Serving.ServingBundle.ManifestFile));
+        AnsiConsole.MarkupLineInterpolated($"{directory}: [bold]{Serving.ServingBundle.KindName(kind)} bundle[/], {manifest["items"]?.ToString() ?? "?"} items, {manifest["users"]?.ToString() ?? "?"} users, created {manifest["created_utc"]?.ToString() ?? "?"}");
+        if (manifest["files"] is System.Text.Json.Nodes.JsonObject files)
+        {
+            var table = new Table().AddColumns("file", "bytes");
+            foreach (var (name, entry) in files) table.AddRow(Markup.Escape(name), $"{entry?["bytes"]?.GetValue<long>() ?? 0:N0}");
+            AnsiConsole.Write(table);
         }
         return 0;
     }

@@ -1,0 +1,49 @@
+using VectorRecall.Indexing;
+using VectorRecall.Numerics;
+using VectorRecall.Tdm;
+
+namespace VectorRecall.Tests.Cli;
+
+/// <summary><c>vrecall inspect</c> reads the project's own files: bundle folders, trees, and indexes whatever their name.</summary>
+[Collection(ConsoleCollection.Name)]
+public class InspectCommandTests
+{
+    private static (int Code, string Output) Inspect(string path)
+    {
+        var output = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(output);
+        try { return (VectorRecall.Cli.Program.Main(["inspect", path]), output.ToString()); }
+        finally { Console.SetOut(old); }
+    }
+
+    [Fact]
+    public void ABundleATreeAndAnIndexUnderAnyNameAreDescribed()
+    {
+        using var dir = new TempDir();
+        SmallSequenceBundle.Train(dir);
+        var (code, text) = Inspect(dir.File("b"));
+        Assert.Equal(0, code);
+        Assert.Contains("bundle", text);
+        Assert.Contains("items.vrix", text);
+
+        var vectors = VectorSets.Clustered(64, 8, 4, 2);
+        var tree = TreeBuilder.Build(Tensor.FromArray(vectors, 64, 8), new TreeBuildOptions());
+        tree.Save(dir.File("tree.bin"));
+        (code, text) = Inspect(dir.File("tree.bin"));
+        Assert.Equal(0, code);
+        Assert.Contains("TDM tree, 64 items, branch 2", text);
+
+        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { Storage = VectorStorage.SQ4 }))
+        {
+            index.Add(VectorSets.Ids(64), vectors);
+            index.Save(dir.File("items.index"));
+        }
+        (code, text) = Inspect(dir.File("items.index"));
+        Assert.Equal(0, code);
+        Assert.Contains("HnswIndex, 64 vectors of dimension 8", text);
+        Assert.Contains("storage SQ4 (refine 4)", text);
+
+        Assert.Equal(1, Inspect(dir.File("missing")).Code);
+    }
+}
