@@ -8,14 +8,7 @@ namespace VectorRecall.Tests.Cli;
 [Collection(ConsoleCollection.Name)]
 public class InspectCommandTests
 {
-    private static (int Code, string Output) Inspect(string path)
-    {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try { return (VectorRecall.Cli.Program.Main(["inspect", path]), output.ToString()); }
-        finally { Console.SetOut(old); }
-    }
+    private static (int Code, string Output) Inspect(string path) => CliRun.CaptureOutput(["inspect", path]);
 
     [Fact]
     public void ABundleATreeAndAnIndexUnderAnyNameAreDescribed()
