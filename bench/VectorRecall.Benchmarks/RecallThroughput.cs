@@ -38,19 +38,21 @@ internal static class RecallThroughput
             Console.WriteLine($"{batch,5} {encode,13:F0} {search,14:F0} {recall,13:F0} {exact,14:F0}");
         }
         if (index is not HnswIndex hnsw) return;
-        var truth = ExactTop(service, queries, k);
+        // The bundle's item vectors and their row ids, read once: exact search and every storage kind index them.
+        var vectors = service.LoadItemVectors();
+        var rows = Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray();
+        var truth = ExactTop(vectors, rows, queries, k);
         EfTradeOff(hnsw, queries, truth, k);
-        if (args.Length > 2) CompareStorages(service, hnsw, queries, truth, k, args[2].Split(','));
+        if (args.Length > 2) CompareStorages(vectors, rows, hnsw, queries, truth, k, args[2].Split(','));
     }
 
     private const int TruthQueries = 500;
 
     /// <summary>The exact top-k item rows of the first <see cref="TruthQueries"/> queries over the bundle's own item vectors.</summary>
-    private static long[] ExactTop(RecallService service, Tensor queries, int k)
+    private static long[] ExactTop(Tensor vectors, long[] rows, Tensor queries, int k)
     {
-        var vectors = service.LoadItemVectors();
         using var exact = new FlatIndex(vectors.Shape[1], Metric.InnerProduct);
-        exact.Add(Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray(), vectors.Span);
+        exact.Add(rows, vectors.Span);
         var truth = new long[TruthQueries * k]; var scores = new float[k];
         for (int q = 0; q < TruthQueries; q++) exact.Search(queries.Row(q), k, truth.AsSpan(q * k, k), scores);
         return truth;
@@ -70,10 +72,8 @@ internal static class RecallThroughput
     }
 
     /// <summary>The bundle's item vectors indexed with each storage kind (the bundle's M, efConstruction and ef): what compact storage buys at batch 64.</summary>
-    private static void CompareStorages(RecallService service, HnswIndex bundled, Tensor queries, long[] truth, int k, string[] storages)
+    private static void CompareStorages(Tensor vectors, long[] rows, HnswIndex bundled, Tensor queries, long[] truth, int k, string[] storages)
     {
-        var vectors = service.LoadItemVectors();
-        var rows = Enumerable.Range(0, service.ItemCount).Select(i => (long)i).ToArray();
         var options = new SearchOptions { Ef = bundled.EfSearch };
         const int batch = 64;
         var ids = new long[batch * k]; var scores = new float[batch * k]; var counts = new int[batch];

@@ -21,8 +21,11 @@ internal static class InspectCommand
         if (Directory.Exists(path)) return Bundle(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file or folder");
         string ext = Path.GetExtension(path).ToLowerInvariant();
-        // The project's own binary files (indexes, trees) say what they are in their header, whatever their name.
-        if (ext is not (".npy" or ".safetensors" or ".fvecs" or ".ivecs" or ".bvecs") && File.Exists(path) && StartsWithMagic(path)) ext = ".vrix";
+        // The project's own binary files (indexes, trees) say what they are in their header, whatever their name; the header
+        // is read once here (a .vrix without one is an error naming the file, any other name falls through to "unknown").
+        bool array = ext is ".npy" or ".safetensors" or ".fvecs" or ".ivecs" or ".bvecs";
+        string? kind = array ? null : ext == ".vrix" ? IndexFile.ReadKind(path) : TryReadKind(path);
+        if (kind is not null) return IndexOrTree(path, kind);
         switch (ext)
         {
             case ".npy":
@@ -49,30 +52,34 @@ internal static class InspectCommand
                 var b = Vecs.ReadBvecs(path);
                 AnsiConsole.MarkupLineInterpolated($"{path}: uint8 vectors, {b.Rows} × {b.Cols}");
                 break;
-            case ".vrix" when IndexFile.ReadKind(path) == Tdm.ItemTree.FileKind:
-                var tree = Tdm.ItemTree.Load(path);
-                AnsiConsole.MarkupLineInterpolated($"{path}: [bold]TDM tree[/], {tree.ItemCount:N0} items, branch {tree.Branch}, depth {tree.Depth}, {tree.NodeCount:N0} nodes with embeddings of dimension {tree.Dimension}");
-                break;
-            case ".vrix":
-                using (var index = IndexFactory.Load(path))
-                {
-                    AnsiConsole.MarkupLineInterpolated($"{path}: [bold]{index.GetType().Name}[/], {index.Count:N0} vectors of dimension {index.Dimension}, metric {index.Metric}");
-                    if (index is HnswIndex h)
-                        AnsiConsole.MarkupLineInterpolated($"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage != VectorStorage.Float32 ? $" (refine {h.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory");
-                    else if (index is FlatIndex flat)
-                        AnsiConsole.MarkupLineInterpolated($"{flat.BytesPerVector:F0} bytes per vector in memory");
-                }
-                break;
             default:
                 throw new ArgumentException($"{path}: unknown file type '{ext}' (expected a bundle folder, .npy, .safetensors, .fvecs, .ivecs, .bvecs, an index or a tree file)");
         }
         return 0;
     }
 
-    private static bool StartsWithMagic(string path)
+    private static string? TryReadKind(string path)
     {
-        try { IndexFile.ReadKind(path); return true; }
-        catch (FileFormatException) { return false; }
+        try { return IndexFile.ReadKind(path); }
+        catch (FileFormatException) { return null; }
+    }
+
+    /// <summary>A file in the project's own format: a TDM tree, or an index of any kind.</summary>
+    private static int IndexOrTree(string path, string kind)
+    {
+        if (kind == Tdm.ItemTree.FileKind)
+        {
+            var tree = Tdm.ItemTree.Load(path);
+            AnsiConsole.MarkupLineInterpolated($"{path}: [bold]TDM tree[/], {tree.ItemCount:N0} items, branch {tree.Branch}, depth {tree.Depth}, {tree.NodeCount:N0} nodes with embeddings of dimension {tree.Dimension}");
+            return 0;
+        }
+        using var index = IndexFactory.Load(path);
+        AnsiConsole.MarkupLineInterpolated($"{path}: [bold]{index.GetType().Name}[/], {index.Count:N0} vectors of dimension {index.Dimension}, metric {index.Metric}");
+        if (index is HnswIndex h)
+            AnsiConsole.MarkupLineInterpolated($"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage != VectorStorage.Float32 ? $" (refine {h.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory");
+        else if (index is FlatIndex flat)
+            AnsiConsole.MarkupLineInterpolated($"{flat.BytesPerVector:F0} bytes per vector in memory");
+        return 0;
     }
 
     /// <summary>A bundle folder: its manifest's kind and sizes, checked as serving checks it, and each file it lists.</summary>

@@ -80,7 +80,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     // Storage by slot, in segments of SegmentSize slots. Arrays of segments are replaced (never
     // mutated in place) when they grow, so a reader holding an old array still sees valid segments.
     private volatile byte*[] _level0 = [];
-    private volatile byte*[] _exact = [];    // SQ8: the exact vectors, a segment per level-0 segment
+    private volatile byte*[] _exact = [];    // compact storage: the exact vectors, a segment per level-0 segment
     private volatile long[][] _labels = [];
     private volatile int[][] _levels = [];
     private volatile int[]?[][] _upper = [];
@@ -736,6 +736,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         for (int offset = 0; offset < bytes; offset += 64) Sse.Prefetch0(v + offset);
     }
 
+    /// <summary>Fetches what the walk reads of a node from its level-0 record: its code or half-precision vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefetchStored(int slot) => Prefetch(Record(slot) + _vectorOffset, _vectorBytes);
+
     /// <summary>How a walk measures its query against a node; a struct per kind, so each walk compiles with its distance inlined.</summary>
     private interface IQueryDistance
     {
@@ -781,7 +785,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot) => HnswIndex.Prefetch(_index.Record(slot) + _index._vectorOffset, _index._vectorBytes);
+        public void Prefetch(int slot) => _index.PrefetchStored(slot);
 
         // An 8-bit code is 2–3 cache lines against a float vector's 8, so more of them can be in flight: on 100k × 128, fetching 6
         // or 8 ahead gave 1.1–1.2× the QPS of 2 (alternating runs, ef 80 and 320); 32 (all at once) no better than 8.
@@ -802,7 +806,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot) => HnswIndex.Prefetch(_index.Record(slot) + _index._vectorOffset, _index._vectorBytes);
+        public void Prefetch(int slot) => _index.PrefetchStored(slot);
 
         // Half a float vector's lines: between float32's 2 and an 8-bit code's 8.
         public int Ahead => 4;
@@ -941,9 +945,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         AtomicFile.Write(path, stream =>
         {
             var writer = new IndexFile.Writer(stream, header);
-            writer.BeginSection("level0", (long)slots * _recordBytes);
-            for (int s = 0; s * SegmentSize < slots; s++)
-                writer.Write(new ReadOnlySpan<byte>(_level0[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _recordBytes));
+            WriteNativeSegments(writer, "level0", _level0, slots, _recordBytes);
             WriteBySegment(writer, "labels", _labels, slots);
             WriteBySegment(writer, "levels", _levels, slots);
             WriteBySegment(writer, "deleted", _deleted, slots);
@@ -956,9 +958,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 // An untrained index has no quantiser yet: zero-length ranges stand for none.
                 writer.Section("sq_min", MemoryMarshal.AsBytes(Quantizer is { } q ? q.Min : []));
                 writer.Section("sq_step", MemoryMarshal.AsBytes(Quantizer is { } r ? r.Step : []));
-                writer.BeginSection("exact", (long)slots * _exactBytes);
-                for (int s = 0; s * SegmentSize < slots; s++)
-                    writer.Write(new ReadOnlySpan<byte>(_exact[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _exactBytes));
+                WriteNativeSegments(writer, "exact", _exact, slots, _exactBytes);
             }
             writer.Finish();
         });
@@ -969,6 +969,21 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         writer.BeginSection(tag, (long)slots * sizeof(T));
         for (int s = 0; s * SegmentSize < slots; s++)
             writer.Write(MemoryMarshal.AsBytes(segments[s].AsSpan(0, Math.Min(SegmentSize, slots - s * SegmentSize))));
+    }
+
+    /// <summary>A section of <paramref name="bytes"/> per slot from native segments (level-0 records, exact vectors).</summary>
+    private static void WriteNativeSegments(IndexFile.Writer writer, string tag, byte*[] segments, int slots, int bytes)
+    {
+        writer.BeginSection(tag, (long)slots * bytes);
+        for (int s = 0; s * SegmentSize < slots; s++)
+            writer.Write(new ReadOnlySpan<byte>(segments[s], Math.Min(SegmentSize, slots - s * SegmentSize) * bytes));
+    }
+
+    private static void ReadNativeSegments(IndexFile.Reader reader, string tag, byte*[] segments, int slots, int bytes)
+    {
+        reader.BeginSection(tag, (long)slots * bytes);
+        for (int s = 0; s * SegmentSize < slots; s++)
+            reader.Read(new Span<byte>(segments[s], Math.Min(SegmentSize, slots - s * SegmentSize) * bytes));
     }
 
     private static void ReadBySegment<T>(IndexFile.Reader reader, string tag, T[][] segments, int slots) where T : unmanaged
@@ -1046,12 +1061,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private void ReadLevel0(IndexFile.Reader reader, int slots, long layout)
     {
         int fileRecord = layout == 0 && _apart && Metric != Metric.L2 ? (_vectorOffset + _vectorBytes + 4 + 63) / 64 * 64 : _recordBytes;
+        if (fileRecord == _recordBytes) { ReadNativeSegments(reader, "level0", _level0, slots, _recordBytes); return; }
         reader.BeginSection("level0", (long)slots * fileRecord);
-        byte[]? staged = fileRecord == _recordBytes ? null : new byte[fileRecord];
+        var staged = new byte[fileRecord];
         for (int s = 0; s * SegmentSize < slots; s++)
         {
             int inSegment = Math.Min(SegmentSize, slots - s * SegmentSize);
-            if (staged is null) { reader.Read(new Span<byte>(_level0[s], inSegment * _recordBytes)); continue; }
             for (int i = 0; i < inSegment; i++)
             {
                 reader.Read(staged);
@@ -1075,9 +1090,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             catch (ArgumentException e) { throw new FileFormatException(path, $"quantiser: {e.Message}"); }
         }
         reader.EnsureAvailable((long)slots * _exactBytes, "exact vectors");
-        reader.BeginSection("exact", (long)slots * _exactBytes);
-        for (int s = 0; s * SegmentSize < slots; s++)
-            reader.Read(new Span<byte>(_exact[s], Math.Min(SegmentSize, slots - s * SegmentSize) * _exactBytes));
+        ReadNativeSegments(reader, "exact", _exact, slots, _exactBytes);
     }
 
     /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>

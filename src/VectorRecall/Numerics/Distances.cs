@@ -214,9 +214,7 @@ internal static unsafe class Distances
             a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + i + 8), Widen(halves + i + 8), a1);
         }
         for (; i <= n - 8; i += 8) a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + i), Widen(halves + i), a0);
-        float sum = Vector256.Sum(a0 + a1);
-        for (; i < n; i++) sum += x[i] * (float)BitConverter.UInt16BitsToHalf(halves[i]);
-        return sum;
+        return Vector256.Sum(a0 + a1) + DotHalvesScalar(x + i, halves + i, n - i);
     }
 
     internal static float SquaredL2Halves256(float* x, ushort* halves, int n)
@@ -235,9 +233,7 @@ internal static unsafe class Distances
             var d = Avx.LoadVector256(x + i) - Widen(halves + i);
             a0 = Fma.MultiplyAdd(d, d, a0);
         }
-        float sum = Vector256.Sum(a0 + a1);
-        for (; i < n; i++) { float d = x[i] - (float)BitConverter.UInt16BitsToHalf(halves[i]); sum += d * d; }
-        return sum;
+        return Vector256.Sum(a0 + a1) + SquaredL2HalvesScalar(x + i, halves + i, n - i);
     }
 
     internal static float DotHalvesScalar(float* x, ushort* halves, int n)

@@ -7,21 +7,15 @@ namespace VectorRecall.Tests;
 /// <summary>Runs the CLI in-process and captures what it writes to standard error or standard output.</summary>
 internal static class CliRun
 {
-    public static (int Code, string Output) CaptureOutput(string[] args)
-    {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try { return (VectorRecall.Cli.Program.Main(args), output.ToString()); }
-        finally { Console.SetOut(old); }
-    }
+    public static (int Code, string Output) CaptureOutput(string[] args) => Run(args, Console.Out, Console.SetOut);
 
-    public static (int Code, string Error) Capture(string[] args)
+    public static (int Code, string Error) Capture(string[] args) => Run(args, Console.Error, Console.SetError);
+
+    private static (int Code, string Text) Run(string[] args, TextWriter old, Action<TextWriter> redirect)
     {
-        var error = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(error);
-        try { return (VectorRecall.Cli.Program.Main(args), error.ToString()); }
-        finally { Console.SetError(old); }
+        var captured = new StringWriter();
+        redirect(captured);
+        try { return (VectorRecall.Cli.Program.Main(args), captured.ToString()); }
+        finally { redirect(old); }
     }
 }
