@@ -1,11 +1,15 @@
 using System.Buffers;
 using System.Text.Json;
+using VectorRecall.Data;
 using VectorRecall.IO;
 
 namespace VectorRecall.Server;
 
-/// <summary>One user to recall for: the id, and optional profile features and recent item ids (oldest first) that replace the stored ones.</summary>
-public sealed record UserRequest(long UserId, float[]? Features, long[]? History);
+/// <summary>
+/// One user to recall for: the id, and optional profile features and recent item ids (oldest first) that replace the stored
+/// ones. Ids are held as text: a JSON integer as its canonical digits, a JSON string as given (the bundle's id maps hold both so).
+/// </summary>
+public sealed record UserRequest(string UserId, float[]? Features, string[]? History);
 
 /// <summary>
 /// <c>POST /v1/recall</c>: one user, <c>top_k</c> items, and optionally this search's width <c>ef_search</c> (null: not given)
@@ -35,14 +39,14 @@ public static class RecallRequestReader
         string field = "body";
         try
         {
-            long? userId = null; float[]? features = null; long[]? history = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
+            string? userId = null; float[]? features = null; string[]? history = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
             {
                 switch (field)
                 {
-                    case "user_id": Once(ref given, 1, field); userId = ReadInt64(ref reader, field); break;
+                    case "user_id": Once(ref given, 1, field); userId = ReadId(ref reader, field, "a user id"); break;
                     case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
                     case "top_k": Once(ref given, 8, field); topK = ReadCount(ref reader, field); break;
@@ -99,14 +103,14 @@ public static class RecallRequestReader
             string at = $"{path}[{users.Count}]";
             if (users.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} users per batch (the server's --max-batch)");
             if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {user_id, features?, history?}", reader.TokenType);
-            long? userId = null; float[]? features = null; long[]? history = null;
+            string? userId = null; float[]? features = null; string[]? history = null;
             int given = 0;
             while (NextProperty(ref reader, at + ".", out field))
             {
                 string name = field[(at.Length + 1)..];
                 switch (name)
                 {
-                    case "user_id": Once(ref given, 1, field); userId = ReadInt64(ref reader, field); break;
+                    case "user_id": Once(ref given, 1, field); userId = ReadId(ref reader, field, "a user id"); break;
                     case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
                     default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen and ef_search go on the batch)");
@@ -149,10 +153,21 @@ public static class RecallRequestReader
         if (reader.Read()) throw new RequestError(400, "body", "unexpected content after the JSON object");
     }
 
-    private static long ReadInt64(ref Utf8JsonReader reader, string field)
+    /// <summary>The longest id text accepted; ids are keys, not documents.</summary>
+    private const int MaxIdLength = 256;
+
+    /// <summary>An id: a JSON integer (as its canonical text) or a non-empty string of at most <see cref="MaxIdLength"/> characters.</summary>
+    private static string ReadId(ref Utf8JsonReader reader, string field, string what) => IdValue(ref reader, Read(ref reader), field, what);
+
+    /// <summary>The id at the token just read.</summary>
+    private static string IdValue(ref Utf8JsonReader reader, JsonTokenType token, string field, string what)
     {
-        if (Read(ref reader) != JsonTokenType.Number || !reader.TryGetInt64(out long v)) throw WrongType(field, "an integer", reader.TokenType);
-        return v;
+        if (token == JsonTokenType.Number && reader.TryGetInt64(out long v)) return IdMap.KeyOf(v);
+        if (token != JsonTokenType.String) throw WrongType(field, $"{what} (an integer or a string)", token);
+        if (reader.ValueSpan.Length > 4 * MaxIdLength) throw new RequestError(400, field, $"is longer than {MaxIdLength} characters");
+        string id = reader.GetString()!;
+        if (id.Length == 0 || id.Length > MaxIdLength) throw new RequestError(400, field, $"must be 1 to {MaxIdLength} characters, got {id.Length}");
+        return id;
     }
 
     /// <summary>A count such as <c>top_k</c>, kept as sent (a huge one is "above the cap", reported with its own value).</summary>
@@ -194,16 +209,15 @@ public static class RecallRequestReader
         return [.. values];
     }
 
-    private static long[]? ReadItemIds(ref Utf8JsonReader reader, string field, int maxItems)
+    private static string[]? ReadItemIds(ref Utf8JsonReader reader, string field, int maxItems)
     {
         if (Read(ref reader) == JsonTokenType.Null) return null;
         if (reader.TokenType != JsonTokenType.StartArray) throw WrongType(field, "an array of item ids", reader.TokenType);
-        var ids = new List<long>();
-        while (Read(ref reader) != JsonTokenType.EndArray)
+        var ids = new List<string>();
+        for (var token = Read(ref reader); token != JsonTokenType.EndArray; token = Read(ref reader))
         {
             if (ids.Count == maxItems) throw new RequestError(400, field, $"at most {maxItems} items (the server's --max-history); send the most recent ones");
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long id)) throw WrongType($"{field}[{ids.Count}]", "an integer item id", reader.TokenType);
-            ids.Add(id);
+            ids.Add(IdValue(ref reader, token, $"{field}[{ids.Count}]", "an item id"));
         }
         return [.. ids];
     }

@@ -12,6 +12,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using VectorRecall.Data;
+using VectorRecall.IO;
 using VectorRecall.Retrieval;
 using VectorRecall.Serving;
 
@@ -235,7 +237,8 @@ public sealed class RecallServer
             for (int i = 0; i < s.results.Length; i++)
             {
                 w.WriteStartObject();
-                w.WriteNumber("user_id", s.request.Users[i].UserId);
+                w.WritePropertyName("user_id");
+                IdMap.WriteKey(w, s.request.Users[i].UserId);
                 WriteItems(w, s.results[i]);
                 w.WriteEndObject();
             }
@@ -322,28 +325,32 @@ public sealed class RecallServer
     {
         if (user.Features is { } features && features.Length != service.FeatureCount)
             throw new RequestError(400, prefix + "features", $"has {features.Length} values; this model takes {service.FeatureCount}");
-        if (!service.IsKnown(user.UserId))
+        int row = service.Users.TryGetRow(user.UserId, out int known) ? known : -1;
+        if (row < 0)
         {
             if (user.Features is null && service.FeatureCount > 0)
-                throw new RequestError(400, prefix + "user_id", $"user {user.UserId} is not in the bundle (known users are 0 .. {service.UserCount - 1}); send its {service.FeatureCount} profile features in 'features' to recall for a new user");
+                throw new RequestError(400, prefix + "user_id", $"user {Quoted(user.UserId)} is not in the bundle ({service.UserCount} users); send its {service.FeatureCount} profile features in 'features' to recall for a new user");
             if (service.FeatureCount == 0 && user.History is null)
-                throw new RequestError(400, prefix + "user_id", $"user {user.UserId} is not in the bundle (known users are 0 .. {service.UserCount - 1}) and this model has no profile features; send the user's recent items in 'history'");
+                throw new RequestError(400, prefix + "user_id", $"user {Quoted(user.UserId)} is not in the bundle ({service.UserCount} users) and this model has no profile features; send the user's recent items in 'history'");
         }
         int[]? history = null;
         if (user.History is { } items)
         {
             history = new int[items.Length];
             for (int i = 0; i < items.Length; i++)
-                if (!service.TryGetIndexId(items[i], out history[i]))
-                    throw new RequestError(400, $"{prefix}history[{i}]", $"item {items[i]} is not in the bundle");
+                if (!service.Items.TryGetRow(items[i], out history[i]))
+                    throw new RequestError(400, $"{prefix}history[{i}]", $"item {Quoted(items[i])} is not in the bundle");
         }
-        return new UserQuery(user.UserId, user.Features is null ? default : user.Features, history);
+        return new UserQuery(row, user.Features is null ? default : user.Features, history);
     }
+
+    /// <summary>An id in a message: bare when it is an integer, quoted (and cut short) otherwise.</summary>
+    private static string Quoted(string id) => long.TryParse(id, out _) ? id : $"'{Excerpt.Of(id)}'";
 
     private static void WriteItems(Utf8JsonWriter w, RecallResult r)
     {
         w.WriteStartArray("item_ids");
-        foreach (long id in r.ItemIds) w.WriteNumberValue(id);
+        foreach (int row in r.ItemRows) r.Items.WriteValue(w, row);
         w.WriteEndArray();
         w.WriteStartArray("scores");
         foreach (float s in r.Scores) w.WriteNumberValue(s);

@@ -48,19 +48,21 @@ internal static class DemoCommand
         var clock = Stopwatch.StartNew();
         SyntheticData? synthetic = null;
         RecDataset data;
-        long[] itemIds;
+        IdMap itemIds;
+        IdMap? userIds = null;   // synthetic users are their rows
         if (o.Synthetic)
         {
             WithProgress("Generating synthetic data", 1.0, report => synthetic = SyntheticGenerator.Generate(o.Data, new Progress(report), token));
             data = synthetic!.Dataset;
-            itemIds = TowerEncoder.SequentialIds(data.ItemCount);
+            itemIds = IdMap.Sequential(data.ItemCount);
             AnsiConsole.MarkupLineInterpolated($"Generated {data.InteractionCount:N0} interactions for {data.UserCount:N0} users and {data.ItemCount:N0} items in {clock.Elapsed.TotalSeconds:F1} s (train {data.Train.Count:N0}, validation {data.Validation.Count:N0}, test {data.Test.Count:N0})");
         }
         else
         {
-            var loaded = DatasetLoaders.Load(o.Dataset, o.DataDir!);
+            var loaded = DatasetLoaders.Load(o.Dataset, o.DataDir!, o.Format);
             data = RecDataset.FromInteractions(loaded);
             itemIds = loaded.ItemIds;
+            userIds = loaded.UserIds;
             AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()} in {clock.Elapsed.TotalSeconds:F1} s");
             bool auto = o.UserEncoderUnresolved;
             if (resolve is not null)
@@ -75,7 +77,7 @@ internal static class DemoCommand
 
         // 2–3. Model, training, index and bundle.
         var known = data.Train.Concat(data.Validation);
-        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, known, token) : TrainTwoTower(o, data, itemIds, known, token);
+        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, userIds, known, token) : TrainTwoTower(o, data, itemIds, userIds, known, token);
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 
         using var service = RecallService.FromBundle(o.Bundle);
@@ -87,7 +89,7 @@ internal static class DemoCommand
     }
 
     /// <summary>The two-tower: trains, encodes the items with the item tower, writes a two-tower bundle; returns the item vectors.</summary>
-    private static Tensor TrainTwoTower(PipelineOptions o, RecDataset data, long[] itemIds, UserItemLists known, CancellationToken token)
+    private static Tensor TrainTwoTower(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, CancellationToken token)
     {
         var model = o.SpectralRank != 0 ? BuildSpectral(o, data) : TrainTowers(o, data, token);
         var clock = Stopwatch.StartNew();
@@ -96,7 +98,7 @@ internal static class DemoCommand
         WithProgress("Encoding items", data.ItemCount, report => itemVectors = TowerEncoder.EncodeItems(model.Item, data.Items, 4096, new Progress<int>(n => report(n)), token));
         AnsiConsole.MarkupLineInterpolated($"Items encoded in {clock.Elapsed.TotalSeconds:F2}s");
         using var index = BuildIndex(o, itemVectors, token);
-        ServingBundle.Save(o.Bundle, model, index, itemVectors, itemIds, data.UserFeatures, known, known);
+        ServingBundle.Save(o.Bundle, model, index, itemVectors, itemIds, data.UserFeatures, known, known, userIds);
         return itemVectors;
     }
 
@@ -138,7 +140,7 @@ internal static class DemoCommand
     }
 
     /// <summary>The sequence encoder: trains on every position, indexes its (tied) item table, writes a sequence bundle; returns the item vectors.</summary>
-    private static Tensor TrainSequence(PipelineOptions o, RecDataset data, long[] itemIds, UserItemLists known, CancellationToken token)
+    private static Tensor TrainSequence(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, CancellationToken token)
     {
         var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL), data.Items);
         string loss = o.Loss.NumNegatives > 0 ? $"sampled softmax over {o.Loss.NumNegatives} shared negatives" : "full softmax";
@@ -148,7 +150,7 @@ internal static class DemoCommand
         Rule("Building index");
         var itemVectors = trainer.ItemVectors();
         using var index = BuildIndex(o, itemVectors, token);
-        ServingBundle.SaveSequence(o.Bundle, encoder, index, itemVectors, itemIds, known, known);
+        ServingBundle.SaveSequence(o.Bundle, encoder, index, itemVectors, itemIds, known, known, userIds);
         return itemVectors;
     }
 
@@ -297,10 +299,10 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"Recalling for User {user} (items already seen excluded)...");
         AnsiConsole.MarkupLineInterpolated($"Latency: {result.LatencyMs:F2} ms");
         var table = new Table().Title("Top-20 Recommended Items").AddColumns("Rank", "Item ID", "Score", "Category", "In the user's test items");
-        for (int i = 0; i < result.ItemIds.Length; i++)
+        for (int i = 0; i < result.ItemRows.Length; i++)
         {
-            int item = (int)result.ItemIds[i];
-            table.AddRow($"{i + 1}", $"{item}", $"{result.Scores[i]:F4}", $"{data.Items.Categories[item]}", test.Contains(item) ? "yes" : "");
+            int item = result.ItemRows[i];
+            table.AddRow($"{i + 1}", result.Items[item], $"{result.Scores[i]:F4}", $"{data.Items.Categories[item]}", test.Contains(item) ? "yes" : "");
         }
         AnsiConsole.Write(table);
         var categories = data.Train.Of(user).ToArray().Select(i => data.Items.Categories[i]).GroupBy(c => c).OrderByDescending(g => g.Count()).Take(5);

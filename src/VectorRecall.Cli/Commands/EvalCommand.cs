@@ -31,8 +31,9 @@ internal static class EvalCommand
 
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
-        var dataDir = new Option<string>("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = $"the data set's format: {string.Join(", ", DatasetLoaders.Names)} (default: from the --data file's extension)" };
+        var data = new DataOptions();
+        data.Data.Required = true;
         var bundles = new Option<string[]>("--bundle") { Description = "serving bundles trained on this data set, of any kind (one or more)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["bundle"] };
         var retriever = new Option<string?>("--retriever") { Description = "comma-separated: bundle (the bundle's own search), flat, scalar, popularity, graph-filter (training-free GF-CF item-item filter over the training graph: items² floats of memory, not servable; default: flat where the bundle has item vectors, and bundle)" };
         var ks = new Option<string>("--ks") { Description = "cut-offs K", DefaultValueFactory = _ => "1,5,10,20,50" };
@@ -43,15 +44,18 @@ internal static class EvalCommand
         var filterWeight = new Option<float>("--filter-weight") { Description = "graph-filter: weight of the ideal low-pass part against the linear filter", DefaultValueFactory = _ => 0.3f };
         var command = new Command("eval", "All-item ranking metrics and timings on a data set's test split, through serving bundles of any kind.")
         {
-            dataset, dataDir, bundles, retriever, ks, users, json, width, filterRank, filterWeight,
+            dataset, bundles, retriever, ks, users, json, width, filterRank, filterWeight,
         };
-        command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(new EvalRequest(r.GetValue(dataset)!, r.GetValue(dataDir)!, r.GetValue(bundles)!,
+        foreach (var o in data.All) command.Add(o);
+        command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(new EvalRequest(
+            DataOptions.InferDataset(r.GetValue(dataset), r.GetValue(data.Data)) ?? throw new ArgumentException($"--data {r.GetValue(data.Data)}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)})"),
+            r.GetValue(data.Data)!, data.Format(r), r.GetValue(bundles)!,
             ParseRetrievers(r.GetValue(retriever)), ParseKs(r.GetValue(ks)!), r.GetValue(users), r.GetValue(json), r.GetValue(width),
             r.GetValue(filterRank), r.GetValue(filterWeight)), token))));
         return command;
     }
 
-    private sealed record EvalRequest(string Dataset, string DataDir, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width, int FilterRank, float FilterWeight);
+    private sealed record EvalRequest(string Dataset, string DataDir, DelimitedFormat Format, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width, int FilterRank, float FilterWeight);
 
     private static string[]? ParseRetrievers(string? list)
     {
@@ -70,7 +74,7 @@ internal static class EvalCommand
     {
         if (request.Width < 0) throw new ArgumentException($"--ef-search must be >= 0, got {request.Width}");
         if (request.FilterRank < 0) throw new ArgumentException($"--filter-rank must be >= 0, got {request.FilterRank}");
-        var loaded = DatasetLoaders.Load(request.Dataset, request.DataDir);
+        var loaded = DatasetLoaders.Load(request.Dataset, request.DataDir, request.Format);
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"{loaded.Describe()}");
         var known = data.Train.Concat(data.Validation);

@@ -15,6 +15,8 @@ internal sealed record PipelineOptions
     public string Dataset { get; init; } = "synthetic";
     /// <summary>Folder or file of a real data set.</summary>
     public string? DataDir { get; init; }
+    /// <summary>How a CSV or TSV data file is laid out (detected where not given).</summary>
+    public DelimitedFormat Format { get; init; } = new();
     public bool Synthetic => Dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase);
     public int EmbeddingDim { get; init; } = 128;
     public int[] Hidden { get; init; } = [256, 128];
@@ -96,10 +98,11 @@ internal sealed record PipelineOptions
     {
         if (Norm.ToLowerInvariant() is not ("pre" or "post")) throw new ArgumentException($"--norm must be pre or post, got '{Norm}'");
         if (UserEncoder.ToLowerInvariant() is not ("auto" or "bag" or "sequence")) throw new ArgumentException($"--user-encoder must be auto, bag or sequence, got '{UserEncoder}'");
+        if (Synthetic && DataDir is not null) throw new ArgumentException($"--data {DataDir}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)}); it is inferred only for .csv, .tsv, .txt and .json files");
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");
-        else if (DataDir is null) throw new ArgumentException($"--dataset {Dataset} needs --data-dir (its folder or file)");
+        else if (DataDir is null) throw new ArgumentException($"--dataset {Dataset} needs --data (its folder or file)");
         Trainer.Validate();
         Loss.Validate();
         _ = IndexDescription;
@@ -123,7 +126,7 @@ internal sealed class PipelineOptionSet
     private static readonly DatasetDefaults S = DatasetDefaults.Synthetic;
     private const string PerDataset = " (default shown is synthetic data's; real data sets start from their own, see the README)";
     private readonly Option<string> _dataset = new("--dataset") { Description = $"synthetic, or real data: {string.Join(", ", DatasetLoaders.Names)}", DefaultValueFactory = _ => D.Dataset };
-    private readonly Option<string?> _dataDir = new("--data-dir", "--data_dir") { Description = "the real data set's folder (gowalla, beauty, instruments, lightgcn) or file (sequences, json, csv)" };
+    private readonly DataOptions _data = new();
     private readonly Option<int> _users = new("--num-users", "--num_users") { Description = "synthetic users", DefaultValueFactory = _ => D.Data.NumUsers };
     private readonly Option<int> _items = new("--num-items", "--num_items") { Description = "synthetic items", DefaultValueFactory = _ => D.Data.NumItems };
     private readonly Option<int> _interactions = new("--num-interactions", "--num_interactions") { Description = "synthetic interactions (split by time into train / validation / test)", DefaultValueFactory = _ => D.Data.NumInteractions };
@@ -172,7 +175,8 @@ internal sealed class PipelineOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _dataset, _dataDir, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in _data.All) command.Add(o);
+        foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _skipBenchmark, _topK, _evalUsers })
             command.Add(o);
     }
@@ -185,7 +189,8 @@ internal sealed class PipelineOptionSet
     public PipelineOptions Read(ParseResult r, DataFacts? data = null)
     {
         ulong seed = r.GetValue(_seed);
-        string dataset = r.GetValue(_dataset)!, userEncoder = r.GetValue(_userEncoder)!;
+        string dataset = DataOptions.InferDataset(r.GetResult(_dataset) is { Implicit: false } ? r.GetValue(_dataset) : null, r.GetValue(_data.Data)) ?? r.GetValue(_dataset)!;
+        string userEncoder = r.GetValue(_userEncoder)!;
         if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && data is not null && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
             userEncoder = data.Chronological ? "sequence" : "bag";
         var d = DatasetDefaults.For(dataset, userEncoder, data?.Items, data?.Chronological ?? true);
@@ -207,8 +212,9 @@ internal sealed class PipelineOptionSet
         return new PipelineOptions
         {
             Data = D.Data with { NumUsers = r.GetValue(_users), NumItems = r.GetValue(_items), NumInteractions = r.GetValue(_interactions), Seed = seed },
-            Dataset = r.GetValue(_dataset)!,
-            DataDir = r.GetValue(_dataDir),
+            Dataset = dataset,
+            DataDir = r.GetValue(_data.Data),
+            Format = _data.Format(r),
             EmbeddingDim = Pick(_dim, d.EmbeddingDim),
             Hidden = hidden is [0] ? [] : hidden,
             Dropout = Pick(_dropout, d.Dropout),

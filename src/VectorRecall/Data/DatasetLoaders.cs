@@ -8,17 +8,18 @@ namespace VectorRecall.Data;
 /// Readers for the interaction formats real data comes in. Each rejects a malformed line with
 /// <see cref="FileFormatException"/> naming the file, the line and what was expected.
 /// </summary>
-public static class DatasetLoaders
+public static partial class DatasetLoaders
 {
     /// <summary>The data set names <see cref="Load"/> knows.</summary>
-    public static readonly string[] Names = ["gowalla", "beauty", "instruments", "lightgcn", "sequences", "json", "csv"];
+    public static readonly string[] Names = ["gowalla", "beauty", "instruments", "lightgcn", "sequences", "json", "csv", "tsv"];
 
     /// <summary>
     /// Loads a data set by name: the shipped ones from their folder (<c>gowalla</c>: LightGCN files;
     /// <c>beauty</c>: <c>Beauty.txt</c> + attributes; <c>instruments</c>: <c>Instruments.inter.json</c>),
-    /// or a format from a folder (<c>lightgcn</c>) or a file (<c>sequences</c>, <c>json</c>, <c>csv</c>).
+    /// or a format from a folder (<c>lightgcn</c>) or a file (<c>sequences</c>, <c>json</c>, <c>csv</c> and <c>tsv</c>, read as
+    /// <paramref name="delimited"/> says: <see cref="LoadDelimited"/>).
     /// </summary>
-    public static InteractionDataset Load(string name, string path) => name.ToLowerInvariant() switch
+    public static InteractionDataset Load(string name, string path, DelimitedFormat? delimited = null) => name.ToLowerInvariant() switch
     {
         "gowalla" => LoadLightGcn(path, "gowalla"),
         "lightgcn" => LoadLightGcn(path, Path.GetFileName(Path.TrimEndingDirectorySeparator(path))),
@@ -26,7 +27,7 @@ public static class DatasetLoaders
         "instruments" => LoadInteractionJson(Path.Combine(path, "Instruments.inter.json"), name: "instruments"),
         "sequences" => LoadSequences(path, name: Path.GetFileNameWithoutExtension(path)),
         "json" => LoadInteractionJson(path, name: Path.GetFileNameWithoutExtension(path)),
-        "csv" => LoadCsv(path, Path.GetFileNameWithoutExtension(path)),
+        "csv" or "tsv" => LoadDelimited(path, delimited, Path.GetFileNameWithoutExtension(path)),
         _ => throw new ArgumentException($"unknown data set '{name}': expected one of {string.Join(", ", Names)}"),
     };
 
@@ -42,10 +43,9 @@ public static class DatasetLoaders
         int users = Math.Max(train.Count == 0 ? 0 : train.Keys.Max() + 1, test.Count == 0 ? 0 : test.Keys.Max() + 1);
         int items = 1 + Math.Max(MaxItem(train), MaxItem(test));
         if (users == 0 || items == 0) throw new FileFormatException(trainPath, "no interactions");
-        long[] Identity(int n) => Enumerable.Range(0, n).Select(i => (long)i).ToArray();
         var empty = new List<int>[users];
         for (int u = 0; u < users; u++) empty[u] = [];
-        return new InteractionDataset(name, Identity(users), Identity(items), Lists(train, users), UserItemLists.FromLists(empty), Lists(test, users), chronological: false);
+        return new InteractionDataset(name, IdMap.Sequential(users), IdMap.Sequential(items), Lists(train, users), UserItemLists.FromLists(empty), Lists(test, users), chronological: false);
     }
 
     /// <summary>
@@ -65,10 +65,10 @@ public static class DatasetLoaders
             var tokens = Split(line);
             if (tokens.Length == 0) continue;
             long uid = ParseId(tokens[0], path, lineNumber, "user id");
-            if (users.TryGet(uid, out _)) throw new FileFormatException(path, $"line {lineNumber}: user {uid} appears a second time (one line per user expected)");
-            _ = users[uid];
+            if (users.TryGetRow(uid, out _)) throw new FileFormatException(path, $"line {lineNumber}: user {uid} appears a second time (one line per user expected)");
+            users.Intern(IdMap.KeyOf(uid));
             var seq = new List<int>(tokens.Length - 1);
-            for (int t = 1; t < tokens.Length; t++) seq.Add(items[ParseId(tokens[t], path, lineNumber, "item id")]);
+            for (int t = 1; t < tokens.Length; t++) seq.Add(items.Intern(IdMap.KeyOf(ParseId(tokens[t], path, lineNumber, "item id"))));
             sequences.Add(seq);
         }
         return Build(name, path, users, items, sequences, attributesPath);
@@ -83,53 +83,21 @@ public static class DatasetLoaders
         foreach (var (key, value) in ReadJsonObject(path))
         {
             long uid = ParseId(key, path, 0, "user id (a key)");
-            _ = users[uid];
+            users.Intern(IdMap.KeyOf(uid));
             if (value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"user \"{key}\": expected a list of item ids, found {value.ValueKind}");
             var seq = new List<int>();
             foreach (var item in value.EnumerateArray())
             {
                 if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out long id) || id < 0)
                     throw new FileFormatException(path, $"user \"{key}\": item {item.GetRawText()} is not a non-negative integer id");
-                seq.Add(items[id]);
+                seq.Add(items.Intern(IdMap.KeyOf(id)));
             }
             sequences.Add(seq);
         }
         return Build(name, path, users, items, sequences, attributesPath);
     }
 
-    /// <summary>
-    /// A CSV of <c>user,item[,timestamp]</c> (an optional header line is skipped): each user's items
-    /// ordered by timestamp (file order when absent or tied), split leave-last-out. Without a
-    /// timestamp column the data set is marked unordered.
-    /// </summary>
-    public static InteractionDataset LoadCsv(string path, string name = "csv")
-    {
-        var users = new IdMap();
-        var items = new IdMap();
-        var perUser = new List<List<(double Time, int Order, int Item)>>();
-        int lineNumber = 0, order = 0, columns = 0;
-        foreach (var line in ReadLines(path))
-        {
-            lineNumber++;
-            if (line.Trim().Length == 0) continue;
-            var fields = line.Split(',');
-            if (lineNumber == 1 && !long.TryParse(fields[0].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out _)) continue;  // header
-            if (fields.Length is < 2 or > 3) throw new FileFormatException(path, $"line {lineNumber}: expected user,item[,timestamp], found {fields.Length} fields");
-            if (columns == 0) columns = fields.Length;
-            else if (fields.Length != columns) throw new FileFormatException(path, $"line {lineNumber}: {fields.Length} fields where earlier lines have {columns}");
-            int u = users[ParseId(fields[0].Trim(), path, lineNumber, "user id")];
-            int i = items[ParseId(fields[1].Trim(), path, lineNumber, "item id")];
-            double time = 0;
-            if (fields.Length == 3 && (!double.TryParse(fields[2].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out time) || !double.IsFinite(time)))
-                throw new FileFormatException(path, $"line {lineNumber}: timestamp '{Excerpt.Of(fields[2].Trim())}' is not a finite number");
-            while (perUser.Count <= u) perUser.Add([]);
-            perUser[u].Add((time, order++, i));
-        }
-        var sequences = perUser.Select(l => (IReadOnlyList<int>)l.OrderBy(e => e.Time).ThenBy(e => e.Order).Select(e => e.Item).ToList()).ToList();
-        return Build(name, path, users, items, sequences, attributesPath: null, chronological: columns == 3);
-    }
-
-    private static InteractionDataset Build(string name, string path, IdMap users, IdMap items, List<IReadOnlyList<int>> sequences, string? attributesPath, bool chronological = true)
+    internal static InteractionDataset Build(string name, string path, IdMap users, IdMap items, List<IReadOnlyList<int>> sequences, string? attributesPath, bool chronological = true)
     {
         if (items.Count == 0) throw new FileFormatException(path, "no interactions");
         var (train, validation, test) = InteractionDataset.LeaveLastOut(sequences);
@@ -138,7 +106,7 @@ public static class DatasetLoaders
         UserItemLists? attributes = null;
         int attributeCount = 0;
         if (attributesPath is not null) (attributes, attributeCount) = ReadAttributes(attributesPath, items);
-        return new InteractionDataset(name, users.Ids, items.Ids, train, validation, test, attributes, attributeCount, chronological);
+        return new InteractionDataset(name, users, items, train, validation, test, attributes, attributeCount, chronological);
     }
 
     /// <summary>Item attributes from <c>{"item": [attribute, …]}</c>; items the interactions never mention are ignored.</summary>
@@ -151,12 +119,12 @@ public static class DatasetLoaders
         {
             long id = ParseId(key, path, 0, "item id (a key)");
             if (value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"item \"{key}\": expected a list of attribute ids, found {value.ValueKind}");
-            if (!items.TryGet(id, out int item)) continue;
+            if (!items.TryGetRow(id, out int item)) continue;
             foreach (var a in value.EnumerateArray())
             {
                 if (a.ValueKind != JsonValueKind.Number || !a.TryGetInt64(out long attribute))
                     throw new FileFormatException(path, $"item \"{key}\": attribute {a.GetRawText()} is not an integer id");
-                perItem[item].Add(attributeIds[attribute]);
+                perItem[item].Add(attributeIds.Intern(IdMap.KeyOf(attribute)));
             }
         }
         return (UserItemLists.FromLists(perItem), attributeIds.Count);

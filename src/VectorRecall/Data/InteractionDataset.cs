@@ -7,10 +7,10 @@ namespace VectorRecall.Data;
 /// </summary>
 public sealed class InteractionDataset
 {
-    public InteractionDataset(string name, long[] userIds, long[] itemIds, UserItemLists train, UserItemLists validation, UserItemLists test,
+    public InteractionDataset(string name, IdMap userIds, IdMap itemIds, UserItemLists train, UserItemLists validation, UserItemLists test,
         UserItemLists? itemAttributes = null, int attributeCount = 0, bool chronological = true)
     {
-        int users = userIds.Length, items = itemIds.Length;
+        int users = userIds.Count, items = itemIds.Count;
         foreach (var split in new[] { train, validation, test })
         {
             if (split.UserCount != users) throw new ArgumentException($"a split covers {split.UserCount} users, expected {users}");
@@ -30,9 +30,9 @@ public sealed class InteractionDataset
 
     public string Name { get; }
     /// <summary>Original id of each user index.</summary>
-    public long[] UserIds { get; }
+    public IdMap UserIds { get; }
     /// <summary>Original id of each item index.</summary>
-    public long[] ItemIds { get; }
+    public IdMap ItemIds { get; }
     public UserItemLists Train { get; }
     public UserItemLists Validation { get; }
     public UserItemLists Test { get; }
@@ -44,8 +44,8 @@ public sealed class InteractionDataset
     /// timestamps) gives sets: there is no "before" an interaction and no "most recent" history.
     /// </summary>
     public bool Chronological { get; }
-    public int UserCount => UserIds.Length;
-    public int ItemCount => ItemIds.Length;
+    public int UserCount => UserIds.Count;
+    public int ItemCount => ItemIds.Count;
 
     /// <summary>One line of counts, as the loaders report them.</summary>
     public string Describe() =>
@@ -74,26 +74,4 @@ public sealed class InteractionDataset
         }
         return (UserItemLists.FromLists(train), UserItemLists.FromLists(validation), UserItemLists.FromLists(test));
     }
-}
-
-/// <summary>Maps original ids to dense indices in order of first appearance.</summary>
-internal sealed class IdMap
-{
-    private readonly Dictionary<long, int> _index = [];
-    private readonly List<long> _ids = [];
-
-    public int this[long id]
-    {
-        get
-        {
-            if (_index.TryGetValue(id, out int i)) return i;
-            _index[id] = _ids.Count;
-            _ids.Add(id);
-            return _ids.Count - 1;
-        }
-    }
-
-    public bool TryGet(long id, out int index) => _index.TryGetValue(id, out index);
-    public int Count => _ids.Count;
-    public long[] Ids => [.. _ids];
 }

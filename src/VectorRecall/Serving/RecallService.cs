@@ -8,8 +8,15 @@ using VectorRecall.Towers;
 
 namespace VectorRecall.Serving;
 
-/// <summary>One recall: item ids best first, their scores, and the time it took.</summary>
-public sealed record RecallResult(long[] ItemIds, float[] Scores, double LatencyMs);
+/// <summary>One recall: item rows best first with the bundle's ids for them, their scores, and the time it took.</summary>
+public sealed record RecallResult(IdMap Items, int[] ItemRows, float[] Scores, double LatencyMs)
+{
+    /// <summary>The items' ids as text (integers in their canonical form).</summary>
+    public string[] ItemKeys => [.. ItemRows.Select(r => Items[r])];
+
+    /// <summary>The items' ids as integers; refused by a bundle whose item ids are not all integers.</summary>
+    public long[] ItemIds => Items.ToNumbers(ItemRows);
+}
 
 /// <summary>
 /// Online recall from a serving bundle of any kind: encode the user (<see cref="IUserEncoder"/>), search
@@ -21,10 +28,8 @@ public sealed class RecallService : IDisposable
 {
     private readonly IUserEncoder _encoder;
     private readonly IRetriever _retriever;
-    private readonly long[] _itemIds;
     private readonly UserItemLists _seen;
     private readonly string _directory;
-    private readonly Lazy<Dictionary<long, int>> _indexIds;
 
     private RecallService(string directory, BundleParts parts)
     {
@@ -32,14 +37,9 @@ public sealed class RecallService : IDisposable
         Kind = parts.Kind;
         _encoder = parts.Encoder;
         _retriever = parts.Retriever;
-        _itemIds = parts.ItemIds;
+        Items = parts.ItemIds;
+        Users = parts.UserIds;
         _seen = parts.Seen;
-        _indexIds = new(() =>
-        {
-            var map = new Dictionary<long, int>(_itemIds.Length);
-            for (int i = 0; i < _itemIds.Length; i++) map.TryAdd(_itemIds[i], i);
-            return map;
-        });
     }
 
     public BundleKind Kind { get; }
@@ -126,10 +126,10 @@ public sealed class RecallService : IDisposable
     public Tensor LoadItemVectors() => ServingBundle.LoadItemVectors(_directory, ItemCount, _encoder.Dimension);
 
     /// <summary>External item ids, by item row.</summary>
-    public IReadOnlyList<long> ItemIds => _itemIds;
+    public IdMap Items { get; }
 
-    /// <summary>The item row of an external item id (for histories given by item id).</summary>
-    public bool TryGetIndexId(long itemId, out int indexId) => _indexIds.Value.TryGetValue(itemId, out indexId);
+    /// <summary>External user ids, by user row (rows 0 .. n − 1 for bundles written before user ids were kept).</summary>
+    public IdMap Users { get; }
 
     /// <summary>User vectors ([users × dim]) as recall computes them, for evaluation and export.</summary>
     public Tensor EncodeUsers(ReadOnlySpan<long> userIds, Tensor? userFeatures = null) => _encoder.Encode(QueriesOf(userIds, userFeatures));
@@ -162,9 +162,9 @@ public sealed class RecallService : IDisposable
 
     private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores)
     {
-        var outIds = new long[ids.Length];
-        for (int i = 0; i < ids.Length; i++) outIds[i] = _itemIds[(int)ids[i]];
-        return new RecallResult(outIds, scores.ToArray(), 0);
+        var rows = new int[ids.Length];
+        for (int i = 0; i < ids.Length; i++) rows[i] = (int)ids[i];
+        return new RecallResult(Items, rows, scores.ToArray(), 0);
     }
 
     public void Dispose() => _retriever.Dispose();

@@ -10,8 +10,11 @@ using VectorRecall.Towers;
 
 namespace VectorRecall.Serving;
 
-/// <summary>A loaded bundle's parts: the user encoder and the retriever its kind describes, the item ids and each user's seen items.</summary>
-internal sealed record BundleParts(BundleKind Kind, IUserEncoder Encoder, IRetriever Retriever, long[] ItemIds, UserItemLists Seen);
+/// <summary>A loaded bundle's parts: the user encoder and the retriever its kind describes, the item and user ids, and each user's seen items.</summary>
+internal sealed record BundleParts(BundleKind Kind, IUserEncoder Encoder, IRetriever Retriever, IdMap ItemIds, IdMap UserIds, UserItemLists Seen);
+
+/// <summary>What every kind's common files hold: the ids, and each user's profile features, recent history and seen items.</summary>
+internal sealed record BundleUsersAndItems(IdMap ItemIds, IdMap UserIds, Tensor Features, UserItemLists History, UserItemLists Seen);
 
 public static partial class ServingBundle
 {
@@ -84,11 +87,10 @@ public static partial class ServingBundle
         var manifest = ReadManifest(directory);
         string manifestPath = Path.Combine(directory, ManifestFile);
         var kind = KindOf(manifest, manifestPath);
-        string File(string name) => Path.Combine(directory, name);
-        var (encoder, itemIds, seen, retriever) = kind switch
+        var (encoder, common, retriever) = kind switch
         {
             BundleKind.Tdm => OpenTdm(directory, manifest),
-            BundleKind.Sequence => With(OpenSequenceEncoder(directory), OpenIndex(directory)),
+            BundleKind.Sequence => With(OpenSequenceEncoder(directory, manifest), OpenIndex(directory)),
             BundleKind.TwoTower => With(OpenTowerEncoder(directory, manifest), OpenIndex(directory)),
             _ => With(OpenTowerEncoder(directory, manifest), OpenSemanticIds(directory, manifest)),
         };
@@ -96,9 +98,9 @@ public static partial class ServingBundle
         {
             if (retriever.Dimension != encoder.Dimension)
                 throw new FileFormatException(manifestPath, $"the retriever takes {retriever.Dimension}-d vectors but the user encoder makes {encoder.Dimension}-d ones (files from different models)");
-            if (retriever.ItemCount != itemIds.Length)
-                throw new FileFormatException(File(ItemIdsFile), $"maps {itemIds.Length} items but the retriever holds {retriever.ItemCount}");
-            return new BundleParts(kind, encoder, retriever, itemIds, seen);
+            if (retriever.ItemCount != common.ItemIds.Count)
+                throw new FileFormatException(manifestPath, $"the item ids map {common.ItemIds.Count} items but the retriever holds {retriever.ItemCount}");
+            return new BundleParts(kind, encoder, retriever, common.ItemIds, common.UserIds, common.Seen);
         }
         catch
         {
@@ -107,44 +109,46 @@ public static partial class ServingBundle
         }
     }
 
-    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenTowerEncoder(string directory, JsonObject manifest)
+    private static (IUserEncoder Encoder, BundleUsersAndItems Common) OpenTowerEncoder(string directory, JsonObject manifest)
     {
         var (tower, config) = LoadUserTower(directory, manifest);
-        var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
-        return (new TowerUserEncoder(tower, config, features, history), itemIds, seen);
+        var common = ReadUsersAndItems(directory, manifest, config);
+        return (new TowerUserEncoder(tower, config, common.Features, common.History), common);
     }
 
-    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen, IRetriever Retriever) With((IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) users, IRetriever retriever) =>
-        (users.Encoder, users.ItemIds, users.Seen, retriever);
+    private static (IUserEncoder Encoder, BundleUsersAndItems Common, IRetriever Retriever) With((IUserEncoder Encoder, BundleUsersAndItems Common) users, IRetriever retriever) =>
+        (users.Encoder, users.Common, retriever);
 
-    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen) OpenSequenceEncoder(string directory)
+    private static (IUserEncoder Encoder, BundleUsersAndItems Common) OpenSequenceEncoder(string directory, JsonObject manifest)
     {
         // The served item table is what the encoder reads its history through, as the index searches it.
         var (encoder, itemVectors, users) = LoadSequenceEncoder(directory);
-        var (itemIds, _, history, seen) = ReadUsersAndItems(directory, users, 0, encoder.Config.NumItems);
-        return (new SequenceUserEncoder(encoder, history, itemVectors), itemIds, seen);
+        var common = ReadUsersAndItems(directory, manifest, users, 0, encoder.Config.NumItems);
+        return (new SequenceUserEncoder(encoder, common.History, itemVectors), common);
     }
 
-    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, TowerConfig config) =>
-        ReadUsersAndItems(directory, config.NumUsers, config.UserFeatures, config.NumItems);
+    private static BundleUsersAndItems ReadUsersAndItems(string directory, JsonObject manifest, TowerConfig config) =>
+        ReadUsersAndItems(directory, manifest, config.NumUsers, config.UserFeatures, config.NumItems);
 
-    /// <summary>The files every kind shares: item ids, and each user's features, recent history and seen items.</summary>
-    private static (long[] ItemIds, Tensor Features, UserItemLists History, UserItemLists Seen) ReadUsersAndItems(string directory, int users, int featureCount, int historyItems)
+    /// <summary>The files every kind shares: item and user ids, and each user's features, recent history and seen items.</summary>
+    private static BundleUsersAndItems ReadUsersAndItems(string directory, JsonObject manifest, int users, int featureCount, int historyItems)
     {
         string File(string name) => Path.Combine(directory, name);
-        var itemIds = ReadArray<long>(File(ItemIdsFile), ElementType.Int64);
+        var listed = JsonFields.Object(manifest, "files", File(ManifestFile)).Select(f => f.Key).ToHashSet();
+        var itemIds = ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, -1) ?? throw new FileFormatException(File(ManifestFile), "lists no item ids");
+        var userIds = ReadIds(directory, listed, UserIdsFile, UserIdsJsonFile, users) ?? IdMap.Sequential(users);
         var features = Npy.ReadMatrix(File(UserFeaturesFile));
         if (features.Rows != users || features.Cols != featureCount)
             throw new FileFormatException(File(UserFeaturesFile), $"is [{features.Rows} x {features.Cols}], expected [{users} x {featureCount}]");
         var history = ReadLists(directory, HistoryOffsetsFile, HistoryItemsFile, users, historyItems);
-        var seen = ReadLists(directory, SeenOffsetsFile, SeenItemsFile, users, itemIds.Length);
-        return (itemIds, features, history, seen);
+        var seen = ReadLists(directory, SeenOffsetsFile, SeenItemsFile, users, itemIds.Count);
+        return new BundleUsersAndItems(itemIds, userIds, features, history, seen);
     }
 
     private static IndexRetriever OpenIndex(string directory) => new(IndexFactory.Load(Path.Combine(directory, IndexFile)));
 
     /// <summary>A TDM bundle's model, loaded once: its user encoder (tower or sequence encoder, as the manifest says) and its beam search.</summary>
-    private static (IUserEncoder Encoder, long[] ItemIds, UserItemLists Seen, IRetriever Retriever) OpenTdm(string directory, JsonObject manifest)
+    private static (IUserEncoder Encoder, BundleUsersAndItems Common, IRetriever Retriever) OpenTdm(string directory, JsonObject manifest)
     {
         string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, TdmModelFile);
         bool sequence = HasSequenceEncoder(BundleKind.Tdm, manifest, manifestPath);
@@ -154,14 +158,14 @@ public static partial class ServingBundle
         {
             var manifestConfig = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
             var (tower, config) = TowerOf(model, manifestConfig, path);
-            var (itemIds, features, history, seen) = ReadUsersAndItems(directory, config);
-            return (new TowerUserEncoder(tower, config, features, history), itemIds, seen, retriever);
+            var common = ReadUsersAndItems(directory, manifest, config);
+            return (new TowerUserEncoder(tower, config, common.Features, common.History), common, retriever);
         }
         var user = model.Sequence ?? throw new FileFormatException(path, "holds a user tower, but the manifest says the user encoder is a sequence encoder");
         var described = SequenceEncoderConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath);
         if (described != user.Config) throw new FileFormatException(path, "the sequence encoder was written for a different model shape than the manifest describes");
-        var (ids, _, histories, seenItems) = ReadUsersAndItems(directory, UserCount(manifest, manifestPath), 0, user.Config.NumItems);
-        return (user.Users(histories), ids, seenItems, retriever);
+        var shared = ReadUsersAndItems(directory, manifest, UserCount(manifest, manifestPath), 0, user.Config.NumItems);
+        return (user.Users(shared.History), shared, retriever);
     }
 
     private static SemanticIdRetriever OpenSemanticIds(string directory, JsonObject manifest)

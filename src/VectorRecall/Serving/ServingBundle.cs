@@ -54,7 +54,7 @@ public static partial class ServingBundle
     internal const string SeenOffsetsFile = "user_seen_offsets.npy";
     internal const string SeenItemsFile = "user_seen_items.npy";
 
-    private static readonly string[] CommonFiles = [ItemIdsFile, UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile];
+    private static readonly string[] CommonFiles = [UserFeaturesFile, HistoryOffsetsFile, HistoryItemsFile, SeenOffsetsFile, SeenItemsFile];
 
     /// <summary>The files a bundle of <paramref name="kind"/> must list besides the common ones.</summary>
     private static string[] KindFiles(BundleKind kind) => kind switch
@@ -100,14 +100,14 @@ public static partial class ServingBundle
     /// user's behaviour (the latest <c>HistoryLength</c> items are kept); <paramref name="seen"/> is what
     /// recall leaves out when asked to exclude seen items.
     /// </summary>
-    public static void Save(string directory, TwoTowerModel model, IVectorIndex index, Tensor itemVectors, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    public static void Save(string directory, TwoTowerModel model, IVectorIndex index, Tensor itemVectors, IdMap itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen, IdMap? userIds = null)
     {
         var c = model.Config;
         if (index.Dimension != c.EmbeddingDim) throw new ArgumentException($"index dimension {index.Dimension} differs from the model's {c.EmbeddingDim}");
         if (itemVectors.Rows != index.Count || itemVectors.Cols != c.EmbeddingDim)
             throw new ArgumentException($"item vectors {itemVectors} must match the index's {index.Count} items of dimension {c.EmbeddingDim}");
         var manifest = IndexManifest(index);
-        Write(directory, BundleKind.TwoTower, UsersOf(c), index.Count, itemIds, userFeatures, history, seen, manifest, staging =>
+        Write(directory, BundleKind.TwoTower, UsersOf(c), index.Count, itemIds, userIds, userFeatures, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, model.User, c);
             WriteIndex(staging, index, itemVectors);
@@ -118,13 +118,13 @@ public static partial class ServingBundle
     /// Writes a TDM bundle: the model (with its user encoder) and its tree, searched <paramref name="beam"/> nodes wide; the
     /// other arguments as for <see cref="Save"/> (a sequence encoder takes no profile features: give [users × 0]).
     /// </summary>
-    public static void SaveTdm(string directory, TdmModel model, ItemTree tree, int beam, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen)
+    public static void SaveTdm(string directory, TdmModel model, ItemTree tree, int beam, IdMap itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen, IdMap? userIds = null)
     {
         Settings.Check(beam >= 1, "Beam", $"must be at least 1, got {beam}");
         var manifest = new JsonObject { ["beam"] = beam, ["tdm_scorer"] = model.Config.Scorer.ToString() };
         var users = model.Config.User is { } tower ? UsersOf(tower) : new BundleUsers(history.UserCount, 0, model.Config.Sequence!.MaxLength, model.Config.Sequence.ToJson());
         if (model.Sequence is not null) manifest["user_encoder"] = KindName(BundleKind.Sequence);
-        Write(directory, BundleKind.Tdm, users, tree.ItemCount, itemIds, userFeatures, history, seen, manifest,
+        Write(directory, BundleKind.Tdm, users, tree.ItemCount, itemIds, userIds, userFeatures, history, seen, manifest,
             staging => TdmCheckpoint.Save(Path.Combine(staging, TdmModelFile), model, tree, null, new CheckpointInfo(0, 0, double.NaN)));
     }
 
@@ -143,9 +143,9 @@ public static partial class ServingBundle
         var (tower, config) = LoadUserTower(twoTowerBundle, source);
         var itemVectors = LoadItemVectors(twoTowerBundle, -1, config.EmbeddingDim);
         if (codes.Count != itemVectors.Rows) throw new ArgumentException($"{codes.Count} semantic ids for the bundle's {itemVectors.Rows} items");
-        var (itemIds, features, history, seen) = ReadUsersAndItems(twoTowerBundle, config);
+        var (itemIds, userIds, features, history, seen) = ReadUsersAndItems(twoTowerBundle, source, config);
         var manifest = new JsonObject { ["beam"] = beam, ["levels"] = codes.Levels };
-        Write(directory, BundleKind.SemanticIds, UsersOf(config), itemVectors.Rows, itemIds, features, history, seen, manifest, staging =>
+        Write(directory, BundleKind.SemanticIds, UsersOf(config), itemVectors.Rows, itemIds, userIds, features, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, tower, config);
             Npy.Write(Path.Combine(staging, ItemVectorsFile), itemVectors);
@@ -158,14 +158,14 @@ public static partial class ServingBundle
     /// Writes a sequence bundle: the encoder, an index over its item table's vectors (<paramref name="itemVectors"/>, row i = item i),
     /// each user's recent items (the latest <see cref="SequenceEncoderConfig.MaxLength"/> kept) and seen items.
     /// </summary>
-    public static void SaveSequence(string directory, SequenceEncoder encoder, IVectorIndex index, Tensor itemVectors, long[] itemIds, UserItemLists history, UserItemLists seen)
+    public static void SaveSequence(string directory, SequenceEncoder encoder, IVectorIndex index, Tensor itemVectors, IdMap itemIds, UserItemLists history, UserItemLists seen, IdMap? userIds = null)
     {
         var c = encoder.Config;
         if (index.Dimension != c.Dim || itemVectors.Rows != index.Count || itemVectors.Cols != c.Dim || index.Count != c.NumItems)
             throw new ArgumentException($"the index ({index.Count} x {index.Dimension}) and item vectors {itemVectors} must hold the encoder's {c.NumItems} items of width {c.Dim}");
         var users = new BundleUsers(history.UserCount, 0, c.MaxLength, c.ToJson());
         var manifest = IndexManifest(index);
-        Write(directory, BundleKind.Sequence, users, index.Count, itemIds, new Tensor(history.UserCount, 0), history, seen, manifest, staging =>
+        Write(directory, BundleKind.Sequence, users, index.Count, itemIds, userIds, new Tensor(history.UserCount, 0), history, seen, manifest, staging =>
         {
             StateDictFile.Save(Path.Combine(staging, SequenceEncoderFile), encoder, new Dictionary<string, string> { ["format"] = "vrecall-sequence-encoder", ["model_config"] = users.ConfigJson });
             WriteIndex(staging, index, itemVectors);
@@ -191,10 +191,11 @@ public static partial class ServingBundle
         StateDictFile.Save(Path.Combine(staging, UserTowerFile), tower, new Dictionary<string, string> { ["format"] = "vrecall-user-tower", ["model_config"] = config.ToJson() });
 
     /// <summary>The common part of every kind: checks, the shared files, the kind's own files, the manifest, and the swap into place.</summary>
-    private static void Write(string directory, BundleKind kind, BundleUsers c, int itemCount, long[] itemIds, Tensor userFeatures, UserItemLists history, UserItemLists seen,
+    private static void Write(string directory, BundleKind kind, BundleUsers c, int itemCount, IdMap itemIds, IdMap? userIds, Tensor userFeatures, UserItemLists history, UserItemLists seen,
         JsonObject kindManifest, Action<string> writeKindFiles)
     {
-        if (itemIds.Length != itemCount) throw new ArgumentException($"{itemIds.Length} item ids for {itemCount} items");
+        if (itemIds.Count != itemCount) throw new ArgumentException($"{itemIds.Count} item ids for {itemCount} items");
+        if (userIds is not null && userIds.Count != c.Count) throw new ArgumentException($"{userIds.Count} user ids for {c.Count} users");
         if (userFeatures.Rows != c.Count || userFeatures.Cols != c.Features) throw new ArgumentException($"user features are {userFeatures}, expected [{c.Count} x {c.Features}]");
         if (history.UserCount != c.Count || seen.UserCount != c.Count) throw new ArgumentException($"histories must cover the model's {c.Count} users");
 
@@ -205,7 +206,8 @@ public static partial class ServingBundle
         try
         {
             writeKindFiles(staging);
-            Npy.Write(Path.Combine(staging, ItemIdsFile), itemIds, [itemIds.Length]);
+            WriteIds(staging, ItemIdsFile, ItemIdsJsonFile, itemIds);
+            if (userIds is not null) WriteIds(staging, UserIdsFile, UserIdsJsonFile, userIds);
             Npy.Write(Path.Combine(staging, UserFeaturesFile), userFeatures);
             var recent = history.Tail(c.HistoryLength);
             Npy.Write(Path.Combine(staging, HistoryOffsetsFile), recent.Offsets, [recent.Offsets.Length]);
@@ -290,6 +292,7 @@ public static partial class ServingBundle
         var files = JsonFields.Object(manifest, "files", path);
         foreach (var required in CommonFiles.Concat(KindFiles(KindOf(manifest, path))))
             if (!files.ContainsKey(required)) throw new FileFormatException(path, $"does not list '{required}'");
+        if (!files.ContainsKey(ItemIdsFile) && !files.ContainsKey(ItemIdsJsonFile)) throw new FileFormatException(path, $"lists neither '{ItemIdsFile}' nor '{ItemIdsJsonFile}'");
         foreach (var (name, node) in files)
         {
             string file = ContainedFile.Resolve(directory, name, path);

@@ -122,7 +122,7 @@ public class ReaderFuzzTests
 
     [Fact]
     public Task CsvInteractions() => FuzzFile(".csv", Encoding.UTF8.GetBytes("user,item,timestamp\n1,10,5\n1,11,6\n1,12,7\n2,10,1\n2,12,2\n2,13,3\n3,11,4\n3,13,5\n3,10,9\n"),
-        p => DatasetLoaders.LoadCsv(p));
+        p => DatasetLoaders.LoadDelimited(p));
 
     [Fact]
     public Task SequenceFiles() => FuzzFile(".txt", Encoding.UTF8.GetBytes("1 10 11 12\n2 10 12 13\n3 11 13 10 12\n"), p => DatasetLoaders.LoadSequences(p));

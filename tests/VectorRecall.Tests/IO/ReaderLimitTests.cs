@@ -111,6 +111,6 @@ public class ReaderLimitTests
         using var dir = new TempDir();
         string path = dir.File("i.csv");
         File.WriteAllText(path, $"1,10,1\n1,11,{timestamp}\n1,12,3\n");
-        Assert.Contains("line 2", Assert.Throws<FileFormatException>(() => DatasetLoaders.LoadCsv(path)).Message);
+        Assert.Contains("line 2", Assert.Throws<FileFormatException>(() => DatasetLoaders.LoadDelimited(path)).Message);
     }
 }

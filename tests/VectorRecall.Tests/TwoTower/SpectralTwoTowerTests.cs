@@ -12,7 +12,7 @@ public class SpectralTwoTowerTests
     private static RecDataset Toy()
     {
         var lists = (int[][] l) => UserItemLists.FromLists(l.Select(x => (IReadOnlyList<int>)x.ToList()).ToArray());
-        return RecDataset.FromInteractions(new InteractionDataset("toy", [0, 1], [0, 1, 2], lists([[0, 1], [1, 2]]), lists([[], []]), lists([[2], [0]]), chronological: false));
+        return RecDataset.FromInteractions(new InteractionDataset("toy", new long[] { 0, 1 }, new long[] { 0, 1, 2 }, lists([[0, 1], [1, 2]]), lists([[], []]), lists([[2], [0]]), chronological: false));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public class SpectralTwoTowerTests
         }
         using var dir = new TempDir();
         using (var index = TowerEncoder.BuildIndex(items, "HNSW16,efc=50,efs=50"))
-            ServingBundle.Save(dir.File("b"), model, index, items, [0, 1, 2], data.UserFeatures, data.Train, data.Train);
+            ServingBundle.Save(dir.File("b"), model, index, items, new long[] { 0, 1, 2 }, data.UserFeatures, data.Train, data.Train);
         using var service = RecallService.FromBundle(dir.File("b"));
         Assert.Equal([1L], service.Recall(0, default, 1).ItemIds);
         Assert.Equal([2L], service.Recall(0, default, 1, excludeSeen: true).ItemIds);

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using VectorRecall.Data;
+using VectorRecall.IO;
+
+namespace VectorRecall.Serving;
+
+// The users' and items' external ids: int64 arrays when every id is an integer (the format bundles always had for items),
+// else JSON arrays of strings. A bundle without user ids (written before them) numbers its users 0 .. n − 1.
+public static partial class ServingBundle
+{
+    internal const string ItemIdsJsonFile = "item_ids.json";
+    internal const string UserIdsFile = "user_ids.npy";
+    internal const string UserIdsJsonFile = "user_ids.json";
+
+    /// <summary>The largest id file read as JSON: a few hundred bytes per id at most.</summary>
+    private const long MaxIdJsonBytes = 1L << 31;
+
+    private static void WriteIds(string staging, string npyName, string jsonName, IdMap ids)
+    {
+        if (ids.AllNumeric)
+        {
+            var numbers = ids.ToNumbers();
+            Npy.Write(Path.Combine(staging, npyName), numbers, [numbers.Length]);
+            return;
+        }
+        AtomicFile.Write(Path.Combine(staging, jsonName), s =>
+        {
+            using var w = new Utf8JsonWriter(s);
+            w.WriteStartArray();
+            for (int i = 0; i < ids.Count; i++) w.WriteStringValue(ids[i]);
+            w.WriteEndArray();
+        });
+    }
+
+    /// <summary>Whichever of the two id files the manifest lists (null when neither), checked to hold <paramref name="count"/> distinct ids.</summary>
+    private static IdMap? ReadIds(string directory, IReadOnlyCollection<string> listed, string npyName, string jsonName, int count)
+    {
+        string path;
+        IdMap ids;
+        try
+        {
+            if (listed.Contains(npyName))
+            {
+                path = Path.Combine(directory, npyName);
+                ids = IdMap.FromNumbers(ReadArray<long>(path, ElementType.Int64));
+            }
+            else if (listed.Contains(jsonName))
+            {
+                path = Path.Combine(directory, jsonName);
+                ids = ReadIdJson(path);
+            }
+            else return null;
+        }
+        catch (ArgumentException e) { throw new FileFormatException(Path.Combine(directory, listed.Contains(npyName) ? npyName : jsonName), e.Message); }
+        if (count >= 0 && ids.Count != count) throw new FileFormatException(path, $"maps {ids.Count} ids, expected {count}");
+        return ids;
+    }
+
+    private static IdMap ReadIdJson(string path)
+    {
+        using var s = ContainedFile.OpenRegular(path);
+        if (s.Length > MaxIdJsonBytes) throw new FileFormatException(path, $"is {s.Length:N0} bytes, more than an id list holds");
+        var bytes = new byte[s.Length];
+        s.ReadExactly(bytes);
+        using var doc = JsonFields.ParseDocument(bytes, path);
+        if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"expected a JSON array of ids, found {doc.RootElement.ValueKind}");
+        var keys = new List<string>(doc.RootElement.GetArrayLength());
+        int i = 0;
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            keys.Add(e.ValueKind switch
+            {
+                JsonValueKind.String => e.GetString()!,
+                JsonValueKind.Number when e.TryGetInt64(out long n) => IdMap.KeyOf(n),
+                _ => throw new FileFormatException(path, $"id {i} is {e.ValueKind}, expected a string or an integer"),
+            });
+            i++;
+        }
+        return IdMap.FromKeys(keys);
+    }
+}
