@@ -59,7 +59,7 @@ internal static class BundleCommand
         var known = data.Train.Concat(data.Validation);
         // A sequence encoder reads no profile features.
         var features = model.User is null ? new Tensor(data.UserCount, 0) : data.UserFeatures;
-        ServingBundle.SaveTdm(directory, model, tree, beam, loaded.ItemIds, features, known, known);
+        ServingBundle.SaveTdm(directory, model, tree, beam, loaded.ItemIds, features, known, known, loaded.UserIds);
     }
 
     private static void WriteSemanticIds(string directory, string source, string checkpoint, int beam)
