@@ -601,22 +601,25 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     {
         int nq = VectorChecks.BatchCount(queries, Dimension, k, ids.Length, scores.Length, counts.Length);
         VectorChecks.Options(options, nq);
-        var q = queries.ToArray();
-        var outIds = new long[(long)nq * k];
-        var outScores = new float[(long)nq * k];
-        var outCounts = new int[nq];
-        Parallel.For(0, nq, Threads.Options, i =>
+        // The caller's buffers are written in place (a lambda cannot hold a span, so their pinned addresses): a batch of
+        // 64 top-500 searches would otherwise copy through 400 KB of fresh large-object arrays.
+        fixed (float* q = queries)
+        fixed (long* outIds = ids)
+        fixed (float* outScores = scores)
+        fixed (int* outCounts = counts)
         {
-            var rowIds = outIds.AsSpan(i * k, k);
-            var rowScores = outScores.AsSpan(i * k, k);
-            int found = Search(q.AsSpan(i * Dimension, Dimension), k, rowIds, rowScores, options?[i]);
-            rowIds[found..].Fill(-1);
-            rowScores[found..].Fill(float.NaN);
-            outCounts[i] = found;
-        });
-        outIds.CopyTo(ids);
-        outScores.CopyTo(scores);
-        outCounts.CopyTo(counts);
+            nint qAt = (nint)q, idsAt = (nint)outIds, scoresAt = (nint)outScores, countsAt = (nint)outCounts;
+            int dim = Dimension;
+            Parallel.For(0, nq, Threads.Options, i =>
+            {
+                var rowIds = new Span<long>((long*)idsAt + (long)i * k, k);
+                var rowScores = new Span<float>((float*)scoresAt + (long)i * k, k);
+                int found = Search(new ReadOnlySpan<float>((float*)qAt + (long)i * dim, dim), k, rowIds, rowScores, options?[i]);
+                rowIds[found..].Fill(-1);
+                rowScores[found..].Fill(float.NaN);
+                ((int*)countsAt)[i] = found;
+            });
+        }
     }
 
     /// <summary>Moves to the closest neighbour at an upper level until none is closer.</summary>

@@ -102,6 +102,7 @@ internal sealed class VisitedList(int capacity)
     }
 
     /// <summary>Marks <paramref name="node"/>; false if it was already marked (or lies beyond this list, added after the search began).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Visit(int node)
     {
         if ((uint)node >= (uint)_marks.Length || _marks[node] == _epoch) return false;
