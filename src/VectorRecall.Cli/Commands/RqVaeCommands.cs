@@ -5,6 +5,7 @@ using Spectre.Console;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
 using VectorRecall.SemanticIds;
+using VectorRecall.Serving;
 using VectorRecall.Training;
 
 namespace VectorRecall.Cli.Commands;
@@ -149,7 +150,11 @@ internal static class RqVaeCommands
     {
         if (rounds < 0) throw new ArgumentException($"--max-rounds must be >= 0, got {rounds}");
         if (epsilon is { } e && !(e > 0)) throw new ArgumentException($"--sk-epsilon must be positive, got {e}");
-        var (model, items, _) = LoadWithData(ckpt, dataPath);
+        var (model, items, path) = LoadWithData(ckpt, dataPath);
+        // Item vectors from a bundle: the ids file is keyed by the bundle's item ids, else by row.
+        string? bundle = Path.GetDirectoryName(Path.GetFullPath(path));
+        var itemIds = bundle is not null && File.Exists(Path.Combine(bundle, ServingBundle.ManifestFile)) ? ServingBundle.LoadItemIds(bundle) : null;
+        if (itemIds is not null && itemIds.Count != items.Rows) throw new ArgumentException($"{path}: {items.Rows:N0} item vectors but its bundle maps {itemIds.Count:N0} item ids");
         var clock = Stopwatch.StartNew();
         var (codes, report) = SemanticIdGenerator.Generate(model, items, rounds, epsilon);
         AnsiConsole.MarkupLineInterpolated($"Collision rate before resolution: {report.CollisionRateBefore:P3} ({report.CollidingGroupsBefore:N0} groups share a code)");
@@ -160,8 +165,8 @@ internal static class RqVaeCommands
         PrintUtilization(codes);
         string? dir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (dir is not null) Directory.CreateDirectory(dir);
-        SemanticIdFile.Write(output, codes);
-        AnsiConsole.MarkupLineInterpolated($"ids written to {output}");
+        SemanticIdFile.Write(output, codes, itemIds);
+        AnsiConsole.MarkupLineInterpolated($"ids written to {output}{(itemIds is null ? " (keyed by item row)" : " (keyed by the bundle's item ids)")}");
         return 0;
     }
 
@@ -195,7 +200,7 @@ internal static class RqVaeCommands
             int largest = raw.Length == 0 ? 0 : raw.Max() + 1;
             if (largest > codebookSize) throw new ArgumentException($"{idsPath} uses code {largest - 1}, beyond --codebook-size {codebookSize}");
             var codes = new SemanticCodes(raw, Enumerable.Repeat(codebookSize, levels).ToArray());
-            AnsiConsole.MarkupLineInterpolated($"{idsPath}: {itemIds.Length:N0} items, {levels} levels; {codes.DistinctCount:N0} distinct ids, collision rate {codes.CollisionRate:P3}");
+            AnsiConsole.MarkupLineInterpolated($"{idsPath}: {itemIds.Count:N0} items, {levels} levels; {codes.DistinctCount:N0} distinct ids, collision rate {codes.CollisionRate:P3}");
             PrintUtilization(codes);
             return 0;
         }

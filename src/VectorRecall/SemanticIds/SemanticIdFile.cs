@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using VectorRecall.Data;
 using VectorRecall.IO;
 
 namespace VectorRecall.SemanticIds;
@@ -7,7 +8,7 @@ namespace VectorRecall.SemanticIds;
 /// <summary>
 /// The design note's id file: a JSON object from item id to its tokens, level l's code c written
 /// <c>&lt;x_c&gt;</c> with x the l-th letter (<c>{"0": ["&lt;a_128&gt;", "&lt;b_241&gt;", "&lt;c_146&gt;"], …}</c>).
-/// Item ids are row numbers unless given.
+/// Keys are the items' own ids (integers or text) when given, else row numbers.
 /// </summary>
 public static class SemanticIdFile
 {
@@ -17,7 +18,7 @@ public static class SemanticIdFile
         level is >= 0 and < MaxLevels ? $"<{(char)('a' + level)}_{code.ToString(CultureInfo.InvariantCulture)}>"
             : throw new ArgumentOutOfRangeException(nameof(level), $"ids have at most {MaxLevels} levels (one letter each), got level {level}");
 
-    public static void Write(string path, SemanticCodes codes, IReadOnlyList<long>? itemIds = null)
+    public static void Write(string path, SemanticCodes codes, IdMap? itemIds = null)
     {
         if (itemIds is not null && itemIds.Count != codes.Count) throw new ArgumentException($"{itemIds.Count} item ids for {codes.Count} items");
         if (codes.Levels > MaxLevels) throw new ArgumentException($"ids have at most {MaxLevels} levels, these have {codes.Levels}");
@@ -28,7 +29,7 @@ public static class SemanticIdFile
             json.WriteStartObject();
             for (int i = 0; i < codes.Count; i++)
             {
-                json.WriteStartArray((itemIds?[i] ?? i).ToString(CultureInfo.InvariantCulture));
+                json.WriteStartArray(itemIds?[i] ?? i.ToString(CultureInfo.InvariantCulture));
                 var row = codes.Of(i);
                 for (int l = 0; l < row.Length; l++) json.WriteStringValue(Token(l, row[l]));
                 json.WriteEndArray();
@@ -37,18 +38,17 @@ public static class SemanticIdFile
         });
     }
 
-    /// <summary>Reads an id file: each item's id and its codes (every item must have the same number of levels, tokens in level order).</summary>
-    public static (long[] ItemIds, int[] Codes, int Levels) Read(string path)
+    /// <summary>Reads an id file: each item's id (any non-empty key; the parser refuses a key given twice) and its codes (every item must have the same number of levels, tokens in level order).</summary>
+    public static (IdMap ItemIds, int[] Codes, int Levels) Read(string path)
     {
         using var doc = JsonFields.ParseDocument(File.ReadAllBytes(path), path);
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new FileFormatException(path, "expected an object from item id to its list of tokens");
-        var ids = new List<long>();
+        var ids = new IdMap();
         var codes = new List<int>();
         int levels = -1;
         foreach (var entry in doc.RootElement.EnumerateObject())
         {
-            if (!long.TryParse(entry.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out long id))
-                throw new FileFormatException(path, $"item \"{entry.Name}\": the key is not an integer id");
+            if (entry.Name.Length == 0) throw new FileFormatException(path, "an item's key is empty");
             if (entry.Value.ValueKind != JsonValueKind.Array) throw new FileFormatException(path, $"item \"{entry.Name}\": expected a list of tokens");
             int n = entry.Value.GetArrayLength();
             if (levels < 0) levels = n;
@@ -64,9 +64,9 @@ public static class SemanticIdFile
                 codes.Add(code);
                 l++;
             }
-            ids.Add(id);
+            ids.Intern(entry.Name);
         }
         if (ids.Count == 0) throw new FileFormatException(path, "no items");
-        return (ids.ToArray(), codes.ToArray(), levels);
+        return (ids, codes.ToArray(), levels);
     }
 }

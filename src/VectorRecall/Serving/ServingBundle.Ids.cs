@@ -15,6 +15,14 @@ public static partial class ServingBundle
     /// <summary>The largest id file read as JSON: a few hundred bytes per id at most.</summary>
     private const long MaxIdJsonBytes = 1L << 31;
 
+    /// <summary>A bundle's item ids by row (its manifest and id file checked): what files derived from its item vectors are keyed by.</summary>
+    public static IdMap LoadItemIds(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        var listed = JsonFields.Object(manifest, "files", Path.Combine(directory, ManifestFile)).Select(f => f.Key).ToHashSet();
+        return ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, -1) ?? throw new FileFormatException(Path.Combine(directory, ManifestFile), "lists no item ids");
+    }
+
     private static void WriteIds(string staging, string npyName, string jsonName, IdMap ids)
     {
         if (ids.AllNumeric)

@@ -24,7 +24,9 @@ public class RqVaeCommandTests
         Assert.True(File.Exists(Path.Combine(run, "train.log")));
         Assert.Equal(0, Vrecall("rqvae", "generate", "--ckpt_path", best, "--output-dir", dir.File("ids"), "--output_file", "x.index.json"));
         var (ids, codes, levels) = SemanticIdFile.Read(Path.Combine(dir.File("ids"), "x.index.json"));
-        Assert.Equal(60, ids.Length);
+        Assert.Equal(60, ids.Count);
+        var bundleIds = VectorRecall.Serving.ServingBundle.LoadItemIds(dir.File("b"));   // vectors from a bundle: keyed by its item ids
+        Assert.Equal(Enumerable.Range(0, 60).Select(i => bundleIds[i]), Enumerable.Range(0, 60).Select(i => ids[i]));
         Assert.Equal(60, new SemanticCodes(codes, Enumerable.Repeat(256, levels).ToArray()).DistinctCount);
         Assert.Equal(0, Vrecall("rqvae", "evaluate", "--ckpt", best));
         Assert.Equal(0, Vrecall("rqvae", "evaluate", "--ids", Path.Combine(dir.File("ids"), "x.index.json")));

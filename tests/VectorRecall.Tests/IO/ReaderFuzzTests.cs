@@ -110,7 +110,7 @@ public class ReaderFuzzTests
     public Task TreeFiles() => FuzzFile(".tree", Made(".tree", p => ItemTree.FromLeafCodes(2, 3, [7, 8, 9, 10, 11, 12], 4).Save(p)), p => ItemTree.Load(p));
 
     [Fact]
-    public Task SemanticIdFiles() => FuzzFile(".json", Made(".json", p => SemanticIdFile.Write(p, new SemanticCodes([1, 2, 3, 0, 1, 2, 2, 3, 0], [4, 4, 4]), [10, 11, 12])), p => SemanticIdFile.Read(p));
+    public Task SemanticIdFiles() => FuzzFile(".json", Made(".json", p => SemanticIdFile.Write(p, new SemanticCodes([1, 2, 3, 0, 1, 2, 2, 3, 0], [4, 4, 4]), new long[] { 10, 11, 12 })), p => SemanticIdFile.Read(p));
 
     [Fact]
     public Task Fvecs() => FuzzFile(".fvecs", Made(".fvecs", p =>

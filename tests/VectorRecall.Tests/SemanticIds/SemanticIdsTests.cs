@@ -185,16 +185,20 @@ public class SemanticIdsTests
         SemanticIdFile.Write(dir.File("x.index.json"), codes);
         Assert.Equal("""{"0":["<a_128>","<b_241>","<c_146>"],"1":["<a_171>","<b_57>","<c_141>"]}""", File.ReadAllText(dir.File("x.index.json")));
         var (ids, raw, levels) = SemanticIdFile.Read(dir.File("x.index.json"));
-        Assert.Equal([0L, 1L], ids);
+        Assert.Equal([0L, 1L], ids.ToNumbers());
         Assert.Equal(codes.Codes, raw);
         Assert.Equal(3, levels);
         Assert.Equal(["x.index.json"], dir.Files());
+        // Keyed by the items' own ids when given, text or number alike.
+        SemanticIdFile.Write(dir.File("x.index.json"), codes, VectorRecall.Data.IdMap.FromKeys(["sku-9", "42"]));
+        Assert.StartsWith("""{"sku-9":["<a_128>""", File.ReadAllText(dir.File("x.index.json")));
+        Assert.Equal("sku-9", SemanticIdFile.Read(dir.File("x.index.json")).ItemIds[0]);
 
         foreach (var (text, problem) in new[]
         {
             ("""{"0": ["<a_1>", "<c_2>"]}""", "level 1"),
             ("""{"0": ["<a_1>"], "1": ["<a_1>", "<b_2>"]}""", "2 tokens"),
-            ("""{"x": ["<a_1>"]}""", "not an integer id"),
+            ("""{"": ["<a_1>"]}""", "key is empty"),
             ("""[1, 2]""", "expected an object"),
             ("""{"0": ["<a_1>" """, "not valid JSON"),
         })
