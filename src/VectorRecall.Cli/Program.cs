@@ -14,6 +14,7 @@ public static class Program
         var demo = DemoCommand.Create();
         root.Add(demo);
         root.Add(DemoCommand.CreateTrain());
+        root.Add(DefaultsCommand.Create());
         root.Add(EvalCommand.Create());
         root.Add(InspectCommand.Create());
         root.Add(IndexCommands.Create());

@@ -21,15 +21,18 @@ namespace VectorRecall.Cli.Commands;
 /// </summary>
 internal static class DemoCommand
 {
-    public static Command Create() => Create("demo", "Generate data, train the two-tower model, build the index and bundle, benchmark recall and report quality (runs when vrecall is given no command).", demo: true);
+    /// <summary>Said once in both commands' help: which defaults follow the data, and where to see them.</summary>
+    private const string DefaultsNote = " Options marked [data-dependent] show generated data's default; real data starts from its own (`vrecall defaults` lists them), and a flag given always wins.";
 
-    public static Command CreateTrain() => Create("train", "Generate data, train the two-tower model, build the item index and save the serving bundle; report quality on the test split.", demo: false);
+    public static Command Create() => Create("demo", "Train on generated data (or yours, with --data), build the index and bundle, benchmark recall and report quality (runs when vrecall is given no command)." + DefaultsNote, demo: true);
+
+    public static Command CreateTrain() => Create("train", "Train on your interactions (--data) or generated data, build the item index and save the serving bundle; report quality on the test split." + DefaultsNote, demo: false);
 
     private static Command Create(string name, string description, bool demo)
     {
         var set = new PipelineOptionSet();
         var command = new Command(name, description);
-        set.AddTo(command);
+        set.AddTo(command, benchmark: demo);
         command.SetAction((r, token) => RunAsync(set.Read(r), demo, token, data => set.Read(r, data)));
         return command;
     }

@@ -35,7 +35,7 @@ internal static class EvalCommand
         var data = new DataOptions();
         data.Data.Required = true;
         var bundles = new Option<string[]>("--bundle") { Description = "serving bundles trained on this data set, of any kind (one or more)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["bundle"] };
-        var retriever = new Option<string?>("--retriever") { Description = "comma-separated: bundle (the bundle's own search), flat, scalar, popularity, graph-filter (training-free GF-CF item-item filter over the training graph: items² floats of memory, not servable; default: flat where the bundle has item vectors, and bundle)" };
+        var retriever = new Option<string?>("--retriever") { Description = "comma-separated: bundle (the bundle's own search, whatever its kind: HNSW, TDM beam search, the semantic-id trie), flat, scalar, popularity, graph-filter (training-free GF-CF item-item filter over the training graph: items² floats of memory, not servable; default: flat where the bundle has item vectors, and bundle)" };
         var ks = new Option<string>("--ks") { Description = "cut-offs K", DefaultValueFactory = _ => "1,5,10,20,50" };
         var users = new Option<int>("--eval-users", "--eval_users") { Description = "test users to rank for, at most (0: all)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the results as JSON here" };

@@ -124,7 +124,8 @@ internal sealed class PipelineOptionSet
 {
     private static readonly PipelineOptions D = new();
     private static readonly DatasetDefaults S = DatasetDefaults.Synthetic;
-    private const string PerDataset = " (default shown is synthetic data's; real data sets start from their own, see the README)";
+    /// <summary>Marks an option whose default depends on the data (the help's description says so once; <c>vrecall defaults</c> lists them).</summary>
+    private const string PerDataset = " [data-dependent]";
     private readonly Option<string> _dataset = new("--dataset") { Description = $"synthetic, or real data: {string.Join(", ", DatasetLoaders.Names)}", DefaultValueFactory = _ => D.Dataset };
     private readonly DataOptions _data = new();
     private readonly Option<int> _users = new("--num-users", "--num_users") { Description = "synthetic users", DefaultValueFactory = _ => D.Data.NumUsers };
@@ -132,14 +133,14 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _interactions = new("--num-interactions", "--num_interactions") { Description = "synthetic interactions (split by time into train / validation / test)", DefaultValueFactory = _ => D.Data.NumInteractions };
     private readonly Option<ulong> _seed = new("--seed") { Description = "seed for data, initialisation, shuffling and sampling", DefaultValueFactory = _ => D.Data.Seed };
     private readonly Option<int> _dim = new("--embedding-dim", "--embedding_dim") { Description = "dimension of the user/item space" + PerDataset, DefaultValueFactory = _ => S.EmbeddingDim };
-    private readonly Option<int[]> _hidden = new("--hidden") { Description = "tower MLP hidden sizes, e.g. --hidden 256 128; --hidden 0 for none (one Linear layer)" + PerDataset, DefaultValueFactory = _ => S.Hidden, AllowMultipleArgumentsPerToken = true };
+    private readonly Option<int[]> _hidden = new("--hidden") { Description = $"tower MLP hidden sizes, e.g. --hidden 256 128; --hidden 0 for none (one Linear layer) [default: {string.Join(' ', S.Hidden)}]" + PerDataset, AllowMultipleArgumentsPerToken = true };
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
     private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "trained towers: mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" };
     private readonly Option<int> _propagation = new("--propagation-layers", "--propagation_layers") { Description = "trained towers: LightGCN layers the id embeddings are propagated through over the training graph at every step (the served tables are the propagated ones), 0 for none", DefaultValueFactory = _ => 0 };
     private readonly Option<string> _spectralRank = new("--spectral-rank", "--spectral_rank") { Description = "build the two-tower in closed form from the interaction graph's leading eigenvectors (GF-CF's ideal low-pass filter as an inner product, no training): auto (the rank, an eigenvalue weighting and a degree discount by validation recall, the directions faded by a linear window), a rank (GF-CF's ideal low-pass filter), or 0 to train the towers (default 0; unordered real data: auto)" };
-    private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults, see the README)", DefaultValueFactory = _ => D.UserEncoder };
+    private readonly Option<string> _userEncoder = new("--user-encoder", "--user_encoder") { Description = "auto (sequence for time-ordered real data: sequence files, json, csv with timestamps; bag otherwise), bag (the two-tower's user tower) or sequence (a causal transformer over the latest --max-length items, SASRec-style, trained on every position; its own defaults: vrecall defaults)", DefaultValueFactory = _ => D.UserEncoder };
     private readonly Option<int> _blocks = new("--blocks") { Description = "sequence encoder: transformer blocks", DefaultValueFactory = _ => D.Blocks };
     private readonly Option<string> _norm = new("--norm") { Description = "sequence encoder: pre (normalise each branch's input) or post (normalise after each residual sum)", DefaultValueFactory = _ => D.Norm };
     private readonly Option<int> _heads = new("--heads") { Description = "sequence encoder: attention heads (must divide --embedding-dim)", DefaultValueFactory = _ => D.Heads };
@@ -159,7 +160,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<bool> _noLogQ = new("--no-logq", "--no_logq") { Description = "turn off the logQ sampling-bias correction" };
     private readonly Option<string> _selectBy = new("--select-by", "--select_by") { Description = "what picks the served epoch: loss (validation loss) or recall (validation recall@20, all items)" + PerDataset, DefaultValueFactory = _ => S.SelectBy.ToString().ToLowerInvariant() };
     private readonly Option<string> _decay = new("--weight-decay-on") { Description = "what weight decay applies to: all (every parameter) or matrices (not biases, normalisation weights or embedding tables)", DefaultValueFactory = _ => D.Trainer.DecayAllParameters ? "all" : "matrices" };
-    private readonly Option<int> _patience = new("--patience") { Description = "stop after this many epochs without a better validation loss, 0 for never; the best epoch's weights are served either way" + PerDataset, DefaultValueFactory = _ => S.Patience };
+    private readonly Option<int> _patience = new("--patience") { Description = "stop after this many epochs without a better validation score (loss or recall@20, as --select-by says), 0 for never; the best epoch's weights are served either way" + PerDataset, DefaultValueFactory = _ => S.Patience };
     private readonly Option<string> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => D.Trainer.CheckpointDir };
     private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
     private readonly Option<string> _index = new("--index") { Description = "item index: hnsw or flat", DefaultValueFactory = _ => D.Index };
@@ -170,15 +171,17 @@ internal sealed class PipelineOptionSet
     private readonly Option<int?> _refine = IndexCommands.RefineOption();
     private readonly Option<string> _bundle = new("--bundle") { Description = "serving bundle folder to write", DefaultValueFactory = _ => D.Bundle };
     private readonly Option<bool> _skipBenchmark = new("--skip-benchmark", "--skip_benchmark") { Description = "skip the latency and throughput benchmark" };
-    private readonly Option<int> _topK = new("--top-k", "--top_k") { Description = "items per recall in the benchmark", DefaultValueFactory = _ => D.TopK };
+    private readonly Option<int> _topK = new("--top-k", "--top_k") { Description = "items per recall in the benchmark and in the index's recall check against exact search", DefaultValueFactory = _ => D.TopK };
     private readonly Option<int> _evalUsers = new("--eval-users", "--eval_users") { Description = "test users the quality report ranks for (at most)", DefaultValueFactory = _ => D.EvalUsers };
 
-    public void AddTo(Command command)
+    /// <summary>Adds the options to <paramref name="command"/>; only the demo runs a benchmark, so only it takes <c>--skip-benchmark</c>.</summary>
+    public void AddTo(Command command, bool benchmark)
     {
         foreach (var o in _data.All) command.Add(o);
         foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
-                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _skipBenchmark, _topK, _evalUsers })
+                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _topK, _evalUsers })
             command.Add(o);
+        if (benchmark) command.Add(_skipBenchmark);
     }
 
     /// <summary>

@@ -42,7 +42,7 @@ internal static class RqVaeCommands
         var eDim = new Option<int>("--e-dim", "--e_dim") { Description = "latent (codeword) dimension", DefaultValueFactory = _ => 32 };
         var numEmb = new Option<int[]>("--num-emb-list", "--num_emb_list") { Description = "codebook size per level (the list's length is the number of levels)", DefaultValueFactory = _ => [256, 256, 256], AllowMultipleArgumentsPerToken = true };
         var dropout = new Option<float>("--dropout", "--dropout-prob", "--dropout_prob") { Description = "dropout before each hidden Linear", DefaultValueFactory = _ => 0f };
-        var bn = new Option<bool>("--bn") { Description = "batch norm after each hidden Linear (true/false)", DefaultValueFactory = _ => false };
+        var bn = new Option<bool>("--bn") { Description = "batch norm after each hidden Linear (true/false) [default: false]", DefaultValueFactory = _ => false };
         var lossType = new Option<string>("--loss-type", "--loss_type") { Description = "reconstruction loss: mse or l1", DefaultValueFactory = _ => "mse" };
         var quantWeight = new Option<float>("--quant-loss-weight", "--quant_loss_weight") { Description = "weight of the quantisation loss", DefaultValueFactory = _ => 1f };
         var beta = new Option<float>("--beta") { Description = "commitment loss weight within the quantisation loss", DefaultValueFactory = _ => 0.25f };
@@ -50,7 +50,7 @@ internal static class RqVaeCommands
         var largeScale = new Option<bool>("--large-scale-kmeans", "--large_scale_kmeans") { Description = "k-means on a random sample of up to 20,000 items instead of the first batch (true/false)", DefaultValueFactory = _ => true };
         var kmeansIters = new Option<int>("--kmeans-iters", "--kmeans_iters") { Description = "k-means iterations per level, at most", DefaultValueFactory = _ => 100 };
         var reseed = new Option<bool>("--reseed-dead-codes", "--reseed_dead_codes") { Description = "after each epoch, re-seed codewords no item chose with residuals of a random batch (true/false)", DefaultValueFactory = _ => true };
-        var skEpsilons = new Option<float[]>("--sk-epsilons", "--sk_epsilons") { Description = "Sinkhorn epsilon per level in training (0: nearest codeword)", AllowMultipleArgumentsPerToken = true };
+        var skEpsilons = new Option<float[]>("--sk-epsilons", "--sk_epsilons") { Description = "Sinkhorn epsilon per level in training (0: nearest codeword) [default: 0 at every level]", AllowMultipleArgumentsPerToken = true };
         var skIters = new Option<int>("--sk-iters", "--sk_iters") { Description = "Sinkhorn-Knopp iterations", DefaultValueFactory = _ => 50 };
         var saveLimit = new Option<int>("--save-limit", "--save_limit") { Description = "most recent epoch checkpoints kept", DefaultValueFactory = _ => 5 };
         var seed = new Option<ulong>("--seed") { Description = "seed for initialisation and shuffling", DefaultValueFactory = _ => 42 };

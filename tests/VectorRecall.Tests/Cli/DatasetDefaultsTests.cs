@@ -12,7 +12,7 @@ public class DatasetDefaultsTests
     {
         var set = new VectorRecall.Cli.Commands.PipelineOptionSet();
         var command = new System.CommandLine.RootCommand();
-        set.AddTo(command);
+        set.AddTo(command, benchmark: true);
         return set.Read(command.Parse(args), data);
     }
 
