@@ -15,6 +15,7 @@ public static class Program
         root.Add(demo);
         root.Add(DemoCommand.CreateTrain());
         root.Add(DefaultsCommand.Create());
+        root.Add(ReportCommand.Create());
         root.Add(EvalCommand.Create());
         root.Add(InspectCommand.Create());
         root.Add(IndexCommands.Create());

@@ -78,23 +78,34 @@ internal static class DemoCommand
                 AnsiConsole.MarkupLineInterpolated($"No validation split: held out {data.Validation.Count:N0} train interactions (one per user with {RecDataset.MinItemsToHoldOut}+) to choose the served epoch");
         }
 
+        // The run's folder, once the data has settled every option: what it was, then each epoch and evaluation as they come.
+        var run = RunLog.Start(o.RunDir, o.ToJson());
+        run.Timing("data", clock.Elapsed.TotalSeconds);
+        AnsiConsole.MarkupLineInterpolated($"Run folder: {Path.GetFullPath(o.RunDir)}");
+
         // 2–3. Model, training, index and bundle.
+        clock.Restart();
         var known = data.Train.Concat(data.Validation);
-        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, userIds, known, token) : TrainTwoTower(o, data, itemIds, userIds, known, token);
+        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, userIds, known, run, token) : TrainTwoTower(o, data, itemIds, userIds, known, run, token);
+        run.Timing("training, index and bundle", clock.Elapsed.TotalSeconds);
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 
         using var service = RecallService.FromBundle(o.Bundle);
         if (demo && !o.SkipBenchmark) Benchmark(service, o, token);
-        Quality(service, data, synthetic, itemVectors, known, o, token);
+        clock.Restart();
+        Quality(service, data, synthetic, itemVectors, known, o, run, token);
+        run.Timing("quality report", clock.Elapsed.TotalSeconds);
         if (demo && synthetic is not null) ShowOneUser(service, data, o);
+        run.Timing("total", total.Elapsed.TotalSeconds);
+        AnsiConsole.MarkupLineInterpolated($"Report: {Path.GetFullPath(RunReport.Write(o.RunDir))}");
         AnsiConsole.MarkupLineInterpolated($"[bold]done[/] in {total.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
 
     /// <summary>The two-tower: trains, encodes the items with the item tower, writes a two-tower bundle; returns the item vectors.</summary>
-    private static Tensor TrainTwoTower(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, CancellationToken token)
+    private static Tensor TrainTwoTower(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, RunLog run, CancellationToken token)
     {
-        var model = o.SpectralRank != 0 ? BuildSpectral(o, data) : TrainTowers(o, data, token);
+        var model = o.SpectralRank != 0 ? BuildSpectral(o, data) : TrainTowers(o, data, run, token);
         var clock = Stopwatch.StartNew();
         Rule("Building index");
         Tensor itemVectors = null!;
@@ -127,7 +138,7 @@ internal static class DemoCommand
     }
 
     /// <summary>Trains the towers with the shared loop; returns the model with the served epoch's weights.</summary>
-    private static TwoTowerModel TrainTowers(PipelineOptions o, RecDataset data, CancellationToken token)
+    private static TwoTowerModel TrainTowers(PipelineOptions o, RecDataset data, RunLog run, CancellationToken token)
     {
         var config = o.ModelConfig(data);
         var model = new TwoTowerModel(config, new Rng(o.Data.Seed ^ 0xA5A5UL));
@@ -138,18 +149,18 @@ internal static class DemoCommand
         string gate = config.GatedBehaviour ? ", gated behaviour" : "";
         AnsiConsole.MarkupLineInterpolated($"Model parameters: {model.ParameterCount:N0} (towers {string.Join("→", [config.UserInputDim, .. config.Hidden, config.EmbeddingDim])}{gate}{graph}; {loss})");
         var trainer = new TwoTowerTrainer(model, data, o.Trainer, o.Loss);
-        Train(trainer, o, token);
+        Train(trainer, o, run, token);
         return model;
     }
 
     /// <summary>The sequence encoder: trains on every position, indexes its (tied) item table, writes a sequence bundle; returns the item vectors.</summary>
-    private static Tensor TrainSequence(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, CancellationToken token)
+    private static Tensor TrainSequence(PipelineOptions o, RecDataset data, IdMap itemIds, IdMap? userIds, UserItemLists known, RunLog run, CancellationToken token)
     {
         var encoder = new SequenceEncoder(o.SequenceConfig(data), new Rng(o.Data.Seed ^ 0xA5A5UL), data.Items);
         string loss = o.Loss.NumNegatives > 0 ? $"sampled softmax over {o.Loss.NumNegatives} shared negatives" : "full softmax";
         AnsiConsole.MarkupLineInterpolated($"Sequence encoder: {encoder.ParameterCount:N0} parameters ({o.Blocks} {o.Norm}-norm blocks, {o.Heads} heads, width {o.EmbeddingDim}, the latest {o.MaxLength} items{(encoder.AttributeTable is null ? "" : $", {encoder.Config.Attributes} item attributes")}), {loss} at every position");
         var trainer = new SequenceTrainer(encoder, data, o.Trainer, o.Loss.NumNegatives);
-        Train(trainer, o, token);
+        Train(trainer, o, run, token);
         Rule("Building index");
         var itemVectors = trainer.ItemVectors();
         using var index = BuildIndex(o, itemVectors, token);
@@ -158,14 +169,15 @@ internal static class DemoCommand
     }
 
     /// <summary>Runs the shared loop with progress, reports early stopping, and puts the selected epoch's weights in the model.</summary>
-    private static void Train<TBatch>(EpochTrainer<TBatch> trainer, PipelineOptions o, CancellationToken token) where TBatch : class
+    private static void Train<TBatch>(EpochTrainer<TBatch> trainer, PipelineOptions o, RunLog run, CancellationToken token) where TBatch : class
     {
         if (o.Trainer.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        TrainingProgress.Run(trainer, token);
+        TrainingProgress.Run(trainer, token, onEpoch: run.Epoch);
         string criterion = o.Trainer.SelectBy == ModelSelection.Recall ? $"validation recall@{EpochTrainer<TBatch>.SelectionK}" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {o.Trainer.Patience} epochs");
         int served = trainer.RestoreBest();
         if (served != trainer.CompletedEpochs) AnsiConsole.MarkupLineInterpolated($"Serving epoch {served}'s weights (best_model, by {criterion})");
+        run.Note("served_epoch", served);
     }
 
     private static IVectorIndex BuildIndex(PipelineOptions o, Tensor itemVectors, CancellationToken token)
@@ -236,7 +248,7 @@ internal static class DemoCommand
     /// Ranking metrics on the test split: popularity, the model by exact and by index search, and
     /// (synthetic data) the oracle; then ANN recall against exact.
     /// </summary>
-    private static void Quality(RecallService service, RecDataset data, SyntheticData? synthetic, Tensor itemVectors, UserItemLists known, PipelineOptions o, CancellationToken token)
+    private static void Quality(RecallService service, RecDataset data, SyntheticData? synthetic, Tensor itemVectors, UserItemLists known, PipelineOptions o, RunLog run, CancellationToken token)
     {
         Rule("Recall Quality (test split)");
         int[] ks = synthetic is null ? [1, 5, 10, 20, 50] : [10, 50, 500];
@@ -274,9 +286,11 @@ internal static class DemoCommand
                 foreach (int k in ks)
                     table.AddRow([$"{label}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
             AnsiConsole.Write(table);
+            foreach (var (name, m) in results) run.Evaluation(name, m, ks, users.Count);
             int annK = Math.Min(o.TopK, data.ItemCount);
             double annRecall = RetrievalEvaluator.AnnRecall(service.Index!, exact.Index, userVectors, annK);
             AnsiConsole.MarkupLineInterpolated($"{users.Count:N0} test users; items each user already had (train + validation) are excluded. ANN recall@{annK} of the index against exact search: {annRecall:F4}. ({clock.Elapsed.TotalSeconds:F1} s)");
+            run.Note($"ann_recall@{annK}", Math.Round(annRecall, 4));
         }
     }
 

@@ -57,6 +57,8 @@ internal sealed record PipelineOptions
     /// <summary>Compact storage: candidates the exact vectors re-rank, as a multiple of k (null: the storage's default).</summary>
     public int? Refine { get; init; }
     public string Bundle { get; init; } = "bundle";
+    /// <summary>The run's folder: configuration, metrics.jsonl, report.html and (unless --checkpoint-dir says otherwise) checkpoints.</summary>
+    public string RunDir { get; init; } = "run";
     public bool SkipBenchmark { get; init; }
     public int TopK { get; init; } = 500;
     public int EvalUsers { get; init; } = 10_000;
@@ -66,6 +68,17 @@ internal sealed record PipelineOptions
         "hnsw" => $"HNSW{M},{IndexCommands.ParseStorage(Storage)},efc={EfConstruction},efs={EfSearch}" + (Refine is { } refine ? $",refine={refine}" : ""),
         "flat" => "Flat",
         _ => throw new ArgumentException($"--index must be hnsw or flat, got '{Index}'"),
+    };
+
+    /// <summary>The effective options, as a run folder's config.json records them.</summary>
+    public System.Text.Json.Nodes.JsonObject ToJson() =>
+        System.Text.Json.JsonSerializer.SerializeToNode(this, JsonOptions)!.AsObject();
+
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
     };
 
     public TowerConfig ModelConfig(RecDataset data) => new()
@@ -161,7 +174,11 @@ internal sealed class PipelineOptionSet
     private readonly Option<string> _selectBy = new("--select-by", "--select_by") { Description = "what picks the served epoch: loss (validation loss) or recall (validation recall@20, all items)" + PerDataset, DefaultValueFactory = _ => S.SelectBy.ToString().ToLowerInvariant() };
     private readonly Option<string> _decay = new("--weight-decay-on") { Description = "what weight decay applies to: all (every parameter) or matrices (not biases, normalisation weights or embedding tables)", DefaultValueFactory = _ => D.Trainer.DecayAllParameters ? "all" : "matrices" };
     private readonly Option<int> _patience = new("--patience") { Description = "stop after this many epochs without a better validation score (loss or recall@20, as --select-by says), 0 for never; the best epoch's weights are served either way" + PerDataset, DefaultValueFactory = _ => S.Patience };
-    private readonly Option<string> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => D.Trainer.CheckpointDir };
+    private readonly Option<string?> _runDir = new("--run-dir", "--run_dir") { Description = "the run's folder: config.json, metrics.jsonl, report.html, checkpoints [default: runs/<yyyyMMdd-HHmmss>-<data name>]" };
+    private readonly Option<string?> _checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go [default: <run-dir>/checkpoints]" };
+    private readonly Option<int> _saveLimit = new("--save-limit", "--save_limit") { Description = "epoch checkpoints kept, the latest ones (best_model is kept besides), 0 for all", DefaultValueFactory = _ => 3 };
+    /// <summary>When this command line was read: one run folder name however often the options are read again.</summary>
+    private readonly DateTime _started = DateTime.Now;
     private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
     private readonly Option<string> _index = new("--index") { Description = "item index: hnsw or flat", DefaultValueFactory = _ => D.Index };
     private readonly Option<int> _m = new("--m", "--M") { Description = "HNSW links per node", DefaultValueFactory = _ => D.M };
@@ -179,7 +196,7 @@ internal sealed class PipelineOptionSet
     {
         foreach (var o in _data.All) command.Add(o);
         foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
-                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _topK, _evalUsers })
+                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _runDir, _saveLimit, _topK, _evalUsers })
             command.Add(o);
         if (benchmark) command.Add(_skipBenchmark);
     }
@@ -194,6 +211,8 @@ internal sealed class PipelineOptionSet
         ulong seed = r.GetValue(_seed);
         string dataset = DataOptions.InferDataset(r.GetResult(_dataset) is { Implicit: false } ? r.GetValue(_dataset) : null, r.GetValue(_data.Data)) ?? r.GetValue(_dataset)!;
         string userEncoder = r.GetValue(_userEncoder)!;
+        string? dataPath = r.GetValue(_data.Data);
+        string runDir = r.GetValue(_runDir) ?? RunLog.DefaultFolder(_started, dataPath is null ? dataset : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(dataPath)));
         if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && data is not null && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
             userEncoder = data.Chronological ? "sequence" : "bag";
         var d = DatasetDefaults.For(dataset, userEncoder, data?.Items, data?.Chronological ?? true);
@@ -241,7 +260,7 @@ internal sealed class PipelineOptionSet
                     "matrices" => false,
                     var v => throw new ArgumentException($"--weight-decay-on must be all or matrices, got '{v}'"),
                 },
-                Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints)!, Resume = r.GetValue(_resume), Seed = seed,
+                Patience = Pick(_patience, d.Patience), SelectBy = selectBy, CheckpointDir = r.GetValue(_checkpoints) ?? Path.Combine(runDir, "checkpoints"), SaveLimit = r.GetValue(_saveLimit), Resume = r.GetValue(_resume), Seed = seed,
                 // The sequence encoder trains at a constant rate from the first step, as SASRec does.
                 Schedule = sequence ? Optim.ScheduleKind.Constant : D.Trainer.Schedule,
                 WarmupFraction = sequence ? 0 : D.Trainer.WarmupFraction,
@@ -265,6 +284,7 @@ internal sealed class PipelineOptionSet
             Storage = r.GetValue(_storage)!,
             Refine = r.GetValue(_refine),
             Bundle = r.GetValue(_bundle)!,
+            RunDir = runDir,
             SkipBenchmark = r.GetValue(_skipBenchmark),
             TopK = r.GetValue(_topK),
             EvalUsers = r.GetValue(_evalUsers),

@@ -11,7 +11,8 @@ internal static class TrainingProgress
     /// with <paramref name="checkpointEpochsOnly"/> (runs of hundreds of epochs) finished bars go and only
     /// epochs that wrote checkpoints get a line (the checkpoint folder's log has every epoch).
     /// </summary>
-    public static void Run<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token, bool checkpointEpochsOnly = false) where TBatch : class
+    /// <param name="onEpoch">also told of every epoch (a run folder's metrics), printed or not</param>
+    public static void Run<TBatch>(EpochTrainer<TBatch> trainer, CancellationToken token, bool checkpointEpochsOnly = false, Action<EpochResult>? onEpoch = null) where TBatch : class
     {
         AnsiConsole.Progress().AutoClear(false).HideCompleted(checkpointEpochsOnly)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -28,6 +29,7 @@ internal static class TrainingProgress
                 trainer.EpochCompleted = e =>
                 {
                     task = null;
+                    onEpoch?.Invoke(e);
                     if (checkpointEpochsOnly && e.Saved.Count == 0) return;
                     var parts = new List<string> { $"train_loss={e.TrainLoss:F4}" };
                     if (!double.IsNaN(e.ValidationLoss)) parts.Add($"val_loss={e.ValidationLoss:F4}");

@@ -12,11 +12,13 @@ public class DemoCommandTests
             // Sizes that prove the wiring (data, training, checkpoints, index, bundle, report); the defaults' scale is the benchmark's job.
             "demo", "--num-users", "600", "--num-items", "3000", "--num-interactions", "20000", "--epochs", "2", "--skip-benchmark",
             "--embedding-dim", "32", "--hidden", "64", "--storage", "sq8",
-            "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("checkpoints"), "--eval-users", "300",
+            "--bundle", dir.File("bundle"), "--run-dir", dir.File("run"), "--save-limit", "1", "--eval-users", "300",
         ]);
         Assert.Equal(0, code);
         Assert.True(File.Exists(Path.Combine(dir.File("bundle"), "manifest.json")));
-        Assert.True(File.Exists(Path.Combine(dir.File("checkpoints"), "checkpoint_epoch_2.safetensors")));
+        // The run folder: checkpoints under it, the latest --save-limit of them kept besides the best.
+        Assert.Equal(["best_model.safetensors", "checkpoint_epoch_2.safetensors"], Directory.GetFiles(Path.Combine(dir.File("run"), "checkpoints")).Select(Path.GetFileName).Order());
+        Assert.True(File.Exists(Path.Combine(dir.File("run"), "report.html")));
         using var index = VectorRecall.Indexing.HnswIndex.Load(Path.Combine(dir.File("bundle"), "items.vrix"));
         Assert.Equal(VectorRecall.Indexing.VectorStorage.SQ8, index.Options.Storage);
     }

@@ -15,7 +15,7 @@ public class SequenceTrainCommandTests
         File.WriteAllLines(dir.File("seq.txt"), lines);
         string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
         Assert.Equal(0, Vrecall([.. "train".Split(' '), .. data, "--user-encoder", "sequence", "--epochs", "3", "--embedding-dim", "16", "--max-length", "12",
-            "--num-negatives", "0", "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+            "--num-negatives", "0", "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
         using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("b"), "manifest.json"))))
             Assert.Equal("sequence", manifest.RootElement.GetProperty("kind").GetString());
         Assert.Equal(0, Vrecall([.. "eval".Split(' '), .. data, "--bundle", dir.File("b"), "--json", dir.File("r.json")]));

@@ -90,7 +90,7 @@ public class TdmCommandTests
         using var dir = new TempDir();
         var data = SmallSequenceBundle.Train(dir);
         Assert.Equal(0, Vrecall(["train", .. data, "--user-encoder", "sequence", "--epochs", "1", "--batch-size", "32", "--embedding-dim", "16", "--max-length", "5",
-            "--bundle", dir.File("s"), "--checkpoint-dir", dir.File("sc")]));
+            "--bundle", dir.File("s"), "--run-dir", dir.File("sr")]));
         string[] fit = ["tdm", "fit", .. data, "--user-init", dir.File("s"), "--epochs", "1", "--batch-size", "64", "--beam", "20"];
         Assert.Equal(0, Vrecall([.. fit, "--scorer", "mlp", "--mlp", "8", "--bundle", dir.File("f"), "--checkpoint-dir", dir.File("fc")]));
         Assert.True(File.Exists(Path.Combine(dir.File("fc"), "mlp", "best_model.safetensors")));

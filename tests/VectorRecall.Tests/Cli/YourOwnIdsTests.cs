@@ -30,7 +30,7 @@ public class YourOwnIdsTests
     private static string Train(TempDir dir, string csv)
     {
         string bundle = dir.File("bundle");
-        var (code, output) = CliRun.CaptureOutput(["train", "--data", csv, "--epochs", "1", "--bundle", bundle, "--checkpoint-dir", dir.File("ck"), "--skip-benchmark", "--eval-users", "20"]);
+        var (code, output) = CliRun.CaptureOutput(["train", "--data", csv, "--epochs", "1", "--bundle", bundle, "--run-dir", dir.File("run"), "--eval-users", "20"]);
         Assert.True(code == 0, output);
         return bundle;
     }

@@ -67,7 +67,7 @@ public class EvalTests
         var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
         File.WriteAllLines(dir.File("seq.txt"), lines);
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--epochs", "1", "--batch-size", "64",
-            "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16", "--top-k", "20", "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+            "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16", "--top-k", "20", "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--bundle", dir.File("b"),
             "--retriever", "flat,bundle,scalar,popularity", "--json", dir.File("r.json")]));
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));

@@ -10,7 +10,7 @@ internal static class SmallSequenceBundle
         File.WriteAllLines(dir.File("seq.txt"), lines);
         string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", .. data, "--user-encoder", "bag", "--epochs", "1", "--batch-size", "64", "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16",
-            "--bundle", dir.File("b"), "--checkpoint-dir", dir.File("c")]));
+            "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
         return data;
     }
 }

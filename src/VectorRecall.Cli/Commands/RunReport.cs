@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VectorRecall.IO;
+using VectorRecall.Retrieval;
+
+namespace VectorRecall.Cli.Commands;
+
+/// <summary>
+/// Draws a run folder's <c>report.html</c> from its <c>metrics.jsonl</c> and <c>config.json</c>: training curves (losses, and
+/// validation recall when it picked the epoch), every metric against K for each retriever evaluated, timings, and the
+/// configuration. Charts are PNG files beside the page (ScottPlot), so the folder opens anywhere without a server.
+/// </summary>
+internal static class RunReport
+{
+    public const string ReportFile = "report.html";
+
+    /// <summary>The metrics an evaluation line holds, by their names in <c>metrics.jsonl</c>.</summary>
+    public static readonly (RankingMetric Metric, string Name)[] Metrics =
+        [(RankingMetric.Hit, "hr"), (RankingMetric.Recall, "recall"), (RankingMetric.Ndcg, "ndcg"), (RankingMetric.Precision, "precision"), (RankingMetric.Mrr, "mrr")];
+
+    private const int Width = 720, Height = 400;
+
+    /// <summary>Writes the report and its charts into <paramref name="runDir"/>; returns the page's path.</summary>
+    public static string Write(string runDir)
+    {
+        string metricsPath = Path.Combine(runDir, RunLog.MetricsFile);
+        if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"run folder '{Path.GetFullPath(runDir)}' does not exist");
+        if (!File.Exists(metricsPath)) throw new FileFormatException(metricsPath, "missing: this folder is not a training run");
+        var lines = Read(metricsPath);
+        var epochs = lines.Where(l => Event(l) == "epoch").ToList();
+        var evaluations = lines.Where(l => Event(l) == "evaluation").ToList();
+        var timings = lines.Where(l => Event(l) == "timing").ToList();
+        var notes = lines.Where(l => Event(l) == "note").ToList();
+
+        var images = new List<(string File, string Caption)>();
+        if (epochs.Count > 0)
+        {
+            images.Add((Curves(runDir, "training.png", "Training", "loss", epochs, ["train_loss", "val_loss"]), "Loss per epoch (training; validation where measured)"));
+            string recallKey = $"val_recall@{Training.EpochTrainer<object>.SelectionK}";
+            if (epochs.Any(e => e[recallKey] is not null))
+                images.Add((Curves(runDir, "validation.png", "Validation", recallKey, epochs, [recallKey]), "Validation recall per epoch (what chose the served epoch)"));
+        }
+        foreach (var (_, name) in Metrics.Take(3))
+            if (evaluations.Count > 0 && AtK(evaluations[0], name).Count > 0)
+                images.Add((ByK(runDir, $"{name}.png", name, evaluations), $"{Label(name)}@K on the test split, per retriever"));
+
+        string config = File.Exists(Path.Combine(runDir, RunLog.ConfigFile)) ? File.ReadAllText(Path.Combine(runDir, RunLog.ConfigFile)) : "{}";
+        string page = Html(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDir))), images, evaluations, timings, notes, epochs.Count, config);
+        string path = Path.Combine(runDir, ReportFile);
+        AtomicFile.Write(path, s => s.Write(Encoding.UTF8.GetBytes(page)));
+        return path;
+    }
+
+    /// <summary>Every line of <c>metrics.jsonl</c> as an object; a line that is not one is refused with its number.</summary>
+    private static List<JsonObject> Read(string path)
+    {
+        var result = new List<JsonObject>();
+        int number = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            number++;
+            if (line.Trim().Length == 0) continue;
+            JsonNode? node;
+            try { node = JsonNode.Parse(line); }
+            catch (JsonException e) { throw new FileFormatException(path, $"line {number}: not valid JSON ({e.Message.Split('.')[0]})"); }
+            result.Add(node as JsonObject ?? throw new FileFormatException(path, $"line {number}: expected a JSON object"));
+        }
+        return result;
+    }
+
+    private static string? Event(JsonObject line) => line["event"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+
+    private static double? Number(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) ? d : null;
+
+    /// <summary>An evaluation line's values of one metric, by K.</summary>
+    private static SortedDictionary<int, double> AtK(JsonObject evaluation, string metric)
+    {
+        var values = new SortedDictionary<int, double>();
+        if (evaluation["metrics"] is not JsonObject metrics) return values;
+        foreach (var (key, value) in metrics)
+        {
+            int at = key.IndexOf('@');
+            if (at > 0 && key[..at] == metric && int.TryParse(key[(at + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int k) && Number(value) is { } v)
+                values[k] = v;
+        }
+        return values;
+    }
+
+    private static string Label(string metric) => metric switch { "hr" => "HR", "ndcg" => "NDCG", "mrr" => "MRR", _ => char.ToUpperInvariant(metric[0]) + metric[1..] };
+
+    private static string Curves(string runDir, string file, string title, string yLabel, List<JsonObject> epochs, string[] keys)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (string key in keys)
+        {
+            var points = epochs.Select(e => (X: Number(e["epoch"]), Y: Number(e[key]))).Where(p => p.X is not null && p.Y is not null).ToArray();
+            if (points.Length == 0) continue;
+            var line = plot.Add.Scatter(points.Select(p => p.X!.Value).ToArray(), points.Select(p => p.Y!.Value).ToArray());
+            line.LegendText = key;
+        }
+        plot.Title(title);
+        plot.XLabel("epoch");
+        plot.YLabel(yLabel);
+        plot.ShowLegend();
+        plot.SavePng(Path.Combine(runDir, file), Width, Height);
+        return file;
+    }
+
+    private static string ByK(string runDir, string file, string metric, List<JsonObject> evaluations)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var evaluation in evaluations)
+        {
+            var values = AtK(evaluation, metric);
+            if (values.Count == 0) continue;
+            var line = plot.Add.Scatter(values.Keys.Select(k => (double)k).ToArray(), values.Values.ToArray());
+            line.LegendText = (string?)evaluation["retriever"] ?? "?";
+        }
+        plot.Title($"{Label(metric)}@K");
+        plot.XLabel("K");
+        plot.YLabel(Label(metric));
+        plot.ShowLegend();
+        plot.SavePng(Path.Combine(runDir, file), Width, Height);
+        return file;
+    }
+
+    private static string Html(string name, List<(string File, string Caption)> images, List<JsonObject> evaluations, List<JsonObject> timings, List<JsonObject> notes, int epochs, string config)
+    {
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        var h = new StringBuilder();
+        h.Append($"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(name)} — VectorRecall run</title>\n");
+        h.Append("<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:1rem 0}" +
+                 "td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}" +
+                 "figure{display:inline-block;margin:.5rem}figcaption{font-size:.9rem;color:#555}pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head>\n<body>\n");
+        h.Append($"<h1>{E(name)}</h1>\n<p>{epochs} epoch(s) logged; {evaluations.Count} retriever(s) evaluated. Regenerate with <code>vrecall report {E(name)}</code>.</p>\n");
+        if (images.Count > 0)
+        {
+            h.Append("<h2>Charts</h2>\n");
+            foreach (var (file, caption) in images)
+                h.Append($"<figure><img src=\"{E(file)}\" width=\"{Width}\" height=\"{Height}\" alt=\"{E(caption)}\"><figcaption>{E(caption)}</figcaption></figure>\n");
+        }
+        if (evaluations.Count > 0)
+        {
+            h.Append("<h2>Quality (test split)</h2>\n<table><tr><th>metric</th>");
+            foreach (var e in evaluations) h.Append($"<th>{E((string?)e["retriever"])}</th>");
+            h.Append("</tr>\n");
+            var keys = evaluations.SelectMany(e => (e["metrics"] as JsonObject)?.Select(m => m.Key) ?? []).Distinct().ToList();
+            foreach (string key in keys)
+            {
+                h.Append($"<tr><td>{E(key)}</td>");
+                foreach (var e in evaluations) h.Append($"<td>{(Number((e["metrics"] as JsonObject)?[key]) is { } v ? v.ToString("F4", CultureInfo.InvariantCulture) : "")}</td>");
+                h.Append("</tr>\n");
+            }
+            h.Append("</table>\n");
+        }
+        if (timings.Count > 0 || notes.Count > 0)
+        {
+            h.Append("<h2>Timings and notes</h2>\n<table>");
+            foreach (var t in timings) h.Append($"<tr><td>{E((string?)t["phase"])}</td><td>{Number(t["seconds"])?.ToString("F2", CultureInfo.InvariantCulture)} s</td></tr>\n");
+            foreach (var n in notes) h.Append($"<tr><td>{E((string?)n["key"])}</td><td>{E(n["value"]?.ToJsonString())}</td></tr>\n");
+            h.Append("</table>\n");
+        }
+        h.Append($"<h2>Configuration</h2>\n<pre>{E(config)}</pre>\n");
+        // Says whether every chart loaded: what a headless browser (and the report's test) reads back.
+        h.Append("<p id=\"images-loaded\"></p>\n<script>window.addEventListener('load',()=>{const i=[...document.images];" +
+                 "document.getElementById('images-loaded').textContent=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length+' charts loaded';});</script>\n");
+        h.Append("</body></html>\n");
+        return h.ToString();
+    }
+}
