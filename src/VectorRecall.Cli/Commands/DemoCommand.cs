@@ -86,7 +86,14 @@ internal static class DemoCommand
         // 2–3. Model, training, index and bundle.
         clock.Restart();
         var known = data.Train.Concat(data.Validation);
-        var itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, userIds, known, run, token) : TrainTwoTower(o, data, itemIds, userIds, known, run, token);
+        Tensor itemVectors;
+        try { itemVectors = o.Sequence ? TrainSequence(o, data, itemIds, userIds, known, run, token) : TrainTwoTower(o, data, itemIds, userIds, known, run, token); }
+        catch (OperationCanceledException)
+        {
+            // What a stopped run has is its checkpoints: say how to go on from them, or to serve the best one as it is.
+            AnsiConsole.MarkupLineInterpolated($"Stopped during training. Continue with the same flags plus --run-dir {o.RunDir} --resume; with --epochs set to the epochs done, that writes the bundle from the best checkpoint at once. vrecall report {o.RunDir} draws what was logged.");
+            throw;
+        }
         run.Timing("training, index and bundle", clock.Elapsed.TotalSeconds);
         AnsiConsole.MarkupLineInterpolated($"Serving bundle saved to {Path.GetFullPath(o.Bundle)}");
 
