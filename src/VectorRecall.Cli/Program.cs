@@ -28,11 +28,14 @@ public static class Program
         // The one thread setting, on every command: all parallel work reads Threads.Count.
         var threads = new Option<int>("--threads") { Description = "threads for all parallel work: training, index builds, batch search (0: all cores)", Recursive = true, DefaultValueFactory = _ => 0 };
         root.Add(threads);
+        root.Add(ConfigFile.Option);
         // `vrecall` alone runs the demo on its defaults.
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try
         {
             var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0) return UsageError(parsed);
+            parsed = root.Parse(ConfigFile.Expand(args, root));
             if (parsed.Errors.Count > 0) return UsageError(parsed);
             int threadCount = parsed.GetValue(threads);
             if (threadCount < 0) throw new ArgumentException($"--threads must be >= 0 (0: all cores), got {threadCount}");
