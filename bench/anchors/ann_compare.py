@@ -47,7 +47,7 @@ def timed(search):
 for storage in [s for s in a.storages.split(",") if s]:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = shlex.split(a.vrecall) + ["bench", "ann", "--base", a.prefix + "_base.npy", "--queries", a.prefix + "_query.npy",
-               "--truth", a.prefix + "_truth.npy", "--k", str(a.k), "--ef", a.efs, "--m", str(a.M), "--efc", str(a.efc),
+               "--truth", a.prefix + "_truth.npy", "--top-k", str(a.k), "--ef-search", a.efs, "--m", str(a.M), "--efc", str(a.efc),
                "--storage", storage, "--runs", str(a.runs), "--threads", str(a.threads), "--json", f.name]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         r = json.load(open(f.name))

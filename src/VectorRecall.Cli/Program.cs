@@ -33,6 +33,7 @@ public static class Program
         root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
         try
         {
+            args = DeprecatedFlags.Rewrite(args, Console.Error);
             var parsed = root.Parse(args);
             if (parsed.Errors.Count > 0) return UsageError(parsed);
             parsed = root.Parse(ConfigFile.Expand(args, root));

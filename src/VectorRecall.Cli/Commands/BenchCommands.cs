@@ -23,10 +23,10 @@ internal static class BenchCommands
         var baseFile = new Option<string>("--base") { Description = "base vectors: .npy, .fvecs or .bvecs", Required = true };
         var queries = new Option<string>("--queries") { Description = "query vectors", Required = true };
         var truth = new Option<string>("--truth") { Description = "exact neighbours of each query as row numbers of the base (.npy or .ivecs), at least k per row", Required = true };
-        var k = new Option<int>("--k") { Description = "neighbours per query", DefaultValueFactory = _ => 10 };
-        var efs = new Option<string>("--ef") { Description = "comma-separated candidate list sizes to try", DefaultValueFactory = _ => "10,20,40,80,160" };
+        var k = new Option<int>("--top-k", "--top_k") { Description = "neighbours per query", DefaultValueFactory = _ => 10 };
+        var efs = new Option<string>("--ef-search", "--ef_search") { Description = "comma-separated candidate list sizes to try", DefaultValueFactory = _ => "10,20,40,80,160" };
         var indexFile = new Option<string?>("--index") { Description = "a prebuilt index to load instead of building one" };
-        var saveIndex = new Option<string?>("--save-index") { Description = "write the built index here" };
+        var saveIndex = new Option<string?>("--output") { Description = "write the built index here" };
         var type = new Option<string>("--type") { Description = "hnsw or flat", DefaultValueFactory = _ => "hnsw" };
         var metric = IndexCommands.MetricOption();
         var m = new Option<int>("--m") { Description = "HNSW links per node", DefaultValueFactory = _ => 16 };
@@ -52,7 +52,7 @@ internal static class BenchCommands
     {
         var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k };
         var rows = new System.Text.Json.Nodes.JsonArray();
-        if (k <= 0) throw new ArgumentException($"--k must be positive, got {k}");
+        if (k <= 0) throw new ArgumentException($"--top-k must be positive, got {k}");
         var q = VectorFiles.ReadMatrix(queryPath);
         var (truthIds, truthRows, truthCols) = VectorFiles.ReadIds(truthPath);
         if (truthRows != q.Rows) throw new ArgumentException($"{truthPath}: {truthRows} rows of ground truth for {q.Rows} queries");
@@ -144,8 +144,8 @@ internal static class BenchCommands
     private static int[] ParseEfs(string text)
     {
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new ArgumentException("--ef needs at least one value");
+        if (parts.Length == 0) throw new ArgumentException("--ef-search needs at least one value");
         return parts.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
-            ? v : throw new ArgumentException($"--ef: '{p}' is not a positive integer")).ToArray();
+            ? v : throw new ArgumentException($"--ef-search: '{p}' is not a positive integer")).ToArray();
     }
 }

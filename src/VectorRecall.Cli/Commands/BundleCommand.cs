@@ -17,14 +17,14 @@ internal static class BundleCommand
 {
     public static Command Create()
     {
-        var tdmModel = new Option<string?>("--tdm-model", "--tdm_model") { Description = "TDM checkpoint (best_model.safetensors) to serve; needs --dataset and --data-dir" };
+        var tdmModel = new Option<string?>("--tdm-model", "--tdm_model") { Description = "TDM checkpoint (best_model.safetensors) to serve; needs --dataset and --data" };
         var rqvaeModel = new Option<string?>("--rqvae-model", "--rqvae_model") { Description = "RQ-VAE checkpoint trained on the --from bundle's item_vectors.npy, to serve as semantic ids" };
         var from = new Option<string?>("--from") { Description = "the two-tower bundle an RQ-VAE was trained on (its user tower, item vectors and users)" };
         var dataset = new Option<string?>("--dataset") { Description = $"the data set a TDM model was trained on: {string.Join(", ", DatasetLoaders.Names)}" };
-        var dataDir = new Option<string?>("--data-dir", "--data_dir") { Description = "its folder or file" };
+        var dataDir = new Option<string?>("--data", "--data_dir") { Description = "its folder or file" };
         var beam = new Option<int>("--beam") { Description = "beam width of the bundle's tree search (at least the top-K served)", DefaultValueFactory = _ => 100 };
         var output = new Option<string>("--bundle") { Description = "bundle folder to write", Required = true };
-        var command = new Command("bundle", "Write a serving bundle for a TDM model (--tdm-model with --dataset, --data-dir) or for semantic ids (--rqvae-model with --from).")
+        var command = new Command("bundle", "Write a serving bundle for a TDM model (--tdm-model with --dataset, --data) or for semantic ids (--rqvae-model with --from).")
         {
             tdmModel, rqvaeModel, from, dataset, dataDir, beam, output,
         };
@@ -35,7 +35,7 @@ internal static class BundleCommand
             if (tdm is not null)
             {
                 if (r.GetValue(dataset) is not { } name || r.GetValue(dataDir) is not { } path)
-                    throw new ArgumentException("--tdm-model needs --dataset and --data-dir, the data set it was trained on");
+                    throw new ArgumentException("--tdm-model needs --dataset and --data, the data set it was trained on");
                 var loaded = DatasetLoaders.Load(name, path);
                 var (model, tree, info) = TdmCheckpoint.Load(tdm);
                 WriteTdm(r.GetValue(output)!, model, tree, r.GetValue(beam), loaded, RecDataset.FromInteractions(loaded));

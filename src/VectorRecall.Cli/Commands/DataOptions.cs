@@ -9,7 +9,7 @@ namespace VectorRecall.Cli.Commands;
 /// </summary>
 internal sealed class DataOptions
 {
-    public readonly Option<string?> Data = new("--data", "--data-dir", "--data_dir") { Description = "your interactions: a CSV or TSV file (user, item, optional time), or a data set's folder or file (see --dataset)" };
+    public readonly Option<string?> Data = new("--data", "--data_dir") { Description = "your interactions: a CSV or TSV file (user, item, optional time), or a data set's folder or file (see --dataset)" };
     public readonly Option<char?> Delimiter = new("--delimiter") { Description = "CSV/TSV field separator (default: detected from the first line: tab, comma, semicolon or bar)", CustomParser = ParseDelimiter };
     public readonly Option<string?> UserColumn = new("--user-col") { Description = "CSV/TSV header name of the user id column (default: user, user_id, userId, uid, … or the first column)" };
     public readonly Option<string?> ItemColumn = new("--item-col") { Description = "CSV/TSV header name of the item id column (default: item, item_id, itemId, … or the second column)" };

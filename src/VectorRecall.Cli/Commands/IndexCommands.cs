@@ -20,15 +20,15 @@ internal static class IndexCommands
 
     private static Command Build()
     {
-        var input = new Option<string>("--input") { Description = "vectors: .npy (float32/float64), .fvecs or .bvecs", Required = true };
+        var input = new Option<string>("--data") { Description = "vectors: .npy (float32/float64), .fvecs or .bvecs", Required = true };
         var ids = new Option<string?>("--ids") { Description = "optional .npy of int64/int32 ids, one per vector (default: row numbers)" };
         var type = new Option<string>("--type") { Description = "hnsw or flat", DefaultValueFactory = _ => "hnsw" };
         var metric = MetricOption();
         var m = new Option<int>("--m") { Description = "HNSW links per node (level 0 keeps 2M)", DefaultValueFactory = _ => 16 };
         var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
         var efs = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW default candidate list while searching", DefaultValueFactory = _ => 100 };
-        var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 100 };
-        var output = new Option<string>("--out") { Description = "index file to write", Required = true };
+        var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 42 };
+        var output = new Option<string>("--output") { Description = "index file to write", Required = true };
         var storage = StorageOption();
         var refine = RefineOption();
         var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, storage, refine, output };
@@ -52,15 +52,15 @@ internal static class IndexCommands
     {
         var indexPath = new Option<string>("--index") { Description = "index file written by `vrecall index build`", Required = true };
         var queries = new Option<string>("--queries") { Description = "query vectors: .npy, .fvecs or .bvecs", Required = true };
-        var k = new Option<int>("--k") { Description = "results per query", DefaultValueFactory = _ => 10 };
-        var ef = new Option<int>("--ef") { Description = "HNSW candidate list (default: the index's)", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out") { Description = "where to write the ids (.npy int64, queries × k; −1 where fewer were found)", DefaultValueFactory = _ => "ids.npy" };
+        var k = new Option<int>("--top-k", "--top_k") { Description = "results per query", DefaultValueFactory = _ => 10 };
+        var ef = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW candidate list (default: the index's)", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--output") { Description = "where to write the ids (.npy int64, queries × k; −1 where fewer were found)", DefaultValueFactory = _ => "ids.npy" };
         var scoresOut = new Option<string?>("--scores-out") { Description = "optional .npy for the scores (float32)" };
         var command = new Command("search", "Search an index for every query; write the ids (and scores) as .npy.") { indexPath, queries, k, ef, output, scoresOut };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
             int kk = r.GetValue(k), efValue = r.GetValue(ef);
-            if (kk <= 0) throw new ArgumentException($"--k must be positive, got {kk}");
+            if (kk <= 0) throw new ArgumentException($"--top-k must be positive, got {kk}");
             using var index = IndexFactory.Load(r.GetValue(indexPath)!);
             if (efValue > 0 && index is HnswIndex hnsw) hnsw.EfSearch = efValue;
             var q = VectorFiles.ReadMatrix(r.GetValue(queries)!);

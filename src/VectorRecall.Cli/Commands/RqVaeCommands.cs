@@ -29,8 +29,8 @@ internal static class RqVaeCommands
 
     private static Command Train()
     {
-        var dataPath = new Option<string>("--data-path", "--data_path") { Description = ".npy of item vectors [num_items, dim] (float32)", Required = true };
-        var ckptDir = new Option<string>("--ckpt-dir", "--ckpt_dir") { Description = "checkpoints go to a time-stamped folder under this", DefaultValueFactory = _ => "rqvae_checkpoints" };
+        var dataPath = new Option<string>("--data", "--data_path") { Description = ".npy of item vectors [num_items, dim] (float32)", Required = true };
+        var ckptDir = new Option<string>("--checkpoint-dir", "--ckpt_dir") { Description = "checkpoints go to a time-stamped folder under this", DefaultValueFactory = _ => "rqvae_checkpoints" };
         var lr = new Option<double>("--lr") { Description = "learning rate (AdamW)", DefaultValueFactory = _ => 1e-3 };
         var weightDecay = new Option<double>("--weight-decay", "--weight_decay") { Description = "AdamW's decoupled weight decay", DefaultValueFactory = _ => 1e-4 };
         var epochs = new Option<int>("--epochs") { Description = "passes over the items", DefaultValueFactory = _ => 200 };
@@ -120,7 +120,7 @@ internal static class RqVaeCommands
         var ckpt = new Option<string>("--ckpt", "--ckpt-path", "--ckpt_path") { Description = "RQ-VAE checkpoint (.safetensors)", Required = true };
         var outputFile = new Option<string>("--output-file", "--output_file") { Description = "JSON to write: {item_id: [\"<a_0>\", \"<b_12>\", ...]}", Required = true };
         var outputDir = new Option<string?>("--output-dir", "--output_dir") { Description = "folder for --output-file (created when missing)" };
-        var dataPath = new Option<string?>("--data-path", "--data_path") { Description = "item vectors (default: the ones the checkpoint was trained on)" };
+        var dataPath = new Option<string?>("--data", "--data_path") { Description = "item vectors (default: the ones the checkpoint was trained on)" };
         var rounds = new Option<int>("--max-rounds", "--max_rounds") { Description = "rounds of Sinkhorn re-assignment of colliding groups on the last level", DefaultValueFactory = _ => 20 };
         var epsilon = new Option<float?>("--sk-epsilon", "--sk_epsilon") { Description = $"last level's Sinkhorn epsilon in those rounds (default: the trained one, or {SemanticIdGenerator.DefaultEpsilon})" };
         var command = new Command("generate", "Semantic ids for all items, collisions resolved by Sinkhorn and, if need be, an extra level; written as JSON.")
@@ -139,7 +139,7 @@ internal static class RqVaeCommands
     private static (RqVae Model, Tensor Items, string DataPath) LoadWithData(string ckpt, string? dataPath)
     {
         var (model, info, trainedOn) = RqVaeCheckpoint.Load(ckpt);
-        string path = dataPath ?? trainedOn ?? throw new ArgumentException($"{ckpt} does not record its training data: give --data-path");
+        string path = dataPath ?? trainedOn ?? throw new ArgumentException($"{ckpt} does not record its training data: give --data");
         var items = ItemEmbeddings.Load(path);
         RqVaeCheckpoint.CheckData(model, items, ckpt, path);
         AnsiConsole.MarkupLineInterpolated($"{ckpt}: epoch {info.CompletedEpochs}, codebooks [[{string.Join(", ", model.Config.NumEmbList)}]]; {items.Rows:N0} items from {path}");
@@ -179,7 +179,7 @@ internal static class RqVaeCommands
     private static Command Evaluate()
     {
         var ckpt = new Option<string?>("--ckpt", "--ckpt-path", "--ckpt_path") { Description = "RQ-VAE checkpoint to evaluate" };
-        var dataPath = new Option<string?>("--data-path", "--data_path") { Description = "item vectors (default: the ones the checkpoint was trained on)" };
+        var dataPath = new Option<string?>("--data", "--data_path") { Description = "item vectors (default: the ones the checkpoint was trained on)" };
         var ids = new Option<string?>("--ids") { Description = "instead of a checkpoint: an id file (JSON) to measure" };
         var codebook = new Option<int>("--codebook-size", "--codebook_size") { Description = "with --ids: codebook size per level for utilisation", DefaultValueFactory = _ => 256 };
         var command = new Command("evaluate", "Collision rate, per-level codebook utilisation and reconstruction error of a checkpoint (or an id file's collisions and utilisation).")

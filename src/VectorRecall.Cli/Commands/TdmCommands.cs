@@ -34,7 +34,7 @@ internal static class TdmCommands
     private static Command BuildTree()
     {
         var mode = new Option<string>("--mode") { Description = "kmeans (balanced k-means, also by_kmeans), random or category (ablations)", DefaultValueFactory = _ => "kmeans" };
-        var input = new Option<string>("--input") { Description = "item embeddings [items x dim], row i = item i (.npy, .fvecs)", Required = true };
+        var input = new Option<string>("--data") { Description = "item embeddings [items x dim], row i = item i (.npy, .fvecs)", Required = true };
         var output = new Option<string>("--output") { Description = "tree file to write", Required = true };
         var treeEmb = new Option<string?>("--tree-emb", "--tree_emb_path", "--tree-emb-path") { Description = "also write the node embeddings [nodes x dim] as .npy, rows in ascending heap-code order" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
@@ -106,7 +106,7 @@ internal static class TdmCommands
     private sealed class TrainingFlags
     {
         public readonly Option<string> Dataset = new("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
-        public readonly Option<string> DataDir = new("--data-dir", "--data_dir") { Description = "its folder or file", Required = true };
+        public readonly Option<string> DataDir = new("--data", "--data_dir") { Description = "its folder or file", Required = true };
         public readonly Option<int[]> Mlp = new("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
         public readonly Option<int[]> Negatives = new("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
         public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only); default uniform for tdm train, in-batch for tdm fit" };
@@ -130,7 +130,7 @@ internal static class TdmCommands
             FreezeUser = new("--freeze-user") { Description = "keep the user tower as it starts (from --user-init); train only the nodes and the scorer", DefaultValueFactory = _ => frozen };
             FreezeLeaves = new("--freeze-leaves") { Description = "leave the leaf level untrained: the leaves keep the item vectors they start with and only the route to them is learned", DefaultValueFactory = _ => frozen };
             Epochs = new("--epochs") { Description = epochsText, DefaultValueFactory = _ => epochs };
-            Checkpoints = new("--checkpoint-dir", "--checkpoint_dir", "--ckpt-dir") { Description = "where checkpoints go", DefaultValueFactory = _ => checkpointDir };
+            Checkpoints = new("--checkpoint-dir", "--checkpoint_dir") { Description = "where checkpoints go", DefaultValueFactory = _ => checkpointDir };
         }
 
         public void AddTo(Command command)
@@ -340,7 +340,7 @@ internal static class TdmCommands
     private static Command GetLeaf()
     {
         var model = new Option<string>("--model", "--best_model_pth") { Description = "TDM checkpoint (best_model.safetensors)", Required = true };
-        var output = new Option<string>("--out", "--output") { Description = "where to write the leaf embeddings [items x dim] (.npy), row i = item i", DefaultValueFactory = _ => "leaf_emb.npy" };
+        var output = new Option<string>("--output") { Description = "where to write the leaf embeddings [items x dim] (.npy), row i = item i", DefaultValueFactory = _ => "leaf_emb.npy" };
         var command = new Command("get-leaf", "Export a trained TDM model's leaf (item) embeddings, to build the next tree from.") { model, output };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {

@@ -39,7 +39,7 @@ public class CliHostileInputTests
         using var dir = new TempDir();
         string csv = dir.File("one.csv");
         File.WriteAllText(csv, "user,item,timestamp\n100000,7,1\n");
-        OneLine(["train", "--dataset", "csv", "--data-dir", csv, "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("ck")], "two or more interactions");
+        OneLine(["train", "--dataset", "csv", "--data", csv, "--bundle", dir.File("bundle"), "--checkpoint-dir", dir.File("ck")], "two or more interactions");
         Assert.False(Directory.Exists(dir.File("bundle")));
     }
 

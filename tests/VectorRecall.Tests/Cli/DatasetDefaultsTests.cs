@@ -19,29 +19,29 @@ public class DatasetDefaultsTests
     [Fact]
     public void TimeOrderedDataGetsTheSequenceEncoderUnlessAFlagSaysOtherwise()
     {
-        var unresolved = Read("--dataset", "beauty", "--data-dir", "x");
+        var unresolved = Read("--dataset", "beauty", "--data", "x");
         Assert.True(unresolved.UserEncoderUnresolved);
 
-        var ordered = ReadFor(true, "--dataset", "beauty", "--data-dir", "x");
+        var ordered = ReadFor(true, "--dataset", "beauty", "--data", "x");
         Assert.True(ordered.Sequence);
         Assert.Equal(0.5f, ordered.Dropout);
         Assert.Equal(128, ordered.Trainer.BatchSize);
         Assert.Equal(VectorRecall.Optim.ScheduleKind.Constant, ordered.Trainer.Schedule);
         Assert.Equal(1024, ordered.Loss.NumNegatives);
         Assert.True(ordered.ItemAttributes);
-        Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--item-attributes", "false").ItemAttributes);
+        Assert.False(ReadFor(true, "--dataset", "beauty", "--data", "x", "--item-attributes", "false").ItemAttributes);
         Assert.True(ordered.SequenceConfig(new VectorRecall.Data.RecDataset(VectorRecall.Data.ItemCatalog.IdOnly(3), new VectorRecall.Numerics.Tensor(1, 0),
             VectorRecall.Data.UserItemLists.FromLists([[0]]), VectorRecall.Data.UserItemLists.FromLists([[1]]), VectorRecall.Data.UserItemLists.FromLists([[2]]))).PreNorm);
-        var post = ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--norm", "post");
+        var post = ReadFor(true, "--dataset", "beauty", "--data", "x", "--norm", "post");
         Assert.Equal("post", post.Norm);
         Assert.Throws<ArgumentException>(() => (ordered with { Norm = "mid" }).Validate());
 
-        var unordered = ReadFor(false, "--dataset", "gowalla", "--data-dir", "x");
+        var unordered = ReadFor(false, "--dataset", "gowalla", "--data", "x");
         Assert.False(unordered.Sequence);
         Assert.Equal("bag", unordered.UserEncoder);
         Assert.Equal(1024, unordered.Trainer.BatchSize);
 
-        Assert.False(ReadFor(true, "--dataset", "beauty", "--data-dir", "x", "--user-encoder", "bag").Sequence);
+        Assert.False(ReadFor(true, "--dataset", "beauty", "--data", "x", "--user-encoder", "bag").Sequence);
         Assert.False(ReadFor(true).Sequence);  // synthetic data keeps the bag: its users have features the sequence encoder does not read
         Assert.False(Read().UserEncoderUnresolved);
     }
@@ -49,12 +49,12 @@ public class DatasetDefaultsTests
     [Fact]
     public void SmallCataloguesTrainTheSequenceEncoderWithTheFullSoftmax()
     {
-        string[] beauty = ["--dataset", "beauty", "--data-dir", "x"];
+        string[] beauty = ["--dataset", "beauty", "--data", "x"];
         Assert.Equal(0, ReadWith(new(true, 12_101), beauty).Loss.NumNegatives);
         Assert.Equal(VectorRecall.Optim.ScheduleKind.Constant, ReadWith(new(true, 12_101), beauty).Trainer.Schedule);
         Assert.Equal(1024, ReadWith(new(true, 100_000), beauty).Loss.NumNegatives);
         Assert.Equal(256, ReadWith(new(true, 12_101), [.. beauty, "--num-negatives", "256"]).Loss.NumNegatives);
-        Assert.Equal(10, ReadWith(new(false, 12_101), ["--dataset", "gowalla", "--data-dir", "x"]).Loss.NumNegatives);  // the bag keeps its own
+        Assert.Equal(10, ReadWith(new(false, 12_101), ["--dataset", "gowalla", "--data", "x"]).Loss.NumNegatives);  // the bag keeps its own
     }
 
     [Fact]
@@ -65,13 +65,13 @@ public class DatasetDefaultsTests
         Assert.Equal(ModelSelection.Loss, synthetic.Trainer.SelectBy);
         Assert.Equal(1e-3, synthetic.Trainer.LearningRate);
 
-        var real = Read("--dataset", "gowalla", "--data-dir", "x");
+        var real = Read("--dataset", "gowalla", "--data", "x");
         Assert.Empty(real.Hidden);
         Assert.Equal(64, real.EmbeddingDim);
         Assert.Equal(1e-2, real.Trainer.LearningRate);
         Assert.Equal(ModelSelection.Recall, real.Trainer.SelectBy);
 
-        var overridden = Read("--dataset", "beauty", "--data-dir", "x", "--lr", "0.002", "--hidden", "32", "--select-by", "loss", "--weight_decay", "0.1");
+        var overridden = Read("--dataset", "beauty", "--data", "x", "--lr", "0.002", "--hidden", "32", "--select-by", "loss", "--weight_decay", "0.1");
         Assert.Equal(0.002, overridden.Trainer.LearningRate);
         Assert.Equal([32], overridden.Hidden);
         Assert.Equal(ModelSelection.Loss, overridden.Trainer.SelectBy);

@@ -28,12 +28,12 @@ public class IndexCommandTests
         }
         Npy.Write(dir.File("truth.npy"), truth, [20, k]);
 
-        Assert.Equal(0, Vrecall("index", "build", "--input", dir.File("base.npy"), "--storage", "sq8", "--refine", "3", "--m", "8", "--out", dir.File("sq8.vrix")));
+        Assert.Equal(0, Vrecall("index", "build", "--data", dir.File("base.npy"), "--storage", "sq8", "--refine", "3", "--m", "8", "--output", dir.File("sq8.vrix")));
         using (var loaded = Assert.IsType<HnswIndex>(IndexFactory.Load(dir.File("sq8.vrix"))))
             Assert.Equal((VectorStorage.SQ8, 3), (loaded.Options.Storage, loaded.Options.Refine));
         Assert.Equal(0, Vrecall("inspect", dir.File("sq8.vrix")));
         Assert.Equal(0, Vrecall("bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"),
-            "--k", "5", "--ef", "20,40", "--storage", "sq8", "--runs", "1", "--json", dir.File("ann.json")));
+            "--top-k", "5", "--ef-search", "20,40", "--storage", "sq8", "--runs", "1", "--json", dir.File("ann.json")));
         using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("ann.json"))))
         {
             Assert.Equal("HNSW16,SQ8,refine=2", doc.RootElement.GetProperty("index").GetString());
@@ -41,10 +41,10 @@ public class IndexCommandTests
             Assert.Equal(2, rows.GetArrayLength());
             Assert.True(rows[1].GetProperty("recall").GetDouble() >= 0.9);
         }
-        var (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq2", "--out", dir.File("x.vrix")]);
+        var (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq2", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
-        (code, error) = CliRun.Capture(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq4", "--refine", "0", "--out", dir.File("x.vrix")]);
+        (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq4", "--refine", "0", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--refine must be at least 1", error);
         Assert.DoesNotContain("Parameter", error);

@@ -15,7 +15,7 @@ public class PlainOutputTests
         Npy.Write(dir.File("base.npy"), VectorSets.Clustered(n, dim, 4, 3), [n, dim]);
         // A long path makes the closing line longer than any terminal width the output used to be wrapped at.
         string index = dir.File(new string('x', 150) + ".vrix");
-        var (code, text) = CliRun.CaptureOutput(["index", "build", "--input", dir.File("base.npy"), "--storage", "sq8", "--out", index]);
+        var (code, text) = CliRun.CaptureOutput(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq8", "--output", index]);
         Assert.Equal(0, code);
         Assert.DoesNotContain('\u001b', text);
         Assert.Contains($"wrote {index} (", text);

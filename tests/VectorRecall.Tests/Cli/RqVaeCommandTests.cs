@@ -17,7 +17,7 @@ public class RqVaeCommandTests
         var data = SmallSequenceBundle.Train(dir);
         string vectors = Path.Combine(dir.File("b"), "item_vectors.npy");
         string[] small = ["--layers", "32", "16", "--e-dim", "8", "--num-emb-list", "8", "8", "--batch-size", "32", "--kmeans-iters", "10"];
-        Assert.Equal(0, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq"), "--epochs", "4", "--eval-step", "2",
+        Assert.Equal(0, Vrecall(["rqvae", "train", "--data", vectors, "--checkpoint-dir", dir.File("rq"), "--epochs", "4", "--eval-step", "2",
             "--warmup-epochs", "1", "--bn", "false", "--lr-scheduler-type", "cosine", .. small]));
         string run = Directory.GetDirectories(dir.File("rq")).Single();
         string best = Path.Combine(run, "best_model.safetensors");
@@ -41,11 +41,11 @@ public class RqVaeCommandTests
 
         // Bad input: data of another width for the checkpoint, a data set smaller than a codebook, unknown flags' values.
         Npy.Write(dir.File("wide.npy"), Tensor.Randn(new Rng(1), 1f, 60, 20));
-        Assert.Equal(1, Vrecall("rqvae", "generate", "--ckpt", best, "--data-path", dir.File("wide.npy"), "--output-file", dir.File("y.json")));
+        Assert.Equal(1, Vrecall("rqvae", "generate", "--ckpt", best, "--data", dir.File("wide.npy"), "--output-file", dir.File("y.json")));
         Assert.False(File.Exists(dir.File("y.json")));
-        Assert.Equal(1, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq2"), "--num-emb-list", "256", "--layers", "8", "--e-dim", "4"]));
-        Assert.Equal(1, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq2"), "--num-emb-list", "0", "8"]));
-        Assert.Equal(1, Vrecall(["rqvae", "train", "--data-path", vectors, "--ckpt-dir", dir.File("rq2"), "--loss-type", "huber"]));
+        Assert.Equal(1, Vrecall(["rqvae", "train", "--data", vectors, "--checkpoint-dir", dir.File("rq2"), "--num-emb-list", "256", "--layers", "8", "--e-dim", "4"]));
+        Assert.Equal(1, Vrecall(["rqvae", "train", "--data", vectors, "--checkpoint-dir", dir.File("rq2"), "--num-emb-list", "0", "8"]));
+        Assert.Equal(1, Vrecall(["rqvae", "train", "--data", vectors, "--checkpoint-dir", dir.File("rq2"), "--loss-type", "huber"]));
         Assert.Equal(1, Vrecall(["eval", .. data, "--bundle", dir.File("b"), "--retriever", "semantic"]));
     }
 }

@@ -13,7 +13,7 @@ public class SequenceTrainCommandTests
         using var dir = new TempDir();
         var lines = Enumerable.Range(0, 120).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 10).Select(j => 1 + (u * 3 + j) % 40)));
         File.WriteAllLines(dir.File("seq.txt"), lines);
-        string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
+        string[] data = ["--dataset", "sequences", "--data", dir.File("seq.txt")];
         Assert.Equal(0, Vrecall([.. "train".Split(' '), .. data, "--user-encoder", "sequence", "--epochs", "3", "--embedding-dim", "16", "--max-length", "12",
             "--num-negatives", "0", "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
         using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("b"), "manifest.json"))))

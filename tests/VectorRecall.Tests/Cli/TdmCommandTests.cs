@@ -15,12 +15,12 @@ public class TdmCommandTests
         using var dir = new TempDir();
         var data = SmallSequenceBundle.Train(dir);
         // 1. tree from the two-tower's item vectors; 2. train; 3. leaves out; 4. second tree; 5. train again.
-        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--input", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--threads", "2"));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--data", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--threads", "2"));
         string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];
         Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
-        Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--out", dir.File("leaf_emb.npy")));
+        Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--output", dir.File("leaf_emb.npy")));
         Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
-        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--data", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
         Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
         // The second model starts from the first one's user tower, which learned alongside the leaves.
         Assert.Equal(0, Vrecall([.. train, "--user-init", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--tree", dir.File("tree_2.bin"),
@@ -42,11 +42,11 @@ public class TdmCommandTests
         File.WriteAllBytes(dir.File("bad.bin"), bytes);
         Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("bad.bin"), "--checkpoint-dir", dir.File("t3")]));
         Npy.Write(dir.File("few.npy"), Tensor.Randn(new Rng(1), 1f, 40, 16));
-        Assert.Equal(0, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("few.bin")));
+        Assert.Equal(0, Vrecall("tdm", "build-tree", "--data", dir.File("few.npy"), "--output", dir.File("few.bin")));
         Assert.Equal(1, Vrecall([.. train, "--tree", dir.File("few.bin"), "--checkpoint-dir", dir.File("t4")]));
         Npy.Write(dir.File("flat.npy"), new float[60], [60]);
-        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("flat.npy"), "--output", dir.File("x.bin")));
-        Assert.Equal(1, Vrecall("tdm", "build-tree", "--input", dir.File("few.npy"), "--output", dir.File("x.bin"), "--mode", "category"));
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--data", dir.File("flat.npy"), "--output", dir.File("x.bin")));
+        Assert.Equal(1, Vrecall("tdm", "build-tree", "--data", dir.File("few.npy"), "--output", dir.File("x.bin"), "--mode", "category"));
         Assert.False(File.Exists(dir.File("x.bin")));
     }
 

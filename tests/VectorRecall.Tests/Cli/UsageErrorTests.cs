@@ -5,7 +5,7 @@ namespace VectorRecall.Tests.Cli;
 public class UsageErrorTests
 {
     [Theory]
-    [InlineData(new[] { "index", "build", "--input", "x.npy", "--m", "abc", "--out", "y.vrix" }, "'--m'", "vrecall index build --help")]
+    [InlineData(new[] { "index", "build", "--data", "x.npy", "--m", "abc", "--output", "y.vrix" }, "'--m'", "vrecall index build --help")]
     [InlineData(new[] { "demo", "--no-such-flag" }, "--no-such-flag", "vrecall demo --help")]
     [InlineData(new[] { "--no-such-flag" }, "--no-such-flag", "vrecall --help")]
     public void AParseErrorIsOneLineAndWhereTheHelpIsNotTheWholeHelp(string[] args, string named, string see)

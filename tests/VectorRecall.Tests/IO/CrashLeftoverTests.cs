@@ -78,7 +78,7 @@ public class CrashLeftoverTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in new[] { vrecall, "index", "build", "--input", input, "--out", target, "--m", "8", "--efc", "64", "--threads", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        foreach (var a in new[] { vrecall, "index", "build", "--data", input, "--output", target, "--m", "8", "--efc", "64", "--threads", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());

@@ -66,9 +66,9 @@ public class EvalTests
         using var dir = new TempDir();
         var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
         File.WriteAllLines(dir.File("seq.txt"), lines);
-        Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--epochs", "1", "--batch-size", "64",
+        Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", "--dataset", "sequences", "--data", dir.File("seq.txt"), "--epochs", "1", "--batch-size", "64",
             "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16", "--top-k", "20", "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
-        Assert.Equal(0, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--bundle", dir.File("b"),
+        Assert.Equal(0, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data", dir.File("seq.txt"), "--bundle", dir.File("b"),
             "--retriever", "flat,bundle,scalar,popularity", "--json", dir.File("r.json")]));
         using var doc = JsonDocument.Parse(File.ReadAllText(dir.File("r.json")));
         var retrievers = doc.RootElement.GetProperty("retrievers");
@@ -77,7 +77,7 @@ public class EvalTests
         Assert.Equal(retrievers.GetProperty("flat").GetProperty("ndcg@10").GetDouble(), retrievers.GetProperty("scalar").GetProperty("ndcg@10").GetDouble(), 4);
         // A bundle trained on other data is refused.
         File.WriteAllLines(dir.File("other.txt"), ["1 1 2 3"]);
-        Assert.Equal(1, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("other.txt"), "--bundle", dir.File("b")]));
-        Assert.Equal(1, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data-dir", dir.File("seq.txt"), "--bundle", dir.File("b"), "--retriever", "annoy"]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data", dir.File("other.txt"), "--bundle", dir.File("b")]));
+        Assert.Equal(1, VectorRecall.Cli.Program.Main(["eval", "--dataset", "sequences", "--data", dir.File("seq.txt"), "--bundle", dir.File("b"), "--retriever", "annoy"]));
     }
 }

@@ -8,7 +8,7 @@ internal static class SmallSequenceBundle
     {
         var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
         File.WriteAllLines(dir.File("seq.txt"), lines);
-        string[] data = ["--dataset", "sequences", "--data-dir", dir.File("seq.txt")];
+        string[] data = ["--dataset", "sequences", "--data", dir.File("seq.txt")];
         Assert.Equal(0, VectorRecall.Cli.Program.Main(["train", .. data, "--user-encoder", "bag", "--epochs", "1", "--batch-size", "64", "--num-negatives", "2", "--hidden", "32", "--embedding-dim", "16",
             "--bundle", dir.File("b"), "--run-dir", dir.File("run")]));
         return data;
