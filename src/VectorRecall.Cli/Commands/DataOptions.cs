@@ -5,21 +5,21 @@ namespace VectorRecall.Cli.Commands;
 
 /// <summary>
 /// How commands that read interactions name them: <c>--data</c> (a file or folder; <c>--dataset</c> says which format, and is
-/// inferred from a .csv, .tsv or .txt file's extension) and the CSV/TSV layout flags, one vocabulary for train, demo and eval.
+/// inferred from a .csv, .tsv, .parquet, .txt or .json file's extension) and the CSV/TSV layout flags, one vocabulary for train, demo and eval.
 /// </summary>
 internal sealed class DataOptions
 {
-    public readonly Option<string?> Data = new("--data", "--data_dir") { Description = "your interactions: a CSV or TSV file (user, item, optional time), or a data set's folder or file (see --dataset)" };
+    public readonly Option<string?> Data = new("--data", "--data_dir") { Description = "your interactions: a CSV, TSV or Parquet file (user, item, optional time), or a data set's folder or file (see --dataset)" };
     public readonly Option<char?> Delimiter = new("--delimiter") { Description = "CSV/TSV field separator (default: detected from the first line: tab, comma, semicolon or bar)", CustomParser = ParseDelimiter };
-    public readonly Option<string?> UserColumn = new("--user-col") { Description = "CSV/TSV header name of the user id column (default: user, user_id, userId, uid, … or the first column)" };
-    public readonly Option<string?> ItemColumn = new("--item-col") { Description = "CSV/TSV header name of the item id column (default: item, item_id, itemId, … or the second column)" };
-    public readonly Option<string?> TimeColumn = new("--time-col") { Description = "CSV/TSV header name of the time column: numbers or ISO-8601 dates (default: timestamp, time, date, … or the third column)" };
-    public readonly Option<string?> RatingColumn = new("--rating-col") { Description = "CSV/TSV header name of a rating column (default: rating or score when present)" };
+    public readonly Option<string?> UserColumn = new("--user-col") { Description = "CSV/TSV/Parquet name of the user id column (default: user, user_id, userId, uid, … or the first column)" };
+    public readonly Option<string?> ItemColumn = new("--item-col") { Description = "CSV/TSV/Parquet name of the item id column (default: item, item_id, itemId, … or the second column)" };
+    public readonly Option<string?> TimeColumn = new("--time-col") { Description = "CSV/TSV/Parquet name of the time column: numbers or ISO-8601 dates (default: timestamp, time, date, … or the third column)" };
+    public readonly Option<string?> RatingColumn = new("--rating-col") { Description = "CSV/TSV/Parquet name of a rating column (default: rating or score when present)" };
     public readonly Option<double?> MinRating = new("--min-rating") { Description = "keep only rows rated at least this (default: keep every row)" };
 
     public IEnumerable<Option> All => [Data, Delimiter, UserColumn, ItemColumn, TimeColumn, RatingColumn, MinRating];
 
-    public DelimitedFormat Format(ParseResult r) => new()
+    public TableFormat Format(ParseResult r) => new()
     {
         Delimiter = r.GetValue(Delimiter),
         UserColumn = r.GetValue(UserColumn),
@@ -37,6 +37,7 @@ internal sealed class DataOptions
         {
             ".csv" => "csv",
             ".tsv" or ".tab" => "tsv",
+            ".parquet" => "parquet",
             ".txt" => "sequences",
             ".json" => "json",
             _ => null,

@@ -55,7 +55,7 @@ internal static class EvalCommand
         return command;
     }
 
-    private sealed record EvalRequest(string Dataset, string DataDir, DelimitedFormat Format, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width, int FilterRank, float FilterWeight);
+    private sealed record EvalRequest(string Dataset, string DataDir, TableFormat Format, string[] Bundles, string[]? Retrievers, int[] Ks, int MaxUsers, string? JsonPath, int Width, int FilterRank, float FilterWeight);
 
     private static string[]? ParseRetrievers(string? list)
     {

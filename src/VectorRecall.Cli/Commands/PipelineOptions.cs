@@ -16,7 +16,7 @@ internal sealed record PipelineOptions
     /// <summary>Folder or file of a real data set.</summary>
     public string? DataDir { get; init; }
     /// <summary>How a CSV or TSV data file is laid out (detected where not given).</summary>
-    public DelimitedFormat Format { get; init; } = new();
+    public TableFormat Format { get; init; } = new();
     public bool Synthetic => Dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase);
     public int EmbeddingDim { get; init; } = 128;
     public int[] Hidden { get; init; } = [256, 128];
@@ -111,7 +111,7 @@ internal sealed record PipelineOptions
     {
         if (Norm.ToLowerInvariant() is not ("pre" or "post")) throw new ArgumentException($"--norm must be pre or post, got '{Norm}'");
         if (UserEncoder.ToLowerInvariant() is not ("auto" or "bag" or "sequence")) throw new ArgumentException($"--user-encoder must be auto, bag or sequence, got '{UserEncoder}'");
-        if (Synthetic && DataDir is not null) throw new ArgumentException($"--data {DataDir}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)}); it is inferred only for .csv, .tsv, .txt and .json files");
+        if (Synthetic && DataDir is not null) throw new ArgumentException($"--data {DataDir}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)}); it is inferred only for .csv, .tsv, .parquet, .txt and .json files");
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");

@@ -11,15 +11,15 @@ namespace VectorRecall.Data;
 public static partial class DatasetLoaders
 {
     /// <summary>The data set names <see cref="Load"/> knows.</summary>
-    public static readonly string[] Names = ["gowalla", "beauty", "instruments", "lightgcn", "sequences", "json", "csv", "tsv"];
+    public static readonly string[] Names = ["gowalla", "beauty", "instruments", "lightgcn", "sequences", "json", "csv", "tsv", "parquet"];
 
     /// <summary>
     /// Loads a data set by name: the shipped ones from their folder (<c>gowalla</c>: LightGCN files;
     /// <c>beauty</c>: <c>Beauty.txt</c> + attributes; <c>instruments</c>: <c>Instruments.inter.json</c>),
     /// or a format from a folder (<c>lightgcn</c>) or a file (<c>sequences</c>, <c>json</c>, <c>csv</c> and <c>tsv</c>, read as
-    /// <paramref name="delimited"/> says: <see cref="LoadDelimited"/>).
+    /// <paramref name="delimited"/> says: <see cref="LoadDelimited"/>; <c>parquet</c>, its columns found the same way: <see cref="LoadParquet"/>).
     /// </summary>
-    public static InteractionDataset Load(string name, string path, DelimitedFormat? delimited = null) => name.ToLowerInvariant() switch
+    public static InteractionDataset Load(string name, string path, TableFormat? delimited = null) => name.ToLowerInvariant() switch
     {
         "gowalla" => LoadLightGcn(path, "gowalla"),
         "lightgcn" => LoadLightGcn(path, Path.GetFileName(Path.TrimEndingDirectorySeparator(path))),
@@ -28,6 +28,7 @@ public static partial class DatasetLoaders
         "sequences" => LoadSequences(path, name: Path.GetFileNameWithoutExtension(path)),
         "json" => LoadInteractionJson(path, name: Path.GetFileNameWithoutExtension(path)),
         "csv" or "tsv" => LoadDelimited(path, delimited, Path.GetFileNameWithoutExtension(path)),
+        "parquet" => LoadParquet(path, delimited, Path.GetFileNameWithoutExtension(path)),
         _ => throw new ArgumentException($"unknown data set '{name}': expected one of {string.Join(", ", Names)}"),
     };
 

@@ -5,14 +5,14 @@ using VectorRecall.IO;
 namespace VectorRecall.Data;
 
 /// <summary>
-/// How a CSV or TSV file of interactions is laid out. Every field is optional: the delimiter is detected from the first
-/// line (tab, comma, semicolon or bar), and columns are found by their header names (<c>user</c>, <c>user_id</c>,
+/// How a table of interactions (CSV, TSV or Parquet) is laid out. Every field is optional: a CSV's delimiter is detected
+/// from the first line (tab, comma, semicolon or bar), and columns are found by their names (<c>user</c>, <c>user_id</c>,
 /// <c>userId</c>, <c>uid</c>; <c>item</c>, <c>item_id</c>, …; <c>timestamp</c>, <c>time</c>, <c>date</c>, …;
-/// <c>rating</c>, <c>score</c>) or, in a file without a header, by position: user, item, then timestamp.
+/// <c>rating</c>, <c>score</c>) or, in a CSV without a header, by position: user, item, then timestamp.
 /// </summary>
-public sealed record DelimitedFormat
+public sealed record TableFormat
 {
-    /// <summary>The field separator; null detects it.</summary>
+    /// <summary>CSV/TSV: the field separator; null detects it.</summary>
     public char? Delimiter { get; init; }
     /// <summary>Header name of the user id column (null: a usual name, or the first column).</summary>
     public string? UserColumn { get; init; }
@@ -41,9 +41,9 @@ public static partial class DatasetLoaders
     /// when there is no time column, or on ties) and split leave-last-out; without a time column the data set is
     /// unordered. A bad row is refused with the file and its line.
     /// </summary>
-    public static InteractionDataset LoadDelimited(string path, DelimitedFormat? format = null, string name = "csv")
+    public static InteractionDataset LoadDelimited(string path, TableFormat? format = null, string name = "csv")
     {
-        format ??= new DelimitedFormat();
+        format ??= new TableFormat();
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         string first = File.ReadLines(path).FirstOrDefault(l => l.Trim().Length > 0) ?? throw new FileFormatException(path, "no interactions");
         char separator = format.Delimiter ?? DetectDelimiter(first);
@@ -61,10 +61,7 @@ public static partial class DatasetLoaders
                 throw new FileFormatException(path, "a minimum rating is given but the file has no rating column (name it with --rating-col)");
             int needed = Math.Max(Math.Max(user, item), Math.Max(time ?? 0, rating ?? 0)) + 1;
 
-            var users = new IdMap();
-            var items = new IdMap();
-            var perUser = new List<List<(double Time, int Order, int Item)>>();
-            int order = 0;
+            var rows = new InteractionRows();
             foreach (var row in reader)
             {
                 // Sep 0.18 numbers a headerless file's first row as line 2 (the rows after it are right).
@@ -72,16 +69,10 @@ public static partial class DatasetLoaders
                 if (row.ColCount == 1 && row[0].Span.Trim().IsEmpty) continue;  // a blank line
                 if (row.ColCount < needed) throw new FileFormatException(path, $"line {line}: {row.ColCount} fields, at least {needed} expected (separator '{Printable(separator)}')");
                 if (rating is { } r && format.MinRating is { } min && Number(row[r].ToString(), path, line, "rating") < min) continue;
-                string userId = Id(row[user].ToString(), path, line, "user");
-                string itemId = Id(row[item].ToString(), path, line, "item");
                 double t = time is { } c ? Time(row[c].ToString(), path, line) : 0;
-                int u = users.Intern(userId);
-                while (perUser.Count <= u) perUser.Add([]);
-                perUser[u].Add((t, order++, items.Intern(itemId)));
+                rows.Add(Id(row[user].ToString(), path, line, "user"), Id(row[item].ToString(), path, line, "item"), t);
             }
-            if (items.Count == 0) throw new FileFormatException(path, "no interactions");
-            var sequences = perUser.Select(l => (IReadOnlyList<int>)l.OrderBy(e => e.Time).ThenBy(e => e.Order).Select(e => e.Item).ToList()).ToList();
-            return Build(name, path, users, items, sequences, attributesPath: null, chronological: time is not null);
+            return rows.Build(name, path, chronological: time is not null);
         }
         catch (Exception e) when (e is not FileFormatException and not IOException and not OutOfMemoryException)
         {
@@ -126,14 +117,42 @@ public static partial class DatasetLoaders
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)
             ? v : throw new FileFormatException(path, $"line {line}: {what} '{Excerpt.Of(text)}' is not a finite number");
 
-    /// <summary>Seconds (or any number on one scale), or an ISO-8601 date or date-time (UTC unless it says otherwise) as Unix seconds.</summary>
-    private static double Time(string text, string path, int line)
+    private static double Time(string text, string path, int line) =>
+        ParseTime(text) ?? throw new FileFormatException(path, $"line {line}: {NotATime(text)}");
+
+    /// <summary>Seconds (or any number on one scale), or an ISO-8601 date or date-time (UTC unless it says otherwise) as Unix seconds; null when neither.</summary>
+    private static double? ParseTime(string text)
     {
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v)) return v;
         if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
             return when.ToUnixTimeMilliseconds() / 1000.0;
-        throw new FileFormatException(path, $"line {line}: timestamp '{Excerpt.Of(text)}' is neither a number nor an ISO-8601 date");
+        return null;
     }
 
+    private static string NotATime(string text) => $"timestamp '{Excerpt.Of(text)}' is neither a number nor an ISO-8601 date";
+
     private static string Printable(char c) => c == '\t' ? "\\t" : c.ToString();
+}
+
+/// <summary>Interactions as a table's rows arrive (any reader): ids interned in order of first appearance, each user's items kept with their times.</summary>
+internal sealed class InteractionRows
+{
+    private readonly IdMap _users = new(), _items = new();
+    private readonly List<List<(double Time, int Order, int Item)>> _perUser = [];
+    private int _order;
+
+    public void Add(string user, string item, double time)
+    {
+        int u = _users.Intern(user);
+        while (_perUser.Count <= u) _perUser.Add([]);
+        _perUser[u].Add((time, _order++, _items.Intern(item)));
+    }
+
+    /// <summary>Each user's items by time (ties, and untimed tables, in row order), split leave-last-out.</summary>
+    public InteractionDataset Build(string name, string path, bool chronological)
+    {
+        if (_items.Count == 0) throw new FileFormatException(path, "no interactions");
+        var sequences = _perUser.Select(l => (IReadOnlyList<int>)l.OrderBy(e => e.Time).ThenBy(e => e.Order).Select(e => e.Item).ToList()).ToList();
+        return DatasetLoaders.Build(name, path, _users, _items, sequences, attributesPath: null, chronological);
+    }
 }
