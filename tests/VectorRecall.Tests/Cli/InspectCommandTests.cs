@@ -39,4 +39,33 @@ public class InspectCommandTests
 
         Assert.Equal(1, Inspect(dir.File("missing")).Code);
     }
+
+    [Fact]
+    public void RunFoldersSemanticIdsAndCheckpointsAreDescribedAndEveryDescriptionIsJsonToo()
+    {
+        using var dir = new TempDir();
+        SmallSequenceBundle.Train(dir);
+        var (code, text) = Inspect(dir.File("run"));
+        Assert.Equal(0, code);
+        Assert.Contains("training run, 1 epoch(s)", text);
+
+        VectorRecall.SemanticIds.SemanticIdFile.Write(dir.File("ids.json"), new VectorRecall.SemanticIds.SemanticCodes([1, 2, 3, 4], [8, 8]), VectorRecall.Data.IdMap.FromKeys(["sku-1", "sku-2"]));
+        (code, text) = Inspect(dir.File("ids.json"));
+        Assert.Equal(0, code);
+        Assert.Contains("semantic ids, 2 items keyed by text ids, 2 levels", text);
+
+        string checkpoint = Path.Combine(dir.File("run"), "checkpoints", "best_model.safetensors");
+        (code, text) = Inspect(checkpoint);
+        Assert.Equal(0, code);
+        Assert.Contains("metadata", text);
+
+        foreach (var path in new[] { dir.File("b"), dir.File("run"), dir.File("ids.json"), checkpoint, Path.Combine(dir.File("b"), "items.vrix"), Path.Combine(dir.File("b"), "item_vectors.npy") })
+        {
+            (code, text) = CliRun.CaptureOutput(["inspect", path, "--json"]);
+            Assert.Equal(0, code);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+            Assert.Equal(path, (string)json["path"]!);
+            Assert.NotNull(json["kind"]);
+        }
+    }
 }
