@@ -286,12 +286,11 @@ internal static class DemoCommand
 
             var table = new Table().AddColumn("metric");
             foreach (var (name, _) in results) table.AddColumn(new TableColumn(name).RightAligned());
-            var metrics = synthetic is not null
-                ? new[] { (RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG") }
-                : [(RankingMetric.Hit, "HR"), (RankingMetric.Recall, "Recall"), (RankingMetric.Ndcg, "NDCG"), (RankingMetric.Precision, "Precision"), (RankingMetric.Mrr, "MRR")];
-            foreach (var (metric, label) in metrics)
+            // Generated data: the three the design note reports; real data: all of them.
+            var metrics = synthetic is not null ? RankingMetricNames.All[..3] : RankingMetricNames.All;
+            foreach (var metric in metrics)
                 foreach (int k in ks)
-                    table.AddRow([$"{label}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
+                    table.AddRow([$"{metric.Label()}@{k}", .. results.Select(r => r.Metrics.Get(metric, k).ToString("F4"))]);
             AnsiConsole.Write(table);
             foreach (var (name, m) in results) run.Evaluation(name, m, ks, users.Count);
             int annK = Math.Min(o.TopK, data.ItemCount);

@@ -24,8 +24,6 @@ namespace VectorRecall.Cli.Commands;
 /// </summary>
 internal static class EvalCommand
 {
-    private static readonly (RankingMetric Metric, string Name)[] Metrics =
-        [(RankingMetric.Hit, "hr"), (RankingMetric.Ndcg, "ndcg"), (RankingMetric.Recall, "recall"), (RankingMetric.Precision, "precision"), (RankingMetric.Mrr, "mrr")];
 
     private static readonly string[] RetrieverNames = ["bundle", "flat", "scalar", "popularity", "graph-filter"];
 
@@ -172,8 +170,8 @@ internal static class EvalCommand
             report.AppendLine();
             report.AppendLine("| metric | " + string.Join(" | ", ks.Select(k => $"@{k}")) + " |");
             report.AppendLine("|---|" + string.Concat(ks.Select(_ => "---|")));
-            foreach (var (metric, label) in Metrics)
-                report.AppendLine($"| {label.ToUpperInvariant()} | " + string.Join(" | ", ks.Select(k => result.Metrics.Get(metric, k).ToString("F4", CultureInfo.InvariantCulture))) + " |");
+            foreach (var metric in RankingMetricNames.All)
+                report.AppendLine($"| {metric.Key().ToUpperInvariant()} | " + string.Join(" | ", ks.Select(k => result.Metrics.Get(metric, k).ToString("F4", CultureInfo.InvariantCulture))) + " |");
             report.AppendLine();
         }
         void Timing(string title, Func<EvaluationResult, double> seconds)
@@ -203,8 +201,8 @@ internal static class EvalCommand
             ["retrievers"] = results.ToDictionary(r => r.Name, r =>
             {
                 var values = new Dictionary<string, double>();
-                foreach (var (metric, label) in Metrics)
-                    foreach (int k in ks) values[$"{label}@{k}"] = r.Result.Metrics.Get(metric, k);
+                foreach (var metric in RankingMetricNames.All)
+                    foreach (int k in ks) values[$"{metric.Key()}@{k}"] = r.Result.Metrics.Get(metric, k);
                 values["total_seconds"] = r.Result.TotalSeconds;
                 values["search_seconds"] = r.Result.SearchSeconds;
                 values["encode_seconds"] = r.EncodeSeconds;

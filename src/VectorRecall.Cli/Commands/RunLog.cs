@@ -54,9 +54,9 @@ internal sealed class RunLog
     public void Evaluation(string retriever, RankingMetrics metrics, IReadOnlyList<int> ks, int users)
     {
         var values = new JsonObject();
-        foreach (var (metric, name) in RunReport.Metrics)
+        foreach (var metric in RankingMetricNames.All)
             foreach (int k in ks)
-                values[$"{name}@{k}"] = Math.Round(metrics.Get(metric, k), 6);
+                values[$"{metric.Key()}@{k}"] = Math.Round(metrics.Get(metric, k), 6);
         Append(new JsonObject { ["event"] = "evaluation", ["retriever"] = retriever, ["users"] = users, ["metrics"] = values });
     }
 

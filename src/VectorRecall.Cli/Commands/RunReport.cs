@@ -17,10 +17,6 @@ internal static class RunReport
 {
     public const string ReportFile = "report.html";
 
-    /// <summary>The metrics an evaluation line holds, by their names in <c>metrics.jsonl</c>.</summary>
-    public static readonly (RankingMetric Metric, string Name)[] Metrics =
-        [(RankingMetric.Hit, "hr"), (RankingMetric.Recall, "recall"), (RankingMetric.Ndcg, "ndcg"), (RankingMetric.Precision, "precision"), (RankingMetric.Mrr, "mrr")];
-
     private const int Width = 720, Height = 400;
 
     /// <summary>Writes the report and its charts into <paramref name="runDir"/>; returns the page's path.</summary>
@@ -43,9 +39,9 @@ internal static class RunReport
             if (epochs.Any(e => e[recallKey] is not null))
                 images.Add((Curves(runDir, "validation.png", "Validation", recallKey, epochs, [recallKey]), "Validation recall per epoch (what chose the served epoch)"));
         }
-        foreach (var (_, name) in Metrics.Take(3))
-            if (evaluations.Count > 0 && AtK(evaluations[0], name).Count > 0)
-                images.Add((ByK(runDir, $"{name}.png", name, evaluations), $"{Label(name)}@K on the test split, per retriever"));
+        foreach (var metric in RankingMetricNames.All.Take(3))
+            if (evaluations.Count > 0 && AtK(evaluations[0], metric.Key()).Count > 0)
+                images.Add((ByK(runDir, $"{metric.Key()}.png", metric, evaluations), $"{metric.Label()}@K on the test split, per retriever"));
 
         string config = File.Exists(Path.Combine(runDir, RunLog.ConfigFile)) ? File.ReadAllText(Path.Combine(runDir, RunLog.ConfigFile)) : "{}";
         string page = Html(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDir))), images, evaluations, timings, notes, epochs.Count, config);
@@ -89,8 +85,6 @@ internal static class RunReport
         return values;
     }
 
-    private static string Label(string metric) => metric switch { "hr" => "HR", "ndcg" => "NDCG", "mrr" => "MRR", _ => char.ToUpperInvariant(metric[0]) + metric[1..] };
-
     private static string Curves(string runDir, string file, string title, string yLabel, List<JsonObject> epochs, string[] keys)
     {
         var plot = new ScottPlot.Plot();
@@ -109,19 +103,19 @@ internal static class RunReport
         return file;
     }
 
-    private static string ByK(string runDir, string file, string metric, List<JsonObject> evaluations)
+    private static string ByK(string runDir, string file, RankingMetric metric, List<JsonObject> evaluations)
     {
         var plot = new ScottPlot.Plot();
         foreach (var evaluation in evaluations)
         {
-            var values = AtK(evaluation, metric);
+            var values = AtK(evaluation, metric.Key());
             if (values.Count == 0) continue;
             var line = plot.Add.Scatter(values.Keys.Select(k => (double)k).ToArray(), values.Values.ToArray());
             line.LegendText = (string?)evaluation["retriever"] ?? "?";
         }
-        plot.Title($"{Label(metric)}@K");
+        plot.Title($"{metric.Label()}@K");
         plot.XLabel("K");
-        plot.YLabel(Label(metric));
+        plot.YLabel(metric.Label());
         plot.ShowLegend();
         plot.SavePng(Path.Combine(runDir, file), Width, Height);
         return file;

@@ -3,6 +3,31 @@ namespace VectorRecall.Retrieval;
 /// <summary>The ranking metrics, with RecBole's definitions.</summary>
 public enum RankingMetric { Hit, Recall, Ndcg, Precision, Mrr }
 
+/// <summary>How reports name the metrics: one short key (<c>recall</c>, as in <c>recall@20</c>) and one label (<c>Recall</c>) each.</summary>
+public static class RankingMetricNames
+{
+    /// <summary>Every metric, in the order reports list them.</summary>
+    public static readonly RankingMetric[] All = [RankingMetric.Hit, RankingMetric.Recall, RankingMetric.Ndcg, RankingMetric.Precision, RankingMetric.Mrr];
+
+    public static string Key(this RankingMetric metric) => metric switch
+    {
+        RankingMetric.Hit => "hr",
+        RankingMetric.Recall => "recall",
+        RankingMetric.Ndcg => "ndcg",
+        RankingMetric.Precision => "precision",
+        _ => "mrr",
+    };
+
+    public static string Label(this RankingMetric metric) => metric switch
+    {
+        RankingMetric.Hit => "HR",
+        RankingMetric.Recall => "Recall",
+        RankingMetric.Ndcg => "NDCG",
+        RankingMetric.Precision => "Precision",
+        _ => "MRR",
+    };
+}
+
 /// <summary>
 /// Accumulates ranking metrics over users, at several cut-offs K: Hit@K (any relevant item in the
 /// top K), Recall@K (hits / relevant), Precision@K (hits / K), NDCG@K (binary gains 1/log2(rank+1),
