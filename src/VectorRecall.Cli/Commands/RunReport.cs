@@ -164,4 +164,50 @@ internal static class RunReport
         h.Append("</body></html>\n");
         return h.ToString();
     }
+
+    /// <summary>
+    /// <c>bench ann --json</c> results (one file per index or storage kind) drawn together: recall@k against single-thread
+    /// QPS, the picture ann-benchmarks draws, and a table of every row; written to <paramref name="output"/>.
+    /// </summary>
+    public static string WriteBench(IReadOnlyList<string> files, string output)
+    {
+        var series = new List<(string Name, JsonObject Result)>();
+        foreach (string file in files)
+        {
+            if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no such file", file);
+            JsonNode? node;
+            try { node = JsonNode.Parse(File.ReadAllText(file)); }
+            catch (JsonException e) { throw new FileFormatException(file, $"not valid JSON ({e.Message.Split('.')[0]})"); }
+            if (node is not JsonObject result || result["single_thread"] is not JsonArray)
+                throw new FileFormatException(file, "is not a bench ann --json result (no single_thread rows)");
+            series.Add(((string?)result["index"] ?? Path.GetFileNameWithoutExtension(file), result));
+        }
+        string folder = Path.GetDirectoryName(Path.GetFullPath(output))!;
+        string image = Path.GetFileNameWithoutExtension(output) + ".png";
+        var plot = new ScottPlot.Plot();
+        foreach (var (name, result) in series)
+        {
+            var rows = ((JsonArray)result["single_thread"]!).OfType<JsonObject>().Select(r => (Recall: Number(r["recall"]), Qps: Number(r["qps"]))).Where(r => r.Recall is not null && r.Qps is > 0).ToArray();
+            if (rows.Length == 0) continue;
+            var line = plot.Add.Scatter(rows.Select(r => r.Recall!.Value).ToArray(), rows.Select(r => Math.Log10(r.Qps!.Value)).ToArray());
+            line.LegendText = name;
+        }
+        plot.Title("Recall against queries per second (one thread)");
+        plot.XLabel($"recall@{series[0].Result["k"]?.ToString() ?? "k"}");
+        plot.YLabel("log10 QPS");
+        plot.ShowLegend();
+        plot.SavePng(Path.Combine(folder, image), Width, Height);
+
+        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        var h = new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench ann</title><style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}</style></head><body>\n");
+        h.Append($"<h1>bench ann</h1>\n<img src=\"{E(image)}\" width=\"{Width}\" height=\"{Height}\" alt=\"recall against QPS\">\n<table><tr><th>index</th><th>build s</th><th>bytes/vector</th><th>ef</th><th>recall</th><th>QPS</th><th>p50 ms</th><th>p99 ms</th></tr>\n");
+        foreach (var (name, result) in series)
+            foreach (var row in ((JsonArray)result["single_thread"]!).OfType<JsonObject>())
+                h.Append($"<tr><td>{E(name)}</td><td>{Number(result["build_s"])?.ToString("F1", CultureInfo.InvariantCulture)}</td><td>{Number(result["bytes_per_vector"])?.ToString("F0", CultureInfo.InvariantCulture)}</td>" +
+                         $"<td>{row["ef"]}</td><td>{Number(row["recall"])?.ToString("F4", CultureInfo.InvariantCulture)}</td><td>{Number(row["qps"])?.ToString("F0", CultureInfo.InvariantCulture)}</td>" +
+                         $"<td>{Number(row["p50_ms"])?.ToString("F3", CultureInfo.InvariantCulture)}</td><td>{Number(row["p99_ms"])?.ToString("F3", CultureInfo.InvariantCulture)}</td></tr>\n");
+        h.Append("</table>\n<p id=\"images-loaded\"></p>\n<script>window.addEventListener('load',()=>{const i=[...document.images];document.getElementById('images-loaded').textContent=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length+' charts loaded';});</script>\n</body></html>\n");
+        AtomicFile.Write(output, st => st.Write(Encoding.UTF8.GetBytes(h.ToString())));
+        return output;
+    }
 }

@@ -73,4 +73,25 @@ public class RunFolderTests
         Assert.Equal(loaded.Groups[2].Value, loaded.Groups[1].Value);
         Assert.NotEqual("0", loaded.Groups[2].Value);
     }
+
+    [Fact]
+    public void BenchResultsAreDrawnTogetherAsRecallAgainstQps()
+    {
+        using var dir = new TempDir();
+        foreach (var (name, qps) in new[] { ("a", 1000), ("b", 3000) })
+            File.WriteAllText(dir.File($"{name}.json"), $$"""
+                {"k": 10, "build_s": 1.5, "index": "HNSW16,{{name}}", "bytes_per_vector": 800,
+                 "single_thread": [{"ef": 10, "recall": 0.8, "qps": {{qps}}, "p50_ms": 0.5, "p99_ms": 1}, {"ef": 40, "recall": 0.95, "qps": {{qps / 3}}, "p50_ms": 1.5, "p99_ms": 3}]}
+                """);
+        var (code, output) = CliRun.CaptureOutput(["report", dir.File("a.json"), dir.File("b.json"), "--output", dir.File("ann.html")]);
+        Assert.True(code == 0, output);
+        string html = File.ReadAllText(dir.File("ann.html"));
+        Assert.Contains("<img src=\"ann.png\"", html);
+        Assert.Contains("HNSW16,b", html);
+        Assert.True(new FileInfo(dir.File("ann.png")).Length > 1000);
+        File.WriteAllText(dir.File("c.json"), """{"k": 10}""");
+        var (bad, error) = CliRun.Capture(["report", dir.File("c.json")]);
+        Assert.Equal(1, bad);
+        Assert.Contains("not a bench ann --json result", error);
+    }
 }
