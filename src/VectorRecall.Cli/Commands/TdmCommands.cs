@@ -341,13 +341,37 @@ internal static class TdmCommands
     {
         var model = new Option<string>("--model", "--best_model_pth") { Description = "TDM checkpoint (best_model.safetensors)", Required = true };
         var output = new Option<string>("--output") { Description = "where to write the leaf embeddings [items x dim] (.npy), row i = item i", DefaultValueFactory = _ => "leaf_emb.npy" };
-        var command = new Command("get-leaf", "Export a trained TDM model's leaf (item) embeddings, to build the next tree from.") { model, output };
+        var dataset = new Option<string?>("--dataset") { Description = "with --data: the data set the model was trained on, so that <output>.ids.json names each row's item by its own id" };
+        var data = new DataOptions();
+        var command = new Command("get-leaf", "Export a trained TDM model's leaf (item) embeddings, to build the next tree from (and, given the data, each row's item id).") { model, output, dataset };
+        foreach (var o in data.All) command.Add(o);
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
             var (m, tree, info) = TdmCheckpoint.Load(r.GetValue(model)!);
             var leaves = tree.LeafEmbeddings(m.Nodes.Weight.Value);
-            Npy.Write(r.GetValue(output)!, leaves);
-            AnsiConsole.MarkupLineInterpolated($"Wrote {leaves.Rows:N0} x {leaves.Cols} leaf embeddings (epoch {info.CompletedEpochs}) to {r.GetValue(output)}");
+            string path = r.GetValue(output)!;
+            // The rows are item rows of the data the model was trained on: that data, read the same way, names them.
+            Data.IdMap? ids = null;
+            if (r.GetValue(data.Data) is { } dataPath)
+            {
+                string format = DataOptions.InferDataset(r.GetValue(dataset), dataPath) ?? throw new ArgumentException($"--data {dataPath}: say its format with --dataset ({string.Join(", ", Data.DatasetLoaders.Names)})");
+                ids = Data.DatasetLoaders.Load(format, dataPath, data.Format(r)).ItemIds;
+                if (ids.Count != leaves.Rows) throw new ArgumentException($"{dataPath} has {ids.Count:N0} items but the model's tree has {leaves.Rows:N0}: not the data it was trained on");
+            }
+            Npy.Write(path, leaves);
+            AnsiConsole.MarkupLineInterpolated($"Wrote {leaves.Rows:N0} x {leaves.Cols} leaf embeddings (epoch {info.CompletedEpochs}) to {path}");
+            if (ids is not null)
+            {
+                string idsPath = Path.ChangeExtension(path, ".ids.json");
+                AtomicFile.Write(idsPath, s =>
+                {
+                    using var w = new System.Text.Json.Utf8JsonWriter(s);
+                    w.WriteStartArray();
+                    for (int i = 0; i < ids.Count; i++) ids.WriteValue(w, i);
+                    w.WriteEndArray();
+                });
+                AnsiConsole.MarkupLineInterpolated($"Wrote each row's item id to {idsPath}");
+            }
             return Task.FromResult(0);
         }));
         return command;

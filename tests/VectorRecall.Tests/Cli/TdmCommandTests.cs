@@ -18,8 +18,12 @@ public class TdmCommandTests
         Assert.Equal(0, Vrecall("tdm", "build-tree", "--mode", "by_kmeans", "--data", Path.Combine(dir.File("b"), "item_vectors.npy"), "--output", dir.File("tree.bin"), "--threads", "2"));
         string[] train = ["tdm", "train", .. data, "--epochs", "1", "--batch-size", "64", "--beam", "20"];
         Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
-        Assert.Equal(0, Vrecall("tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--output", dir.File("leaf_emb.npy")));
+        Assert.Equal(0, Vrecall(["tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--output", dir.File("leaf_emb.npy"), .. data]));
         Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
+        // Given the data it was trained on, each row's item is named by its own id, in the bundle's order.
+        var rowIds = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("leaf_emb.ids.json")))!.AsArray().Select(n => n!.ToJsonString()).ToArray();
+        var bundleIds = VectorRecall.Serving.ServingBundle.LoadItemIds(dir.File("b"));
+        Assert.Equal(Enumerable.Range(0, 60).Select(i => bundleIds[i]), rowIds);
         Assert.Equal(0, Vrecall("tdm", "build-tree", "--data", dir.File("leaf_emb.npy"), "--output", dir.File("tree_2.bin"), "--tree_emb_path", dir.File("tree_emb_2.npy")));
         Assert.Equal(ItemTree.Load(dir.File("tree_2.bin")).NodeCount, Npy.Read(dir.File("tree_emb_2.npy")).Shape[0]);
         // The second model starts from the first one's user tower, which learned alongside the leaves.

@@ -3,7 +3,7 @@ namespace VectorRecall.Tests;
 /// <summary>The CLI tests' shared start: 80 users' sequences over 60 items and a small two-tower bundle trained on them.</summary>
 internal static class SmallSequenceBundle
 {
-    /// <summary>Writes <c>seq.txt</c> into <paramref name="dir"/>, trains the bundle into <c>b</c> (checkpoints in <c>c</c>); returns the data set arguments.</summary>
+    /// <summary>Writes <c>seq.txt</c> into <paramref name="dir"/>, trains the bundle into <c>b</c> (its run folder in <c>run</c>); returns the data set arguments.</summary>
     public static string[] Train(TempDir dir)
     {
         var lines = Enumerable.Range(0, 80).Select(u => $"{u + 1} " + string.Join(" ", Enumerable.Range(0, 9).Select(j => 1 + (u * 3 + j) % 60)));
