@@ -44,6 +44,13 @@ internal sealed class DataOptions
         };
     }
 
+    /// <summary>The data set format of <paramref name="data"/>: given, or inferred, or refused with one line saying how to give it.</summary>
+    public static string RequireDataset(string? given, string data) => InferDataset(given, data) ?? throw UnknownFormat(data);
+
+    /// <summary>A --data whose format is neither given nor inferable.</summary>
+    public static ArgumentException UnknownFormat(string data) =>
+        new($"--data {data}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)}); it is inferred only for .csv, .tsv, .parquet, .txt and .json files");
+
     private static char? ParseDelimiter(System.CommandLine.Parsing.ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";

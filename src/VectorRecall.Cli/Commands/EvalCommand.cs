@@ -46,7 +46,7 @@ internal static class EvalCommand
         };
         foreach (var o in data.All) command.Add(o);
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(new EvalRequest(
-            DataOptions.InferDataset(r.GetValue(dataset), r.GetValue(data.Data)) ?? throw new ArgumentException($"--data {r.GetValue(data.Data)}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)})"),
+            DataOptions.RequireDataset(r.GetValue(dataset), r.GetValue(data.Data)!),
             r.GetValue(data.Data)!, data.Format(r), r.GetValue(bundles)!,
             ParseRetrievers(r.GetValue(retriever)), ParseKs(r.GetValue(ks)!), r.GetValue(users), r.GetValue(json), r.GetValue(width),
             r.GetValue(filterRank), r.GetValue(filterWeight)), token))));

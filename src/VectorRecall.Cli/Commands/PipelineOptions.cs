@@ -111,7 +111,7 @@ internal sealed record PipelineOptions
     {
         if (Norm.ToLowerInvariant() is not ("pre" or "post")) throw new ArgumentException($"--norm must be pre or post, got '{Norm}'");
         if (UserEncoder.ToLowerInvariant() is not ("auto" or "bag" or "sequence")) throw new ArgumentException($"--user-encoder must be auto, bag or sequence, got '{UserEncoder}'");
-        if (Synthetic && DataDir is not null) throw new ArgumentException($"--data {DataDir}: say its format with --dataset ({string.Join(", ", DatasetLoaders.Names)}); it is inferred only for .csv, .tsv, .parquet, .txt and .json files");
+        if (Synthetic && DataDir is not null) throw DataOptions.UnknownFormat(DataDir);
         if (Synthetic) Data.Validate();
         else if (!DatasetLoaders.Names.Contains(Dataset.ToLowerInvariant()))
             throw new ArgumentException($"--dataset must be synthetic or one of {string.Join(", ", DatasetLoaders.Names)}, got '{Dataset}'");

@@ -354,7 +354,7 @@ internal static class TdmCommands
             Data.IdMap? ids = null;
             if (r.GetValue(data.Data) is { } dataPath)
             {
-                string format = DataOptions.InferDataset(r.GetValue(dataset), dataPath) ?? throw new ArgumentException($"--data {dataPath}: say its format with --dataset ({string.Join(", ", Data.DatasetLoaders.Names)})");
+                string format = DataOptions.RequireDataset(r.GetValue(dataset), dataPath);
                 ids = Data.DatasetLoaders.Load(format, dataPath, data.Format(r)).ItemIds;
                 if (ids.Count != leaves.Rows) throw new ArgumentException($"{dataPath} has {ids.Count:N0} items but the model's tree has {leaves.Rows:N0}: not the data it was trained on");
             }
@@ -366,9 +366,7 @@ internal static class TdmCommands
                 AtomicFile.Write(idsPath, s =>
                 {
                     using var w = new System.Text.Json.Utf8JsonWriter(s);
-                    w.WriteStartArray();
-                    for (int i = 0; i < ids.Count; i++) ids.WriteValue(w, i);
-                    w.WriteEndArray();
+                    ids.WriteArray(w);
                 });
                 AnsiConsole.MarkupLineInterpolated($"Wrote each row's item id to {idsPath}");
             }

@@ -95,6 +95,14 @@ public sealed class IdMap
     /// <summary>Writes a row's id as a JSON number when it is an integer, else as a string.</summary>
     public void WriteValue(Utf8JsonWriter writer, int row) => WriteKey(writer, _keys[row]);
 
+    /// <summary>Writes every id in row order as a JSON array (the file form of a map whose ids are not all integers).</summary>
+    public void WriteArray(Utf8JsonWriter writer)
+    {
+        writer.WriteStartArray();
+        for (int i = 0; i < Count; i++) WriteValue(writer, i);
+        writer.WriteEndArray();
+    }
+
     /// <summary>Writes an id given as text: a JSON number when it is an integer's canonical text, else a string.</summary>
     public static void WriteKey(Utf8JsonWriter writer, string key)
     {

@@ -34,9 +34,7 @@ public static partial class ServingBundle
         AtomicFile.Write(Path.Combine(staging, jsonName), s =>
         {
             using var w = new Utf8JsonWriter(s);
-            w.WriteStartArray();
-            for (int i = 0; i < ids.Count; i++) w.WriteStringValue(ids[i]);
-            w.WriteEndArray();
+            ids.WriteArray(w);
         });
     }
 
