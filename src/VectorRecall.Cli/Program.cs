@@ -30,7 +30,8 @@ public static class Program
         root.Add(threads);
         root.Add(ConfigFile.Option);
         // `vrecall` alone runs the demo on its defaults.
-        root.SetAction((_, token) => DemoCommand.RunAsync(new PipelineOptions(), demo: true, token));
+        // The same options, defaults and run folder as `vrecall demo`: it is that command with no flags.
+        root.SetAction((_, token) => root.Parse(["demo"]).InvokeAsync(cancellationToken: token));
         try
         {
             args = DeprecatedFlags.Rewrite(args, Console.Error);

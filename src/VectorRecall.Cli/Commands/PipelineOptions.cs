@@ -58,7 +58,7 @@ internal sealed record PipelineOptions
     public int? Refine { get; init; }
     public string Bundle { get; init; } = "bundle";
     /// <summary>The run's folder: configuration, metrics.jsonl, report.html and (unless --checkpoint-dir says otherwise) checkpoints.</summary>
-    public string RunDir { get; init; } = "run";
+    public string RunDir { get; init; } = RunLog.DefaultFolder(DateTime.Now, "synthetic");
     public bool SkipBenchmark { get; init; }
     public int TopK { get; init; } = 500;
     public int EvalUsers { get; init; } = 10_000;
@@ -71,8 +71,13 @@ internal sealed record PipelineOptions
     };
 
     /// <summary>The effective options, as a run folder's config.json records them.</summary>
-    public System.Text.Json.Nodes.JsonObject ToJson() =>
-        System.Text.Json.JsonSerializer.SerializeToNode(this, JsonOptions)!.AsObject();
+    public System.Text.Json.Nodes.JsonObject ToJson()
+    {
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(this, JsonOptions)!.AsObject();
+        // The generator's settings describe generated data only; a real data set's run would carry them unused.
+        if (!Synthetic) json.Remove("data");
+        return json;
+    }
 
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
     {
