@@ -135,7 +135,8 @@ public static partial class ServingBundle
     {
         string File(string name) => Path.Combine(directory, name);
         var listed = JsonFields.Object(manifest, "files", File(ManifestFile)).Select(f => f.Key).ToHashSet();
-        var itemIds = ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, -1) ?? throw new FileFormatException(File(ManifestFile), "lists no item ids");
+        int items = manifest.ContainsKey("items") ? (int)JsonFields.Int64(manifest, "items", File(ManifestFile), 0, int.MaxValue) : -1;
+        var itemIds = ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, items) ?? throw new FileFormatException(File(ManifestFile), "lists no item ids");
         var userIds = ReadIds(directory, listed, UserIdsFile, UserIdsJsonFile, users) ?? IdMap.Sequential(users);
         var features = Npy.ReadMatrix(File(UserFeaturesFile));
         if (features.Rows != users || features.Cols != featureCount)

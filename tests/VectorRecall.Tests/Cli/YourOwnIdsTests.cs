@@ -85,4 +85,35 @@ public class YourOwnIdsTests
         (status, body) = await server.Call("/v1/recall", """{"user_id": 3, "top_k": 4}""");   // a row number is not an id
         Assert.Equal(400, status);
     }
+
+    [Theory]
+    [InlineData("item_ids.json", "duplicate", "appears twice")]
+    [InlineData("item_ids.json", "object", "expected a JSON array of ids")]
+    [InlineData("item_ids.json", "nested", "expected a string or an integer")]
+    [InlineData("item_ids.json", "short", "maps 2 ids, expected 160")]
+    [InlineData("user_ids.json", "short", "maps 2 ids, expected 240")]
+    public void HostileIdFilesAreRefusedEvenUnderAValidManifest(string file, string how, string expected)
+    {
+        using var dir = new TempDir();
+        string bundle = Train(dir, WriteCsv(dir, stringIds: true));
+        string path = Path.Combine(bundle, file);
+        int count = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsArray().Count;
+        string text = how switch
+        {
+            "duplicate" => "[" + string.Join(",", Enumerable.Repeat("\"x\"", count)) + "]",
+            "object" => """{"a": 1}""",
+            "nested" => "[" + string.Join(",", Enumerable.Range(0, count).Select(i => i == 1 ? "{\"x\": 1}" : $"\"k{i}\"")) + "]",
+            _ => """["a", "b"]""",
+        };
+        File.WriteAllText(path, text);
+        // The manifest is brought up to date, as a careless or hostile publisher would: only the id file's own checks remain.
+        string manifestPath = Path.Combine(bundle, ServingBundle.ManifestFile);
+        var manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!.AsObject();
+        var bytes = File.ReadAllBytes(path);
+        manifest["files"]![file] = new JsonObject { ["bytes"] = bytes.Length, ["crc32c"] = VectorRecall.IO.Crc32C.Compute(bytes).ToString("x8", CultureInfo.InvariantCulture) };
+        File.WriteAllText(manifestPath, manifest.ToJsonString());
+        var e = Assert.Throws<VectorRecall.IO.FileFormatException>(() => RecallService.FromBundle(bundle));
+        Assert.Contains(file, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
 }
