@@ -73,18 +73,11 @@ internal sealed record PipelineOptions
     /// <summary>The effective options, as a run folder's config.json records them.</summary>
     public System.Text.Json.Nodes.JsonObject ToJson()
     {
-        var json = System.Text.Json.JsonSerializer.SerializeToNode(this, JsonOptions)!.AsObject();
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(this, RunLog.JsonOptions)!.AsObject();
         // The generator's settings describe generated data only; a real data set's run would carry them unused.
         if (!Synthetic) json.Remove("data");
         return json;
     }
-
-    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
-    {
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
-    };
 
     public TowerConfig ModelConfig(RecDataset data) => new()
     {

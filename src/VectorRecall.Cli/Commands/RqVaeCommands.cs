@@ -110,8 +110,8 @@ internal static class RqVaeCommands
         AnsiConsole.MarkupLineInterpolated($"{options.Epochs} epochs of {trainer.StepsPerEpoch} steps (batch {options.BatchSize}, lr {options.LearningRate:G3} {options.Schedule.ToString().ToLowerInvariant()}, warm-up {Math.Min(warmupEpochs, options.Epochs)} epochs); run folder {options.CheckpointDir}");
         trainer.Status = s => AnsiConsole.MarkupLineInterpolated($"{s}");
         var clock = Stopwatch.StartNew();
-        TrainingProgress.Run(trainer, token, checkpointEpochsOnly: true);
-        AnsiConsole.MarkupLineInterpolated($"Done in {clock.Elapsed.TotalSeconds:F1} s; log in {trainer.LogPath}");
+        RunLog.Trace(trainer, RunLog.Config(("data", dataPath), ("model", config), ("trainer", options), ("rqvae", rq)), token, checkpointEpochsOnly: true);
+        AnsiConsole.MarkupLineInterpolated($"Done in {clock.Elapsed.TotalSeconds:F1} s; log in {trainer.LogPath}, report in {Path.Combine(options.CheckpointDir, RunReport.ReportFile)}");
         return 0;
     }
 

@@ -39,6 +39,33 @@ internal sealed class RunLog
         return log;
     }
 
+    /// <summary>How run configurations are written: enums by name, snake_case keys, NaN allowed.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    /// <summary>A configuration object from named parts (option records, model configurations), each serialised as <see cref="JsonOptions"/> says.</summary>
+    public static JsonObject Config(params (string Key, object Value)[] parts)
+    {
+        var config = new JsonObject();
+        foreach (var (key, value) in parts) config[key] = JsonSerializer.SerializeToNode(value, value.GetType(), JsonOptions);
+        return config;
+    }
+
+    /// <summary>
+    /// Runs a trainer with progress, recording the run in its checkpoint folder (configuration, a metrics line per epoch,
+    /// report.html at the end): how the TDM and RQ-VAE commands keep their runs.
+    /// </summary>
+    public static void Trace<TBatch>(EpochTrainer<TBatch> trainer, JsonObject config, CancellationToken token, bool checkpointEpochsOnly = false) where TBatch : class
+    {
+        var run = Start(trainer.CheckpointDir, config);
+        TrainingProgress.Run(trainer, token, checkpointEpochsOnly, run.Epoch);
+        RunReport.Write(trainer.CheckpointDir);
+    }
+
     public void Epoch(EpochResult e)
     {
         var line = new JsonObject { ["event"] = "epoch", ["epoch"] = e.Epoch, ["train_loss"] = e.TrainLoss };

@@ -248,7 +248,7 @@ internal static class TdmCommands
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
         var (user, itemVectors) = StartingUserEncoder(userInit, loaded, data);
-        var (model, tree, stages) = TdmFit.Run(data, user, itemVectors, options, t => TrainingProgress.Run(t, token),
+        var (model, tree, stages) = TdmFit.Run(data, user, itemVectors, options, t => RunLog.Trace(t, RunLog.Config(("dataset", datasetName), ("data", dataDir), ("fit", options)), token),
             line => AnsiConsole.MarkupLineInterpolated($"[bold]{line}[/]"), token);
         BundleCommand.WriteTdm(bundle, model, tree, options.Tdm.Beam, loaded, data);
         foreach (var s in stages)
@@ -295,7 +295,7 @@ internal static class TdmCommands
         string scorerText = scorer == NodeScorerKind.Mlp ? $"MLP {3 * config.Dimension}→{string.Join("→", mlp)}→1" : $"inner product (τ {temperature})";
         AnsiConsole.MarkupLineInterpolated($"TDM over {treePath}: {tree.NodeCount:N0} nodes on {tree.LevelCount} levels; scorer {scorerText}; {model.ParameterCount:N0} parameters; user tower {(initTower is null ? "from scratch" : $"from {userInit}")}");
         if (trainerOptions.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        TrainingProgress.Run(trainer, token);
+        RunLog.Trace(trainer, RunLog.Config(("dataset", datasetName), ("data", dataDir), ("tree", treePath), ("model", config), ("trainer", trainerOptions), ("tdm", tdmOptions)), token);
         string criterion = trainerOptions.SelectBy == ModelSelection.Recall ? $"validation recall@{TdmTrainer.SelectionK} (beam {tdmOptions.Beam})" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {trainerOptions.Patience} epochs");
         AnsiConsole.MarkupLineInterpolated($"best_model is epoch {trainer.BestEpoch} (by {criterion}): {trainer.CheckpointPath("best_model")}");

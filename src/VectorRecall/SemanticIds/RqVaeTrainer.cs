@@ -73,10 +73,12 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
         return data;
     }
 
-    /// <summary>A new time-stamped run folder under <paramref name="root"/> (the design note's layout).</summary>
-    public static string NewRunDirectory(string root) => Path.Combine(root, DateTime.Now.ToString("MMM-dd-yyyy_HH-mm-ss", CultureInfo.InvariantCulture));
+    /// <summary>A new time-stamped run folder under <paramref name="root"/>, named so that folders sort by start time (<c>yyyyMMdd-HHmmss</c>).</summary>
+    public static string NewRunDirectory(string root) => Path.Combine(root, DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
 
     public string LogPath => Path.Combine(Options.CheckpointDir, "train.log");
+
+    private static readonly System.Text.Json.JsonSerializerOptions LogJson = new() { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() }, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>Collision rate and utilisation of each checkpoint epoch so far.</summary>
     public IReadOnlyDictionary<int, RqVaeEvaluation> Evaluations => _evaluations;
@@ -119,7 +121,8 @@ public sealed class RqVaeTrainer : EpochTrainer<Tensor>
     protected override void OnTrainingStart(bool resumed)
     {
         Log($"# {DateTime.Now:O} RQ-VAE {_model.Config.ToJson()}");
-        Log($"# {Options} {_rq}");
+        // The options as JSON (enums by name), not a record's ToString.
+        Log($"# options {System.Text.Json.JsonSerializer.Serialize(new { trainer = Options, rqvae = _rq }, LogJson)}");
         if (_rq.KMeansInit && !resumed && !_model.Quantizer.Initialized) InitializeCodebooks();
     }
 

@@ -43,6 +43,9 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     }
 
     protected TrainerOptions Options { get; }
+
+    /// <summary>Where this trainer writes its checkpoints (and a command its run records).</summary>
+    public string CheckpointDir => Options.CheckpointDir;
     protected AdamW Optimizer { get; }
     public int StepsPerEpoch { get; }
     public LrSchedule Schedule { get; }

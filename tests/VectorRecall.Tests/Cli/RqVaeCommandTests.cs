@@ -22,6 +22,11 @@ public class RqVaeCommandTests
         string run = Directory.GetDirectories(dir.File("rq")).Single();
         string best = Path.Combine(run, "best_model.safetensors");
         Assert.True(File.Exists(Path.Combine(run, "train.log")));
+        Assert.Matches(@"^\d{8}-\d{6}$", Path.GetFileName(run));   // run folders sort by start time
+        string options = File.ReadLines(Path.Combine(run, "train.log")).Skip(1).First();
+        Assert.StartsWith("# options {", options);
+        Assert.NotNull(System.Text.Json.Nodes.JsonNode.Parse(options["# options ".Length..])!["trainer"]);
+        Assert.True(File.Exists(Path.Combine(run, "report.html")));
         Assert.Equal(0, Vrecall("rqvae", "generate", "--ckpt_path", best, "--output-dir", dir.File("ids"), "--output_file", "x.index.json"));
         var (ids, codes, levels) = SemanticIdFile.Read(Path.Combine(dir.File("ids"), "x.index.json"));
         Assert.Equal(60, ids.Count);

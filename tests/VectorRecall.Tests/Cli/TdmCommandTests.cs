@@ -20,6 +20,9 @@ public class TdmCommandTests
         Assert.Equal(0, Vrecall([.. train, "--user-init", dir.File("b"), "--tree", dir.File("tree.bin"), "--checkpoint-dir", dir.File("t1")]));
         Assert.Equal(0, Vrecall(["tdm", "get-leaf", "--model", Path.Combine(dir.File("t1"), "best_model.safetensors"), "--output", dir.File("leaf_emb.npy"), .. data]));
         Assert.Equal([60, 16], Npy.Read(dir.File("leaf_emb.npy")).Shape);
+        // The training run is recorded beside its checkpoints, as train's runs are.
+        foreach (var record in new[] { "config.json", "metrics.jsonl", "report.html" }) Assert.True(File.Exists(Path.Combine(dir.File("t1"), record)), record);
+        Assert.Contains("\"event\":\"epoch\"", File.ReadAllText(Path.Combine(dir.File("t1"), "metrics.jsonl")));
         // Given the data it was trained on, each row's item is named by its own id, in the bundle's order.
         var rowIds = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File("leaf_emb.ids.json")))!.AsArray().Select(n => n!.ToJsonString()).ToArray();
         var bundleIds = VectorRecall.Serving.ServingBundle.LoadItemIds(dir.File("b"));
