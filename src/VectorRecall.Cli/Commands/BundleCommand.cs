@@ -20,23 +20,23 @@ internal static class BundleCommand
         var tdmModel = new Option<string?>("--tdm-model", "--tdm_model") { Description = "TDM checkpoint (best_model.safetensors) to serve; needs --dataset and --data" };
         var rqvaeModel = new Option<string?>("--rqvae-model", "--rqvae_model") { Description = "RQ-VAE checkpoint trained on the --from bundle's item_vectors.npy, to serve as semantic ids" };
         var from = new Option<string?>("--from") { Description = "the two-tower bundle an RQ-VAE was trained on (its user tower, item vectors and users)" };
-        var dataset = new Option<string?>("--dataset") { Description = $"the data set a TDM model was trained on: {string.Join(", ", DatasetLoaders.Names)}" };
-        var dataDir = new Option<string?>("--data", "--data_dir") { Description = "its folder or file" };
+        var dataset = new Option<string?>("--dataset") { Description = $"the format of the data a TDM model was trained on: {string.Join(", ", DatasetLoaders.Names)} (default: from the --data file's extension)" };
+        var data = new DataOptions();
         var beam = new Option<int>("--beam") { Description = "beam width of the bundle's tree search (at least the top-K served)", DefaultValueFactory = _ => 100 };
         var output = new Option<string>("--bundle") { Description = "bundle folder to write", Required = true };
         var command = new Command("bundle", "Write a serving bundle for a TDM model (--tdm-model with --dataset, --data) or for semantic ids (--rqvae-model with --from).")
         {
-            tdmModel, rqvaeModel, from, dataset, dataDir, beam, output,
+            tdmModel, rqvaeModel, from, dataset, beam, output,
         };
+        foreach (var o in data.All) command.Add(o);
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
             string? tdm = r.GetValue(tdmModel), rq = r.GetValue(rqvaeModel);
             if ((tdm is null) == (rq is null)) throw new ArgumentException("give one of --tdm-model or --rqvae-model");
             if (tdm is not null)
             {
-                if (r.GetValue(dataset) is not { } name || r.GetValue(dataDir) is not { } path)
-                    throw new ArgumentException("--tdm-model needs --dataset and --data, the data set it was trained on");
-                var loaded = DatasetLoaders.Load(name, path);
+                string path = r.GetValue(data.Data) ?? throw new ArgumentException("--tdm-model needs --data, the data it was trained on");
+                var loaded = DatasetLoaders.Load(DataOptions.RequireDataset(r.GetValue(dataset), path), path, data.Format(r));
                 var (model, tree, info) = TdmCheckpoint.Load(tdm);
                 WriteTdm(r.GetValue(output)!, model, tree, r.GetValue(beam), loaded, RecDataset.FromInteractions(loaded));
                 AnsiConsole.MarkupLineInterpolated($"TDM bundle (epoch {info.CompletedEpochs}, beam {r.GetValue(beam)}) written to {Path.GetFullPath(r.GetValue(output)!)}");

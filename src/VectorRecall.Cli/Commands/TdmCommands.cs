@@ -105,8 +105,15 @@ internal static class TdmCommands
     /// <summary>The training flags <c>tdm train</c> and <c>tdm fit</c> share, and how they become options.</summary>
     private sealed class TrainingFlags
     {
-        public readonly Option<string> Dataset = new("--dataset") { Description = $"the data set: {string.Join(", ", DatasetLoaders.Names)}", Required = true };
-        public readonly Option<string> DataDir = new("--data", "--data_dir") { Description = "its folder or file", Required = true };
+        public readonly Option<string?> Dataset = new("--dataset") { Description = $"the data set's format: {string.Join(", ", DatasetLoaders.Names)} (default: from the --data file's extension)" };
+        public readonly DataOptions Data = new();
+
+        /// <summary>The interactions the flags name, read as train reads them (the same split, so the same item rows).</summary>
+        public InteractionDataset Load(ParseResult r)
+        {
+            string data = r.GetValue(Data.Data) ?? throw new ArgumentException("--data is required: the interactions the model trains on");
+            return DatasetLoaders.Load(DataOptions.RequireDataset(r.GetValue(Dataset), data), data, Data.Format(r));
+        }
         public readonly Option<int[]> Mlp = new("--mlp") { Description = "hidden sizes of the MLP scorer", DefaultValueFactory = _ => [400, 200, 100], AllowMultipleArgumentsPerToken = true };
         public readonly Option<int[]> Negatives = new("--negatives") { Description = "negatives per level: one count, or one per level 1..depth (default 50 for ip, where they cost a dot product each; 6 for mlp)", AllowMultipleArgumentsPerToken = true };
         public readonly Option<string> NegativeSource = new("--negative-source") { Description = "uniform (drawn from the level), beam (first the nodes the model's own beam search reaches, the rest uniform; other positives masked) or in-batch (the batch's other positives on the level, logQ-corrected, besides the uniform ones; inner product only); default uniform for tdm train, in-batch for tdm fit" };
@@ -135,7 +142,8 @@ internal static class TdmCommands
 
         public void AddTo(Command command)
         {
-            foreach (Option o in new Option[] { Dataset, DataDir, Mlp, Negatives, NegativeSource, TrainingBeam, FreezeUser, FreezeLeaves, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
+            foreach (Option o in Data.All) command.Add(o);
+            foreach (Option o in new Option[] { Dataset, Mlp, Negatives, NegativeSource, TrainingBeam, FreezeUser, FreezeLeaves, Loss, Beam, Epochs, Batch, Lr, WeightDecay, Temperature, Patience, Checkpoints, Seed })
                 command.Add(o);
         }
 
@@ -196,7 +204,7 @@ internal static class TdmCommands
                 var s => throw new ArgumentException($"--select-by: unknown '{s}' (expected loss or recall)"),
             };
             var kind = ParseScorer(r.GetValue(scorer)!);
-            return Task.FromResult(RunTrain(r.GetValue(flags.Dataset)!, r.GetValue(flags.DataDir)!, r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(flags.Mlp)!,
+            return Task.FromResult(RunTrain(flags.Load(r), r.GetValue(tree)!, r.GetValue(userInit), kind, r.GetValue(flags.Mlp)!,
                 r.GetValue(flags.Temperature) ?? 0.1f, flags.Trainer(r, selection, r.GetValue(resume)), flags.Tdm(r, kind, TdmNegatives.Uniform), r.GetValue(bundle), token));
         }));
         return command;
@@ -236,19 +244,18 @@ internal static class TdmCommands
                 Temperature = r.GetValue(flags.Temperature),
                 MlpHidden = kind == NodeScorerKind.Mlp ? r.GetValue(flags.Mlp)! : [],
             };
-            return Task.FromResult(RunFit(r.GetValue(flags.Dataset)!, r.GetValue(flags.DataDir)!, r.GetValue(userInit)!, r.GetValue(bundle)!, options, token));
+            return Task.FromResult(RunFit(flags.Load(r), r.GetValue(userInit)!, r.GetValue(bundle)!, options, token));
         }));
         return command;
     }
 
-    private static int RunFit(string datasetName, string dataDir, string userInit, string bundle, TdmFitOptions options, CancellationToken token)
+    private static int RunFit(InteractionDataset loaded, string userInit, string bundle, TdmFitOptions options, CancellationToken token)
     {
         var total = Stopwatch.StartNew();
-        var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
         var (user, itemVectors) = StartingUserEncoder(userInit, loaded, data);
-        var (model, tree, stages) = TdmFit.Run(data, user, itemVectors, options, t => RunLog.Trace(t, RunLog.Config(("dataset", datasetName), ("data", dataDir), ("fit", options)), token),
+        var (model, tree, stages) = TdmFit.Run(data, user, itemVectors, options, t => RunLog.Trace(t, RunLog.Config(("data", loaded.Name), ("fit", options)), token),
             line => AnsiConsole.MarkupLineInterpolated($"[bold]{line}[/]"), token);
         BundleCommand.WriteTdm(bundle, model, tree, options.Tdm.Beam, loaded, data);
         foreach (var s in stages)
@@ -257,11 +264,10 @@ internal static class TdmCommands
         return 0;
     }
 
-    private static int RunTrain(string datasetName, string dataDir, string treePath, string? userInit, NodeScorerKind scorer, int[] mlp, float temperature,
+    private static int RunTrain(InteractionDataset loaded, string treePath, string? userInit, NodeScorerKind scorer, int[] mlp, float temperature,
         TrainerOptions trainerOptions, TdmOptions tdmOptions, string? bundle, CancellationToken token)
     {
         var total = Stopwatch.StartNew();
-        var loaded = DatasetLoaders.Load(datasetName, dataDir);
         var data = RecDataset.FromInteractions(loaded);
         AnsiConsole.MarkupLineInterpolated($"Loaded {loaded.Describe()}");
         var tree = ItemTree.Load(treePath);
@@ -279,7 +285,7 @@ internal static class TdmCommands
         }
         else
         {
-            var d = DatasetDefaults.For(datasetName);
+            var d = DatasetDefaults.Interactions;   // real interaction data: what train starts a bag tower from
             userConfig = new TowerConfig
             {
                 NumUsers = data.UserCount, NumItems = data.ItemCount, UserFeatures = data.UserFeatures.Cols, ItemFeatures = data.Items.FeatureCount,
@@ -295,7 +301,7 @@ internal static class TdmCommands
         string scorerText = scorer == NodeScorerKind.Mlp ? $"MLP {3 * config.Dimension}→{string.Join("→", mlp)}→1" : $"inner product (τ {temperature})";
         AnsiConsole.MarkupLineInterpolated($"TDM over {treePath}: {tree.NodeCount:N0} nodes on {tree.LevelCount} levels; scorer {scorerText}; {model.ParameterCount:N0} parameters; user tower {(initTower is null ? "from scratch" : $"from {userInit}")}");
         if (trainerOptions.Resume) AnsiConsole.MarkupLineInterpolated($"Resumed from {trainer.ResumeFromLatest()} ({trainer.CompletedEpochs} epochs done)");
-        RunLog.Trace(trainer, RunLog.Config(("dataset", datasetName), ("data", dataDir), ("tree", treePath), ("model", config), ("trainer", trainerOptions), ("tdm", tdmOptions)), token);
+        RunLog.Trace(trainer, RunLog.Config(("data", loaded.Name), ("tree", treePath), ("model", config), ("trainer", trainerOptions), ("tdm", tdmOptions)), token);
         string criterion = trainerOptions.SelectBy == ModelSelection.Recall ? $"validation recall@{TdmTrainer.SelectionK} (beam {tdmOptions.Beam})" : "validation loss";
         if (trainer.StoppedEarly) AnsiConsole.MarkupLineInterpolated($"Stopped early: no better {criterion} for {trainerOptions.Patience} epochs");
         AnsiConsole.MarkupLineInterpolated($"best_model is epoch {trainer.BestEpoch} (by {criterion}): {trainer.CheckpointPath("best_model")}");
