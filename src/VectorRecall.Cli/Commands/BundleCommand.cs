@@ -24,7 +24,7 @@ internal static class BundleCommand
         var data = new DataOptions();
         var beam = new Option<int>("--beam") { Description = "beam width of the bundle's tree search (at least the top-K served)", DefaultValueFactory = _ => 100 };
         var output = new Option<string>("--bundle") { Description = "bundle folder to write", Required = true };
-        var command = new Command("bundle", "Write a serving bundle for a TDM model (--tdm-model with --dataset, --data) or for semantic ids (--rqvae-model with --from).")
+        var command = new Command("bundle", "Write a serving bundle for a TDM model (--tdm-model with --data, the data it was trained on) or for semantic ids (--rqvae-model with --from).")
         {
             tdmModel, rqvaeModel, from, dataset, beam, output,
         };

@@ -36,7 +36,7 @@ internal static class ConfigFile
         var added = new List<string>();
         foreach (var (key, values) in Read(path))
         {
-            string flag = "--" + key.Replace('_', '-');
+            string flag = DeprecatedFlags.Current("--" + key.Replace('_', '-'));
             var option = options.FirstOrDefault(o => o.Name == flag || o.Aliases.Contains(flag) || o.Name == "--" + key || o.Aliases.Contains("--" + key))
                 ?? throw new FileFormatException(path, $"'{key}' is not an option of vrecall {command.Name} (see vrecall {command.Name} --help)");
             if (option == Option) throw new FileFormatException(path, "a config file cannot name another (--config)");

@@ -19,6 +19,9 @@ internal static class DeprecatedFlags
         ["--ef"] = "--ef-search",
     };
 
+    /// <summary>A flag's current name (itself unless it was renamed): what a config file's old keys mean.</summary>
+    public static string Current(string flag) => Renamed.GetValueOrDefault(flag, flag);
+
     /// <summary>The command line with old names replaced (also in <c>--name=value</c> form), telling <paramref name="notes"/> once per name.</summary>
     public static string[] Rewrite(string[] args, TextWriter notes)
     {

@@ -38,7 +38,7 @@ public class ConfigFileTests
         Assert.Equal("b7", o.Bundle);
         Assert.Equal(0.005, o.Trainer.LearningRate);
 
-        File.WriteAllText(dir.File("run.json"), """{"epochs": 4, "num_negatives": 20, "hidden": [0], "data": "x.csv"}""");
+        File.WriteAllText(dir.File("run.json"), """{"epochs": 4, "num_negatives": 20, "hidden": [0], "data-dir": "x.csv"}""");   // an old name still works
         var j = Read("train", "--config", dir.File("run.json"));
         Assert.Equal(4, j.Trainer.Epochs);
         Assert.Equal(20, j.Loss.NumNegatives);
