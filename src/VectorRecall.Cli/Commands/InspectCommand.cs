@@ -163,9 +163,9 @@ internal static class InspectCommand
     /// <summary>A training run's folder: its epochs and evaluations as metrics.jsonl holds them, and whether its report is drawn.</summary>
     private static Summary Run(string directory)
     {
-        var lines = File.ReadLines(Path.Combine(directory, RunLog.MetricsFile)).Where(l => l.Trim().Length > 0).ToList();
-        int epochs = lines.Count(l => l.Contains("\"event\":\"epoch\"", StringComparison.Ordinal));
-        int evaluations = lines.Count(l => l.Contains("\"event\":\"evaluation\"", StringComparison.Ordinal));
+        var lines = RunReport.ReadMetrics(directory);
+        int epochs = RunReport.Events(lines, "epoch").Count;
+        int evaluations = RunReport.Events(lines, "evaluation").Count;
         bool report = File.Exists(Path.Combine(directory, RunReport.ReportFile));
         var checkpoints = Directory.Exists(Path.Combine(directory, "checkpoints")) ? Directory.GetFiles(Path.Combine(directory, "checkpoints"), "*.safetensors").Select(Path.GetFileName).Order().ToArray() : [];
         return new Summary($"{directory}: training run, {epochs} epoch(s) and {evaluations} evaluation(s) logged, {checkpoints.Length} checkpoint(s), report {(report ? "drawn" : "not drawn (vrecall report)")}",

@@ -207,9 +207,9 @@ internal sealed class PipelineOptionSet
     public PipelineOptions Read(ParseResult r, DataFacts? data = null)
     {
         ulong seed = r.GetValue(_seed);
-        string dataset = DataOptions.InferDataset(r.GetResult(_dataset) is { Implicit: false } ? r.GetValue(_dataset) : null, r.GetValue(_data.Data)) ?? r.GetValue(_dataset)!;
-        string userEncoder = r.GetValue(_userEncoder)!;
         string? dataPath = r.GetValue(_data.Data);
+        string dataset = DataOptions.InferDataset(r.GetResult(_dataset) is { Implicit: false } ? r.GetValue(_dataset) : null, dataPath) ?? r.GetValue(_dataset)!;
+        string userEncoder = r.GetValue(_userEncoder)!;
         string runDir = r.GetValue(_runDir) ?? RunLog.DefaultFolder(_started, dataPath is null ? dataset : Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(dataPath)));
         if (userEncoder.Equals("auto", StringComparison.OrdinalIgnoreCase) && data is not null && !dataset.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
             userEncoder = data.Chronological ? "sequence" : "bag";
@@ -233,7 +233,7 @@ internal sealed class PipelineOptionSet
         {
             Data = D.Data with { NumUsers = r.GetValue(_users), NumItems = r.GetValue(_items), NumInteractions = r.GetValue(_interactions), Seed = seed },
             Dataset = dataset,
-            DataDir = r.GetValue(_data.Data),
+            DataDir = dataPath,
             Format = _data.Format(r),
             EmbeddingDim = Pick(_dim, d.EmbeddingDim),
             Hidden = hidden is [0] ? [] : hidden,

@@ -22,14 +22,11 @@ internal static class RunReport
     /// <summary>Writes the report and its charts into <paramref name="runDir"/>; returns the page's path.</summary>
     public static string Write(string runDir)
     {
-        string metricsPath = Path.Combine(runDir, RunLog.MetricsFile);
-        if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"run folder '{Path.GetFullPath(runDir)}' does not exist");
-        if (!File.Exists(metricsPath)) throw new FileFormatException(metricsPath, "missing: this folder is not a training run");
-        var lines = Read(metricsPath);
-        var epochs = lines.Where(l => Event(l) == "epoch").ToList();
-        var evaluations = lines.Where(l => Event(l) == "evaluation").ToList();
-        var timings = lines.Where(l => Event(l) == "timing").ToList();
-        var notes = lines.Where(l => Event(l) == "note").ToList();
+        var lines = ReadMetrics(runDir);
+        var epochs = Events(lines, "epoch");
+        var evaluations = Events(lines, "evaluation");
+        var timings = Events(lines, "timing");
+        var notes = Events(lines, "note");
 
         var images = new List<(string File, string Caption)>();
         if (epochs.Count > 0)
@@ -44,9 +41,9 @@ internal static class RunReport
                 images.Add((ByK(runDir, $"{metric.Key()}.png", metric, evaluations), $"{metric.Label()}@K on the test split, per retriever"));
 
         string config = File.Exists(Path.Combine(runDir, RunLog.ConfigFile)) ? File.ReadAllText(Path.Combine(runDir, RunLog.ConfigFile)) : "{}";
-        string page = Html(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDir))), images, evaluations, timings, notes, epochs.Count, config);
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDir)));
         string path = Path.Combine(runDir, ReportFile);
-        AtomicFile.Write(path, s => s.Write(Encoding.UTF8.GetBytes(page)));
+        WritePage(path, $"{name} — VectorRecall run", Body(name, images, evaluations, timings, notes, epochs.Count, config));
         return path;
     }
 
@@ -67,7 +64,18 @@ internal static class RunReport
         return result;
     }
 
-    private static string? Event(JsonObject line) => line["event"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+    /// <summary>A run folder's metrics.jsonl, one object per line; refused when the folder or file is missing.</summary>
+    public static List<JsonObject> ReadMetrics(string runDir)
+    {
+        string path = Path.Combine(runDir, RunLog.MetricsFile);
+        if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"run folder '{Path.GetFullPath(runDir)}' does not exist");
+        if (!File.Exists(path)) throw new FileFormatException(path, "missing: this folder is not a training run");
+        return Read(path);
+    }
+
+    /// <summary>The lines of one event kind (epoch, evaluation, timing, note).</summary>
+    public static List<JsonObject> Events(List<JsonObject> lines, string kind) =>
+        [.. lines.Where(l => l["event"] is JsonValue v && v.TryGetValue(out string? s) && s == kind)];
 
     private static double? Number(JsonNode? node) => node is JsonValue v && v.TryGetValue(out double d) && double.IsFinite(d) ? d : null;
 
@@ -95,12 +103,7 @@ internal static class RunReport
             var line = plot.Add.Scatter(points.Select(p => p.X!.Value).ToArray(), points.Select(p => p.Y!.Value).ToArray());
             line.LegendText = key;
         }
-        plot.Title(title);
-        plot.XLabel("epoch");
-        plot.YLabel(yLabel);
-        plot.ShowLegend();
-        plot.SavePng(Path.Combine(runDir, file), Width, Height);
-        return file;
+        return Save(plot, runDir, file, title, "epoch", yLabel);
     }
 
     private static string ByK(string runDir, string file, RankingMetric metric, List<JsonObject> evaluations)
@@ -113,22 +116,43 @@ internal static class RunReport
             var line = plot.Add.Scatter(values.Keys.Select(k => (double)k).ToArray(), values.Values.ToArray());
             line.LegendText = (string?)evaluation["retriever"] ?? "?";
         }
-        plot.Title($"{metric.Label()}@K");
-        plot.XLabel("K");
-        plot.YLabel(metric.Label());
+        return Save(plot, runDir, file, $"{metric.Label()}@K", "K", metric.Label());
+    }
+
+    /// <summary>Titles a chart, labels its axes, shows its legend and writes it as <paramref name="file"/> (a PNG) in <paramref name="folder"/>.</summary>
+    private static string Save(ScottPlot.Plot plot, string folder, string file, string title, string x, string y)
+    {
+        plot.Title(title);
+        plot.XLabel(x);
+        plot.YLabel(y);
         plot.ShowLegend();
-        plot.SavePng(Path.Combine(runDir, file), Width, Height);
+        plot.SavePng(Path.Combine(folder, file), Width, Height);
         return file;
     }
 
-    private static string Html(string name, List<(string File, string Caption)> images, List<JsonObject> evaluations, List<JsonObject> timings, List<JsonObject> notes, int epochs, string config)
+    private static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+
+    /// <summary>
+    /// A self-contained page around <paramref name="body"/>, ending with a line that says whether every chart loaded (what a
+    /// headless browser, and the report's test, read back), written in one step to <paramref name="path"/>.
+    /// </summary>
+    private static void WritePage(string path, string title, string body)
     {
-        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+        string page = $"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(title)}</title>\n" +
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:1rem 0}" +
+            "td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}" +
+            "figure{display:inline-block;margin:.5rem}figcaption{font-size:.9rem;color:#555}pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head>\n<body>\n" +
+            body +
+            "<p id=\"images-loaded\"></p>\n<script>window.addEventListener('load',()=>{const i=[...document.images];" +
+            "document.getElementById('images-loaded').textContent=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length+' charts loaded';});</script>\n" +
+            "</body></html>\n";
+        AtomicFile.Write(path, st => st.Write(Encoding.UTF8.GetBytes(page)));
+    }
+
+    /// <summary>The body of a run's page: charts, quality table, timings and notes, configuration.</summary>
+    private static string Body(string name, List<(string File, string Caption)> images, List<JsonObject> evaluations, List<JsonObject> timings, List<JsonObject> notes, int epochs, string config)
+    {
         var h = new StringBuilder();
-        h.Append($"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(name)} — VectorRecall run</title>\n");
-        h.Append("<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:1rem 0}" +
-                 "td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}" +
-                 "figure{display:inline-block;margin:.5rem}figcaption{font-size:.9rem;color:#555}pre{background:#f6f6f6;padding:1rem;overflow:auto}</style></head>\n<body>\n");
         h.Append($"<h1>{E(name)}</h1>\n<p>{epochs} epoch(s) logged; {evaluations.Count} retriever(s) evaluated. Regenerate with <code>vrecall report {E(name)}</code>.</p>\n");
         if (images.Count > 0)
         {
@@ -158,10 +182,6 @@ internal static class RunReport
             h.Append("</table>\n");
         }
         h.Append($"<h2>Configuration</h2>\n<pre>{E(config)}</pre>\n");
-        // Says whether every chart loaded: what a headless browser (and the report's test) reads back.
-        h.Append("<p id=\"images-loaded\"></p>\n<script>window.addEventListener('load',()=>{const i=[...document.images];" +
-                 "document.getElementById('images-loaded').textContent=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length+' charts loaded';});</script>\n");
-        h.Append("</body></html>\n");
         return h.ToString();
     }
 
@@ -192,22 +212,17 @@ internal static class RunReport
             var line = plot.Add.Scatter(rows.Select(r => r.Recall!.Value).ToArray(), rows.Select(r => Math.Log10(r.Qps!.Value)).ToArray());
             line.LegendText = name;
         }
-        plot.Title("Recall against queries per second (one thread)");
-        plot.XLabel($"recall@{series[0].Result["k"]?.ToString() ?? "k"}");
-        plot.YLabel("log10 QPS");
-        plot.ShowLegend();
-        plot.SavePng(Path.Combine(folder, image), Width, Height);
+        Save(plot, folder, image, "Recall against queries per second (one thread)", $"recall@{series[0].Result["k"]?.ToString() ?? "k"}", "log10 QPS");
 
-        static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
-        var h = new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bench ann</title><style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}</style></head><body>\n");
+        var h = new StringBuilder();
         h.Append($"<h1>bench ann</h1>\n<img src=\"{E(image)}\" width=\"{Width}\" height=\"{Height}\" alt=\"recall against QPS\">\n<table><tr><th>index</th><th>build s</th><th>bytes/vector</th><th>ef</th><th>recall</th><th>QPS</th><th>p50 ms</th><th>p99 ms</th></tr>\n");
         foreach (var (name, result) in series)
             foreach (var row in ((JsonArray)result["single_thread"]!).OfType<JsonObject>())
                 h.Append($"<tr><td>{E(name)}</td><td>{Number(result["build_s"])?.ToString("F1", CultureInfo.InvariantCulture)}</td><td>{Number(result["bytes_per_vector"])?.ToString("F0", CultureInfo.InvariantCulture)}</td>" +
                          $"<td>{row["ef"]}</td><td>{Number(row["recall"])?.ToString("F4", CultureInfo.InvariantCulture)}</td><td>{Number(row["qps"])?.ToString("F0", CultureInfo.InvariantCulture)}</td>" +
                          $"<td>{Number(row["p50_ms"])?.ToString("F3", CultureInfo.InvariantCulture)}</td><td>{Number(row["p99_ms"])?.ToString("F3", CultureInfo.InvariantCulture)}</td></tr>\n");
-        h.Append("</table>\n<p id=\"images-loaded\"></p>\n<script>window.addEventListener('load',()=>{const i=[...document.images];document.getElementById('images-loaded').textContent=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length+' charts loaded';});</script>\n</body></html>\n");
-        AtomicFile.Write(output, st => st.Write(Encoding.UTF8.GetBytes(h.ToString())));
+        h.Append("</table>\n");
+        WritePage(output, "bench ann", h.ToString());
         return output;
     }
 }

@@ -369,11 +369,7 @@ internal static class TdmCommands
             if (ids is not null)
             {
                 string idsPath = Path.ChangeExtension(path, ".ids.json");
-                AtomicFile.Write(idsPath, s =>
-                {
-                    using var w = new System.Text.Json.Utf8JsonWriter(s);
-                    ids.WriteArray(w);
-                });
+                ids.SaveJson(idsPath);
                 AnsiConsole.MarkupLineInterpolated($"Wrote each row's item id to {idsPath}");
             }
             return Task.FromResult(0);

@@ -27,7 +27,7 @@ public sealed class IdMap
     public static IdMap FromNumbers(ReadOnlySpan<long> ids)
     {
         var map = new IdMap(ids.Length);
-        foreach (long id in ids) map.AddNew(id.ToString(CultureInfo.InvariantCulture));
+        foreach (long id in ids) map.AddNew(KeyOf(id));
         return map;
     }
 
@@ -43,7 +43,7 @@ public sealed class IdMap
     public static IdMap Sequential(int count)
     {
         var map = new IdMap(count);
-        for (int i = 0; i < count; i++) map.AddNew(i.ToString(CultureInfo.InvariantCulture));
+        for (int i = 0; i < count; i++) map.AddNew(KeyOf(i));
         return map;
     }
 
@@ -69,7 +69,7 @@ public sealed class IdMap
     public bool TryGetRow(string key, out int row) => _rows.TryGetValue(key, out row);
 
     /// <summary>The row of an integer id.</summary>
-    public bool TryGetRow(long id, out int row) => _rows.TryGetValue(id.ToString(CultureInfo.InvariantCulture), out row);
+    public bool TryGetRow(long id, out int row) => _rows.TryGetValue(KeyOf(id), out row);
 
     /// <summary>Whether a row's id is an integer, and which.</summary>
     public bool TryGetNumber(int row, out long id) => IsNumber(_keys[row], out id);
@@ -78,8 +78,7 @@ public sealed class IdMap
     public long[] ToNumbers()
     {
         var ids = new long[_keys.Count];
-        for (int i = 0; i < ids.Length; i++)
-            if (!IsNumber(_keys[i], out ids[i])) throw new InvalidOperationException($"id '{_keys[i]}' (row {i}) is not an integer");
+        for (int i = 0; i < ids.Length; i++) ids[i] = Number(i);
         return ids;
     }
 
@@ -87,21 +86,23 @@ public sealed class IdMap
     public long[] ToNumbers(ReadOnlySpan<int> rows)
     {
         var ids = new long[rows.Length];
-        for (int i = 0; i < ids.Length; i++)
-            if (!IsNumber(_keys[rows[i]], out ids[i])) throw new InvalidOperationException($"id '{_keys[rows[i]]}' (row {rows[i]}) is not an integer");
+        for (int i = 0; i < ids.Length; i++) ids[i] = Number(rows[i]);
         return ids;
     }
+
+    private long Number(int row) => IsNumber(_keys[row], out long id) ? id : throw new InvalidOperationException($"id '{_keys[row]}' (row {row}) is not an integer");
 
     /// <summary>Writes a row's id as a JSON number when it is an integer, else as a string.</summary>
     public void WriteValue(Utf8JsonWriter writer, int row) => WriteKey(writer, _keys[row]);
 
-    /// <summary>Writes every id in row order as a JSON array (the file form of a map whose ids are not all integers).</summary>
-    public void WriteArray(Utf8JsonWriter writer)
+    /// <summary>Writes every id in row order to <paramref name="path"/> as a JSON array (the file form of a map whose ids are not all integers), in one step.</summary>
+    public void SaveJson(string path) => VectorRecall.IO.AtomicFile.Write(path, s =>
     {
+        using var writer = new Utf8JsonWriter(s);
         writer.WriteStartArray();
         for (int i = 0; i < Count; i++) WriteValue(writer, i);
         writer.WriteEndArray();
-    }
+    });
 
     /// <summary>Writes an id given as text: a JSON number when it is an integer's canonical text, else a string.</summary>
     public static void WriteKey(Utf8JsonWriter writer, string key)
@@ -125,5 +126,5 @@ public sealed class IdMap
 
     /// <summary>Canonical integer text: what <see cref="long.ToString()"/> writes, so that text and number name one id.</summary>
     private static bool IsNumber(string key, out long id) =>
-        long.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out id) && key == id.ToString(CultureInfo.InvariantCulture);
+        long.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out id) && key == KeyOf(id);
 }

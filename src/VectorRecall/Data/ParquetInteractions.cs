@@ -34,10 +34,10 @@ public static partial class DatasetLoaders
         await using var reader = await ParquetReader.CreateAsync(stream);
         var fields = reader.Schema.GetDataFields();
         var names = fields.Select(f => f.Name).ToArray();
-        var user = fields[Column(names, format.UserColumn, UserNames, null, "user", path) ?? throw new FileFormatException(path, $"no user column ({string.Join(", ", names)}); name it with --user-col")];
-        var item = fields[Column(names, format.ItemColumn, ItemNames, null, "item", path) ?? throw new FileFormatException(path, $"no item column ({string.Join(", ", names)}); name it with --item-col")];
-        var time = Column(names, format.TimeColumn, TimeNames, null, "time", path) is { } t ? fields[t] : null;
-        var rating = Column(names, format.RatingColumn, RatingNames, null, "rating", path) is { } r ? fields[r] : null;
+        var user = fields[Column(names, format.UserColumn, UserNames, null, "user", path, required: true)!.Value];
+        var item = fields[Column(names, format.ItemColumn, ItemNames, null, "item", path, required: true)!.Value];
+        var time = Column(names, format.TimeColumn, TimeNames, null, "time", path, required: false) is { } t ? fields[t] : null;
+        var rating = Column(names, format.RatingColumn, RatingNames, null, "rating", path, required: false) is { } r ? fields[r] : null;
         if (format.MinRating is not null && rating is null)
             throw new FileFormatException(path, "a minimum rating is given but the file has no rating column (name it with --rating-col)");
         long claimed = 0;
@@ -69,15 +69,18 @@ public static partial class DatasetLoaders
     /// <summary>An id column as text: integers in their canonical form (so that they match the same ids given as numbers), text as it is.</summary>
     private static async Task<string?[]> Texts(ParquetRowGroupReader group, DataField field, int n)
     {
+        // Integers are read as themselves, not through doubles: ids past 2^53 keep every digit.
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(long) || type == typeof(int) || type == typeof(short) || type == typeof(uint) || type == typeof(ulong))
-        {
-            var values = await Numbers(group, field, n);
-            return [.. values.Select(v => v is { } x ? ((long)x).ToString(CultureInfo.InvariantCulture) : null)];
-        }
+        if (type == typeof(long)) return AsText(await Read<long>(group, field, n));
+        if (type == typeof(int)) return AsText(await Read<int>(group, field, n));
+        if (type == typeof(short)) return AsText(await Read<short>(group, field, n));
+        if (type == typeof(uint)) return AsText(await Read<uint>(group, field, n));
+        if (type == typeof(ulong)) return AsText(await Read<ulong>(group, field, n));
         var texts = new string?[n];
         await group.ReadAsync(field, texts.AsMemory());
         return texts;
+
+        static string?[] AsText<T>(T?[] v) where T : struct, IFormattable => [.. v.Select(x => x?.ToString(null, CultureInfo.InvariantCulture))];
     }
 
     /// <summary>A time or rating column as numbers: numbers as they are, dates as Unix seconds, text parsed as a CSV's; missing values NaN.</summary>

@@ -53,10 +53,10 @@ public static partial class DatasetLoaders
         {
             using var reader = Sep.New(separator).Reader(o => o with { HasHeader = header, Unescape = true, Trim = SepTrim.All, DisableColCountCheck = true, DisableFastFloat = true }).FromFile(path);
             var names = header ? reader.Header.ColNames.Select(n => n.Trim()).ToArray() : [];
-            int user = Column(names, format.UserColumn, UserNames, 0, "user", path)!.Value;
-            int item = Column(names, format.ItemColumn, ItemNames, 1, "item", path)!.Value;
-            int? time = Column(names, format.TimeColumn, TimeNames, header || firstFields.Length < 3 ? null : 2, "time", path);
-            int? rating = header ? Column(names, format.RatingColumn, RatingNames, null, "rating", path) : null;
+            int user = Column(names, format.UserColumn, UserNames, 0, "user", path, required: true)!.Value;
+            int item = Column(names, format.ItemColumn, ItemNames, 1, "item", path, required: true)!.Value;
+            int? time = Column(names, format.TimeColumn, TimeNames, header || firstFields.Length < 3 ? null : 2, "time", path, required: false);
+            int? rating = header ? Column(names, format.RatingColumn, RatingNames, null, "rating", path, required: false) : null;
             if (format.MinRating is not null && rating is null)
                 throw new FileFormatException(path, "a minimum rating is given but the file has no rating column (name it with --rating-col)");
             int needed = Math.Max(Math.Max(user, item), Math.Max(time ?? 0, rating ?? 0)) + 1;
@@ -92,8 +92,11 @@ public static partial class DatasetLoaders
     private static bool HasHeader(string[] fields) =>
         fields.Any(f => UserNames.Contains(f, StringComparer.OrdinalIgnoreCase) || ItemNames.Contains(f, StringComparer.OrdinalIgnoreCase));
 
-    /// <summary>A column's index: the named one (which must exist), else the first usual name present, else the positional default.</summary>
-    private static int? Column(string[] names, string? given, string[] usual, int? position, string what, string path)
+    /// <summary>
+    /// A column's index: the named one (which must exist), else the first usual name present, else — in a table without
+    /// names — the positional default. A <paramref name="required"/> column no name finds is an error saying how to name it.
+    /// </summary>
+    private static int? Column(string[] names, string? given, string[] usual, int? position, string what, string path, bool required)
     {
         if (given is not null)
         {
@@ -104,7 +107,7 @@ public static partial class DatasetLoaders
         {
             int i = Array.FindIndex(names, n => usual.Contains(n, StringComparer.OrdinalIgnoreCase));
             if (i >= 0) return i;
-            if (position is null || what is "time") return null;
+            if (!required) return null;
             throw new FileFormatException(path, $"no {what} column in the header ({string.Join(", ", names.Select(n => Excerpt.Of(n)))}); name it with --{what}-col");
         }
         return position;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using VectorRecall.Data;
 using VectorRecall.IO;
 
@@ -19,8 +20,19 @@ public static partial class ServingBundle
     public static IdMap LoadItemIds(string directory)
     {
         var manifest = ReadManifest(directory);
-        var listed = JsonFields.Object(manifest, "files", Path.Combine(directory, ManifestFile)).Select(f => f.Key).ToHashSet();
-        return ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, -1) ?? throw new FileFormatException(Path.Combine(directory, ManifestFile), "lists no item ids");
+        return ReadItemIds(directory, manifest, Listed(directory, manifest));
+    }
+
+    /// <summary>The names of the files a manifest lists.</summary>
+    private static HashSet<string> Listed(string directory, JsonObject manifest) =>
+        JsonFields.Object(manifest, "files", Path.Combine(directory, ManifestFile)).Select(f => f.Key).ToHashSet();
+
+    /// <summary>The item ids a manifest lists, checked against its item count (where it states one).</summary>
+    private static IdMap ReadItemIds(string directory, JsonObject manifest, HashSet<string> listed)
+    {
+        string manifestPath = Path.Combine(directory, ManifestFile);
+        int items = manifest.ContainsKey("items") ? (int)JsonFields.Int64(manifest, "items", manifestPath, 0, int.MaxValue) : -1;
+        return ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, items) ?? throw new FileFormatException(manifestPath, "lists no item ids");
     }
 
     private static void WriteIds(string staging, string npyName, string jsonName, IdMap ids)
@@ -31,33 +43,18 @@ public static partial class ServingBundle
             Npy.Write(Path.Combine(staging, npyName), numbers, [numbers.Length]);
             return;
         }
-        AtomicFile.Write(Path.Combine(staging, jsonName), s =>
-        {
-            using var w = new Utf8JsonWriter(s);
-            ids.WriteArray(w);
-        });
+        ids.SaveJson(Path.Combine(staging, jsonName));
     }
 
     /// <summary>Whichever of the two id files the manifest lists (null when neither), checked to hold <paramref name="count"/> distinct ids.</summary>
     private static IdMap? ReadIds(string directory, IReadOnlyCollection<string> listed, string npyName, string jsonName, int count)
     {
-        string path;
+        bool numbers = listed.Contains(npyName);
+        if (!numbers && !listed.Contains(jsonName)) return null;
+        string path = Path.Combine(directory, numbers ? npyName : jsonName);
         IdMap ids;
-        try
-        {
-            if (listed.Contains(npyName))
-            {
-                path = Path.Combine(directory, npyName);
-                ids = IdMap.FromNumbers(ReadArray<long>(path, ElementType.Int64));
-            }
-            else if (listed.Contains(jsonName))
-            {
-                path = Path.Combine(directory, jsonName);
-                ids = ReadIdJson(path);
-            }
-            else return null;
-        }
-        catch (ArgumentException e) { throw new FileFormatException(Path.Combine(directory, listed.Contains(npyName) ? npyName : jsonName), e.Message); }
+        try { ids = numbers ? IdMap.FromNumbers(ReadArray<long>(path, ElementType.Int64)) : ReadIdJson(path); }
+        catch (ArgumentException e) { throw new FileFormatException(path, e.Message); }  // an empty or repeated id
         if (count >= 0 && ids.Count != count) throw new FileFormatException(path, $"maps {ids.Count} ids, expected {count}");
         return ids;
     }

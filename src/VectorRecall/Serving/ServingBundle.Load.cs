@@ -134,9 +134,8 @@ public static partial class ServingBundle
     private static BundleUsersAndItems ReadUsersAndItems(string directory, JsonObject manifest, int users, int featureCount, int historyItems)
     {
         string File(string name) => Path.Combine(directory, name);
-        var listed = JsonFields.Object(manifest, "files", File(ManifestFile)).Select(f => f.Key).ToHashSet();
-        int items = manifest.ContainsKey("items") ? (int)JsonFields.Int64(manifest, "items", File(ManifestFile), 0, int.MaxValue) : -1;
-        var itemIds = ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, items) ?? throw new FileFormatException(File(ManifestFile), "lists no item ids");
+        var listed = Listed(directory, manifest);
+        var itemIds = ReadItemIds(directory, manifest, listed);
         var userIds = ReadIds(directory, listed, UserIdsFile, UserIdsJsonFile, users) ?? IdMap.Sequential(users);
         var features = Npy.ReadMatrix(File(UserFeaturesFile));
         if (features.Rows != users || features.Cols != featureCount)
