@@ -9,7 +9,7 @@ thread (best of --runs passes), and writes all rows to OUT.json and the recall-Q
 needs: apt-get install -y python3-numpy python3-hnswlib python3-faiss python3-matplotlib
 usage: /usr/bin/python3 bench/anchors/ann_compare.py /tmp/s100k --vrecall "dotnet src/VectorRecall.Cli/bin/Release/net10.0/vrecall.dll"
        [--k 10 --efs 10,20,40,80,160,320,640 --M 16 --efc 200 --threads 2 --runs 3 --out ann_s100k]
-       [--storages float32,fp16,sq8,sq4] [--libs hnswlib,faiss]
+       [--storages float32,fp16,sq8,sq4,sq8:0] [--libs hnswlib,faiss]   (storage:N sets --refine N)
 The prefix is what ../shared/anchors/ann_anchor.py make/truth wrote (PREFIX_base.npy, _query.npy, _truth.npy).
 """
 import argparse, json, shlex, subprocess, tempfile, time
@@ -44,27 +44,34 @@ def timed(search):
         t = time.perf_counter(); found = [search(q) for q in xq]; best = min(best, time.perf_counter() - t)
     return recall(found), len(xq) / best
 
-for storage in [s for s in a.storages.split(",") if s]:
+def rss():
+    """Resident bytes of this process (what hnswlib's and faiss's indexes add is measured as a difference)."""
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+
+for spec in [s for s in a.storages.split(",") if s]:
+    storage, _, refine = spec.partition(":")   # sq8:0 is SQ8 with refine 0 (no exact vectors kept)
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = shlex.split(a.vrecall) + ["bench", "ann", "--base", a.prefix + "_base.npy", "--queries", a.prefix + "_query.npy",
                "--truth", a.prefix + "_truth.npy", "--top-k", str(a.k), "--ef-search", a.efs, "--m", str(a.M), "--efc", str(a.efc),
-               "--storage", storage, "--runs", str(a.runs), "--threads", str(a.threads), "--json", f.name]
+               "--storage", storage, "--runs", str(a.runs), "--threads", str(a.threads), "--json", f.name] + (["--refine", refine] if refine else [])
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         r = json.load(open(f.name))
-    series[f"vrecall HNSW {storage}"] = {"build_s": r["build_s"], "bytes_per_vector": r["bytes_per_vector"],
+    series[f"vrecall HNSW {storage}" + (f" refine={refine}" if refine else "")] = {"build_s": r["build_s"], "bytes_per_vector": r["bytes_per_vector"], "rss_bytes_per_vector": r["rss_bytes_per_vector"],
                                          "rows": [{"ef": x["ef"], "recall": x["recall"], "qps": x["qps"]} for x in r["single_thread"]]}
-    print(f"vrecall {storage} done", flush=True)
+    print(f"vrecall {spec} done", flush=True)
 
 libs = a.libs.split(",")
 if "hnswlib" in libs:
     import hnswlib
+    before = rss()
     h = hnswlib.Index(space="ip", dim=xb.shape[1]); h.init_index(max_elements=len(xb), M=a.M, ef_construction=a.efc, random_seed=1)
     h.set_num_threads(a.threads); t = time.perf_counter(); h.add_items(xb, np.arange(len(xb))); build = time.perf_counter() - t
+    held = (rss() - before) / len(xb)
     h.set_num_threads(1)
     rows = []
     for ef in efs:
         h.set_ef(max(ef, a.k)); rec, qps = timed(lambda q: h.knn_query(q, k=a.k)[0][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
-    series["hnswlib"] = {"build_s": build, "rows": rows}
+    series["hnswlib"] = {"build_s": build, "rss_bytes_per_vector": held, "rows": rows}
     print("hnswlib done", flush=True)
 
 if "faiss" in libs:
@@ -73,17 +80,17 @@ if "faiss" in libs:
                        ("faiss HNSWSQ8", lambda: faiss.IndexHNSWSQ(xb.shape[1], faiss.ScalarQuantizer.QT_8bit, a.M, faiss.METRIC_INNER_PRODUCT))]:
         faiss.omp_set_num_threads(a.threads)
         f = make(); f.hnsw.efConstruction = a.efc
-        t = time.perf_counter(); f.train(xb); f.add(xb); build = time.perf_counter() - t
+        before = rss(); t = time.perf_counter(); f.train(xb); f.add(xb); build = time.perf_counter() - t; held = (rss() - before) / len(xb)
         faiss.omp_set_num_threads(1)
         rows = []
         for ef in efs:
             f.hnsw.efSearch = max(ef, a.k); rec, qps = timed(lambda q: f.search(q[None, :], a.k)[1][0]); rows.append({"ef": ef, "recall": rec, "qps": qps})
-        series[name] = {"build_s": build, "rows": rows}
+        series[name] = {"build_s": build, "rss_bytes_per_vector": held, "rows": rows}
         print(f"{name} done", flush=True)
 
 json.dump({"data": a.prefix, "k": a.k, "M": a.M, "efConstruction": a.efc, "series": series}, open(a.out + ".json", "w"), indent=2)
 for name, s in series.items():
-    print(f"{name}: build {s['build_s']:.1f} s; " + "; ".join(f"ef {r['ef']} recall {r['recall']:.4f} qps {r['qps']:.0f}" for r in s["rows"]))
+    print(f"{name}: build {s['build_s']:.1f} s, resident {s.get('rss_bytes_per_vector', float('nan')):.0f} B/vector; " + "; ".join(f"ef {r['ef']} recall {r['recall']:.4f} qps {r['qps']:.0f}" for r in s["rows"]))
 
 import matplotlib
 matplotlib.use("Agg")

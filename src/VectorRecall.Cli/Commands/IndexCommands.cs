@@ -129,10 +129,10 @@ internal static class IndexCommands
         new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter) or sq4 (4-bit, an eighth); with any but float32, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };
 
     internal static Option<int?> RefineOption() =>
-        new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2)" };
+        new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2); 0 keeps no exact vectors in memory, and the codes' order and scores are final" };
 
-    /// <summary>The --refine value, refused with one line when below 1 (null: the storage's default).</summary>
-    internal static int? CheckRefine(int? refine) => refine is < 1 ? throw new ArgumentException($"--refine must be at least 1, got {refine}") : refine;
+    /// <summary>The --refine value, refused with one line when negative (null: the storage's default).</summary>
+    internal static int? CheckRefine(int? refine) => refine is < 0 ? throw new ArgumentException($"--refine must be at least 0, got {refine}") : refine;
 
     internal static VectorStorage ParseStorage(string text) => text.ToLowerInvariant() switch
     {

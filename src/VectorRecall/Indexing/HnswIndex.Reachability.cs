@@ -96,16 +96,22 @@ public sealed unsafe partial class HnswIndex
         }
         pool.RemoveAll(c => !reached[c]);
         if (pool.Count == 0) return null;
-        float* v = Exact(node);
-        var near = pool.Select(c => (Distance: Distances.SquaredL2(v, Exact(c), Dimension), Node: c)).OrderBy(c => c.Distance).Select(c => c.Node).ToList();
-        foreach (int c in near) if (Volatile.Read(ref *Links(c, 0)) < _maxM0) return c;
-        foreach (int c in near)
+        var near = new List<(float Distance, int Node)>(pool.Count);
+        var buffers = new float[2 * Dimension];
+        fixed (float* room = buffers)
+        {
+            float* v = Vector(node, room), other = room + Dimension;
+            foreach (int c in pool) near.Add((Distances.SquaredL2(v, Vector(c, other), Dimension), c));
+        }
+        near.Sort();
+        foreach (var (_, c) in near) if (Volatile.Read(ref *Links(c, 0)) < _maxM0) return c;
+        foreach (var (_, c) in near)
         {
             int* list = Links(c, 0);
             int n = Math.Min(Volatile.Read(ref *list), _maxM0);
             for (int i = 0; i < n; i++) if (InDegree(inDegree, list[1 + i]) > 1) return c;
         }
-        return near[0];
+        return near[0].Node;
     }
 
     /// <summary>Adds a level-0 link from <paramref name="from"/> to <paramref name="to"/>; true when a replaced link was its target's only in-link.</summary>

@@ -6,7 +6,7 @@ namespace VectorRecall.Indexing;
 /// <summary>
 /// Builds an index from a short description, as faiss's <c>index_factory</c> does:
 /// <c>"Flat"</c>, or <c>"HNSW"</c> / <c>"HNSW32"</c> (M = 32) followed by optional
-/// <c>,FP16</c>, <c>,SQ8</c> or <c>,SQ4</c> (the walk reads half floats or 8- or 4-bit codes; <c>,refine=2</c>: how many times k candidates exact vectors re-rank),
+/// <c>,FP16</c>, <c>,SQ8</c> or <c>,SQ4</c> (the walk reads half floats or 8- or 4-bit codes; <c>,refine=2</c>: how many times k candidates exact vectors re-rank; <c>refine=0</c> keeps no exact vectors),
 /// <c>,reuse</c> (adds take removed items' slots),
 /// <c>,efc=200</c>, <c>,efs=100</c>, <c>,seed=7</c>, <c>,threads=2</c>. The metric is given apart.
 /// </summary>
@@ -46,8 +46,8 @@ public static class IndexFactory
                 "efc" or "ef_construction" => options with { EfConstruction = ParseInt(kv[1], kv[0], description) },
                 "efs" or "ef" or "ef_search" => options with { EfSearch = ParseInt(kv[1], kv[0], description) },
                 "seed" => options with { Seed = (ulong)ParseInt(kv[1], kv[0], description) },
-                "threads" => options with { Threads = ParseInt(kv[1], kv[0], description) },
-                "refine" => options with { Refine = ParseInt(kv[1], kv[0], description) },
+                "threads" => options with { Threads = ParseInt(kv[1], kv[0], description, least: 0) },
+                "refine" => options with { Refine = ParseInt(kv[1], kv[0], description, least: 0) },
                 _ => throw new ArgumentException($"unknown HNSW option '{kv[0]}' in '{description}' (expected FP16, SQ8, SQ4, Float32, reuse, efc, efs, seed, threads, refine)"),
             };
         }
@@ -62,7 +62,7 @@ public static class IndexFactory
         var kind => throw new FileFormatException(path, $"unknown index kind '{kind}'"),
     };
 
-    private static int ParseInt(string text, string name, string description) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0
-            ? v : throw new ArgumentException($"'{text}' is not a positive integer for {name} in '{description}'");
+    private static int ParseInt(string text, string name, string description, int least = 1) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= least
+            ? v : throw new ArgumentException($"'{text}' is not an integer of at least {least} for {name} in '{description}'");
 }

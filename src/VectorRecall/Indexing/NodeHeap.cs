@@ -112,17 +112,29 @@ internal sealed class VisitedList(int capacity)
 }
 
 /// <summary>What one search needs besides the graph, pooled so that searches allocate nothing once warm.</summary>
-internal sealed class SearchScratch(int capacity)
+internal sealed unsafe class SearchScratch(int capacity)
 {
     public readonly VisitedList Visited = new(capacity);
     public readonly NodeHeap Candidates = new(256);
     public readonly NodeHeap Results = new(256);
-    public float[] Query = [];
-    /// <summary>Quantised search: the query as bytes on the codes' scale (pinned, as <see cref="Query"/>).</summary>
+    private float[] _query = [], _decoded = [];
+    /// <summary>Quantised search: the query as bytes on the codes' scale (pinned, as the query buffer).</summary>
     public sbyte[] QueryCode = [];
     public int[] Selected = new int[64];
     public int[] Order = new int[64];
     public float[] OrderDistances = new float[64];
+
+    /// <summary>The (pinned) buffer a search copies its query into, or an insert decodes its node into.</summary>
+    public float* QueryBuffer(int dimension) => Pinned(ref _query, dimension);
+
+    /// <summary>Pinned room for <paramref name="rows"/> decoded vectors of <paramref name="dimension"/>, where a graph without exact vectors is built.</summary>
+    public float* DecodeRows(int rows, int dimension) => Pinned(ref _decoded, rows * dimension);
+
+    private static float* Pinned(ref float[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+    }
 
     /// <summary>Room for a neighbour selection among <paramref name="n"/> candidates.</summary>
     public void EnsureSelection(int n)

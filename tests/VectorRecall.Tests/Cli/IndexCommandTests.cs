@@ -44,9 +44,9 @@ public class IndexCommandTests
         var (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq2", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
-        (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq4", "--refine", "0", "--output", dir.File("x.vrix")]);
+        (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq4", "--refine", "-1", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
-        Assert.Contains("--refine must be at least 1", error);
+        Assert.Contains("--refine must be at least 0", error);
         Assert.DoesNotContain("Parameter", error);
         Assert.False(File.Exists(dir.File("x.vrix")));
     }

@@ -132,7 +132,7 @@ public unsafe class QuantisedStorageTests
         Assert.Throws<InvalidOperationException>(() => plain.Train(new float[8]));
         using (var four = Assert.IsType<HnswIndex>(IndexFactory.Create("HNSW16,SQ4", 8, Metric.L2))) Assert.Equal(VectorStorage.SQ4, four.Options.Storage);
         Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ2", 8, Metric.L2));
-        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ8,refine=0", 8, Metric.L2));
+        Assert.Throws<ArgumentException>(() => IndexFactory.Create("HNSW16,SQ8,refine=-1", 8, Metric.L2));
     }
 
     // Written by the SQ8 index before its inner-product codes dropped the squared norm (layout 0): 12 vectors of 64 dimensions, M 2.

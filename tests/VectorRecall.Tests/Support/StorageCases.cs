@@ -10,6 +10,9 @@ public static class StorageCases
     /// <summary>Every storage kind.</summary>
     public static TheoryData<VectorStorage> All() => new(Enum.GetValues<VectorStorage>());
 
+    /// <summary>The compact storage kinds.</summary>
+    public static TheoryData<VectorStorage> CompactKinds() => new(Compact);
+
     /// <summary>Each metric with each storage kind (or only the compact ones).</summary>
     public static TheoryData<Metric, VectorStorage> ByMetric(Metric[] metrics, bool compactOnly)
     {
