@@ -16,7 +16,8 @@ internal static class HttpJson
     /// Reads the whole body, refusing one over <paramref name="limit"/> bytes or not declared as JSON.
     /// The caller parses <see cref="ReadResult.Buffer"/> and then calls <c>AdvanceTo(Buffer.End)</c>.
     /// </summary>
-    public static async Task<ReadResult> ReadBodyAsync(HttpContext ctx, long limit, CancellationToken token)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<ReadResult> ReadBodyAsync(HttpContext ctx, long limit, CancellationToken token)
     {
         string? type = ctx.Request.ContentType;
         if (type is not null && !IsJson(type))
@@ -54,16 +55,24 @@ internal static class HttpJson
         return media.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
     }
 
+    // One writer per thread, pointed at each response in turn: it is used only before the first await, so no two
+    // responses share it at once.
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+
     public static async Task WriteAsync<TState>(HttpContext ctx, int status, TState state, Action<Utf8JsonWriter, TState> write)
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        using (var w = new Utf8JsonWriter(ctx.Response.BodyWriter, WriterOptions))
+        var w = t_writer ??= new Utf8JsonWriter(ctx.Response.BodyWriter, WriterOptions);
+        w.Reset(ctx.Response.BodyWriter);
+        try
         {
             w.WriteStartObject();
             write(w, state);
             w.WriteEndObject();
+            w.Flush();
         }
+        finally { w.Reset(Stream.Null); }  // holds no response once done, nor a half-written one after a throw
         await ctx.Response.BodyWriter.FlushAsync(ctx.RequestAborted);
     }
 

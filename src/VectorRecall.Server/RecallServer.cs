@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -66,6 +67,9 @@ public sealed class RecallServer
         // Per-request framework logs would cost more than a recall; keep start, stop and warnings.
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        // While this logger is on at any level, hosting starts an Activity and a log scope for every request: their ids, strings
+        // and async-local maps were about 2 KiB of a recall's allocations. Failures are logged by GuardAsync instead.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         // A host that fails to start (address in use) is reported once, as one line, by the caller.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         logging?.Invoke(builder.Logging);
@@ -185,7 +189,7 @@ public sealed class RecallServer
     private async Task RecallAsync(HttpContext ctx)
     {
         long start = Stopwatch.GetTimestamp();
-        using var timeout = Deadline(ctx);
+        using var timeout = RequestDeadline.Start(ctx.RequestAborted, _options.RequestTimeout);
         var request = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadRecall(body, limits));
 
         using var lease = _host.Acquire();
@@ -193,17 +197,28 @@ public sealed class RecallServer
         int topK = CheckTopK(service, request.TopK);
         var query = ToQuery(service, request.User, "");
         if (timeout.IsCancellationRequested) throw TimedOut();
-        RecallResult result;
-        try { result = service.Recall(query, topK, request.ExcludeSeen, Width(request.EfSearch)); }
-        catch (UserVectorException e) { throw Unusable(e, ""); }
-        if (timeout.IsCancellationRequested) throw TimedOut();
-        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        await HttpJson.WriteAsync(ctx, 200, (result, ms, lease.Bundle.Version), static (w, s) =>
+        // Results in pooled buffers, written straight to the response: a warm recall allocates no result arrays.
+        var rows = ArrayPool<int>.Shared.Rent(topK);
+        var scores = ArrayPool<float>.Shared.Rent(topK);
+        try
         {
-            WriteItems(w, s.result);
-            w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
-            w.WriteString("model_version", s.Version);
-        });
+            int found;
+            try { found = service.Recall(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch)); }
+            catch (UserVectorException e) { throw Unusable(e, ""); }
+            if (timeout.IsCancellationRequested) throw TimedOut();
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            await HttpJson.WriteAsync(ctx, 200, (service.Items, rows, scores, found, ms, lease.Bundle.Version), static (w, s) =>
+            {
+                WriteItems(w, s.Items, s.rows.AsSpan(0, s.found), s.scores.AsSpan(0, s.found));
+                w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+                w.WriteString("model_version", s.Version);
+            });
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rows);
+            ArrayPool<float>.Shared.Return(scores);
+        }
     }
 
     /// <summary>Batches are answered in chunks so that the per-request timeout is checked while they run.</summary>
@@ -212,7 +227,7 @@ public sealed class RecallServer
     private async Task BatchAsync(HttpContext ctx)
     {
         long start = Stopwatch.GetTimestamp();
-        using var timeout = Deadline(ctx);
+        using var timeout = RequestDeadline.Start(ctx.RequestAborted, _options.RequestTimeout);
         var request = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadBatch(body, limits));
 
         using var lease = _host.Acquire();
@@ -239,7 +254,7 @@ public sealed class RecallServer
                 w.WriteStartObject();
                 w.WritePropertyName("user_id");
                 IdMap.WriteKey(w, s.request.Users[i].UserId);
-                WriteItems(w, s.results[i]);
+                WriteItems(w, s.results[i].Items, s.results[i].ItemRows, s.results[i].Scores);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -276,20 +291,14 @@ public sealed class RecallServer
         });
     }
 
-    private CancellationTokenSource Deadline(HttpContext ctx)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
-        cts.CancelAfter(_options.RequestTimeout);
-        return cts;
-    }
-
     private RequestError TimedOut() => new(503, "body", $"the request took longer than the {_options.RequestTimeout.TotalMilliseconds:F0} ms timeout (--request-timeout-ms)");
 
     /// <summary>A user whose features give no usable vector is the client's error, named by its features field.</summary>
     private static RequestError Unusable(UserVectorException e, string prefix) => new(400, prefix + e.Field, e.Message);
 
     /// <summary>Reads the body within the size limit and the timeout, and parses it (given the batch and history caps); the body's buffer is released whatever the parse does.</summary>
-    private async Task<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, RequestLimits, T> parse)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<T> ReadJsonAsync<T>(HttpContext ctx, CancellationToken token, Func<ReadOnlySequence<byte>, RequestLimits, T> parse)
     {
         System.IO.Pipelines.ReadResult body;
         try { body = await HttpJson.ReadBodyAsync(ctx, _options.MaxBodyBytes, token); }
@@ -347,13 +356,13 @@ public sealed class RecallServer
     /// <summary>An id in a message: bare when it is an integer, quoted (and cut short) otherwise.</summary>
     private static string Quoted(string id) => long.TryParse(id, out _) ? id : $"'{Excerpt.Of(id)}'";
 
-    private static void WriteItems(Utf8JsonWriter w, RecallResult r)
+    private static void WriteItems(Utf8JsonWriter w, IdMap items, ReadOnlySpan<int> rows, ReadOnlySpan<float> scores)
     {
         w.WriteStartArray("item_ids");
-        foreach (int row in r.ItemRows) r.Items.WriteValue(w, row);
+        foreach (int row in rows) items.WriteValue(w, row);
         w.WriteEndArray();
         w.WriteStartArray("scores");
-        foreach (float s in r.Scores) w.WriteNumberValue(s);
+        foreach (float s in scores) w.WriteNumberValue(s);
         w.WriteEndArray();
     }
 }

@@ -68,8 +68,13 @@ public sealed class IdMap
     /// <summary>The row of an id given as text (an integer's canonical text finds it whether it was read as text or number).</summary>
     public bool TryGetRow(string key, out int row) => _rows.TryGetValue(key, out row);
 
-    /// <summary>The row of an integer id.</summary>
-    public bool TryGetRow(long id, out int row) => _rows.TryGetValue(KeyOf(id), out row);
+    /// <summary>The row of an integer id (its canonical text looked up without making a string).</summary>
+    public bool TryGetRow(long id, out int row)
+    {
+        Span<char> key = stackalloc char[MaxNumberLength];
+        id.TryFormat(key, out int length, default, CultureInfo.InvariantCulture);
+        return _rows.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key[..length], out row);
+    }
 
     /// <summary>Whether a row's id is an integer, and which.</summary>
     public bool TryGetNumber(int row, out long id) => IsNumber(_keys[row], out id);
@@ -124,7 +129,17 @@ public sealed class IdMap
         return row;
     }
 
-    /// <summary>Canonical integer text: what <see cref="long.ToString()"/> writes, so that text and number name one id.</summary>
-    private static bool IsNumber(string key, out long id) =>
-        long.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out id) && key == KeyOf(id);
+    /// <summary>Characters of the longest integer's text (−9223372036854775808).</summary>
+    private const int MaxNumberLength = 20;
+
+    /// <summary>
+    /// Canonical integer text: what <see cref="long.ToString()"/> writes, so that text and number name one id. Compared on
+    /// the stack: the service asks this of every item id it writes.
+    /// </summary>
+    private static bool IsNumber(string key, out long id)
+    {
+        Span<char> canonical = stackalloc char[MaxNumberLength];
+        return long.TryParse(key, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out id)
+            && id.TryFormat(canonical, out int length, default, CultureInfo.InvariantCulture) && key.AsSpan().SequenceEqual(canonical[..length]);
+    }
 }

@@ -68,23 +68,36 @@ public sealed class RecallService : IDisposable
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
+        var rows = new int[topK];
+        var scores = new float[topK];
+        int found = Recall(query, topK, rows, scores, excludeSeen, width);
+        if (found < topK) { Array.Resize(ref rows, found); Array.Resize(ref scores, found); }
+        return new RecallResult(Items, rows, scores, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// As <see cref="Recall(UserQuery, int, bool, int)"/>, into the caller's buffers (at least <paramref name="topK"/> long):
+    /// item rows best first (their ids are <see cref="Items"/>[row]) and scores; returns how many were found. With an encoder
+    /// that has a forward-only path (two-tower, sequence) and an HNSW or exact index this allocates nothing once warm.
+    /// </summary>
+    public int Recall(UserQuery query, int topK, Span<int> itemRows, Span<float> scores, bool excludeSeen = false, int width = 0)
+    {
+        CheckTopK(topK);
+        if (itemRows.Length < topK || scores.Length < topK) throw new ArgumentException($"the buffers hold {Math.Min(itemRows.Length, scores.Length)} results, top-k is {topK}");
         int dim = _encoder.Dimension;
         var vector = ArrayPool<float>.Shared.Rent(dim);
         var ids = ArrayPool<long>.Shared.Rent(topK);
-        var scores = ArrayPool<float>.Shared.Rent(topK);
         try
         {
-            // Into a pooled buffer: an encoder with a forward-only path (the sequence encoder's) then allocates nothing.
             _encoder.Encode(new ReadOnlySpan<UserQuery>(in query), vector.AsSpan(0, dim));
             int found = _retriever.Search(vector.AsSpan(0, dim), topK, ids, scores, OptionsFor(query, excludeSeen, width));
-            var result = Collect(ids.AsSpan(0, found), scores.AsSpan(0, found));
-            return result with { LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+            for (int i = 0; i < found; i++) itemRows[i] = (int)ids[i];
+            return found;
         }
         finally
         {
             ArrayPool<float>.Shared.Return(vector);
             ArrayPool<long>.Shared.Return(ids);
-            ArrayPool<float>.Shared.Return(scores);
         }
     }
 

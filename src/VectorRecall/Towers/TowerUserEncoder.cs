@@ -7,8 +7,9 @@ namespace VectorRecall.Towers;
 
 /// <summary>
 /// A user tower as an <see cref="IUserEncoder"/>, with the stored profile features and recent history
-/// of the users it was trained on. The tower runs in evaluation mode without recording, on pooled
-/// buffers, so any number of threads may encode at once.
+/// of the users it was trained on. The tower runs in evaluation mode without recording, so any number of threads may
+/// encode at once: a batch as one autograd pass (its GEMMs shared by the rows), a single caller-buffer encode through the
+/// forward-only path (<see cref="TowerInference"/>), which allocates nothing once warm.
 /// <para>
 /// User ids are the model's user rows, 0 .. <see cref="UserCount"/> − 1. A user it does not know (any
 /// other id) is encoded from features alone: its id embedding and history are taken as zero, so its
@@ -20,6 +21,7 @@ public sealed class TowerUserEncoder : IUserEncoder
     private readonly UserTower _tower;
     private readonly Tensor _userFeatures;
     private readonly UserItemLists _history;
+    private readonly TowerInference _inference;
 
     public TowerUserEncoder(UserTower tower, TowerConfig config, Tensor userFeatures, UserItemLists history)
     {
@@ -31,6 +33,7 @@ public sealed class TowerUserEncoder : IUserEncoder
         Config = config;
         _userFeatures = userFeatures;
         _history = history;
+        _inference = new TowerInference(tower);
     }
 
     public TowerConfig Config { get; }
@@ -49,6 +52,29 @@ public sealed class TowerUserEncoder : IUserEncoder
         Tensor vectors;
         using (Tape.Inference()) vectors = _tower.Forward(BatchOf(queries)).Value.Clone();
         return UserVectors.CheckUsable(vectors, queries, "user tower", "the features are far outside the range the model was trained on", "features");
+    }
+
+    /// <summary>The rows written into <paramref name="destination"/>, one forward-only pass per query: nothing allocated once warm.</summary>
+    public void Encode(ReadOnlySpan<UserQuery> queries, Span<float> destination)
+    {
+        int d = Dimension;
+        if (destination.Length != queries.Length * d) throw new ArgumentException($"{queries.Length} queries need {queries.Length * d} floats, the destination has {destination.Length}");
+        for (int r = 0; r < queries.Length; r++)
+        {
+            ref readonly var q = ref queries[r];
+            Validate(q);
+            bool known = IsKnown(q.UserId);
+            var features = !q.Features.IsEmpty ? q.Features.Span : known ? _userFeatures.Row((int)q.UserId) : default;
+            _inference.Encode(known ? (int)q.UserId : -1, features, HistoryOf(q, known), destination.Slice(r * d, d));
+        }
+        UserVectors.CheckUsable(destination, d, queries, "user tower", "the features are far outside the range the model was trained on", "features");
+    }
+
+    /// <summary>The items the behaviour bag reads: the query's own history or the stored one, its latest <see cref="TowerConfig.HistoryLength"/>.</summary>
+    private ReadOnlySpan<int> HistoryOf(in UserQuery q, bool known)
+    {
+        var history = q.History is { } given ? given.AsSpan() : known ? _history.Of((int)q.UserId) : [];
+        return history[Math.Max(0, history.Length - Config.HistoryLength)..];
     }
 
     /// <summary>Checks a query: feature count, finite values, history items in range, and enough to go on for an unknown user.</summary>
@@ -82,8 +108,7 @@ public sealed class TowerUserEncoder : IUserEncoder
             if (!q.Features.IsEmpty) q.Features.Span.CopyTo(x.Row(r));
             else if (known) _userFeatures.Row((int)q.UserId).CopyTo(x.Row(r));
             offsets[r] = items.Count;
-            var history = q.History is { } given ? given.AsSpan() : known ? _history.Of((int)q.UserId) : [];
-            foreach (int i in history[Math.Max(0, history.Length - Config.HistoryLength)..]) items.Add(i);
+            foreach (int i in HistoryOf(q, known)) items.Add(i);
         }
         return new UserBatch(ids, x, items.ToArray(), offsets);
     }
