@@ -32,6 +32,23 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public void AWarmRecallIntoCallerBuffersAllocatesNothingAndAgreesWithTheResultForm()
+    {
+        using var service = RecallService.FromBundle(f.Model.BundlePath);
+        var rows = new int[20];
+        var scores = new float[20];
+        var query = new UserQuery(3);
+        int found = service.Recall(query, 20, rows, scores);
+        var expected = service.Recall(query, 20);
+        Assert.Equal(expected.ItemRows, rows[..found]);
+        Assert.Equal(expected.Scores, scores[..found]);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) service.Recall(query, 20, rows, scores);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Throws<ArgumentException>(() => service.Recall(query, 21, rows, scores));
+    }
+
+    [Fact]
     public async Task EfSearchSetsTheWidthOfThisSearchAlone()
     {
         // A search as wide as the catalogue is exact; the narrowest the index allows is what the service answers at that width.
