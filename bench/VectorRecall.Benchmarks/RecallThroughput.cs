@@ -9,7 +9,7 @@ namespace VectorRecall.Benchmarks;
 /// <c>-- recall BUNDLE [k] [storages]</c>: where batch recall time goes for a serving bundle — encoding the
 /// users, the index's batch search alone, the whole <see cref="RecallService.BatchRecall"/> — and
 /// what exact search (a <see cref="FlatIndex"/> of the same size) would cost instead; for HNSW, recall@k and speed per ef,
-/// and with <c>storages</c> (e.g. <c>bundle,float32,sq8,sq4</c>) the bundle's item vectors indexed again with each storage kind
+/// and with <c>storages</c> (e.g. <c>bundle,float32,sq8,sq4,sq8:0</c>; <c>kind:N</c> sets the refine) the bundle's item vectors indexed again with each storage kind
 /// (<c>bundle</c>: the bundle's own index in the same loop).
 /// </summary>
 internal static class RecallThroughput
@@ -83,16 +83,18 @@ internal static class RecallThroughput
         {
             // "bundle": the bundle's own index, timed in the same loop as the rebuilt ones.
             bool own = name.Equals("bundle", StringComparison.OrdinalIgnoreCase);
-            var storage = own ? bundled.Options.Storage : Enum.Parse<VectorStorage>(name, ignoreCase: true);
+            // "sq8:0": a storage kind and its refine (0: no exact vectors kept).
+            var (kind, refine) = name.Split(':') is [var k0, var r] ? (k0, (int?)int.Parse(r, System.Globalization.CultureInfo.InvariantCulture)) : (name, null);
+            var storage = own ? bundled.Options.Storage : Enum.Parse<VectorStorage>(kind, ignoreCase: true);
             var clock = Stopwatch.StartNew();
-            using var built = own ? null : new HnswIndex(bundled.Dimension, Metric.InnerProduct, new HnswOptions { M = bundled.M, EfConstruction = bundled.Options.EfConstruction, EfSearch = bundled.EfSearch, Storage = storage });
+            using var built = own ? null : new HnswIndex(bundled.Dimension, Metric.InnerProduct, new HnswOptions { M = bundled.M, EfConstruction = bundled.Options.EfConstruction, EfSearch = bundled.EfSearch, Storage = storage, Refine = refine });
             built?.Add(rows, vectors.Span);
             var index = built ?? bundled;
             double build = own ? double.NaN : clock.Elapsed.TotalSeconds;
             double recall = RecallAgainst(index, queries, truth, k, options);
             double batched = Best(Math.Max(1, 2048 / batch) * batch, batch, q0 => index.SearchBatch(queries.RowRange(q0, batch).Span, k, ids, scores, counts));
             double single = Best(TruthQueries, 1, q0 => index.Search(queries.Row(q0), k, ids, scores, options));
-            Console.WriteLine($"{(own ? "bundle's " + storage : storage.ToString()),-20} {build,8:F1} {index.BytesPerVector,14:F0} {recall,20:F4} {batched,16:F0} {single,18:F0}");
+            Console.WriteLine($"{(own ? "bundle's " + storage : name),-20} {build,8:F1} {index.BytesPerVector,14:F0} {recall,20:F4} {batched,16:F0} {single,18:F0}");
         }
     }
 
