@@ -1,4 +1,4 @@
-using System.Runtime.Intrinsics;
+using System.Numerics;
 using VectorRecall.Autograd;
 
 using VectorRecall.Numerics;
@@ -182,21 +182,24 @@ public class Adam(IEnumerable<ParameterGroup> groups, double learningRate = 1e-3
         float stepSize = lr / _c1, invSqrtC2 = 1f / _sqrtC2;
         float decay = decoupledWeightDecay ? 1f - lr * wd : 1f, l2 = decoupledWeightDecay ? 0f : wd;
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        // Vector<float>: the widest the machine accelerates (AVX2 has no Vector512); the same operations in the same order as
+        // the scalar loop, so both give the same weights.
+        if (Vector.IsHardwareAccelerated)
         {
-            var vb1 = Vector512.Create(b1); var vb1c = Vector512.Create(1 - b1);
-            var vb2 = Vector512.Create(b2); var vb2c = Vector512.Create(1 - b2);
-            var vDecay = Vector512.Create(decay); var vL2 = Vector512.Create(l2);
-            var vStep = Vector512.Create(stepSize); var vInv = Vector512.Create(invSqrtC2); var vEps = Vector512.Create(e);
-            for (; i <= w.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            var vb1 = new Vector<float>(b1); var vb1c = new Vector<float>(1 - b1);
+            var vb2 = new Vector<float>(b2); var vb2c = new Vector<float>(1 - b2);
+            var vDecay = new Vector<float>(decay); var vL2 = new Vector<float>(l2);
+            var vStep = new Vector<float>(stepSize); var vInv = new Vector<float>(invSqrtC2); var vEps = new Vector<float>(e);
+            int n = Vector<float>.Count;
+            for (; i <= w.Length - n; i += n)
             {
-                var wi = Vector512.Create(w.Slice(i, Vector512<float>.Count));
-                var gi = Vector512.Create(g.Slice(i, Vector512<float>.Count)) + vL2 * wi;
-                var mi = vb1 * Vector512.Create(m.Slice(i, Vector512<float>.Count)) + vb1c * gi;
-                var vi = vb2 * Vector512.Create(v.Slice(i, Vector512<float>.Count)) + vb2c * gi * gi;
+                var wi = new Vector<float>(w.Slice(i, n));
+                var gi = new Vector<float>(g.Slice(i, n)) + vL2 * wi;
+                var mi = vb1 * new Vector<float>(m.Slice(i, n)) + vb1c * gi;
+                var vi = vb2 * new Vector<float>(v.Slice(i, n)) + vb2c * gi * gi;
                 mi.CopyTo(m.Slice(i));
                 vi.CopyTo(v.Slice(i));
-                (wi * vDecay - vStep * mi / (Vector512.Sqrt(vi) * vInv + vEps)).CopyTo(w.Slice(i));
+                (wi * vDecay - vStep * mi / (Vector.SquareRoot(vi) * vInv + vEps)).CopyTo(w.Slice(i));
             }
         }
         for (; i < w.Length; i++)
