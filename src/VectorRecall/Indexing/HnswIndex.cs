@@ -851,8 +851,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         Metric == Metric.L2 ? Distances.SquaredL2(a, b, Dimension) : 1f - Distances.Dot(a, b, Dimension);
 
     /// <summary>
-    /// Refine 0 with 8- or 4-bit codes: how many times k of the walk's best are scored again from their decoded codes. Measured
-    /// on clustered 32-d sets: scores within the codes' own error instead of the rounded query's (0.024 → see the tests).
+    /// Refine 0 with 8- or 4-bit codes: how many times k of the walk's best are scored again from their decoded codes. On the
+    /// clustered 32-d test sets this took SQ8's largest score error from 0.024 (the byte-rounded query's) below 0.02 (the
+    /// codes' own); the recall stayed the same on 100k × 128 at ef 40–320, as the order barely changes.
     /// </summary>
     private const int CodesOnlyRerank = 2;
 

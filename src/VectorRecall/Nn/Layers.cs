@@ -27,6 +27,17 @@ public sealed class Linear : Layer
         if (input.Cols != InFeatures) throw new ArgumentException($"Linear({InFeatures}, {OutFeatures}): input has {input.Cols} features");
         return Ops.Linear(input, Weight, Bias);
     }
+
+    /// <summary>
+    /// The forward pass without a tape, for serving: <paramref name="rows"/> rows of <paramref name="x"/> into
+    /// <paramref name="y"/>, on the calling thread (one or a few rows run as dot products, allocating nothing).
+    /// </summary>
+    internal void Apply(ReadOnlySpan<float> x, int rows, Span<float> y)
+    {
+        Gemm.Multiply(x, InFeatures, false, Weight.Value.Span, InFeatures, true, y, OutFeatures, rows, OutFeatures, InFeatures, threads: 1);
+        if (Bias is { } bias)
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * OutFeatures, OutFeatures), bias.Value.Span, y.Slice(r * OutFeatures, OutFeatures));
+    }
 }
 
 /// <summary>A lookup table of <c>count</c> vectors. Its gradient is row-sparse unless told otherwise.</summary>

@@ -102,13 +102,13 @@ internal sealed class SequenceInference
     {
         int rows = n - from, off = from * d, heads = attention.Heads, dh = d / heads;
         float scale = 1f / MathF.Sqrt(dh);
-        Linear(attention.Query, input[off..], rows, w.Q.AsSpan(off));
-        Linear(attention.Key, input, n, w.K);
-        Linear(attention.Value, input, n, w.V);
+        attention.Query.Apply(input[off..], rows, w.Q.AsSpan(off));
+        attention.Key.Apply(input, n, w.K);
+        attention.Value.Apply(input, n, w.V);
         for (int t = from; t < n; t++)
             for (int h = 0; h < heads; h++)
                 TransformerKernels.Attend(w.Q.AsSpan(t * d + h * dh, dh), w.K.AsSpan(h * dh), w.V.AsSpan(h * dh), d, t + 1, scale, w.Weights, w.Attended.AsSpan(t * d + h * dh, dh));
-        Linear(attention.Out, w.Attended.AsSpan(off), rows, w.Branch.AsSpan(off));
+        attention.Out.Apply(w.Attended.AsSpan(off), rows, w.Branch.AsSpan(off));
     }
 
     /// <summary>The block's Linear → GELU → Linear on <paramref name="rows"/> rows (dropout is off when serving).</summary>
@@ -116,9 +116,9 @@ internal sealed class SequenceInference
     {
         var first = block.FeedForwardIn;
         int width = first.Weight.Value.Rows;
-        Linear(first, input, rows, hidden);
+        first.Apply(input, rows, hidden);
         TransformerKernels.Gelu(hidden[..(rows * width)], hidden);
-        Linear(block.FeedForwardOut, hidden, rows, output);
+        block.FeedForwardOut.Apply(hidden, rows, output);
     }
 
     private static void Normalise(LayerNorm norm, ReadOnlySpan<float> input, Span<float> output, int rows, int d)
@@ -130,15 +130,5 @@ internal sealed class SequenceInference
             var y = output.Slice(r * d, d);
             TransformerKernels.LayerNorm(input.Slice(r * d, d), gamma, beta, norm.Eps, y, y);
         }
-    }
-
-    /// <summary>y = x·Wᵀ + b for <paramref name="rows"/> rows, on this thread.</summary>
-    private static void Linear(Linear layer, ReadOnlySpan<float> x, int rows, Span<float> y)
-    {
-        var weight = layer.Weight.Value;
-        int outputs = weight.Rows, inputs = weight.Cols;
-        Gemm.Multiply(x, inputs, false, weight.Span, inputs, true, y, outputs, rows, outputs, inputs, threads: 1);
-        if (layer.Bias is { } bias)
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * outputs, outputs), bias.Value.Span, y.Slice(r * outputs, outputs));
     }
 }

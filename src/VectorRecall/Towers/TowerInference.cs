@@ -58,18 +58,18 @@ internal sealed class TowerInference
             id.CopyTo(both);
             behaviour.CopyTo(both[id.Length..]);
             var g = w.Gate.AsSpan();
-            Affine(gate, both, g);
+            gate.Apply(both, 1, g);
             TensorPrimitives.Sigmoid(g, g);
             // g ⊙ id + (1 − g) ⊙ bag = bag + g ⊙ (id − bag)
             TensorPrimitives.Subtract(id, behaviour, id);
             TensorPrimitives.MultiplyAdd(g, id, behaviour, input[..behaviour.Length]);
             at = behaviour.Length;
-            if (t.Profile is { } profile) { Affine(profile, features, input.Slice(at, c.FeatureDim)); at += c.FeatureDim; }
+            if (t.Profile is { } profile) { profile.Apply(features, 1, input.Slice(at, c.FeatureDim)); at += c.FeatureDim; }
         }
         else
         {
             id.CopyTo(input); at = id.Length;
-            if (t.Profile is { } profile) { Affine(profile, features, input.Slice(at, c.FeatureDim)); at += c.FeatureDim; }
+            if (t.Profile is { } profile) { profile.Apply(features, 1, input.Slice(at, c.FeatureDim)); at += c.FeatureDim; }
             behaviour.CopyTo(input[at..]); at += behaviour.Length;
         }
         if (t.Recent is { } recent)
@@ -87,7 +87,7 @@ internal sealed class TowerInference
             switch (layers[l])
             {
                 case Linear linear:
-                    Affine(linear, x.AsSpan(0, width), y.AsSpan(0, linear.OutFeatures));
+                    linear.Apply(x.AsSpan(0, width), 1, y.AsSpan(0, linear.OutFeatures));
                     width = linear.OutFeatures;
                     (x, y) = (y, x);
                     break;
@@ -110,14 +110,6 @@ internal sealed class TowerInference
         var output = x.AsSpan(0, width);
         if (t.Normalize) TensorPrimitives.Divide(output, MathF.Max(TensorPrimitives.Norm(output), 1e-12f), destination);
         else output.CopyTo(destination);
-    }
-
-    /// <summary>y = W·x + b, W stored [out × in].</summary>
-    private static void Affine(Linear layer, ReadOnlySpan<float> x, Span<float> y)
-    {
-        var weight = layer.Weight.Value;
-        for (int o = 0; o < y.Length; o++) y[o] = TensorPrimitives.Dot(weight.Row(o), x);
-        if (layer.Bias is { } bias) TensorPrimitives.Add(y, bias.Value.Span, y);
     }
 
     /// <summary>The mean of the table's rows at <paramref name="rows"/> (zeros for none), as a mean embedding bag.</summary>
