@@ -171,26 +171,27 @@ public class HnswIndexTests
         Assert.DoesNotContain(dir.Files(), f => f.Contains(".tmp"));
     }
 
-    public static TheoryData<string, string, VectorStorage> Corruptions()
+    public static TheoryData<string, string, VectorStorage, int?> Corruptions()
     {
-        var rows = new TheoryData<string, string, VectorStorage>
+        var rows = new TheoryData<string, string, VectorStorage, int?>
         {
-            { "foreign", "not a VectorRecall index", VectorStorage.Float32 },
-            { "version", "version", VectorStorage.Float32 },
+            { "foreign", "not a VectorRecall index", VectorStorage.Float32, null },
+            { "version", "version", VectorStorage.Float32, null },
         };
-        foreach (var storage in Enum.GetValues<VectorStorage>())
+        // Every storage kind, and SQ8 without exact vectors (refine 0), whose file has no exact section.
+        foreach (var (storage, refine) in Enum.GetValues<VectorStorage>().Select(v => (v, (int?)null)).Append((VectorStorage.SQ8, 0)))
             foreach (var (kind, expected) in new[] { ("truncated", "truncated"), ("flipped", "checksum mismatch"), ("trailing", "trailing bytes") })
-                rows.Add(kind, expected, storage);
+                rows.Add(kind, expected, storage, refine);
         return rows;
     }
 
     [Theory]
     [MemberData(nameof(Corruptions))]
-    public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage)
+    public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage, int? refine)
     {
         using var dir = new TempDir();
         string path = dir.File("h.vrix");
-        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20, Storage = storage }))
+        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20, Storage = storage, Refine = refine }))
         {
             index.Add(VectorSets.Ids(300), VectorSets.Clustered(300, 8, 5, 1));
             index.Save(path);
