@@ -875,8 +875,11 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         return buffer;
     }
 
-    /// <summary>Row <paramref name="row"/> of the scratch's room for decoded vectors: a neighbour selection keeps up to 2M, plus the candidate.</summary>
-    private float* DecodeRow(SearchScratch scratch, int row) => scratch.DecodeRows(_maxM0 + 1, Dimension) + (long)row * Dimension;
+    /// <summary>
+    /// Row <paramref name="row"/> of the scratch's room for decoded vectors (a neighbour selection keeps up to 2M, plus the
+    /// candidate); none where exact vectors are kept, as <see cref="Vector"/> then never decodes.
+    /// </summary>
+    private float* DecodeRow(SearchScratch scratch, int row) => ExactKept ? null : scratch.DecodeRows(_maxM0 + 1, Dimension) + (long)row * Dimension;
 
     // ---- Removal ----------------------------------------------------------------------
 
