@@ -25,14 +25,17 @@ internal sealed class PhaseTimer
         _phases.Clear();
         _total.Restart();
         Tape.BackwardProfile = [];
+        Tape.ForwardProfile = [];
     }
 
     /// <summary>Prints each phase (and the slowest <paramref name="ops"/> backward ops) per step; returns the milliseconds per step.</summary>
     public double Print(int steps, int ops = int.MaxValue)
     {
         double ms = _total.Elapsed.TotalMilliseconds;
+        foreach (var (name, t) in Tape.ForwardProfile!.OrderByDescending(kv => kv.Value).Take(ops)) _phases[$"  forward {name}"] = t;
         foreach (var (name, t) in Tape.BackwardProfile!.OrderByDescending(kv => kv.Value).Take(ops)) _phases[$"  backward {name}"] = t;
         Tape.BackwardProfile = null;
+        Tape.ForwardProfile = null;
         foreach (var (name, t) in _phases) Console.WriteLine($"{name,-22} {t / steps,8:F2} ms/step  {100 * t / ms,5:F1}%");
         return ms / steps;
     }

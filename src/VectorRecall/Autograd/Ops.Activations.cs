@@ -157,6 +157,25 @@ internal static partial class Ops
             });
         }
 
+        /// <summary>
+        /// dst ⊙= mask, each block just after <paramref name="produce"/>(start, count) has written it (a fused op's
+        /// values, scaled while they are still in cache).
+        /// </summary>
+        public void ApplyAfter(Tensor dst, Action<int, int> produce)
+        {
+            int length = dst.Length;
+            ForChunks(_seeds.Length, length, (b0, b1) =>
+            {
+                Span<ulong> lanes = stackalloc ulong[Lanes];
+                for (int b = b0; b < b1; b++)
+                {
+                    int start = b * Block, count = Math.Min(Block, length - start);
+                    produce(start, count);
+                    ApplyBlock(dst.Span.Slice(start, count), dst.Span.Slice(start, count), _seeds[b], lanes);
+                }
+            });
+        }
+
         private void ApplyBlock(ReadOnlySpan<float> src, Span<float> dst, ulong seed, Span<ulong> lanes)
         {
             ulong x = seed;

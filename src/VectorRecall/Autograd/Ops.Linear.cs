@@ -46,9 +46,7 @@ internal static partial class Ops
         if (weight.Cols != k) throw new ArgumentException($"linear: input has {k} features, weight is {n}x{weight.Cols}");
         if (bias is not null && bias.Value.Length != n) throw new ArgumentException($"linear: bias has {bias.Value.Length} values, expected {n}");
         var y = New([m, n], clear: false);
-        Gemm.Multiply(x.Value, false, weight.Value, true, y);
-        if (bias is not null)
-            ForChunks(m, y.Length, (r0, r1) => { for (int r = r0; r < r1; r++) TensorPrimitives.Add(y.Row(r), bias.Value.Span, y.Row(r)); });
+        Gemm.Multiply(x.Value, false, weight.Value, true, y, bias: bias?.Value);
         var output = Output(y, x, weight, bias);
         if (output.RequiresGrad)
             output.BackwardFn = () =>

@@ -19,6 +19,8 @@ public sealed class Tape : IDisposable
     private readonly List<Variable> _nodes = [];
     private readonly TensorPool? _pool;
     private readonly List<float[]> _rented = [];
+    private readonly List<long>? _recordedAt;
+    private long _startedAt;
     private bool _disposed;
 
     /// <summary>
@@ -32,6 +34,7 @@ public sealed class Tape : IDisposable
         _previous = _current;
         _current = this;
         if (pooled) _pool = TensorPool.ForThread;
+        if (ForwardProfile is not null) { _recordedAt = []; _startedAt = System.Diagnostics.Stopwatch.GetTimestamp(); }
     }
 
     public bool Pooled => _pool is not null;
@@ -58,6 +61,12 @@ public sealed class Tape : IDisposable
     /// <summary>When set, <see cref="Backward"/> adds each op's backward time (milliseconds) under the op's name (for profiling).</summary>
     internal static Dictionary<string, double>? BackwardProfile { get; set; }
 
+    /// <summary>
+    /// When set (before the tape is made), <see cref="Backward"/> also adds each op's forward time under the op's name: the
+    /// time from the previous op's output to this one's, so work between ops (such as gathering a batch) counts for the next op.
+    /// </summary>
+    internal static Dictionary<string, double>? ForwardProfile { get; set; }
+
     /// <summary>The tape recording on this thread, if any.</summary>
     public static Tape? Current => _current;
 
@@ -77,6 +86,7 @@ public sealed class Tape : IDisposable
     {
         output.Recorded = true;
         _nodes.Add(output);
+        _recordedAt?.Add(System.Diagnostics.Stopwatch.GetTimestamp());
     }
 
     /// <summary>
@@ -98,6 +108,10 @@ public sealed class Tape : IDisposable
             if (!seed.SameShape(loss.Value)) throw new ArgumentException($"seed shape {seed} does not match loss {loss}");
             System.Numerics.Tensors.TensorPrimitives.Add(g.Span, seed.Span, g.Span);
         }
+        if (_recordedAt is not null && ForwardProfile is { } forward)
+            for (int i = 0; i < _nodes.Count; i++)
+                if (_nodes[i].BackwardFn is { } fn)
+                    forward[OpName(fn)] = forward.GetValueOrDefault(OpName(fn)) + System.Diagnostics.Stopwatch.GetElapsedTime(i == 0 ? _startedAt : _recordedAt[i - 1], _recordedAt[i]).TotalMilliseconds;
         // Creation order is a topological order, so its reverse visits every output before its inputs.
         var profile = BackwardProfile;
         for (int i = _nodes.Count - 1; i >= 0; i--)
@@ -107,14 +121,19 @@ public sealed class Tape : IDisposable
             if (profile is null) { backward(); continue; }
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             backward();
-            // The closure's compiler-made name starts with the op that made it, e.g. "<MatMul>b__0".
-            string op = backward.Method.Name;
-            op = op.StartsWith('<') && op.IndexOf('>') is > 1 and var end ? op[1..end] : op;
+            string op = OpName(backward);
             profile[op] = profile.GetValueOrDefault(op) + System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         // Intermediate gradients are not needed once they have been passed on.
         foreach (var node in _nodes) { node.BackwardFn = null; node.ReleaseGrad(); }
         _nodes.Clear();
+    }
+
+    /// <summary>The op that made a backward closure: its compiler-made name starts with the op's, e.g. "&lt;MatMul&gt;b__0".</summary>
+    private static string OpName(Action backward)
+    {
+        string op = backward.Method.Name;
+        return op.StartsWith('<') && op.IndexOf('>') is > 1 and var end ? op[1..end] : op;
     }
 
     public void Dispose()

@@ -34,9 +34,8 @@ public sealed class Linear : Layer
     /// </summary>
     internal void Apply(ReadOnlySpan<float> x, int rows, Span<float> y)
     {
-        Gemm.Multiply(x, InFeatures, false, Weight.Value.Span, InFeatures, true, y, OutFeatures, rows, OutFeatures, InFeatures, threads: 1);
-        if (Bias is { } bias)
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * OutFeatures, OutFeatures), bias.Value.Span, y.Slice(r * OutFeatures, OutFeatures));
+        Gemm.Multiply(x, InFeatures, false, Weight.Value.Span, InFeatures, true, y, OutFeatures, rows, OutFeatures, InFeatures, threads: 1,
+            bias: Bias is { } bias ? bias.Value.Span : default);
     }
 }
 
@@ -93,13 +92,20 @@ public sealed class BatchNorm1d : Layer
 
     public override Variable Forward(Variable input) =>
         Ops.BatchNorm1d(input, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
+
+    /// <summary><paramref name="dropout"/>(ReLU(this(input))) as one op (<see cref="Ops.BatchNormRelu"/>); no dropout when null.</summary>
+    internal Variable ForwardRelu(Variable input, Dropout? dropout) =>
+        Ops.BatchNormRelu(input, Weight, Bias, RunningMean, RunningVar, Training, dropout is { Training: true } ? dropout.P : 0f, dropout?.Rng, Momentum, Eps);
 }
 
 public sealed class Dropout(float p, Rng rng) : Layer
 {
     public float P { get; } = p is >= 0 and < 1 ? p : throw new ArgumentOutOfRangeException(nameof(p), $"dropout probability {p} is outside [0, 1)");
 
-    public override Variable Forward(Variable input) => Ops.Dropout(input, P, Training, rng);
+    /// <summary>Where the masks' seeds come from.</summary>
+    internal Rng Rng { get; } = rng;
+
+    public override Variable Forward(Variable input) => Ops.Dropout(input, P, Training, Rng);
 }
 
 /// <summary>PReLU with one learned slope shared, or one per feature; slopes start at 0.25 as in PyTorch.</summary>
@@ -150,7 +156,19 @@ public sealed class Sequential : Layer
     public override Variable Forward(Variable input)
     {
         var x = input;
-        foreach (var layer in _layers) x = layer.Forward(x);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            // BatchNorm → ReLU (→ Dropout), the towers' hidden block, runs as one op: the same values and gradients in
+            // two passes over the activations each way instead of up to seven (the layers, and so state dicts, stay as they are).
+            if (_layers[i] is BatchNorm1d norm && i + 1 < _layers.Count && _layers[i + 1] is Relu)
+            {
+                var drop = i + 2 < _layers.Count ? _layers[i + 2] as Dropout : null;
+                x = norm.ForwardRelu(x, drop);
+                i += drop is null ? 1 : 2;
+                continue;
+            }
+            x = _layers[i].Forward(x);
+        }
         return x;
     }
 }

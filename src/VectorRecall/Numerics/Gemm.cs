@@ -47,45 +47,52 @@ internal static unsafe class Gemm
     /// C[m×n] = op(A)·op(B), or C += op(A)·op(B) when <paramref name="accumulate"/> is set.
     /// op(A) is m×k: A is stored m×k (row stride lda) or, when <paramref name="transA"/>, k×m.
     /// op(B) is k×n: B is stored k×n (row stride ldb) or, when <paramref name="transB"/>, n×k.
-    /// <paramref name="threads"/> ≤ 0 uses every core.
+    /// <paramref name="threads"/> ≤ 0 uses every core. A non-empty <paramref name="bias"/> (n values) is added to every
+    /// row of the product as each tile is stored (a Linear layer's bias, without a pass of its own over C).
     /// </summary>
     public static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate = false, int threads = 0)
-        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel);
+        int m, int n, int k, bool accumulate = false, int threads = 0, ReadOnlySpan<float> bias = default)
+        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel, bias);
 
     /// <summary>As the public overload, with the micro-kernel chosen by the caller (tests run every kernel the CPU can).</summary>
     internal static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate, int threads, KernelKind kernel)
+        int m, int n, int k, bool accumulate, int threads, KernelKind kernel, ReadOnlySpan<float> bias = default)
     {
         CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
+        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"bias has {bias.Length} values, expected {n} (one per column of C)");
         if (m == 0 || n == 0) return;
         if (k == 0)
         {
-            if (!accumulate) for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            for (int i = 0; i < m; i++)
+            {
+                var row = c.Slice(i * ldc, n);
+                if (!accumulate) row.Clear();
+                if (!bias.IsEmpty) TensorPrimitives.Add(row, bias, row);
+            }
             return;
         }
 
-        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c) fixed (float* pbias = bias)
         {
             if (m <= DotRows && !transA && transB)
             {
-                MultiplyByDots(pa, lda, pb, ldb, pc, ldc, m, n, k, accumulate);
+                MultiplyByDots(pa, lda, pb, ldb, pc, ldc, m, n, k, accumulate, pbias);
                 return;
             }
             int mr = MrOf(kernel), nr = NrOf(kernel);
             int workers = PlanThreads(m, n, k, threads, mr, nr);
             if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
             {
-                MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel);
+                MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel, pbias);
                 return;
             }
-            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel);
+            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias);
             if (workers == 1) job.Run(0, m, 0, n);
             else RunSplit(job, m, n, workers, mr, nr);
         }
@@ -132,7 +139,7 @@ internal static unsafe class Gemm
     /// C[i, j] (+)= A[i]·B[j] for a few rows of A: B's rows are already contiguous, so packing them
     /// for the micro-kernel would cost more than the arithmetic.
     /// </summary>
-    private static void MultiplyByDots(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int n, int k, bool accumulate)
+    private static void MultiplyByDots(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int n, int k, bool accumulate, float* bias)
     {
         for (int i = 0; i < m; i++)
         {
@@ -140,6 +147,7 @@ internal static unsafe class Gemm
             for (int j = 0; j < n; j++)
             {
                 float d = Distances.Dot(ai, b + (long)j * ldb, k);
+                if (bias != null) d += bias[j];
                 ci[j] = accumulate ? ci[j] + d : d;
             }
         }
@@ -154,7 +162,7 @@ internal static unsafe class Gemm
     /// not depend on the thread count, so neither do the sums.
     /// </summary>
     private static void MultiplySplitK(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc,
-        int m, int n, int k, bool accumulate, int workers, KernelKind kernel)
+        int m, int n, int k, bool accumulate, int workers, KernelKind kernel, float* bias)
     {
         int k0 = (k / 2 + KC - 1) / KC * KC;
         // op(A)'s columns and op(B)'s rows from k0 on.
@@ -165,8 +173,8 @@ internal static unsafe class Gemm
         {
             fixed (float* scratch = rented)
             {
-                var first = new Job(a, lda, transA, b, ldb, transB, c, ldc, k0, accumulate, kernel);
-                var second = new Job(a1, lda, transA, b1, ldb, transB, scratch, n, k - k0, false, kernel);
+                var first = new Job(a, lda, transA, b, ldb, transB, c, ldc, k0, accumulate, kernel, bias);
+                var second = new Job(a1, lda, transA, b1, ldb, transB, scratch, n, k - k0, false, kernel, null);
                 if (workers > 1) Parallel.Invoke(() => first.Run(0, m, 0, n), () => second.Run(0, m, 0, n));
                 else { first.Run(0, m, 0, n); second.Run(0, m, 0, n); }
                 for (int i = 0; i < m; i++)
@@ -180,13 +188,13 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Convenience over tensors: C = op(A)·op(B) (or +=) with shapes checked.</summary>
-    public static void Multiply(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate = false, int threads = 0)
+    public static void Multiply(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate = false, int threads = 0, Tensor? bias = null)
     {
         int m = transA ? a.Cols : a.Rows, k = transA ? a.Rows : a.Cols;
         int kb = transB ? b.Cols : b.Rows, n = transB ? b.Rows : b.Cols;
         if (k != kb) throw new ArgumentException($"inner dimensions differ: op(A) is {m}x{k}, op(B) is {kb}x{n}");
         if (c.Rows != m || c.Cols != n) throw new ArgumentException($"C is {c.Rows}x{c.Cols}, expected {m}x{n}");
-        Multiply(a.Span, a.Cols, transA, b.Span, b.Cols, transB, c.Span, c.Cols, m, n, k, accumulate, threads);
+        Multiply(a.Span, a.Cols, transA, b.Span, b.Cols, transB, c.Span, c.Cols, m, n, k, accumulate, threads, bias is null ? default : bias.Span);
     }
 
     /// <summary>The plain triple loop, in double precision: the reference the fast path is tested against.</summary>
@@ -233,8 +241,8 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C.</summary>
-    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel)
+    /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C (adding <paramref name="bias"/>, when not null, with the first KC step).</summary>
+    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel, float* bias)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int m0, int m1, int n0, int n1)
@@ -302,6 +310,8 @@ internal static unsafe class Gemm
                                         for (int j = 0; j < nrValid; j++)
                                             cTile[(long)i * ldc + j] = add ? cTile[(long)i * ldc + j] + edge[i * nr + j] : edge[i * nr + j];
                                 }
+                                // The tile was just stored and is still in L1: adding the bias here saves a pass over C.
+                                if (bias != null && pc == 0) AddBias(cTile, ldc, mrValid, nrValid, bias + jc + jr);
                             }
                         }
                     }
@@ -387,6 +397,19 @@ internal static unsafe class Gemm
                 for (int j = cols; j < nr; j++)
                     for (int p = 0; p < kc; p++) panel[p * nr + j] = 0;
             }
+        }
+    }
+
+    /// <summary>Adds bias[0 .. cols) to each of a tile's rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddBias(float* tile, int ldc, int rows, int cols, float* bias)
+    {
+        for (int i = 0; i < rows; i++, tile += ldc)
+        {
+            int j = 0;
+            for (; j <= cols - Vector256<float>.Count; j += Vector256<float>.Count)
+                Vector256.Store(Vector256.Load(tile + j) + Vector256.Load(bias + j), tile + j);
+            for (; j < cols; j++) tile[j] += bias[j];
         }
     }
 

@@ -36,6 +36,32 @@ public class GemmTests
                         }
     }
 
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    internal void AddsTheBiasToEveryRowOnEveryPath(Gemm.KernelKind kernel)
+    {
+        var rng = new Rng(12);
+        // Dot products (m ≤ 4 against a transposed B), ragged tiles, several KC steps, split k, and k = 0.
+        (int m, int n, int k)[] sizes = [(3, 70, 130), (37, 45, 19), (9, 33, 600), (30, 50, 1500), (5, 7, 0)];
+        foreach (var (m, n, k) in sizes)
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                    foreach (bool acc in new[] { false, true })
+                    {
+                        var a = Tensor.Randn(rng, 1f, ta ? k : m, ta ? m : k);
+                        var b = Tensor.Randn(rng, 1f, tb ? n : k, tb ? k : n);
+                        var bias = Tensor.Randn(rng, 1f, n);
+                        var c = Tensor.Randn(rng, 1f, m, n);
+                        var expected = c.Clone();
+                        Gemm.Multiply(a.Span, a.Cols, ta, b.Span, b.Cols, tb, c.Span, n, m, n, k, acc, 2, kernel, bias.Span);
+                        Gemm.MultiplyReference(a.Span, a.Cols, ta, b.Span, b.Cols, tb, expected.Span, n, m, n, k, acc);
+                        for (int i = 0; i < c.Length; i++)
+                            if (!(Math.Abs(c.Span[i] - expected.Span[i] - bias.Span[i % n]) <= 1e-4f * (1 + Math.Sqrt(k))))
+                                Assert.Fail($"{kernel} m={m} n={n} k={k} ta={ta} tb={tb} acc={acc} at {i}: {c.Span[i]} vs {expected.Span[i]} + {bias.Span[i % n]}");
+                    }
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3), false, Tensor.Zeros(3, 4), false, Tensor.Zeros(2, 4), bias: Tensor.Zeros(3)));
+    }
+
     [Fact]
     public void RespectsLeadingDimensions()
     {
