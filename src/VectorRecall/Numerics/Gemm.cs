@@ -334,26 +334,43 @@ internal static unsafe class Gemm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackA(int ic, int rows, int pc, int kc, int mr, float* dst)
         {
+            if (transA)
+            {
+                // Stored transposed, op(A)'s block is kc rows of A, `rows` long: read each once, front to back, dealing
+                // its MR-long pieces out to the panels (panel by panel, each row's cache lines came back from L2 for
+                // every panel they straddle).
+                int full = rows / mr * mr;
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(pc + p) * lda + ic;
+                    float* d = dst + p * mr;
+                    int ir = 0;
+                    if (mr == 8)
+                        for (; ir < full; ir += 8, d += 8 * kc) Vector256.Store(Vector256.Load(src + ir), d);
+                    else if (mr == 6)
+                        for (; ir < full; ir += 6, d += 6 * kc)
+                        {
+                            Vector128.Store(Vector128.Load(src + ir), d);
+                            Vector64.Store(Vector64.Load(src + ir + 4), d + 4);
+                        }
+                    for (; ir < rows; ir += mr, d += mr * kc)
+                    {
+                        int valid = Math.Min(mr, rows - ir), i = 0;
+                        for (; i < valid; i++) d[i] = src[ir + i];
+                        for (; i < mr; i++) d[i] = 0;
+                    }
+                }
+                return;
+            }
             for (int ir = 0; ir < rows; ir += mr, dst += mr * kc)
             {
                 int valid = Math.Min(mr, rows - ir);
                 for (int p = 0; p < kc; p++)
                 {
                     float* d = dst + p * mr;
-                    if (transA)
-                    {
-                        float* src = a + (long)(pc + p) * lda + ic + ir;
-                        if (valid == 8 && mr == 8) { Vector256.Store(Vector256.Load(src), d); continue; }
-                        int i = 0;
-                        for (; i < valid; i++) d[i] = src[i];
-                        for (; i < mr; i++) d[i] = 0;
-                    }
-                    else
-                    {
-                        int i = 0;
-                        for (; i < valid; i++) d[i] = a[(long)(ic + ir + i) * lda + pc + p];
-                        for (; i < mr; i++) d[i] = 0;
-                    }
+                    int i = 0;
+                    for (; i < valid; i++) d[i] = a[(long)(ic + ir + i) * lda + pc + p];
+                    for (; i < mr; i++) d[i] = 0;
                 }
             }
         }

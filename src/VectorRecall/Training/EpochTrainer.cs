@@ -260,17 +260,15 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
         _model.Eval();
         double sum = 0;
         int batches = 0;
-        Tape.NoGrad(() =>
+        for (int start = 0; start < count; start += Options.BatchSize)
         {
-            for (int start = 0; start < count; start += Options.BatchSize)
-            {
-                int b = Math.Min(Options.BatchSize, count - start);
-                if (b < 2) break;
-                sum += Loss(PrepareValidationBatch(index, start, b, rng)).Value[0];
-                batches++;
-            }
-            return 0;
-        });
+            int b = Math.Min(Options.BatchSize, count - start);
+            if (b < 2) break;
+            var batch = PrepareValidationBatch(index, start, b, rng);
+            // An inference tape records nothing and takes each batch's activations from the pool the training steps use.
+            using (Tape.Inference()) sum += Loss(batch).Value[0];
+            batches++;
+        }
         _model.Train();
         return sum / Math.Max(1, batches);
     }
