@@ -2,7 +2,8 @@
 `dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm` (same shapes, same
 statistics: the best and the median of many short runs).
 
-Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py
+Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py [--rqvae]
+(--rqvae: the RQ-VAE's shapes, as `-- gemm --rqvae`).
 Debian's torch calls the system BLAS: install libopenblas0-pthread for a fair anchor (the
 reference BLAS is ~50x slower). OpenBLAS keeps its own thread pool, so each thread count runs
 in a child process with OPENBLAS_NUM_THREADS set before torch loads."""
@@ -21,10 +22,21 @@ SHAPES = [
     ("dW   [11264x256]^T x[11264x128]", 256, 128, 11264, True, False),
 ]
 
-def run(threads, seconds=1.5):
+# GemmShape.RqVae: batch 1024 through the 2048- and 1024-wide layers.
+RQVAE_SHAPES = [
+    ("fwd  [1024x2048]x[1024x2048]^T", 1024, 1024, 2048, False, True),
+    ("fwd  [1024x1024]x[2048x1024]^T", 1024, 2048, 1024, False, True),
+    ("fwd  [1024x1024]x[512x1024]^T", 1024, 512, 1024, False, True),
+    ("dX   [1024x1024]x[1024x2048]", 1024, 2048, 1024, False, False),
+    ("dX   [1024x2048]x[2048x1024]", 1024, 1024, 2048, False, False),
+    ("dW   [1024x1024]^T x[1024x2048]", 1024, 2048, 1024, True, False),
+    ("dW   [1024x2048]^T x[1024x1024]", 2048, 1024, 1024, True, False),
+]
+
+def run(threads, shapes, seconds=1.5):
     import torch
     torch.set_num_threads(threads)
-    for name, m, n, k, ta, tb in SHAPES:
+    for name, m, n, k, ta, tb in shapes:
         a = torch.randn(k, m) if ta else torch.randn(m, k)
         b = torch.randn(n, k) if tb else torch.randn(k, n)
         opa = a.t() if ta else a
@@ -43,9 +55,11 @@ def run(threads, seconds=1.5):
               f"median {flops / times[len(times) // 2] / 1e9:7.1f} GFLOP/s", flush=True)
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        run(int(sys.argv[1]))
+    rqvae = "--rqvae" in sys.argv
+    counts = [a for a in sys.argv[1:] if a.isdigit()]
+    if counts:
+        run(int(counts[0]), RQVAE_SHAPES if rqvae else SHAPES)
     else:
         for t in (1, 2):
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
-            subprocess.run([sys.executable, __file__, str(t)], env=env, check=True)
+            subprocess.run([sys.executable, __file__, str(t)] + (["--rqvae"] if rqvae else []), env=env, check=True)
