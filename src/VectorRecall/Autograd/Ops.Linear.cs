@@ -302,12 +302,13 @@ internal static partial class Ops
     public static Variable GatherRows(Variable x, int[] rows)
     {
         int n = x.Rows, d = x.Cols;
-        var y = New([rows.Length, d], clear: false);
         for (int i = 0; i < rows.Length; i++)
-        {
             if ((uint)rows[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(rows), $"gather: row {rows[i]} at position {i} is outside [0, {n})");
-            x.Value.Row(rows[i]).CopyTo(y.Row(i));
-        }
+        var y = New([rows.Length, d], clear: false);
+        ForChunks(rows.Length, (long)rows.Length * d, (i0, i1) =>
+        {
+            for (int i = i0; i < i1; i++) x.Value.Row(rows[i]).CopyTo(y.Row(i));
+        });
         var output = Output(y, x);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
@@ -324,7 +325,6 @@ internal static partial class Ops
         return output;
     }
 
-    /// <summary>Embedding lookup: row <c>ids[i]</c> of the table for each i.</summary>
     /// <summary>Y = A·X for a constant sparse A [m × n] and X [n × d] (<c>torch.sparse.mm</c>); the gradient is Aᵀ·dY.</summary>
     public static Variable SparseMatMul(SparseMatrix a, Variable x)
     {
@@ -362,13 +362,16 @@ internal static partial class Ops
             if ((uint)indices[i] >= (uint)n) throw new ArgumentOutOfRangeException(nameof(indices), $"embedding bag: index {indices[i]} at position {i} is outside [0, {n})");
 
         var y = New([bags, d], clear: true);
-        for (int b = 0; b < bags; b++)
+        ForChunks(bags, (long)indices.Length * d, (b0, b1) =>
         {
-            int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
-            var row = y.Row(b);
-            for (int i = start; i < end; i++) TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
-            if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
-        }
+            for (int b = b0; b < b1; b++)
+            {
+                int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
+                var row = y.Row(b);
+                for (int i = start; i < end; i++) TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
+                if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
+            }
+        });
         var output = Output(y, weight);
         if (output.RequiresGrad)
             output.BackwardFn = () =>
