@@ -23,7 +23,7 @@ internal static class RqVaeStepProfile
         model.Quantizer.InitializeByKMeans(model.EncodeLatent(data), 10, rng);
         var optimizer = new AdamW(model.Parameters(), 1e-3, weightDecay: 1e-4);
         var timer = new PhaseTimer();
-        for (int s = -3; s < steps; s++)
+        for (int s = -PhaseTimer.WarmupSteps; s < steps; s++)
         {
             if (s == 0) timer.Start();
             using var tape = new Tape(pooled: true);

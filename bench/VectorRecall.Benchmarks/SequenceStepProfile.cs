@@ -23,7 +23,7 @@ internal static class SequenceStepProfile
         encoder.Train();
         var optimizer = new AdamW(encoder.Parameters(), 1e-3, weightDecay: 0);
         var timer = new PhaseTimer();
-        for (int s = -3; s < steps; s++)
+        for (int s = -PhaseTimer.WarmupSteps; s < steps; s++)
         {
             if (s == 0) timer.Start();
             int[] tokens = null!, targets = null!;

@@ -235,15 +235,32 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
     }
 
     /// <summary>Forward, backward and an optimiser step on one batch; returns its loss.</summary>
-    private float Step(TBatch batch)
+    private float Step(TBatch batch) => Step(batch, static (_, work) => work());
+
+    /// <summary>The same, each phase run through <paramref name="phase"/>(name, work), which a profile times.</summary>
+    private float Step(TBatch batch, Action<string, Action> phase)
     {
         // A pooled tape: the step's activations and gradients reuse the previous step's arrays.
         using var tape = new Tape(pooled: true);
-        var loss = Loss(batch);
-        tape.Backward(loss);
-        Optimizer.Step();
-        Optimizer.ZeroGrad();
+        Variable loss = null!;
+        phase("forward and loss", () => loss = Loss(batch));
+        phase("backward", () => tape.Backward(loss));
+        phase("optimizer", () => { Optimizer.Step(); Optimizer.ZeroGrad(); });
         return loss.Value[0];
+    }
+
+    /// <summary>
+    /// One training step on <see cref="TrainerOptions.BatchSize"/> examples drawn at random, as <see cref="Train"/> runs it, with
+    /// the batch and each phase run through <paramref name="phase"/>(name, work): the step profiles of bench/ time them.
+    /// </summary>
+    internal float ProfileStep(Rng rng, Action<string, Action> phase)
+    {
+        _model.Train();
+        var order = new int[Math.Min(Options.BatchSize, _examples)];
+        for (int i = 0; i < order.Length; i++) order[i] = rng.NextInt(_examples);
+        TBatch batch = null!;
+        phase("batch", () => batch = PrepareBatch(order, 0, order.Length, rng));
+        return Step(batch, phase);
     }
 
     /// <summary>
