@@ -1,7 +1,5 @@
-using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Tdm;
-using VectorRecall.Towers;
 using VectorRecall.Training;
 
 namespace VectorRecall.Benchmarks;
@@ -18,12 +16,7 @@ internal static class TdmStepProfile
     {
         int steps = args.Length > 0 ? int.Parse(args[0]) : 30;
         bool mlp = args.Length > 1 && args[1] == "mlp";
-        var data = SyntheticGenerator.Generate(new SyntheticOptions()).Dataset;
-        var tower = new TowerConfig
-        {
-            NumUsers = data.UserCount, NumItems = data.ItemCount, UserFeatures = data.UserFeatures.Cols, ItemFeatures = data.Items.FeatureCount,
-            Categories = data.Items.CategoryCount, Tags = data.Items.TagCount,
-        };
+        var (data, tower) = TrainerProfile.DemoData();
         var tree = TreeBuilder.Build(Tensor.Randn(new Rng(3), 1f, data.ItemCount, tower.EmbeddingDim), new TreeBuildOptions());
         var options = new TrainerOptions { CheckpointDir = Path.GetTempPath() };
         var fit = new TdmFitOptions { Trainer = options };
@@ -35,14 +28,7 @@ internal static class TdmStepProfile
         };
         var trainer = new TdmTrainer(new TdmModel(config, new Rng(1)), tree, data, options, tdm);
         Console.WriteLine($"{tree.NodeCount:N0} nodes on {tree.Depth} levels; {(mlp ? "MLP 64-32" : "inner product")}, {string.Join("/", tdm.NegativesPerLevel)} negatives per level ({tdm.Negatives})");
-        var rng = new Rng(2);
-        var timer = new PhaseTimer();
-        for (int s = -PhaseTimer.WarmupSteps; s < steps; s++)
-        {
-            if (s == 0) timer.Start();
-            trainer.ProfileStep(rng, timer.Time);
-        }
-        double msPerStep = timer.Print(steps, ops: 10);
+        double msPerStep = TrainerProfile.Time(trainer, steps, ops: 10);
         Console.WriteLine($"total                  {msPerStep,8:F2} ms/step  ({trainer.StepsPerEpoch} steps/epoch => {msPerStep * trainer.StepsPerEpoch / 1000:F1} s/epoch)");
     }
 }

@@ -1,6 +1,4 @@
-using VectorRecall.Data;
 using VectorRecall.Numerics;
-using VectorRecall.Towers;
 using VectorRecall.Training;
 using VectorRecall.TwoTower;
 
@@ -17,22 +15,10 @@ internal static class TrainingStepProfile
     public static void Run(string[] args)
     {
         int steps = args.Length > 0 ? int.Parse(args[0]) : 30;
-        var data = SyntheticGenerator.Generate(new SyntheticOptions()).Dataset;
-        var config = new TowerConfig
-        {
-            NumUsers = data.UserCount, NumItems = data.ItemCount, UserFeatures = data.UserFeatures.Cols, ItemFeatures = data.Items.FeatureCount,
-            Categories = data.Items.CategoryCount, Tags = data.Items.TagCount,
-        };
+        var (data, tower) = TrainerProfile.DemoData();
         var options = new TrainerOptions { CheckpointDir = Path.GetTempPath() };
-        var trainer = new TwoTowerTrainer(new TwoTowerModel(config, new Rng(1)), data, options);
-        var rng = new Rng(2);
-        var timer = new PhaseTimer();
-        for (int s = -PhaseTimer.WarmupSteps; s < steps; s++)
-        {
-            if (s == 0) timer.Start();
-            trainer.ProfileStep(rng, timer.Time);
-        }
-        double msPerStep = timer.Print(steps);
+        var trainer = new TwoTowerTrainer(new TwoTowerModel(tower, new Rng(1)), data, options);
+        double msPerStep = TrainerProfile.Time(trainer, steps);
         Console.WriteLine($"total                  {msPerStep,8:F2} ms/step  {options.BatchSize / (msPerStep / 1000):N0} samples/s  ({trainer.StepsPerEpoch} steps/epoch => {msPerStep * trainer.StepsPerEpoch / 1000:F1} s/epoch)");
     }
 }
