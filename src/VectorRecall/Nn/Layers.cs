@@ -93,9 +93,9 @@ public sealed class BatchNorm1d : Layer
     public override Variable Forward(Variable input) =>
         Ops.BatchNorm1d(input, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
 
-    /// <summary><paramref name="dropout"/>(ReLU(this(input))) as one op (<see cref="Ops.BatchNormRelu"/>); no dropout when null.</summary>
+    /// <summary><paramref name="dropout"/>(ReLU(this(input))) as one op (<see cref="Ops.BatchNormRelu"/>), the dropout in this layer's mode; none when null.</summary>
     internal Variable ForwardRelu(Variable input, Dropout? dropout) =>
-        Ops.BatchNormRelu(input, Weight, Bias, RunningMean, RunningVar, Training, dropout is { Training: true } ? dropout.P : 0f, dropout?.Rng, Momentum, Eps);
+        Ops.BatchNormRelu(input, Weight, Bias, RunningMean, RunningVar, Training, dropout?.P ?? 0f, dropout?.Rng, Momentum, Eps);
 }
 
 public sealed class Dropout(float p, Rng rng) : Layer
@@ -160,9 +160,10 @@ public sealed class Sequential : Layer
         {
             // BatchNorm → ReLU (→ Dropout), the towers' hidden block, runs as one op: the same values and gradients in
             // two passes over the activations each way instead of up to seven (the layers, and so state dicts, stay as they are).
+            // A dropout in another mode than the norm (one of them switched on its own) runs as its own layer.
             if (_layers[i] is BatchNorm1d norm && i + 1 < _layers.Count && _layers[i + 1] is Relu)
             {
-                var drop = i + 2 < _layers.Count ? _layers[i + 2] as Dropout : null;
+                var drop = i + 2 < _layers.Count && _layers[i + 2] is Dropout d && d.Training == norm.Training ? d : null;
                 x = norm.ForwardRelu(x, drop);
                 i += drop is null ? 1 : 2;
                 continue;

@@ -74,6 +74,11 @@ public class BatchNormReluTests
         x = new Variable(input);
         foreach (var layer in twin.Layers) x = layer.Forward(x);
         AssertClose(x.Value, evalFused, "evaluation output");
+        // A dropout switched to training on its own still drops, as it would as a layer of its own.
+        var dropout = mlp.Layers.OfType<Dropout>().Single();
+        dropout.Train();
+        var mixed = mlp.Forward(new Variable(input)).Value;
+        Assert.Contains(Enumerable.Range(0, mixed.Length), i => mixed.Span[i] != evalFused.Span[i]);
     }
 
     private static (Tensor Output, Tensor[] Grads, Tensor[] Stats) Run(Tensor data, bool training, float p,
