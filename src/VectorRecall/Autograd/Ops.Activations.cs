@@ -143,7 +143,15 @@ internal static partial class Ops
         }
 
         /// <summary>dst = src ⊙ mask (dst may be src).</summary>
-        public void Apply(Tensor src, Tensor dst)
+        public void Apply(Tensor src, Tensor dst) => Apply(src, dst, produce: null);
+
+        /// <summary>
+        /// dst ⊙= mask, each block just after <paramref name="produce"/>(start, count) has written it (a fused op's
+        /// values, scaled while they are still in cache).
+        /// </summary>
+        public void ApplyAfter(Tensor dst, Action<int, int> produce) => Apply(dst, dst, produce);
+
+        private void Apply(Tensor src, Tensor dst, Action<int, int>? produce)
         {
             int length = src.Length;
             ForChunks(_seeds.Length, length, (b0, b1) =>
@@ -152,26 +160,8 @@ internal static partial class Ops
                 for (int b = b0; b < b1; b++)
                 {
                     int start = b * Block, count = Math.Min(Block, length - start);
+                    produce?.Invoke(start, count);
                     ApplyBlock(src.Span.Slice(start, count), dst.Span.Slice(start, count), _seeds[b], lanes);
-                }
-            });
-        }
-
-        /// <summary>
-        /// dst ⊙= mask, each block just after <paramref name="produce"/>(start, count) has written it (a fused op's
-        /// values, scaled while they are still in cache).
-        /// </summary>
-        public void ApplyAfter(Tensor dst, Action<int, int> produce)
-        {
-            int length = dst.Length;
-            ForChunks(_seeds.Length, length, (b0, b1) =>
-            {
-                Span<ulong> lanes = stackalloc ulong[Lanes];
-                for (int b = b0; b < b1; b++)
-                {
-                    int start = b * Block, count = Math.Min(Block, length - start);
-                    produce(start, count);
-                    ApplyBlock(dst.Span.Slice(start, count), dst.Span.Slice(start, count), _seeds[b], lanes);
                 }
             });
         }

@@ -110,8 +110,8 @@ public sealed class Tape : IDisposable
         }
         if (_recordedAt is not null && ForwardProfile is { } forward)
             for (int i = 0; i < _nodes.Count; i++)
-                if (_nodes[i].BackwardFn is { } fn)
-                    forward[OpName(fn)] = forward.GetValueOrDefault(OpName(fn)) + System.Diagnostics.Stopwatch.GetElapsedTime(i == 0 ? _startedAt : _recordedAt[i - 1], _recordedAt[i]).TotalMilliseconds;
+                if (_nodes[i].BackwardFn is { } fn && OpName(fn) is var name)
+                    forward[name] = forward.GetValueOrDefault(name) + System.Diagnostics.Stopwatch.GetElapsedTime(i == 0 ? _startedAt : _recordedAt[i - 1], _recordedAt[i]).TotalMilliseconds;
         // Creation order is a topological order, so its reverse visits every output before its inputs.
         var profile = BackwardProfile;
         for (int i = _nodes.Count - 1; i >= 0; i--)
