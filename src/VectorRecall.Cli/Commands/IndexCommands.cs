@@ -140,7 +140,8 @@ internal static class IndexCommands
         "sq8" => VectorStorage.SQ8,
         "sq4" => VectorStorage.SQ4,
         "fp16" or "f16" => VectorStorage.FP16,
-        _ => throw new ArgumentException($"--storage: unknown '{text}' (expected float32, fp16, sq8 or sq4)"),
+        "rabitq" => VectorStorage.RaBitQ,
+        _ => throw new ArgumentException($"--storage: unknown '{text}' (expected float32, fp16, sq8, sq4 or rabitq)"),
     };
 
     internal static Option<string> MetricOption() =>

@@ -49,6 +49,11 @@ public enum VectorStorage
     SQ4,
     /// <summary>IEEE half precision, 2 bytes per dimension (nothing to train; magnitudes past 65,504 are clamped); exact vectors re-rank the final candidates.</summary>
     FP16,
+    /// <summary>
+    /// One bit per dimension (<see cref="RaBitQuantizer"/>), each node holding its neighbours' codes beside its links so a walk
+    /// estimates them all from one record; the nodes it expands are scored by their exact vectors, kept apart.
+    /// </summary>
+    RaBitQ,
 }
 
 /// <summary>
@@ -105,9 +110,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         if (options.EfSearch < 1) throw new ArgumentOutOfRangeException(nameof(options), $"efSearch must be positive, got {options.EfSearch}");
         if (!Enum.IsDefined(options.Storage)) throw new ArgumentOutOfRangeException(nameof(options), $"unknown storage {options.Storage}");
         if (options.Refine < 0) throw new ArgumentOutOfRangeException(nameof(options), $"refine must be at least 0, got {options.Refine}");
-        if (options.Refine == 0 && options.Storage == VectorStorage.Float32)
-            throw new ArgumentOutOfRangeException(nameof(options), "refine 0 (no exact vectors kept) needs compact storage: FP16, SQ8 or SQ4");
-        Refine = options.Refine ?? (options.Storage == VectorStorage.SQ4 ? 4 : 2);
+        if (options.Refine == 0 && options.Storage is VectorStorage.Float32 or VectorStorage.RaBitQ)
+            throw new ArgumentOutOfRangeException(nameof(options), "refine 0 (no exact vectors kept) needs compact storage: FP16, SQ8 or SQ4 (RaBitQ scores by its exact vectors)");
+        Refine = options.Refine ?? (options.Storage switch { VectorStorage.SQ4 => 4, VectorStorage.RaBitQ => 1, _ => 2 });
         Dimension = dimension;
         Metric = metric;
         Options = options;
@@ -124,6 +129,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         {
             VectorStorage.Float32 => 4 * dimension,
             VectorStorage.FP16 => 2 * dimension,
+            VectorStorage.RaBitQ => BitRecordBytes(dimension, _maxM0),
             _ => ScalarQuantizer.CodeLength(dimension, CodeBits) + (metric == Metric.L2 ? 4 : 0),
         };
         _exactBytes = 4 * dimension;
@@ -157,8 +163,11 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private int CodeBits => Options.Storage == VectorStorage.SQ4 ? 4 : 8;
 
-    /// <summary>Whether the storage has a quantiser to train (SQ8, SQ4).</summary>
-    private bool Trained => Options.Storage is VectorStorage.SQ8 or VectorStorage.SQ4;
+    /// <summary>Whether the storage has a quantiser to train (SQ8, SQ4, RaBitQ).</summary>
+    private bool Trained => Options.Storage is VectorStorage.SQ8 or VectorStorage.SQ4 or VectorStorage.RaBitQ;
+
+    /// <summary>Whether that quantiser is trained.</summary>
+    private bool IsTrained => Quantizer is not null || BitQuantizer is not null;
 
     /// <summary>Bytes of memory the graph and vectors take per stored item (level 0, upper links, id, level, flags, and the exact vector compact storage keeps apart unless refine is 0).</summary>
     public double BytesPerVector
@@ -186,7 +195,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int n = VectorChecks.AddCount(ids, vectors, Dimension);
         foreach (long id in ids) if (_slotOf.ContainsKey(id)) throw new ArgumentException($"id {id} is already in the index");
         if (n == 0) return;
-        if (Trained && Quantizer is null) Train(vectors);
+        if (Trained && !IsTrained) Train(vectors);
 
         // Slots and levels are drawn up front, in input order, so one thread reproduces one graph. A reused slot keeps its level.
         var slots = new int[n];
@@ -258,6 +267,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         // A walk over the whole graph costs about what inserting a few hundred items does: after a
         // large batch it is paid at once; small batches defer it until enough items (or a Save) ask for it.
         if (Interlocked.Add(ref _unrepaired, n) >= Math.Max(RepairBatch, Count / 16)) RepairReachability();
+        RefreshBlocks();
         progress?.Report(n);
     }
 
@@ -276,7 +286,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         lock (_growLock)
         {
             if (_reserved > 0) throw new InvalidOperationException("the quantiser is trained before vectors are added");
-            Quantizer = ScalarQuantizer.Train(rows, Dimension, CodeBits);
+            if (Options.Storage == VectorStorage.RaBitQ) TrainBits(rows);
+            else Quantizer = ScalarQuantizer.Train(rows, Dimension, CodeBits);
         }
     }
 
@@ -318,6 +329,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
         if (Quantizer is { } quantizer) WriteCode(quantizer, dst, record + _vectorOffset);
         else if (Options.Storage == VectorStorage.FP16) Distances.ToHalves(dst, (ushort*)(record + _vectorOffset));
+        else if (BitQuantizer is not null) WriteBitCode(slot, dst);
         if (staged is not null) System.Buffers.ArrayPool<float>.Shared.Return(staged);
         _labels[slot >> SegmentBits][slot & SegmentMask] = id;
         _levels[slot >> SegmentBits][slot & SegmentMask] = level;
@@ -549,6 +561,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             query.CopyTo(normalised);
             if (Metric == Metric.Cosine) VectorChecks.Normalize(normalised);
             if (Quantizer is { } quantizer) return SearchApart(CodeQuery(quantizer, q, scratch), q, entry, ef, k, ids, scores, scratch, filter);
+            if (BitQuantizer is not null) return SearchBits(q, entry, ef, k, ids, scores, scratch, filter);
             if (_apart) return SearchApart(new HalfDistance(this, q), q, entry, ef, k, ids, scores, scratch, filter);
             Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
             return TakeBest(scratch.Results, k, ids, scores);
@@ -987,7 +1000,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     public void Save(string path)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (Volatile.Read(ref _unrepaired) > 0) RepairReachability();
+        if (Volatile.Read(ref _unrepaired) > 0) { RepairReachability(); RefreshBlocks(); }
         int slots = SlotCount;
         var header = new IndexFile.Header(Kind, (int)Metric, Dimension, slots, new Dictionary<string, long>
         {
@@ -998,7 +1011,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             ["entry"] = Volatile.Read(ref _entry),
             ["storage"] = (long)Options.Storage,
             ["refine"] = Refine,
-            ["trained"] = Quantizer is null ? 0 : 1,
+            ["trained"] = IsTrained ? 1 : 0,
             ["reuse"] = Options.ReuseRemovedSlots ? 1 : 0,
             ["layout"] = 1,
         });
@@ -1019,6 +1032,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 writer.Section("sq_min", MemoryMarshal.AsBytes(Quantizer is { } q ? q.Min : []));
                 writer.Section("sq_step", MemoryMarshal.AsBytes(Quantizer is { } r ? r.Step : []));
                 WriteNativeSegments(writer, "exact", _exact, slots, _exactApart ? _exactBytes : 0);
+                if (Options.Storage == VectorStorage.RaBitQ) WriteBitQuantizer(writer);
             }
             writer.Finish();
         });
@@ -1105,6 +1119,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             reader.Finish();
             index.Validate(path, slots, h.Parameter("entry", path));
             index.RepairReachability();  // files written before the repair existed may hold cut-off items
+            index.EncodeBits();
+            index.RefreshBlocks();       // the blocks are copies of the neighbours' codes: rebuilt, whatever the file held
             return index;
         }
         catch
@@ -1139,7 +1155,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private void ReadExact(IndexFile.Reader reader, string path, int slots, bool trained)
     {
         if (slots > 0 && trained != Trained) throw new FileFormatException(path, $"{slots} {Options.Storage} vectors {(Trained ? "but no quantiser" : "with a quantiser it does not use")}");
-        int ranges = trained ? Dimension : 0;
+        int ranges = trained && Options.Storage != VectorStorage.RaBitQ ? Dimension : 0;
         var min = new float[ranges];
         var step = new float[ranges];
         reader.Section("sq_min", MemoryMarshal.AsBytes(min.AsSpan()));
@@ -1152,6 +1168,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int exactBytes = _exactApart ? _exactBytes : 0;
         reader.EnsureAvailable((long)slots * exactBytes, "exact vectors");
         ReadNativeSegments(reader, "exact", _exact, slots, exactBytes);
+        if (Options.Storage == VectorStorage.RaBitQ) ReadBitQuantizer(reader, path, trained);
     }
 
     /// <summary>Checks what the checksum cannot: every link and count in range, ids unique, a valid entry point.</summary>

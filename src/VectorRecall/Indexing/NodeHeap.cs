@@ -22,6 +22,9 @@ internal sealed class NodeHeap(int capacity)
     public float TopKey => _entries[0].Key;
     public int TopNode => _entries[0].Node;
 
+    /// <summary>The node at position <paramref name="i"/> of the heap's array (below <see cref="Count"/>): 1 and 2 hold the runners-up.</summary>
+    public int NodeAt(int i) => _entries[i].Node;
+
     public void Clear() => Count = 0;
 
     public void Push(float key, int node)
@@ -117,7 +120,8 @@ internal sealed unsafe class SearchScratch(int capacity)
     public readonly VisitedList Visited = new(capacity);
     public readonly NodeHeap Candidates = new(256);
     public readonly NodeHeap Results = new(256);
-    private float[] _query = [], _decoded = [];
+    private float[] _query = [], _decoded = [], _rotated = [];
+    private byte[] _tables = [];
     /// <summary>Quantised search: the query as bytes on the codes' scale (pinned, as the query buffer).</summary>
     public sbyte[] QueryCode = [];
     public int[] Selected = new int[64];
@@ -134,6 +138,16 @@ internal sealed unsafe class SearchScratch(int capacity)
     {
         if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<float>(length, pinned: true);
         return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+    }
+
+    /// <summary>RaBitQ search: the query's rotated residual (<paramref name="length"/> floats, pinned).</summary>
+    public float* RotatedQuery(int length) => Pinned(ref _rotated, length);
+
+    /// <summary>RaBitQ search: the query's fast-scan tables (<paramref name="length"/> bytes, pinned).</summary>
+    public byte* BitTables(int length)
+    {
+        if (_tables.Length < length) _tables = GC.AllocateUninitializedArray<byte>(length, pinned: true);
+        return (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_tables));
     }
 
     /// <summary>Room for a neighbour selection among <paramref name="n"/> candidates.</summary>
