@@ -126,7 +126,7 @@ internal static class IndexCommands
     }
 
     internal static Option<string> StorageOption() =>
-        new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter) or sq4 (4-bit, an eighth); with any but float32, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };
+        new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter), sq4 (4-bit, an eighth), or rabitq (1-bit codes of each node's neighbours beside its links; expanded nodes scored exactly); with fp16, sq8 and sq4, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };
 
     internal static Option<int?> RefineOption() =>
         new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2); 0 keeps no exact vectors in memory, and the codes' order and scores are final" };

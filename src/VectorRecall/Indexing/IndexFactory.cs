@@ -7,6 +7,7 @@ namespace VectorRecall.Indexing;
 /// Builds an index from a short description, as faiss's <c>index_factory</c> does:
 /// <c>"Flat"</c>, or <c>"HNSW"</c> / <c>"HNSW32"</c> (M = 32) followed by optional
 /// <c>,FP16</c>, <c>,SQ8</c> or <c>,SQ4</c> (the walk reads half floats or 8- or 4-bit codes; <c>,refine=2</c>: how many times k candidates exact vectors re-rank; <c>refine=0</c> keeps no exact vectors),
+/// or <c>,RaBitQ</c> (1-bit codes of each node's neighbours beside its links, expanded nodes scored by exact vectors),
 /// <c>,reuse</c> (adds take removed items' slots),
 /// <c>,efc=200</c>, <c>,efs=100</c>, <c>,seed=7</c>, <c>,threads=2</c>. The metric is given apart.
 /// </summary>
@@ -40,7 +41,7 @@ public static class IndexFactory
                 continue;
             }
             var kv = part.Split('=', 2, StringSplitOptions.TrimEntries);
-            if (kv.Length != 2) throw new ArgumentException($"option '{part}' in '{description}' is neither a storage (FP16, SQ8, SQ4, Float32), reuse, nor key=value");
+            if (kv.Length != 2) throw new ArgumentException($"option '{part}' in '{description}' is neither a storage (FP16, SQ8, SQ4, RaBitQ, Float32), reuse, nor key=value");
             options = kv[0].ToLowerInvariant() switch
             {
                 "efc" or "ef_construction" => options with { EfConstruction = ParseInt(kv[1], kv[0], description) },
@@ -48,7 +49,7 @@ public static class IndexFactory
                 "seed" => options with { Seed = (ulong)ParseInt(kv[1], kv[0], description) },
                 "threads" => options with { Threads = ParseInt(kv[1], kv[0], description, least: 0) },
                 "refine" => options with { Refine = ParseInt(kv[1], kv[0], description, least: 0) },
-                _ => throw new ArgumentException($"unknown HNSW option '{kv[0]}' in '{description}' (expected FP16, SQ8, SQ4, Float32, reuse, efc, efs, seed, threads, refine)"),
+                _ => throw new ArgumentException($"unknown HNSW option '{kv[0]}' in '{description}' (expected FP16, SQ8, SQ4, RaBitQ, Float32, reuse, efc, efs, seed, threads, refine)"),
             };
         }
         return new HnswIndex(dimension, metric, options);

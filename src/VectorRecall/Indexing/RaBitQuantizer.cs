@@ -13,7 +13,7 @@ namespace VectorRecall.Indexing;
 /// deviation of a close to normal error (measured: 94 % of estimates within 1.9 of them, 99.9 % within 3.3); a walk uses it
 /// to decide whether a neighbour may be near.
 /// </summary>
-public sealed class RaBitQuantizer
+internal sealed class RaBitQuantizer
 {
     private readonly float[] _centroid, _rotation;  // rotation: Padded rows of Dimension (the padding's columns would multiply zeros)
     private readonly float _centroidNorm;

@@ -11,7 +11,7 @@ namespace VectorRecall.Numerics;
 /// 16 for 2p + 1, byte j holding code j's sub-code in its low half and code j + 16's in its high half. The tables are
 /// 16 bytes per position, in order, so one 32-byte load takes the pair's two tables beside the pair's 32 bytes of codes.
 /// </summary>
-public static unsafe class FastScan
+internal static unsafe class FastScan
 {
     /// <summary>Codes per block.</summary>
     public const int BlockSize = 32;
@@ -20,18 +20,25 @@ public static unsafe class FastScan
     public static int BlockBytes(int groups) => groups * 16;
 
     /// <summary>
-    /// Writes code <paramref name="position"/> (0–31) of a block: <paramref name="code"/> holds sub-code g in the low half
-    /// of byte g/2 when g is even, in its high half when odd (bit i of a bit string is then bit i % 8 of byte i / 8).
+    /// Writes a block from 32 codes of <paramref name="groups"/> 4-bit sub-codes, <paramref name="codes"/> holding them one
+    /// after another, groups / 2 bytes each (sub-code g in the low half of byte g / 2 when g is even, in its high half when
+    /// odd: bit i of a bit string is then bit i % 8 of byte i / 8). Shorter input leaves the missing codes zero.
     /// </summary>
-    public static void SetCode(byte* block, int position, ReadOnlySpan<byte> code, int groups)
+    public static void Pack(ReadOnlySpan<byte> codes, int groups, byte* block)
     {
-        if ((uint)position >= BlockSize) throw new ArgumentOutOfRangeException(nameof(position));
-        int shift = position < 16 ? 0 : 4, keep = position < 16 ? 0xF0 : 0x0F;
-        for (int g = 0; g < groups; g++)
+        int bytes = groups / 2;
+        if (codes.Length % bytes != 0 || codes.Length > BlockSize * bytes) throw new ArgumentException($"{codes.Length} bytes are not up to {BlockSize} codes of {bytes}");
+        int count = codes.Length / bytes;
+        new Span<byte>(block, BlockBytes(groups)).Clear();
+        for (int j = 0; j < count; j++)
         {
-            int nibble = (code[g >> 1] >> (4 * (g & 1))) & 0xF;
-            byte* at = block + 16 * g + (position & 15);
-            *at = (byte)((*at & keep) | (nibble << shift));
+            var code = codes.Slice(j * bytes, bytes);
+            // Code j sits in the low halves of the pair's bytes j (position 2p) and 16 + j (2p + 1); code 16 + j in the high halves.
+            int row = j & 15;
+            if (j < 16)
+                for (int p = 0; p < bytes; p++) { block[32 * p + row] |= (byte)(code[p] & 0x0F); block[32 * p + 16 + row] |= (byte)(code[p] >> 4); }
+            else
+                for (int p = 0; p < bytes; p++) { block[32 * p + row] |= (byte)(code[p] << 4); block[32 * p + 16 + row] |= (byte)(code[p] & 0xF0); }
         }
     }
 

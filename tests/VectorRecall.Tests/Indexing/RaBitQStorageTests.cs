@@ -13,37 +13,33 @@ public class RaBitQStorageTests
     public unsafe void FastScanSumsTheTablesOfEveryCodeOnBothPaths(int groups)
     {
         var rng = new Rng((ulong)groups);
-        var codes = new byte[FastScan.BlockSize][];
+        int bytes = groups / 2;
+        var codes = new byte[FastScan.BlockSize * bytes];
+        for (int i = 0; i < codes.Length; i++) codes[i] = (byte)rng.NextInt(256);
         var block = new byte[FastScan.BlockBytes(groups)];
         var tables = new byte[16 * groups];
         for (int i = 0; i < tables.Length; i++) tables[i] = (byte)rng.NextInt(256);
-        fixed (byte* b = block)
+        foreach (int count in new[] { FastScan.BlockSize, 17, 1 })
         {
-            for (int j = 0; j < FastScan.BlockSize; j++)
-            {
-                codes[j] = new byte[groups / 2];
-                for (int i = 0; i < codes[j].Length; i++) codes[j][i] = (byte)rng.NextInt(256);
-                FastScan.SetCode(b, j, codes[j], groups);
-            }
-            // Rewriting a position replaces its code and leaves its byte-sharing neighbour alone.
-            FastScan.SetCode(b, 3, new byte[groups / 2], groups);
-            FastScan.SetCode(b, 3, codes[3], groups);
             var scalar = new int[FastScan.BlockSize];
             var fast = new int[FastScan.BlockSize];
-            fixed (byte* t = tables) fixed (int* s = scalar) fixed (int* f = fast)
+            block.AsSpan().Fill(0xAB);   // packing clears what it does not write
+            fixed (byte* b = block) fixed (byte* t = tables) fixed (int* s = scalar) fixed (int* f = fast)
             {
+                FastScan.Pack(codes.AsSpan(0, count * bytes), groups, b);
                 FastScan.AccumulateScalar(b, t, groups, s);
                 FastScan.Accumulate(b, t, groups, f);
             }
             for (int j = 0; j < FastScan.BlockSize; j++)
             {
                 int expected = 0;
-                for (int g = 0; g < groups; g++) expected += tables[16 * g + ((codes[j][g / 2] >> (4 * (g % 2))) & 0xF)];
+                for (int g = 0; g < groups; g++)
+                    expected += tables[16 * g + (j < count ? (codes[j * bytes + g / 2] >> (4 * (g % 2))) & 0xF : 0)];
                 Assert.Equal(expected, scalar[j]);
                 Assert.Equal(expected, fast[j]);
             }
         }
-        Assert.Throws<ArgumentOutOfRangeException>(() => { fixed (byte* b = block) FastScan.SetCode(b, 32, codes[0], groups); });
+        Assert.Throws<ArgumentException>(() => { fixed (byte* b = block) FastScan.Pack(new byte[33 * bytes], groups, b); });
     }
 
     [Theory]
