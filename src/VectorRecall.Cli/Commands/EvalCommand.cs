@@ -154,9 +154,8 @@ internal static class EvalCommand
             case "flat": return new IndexRetriever(TowerEncoder.BuildIndex(service.LoadItemVectors(), "Flat"), "flat");
             case "scalar": return new NaiveSearch(service.LoadItemVectors());
             default:
-                var (popularUsers, items) = PopularityBaseline.Vectors(data.Train, data.ItemCount, userCount);
-                users = popularUsers;
-                return new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"), "popularity");
+                users = PopularityRetriever.Queries(userCount);
+                return new PopularityRetriever(data.Train, data.ItemCount);
         }
     }
 

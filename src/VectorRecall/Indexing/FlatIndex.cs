@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using VectorRecall.IO;
 using VectorRecall.Numerics;
@@ -178,15 +180,17 @@ public sealed class FlatIndex : IVectorIndex
                 {
                     var row = tile.AsSpan(r * qn, qn);
                     long id = _ids[r0 + r];
-                    for (int j = 0; j < qn; j++)
-                    {
-                        if (row[j] < thresholds[j]) continue;
-                        if (options?[firstQuery + j]?.Filter is { } filter && !filter.Allows(id)) continue;
-                        var hi = ids.Slice(j * k, kk);
-                        var hs = scores.Slice(j * k, kk);
-                        TopK.Push(hi, hs, ref counts[j], id, row[j]);
-                        thresholds[j] = TopK.ThresholdOf(hs, counts[j]);
-                    }
+                    // Once the heaps fill, few scores reach their query's threshold (about k·ln(n/k) of n): eight are
+                    // compared at a time and only those that reach it are offered. NaN reaches none, as the heap refuses it.
+                    int j = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; j + 8 <= qn; j += 8)
+                        {
+                            uint reach = Vector256.GreaterThanOrEqual(Vector256.Create<float>(row.Slice(j, 8)), Vector256.Create<float>(thresholds.Slice(j, 8))).ExtractMostSignificantBits();
+                            for (; reach != 0; reach &= reach - 1) Offer(j + BitOperations.TrailingZeroCount(reach), row, id, ids, scores, counts, thresholds);
+                        }
+                    for (; j < qn; j++)
+                        if (row[j] >= thresholds[j]) Offer(j, row, id, ids, scores, counts, thresholds);
                 }
             }
             for (int j = 0; j < qn; j++)
@@ -200,6 +204,16 @@ public sealed class FlatIndex : IVectorIndex
             }
         }
         finally { ArrayPool<float>.Shared.Return(tile); }
+
+        // Query j's heap takes the row's score unless the query's filter refuses the id.
+        void Offer(int j, Span<float> row, long id, Span<long> ids, Span<float> scores, Span<int> counts, Span<float> thresholds)
+        {
+            if (options?[firstQuery + j]?.Filter is { } filter && !filter.Allows(id)) return;
+            var hi = ids.Slice(j * k, kk);
+            var hs = scores.Slice(j * k, kk);
+            TopK.Push(hi, hs, ref counts[j], id, row[j]);
+            thresholds[j] = TopK.ThresholdOf(hs, counts[j]);
+        }
     }
 
     public void Save(string path)

@@ -32,9 +32,8 @@ public class TdmTrainingTests(TrainedSmallModel fixture) : IClassFixture<Trained
     {
         var data = fixture.Data;
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Test.CountOf(u) > 0).ToArray();
-        var (queries, items) = PopularityBaseline.Vectors(data.Train, data.ItemCount, users.Length);
-        using var flat = new IndexRetriever(TowerEncoder.BuildIndex(items, "Flat"));
-        return RetrievalEvaluator.Evaluate(flat, queries, users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
+        using var popularity = new PopularityRetriever(data.Train, data.ItemCount);
+        return RetrievalEvaluator.Evaluate(popularity, PopularityRetriever.Queries(users.Length), users, data.Test, fixture.Known, [20]).Metrics.Get(RankingMetric.Recall, 20);
     }
 
     [Theory]
