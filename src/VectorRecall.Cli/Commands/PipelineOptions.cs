@@ -52,7 +52,7 @@ internal sealed record PipelineOptions
     public int M { get; init; } = 16;
     public int EfConstruction { get; init; } = 200;
     public int EfSearch { get; init; } = 500;
-    /// <summary>What the HNSW walk reads: float32, fp16, sq8 or sq4 (<see cref="VectorStorage"/>).</summary>
+    /// <summary>What the HNSW walk reads: float32, fp16, sq8, sq4 or rabitq (<see cref="VectorStorage"/>).</summary>
     public string Storage { get; init; } = "float32";
     /// <summary>Compact storage: candidates the exact vectors re-rank, as a multiple of k (null: the storage's default).</summary>
     public int? Refine { get; init; }

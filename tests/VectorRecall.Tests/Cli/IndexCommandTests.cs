@@ -41,6 +41,10 @@ public class IndexCommandTests
             Assert.Equal(2, rows.GetArrayLength());
             Assert.True(rows[1].GetProperty("recall").GetDouble() >= 0.9);
         }
+        Assert.Equal(0, Vrecall("index", "build", "--data", dir.File("base.npy"), "--storage", "rabitq", "--m", "8", "--output", dir.File("rabitq.vrix")));
+        using (var loaded = Assert.IsType<HnswIndex>(IndexFactory.Load(dir.File("rabitq.vrix"))))
+            Assert.Equal(VectorStorage.RaBitQ, loaded.Options.Storage);
+        Assert.Equal(0, Vrecall("inspect", dir.File("rabitq.vrix")));
         var (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--storage", "sq2", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("--storage", error);
