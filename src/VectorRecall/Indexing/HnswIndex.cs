@@ -709,6 +709,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         candidates.Clear();
         results.Clear();
         int maxLinks = level == 0 ? _maxM0 : M;
+        int linkBytes = level == 0 ? 4 + 4 * maxLinks : 0;   // upper levels' lists live apart, small and few
 
         float d0 = distance.To(entry);
         visited.Visit(entry);
@@ -735,6 +736,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             int node = candidates.TopNode;
             if (d > bound && results.Count >= ef) break;
             candidates.Pop();
+            // The next node expanded is the new top unless one of this node's neighbours beats it (then that one's list is fetched
+            // as it is queued): fetch its link list while this node is worked on, as hnswlib does. Its code was read when it was
+            // queued; its links, on lines of their own, were not. On 100k and 1M × 128 SQ8: 1.11–1.19× the QPS at ef 80 and 320.
+            if (candidates.Count > 0) Prefetch(Record(candidates.TopNode), linkBytes);
 
             // Collect the unvisited neighbours first, so that each vector can be fetched a few
             // distances ahead of its own: memory latency, not arithmetic, bounds this loop.
@@ -756,6 +761,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                 float dn = distance.To(next);
                 if (results.Count < ef || dn < bound)
                 {
+                    if (candidates.Count == 0 || dn < candidates.TopKey) Prefetch(Record(next), linkBytes);
                     candidates.Push(dn, next);
                     if (Keeps(next, excludeDeleted, filter))
                     {
