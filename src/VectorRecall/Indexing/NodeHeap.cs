@@ -25,6 +25,9 @@ internal sealed class NodeHeap(int capacity)
     /// <summary>The node at position <paramref name="i"/> of the heap's array (below <see cref="Count"/>): 1 and 2 hold the runners-up.</summary>
     public int NodeAt(int i) => _entries[i].Node;
 
+    /// <summary>The key at position <paramref name="i"/> of the heap's array (below <see cref="Count"/>).</summary>
+    public float KeyAt(int i) => _entries[i].Key;
+
     public void Clear() => Count = 0;
 
     public void Push(float key, int node)
