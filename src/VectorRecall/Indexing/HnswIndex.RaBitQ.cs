@@ -30,8 +30,8 @@ public sealed unsafe partial class HnswIndex
 
     internal const float DefaultBitMargin = 1f;
 
-    private static int BitGroups(int dimension) => (dimension + 7) / 8 * 2;
-    private static int BitCodeBytes(int dimension) => (dimension + 7) / 8;
+    private static int BitGroups(int dimension) => RaBitQuantizer.PaddedOf(dimension) / 4;
+    private static int BitCodeBytes(int dimension) => RaBitQuantizer.PaddedOf(dimension) / 8;
     private static int BitBlockBytes(int dimension) => FastScan.BlockBytes(BitGroups(dimension)) + FactorFloats * FastScan.BlockSize * 4;
     private int BitBlocks => (_maxM0 + FastScan.BlockSize - 1) / FastScan.BlockSize;
     private int OwnCodeOffset => _vectorOffset + BitBlocks * BitBlockBytes(Dimension);

@@ -4,8 +4,8 @@ namespace VectorRecall.Indexing;
 
 /// <summary>
 /// One-bit codes with an unbiased distance estimate and an error bound (RaBitQ: Gao and Long, SIGMOD 2024). A vector o is
-/// taken relative to the data's centroid c, turned by a random rotation P (its dimension padded to a multiple of 8), and
-/// stored as the signs of P(o − c): <see cref="CodeBytes"/> bytes, bit i in bit i % 8 of byte i / 8. Three floats per code
+/// taken relative to the data's centroid c, turned by a random rotation P (its dimension padded to a power of two: three
+/// rounds of random sign flips and a Walsh–Hadamard transform, O(D log D) and no matrix), and stored as the signs of P(o − c): <see cref="CodeBytes"/> bytes, bit i in bit i % 8 of byte i / 8. Three floats per code
 /// turn the estimate of the normalised residuals' inner product, ⟨x̄, P(q − c)⟩ / ⟨x̄, P(o − c)/‖o − c‖⟩ with x̄ the signs
 /// over √D, into the index's distance (1 − inner product, or squared L2): <see cref="CodeFactors"/>. A query becomes one
 /// byte table of 16 entries per 4 dimensions (<see cref="Prepare"/>), so 32 codes are estimated at a time by
@@ -15,7 +15,8 @@ namespace VectorRecall.Indexing;
 /// </summary>
 internal sealed class RaBitQuantizer
 {
-    private readonly float[] _centroid, _rotation;  // rotation: Padded rows of Dimension (the padding's columns would multiply zeros)
+    private const int Rounds = 3;                    // sign flips then a Hadamard transform, three times over
+    private readonly float[] _centroid, _signs;     // signs: Rounds × Padded values of ±1/√Padded (the transform's scale folded in)
     private readonly float _centroidNorm;
 
     /// <summary>A quantiser for <paramref name="metric"/> around <paramref name="centroid"/>, its rotation drawn from <paramref name="seed"/>.</summary>
@@ -26,14 +27,17 @@ internal sealed class RaBitQuantizer
         _centroid = centroid;
         Metric = metric;
         Seed = seed;
-        Padded = (centroid.Length + 7) / 8 * 8;
-        _rotation = RandomRotation(Padded, centroid.Length, seed);
+        Padded = PaddedOf(centroid.Length);
+        _signs = RandomSigns(Padded, seed);
         _centroidNorm = TensorPrimitives.Dot<float>(centroid, centroid);
     }
 
     public int Dimension => _centroid.Length;
-    /// <summary>The dimension codes have: <see cref="Dimension"/> rounded up to a multiple of 8.</summary>
+    /// <summary>The dimension codes have: <see cref="Dimension"/> rounded up to a power of two, at least 8.</summary>
     public int Padded { get; }
+
+    /// <summary><see cref="Padded"/> for a dimension, before a quantiser exists.</summary>
+    public static int PaddedOf(int dimension) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(8, dimension));
     /// <summary>4-bit table positions per code (<see cref="FastScan"/>'s groups).</summary>
     public int Groups => Padded / 4;
     public int CodeBytes => Padded / 8;
@@ -135,46 +139,39 @@ internal sealed class RaBitQuantizer
     private float Rotate(ReadOnlySpan<float> x, Span<float> rotated, out float centroidDot)
     {
         if (rotated.Length < Padded) throw new ArgumentException($"room for {Padded} rotated values needed, given {rotated.Length}");
-        float[]? rented = Dimension > 1024 ? System.Buffers.ArrayPool<float>.Shared.Rent(Dimension) : null;
-        Span<float> residual = rented is null ? stackalloc float[Dimension] : rented.AsSpan(0, Dimension);
-        TensorPrimitives.Subtract(x, _centroid, residual);
-        for (int i = 0; i < Padded; i++) rotated[i] = TensorPrimitives.Dot(_rotation.AsSpan(i * Dimension, Dimension), residual);
-        float norm2 = TensorPrimitives.Dot(residual, residual);
+        var y = rotated[..Padded];
+        TensorPrimitives.Subtract(x, _centroid, y[..Dimension]);
+        y[Dimension..].Clear();
+        float norm2 = TensorPrimitives.Dot<float>(y, y);
         centroidDot = TensorPrimitives.Dot(x, _centroid);
-        if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+        for (int round = 0; round < Rounds; round++)
+        {
+            TensorPrimitives.Multiply(y, _signs.AsSpan(round * Padded, Padded), y);
+            Hadamard(y);
+        }
         return norm2;
     }
 
-    /// <summary>
-    /// The first <paramref name="columns"/> columns of a random orthogonal <paramref name="n"/> × <paramref name="n"/> matrix:
-    /// Gaussian rows made orthonormal by Gram–Schmidt (in double, twice over for accuracy), drawn from <paramref name="seed"/>,
-    /// so a saved index rebuilds the same rotation from its seed.
-    /// </summary>
-    private static float[] RandomRotation(int n, int columns, ulong seed)
+    /// <summary>The unnormalised Walsh–Hadamard transform in place (its 1/√n is folded into the signs).</summary>
+    private static void Hadamard(Span<float> y)
+    {
+        for (int h = 1; h < y.Length; h *= 2)
+            for (int i = 0; i < y.Length; i += 2 * h)
+            {
+                var a = y.Slice(i, h);
+                var b = y.Slice(i + h, h);
+                for (int j = 0; j < h; j++) { float u = a[j], v = b[j]; a[j] = u + v; b[j] = u - v; }
+            }
+    }
+
+    /// <summary>Rounds × n random signs scaled by 1/√n, drawn from <paramref name="seed"/>: a saved index rebuilds the same rotation.</summary>
+    private static float[] RandomSigns(int n, ulong seed)
     {
         var rng = new Rng(seed ^ 0x5241426974510000UL);
-        var q = new double[n * n];
-        for (int i = 0; i < q.Length; i++) q[i] = rng.NextNormal();
-        for (int i = 0; i < n; i++)
-        {
-            var row = q.AsSpan(i * n, n);
-            for (int pass = 0; pass < 2; pass++)
-                for (int j = 0; j < i; j++)
-                {
-                    var other = q.AsSpan(j * n, n);
-                    double dot = 0;
-                    for (int t = 0; t < n; t++) dot += row[t] * other[t];
-                    for (int t = 0; t < n; t++) row[t] -= dot * other[t];
-                }
-            double norm = 0;
-            for (int t = 0; t < n; t++) norm += row[t] * row[t];
-            norm = Math.Sqrt(norm);
-            for (int t = 0; t < n; t++) row[t] /= norm;
-        }
-        var rotation = new float[n * columns];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < columns; j++) rotation[i * columns + j] = (float)q[i * n + j];
-        return rotation;
+        float scale = 1f / MathF.Sqrt(n);
+        var signs = new float[Rounds * n];
+        for (int i = 0; i < signs.Length; i++) signs[i] = (rng.NextUInt64() & 1) == 0 ? scale : -scale;
+        return signs;
     }
 
     private void Check(int floats, int other, int otherLength)
