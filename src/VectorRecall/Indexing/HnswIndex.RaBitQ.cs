@@ -182,7 +182,7 @@ public sealed unsafe partial class HnswIndex
                 }
             }
         }
-        return TakeBest(results, k, ids, scores);
+        return TakeBest(scratch, k, ids, scores);
     }
 
     /// <summary>

@@ -564,15 +564,15 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             if (BitQuantizer is not null) return SearchBits(q, entry, ef, k, ids, scores, scratch, filter);
             if (_apart) return SearchApart(new HalfDistance(this, q), q, entry, ef, k, ids, scores, scratch, filter);
             Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
-            return TakeBest(scratch.Results, k, ids, scores);
+            return TakeBest(scratch, k, ids, scores);
         }
         finally { ReturnScratch(scratch); }
     }
 
-    /// <summary>The best k of a walk's results, (−distance, node) farthest on top, into the caller's buffers: drop the surplus, then fill from the back.</summary>
-    private int TakeBest(NodeHeap results, int k, Span<long> ids, Span<float> scores)
+    /// <summary>The best k of a walk's results, (−distance, node) farthest on top, into the caller's buffers: picked in one pass (<see cref="BestOf"/>), then filled from the back.</summary>
+    private int TakeBest(SearchScratch scratch, int k, Span<long> ids, Span<float> scores)
     {
-        while (results.Count > k) results.Pop();
+        var results = BestOf(scratch.Results, k, scratch.Candidates);
         int found = results.Count;
         for (int i = found - 1; i >= 0; i--)
         {
@@ -615,7 +615,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         where TDistance : struct, IQueryDistance
     {
         Walk(distance, entry, Math.Max(ef, k), scratch, filter);
-        if (!_exactApart && Quantizer is null) return TakeBest(scratch.Results, k, ids, scores);
+        if (!_exactApart && Quantizer is null) return TakeBest(scratch, k, ids, scores);
         int refine = (int)Math.Min((long)k * (_exactApart ? Refine : CodesOnlyRerank), int.MaxValue / 2);
         float* decoded = DecodeRow(scratch, 0);
         var results = BestOf(scratch.Results, refine, scratch.Candidates);
