@@ -58,11 +58,7 @@ public sealed unsafe partial class HnswIndex
     private void EncodeBits()
     {
         if (BitQuantizer is null) return;
-        int slots = SlotCount;
-        Parallel.For(0, (slots + 1023) / 1024, Threads.Options, chunk =>
-        {
-            for (int s = chunk * 1024; s < Math.Min(slots, chunk * 1024 + 1024); s++) WriteBitCode(s, new ReadOnlySpan<float>(Exact(s), Dimension));
-        });
+        Parallel.For(0, SlotCount, Threads.Options, s => WriteBitCode(s, new ReadOnlySpan<float>(Exact(s), Dimension)));
     }
 
     /// <summary>
@@ -75,9 +71,10 @@ public sealed unsafe partial class HnswIndex
         if (BitQuantizer is not { } quantizer) return;
         int slots = SlotCount, groups = quantizer.Groups, codeBytes = quantizer.CodeBytes;
         int codeArea = FastScan.BlockBytes(groups);
-        Parallel.For(0, (slots + 1023) / 1024, Threads.Options, () => new byte[FastScan.BlockSize * codeBytes], (chunk, _, gathered) =>
+        // Ranges of slots, each thread gathering the 32 codes of a block into its own buffer.
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(0, slots, 1024), Threads.Options, () => new byte[FastScan.BlockSize * codeBytes], (range, _, gathered) =>
         {
-            for (int s = chunk * 1024; s < Math.Min(slots, chunk * 1024 + 1024); s++)
+            for (int s = range.Item1; s < range.Item2; s++)
             {
                 int* list = Links(s, 0);
                 int count = Math.Min(Volatile.Read(ref *list), _maxM0);
@@ -213,7 +210,7 @@ public sealed unsafe partial class HnswIndex
         }
         for (int i = 0; i < n; i++)
         {
-            float estimate = factors[n + i] + query.Add + factors[i] * (query.Bias + query.Unit * sums[i]);
+            float estimate = RaBitQuantizer.Estimate(query, new RaBitQuantizer.CodeFactors(factors[i], factors[n + i], factors[2 * n + i]), sums[i]);
             lowers[i] = estimate - margin * factors[2 * n + i];
             if (lowers[i] < limit) mask |= 1u << i;
         }
