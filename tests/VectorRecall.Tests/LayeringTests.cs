@@ -24,6 +24,7 @@ public class LayeringTests
         ["TwoTower", "Tdm", "SemanticIds"],
         ["Serving"],
         ["Server"],
+        ["Cluster"],
         ["Cli"],
     ];
 
@@ -61,7 +62,7 @@ public class LayeringTests
     internal static Dictionary<string, HashSet<string>> Dependencies()
     {
         var result = new Dictionary<string, HashSet<string>>();
-        foreach (var assembly in new[] { typeof(VectorRecall.Numerics.Tensor).Assembly, typeof(VectorRecall.Server.RecallServer).Assembly, typeof(VectorRecall.Cli.Program).Assembly })
+        foreach (var assembly in new[] { typeof(VectorRecall.Numerics.Tensor).Assembly, typeof(VectorRecall.Server.RecallServer).Assembly, typeof(VectorRecall.Cluster.ShardedSearch).Assembly, typeof(VectorRecall.Cli.Program).Assembly })
         {
             using var module = ModuleDefinition.ReadModule(assembly.Location);
             foreach (var type in module.GetTypes())

@@ -247,8 +247,11 @@ public static partial class ServingBundle
         }
     }
 
-    /// <summary>Swaps the finished staging folder in for the target; the old bundle is removed only after the swap.</summary>
-    private static void Replace(string staging, string target)
+    /// <summary>
+    /// Swaps the finished staging folder in for the target; the old one is removed only after the swap. A target that
+    /// holds files but no <paramref name="marker"/> (the manifest that says what the folder is) is not replaced.
+    /// </summary>
+    internal static void Replace(string staging, string target, string marker = ManifestFile)
     {
         if (File.Exists(target)) throw new IOException($"'{target}' is a file, not a bundle folder");
         if (!Directory.Exists(target))
@@ -256,8 +259,8 @@ public static partial class ServingBundle
             Directory.Move(staging, target);
             return;
         }
-        if (!File.Exists(Path.Combine(target, ManifestFile)) && Directory.EnumerateFileSystemEntries(target).Any())
-            throw new IOException($"'{target}' exists and is not a bundle (no {ManifestFile}); refusing to replace it");
+        if (!File.Exists(Path.Combine(target, marker)) && Directory.EnumerateFileSystemEntries(target).Any())
+            throw new IOException($"'{target}' exists and holds no {marker}; refusing to replace it");
         string old = AtomicFile.RetiredName(target);
         Directory.Move(target, old);
         Directory.Move(staging, target);

@@ -1,0 +1,18 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+
+namespace VectorRecall.Cluster;
+
+/// <summary>Where a silo's shard grains find the shard set (a folder every silo sees: a shared volume).</summary>
+public sealed record ShardSetLocation(string Directory);
+
+public static class ShardSiloBuilderExtensions
+{
+    /// <summary>Lets this silo host shard grains of the shard set in <paramref name="directory"/> (written by <c>vrecall shard</c>).</summary>
+    public static ISiloBuilder AddShardSet(this ISiloBuilder silo, string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        silo.Services.AddSingleton(new ShardSetLocation(Path.GetFullPath(directory)));
+        return silo;
+    }
+}
