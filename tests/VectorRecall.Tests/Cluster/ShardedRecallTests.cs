@@ -68,11 +68,54 @@ public sealed class ShardedRecallTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AShardHoldingTheWholeTopKIsAskedAgainAndTheAnswerStaysExact()
+    {
+        // Every item outside shard 0 excluded: shard 0 holds all of the top k, more than its first share.
+        var router = new ShardedSearch(_cluster.Client, _set);
+        using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
+        var elsewhere = Enumerable.Range(0, Model.ItemIds.Length)
+            .Where(r => ShardSet.OwnerOf(Model.ItemIds[r].ToString(System.Globalization.CultureInfo.InvariantCulture), _set.Shards) != 0).ToArray();
+        const int k = 200;
+        var query = Model.ItemVectors.Row(3).ToArray();
+        var ids = new long[k];
+        var scores = new float[k];
+        var merged = await router.SearchAsync(query, k, excludedRows: elsewhere);
+        int n = exact.Search(query, k, ids, scores, SearchOptions.Of(ExcludedIds.Of(elsewhere), 0));
+        Assert.Equal(k, n);
+        Assert.Equal(ids, merged.Rows);
+        Assert.Equal(scores, merged.Scores);
+        Assert.Equal((1L, 1L), router.Counts);
+    }
+
+    [Fact]
+    public void ShardLimitsFollowThePoissonBound()
+    {
+        Assert.Equal(500, ShardedSearch.ShardLimit(500, 1));
+        int six = ShardedSearch.ShardLimit(500, 6);
+        Assert.InRange(six, 100, 125);   // λ = 83.3: about λ + 3.1·√λ
+        Assert.InRange(ShardedSearch.ShardLimit(10, 6), 5, 8);
+        Assert.Equal(1, ShardedSearch.ShardLimit(1, 6));
+        Assert.InRange(ShardedSearch.ShardLimit(100_000, 10), 10_300, 10_400);
+        Assert.True(ShardedSearch.ShardLimit(4, 2) <= 4);
+    }
+
+    [Fact]
+    public void AShardIsAskedAgainOnlyWhenItsWholeAnswerReachedTheTopK()
+    {
+        var merged = new ShardHits([1, 2, 3], [0.9f, 0.8f, 0.7f]);
+        Assert.True(ShardedSearch.MayHoldMore(new ShardHits([1, 3], [0.9f, 0.7f]), 2, merged, 3));
+        Assert.False(ShardedSearch.MayHoldMore(new ShardHits([1, 4], [0.9f, 0.6f]), 2, merged, 3));
+        Assert.False(ShardedSearch.MayHoldMore(new ShardHits([1], [0.9f]), 2, merged, 3));
+        Assert.True(ShardedSearch.MayHoldMore(new ShardHits([1, 2], [0.9f, 0.8f]), 2, new ShardHits([1, 2], [0.9f, 0.8f]), 3));
+        Assert.True(ShardedSearch.MayHoldMore(new ShardHits([5, 6], [0.9f, 0.7f]), 2, new ShardHits([1, 2, 6], [0.9f, 0.8f, 0.7f]), 3));
+    }
+
+    [Fact]
     public void TheMergeKeepsTheBestAndBreaksTiesByTheLowerRow()
     {
         var merged = ShardedSearch.Merge([new ShardHits([5, 9], [0.9f, 0.5f]), new ShardHits([2, 7], [0.9f, 0.7f]), ShardHits.Empty], 3);
         Assert.Equal([2L, 5L, 7L], merged.Rows);
         Assert.Equal([0.9f, 0.9f, 0.7f], merged.Scores);
-        Assert.Equal(4, ShardedSearch.Merge([new ShardHits([1, 2], [1f, 0f]), new ShardHits([3, 4], [2f, 3f])], 10).Count);
+        Assert.Equal([4L, 3L, 1L, 2L], ShardedSearch.Merge([new ShardHits([1, 2], [1f, 0f]), new ShardHits([4, 3], [3f, 2f])], 10).Rows);
     }
 }
