@@ -38,7 +38,7 @@ internal static class ClusterLatency
                 cluster.DeployAsync().GetAwaiter().GetResult();
                 var plain = new ShardedSearch(cluster.Client, set) { PoissonBound = false };
                 using var shard0 = set.LoadShard(0);
-                var grain0 = cluster.Client.GetGrain<IShardGrain>(0, ShardedSearch.ReplicaName);
+                var grain0 = cluster.Client.GetGrain<IShardGrain>(0, ShardedSearch.ReplicaName(0));
                 foreach (int k in new[] { 50, 500 })
                 {
                     var ids = new long[k];
@@ -50,7 +50,7 @@ internal static class ClusterLatency
                     string grain = Time(query, q => grain0.Search(new ShardQuery(q, k)).GetAwaiter().GetResult());
                     string fanOut = Time(query, q => plain.SearchAsync(q, k).GetAwaiter().GetResult());
                     string bounded = Time(query, q => router.SearchAsync(q, k).GetAwaiter().GetResult());
-                    var (asked, again) = router.Counts;
+                    var (asked, again, _) = router.Counts;
                     string merge = Time(Answers(cluster, query, shards, k), a => ShardedSearch.Merge(a, k));
                     string mergeBounded = Time(Answers(cluster, query, shards, limit), a => ShardedSearch.Merge(a, k));
                     Console.WriteLine($"{shards,6} {k,5} {oneIndex,11} {local,13} {grain,13} {fanOut,18} {bounded,17} {merge,16} {mergeBounded,15} {again,8} of {asked * shards}");
@@ -67,7 +67,7 @@ internal static class ClusterLatency
     /// <summary>Each shard's answer for the first 200 queries, asked for <paramref name="limit"/> items.</summary>
     private static List<ShardHits[]> Answers(InProcessTestCluster cluster, float[][] query, int shards, int limit) =>
         query.Take(200).Select(q => Enumerable.Range(0, shards)
-            .Select(s => cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName).Search(new ShardQuery(q, limit)).GetAwaiter().GetResult()).ToArray()).ToList();
+            .Select(s => cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(0)).Search(new ShardQuery(q, limit)).GetAwaiter().GetResult()).ToArray()).ToList();
 
     /// <summary>p50 / p99 of <paramref name="work"/> over the items, after one warm-up pass.</summary>
     private static string Time<T>(IReadOnlyList<T> items, Action<T> work)

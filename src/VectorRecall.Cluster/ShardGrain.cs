@@ -8,7 +8,8 @@ namespace VectorRecall.Cluster;
 /// size and checksum checked first); deactivation frees it. A query of the wrong width or a non-positive k is refused
 /// with an <see cref="ArgumentException"/>, which reaches the caller.
 /// </summary>
-internal sealed class ShardGrain(ShardSetLocation location) : Grain, IShardGrain
+[ReplicaPlacement]
+internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails silo) : Grain, IShardGrain
 {
     private IVectorIndex? _index;
 
@@ -26,6 +27,12 @@ internal sealed class ShardGrain(ShardSetLocation location) : Grain, IShardGrain
         _index?.Dispose();
         _index = null;
         return Task.CompletedTask;
+    }
+
+    public Task<ShardStatus> Status()
+    {
+        long shard = this.GetPrimaryKeyLong(out string? replica);
+        return Task.FromResult(new ShardStatus((int)shard, replica ?? "", silo.SiloAddress.ToString(), _index?.Count ?? 0));
     }
 
     public Task<ShardHits> Search(ShardQuery query)

@@ -14,3 +14,7 @@ public sealed record ShardHits([property: Id(0)] long[] Rows, [property: Id(1)] 
     public static readonly ShardHits Empty = new([], []);
     public int Count => Rows.Length;
 }
+
+/// <summary>A replica's identity and place: its shard, replica name, the silo hosting it and the items it serves.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardStatus([property: Id(0)] int Shard, [property: Id(1)] string Replica, [property: Id(2)] string Silo, [property: Id(3)] int Items);

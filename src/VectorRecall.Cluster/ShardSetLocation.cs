@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Hosting;
 
 namespace VectorRecall.Cluster;
 
@@ -8,11 +7,15 @@ public sealed record ShardSetLocation(string Directory);
 
 public static class ShardSiloBuilderExtensions
 {
-    /// <summary>Lets this silo host shard grains of the shard set in <paramref name="directory"/> (written by <c>vrecall shard</c>).</summary>
+    /// <summary>
+    /// Lets this silo host shard grains of the shard set in <paramref name="directory"/> (written by <c>vrecall shard</c>),
+    /// their replicas placed on distinct silos (<see cref="ReplicaPlacement"/>).
+    /// </summary>
     public static ISiloBuilder AddShardSet(this ISiloBuilder silo, string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         silo.Services.AddSingleton(new ShardSetLocation(Path.GetFullPath(directory)));
+        silo.AddPlacementDirector<ReplicaPlacement, ReplicaPlacementDirector>();
         return silo;
     }
 }

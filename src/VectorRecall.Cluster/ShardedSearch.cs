@@ -9,46 +9,93 @@ namespace VectorRecall.Cluster;
 /// row as a single index breaks them. A shard whose whole answer made it into the merged top k may hold more of it, so
 /// it is asked again for the full k before the final merge: the result is what asking every shard for k would give,
 /// and a set of exact (flat) shards returns exactly what one exact index over all items returns.
+/// A shard has <see cref="Replicas"/> replicas (grains on distinct silos); queries take turns among them, and a replica
+/// that fails or does not answer within <see cref="ReplicaDeadline"/> is replaced by the next. When none answers, the
+/// search throws <see cref="ShardUnavailableException"/>, or with <c>allowPartial</c> answers from the other shards and
+/// names the missing one.
 /// </summary>
 public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
 {
-    /// <summary>The key extension of a shard's first replica.</summary>
-    public const string ReplicaName = "r0";
-
     /// <summary>The chance that a shard holds more of the top k than it is first asked for (and is asked again).</summary>
     public const double MissRate = 1e-3;
 
-    private long _queries, _fallbacks;
+    private long _queries, _fallbacks, _failovers;
 
     public ShardSet Set => set;
 
     /// <summary>Whether shards are first asked for their Poisson share of k (true, the default) or for k itself.</summary>
     public bool PoissonBound { get; init; } = true;
 
-    /// <summary>Queries answered, and shards asked a second time for the full k (how often the bound fell short).</summary>
-    public (long Queries, long Fallbacks) Counts => (Interlocked.Read(ref _queries), Interlocked.Read(ref _fallbacks));
+    /// <summary>Replicas of each shard the cluster runs (keys <see cref="ReplicaName"/>(0 .. Replicas − 1)).</summary>
+    public int Replicas { get; init; } = 1;
 
-    /// <summary>The best <paramref name="k"/> items over all shards for <paramref name="vector"/>, leaving out <paramref name="excludedRows"/>.</summary>
-    public async Task<ShardHits> SearchAsync(float[] vector, int k, int ef = 0, int[]? excludedRows = null)
+    /// <summary>How long one replica may take before the next is asked.</summary>
+    public TimeSpan ReplicaDeadline { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Queries answered, shards asked a second time for the full k (how often the bound fell short), and replicas given up on.</summary>
+    public (long Queries, long Fallbacks, long Failovers) Counts => (Interlocked.Read(ref _queries), Interlocked.Read(ref _fallbacks), Interlocked.Read(ref _failovers));
+
+    /// <summary>The grain key extension of replica <paramref name="replica"/>.</summary>
+    public static string ReplicaName(int replica) => $"r{replica}";
+
+    /// <summary>The replica number a key extension names (0 for none or a malformed one).</summary>
+    internal static int ReplicaOf(string? extension) =>
+        extension is ['r', .. var digits] && int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int r) ? r : 0;
+
+    /// <summary>
+    /// The best <paramref name="k"/> items over all shards for <paramref name="vector"/>, leaving out <paramref name="excludedRows"/>.
+    /// With <paramref name="allowPartial"/>, shards without a live replica are left out and named instead of failing the search.
+    /// </summary>
+    public async Task<ClusterRecall> SearchAsync(float[] vector, int k, int ef = 0, int[]? excludedRows = null, bool allowPartial = false)
     {
         ArgumentNullException.ThrowIfNull(vector);
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), $"k must be at least 1, got {k}");
-        Interlocked.Increment(ref _queries);
+        if (Replicas < 1) throw new InvalidOperationException($"Replicas must be at least 1, got {Replicas}");
+        long number = Interlocked.Increment(ref _queries);
         int limit = PoissonBound ? ShardLimit(k, set.Shards) : k;
         var first = new ShardQuery(vector, limit, ef, excludedRows);
-        var answers = await Task.WhenAll(Enumerable.Range(0, set.Shards).Select(s => Shard(s).Search(first)));
+        var missing = new bool[set.Shards];
+        var answers = await Task.WhenAll(Enumerable.Range(0, set.Shards).Select(s => Ask(s, first, number, allowPartial, missing)));
         var merged = Merge(answers, k);
-        if (limit == k) return merged;
-        var again = Enumerable.Range(0, set.Shards).Where(s => MayHoldMore(answers[s], limit, merged, k)).ToArray();
-        if (again.Length == 0) return merged;
-        Interlocked.Add(ref _fallbacks, again.Length);
-        var full = first with { K = k };
-        var more = await Task.WhenAll(again.Select(s => Shard(s).Search(full)));
-        for (int i = 0; i < again.Length; i++) answers[again[i]] = more[i];
-        return Merge(answers, k);
+        if (limit < k)
+        {
+            var again = Enumerable.Range(0, set.Shards).Where(s => !missing[s] && MayHoldMore(answers[s], limit, merged, k)).ToArray();
+            if (again.Length > 0)
+            {
+                Interlocked.Add(ref _fallbacks, again.Length);
+                var full = first with { K = k };
+                var more = await Task.WhenAll(again.Select(s => Ask(s, full, number, allowPartial, missing)));
+                for (int i = 0; i < again.Length; i++) answers[again[i]] = more[i];
+                merged = Merge(answers, k);
+            }
+        }
+        return new ClusterRecall(merged.Rows, merged.Scores, Enumerable.Range(0, set.Shards).Where(s => missing[s]).ToArray());
     }
 
-    private IShardGrain Shard(int shard) => grains.GetGrain<IShardGrain>(shard, ReplicaName);
+    /// <summary>
+    /// One shard's answer from its replicas in turn, starting from the query's own (queries rotate over them): a replica
+    /// that throws (other than refusing the query) or misses its deadline hands over to the next.
+    /// </summary>
+    private async Task<ShardHits> Ask(int shard, ShardQuery query, long number, bool allowPartial, bool[] missing)
+    {
+        Exception? last = null;
+        for (int i = 0; i < Replicas; i++)
+        {
+            int replica = (int)((number + shard + i) % Replicas);
+            try
+            {
+                return await grains.GetGrain<IShardGrain>(shard, ReplicaName(replica)).Search(query).WaitAsync(ReplicaDeadline);
+            }
+            catch (Exception e) when (e is not ArgumentException)
+            {
+                last = e;
+                Interlocked.Increment(ref _failovers);
+            }
+        }
+        if (!allowPartial) throw new ShardUnavailableException(shard, Replicas, last);
+        missing[shard] = true;
+        return ShardHits.Empty;
+    }
 
     /// <summary>
     /// How many items to ask each of <paramref name="shards"/> shards for when the query wants <paramref name="k"/>: the

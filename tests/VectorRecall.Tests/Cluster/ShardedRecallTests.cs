@@ -84,7 +84,7 @@ public sealed class ShardedRecallTests : IAsyncLifetime
         Assert.Equal(k, n);
         Assert.Equal(ids, merged.Rows);
         Assert.Equal(scores, merged.Scores);
-        Assert.Equal((1L, 1L), router.Counts);
+        Assert.Equal((1L, 1L, 0L), router.Counts);
     }
 
     [Fact]
