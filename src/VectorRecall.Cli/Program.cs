@@ -26,6 +26,7 @@ public static class Program
         root.Add(serve);
         root.Add(BundleCommand.Create());
         root.Add(ShardCommand.Create());
+        root.Add(ClusterCommand.Create());
         // The one thread setting, on every command: all parallel work reads Threads.Count.
         var threads = new Option<int>("--threads") { Description = "threads for all parallel work: training, index builds, batch search (0: all cores)", Recursive = true, DefaultValueFactory = _ => 0 };
         root.Add(threads);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using VectorRecall.IO;
+using VectorRecall.Retrieval;
 
 namespace VectorRecall.Server;
 
@@ -17,14 +18,17 @@ public sealed class BundleHost : IDisposable
     private readonly string _path;
     private readonly ILogger _log;
     private readonly SemaphoreSlim _reloading = new(1, 1);
+    private readonly Func<IRetriever>? _searchWith;
     private LoadedBundle _current;
     private long _reloadsSucceeded, _reloadsFailed;
 
-    public BundleHost(string path, ILogger log)
+    /// <summary>Serves the bundle in <paramref name="path"/>; with <paramref name="searchWith"/>, searched by the retrievers it makes (see <see cref="LoadedBundle.Load"/>).</summary>
+    public BundleHost(string path, ILogger log, Func<IRetriever>? searchWith = null)
     {
         _path = path;
         _log = log;
-        _current = LoadedBundle.Load(path);
+        _searchWith = searchWith;
+        _current = LoadedBundle.Load(path, searchWith);
     }
 
     public string BundlePath => _path;
@@ -57,7 +61,7 @@ public sealed class BundleHost : IDisposable
             LoadedBundle fresh;
             try
             {
-                fresh = await Task.Run(() => LoadedBundle.Load(_path), token);
+                fresh = await Task.Run(() => LoadedBundle.Load(_path, _searchWith), token);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -31,16 +31,20 @@ public sealed class LoadedBundle
     public long BytesOnDisk { get; }
     public DateTime LoadedUtc { get; }
 
-    /// <summary>Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot.</summary>
-    public static LoadedBundle Load(string directory)
+    /// <summary>
+    /// Loads and verifies the bundle in <paramref name="directory"/>; throws with the file and reason when it cannot. With
+    /// <paramref name="searchWith"/>, the bundle's users are searched by the retriever it makes (a shard cluster's) instead of the bundle's index.
+    /// </summary>
+    public static LoadedBundle Load(string directory, Func<IRetriever>? searchWith = null)
     {
         string manifestPath = Path.Combine(directory, ServingBundle.ManifestFile);
         if (!File.Exists(manifestPath)) throw new FileFormatException(manifestPath, "missing: this folder is not a serving bundle");
         byte[] manifest = ServingBundle.ReadManifestBytes(manifestPath);
         string created = JsonFields.OptionalString(JsonFields.ParseObject(manifest, manifestPath), "created_utc", manifestPath) ?? "";
-        var service = RecallService.FromBundle(directory);
+        var service = searchWith is null ? RecallService.FromBundle(directory) : RecallService.FromBundle(directory, searchWith());
         long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
-        WarmUp(service);
+        // A retriever of another process may not be reachable yet (a silo still starting): only a bundle's own index is warmed.
+        if (searchWith is null) WarmUp(service);
         return new LoadedBundle(service, VersionOf(manifest), created, bytes);
     }
 

@@ -58,7 +58,13 @@ public sealed class RecallServer
     /// Builds the web application and loads the bundle (throwing with the file and reason if it cannot);
     /// start it with <c>RunAsync</c> or <c>StartAsync</c>.
     /// </summary>
-    public static (WebApplication App, RecallServer Server) Build(ServerOptions options, Action<ILoggingBuilder>? logging = null)
+    public static (WebApplication App, RecallServer Server) Build(ServerOptions options, Action<ILoggingBuilder>? logging = null) => Build(options, logging, null);
+
+    /// <summary>
+    /// As <see cref="Build(ServerOptions, Action{ILoggingBuilder}?)"/>, for a front end of a larger host: <paramref name="hosting"/>
+    /// adds to the web host before it is built (an Orleans silo) and may give the retriever that searches for the bundle's users.
+    /// </summary>
+    public static (WebApplication App, RecallServer Server) Build(ServerOptions options, Action<ILoggingBuilder>? logging, ServerHosting? hosting)
     {
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -84,7 +90,9 @@ public sealed class RecallServer
             k.Limits.RequestHeadersTimeout = options.RequestTimeout;
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, sp.GetRequiredService<ILogger<BundleHost>>()));
+        hosting?.ConfigureHost?.Invoke(builder);
+        builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, sp.GetRequiredService<ILogger<BundleHost>>(),
+            hosting?.SearchWith is { } searchWith ? () => searchWith(sp) : null));
         if (options.Watch)
             builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
 
@@ -139,6 +147,12 @@ public sealed class RecallServer
         {
             string message = e.StatusCode == 413 ? $"the body is over the {_options.MaxBodyBytes}-byte limit" : e.Message;
             await HttpJson.WriteErrorAsync(ctx, e.StatusCode, "body", message);
+        }
+        catch (RetrieverUnavailableException e) when (!ctx.Response.HasStarted)
+        {
+            // A part of the search is down (a shard with no live replica): the request may succeed on a retry.
+            ctx.Response.Headers.RetryAfter = "1";
+            await HttpJson.WriteErrorAsync(ctx, 503, "", e.Message);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {

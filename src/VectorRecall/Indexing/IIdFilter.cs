@@ -27,5 +27,8 @@ public sealed class ExcludedIds(int capacity = 0) : IIdFilter
         return excluded;
     }
     public void Add(long id) => _excluded.Add(id);
+
+    /// <summary>The refused ids (for a search that ships its filter to other processes).</summary>
+    public IReadOnlyCollection<long> Ids => _excluded;
     public bool Allows(long id) => !_excluded.Contains(id);
 }

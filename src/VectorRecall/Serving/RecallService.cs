@@ -56,6 +56,16 @@ public sealed class RecallService : IDisposable
     public static RecallService FromBundle(string directory) => new(directory, ServingBundle.Open(directory));
 
     /// <summary>
+    /// Serves a two-tower or sequence bundle's users through <paramref name="retriever"/> instead of the bundle's own index
+    /// (which is not loaded): a retriever over the same item rows, such as a shard cluster's. The service disposes it.
+    /// </summary>
+    public static RecallService FromBundle(string directory, IRetriever retriever)
+    {
+        ArgumentNullException.ThrowIfNull(retriever);
+        return new(directory, ServingBundle.Open(directory, retriever));
+    }
+
+    /// <summary>
     /// The <paramref name="topK"/> items for one user. <paramref name="userFeatures"/> may be empty for a
     /// known user (its stored profile is used); <paramref name="excludeSeen"/> leaves out the items the
     /// user already interacted with.

@@ -82,16 +82,22 @@ public static partial class ServingBundle
     /// <summary>
     /// Loads and verifies a bundle of any kind; errors name the file and what is wrong with it.
     /// </summary>
-    internal static BundleParts Open(string directory)
+    /// <remarks>
+    /// With <paramref name="searchWith"/> (a two-tower or sequence bundle only), the users are encoded from the bundle but
+    /// searched by that retriever (a shard cluster's, over the same item rows) and the bundle's own index is not loaded.
+    /// </remarks>
+    internal static BundleParts Open(string directory, IRetriever? searchWith = null)
     {
         var manifest = ReadManifest(directory);
         string manifestPath = Path.Combine(directory, ManifestFile);
         var kind = KindOf(manifest, manifestPath);
+        if (searchWith is not null && kind is not (BundleKind.TwoTower or BundleKind.Sequence))
+            throw new ArgumentException($"{directory} is a {KindName(kind)} bundle; only two_tower and sequence bundles are searched by another retriever");
         var (encoder, common, retriever) = kind switch
         {
             BundleKind.Tdm => OpenTdm(directory, manifest),
-            BundleKind.Sequence => With(OpenSequenceEncoder(directory, manifest), OpenIndex(directory)),
-            BundleKind.TwoTower => With(OpenTowerEncoder(directory, manifest), OpenIndex(directory)),
+            BundleKind.Sequence => With(OpenSequenceEncoder(directory, manifest), searchWith ?? OpenIndex(directory)),
+            BundleKind.TwoTower => With(OpenTowerEncoder(directory, manifest), searchWith ?? OpenIndex(directory)),
             _ => With(OpenTowerEncoder(directory, manifest), OpenSemanticIds(directory, manifest)),
         };
         try

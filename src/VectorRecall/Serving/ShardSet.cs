@@ -33,11 +33,12 @@ public sealed class ShardSet
     private readonly long[] _bytes;
     private readonly string[] _crc;
 
-    private ShardSet(string directory, int shards, int items, long[] bytes, string[] crc)
+    private ShardSet(string directory, int shards, int items, int dimension, long[] bytes, string[] crc)
     {
         Directory = directory;
         Shards = shards;
         Items = items;
+        Dimension = dimension;
         _bytes = bytes;
         _crc = crc;
     }
@@ -50,6 +51,9 @@ public sealed class ShardSet
 
     /// <summary>Items over all shards (the bundle's item count).</summary>
     public int Items { get; }
+
+    /// <summary>Width of the item vectors (and of the user vectors that search them).</summary>
+    public int Dimension { get; }
 
     /// <summary>The copy of the source bundle (user encoder, users, item ids).</summary>
     public string BundlePath => Path.Combine(Directory, BundleFolder);
@@ -118,6 +122,7 @@ public sealed class ShardSet
                 ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
                 ["shards"] = shards,
                 ["items"] = itemIds.Count,
+                ["dimension"] = source.Dimension,
                 ["owner"] = OwnerScheme,
                 ["index_type"] = source.GetType().Name,
                 ["files"] = files,
@@ -170,6 +175,7 @@ public sealed class ShardSet
         if (version != Version) throw new FileFormatException(path, $"field 'version' is {version}; this build reads shard set version {Version}");
         int shards = (int)JsonFields.Int64(m, "shards", path, 1, MaxShards);
         int items = (int)JsonFields.Int64(m, "items", path, 0, int.MaxValue);
+        int dimension = (int)JsonFields.Int64(m, "dimension", path, 1, IndexFile.MaxDimension);
         string owner = JsonFields.String(m, "owner", path);
         if (owner != OwnerScheme) throw new FileFormatException(path, $"field 'owner' is '{Excerpt.Of(owner)}'; this build places items by '{OwnerScheme}'");
         var files = JsonFields.Object(m, "files", path);
@@ -186,7 +192,7 @@ public sealed class ShardSet
             total += JsonFields.Int64(entry, "items", path, 0, int.MaxValue, prefix: $"files.{name}");
         }
         if (total != items) throw new FileFormatException(path, $"its shards hold {total} items together, field 'items' says {items}");
-        return new ShardSet(Path.GetFullPath(directory), shards, items, bytes, crc);
+        return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, bytes, crc);
     }
 
     /// <summary>Loads shard <paramref name="shard"/>'s index after checking its file's size and checksum against the manifest.</summary>

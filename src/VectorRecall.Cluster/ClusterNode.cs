@@ -1,0 +1,48 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using VectorRecall.Serving;
+using VectorRecall.Server;
+
+namespace VectorRecall.Cluster;
+
+/// <summary>
+/// Builds one cluster node: the recall server's routes (as <c>vrecall serve</c>) over the shard set's bundle, its users
+/// encoded here and searched across all shards (<see cref="ShardedRetriever"/>), and an Orleans silo in the same process
+/// hosting this node's share of the shard replicas.
+/// </summary>
+public static class ClusterNode
+{
+    public static (WebApplication App, RecallServer Server) Build(ServerOptions server, ClusterNodeOptions cluster, Action<ILoggingBuilder>? logging = null)
+    {
+        cluster.Validate();
+        var set = ShardSet.Open(cluster.ShardSetPath);
+        // Orleans reports every membership change and connection at Information; keep its warnings, as for ASP.NET Core.
+        return RecallServer.Build(server with { BundlePath = set.BundlePath }, l => { l.AddFilter("Orleans", LogLevel.Warning); logging?.Invoke(l); }, new ServerHosting
+        {
+            ConfigureHost = builder => builder.UseOrleans(silo =>
+            {
+                if (cluster.Redis is { } redis)
+                {
+                    silo.UseRedisClustering(redis);
+                    silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
+                    silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
+                }
+                else
+                {
+                    var primary = new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort == 0 ? cluster.SiloPort : cluster.PrimarySiloPort);
+                    silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
+                }
+                silo.AddShardSet(set.Directory);
+            }),
+            SearchWith = services => new ShardedRetriever(new ShardedSearch(services.GetRequiredService<IGrainFactory>(), set)
+            {
+                Replicas = cluster.Replicas,
+                ReplicaDeadline = cluster.ReplicaDeadline,
+            }),
+        });
+    }
+}

@@ -1,0 +1,56 @@
+using VectorRecall.Indexing;
+using VectorRecall.Retrieval;
+
+namespace VectorRecall.Cluster;
+
+/// <summary>
+/// A shard cluster as an <see cref="IRetriever"/>, so that a <see cref="Serving.RecallService"/> (and the HTTP server over
+/// it) encodes users from the shard set's bundle and searches every shard: <c>RecallService.FromBundle(set.BundlePath,
+/// new ShardedRetriever(search))</c>. Seen-item filters travel to the shards as item rows, so only
+/// <see cref="ExcludedIds"/> filters are taken. A shard with no live replica throws <see cref="ShardUnavailableException"/>.
+/// </summary>
+public sealed class ShardedRetriever(ShardedSearch search) : IRetriever
+{
+    public string Name => "sharded";
+    public int Dimension => search.Set.Dimension;
+    public int ItemCount => search.Set.Items;
+
+    public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
+    {
+        // The caller is synchronous (IRetriever); the fan-out runs on the thread pool meanwhile.
+        var answer = search.SearchAsync(query.ToArray(), k, options?.Ef ?? 0, RowsOf(options?.Filter)).GetAwaiter().GetResult();
+        answer.Rows.CopyTo(ids);
+        answer.Scores.CopyTo(scores);
+        return answer.Rows.Length;
+    }
+
+    public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
+    {
+        int dim = Dimension;
+        if (dim == 0 || queries.Length % dim != 0) throw new ArgumentException($"{queries.Length} floats are no rows of {dim}");
+        int n = queries.Length / dim;
+        var calls = new Task<ClusterRecall>[n];
+        for (int q = 0; q < n; q++)
+            calls[q] = search.SearchAsync(queries.Slice(q * dim, dim).ToArray(), k, options?[q]?.Ef ?? 0, RowsOf(options?[q]?.Filter));
+        var answers = Task.WhenAll(calls).GetAwaiter().GetResult();
+        for (int q = 0; q < n; q++)
+        {
+            var a = answers[q];
+            a.Rows.CopyTo(ids.Slice(q * k, k));
+            a.Scores.CopyTo(scores.Slice(q * k, k));
+            ids.Slice(q * k + a.Rows.Length, k - a.Rows.Length).Fill(-1);
+            scores.Slice(q * k + a.Rows.Length, k - a.Rows.Length).Fill(float.NaN);
+            counts[q] = a.Rows.Length;
+        }
+    }
+
+    private static int[]? RowsOf(IIdFilter? filter) => filter switch
+    {
+        null => null,
+        ExcludedIds excluded => excluded.Ids.Select(id => (int)id).ToArray(),
+        _ => throw new NotSupportedException($"a sharded search sends its filter to the shards as item rows: give an {nameof(ExcludedIds)}, not a {filter.GetType().Name}"),
+    };
+
+    /// <summary>The cluster is shared; there is nothing of its own to free.</summary>
+    public void Dispose() { }
+}
