@@ -16,12 +16,16 @@ namespace VectorRecall.Cluster;
 /// </summary>
 public static class ClusterNode
 {
+    /// <remarks>
+    /// The shard set is opened when the bundle is loaded, not here: with <see cref="ServerOptions.Watch"/> a node started
+    /// before the set is published waits for it (not ready), as <c>vrecall serve</c> waits for a bundle.
+    /// </remarks>
     public static (WebApplication App, RecallServer Server) Build(ServerOptions server, ClusterNodeOptions cluster, Action<ILoggingBuilder>? logging = null)
     {
         cluster.Validate();
-        var set = ShardSet.Open(cluster.ShardSetPath);
+        string store = Path.GetFullPath(cluster.ShardSetPath);
         // Orleans reports every membership change and connection at Information; keep its warnings, as for ASP.NET Core.
-        return RecallServer.Build(server with { BundlePath = set.BundlePath }, l => { l.AddFilter("Orleans", LogLevel.Warning); logging?.Invoke(l); }, new ServerHosting
+        return RecallServer.Build(server with { BundlePath = Path.Combine(store, ShardSet.BundleFolder) }, l => { l.AddFilter("Orleans", LogLevel.Warning); logging?.Invoke(l); }, new ServerHosting
         {
             ConfigureHost = builder => builder.UseOrleans(silo =>
             {
@@ -36,9 +40,9 @@ public static class ClusterNode
                     var primary = new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort == 0 ? cluster.SiloPort : cluster.PrimarySiloPort);
                     silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
                 }
-                silo.AddShardSet(set.Directory);
+                silo.AddShardSet(store);
             }),
-            SearchWith = services => new ShardedRetriever(new ShardedSearch(services.GetRequiredService<IGrainFactory>(), set)
+            SearchWith = services => new ShardedRetriever(new ShardedSearch(services.GetRequiredService<IGrainFactory>(), ShardSet.Open(store))
             {
                 Replicas = cluster.Replicas,
                 ReplicaDeadline = cluster.ReplicaDeadline,

@@ -20,14 +20,14 @@ internal sealed class BundleWatcher(BundleHost host, TimeSpan interval, ILogger<
             try
             {
                 var onDisk = LoadedBundle.ReadVersion(host.BundlePath);
-                if (onDisk is null || onDisk == host.Current.Version || onDisk == failed) continue;
+                if (onDisk is null || onDisk == host.Current?.Version || onDisk == failed) continue;
                 var outcome = await host.ReloadAsync(stoppingToken);
                 failed = outcome.Succeeded ? null : onDisk;
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Whatever a published bundle holds, the server keeps serving the one it has: an escaping exception would stop the host.
-                log.LogError("Watching {Path} failed; still serving {Version}: {Error}", host.BundlePath, host.Current.Version, e.Message);
+                log.LogError("Watching {Path} failed; still serving {Version}: {Error}", host.BundlePath, host.Current?.Version ?? "nothing", e.Message);
             }
         }
     }

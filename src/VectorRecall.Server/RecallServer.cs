@@ -91,8 +91,9 @@ public sealed class RecallServer
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         hosting?.ConfigureHost?.Invoke(builder);
+        // Watching, a server may start before any bundle is published (a Kubernetes pod beside the training job): it waits, not ready.
         builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, sp.GetRequiredService<ILogger<BundleHost>>(),
-            hosting?.SearchWith is { } searchWith ? () => searchWith(sp) : null));
+            hosting?.SearchWith is { } searchWith ? () => searchWith(sp) : null, waitForBundle: options.Watch));
         if (options.Watch)
             builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
 
@@ -175,6 +176,12 @@ public sealed class RecallServer
     {
         if (_lifetime.ApplicationStopping.IsCancellationRequested)
             return HttpJson.WriteAsync(ctx, 503, 0, static (w, _) => w.WriteString("status", "stopping"));
+        if (_host.Current is null)
+            return HttpJson.WriteAsync(ctx, 503, _host.LastReloadError, static (w, error) =>
+            {
+                w.WriteString("status", "waiting for bundle");
+                if (error is not null) w.WriteString("last_reload_error", error);
+            });
         return HttpJson.WriteAsync(ctx, 200, (bundle: _host.Current, lastError: _host.LastReloadError), static (w, s) =>
         {
             w.WriteString("status", "ready");
@@ -300,7 +307,7 @@ public sealed class RecallServer
             }
             w.WriteString("previous_version", s.outcome.PreviousVersion);
             w.WriteString("model_version", s.outcome.CurrentVersion);
-            w.WriteNumber("items", s.current.Service.ItemCount);
+            w.WriteNumber("items", s.current?.Service.ItemCount ?? 0);
             w.WriteNumber("load_ms", Math.Round(s.outcome.LoadMs, 1));
         });
     }

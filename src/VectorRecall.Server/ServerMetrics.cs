@@ -78,14 +78,16 @@ public sealed class ServerMetrics
         }
         Gauge(s, "vrecall_http_requests_in_flight", "Requests being answered now.", Interlocked.Read(ref _inFlight));
 
-        var bundle = host.Current;
-        s.AppendLine("# HELP vrecall_bundle_info The bundle being served (value 1).");
-        s.AppendLine("# TYPE vrecall_bundle_info gauge");
-        s.Append(inv, $"vrecall_bundle_info{{version=\"{bundle.Version}\",created_utc=\"{bundle.CreatedUtc}\"}} 1\n");
-        Gauge(s, "vrecall_index_items", "Items in the served index.", bundle.Service.ItemCount);
-        Gauge(s, "vrecall_bundle_users", "Users the served bundle knows.", bundle.Service.UserCount);
-        Gauge(s, "vrecall_bundle_size_bytes", "Size of the served bundle's files on disk.", bundle.BytesOnDisk);
-        Gauge(s, "vrecall_bundle_loaded_timestamp_seconds", "When the served bundle was loaded (Unix time).", new DateTimeOffset(bundle.LoadedUtc).ToUnixTimeSeconds());
+        if (host.Current is { } bundle)
+        {
+            s.AppendLine("# HELP vrecall_bundle_info The bundle being served (value 1).");
+            s.AppendLine("# TYPE vrecall_bundle_info gauge");
+            s.Append(inv, $"vrecall_bundle_info{{version=\"{bundle.Version}\",created_utc=\"{bundle.CreatedUtc}\"}} 1\n");
+            Gauge(s, "vrecall_index_items", "Items in the served index.", bundle.Service.ItemCount);
+            Gauge(s, "vrecall_bundle_users", "Users the served bundle knows.", bundle.Service.UserCount);
+            Gauge(s, "vrecall_bundle_size_bytes", "Size of the served bundle's files on disk.", bundle.BytesOnDisk);
+            Gauge(s, "vrecall_bundle_loaded_timestamp_seconds", "When the served bundle was loaded (Unix time).", new DateTimeOffset(bundle.LoadedUtc).ToUnixTimeSeconds());
+        }
         s.AppendLine("# HELP vrecall_reloads_total Bundle reloads, by result.");
         s.AppendLine("# TYPE vrecall_reloads_total counter");
         s.Append(inv, $"vrecall_reloads_total{{result=\"ok\"}} {host.ReloadsSucceeded}\n");

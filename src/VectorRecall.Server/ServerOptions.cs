@@ -20,7 +20,7 @@ public sealed record ServerOptions
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Null turns the admin endpoints off.</summary>
     public string? AdminToken { get; init; }
-    /// <summary>Reload when the bundle's manifest changes on disk.</summary>
+    /// <summary>Reload when the bundle's manifest changes on disk; watching, a server also starts without a loadable bundle and waits for one (not ready until then).</summary>
     public bool Watch { get; init; }
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Width of every search: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is always used).</summary>

@@ -42,8 +42,8 @@ internal static class ClusterCommand
                 ServiceId = r.GetValue(cluster)!,
             };
             node.Validate();
-            var set = VectorRecall.Serving.ShardSet.Open(node.ShardSetPath);
-            return ServeCommand.RunAsync(flags.ToOptions(r, set.BundlePath), options => ClusterNode.Build(options, node));
+            string bundle = Path.Combine(node.ShardSetPath, VectorRecall.Serving.ShardSet.BundleFolder);
+            return ServeCommand.RunAsync(flags.ToOptions(r, bundle), options => ClusterNode.Build(options, node));
         }));
         return command;
     }

@@ -28,8 +28,11 @@ internal static class ServeCommand
         await using (app)
         {
             await app.StartAsync();
-            var b = server.Host.Current;
-            AnsiConsole.MarkupLineInterpolated($"Serving version {b.Version} ({b.Service.ItemCount:N0} items, {b.Service.UserCount:N0} users, {b.BytesOnDisk / 1048576.0:F1} MiB on disk); admin endpoints {(options.AdminToken is { Length: > 0 } ? "on" : $"off (set {ServerOptions.AdminTokenVariable})")}; watching {(options.Watch ? "on" : "off")}");
+            string admin = options.AdminToken is { Length: > 0 } ? "on" : $"off (set {ServerOptions.AdminTokenVariable})";
+            if (server.Host.Current is { } b)
+                AnsiConsole.MarkupLineInterpolated($"Serving version {b.Version} ({b.Service.ItemCount:N0} items, {b.Service.UserCount:N0} users, {b.BytesOnDisk / 1048576.0:F1} MiB on disk); admin endpoints {admin}; watching {(options.Watch ? "on" : "off")}");
+            else
+                AnsiConsole.MarkupLineInterpolated($"Waiting for a bundle at {Path.GetFullPath(options.BundlePath)} ({server.Host.LastReloadError}); not ready until one loads; admin endpoints {admin}");
             // One plain line for scripts and tests to find the bound port (port 0 picks a free one).
             foreach (var address in RecallServer.Addresses(app)) Console.WriteLine($"listening on {address}");
             await app.WaitForShutdownAsync();

@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using VectorRecall.Server;
 
 namespace VectorRecall.Tests.Server;
 
@@ -9,6 +11,51 @@ namespace VectorRecall.Tests.Server;
 public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
 {
     private static async Task<string> VersionOf(TestServer s) => (string)(await s.Get("/readyz"))["model_version"]!;
+
+    [Fact]
+    public async Task AWatchingServerStartedBeforeAnyBundleWaitsNotReadyThenServesWhatIsPublished()
+    {
+        using var dir = new TempDir();
+        string bundle = dir.File("bundles/current");
+        var options = new ServerOptions { BundlePath = bundle, Urls = "http://127.0.0.1:0", Watch = true, WatchInterval = TimeSpan.FromMilliseconds(100) };
+        var (app, server) = RecallServer.Build(options, logging => logging.ClearProviders());
+        await using (app)
+        {
+            await app.StartAsync();
+            using var client = new HttpClient { BaseAddress = new Uri(RecallServer.Addresses(app)[0]) };
+            Assert.Null(server.Host.Current);
+            using (var ready = await client.GetAsync("/readyz"))
+            {
+                Assert.Equal(503, (int)ready.StatusCode);
+                var body = await TestServer.JsonOf(ready);
+                Assert.Equal("waiting for bundle", (string)body["status"]!);
+                Assert.DoesNotContain(dir.Path, body.ToJsonString());
+            }
+            Assert.Equal(200, (int)(await client.GetAsync("/healthz")).StatusCode);
+            Assert.Equal(200, (int)(await client.GetAsync("/metrics")).StatusCode);
+            using (var recall = await client.PostAsync("/v1/recall", new StringContent("""{"user_id": 1, "top_k": 5}""", System.Text.Encoding.UTF8, "application/json")))
+            {
+                Assert.Equal(503, (int)recall.StatusCode);
+                Assert.Equal("bundle", (string)(await TestServer.JsonOf(recall))["field"]!);
+            }
+            Directory.CreateDirectory(dir.File("bundles"));
+            f.Republish(bundle);
+            var clock = Stopwatch.StartNew();
+            while (server.Host.Current is null && clock.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(50);
+            using var answer = await client.PostAsync("/v1/recall", new StringContent("""{"user_id": 1, "top_k": 5}""", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(200, (int)answer.StatusCode);
+            Assert.Equal(200, (int)(await client.GetAsync("/readyz")).StatusCode);
+            await app.StopAsync();
+        }
+    }
+
+    [Fact]
+    public void WithoutWatchingAMissingBundleStillFailsTheStart()
+    {
+        using var dir = new TempDir();
+        var options = new ServerOptions { BundlePath = dir.File("none"), Urls = "http://127.0.0.1:0" };
+        Assert.ThrowsAny<IOException>(() => RecallServer.Build(options, logging => logging.ClearProviders()));
+    }
 
     [Fact]
     public async Task ReloadUnderConcurrentRequestsFailsNoneAndChangesTheVersion()
