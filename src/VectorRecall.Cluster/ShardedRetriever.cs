@@ -9,7 +9,7 @@ namespace VectorRecall.Cluster;
 /// new ShardedRetriever(search))</c>. Seen-item filters travel to the shards as item rows, so only
 /// <see cref="ExcludedIds"/> filters are taken. A shard with no live replica throws <see cref="ShardUnavailableException"/>.
 /// </summary>
-public sealed class ShardedRetriever(ShardedSearch search) : IRetriever
+public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorRecall.Server.IMetricsSource
 {
     public string Name => "sharded";
     public int Dimension => search.Set.Dimension;
@@ -50,6 +50,9 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever
         ExcludedIds excluded => excluded.Ids.Select(id => (int)id).ToArray(),
         _ => throw new NotSupportedException($"a sharded search sends its filter to the shards as item rows: give an {nameof(ExcludedIds)}, not a {filter.GetType().Name}"),
     };
+
+    /// <summary>Per-shard requests, failovers, unavailability and waiting time, on the node's /metrics.</summary>
+    public void AppendMetrics(System.Text.StringBuilder prometheus) => search.AppendMetrics(prometheus);
 
     /// <summary>The cluster is shared; there is nothing of its own to free.</summary>
     public void Dispose() { }

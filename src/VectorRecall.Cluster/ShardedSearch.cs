@@ -20,6 +20,8 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     public const double MissRate = 1e-3;
 
     private long _queries, _fallbacks, _failovers;
+    // Per shard: requests, replicas given up on, requests no replica answered, and the ticks spent waiting for answers.
+    private readonly long[] _shardRequests = new long[set.Shards], _shardFailovers = new long[set.Shards], _shardUnavailable = new long[set.Shards], _shardTicks = new long[set.Shards];
 
     public ShardSet Set => set;
 
@@ -79,22 +81,50 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     private async Task<ShardHits> Ask(int shard, ShardQuery query, long number, bool allowPartial, bool[] missing)
     {
         Exception? last = null;
-        for (int i = 0; i < Replicas; i++)
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _shardRequests[shard]);
+        try
         {
-            int replica = (int)((number + shard + i) % Replicas);
-            try
+            for (int i = 0; i < Replicas; i++)
             {
-                return await grains.GetGrain<IShardGrain>(shard, ReplicaName(replica)).Search(query).WaitAsync(ReplicaDeadline);
-            }
-            catch (Exception e) when (e is not ArgumentException)
-            {
-                last = e;
-                Interlocked.Increment(ref _failovers);
+                int replica = (int)((number + shard + i) % Replicas);
+                try
+                {
+                    return await grains.GetGrain<IShardGrain>(shard, ReplicaName(replica)).Search(query).WaitAsync(ReplicaDeadline);
+                }
+                catch (Exception e) when (e is not ArgumentException)
+                {
+                    last = e;
+                    Interlocked.Increment(ref _failovers);
+                    Interlocked.Increment(ref _shardFailovers[shard]);
+                }
             }
         }
+        finally { Interlocked.Add(ref _shardTicks[shard], System.Diagnostics.Stopwatch.GetTimestamp() - start); }
+        Interlocked.Increment(ref _shardUnavailable[shard]);
         if (!allowPartial) throw new ShardUnavailableException(shard, Replicas, last);
         missing[shard] = true;
         return ShardHits.Empty;
+    }
+
+    /// <summary>The per-shard counters in the Prometheus text format (see <see cref="ShardedRetriever"/>, which serves them on /metrics).</summary>
+    internal void AppendMetrics(System.Text.StringBuilder s)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var (queries, fallbacks, _) = Counts;
+        s.Append(inv, $"# HELP vrecall_cluster_queries_total Queries answered from the shards.\n# TYPE vrecall_cluster_queries_total counter\nvrecall_cluster_queries_total {queries}\n");
+        s.Append(inv, $"# HELP vrecall_cluster_second_rounds_total Shards asked again for the full k (the Poisson bound fell short).\n# TYPE vrecall_cluster_second_rounds_total counter\nvrecall_cluster_second_rounds_total {fallbacks}\n");
+        Series(s, "vrecall_shard_requests_total", "counter", "Requests sent to each shard.", _shardRequests, 1);
+        Series(s, "vrecall_shard_failovers_total", "counter", "Replicas of each shard given up on (failed or past the deadline).", _shardFailovers, 1);
+        Series(s, "vrecall_shard_unavailable_total", "counter", "Requests no replica of the shard answered.", _shardUnavailable, 1);
+        Series(s, "vrecall_shard_wait_seconds_total", "counter", "Time spent waiting for each shard's answers.", _shardTicks, 1.0 / System.Diagnostics.Stopwatch.Frequency);
+    }
+
+    private static void Series(System.Text.StringBuilder s, string name, string type, string help, long[] values, double scale)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        s.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n");
+        for (int shard = 0; shard < values.Length; shard++) s.Append(inv, $"{name}{{shard=\"{shard}\"}} {Interlocked.Read(ref values[shard]) * scale:G9}\n");
     }
 
     /// <summary>

@@ -88,6 +88,7 @@ public sealed class ServerMetrics
             Gauge(s, "vrecall_bundle_size_bytes", "Size of the served bundle's files on disk.", bundle.BytesOnDisk);
             Gauge(s, "vrecall_bundle_loaded_timestamp_seconds", "When the served bundle was loaded (Unix time).", new DateTimeOffset(bundle.LoadedUtc).ToUnixTimeSeconds());
         }
+        if (host.Current?.Service.Retriever is IMetricsSource source) source.AppendMetrics(s);
         s.AppendLine("# HELP vrecall_reloads_total Bundle reloads, by result.");
         s.AppendLine("# TYPE vrecall_reloads_total counter");
         s.Append(inv, $"vrecall_reloads_total{{result=\"ok\"}} {host.ReloadsSucceeded}\n");

@@ -89,6 +89,16 @@ public sealed class ClusterNodeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MetricsCountEachShardsRequests()
+    {
+        Assert.Equal(200, (await Post(0, "/v1/recall", """{"user_id": 3, "top_k": 10}""")).Status);
+        string metrics = await _clients[0].GetStringAsync("/metrics");
+        for (int shard = 0; shard < 4; shard++) Assert.Matches("vrecall_shard_requests_total\\{shard=\"" + shard + "\"\\} [1-9]", metrics);
+        Assert.Contains("vrecall_shard_failovers_total{shard=\"0\"} 0", metrics);
+        Assert.Matches("vrecall_cluster_queries_total [1-9]", metrics);
+    }
+
+    [Fact]
     public async Task BadRequestsGetTheServeRoutesErrors()
     {
         var (status, body) = await Post(0, "/v1/recall", """{"user_id": 7, "top_k": 0}""");
