@@ -30,10 +30,7 @@ internal static class ClusterFailover
             Console.WriteLine("replicas   answered   failed   failure window (s after the kill)   whole again at (s)   p50 / p99 / max ms");
             foreach (int replicas in new[] { 2, 1 })
             {
-                var builder = new InProcessTestClusterBuilder(3);
-                builder.ConfigureSilo((_, silo) => silo.AddShardSet(set.Directory));
-                using var cluster = builder.Build();
-                cluster.DeployAsync().GetAwaiter().GetResult();
+                using var cluster = InProcessShards.Start(set);
                 var router = new ShardedSearch(cluster.Client, set) { Replicas = replicas, ReplicaDeadline = TimeSpan.FromSeconds(1) };
                 for (int s = 0; s < shards; s++)
                     for (int r = 0; r < replicas; r++) cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Status().GetAwaiter().GetResult();

@@ -32,10 +32,7 @@ internal static class ClusterLatency
             foreach (int shards in shardCounts)
             {
                 var set = ShardSet.Split(bundle, shards, Path.Combine(root, $"s{shards}"));
-                var builder = new InProcessTestClusterBuilder(3);
-                builder.ConfigureSilo((_, silo) => silo.AddShardSet(set.Directory));
-                using var cluster = builder.Build();
-                cluster.DeployAsync().GetAwaiter().GetResult();
+                using var cluster = InProcessShards.Start(set);
                 var plain = new ShardedSearch(cluster.Client, set) { PoissonBound = false };
                 using var shard0 = set.LoadShard(0);
                 var grain0 = cluster.Client.GetGrain<IShardGrain>(0, ShardedSearch.ReplicaName(0));

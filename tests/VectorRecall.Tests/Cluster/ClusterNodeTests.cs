@@ -24,9 +24,7 @@ public sealed class ClusterNodeTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        string bundle = _dir.File("flat-bundle");
-        using (var flat = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat"))
-            ServingBundle.Save(bundle, Model.Model, flat, Model.ItemVectors, Model.ItemIds, Model.Data.UserFeatures, Model.Known, Model.Known);
+        string bundle = Model.SaveFlatBundle(_dir.File("flat-bundle"));
         var set = ShardSet.Split(bundle, 4, _dir.File("shards"));
         int primary = FreePort();
         foreach (int node in new[] { 0, 1 })

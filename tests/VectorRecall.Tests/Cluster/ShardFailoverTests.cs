@@ -18,11 +18,7 @@ public sealed class ShardFailoverTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _set = ShardSet.Split(Model.BundlePath, 6, _dir.File("shards"));
-        var builder = new InProcessTestClusterBuilder(3);
-        string directory = _set.Directory;
-        builder.ConfigureSilo((_, silo) => silo.AddShardSet(directory));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+        _cluster = await ShardClusters.StartAsync(_set);
     }
 
     public async Task DisposeAsync()

@@ -134,9 +134,7 @@ public sealed class ShardSetTests : IDisposable
     [Fact]
     public void AFlatBundleSplitsIntoFlatShards()
     {
-        string bundle = _dir.File("flat-bundle");
-        using (var flat = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat"))
-            ServingBundle.Save(bundle, Model.Model, flat, Model.ItemVectors, Model.ItemIds, Model.Data.UserFeatures, Model.Known, Model.Known);
+        string bundle = Model.SaveFlatBundle(_dir.File("flat-bundle"));
         var set = ShardSet.Split(bundle, 4, _dir.File("shards"));
         using var shard = set.LoadShard(2);
         Assert.IsType<VectorRecall.Indexing.FlatIndex>(shard);

@@ -17,15 +17,9 @@ public sealed class ShardedRecallTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        string bundle = _dir.File("flat-bundle");
-        using (var flat = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat"))
-            ServingBundle.Save(bundle, Model.Model, flat, Model.ItemVectors, Model.ItemIds, Model.Data.UserFeatures, Model.Known, Model.Known);
+        string bundle = Model.SaveFlatBundle(_dir.File("flat-bundle"));
         _set = ShardSet.Split(bundle, 6, _dir.File("shards"));
-        var builder = new InProcessTestClusterBuilder(3);
-        string directory = _set.Directory;
-        builder.ConfigureSilo((_, silo) => silo.AddShardSet(directory));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+        _cluster = await ShardClusters.StartAsync(_set);
     }
 
     public async Task DisposeAsync()

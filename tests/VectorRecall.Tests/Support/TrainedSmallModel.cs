@@ -46,6 +46,14 @@ public sealed class TrainedSmallModel : IDisposable
 
     public void Dispose() => Dir.Dispose();
 
+    /// <summary>The same model's bundle with an exact (flat) index instead of HNSW, written to <paramref name="path"/>.</summary>
+    public string SaveFlatBundle(string path)
+    {
+        using var flat = TowerEncoder.BuildIndex(ItemVectors, "Flat");
+        ServingBundle.Save(path, Model, flat, ItemVectors, ItemIds, Data.UserFeatures, Known, Known);
+        return path;
+    }
+
     /// <summary>
     /// One model for every test that only reads it (servers over copies of its bundle, CLI runs on it):
     /// trained once per test run instead of once per test class, removed when the run ends.

@@ -1,0 +1,18 @@
+using Orleans.TestingHost;
+using VectorRecall.Cluster;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Benchmarks;
+
+/// <summary>Three in-process Orleans silos (Orleans' TestingHost) hosting a shard set's grains, for the cluster benchmarks.</summary>
+internal static class InProcessShards
+{
+    public static InProcessTestCluster Start(ShardSet set)
+    {
+        var builder = new InProcessTestClusterBuilder(3);
+        builder.ConfigureSilo((_, silo) => silo.AddShardSet(set.Directory));
+        var cluster = builder.Build();
+        cluster.DeployAsync().GetAwaiter().GetResult();
+        return cluster;
+    }
+}
