@@ -10,9 +10,9 @@ namespace VectorRecall.Cluster;
 /// it is asked again for the full k before the final merge: the result is what asking every shard for k would give,
 /// and a set of exact (flat) shards returns exactly what one exact index over all items returns.
 /// A shard has <see cref="Replicas"/> replicas (grains on distinct silos); queries take turns among them, and a replica
-/// that fails or does not answer within <see cref="ReplicaDeadline"/> is replaced by the next. When none answers, the
-/// search throws <see cref="ShardUnavailableException"/>, or with <c>allowPartial</c> answers from the other shards and
-/// names the missing one.
+/// that fails or does not answer within <see cref="ReplicaDeadline"/> is replaced by the next, round after round for up
+/// to 2 × Replicas × ReplicaDeadline. When none answers in that time, the search throws <see cref="ShardUnavailableException"/>, or with <c>allowPartial</c> answers from
+/// the other shards and names the missing one.
 /// </summary>
 public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
 {
@@ -31,7 +31,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     /// <summary>Replicas of each shard the cluster runs (keys <see cref="ReplicaName"/>(0 .. Replicas − 1)).</summary>
     public int Replicas { get; init; } = 1;
 
-    /// <summary>How long one replica may take before the next is asked.</summary>
+    /// <summary>How long one replica may take before the next is asked (a shard is given up after 2 × Replicas × this).</summary>
     public TimeSpan ReplicaDeadline { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Queries answered, shards asked a second time for the full k (how often the bound fell short), and replicas given up on.</summary>
@@ -85,8 +85,12 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
         Interlocked.Increment(ref _shardRequests[shard]);
         try
         {
-            for (int i = 0; i < Replicas; i++)
+            // Round after round over the replicas until the budget is spent: while the cluster settles after a node's
+            // death (its directory entries move, a stopping silo rejects at once), a live replica can miss a turn too.
+            var budget = 2 * Replicas * ReplicaDeadline;
+            for (int i = 0; i == 0 || System.Diagnostics.Stopwatch.GetElapsedTime(start) < budget; i++)
             {
+                if (i > 0 && i % Replicas == 0) await Task.Delay(RetryPause);
                 int replica = (int)((number + shard + i) % Replicas);
                 try
                 {
@@ -106,6 +110,9 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
         missing[shard] = true;
         return ShardHits.Empty;
     }
+
+    /// <summary>The pause after a round in which every replica of a shard failed, before the next round.</summary>
+    private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(50);
 
     /// <summary>The per-shard counters in the Prometheus text format (see <see cref="ShardedRetriever"/>, which serves them on /metrics).</summary>
     internal void AppendMetrics(System.Text.StringBuilder s)

@@ -54,6 +54,32 @@ public sealed class ShardedRecallTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReplicasDeactivatedWhileSearchesRunAnswerEverySearch()
+    {
+        // Searches run on the thread pool beside the grain's turns: deactivating (which frees the index) must wait for them.
+        var router = new ShardedSearch(_cluster.Client, _set);
+        var query = Model.ItemVectors.Row(11).ToArray();
+        var expected = await router.SearchAsync(query, 50);
+        using var stop = new CancellationTokenSource();
+        var clients = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            int answered = 0;
+            for (; !stop.IsCancellationRequested; answered++)
+                Assert.Equal(expected.Rows, (await router.SearchAsync(query, 50)).Rows);
+            return answered;
+        })).ToArray();
+        for (int round = 0; round < 10; round++)
+        {
+            await Task.Delay(50);
+            for (int s = 0; s < _set.Shards; s++)
+                await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(0)));
+        }
+        stop.Cancel();
+        Assert.All(await Task.WhenAll(clients), answered => Assert.True(answered > 0));
+        Assert.Equal(0, router.Counts.Failovers);
+    }
+
+    [Fact]
     public async Task BadQueriesReachTheCallerAsArgumentErrors()
     {
         var router = new ShardedSearch(_cluster.Client, _set);

@@ -14,6 +14,8 @@ internal static class ShardClusters
         builder.ConfigureSilo((_, silo) => silo.AddShardSet(directory));
         var cluster = builder.Build();
         await cluster.DeployAsync();
+        // Placement reads the placing silo's view of the membership: wait until every silo sees every other one.
+        await cluster.WaitForLivenessToStabilizeAsync();
         return cluster;
     }
 }
