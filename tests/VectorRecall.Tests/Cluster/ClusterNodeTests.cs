@@ -34,11 +34,14 @@ public sealed class ClusterNodeTests : IAsyncLifetime
                 ShardSetPath = set.Directory, SiloPort = node == 0 ? primary : FreePort(), GatewayPort = FreePort(),
                 PrimarySiloPort = node == 0 ? 0 : primary, Replicas = 2,
             };
-            var (app, _) = ClusterNode.Build(new ServerOptions { BundlePath = "", Urls = "http://127.0.0.1:0" }, options);
+            // A generous request timeout: the first queries activate the shard replicas while other tests share the cores.
+            var (app, _) = ClusterNode.Build(new ServerOptions { BundlePath = "", Urls = "http://127.0.0.1:0", RequestTimeout = TimeSpan.FromSeconds(30) }, options);
             await app.StartAsync();
             _nodes.Add(app);
-            _clients.Add(new HttpClient { BaseAddress = new Uri(RecallServer.Addresses(app)[0]), Timeout = TimeSpan.FromSeconds(30) });
+            _clients.Add(new HttpClient { BaseAddress = new Uri(RecallServer.Addresses(app)[0]), Timeout = TimeSpan.FromSeconds(60) });
         }
+        // Every replica activated (and the second node joined) before the tests look at answers.
+        for (int node = 0; node < 2; node++) Assert.Equal(200, (await Post(node, "/v1/recall", """{"user_id": 0, "top_k": 10}""")).Status);
     }
 
     public async Task DisposeAsync()
