@@ -24,6 +24,14 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
         return answer.Rows.Length;
     }
 
+    public async ValueTask<int> SearchAsync(ReadOnlyMemory<float> query, int k, Memory<long> ids, Memory<float> scores, SearchOptions? options = null)
+    {
+        var answer = await search.SearchAsync(query.ToArray(), k, options?.Ef ?? 0, RowsOf(options?.Filter));
+        answer.Rows.AsSpan().CopyTo(ids.Span);
+        answer.Scores.AsSpan().CopyTo(scores.Span);
+        return answer.Rows.Length;
+    }
+
     public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
     {
         int dim = Dimension;

@@ -224,7 +224,8 @@ public sealed class RecallServer
         try
         {
             int found;
-            try { found = service.Recall(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch)); }
+            // Awaited: a retriever on other processes (a shard cluster) frees this thread while it waits; a local one answers at once.
+            try { found = await service.RecallAsync(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch)); }
             catch (UserVectorException e) { throw Unusable(e, ""); }
             if (timeout.IsCancellationRequested) throw TimedOut();
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;

@@ -24,6 +24,13 @@ public interface IRetriever : IDisposable
     int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null);
 
     /// <summary>
+    /// As <see cref="Search"/>, for retrievers that wait on other processes (a shard cluster): the caller's thread is free
+    /// while they answer. A retriever that computes in place answers at once (the default, which allocates nothing).
+    /// </summary>
+    ValueTask<int> SearchAsync(ReadOnlyMemory<float> query, int k, Memory<long> ids, Memory<float> scores, SearchOptions? options = null) =>
+        new(Search(query.Span, k, ids.Span, scores.Span, options));
+
+    /// <summary>
     /// Every row of <paramref name="queries"/> on all cores: row q's results at <c>[q·k ..]</c>, its count in
     /// <c>counts[q]</c> (slots past it hold −1 and NaN), its options <c>options[q]</c> (a null list or entry: the defaults).
     /// </summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Diagnostics;
 using VectorRecall.Data;
@@ -99,7 +100,7 @@ public sealed class RecallService : IDisposable
         var ids = ArrayPool<long>.Shared.Rent(topK);
         try
         {
-            _encoder.Encode(new ReadOnlySpan<UserQuery>(in query), vector.AsSpan(0, dim));
+            Encode(query, vector.AsSpan(0, dim));
             int found = _retriever.Search(vector.AsSpan(0, dim), topK, ids, scores, OptionsFor(query, excludeSeen, width));
             for (int i = 0; i < found; i++) itemRows[i] = (int)ids[i];
             return found;
@@ -110,6 +111,37 @@ public sealed class RecallService : IDisposable
             ArrayPool<long>.Shared.Return(ids);
         }
     }
+
+    /// <summary>
+    /// As <see cref="Recall(UserQuery, int, Span{int}, Span{float}, bool, int)"/>, awaiting a retriever that waits on other
+    /// processes (a shard cluster) instead of blocking the thread; with one that computes in place it completes at once
+    /// and allocates no more than the synchronous call.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0)
+    {
+        CheckTopK(topK);
+        if (itemRows.Length < topK || scores.Length < topK) throw new ArgumentException($"the buffers hold {Math.Min(itemRows.Length, scores.Length)} results, top-k is {topK}");
+        int dim = _encoder.Dimension;
+        var vector = ArrayPool<float>.Shared.Rent(dim);
+        var ids = ArrayPool<long>.Shared.Rent(topK);
+        try
+        {
+            Encode(query, vector.AsSpan(0, dim));
+            int found = await _retriever.SearchAsync(vector.AsMemory(0, dim), topK, ids.AsMemory(0, topK), scores[..topK], OptionsFor(query, excludeSeen, width));
+            var rows = itemRows.Span;
+            for (int i = 0; i < found; i++) rows[i] = (int)ids[i];
+            return found;
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(vector);
+            ArrayPool<long>.Shared.Return(ids);
+        }
+    }
+
+    /// <summary>One query's user vector into <paramref name="vector"/>.</summary>
+    private void Encode(UserQuery query, Span<float> vector) => _encoder.Encode(new ReadOnlySpan<UserQuery>(in query), vector);
 
     /// <summary>
     /// Recall for many users at once: one batched encoder pass, then one batch search on all cores.
