@@ -49,6 +49,25 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task AnAwaitedRecallOverALocalIndexCompletesAtOnceAllocatesNothingAndAgrees()
+    {
+        using var service = RecallService.FromBundle(f.Model.BundlePath);
+        var rows = new int[20];
+        var scores = new float[20];
+        var query = new UserQuery(3);
+        var pending = service.RecallAsync(query, 20, rows, scores, excludeSeen: true);
+        Assert.True(pending.IsCompletedSuccessfully);
+        int found = await pending;
+        var expected = service.Recall(query, 20, excludeSeen: true);
+        Assert.Equal(expected.ItemRows, rows[..found]);
+        Assert.Equal(expected.Scores, scores[..found]);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) await service.RecallAsync(query, 20, rows, scores);   // completes at once: the loop stays on this thread
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await service.RecallAsync(query, 21, rows, scores));
+    }
+
+    [Fact]
     public async Task EfSearchSetsTheWidthOfThisSearchAlone()
     {
         // A search as wide as the catalogue is exact; the narrowest the index allows is what the service answers at that width.
