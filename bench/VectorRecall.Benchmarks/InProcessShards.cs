@@ -10,6 +10,8 @@ internal static class InProcessShards
     public static InProcessTestCluster Start(ShardSet set)
     {
         var builder = new InProcessTestClusterBuilder(3);
+        // The test host would write a log file per silo into the working folder.
+        builder.Options.ConfigureFileLogging = false;
         builder.ConfigureSilo((_, silo) => silo.AddShardSet(set.Directory));
         var cluster = builder.Build();
         cluster.DeployAsync().GetAwaiter().GetResult();

@@ -10,6 +10,8 @@ internal static class ShardClusters
     public static async Task<InProcessTestCluster> StartAsync(ShardSet set, short silos = 3)
     {
         var builder = new InProcessTestClusterBuilder(silos);
+        // The test host would write a log file per silo into the working folder.
+        builder.Options.ConfigureFileLogging = false;
         string directory = set.Directory;
         builder.ConfigureSilo((_, silo) => silo.AddShardSet(directory));
         var cluster = builder.Build();
