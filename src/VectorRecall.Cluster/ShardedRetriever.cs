@@ -18,7 +18,7 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
     public int Search(ReadOnlySpan<float> query, int k, Span<long> ids, Span<float> scores, SearchOptions? options = null)
     {
         // The caller is synchronous (IRetriever); the fan-out runs on the thread pool meanwhile.
-        var answer = search.SearchAsync(query.ToArray(), k, options?.Ef ?? 0, RowsOf(options?.Filter)).GetAwaiter().GetResult();
+        var answer = Ask(query.ToArray(), k, options).GetAwaiter().GetResult();
         answer.Rows.CopyTo(ids);
         answer.Scores.CopyTo(scores);
         return answer.Rows.Length;
@@ -26,7 +26,7 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
 
     public async ValueTask<int> SearchAsync(ReadOnlyMemory<float> query, int k, Memory<long> ids, Memory<float> scores, SearchOptions? options = null)
     {
-        var answer = await search.SearchAsync(query.ToArray(), k, options?.Ef ?? 0, RowsOf(options?.Filter));
+        var answer = await Ask(query.ToArray(), k, options);
         answer.Rows.AsSpan().CopyTo(ids.Span);
         answer.Scores.AsSpan().CopyTo(scores.Span);
         return answer.Rows.Length;
@@ -39,7 +39,7 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
         int n = queries.Length / dim;
         var calls = new Task<ClusterRecall>[n];
         for (int q = 0; q < n; q++)
-            calls[q] = search.SearchAsync(queries.Slice(q * dim, dim).ToArray(), k, options?[q]?.Ef ?? 0, RowsOf(options?[q]?.Filter));
+            calls[q] = Ask(queries.Slice(q * dim, dim).ToArray(), k, options?[q]);
         var answers = Task.WhenAll(calls).GetAwaiter().GetResult();
         for (int q = 0; q < n; q++)
         {
@@ -51,6 +51,9 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
             counts[q] = a.Rows.Length;
         }
     }
+
+    /// <summary>One query to every shard, with its width and its filter as item rows.</summary>
+    private Task<ClusterRecall> Ask(float[] query, int k, SearchOptions? options) => search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter));
 
     private static int[]? RowsOf(IIdFilter? filter) => filter switch
     {

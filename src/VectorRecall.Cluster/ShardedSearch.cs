@@ -1,3 +1,4 @@
+using VectorRecall.Numerics;
 using VectorRecall.Serving;
 
 namespace VectorRecall.Cluster;
@@ -163,7 +164,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     {
         if (answer.Count < limit) return false;
         if (merged.Count < k) return true;
-        return !Better(merged.Scores[^1], merged.Rows[^1], answer.Scores[^1], answer.Rows[^1]);
+        return !TopK.Better(merged.Scores[^1], merged.Rows[^1], answer.Scores[^1], answer.Rows[^1]);
     }
 
     /// <summary>The best <paramref name="k"/> of the shards' lists (each best first): higher score first, then the lower row.</summary>
@@ -178,7 +179,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
             // The best head of the lists; a handful of shards makes a scan cheaper than a heap.
             int pick = -1;
             for (int s = 0; s < answers.Count; s++)
-                if (next[s] < answers[s].Count && (pick < 0 || Better(answers[s].Scores[next[s]], answers[s].Rows[next[s]], answers[pick].Scores[next[pick]], answers[pick].Rows[next[pick]])))
+                if (next[s] < answers[s].Count && (pick < 0 || TopK.Better(answers[s].Scores[next[s]], answers[s].Rows[next[s]], answers[pick].Scores[next[pick]], answers[pick].Rows[next[pick]])))
                     pick = s;
             best.Rows[i] = answers[pick].Rows[next[pick]];
             best.Scores[i] = answers[pick].Scores[next[pick]];
@@ -186,6 +187,4 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
         }
         return best;
     }
-
-    private static bool Better(float s1, long row1, float s2, long row2) => s1 > s2 || (s1 == s2 && row1 < row2);
 }

@@ -103,7 +103,8 @@ internal ref struct TopK
         return all.Take(k).ToArray();
     }
 
-    private static bool Better(float s1, long id1, float s2, long id2) => s1 > s2 || (s1 == s2 && id1 < id2);
+    /// <summary>The one order of results: the higher score, then the lower id (what lists merged from several searches keep too).</summary>
+    internal static bool Better(float s1, long id1, float s2, long id2) => s1 > s2 || (s1 == s2 && id1 < id2);
 
     private static void SiftUp(Span<long> ids, Span<float> scores, int i)
     {

@@ -93,8 +93,7 @@ public sealed class RecallService : IDisposable
     /// </summary>
     public int Recall(UserQuery query, int topK, Span<int> itemRows, Span<float> scores, bool excludeSeen = false, int width = 0)
     {
-        CheckTopK(topK);
-        if (itemRows.Length < topK || scores.Length < topK) throw new ArgumentException($"the buffers hold {Math.Min(itemRows.Length, scores.Length)} results, top-k is {topK}");
+        CheckBuffers(topK, itemRows.Length, scores.Length);
         int dim = _encoder.Dimension;
         var vector = ArrayPool<float>.Shared.Rent(dim);
         var ids = ArrayPool<long>.Shared.Rent(topK);
@@ -120,8 +119,7 @@ public sealed class RecallService : IDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0)
     {
-        CheckTopK(topK);
-        if (itemRows.Length < topK || scores.Length < topK) throw new ArgumentException($"the buffers hold {Math.Min(itemRows.Length, scores.Length)} results, top-k is {topK}");
+        CheckBuffers(topK, itemRows.Length, scores.Length);
         int dim = _encoder.Dimension;
         var vector = ArrayPool<float>.Shared.Rent(dim);
         var ids = ArrayPool<long>.Shared.Rent(topK);
@@ -138,6 +136,13 @@ public sealed class RecallService : IDisposable
             ArrayPool<float>.Shared.Return(vector);
             ArrayPool<long>.Shared.Return(ids);
         }
+    }
+
+    /// <summary>A valid top-k, and caller buffers that hold it.</summary>
+    private void CheckBuffers(int topK, int rows, int scores)
+    {
+        CheckTopK(topK);
+        if (rows < topK || scores < topK) throw new ArgumentException($"the buffers hold {Math.Min(rows, scores)} results, top-k is {topK}");
     }
 
     /// <summary>One query's user vector into <paramref name="vector"/>.</summary>

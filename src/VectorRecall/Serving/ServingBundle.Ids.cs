@@ -17,11 +17,10 @@ public static partial class ServingBundle
     private const long MaxIdJsonBytes = 1L << 31;
 
     /// <summary>A bundle's item ids by row (its manifest and id file checked): what files derived from its item vectors are keyed by.</summary>
-    public static IdMap LoadItemIds(string directory)
-    {
-        var manifest = ReadManifest(directory);
-        return ReadItemIds(directory, manifest, Listed(directory, manifest));
-    }
+    public static IdMap LoadItemIds(string directory) => LoadItemIds(directory, ReadManifest(directory));
+
+    /// <summary>As <see cref="LoadItemIds(string)"/>, with the bundle's manifest already read and verified.</summary>
+    internal static IdMap LoadItemIds(string directory, JsonObject manifest) => ReadItemIds(directory, manifest, Listed(directory, manifest));
 
     /// <summary>The names of the files a manifest lists.</summary>
     private static HashSet<string> Listed(string directory, JsonObject manifest) =>

@@ -233,11 +233,7 @@ public static partial class ServingBundle
             };
             foreach (var (key, value) in kindManifest) manifest[key] = value?.DeepClone();
             manifest["files"] = files;
-            AtomicFile.Write(Path.Combine(staging, ManifestFile), s =>
-            {
-                using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-                manifest.WriteTo(w);
-            });
+            WriteManifest(Path.Combine(staging, ManifestFile), manifest);
             Replace(staging, full);
         }
         catch
@@ -279,6 +275,23 @@ public static partial class ServingBundle
         return (total, crc.Value);
     }
 
+    /// <summary>Checks that a file a manifest lists is there with the size and CRC-32C (hex) the manifest gives, naming it and what is wrong.</summary>
+    internal static void VerifyListedFile(string file, long bytes, string crc)
+    {
+        if (!File.Exists(file)) throw new FileFormatException(file, "listed in the manifest but missing");
+        var (actualBytes, actualCrc) = Checksum(file, bytes);
+        if (actualBytes != bytes) throw new FileFormatException(file, $"is {actualBytes} bytes, the manifest says {bytes} (truncated or replaced)");
+        if (!string.Equals(actualCrc.ToString("x8", CultureInfo.InvariantCulture), crc, StringComparison.OrdinalIgnoreCase))
+            throw new FileFormatException(file, $"checksum {actualCrc:x8} does not match the manifest's {Excerpt.Of(crc)} (corrupted)");
+    }
+
+    /// <summary>Writes a manifest (indented JSON) atomically.</summary>
+    internal static void WriteManifest(string path, JsonObject manifest) => AtomicFile.Write(path, s =>
+    {
+        using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+        manifest.WriteTo(w);
+    });
+
     /// <summary>The largest manifest read: a real one is a few KiB; a huge one is not a manifest.</summary>
     internal const int MaxManifestBytes = 1 << 20;
 
@@ -302,11 +315,7 @@ public static partial class ServingBundle
             if (node is not JsonObject entry) throw new FileFormatException(path, $"field 'files.{name}' must be an object, found {JsonFields.Describe(node)}");
             long bytes = JsonFields.Int64(entry, "bytes", path, 0, prefix: $"files.{name}");
             string crc = JsonFields.String(entry, "crc32c", path, $"files.{name}");
-            if (!File.Exists(file)) throw new FileFormatException(file, "listed in the manifest but missing");
-            var (actualBytes, actualCrc) = Checksum(file, bytes);
-            if (actualBytes != bytes) throw new FileFormatException(file, $"is {actualBytes} bytes, the manifest says {bytes} (truncated or replaced)");
-            if (!string.Equals(actualCrc.ToString("x8", CultureInfo.InvariantCulture), crc, StringComparison.OrdinalIgnoreCase))
-                throw new FileFormatException(file, $"checksum {actualCrc:x8} does not match the manifest's {crc} (corrupted)");
+            VerifyListedFile(file, bytes, crc);
         }
         return manifest;
     }

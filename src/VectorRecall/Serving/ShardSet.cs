@@ -83,7 +83,7 @@ public sealed class ShardSet
         if (kind is not (BundleKind.TwoTower or BundleKind.Sequence))
             throw new FileFormatException(manifestPath, $"is a {ServingBundle.KindName(kind)} bundle; only bundles searched through an index (two_tower, sequence) are split into shards");
         using var source = IndexFactory.Load(Path.Combine(bundle, ServingBundle.IndexFile));
-        var itemIds = ServingBundle.LoadItemIds(bundle);
+        var itemIds = ServingBundle.LoadItemIds(bundle, manifest);
         var vectors = ServingBundle.LoadItemVectors(bundle, itemIds.Count, source.Dimension);
         var owned = new List<int>[shards];
         for (int s = 0; s < shards; s++) owned[s] = [];
@@ -127,11 +127,7 @@ public sealed class ShardSet
                 ["index_type"] = source.GetType().Name,
                 ["files"] = files,
             };
-            AtomicFile.Write(Path.Combine(staging, ManifestFile), s =>
-            {
-                using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
-                set.WriteTo(w);
-            });
+            ServingBundle.WriteManifest(Path.Combine(staging, ManifestFile), set);
             ServingBundle.Replace(staging, full, ManifestFile);
         }
         catch
@@ -200,11 +196,7 @@ public sealed class ShardSet
     {
         if ((uint)shard >= (uint)Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in this set of {Shards}");
         string path = Path.Combine(Directory, ShardFileName(shard));
-        if (!File.Exists(path)) throw new FileFormatException(path, "listed in the shard set's manifest but missing");
-        var (bytes, crc) = ServingBundle.Checksum(path, _bytes[shard]);
-        if (bytes != _bytes[shard]) throw new FileFormatException(path, $"is {bytes} bytes, the manifest says {_bytes[shard]} (truncated or replaced)");
-        if (!string.Equals(crc.ToString("x8", CultureInfo.InvariantCulture), _crc[shard], StringComparison.OrdinalIgnoreCase))
-            throw new FileFormatException(path, $"checksum {crc:x8} does not match the manifest's {Excerpt.Of(_crc[shard])} (corrupted)");
+        ServingBundle.VerifyListedFile(path, _bytes[shard], _crc[shard]);
         return IndexFactory.Load(path);
     }
 }
