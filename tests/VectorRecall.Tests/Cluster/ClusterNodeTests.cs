@@ -15,6 +15,7 @@ namespace VectorRecall.Tests.Cluster;
 /// Two cluster nodes in this process (localhost clustering, each a silo and the HTTP routes): over flat shards, either
 /// node's /v1/recall gives the items and scores a single exact index gives, and bad requests get the serve routes' errors.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class ClusterNodeTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
@@ -32,7 +33,7 @@ public sealed class ClusterNodeTests : IAsyncLifetime
             var options = new ClusterNodeOptions
             {
                 ShardSetPath = set.Directory, SiloPort = node == 0 ? primary : FreePort(), GatewayPort = FreePort(),
-                PrimarySiloPort = node == 0 ? 0 : primary, Replicas = 2,
+                PrimarySiloPort = node == 0 ? 0 : primary, Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30),
             };
             // A generous request timeout: the first queries activate the shard replicas while other tests share the cores.
             var (app, _) = ClusterNode.Build(new ServerOptions { BundlePath = "", Urls = "http://127.0.0.1:0", RequestTimeout = TimeSpan.FromSeconds(30) }, options);

@@ -8,6 +8,7 @@ namespace VectorRecall.Tests.Cluster;
 /// Replicas on distinct silos, and what clients see when a silo dies under load: with two replicas per shard no request
 /// fails; with one, an answer is either whole or flagged partial with the missing shards named, never silently short.
 /// </summary>
+[Collection(ClusterCollection.Name)]
 public sealed class ShardFailoverTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
