@@ -12,7 +12,8 @@ namespace VectorRecall.Cluster;
 /// <summary>
 /// Builds one cluster node: the recall server's routes (as <c>vrecall serve</c>) over the shard set's bundle, its users
 /// encoded here and searched across all shards (<see cref="ShardedRetriever"/>), and an Orleans silo in the same process
-/// hosting this node's share of the shard replicas.
+/// hosting this node's share of the shard replicas and shard writers; <c>PUT /v1/items</c> and <c>DELETE /v1/items/{id}</c>
+/// change items live (<see cref="ShardedUpdates"/>).
 /// </summary>
 public static class ClusterNode
 {
@@ -40,13 +41,14 @@ public static class ClusterNode
                     var primary = new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort == 0 ? cluster.SiloPort : cluster.PrimarySiloPort);
                     silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, primary, cluster.ServiceId, cluster.ClusterId);
                 }
-                silo.AddShardSet(store);
+                silo.AddShardSet(store, cluster.Replicas);
             }),
             SearchWith = services => new ShardedRetriever(new ShardedSearch(services.GetRequiredService<IGrainFactory>(), ShardSet.Open(store))
             {
                 Replicas = cluster.Replicas,
                 ReplicaDeadline = cluster.ReplicaDeadline,
             }),
+            WriteItemsWith = services => new ShardedUpdates(services.GetRequiredService<IGrainFactory>(), ShardSet.Open(store)),
         });
     }
 }

@@ -9,6 +9,19 @@ public interface IShardGrain : IGrainWithIntegerCompoundKey
     /// <summary>The shard's best <see cref="ShardQuery.K"/> items for the query, best first (fewer when the shard holds fewer).</summary>
     Task<ShardHits> Search(ShardQuery query);
 
+    /// <summary>Applies a shard writer's log entries (ones applied already are skipped; a gap is filled from the log file).</summary>
+    Task Apply(ShardUpdates updates);
+
     /// <summary>Which shard and replica this is, the silo it runs on and how many items it holds (activating it if it is not yet).</summary>
     Task<ShardStatus> Status();
+}
+
+/// <summary>
+/// The one writer of a shard's log (key: the shard's number): it writes changes to the log, flushed to disk before it
+/// answers, and passes them to the shard's replicas.
+/// </summary>
+public interface IShardWriterGrain : IGrainWithIntegerKey
+{
+    /// <summary>Writes <paramref name="changes"/> (all owned by this shard), in order; answers once they are durable.</summary>
+    Task<ShardChangeResult[]> Write(ShardChange[] changes);
 }

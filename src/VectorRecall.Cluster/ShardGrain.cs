@@ -5,20 +5,22 @@ using VectorRecall.Serving;
 namespace VectorRecall.Cluster;
 
 /// <summary>
-/// A shard's index in one silo's memory. Activation opens the shard set's manifest and loads this shard's file (its
-/// size and checksum checked first) on the thread pool; deactivation frees it once no search uses it. A query of the
-/// wrong width or a non-positive k is refused with an <see cref="ArgumentException"/>, which reaches the caller.
+/// A shard's index in one silo's memory, with its log's changes applied (<see cref="LiveShard"/>). Activation opens the
+/// shard set's manifest, loads this shard's file (its size and checksum checked first) and replays the shard's log, on
+/// the thread pool; deactivation frees it once no search uses it. A query of the wrong width or a non-positive k is
+/// refused with an <see cref="ArgumentException"/>, which reaches the caller.
 /// </summary>
 /// <remarks>
 /// An Orleans activation runs one turn at a time, which would hold a replica to one core. Searches are read-only and
-/// the index is safe for concurrent searches, so the grain is reentrant and each search runs on the thread pool: one
-/// replica uses every core its silo gives it. The index is counted out to each search and disposed by the last user.
+/// the index is safe for concurrent searches (and for changes beside them), so the grain is reentrant and each search
+/// runs on the thread pool: one replica uses every core its silo gives it. Changes are applied inside the grain's turns,
+/// one batch at a time. The shard is counted out to each user and disposed by the last.
 /// </remarks>
 [ReplicaPlacement, Reentrant]
 internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails silo) : Grain, IShardGrain
 {
-    private IVectorIndex? _index;
-    /// <summary>The activation's own hold on the index (1 while active) plus one per search running.</summary>
+    private LiveShard? _shard;
+    /// <summary>The activation's own hold on the shard (1 while active) plus one per search or apply running.</summary>
     private int _holders = 1;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -26,7 +28,7 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         long shard = this.GetPrimaryKeyLong(out _);
         var set = ShardSet.Open(location.Directory);
         if (shard < 0 || shard >= set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in the set of {set.Shards} at '{location.Directory}'");
-        _index = await Task.Run(() => set.LoadShard((int)shard), cancellationToken);
+        _shard = await Task.Run(() => LiveShard.Load(set, (int)shard), cancellationToken);
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -38,19 +40,29 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
     public Task<ShardStatus> Status()
     {
         long shard = this.GetPrimaryKeyLong(out string? replica);
-        return Task.FromResult(new ShardStatus((int)shard, replica ?? "", silo.SiloAddress.ToString(), _index?.Count ?? 0));
+        return Task.FromResult(new ShardStatus((int)shard, replica ?? "", silo.SiloAddress.ToString(), _shard?.Index.Count ?? 0));
     }
 
     public async Task<ShardHits> Search(ShardQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
-        var index = Hold();
-        try { return await Task.Run(() => Search(index, query)); }
+        var shard = Hold();
+        try { return await Task.Run(() => Search(shard, query)); }
         finally { Release(); }
     }
 
-    private static ShardHits Search(IVectorIndex index, ShardQuery query)
+    public Task Apply(ShardUpdates updates)
     {
+        ArgumentNullException.ThrowIfNull(updates);
+        var shard = Hold();
+        try { shard.Apply([.. updates.Entries.Select(u => u.ToEntry())], updates.First); }
+        finally { Release(); }
+        return Task.CompletedTask;
+    }
+
+    private static ShardHits Search(LiveShard shard, ShardQuery query)
+    {
+        var index = shard.Index;
         if (query.Vector is null || query.Vector.Length != index.Dimension)
             throw new ArgumentException($"the query vector has {query.Vector?.Length ?? 0} values; this shard's items have {index.Dimension}");
         if (query.K < 1) throw new ArgumentException($"k must be at least 1, got {query.K}");
@@ -60,21 +72,32 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         var scores = new float[k];
         var filter = query.ExcludedRows is { Length: > 0 } excluded ? ExcludedIds.Of(excluded) : null;
         int found = index.Search(query.Vector, k, rows, scores, SearchOptions.Of(filter, query.Ef));
-        return found == k ? new ShardHits(rows, scores) : new ShardHits(rows[..found], scores[..found]);
+        if (found < k) (rows, scores) = (rows[..found], scores[..found]);
+        return new ShardHits(rows, scores, KeysOf(shard, rows));
     }
 
-    /// <summary>The index, held for one search; refused once the activation has let go of it.</summary>
-    private IVectorIndex Hold()
+    /// <summary>The ids of the live items among <paramref name="rows"/> (null where none is live).</summary>
+    private static string?[]? KeysOf(LiveShard shard, long[] rows)
+    {
+        string?[]? keys = null;
+        for (int i = 0; i < rows.Length; i++)
+            if (shard.NameOf(rows[i]) is { } key)
+                (keys ??= new string?[rows.Length])[i] = key;
+        return keys;
+    }
+
+    /// <summary>The shard, held for one search or apply; refused once the activation has let go of it.</summary>
+    private LiveShard Hold()
     {
         for (int holders = Volatile.Read(ref _holders); ; holders = Volatile.Read(ref _holders))
         {
-            if (holders == 0 || _index is null) throw new InvalidOperationException("the shard is not loaded");
-            if (Interlocked.CompareExchange(ref _holders, holders + 1, holders) == holders) return _index;
+            if (holders == 0 || _shard is null) throw new InvalidOperationException("the shard is not loaded");
+            if (Interlocked.CompareExchange(ref _holders, holders + 1, holders) == holders) return _shard;
         }
     }
 
     private void Release()
     {
-        if (Interlocked.Decrement(ref _holders) == 0) _index?.Dispose();
+        if (Interlocked.Decrement(ref _holders) == 0) _shard?.Dispose();
     }
 }

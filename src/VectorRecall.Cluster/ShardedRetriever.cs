@@ -1,3 +1,4 @@
+using VectorRecall.Data;
 using VectorRecall.Indexing;
 using VectorRecall.Retrieval;
 
@@ -8,9 +9,14 @@ namespace VectorRecall.Cluster;
 /// it) encodes users from the shard set's bundle and searches every shard: <c>RecallService.FromBundle(set.BundlePath,
 /// new ShardedRetriever(search))</c>. Seen-item filters travel to the shards as item rows, so only
 /// <see cref="ExcludedIds"/> filters are taken. A shard with no live replica throws <see cref="ShardUnavailableException"/>.
+/// Live items (added while serving) come back at rows past the bundle's, named in the service's item map before they are returned.
 /// </summary>
-public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorRecall.Server.IMetricsSource
+public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever, VectorRecall.Server.IMetricsSource
 {
+    private IdMap? _items;
+
+    public void NameLiveRowsIn(IdMap items) => _items = items;
+
     public string Name => "sharded";
     public int Dimension => search.Set.Dimension;
     public int ItemCount => search.Set.Items;
@@ -52,8 +58,15 @@ public sealed class ShardedRetriever(ShardedSearch search) : IRetriever, VectorR
         }
     }
 
-    /// <summary>One query to every shard, with its width and its filter as item rows.</summary>
-    private Task<ClusterRecall> Ask(float[] query, int k, SearchOptions? options) => search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter));
+    /// <summary>One query to every shard, with its width and its filter as item rows; the live items in the answer named.</summary>
+    private async Task<ClusterRecall> Ask(float[] query, int k, SearchOptions? options)
+    {
+        var answer = await search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter));
+        if (answer.LiveKeys is { } keys && _items is { } items)
+            for (int i = 0; i < keys.Length; i++)
+                if (keys[i] is { } key && answer.Rows[i] >= items.Count) items.NameLiveRow((int)answer.Rows[i], key);
+        return answer;
+    }
 
     private static int[]? RowsOf(IIdFilter? filter) => filter switch
     {

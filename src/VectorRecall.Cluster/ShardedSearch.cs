@@ -72,7 +72,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
                 merged = Merge(answers, k);
             }
         }
-        return new ClusterRecall(merged.Rows, merged.Scores, Enumerable.Range(0, set.Shards).Where(s => missing[s]).ToArray());
+        return new ClusterRecall(merged.Rows, merged.Scores, Enumerable.Range(0, set.Shards).Where(s => missing[s]).ToArray(), merged.Keys);
     }
 
     /// <summary>
@@ -167,11 +167,11 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
         return !TopK.Better(merged.Scores[^1], merged.Rows[^1], answer.Scores[^1], answer.Rows[^1]);
     }
 
-    /// <summary>The best <paramref name="k"/> of the shards' lists (each best first): higher score first, then the lower row.</summary>
+    /// <summary>The best <paramref name="k"/> of the shards' lists (each best first): higher score first, then the lower row; live items keep their ids.</summary>
     internal static ShardHits Merge(IReadOnlyList<ShardHits> answers, int k)
     {
         int n = Math.Min(k, answers.Sum(a => a.Count));
-        var best = new ShardHits(new long[n], new float[n]);
+        var best = new ShardHits(new long[n], new float[n], answers.Any(a => a.Keys is not null) ? new string?[n] : null);
         Span<int> next = answers.Count <= 256 ? stackalloc int[answers.Count] : new int[answers.Count];
         next.Clear();
         for (int i = 0; i < n; i++)
@@ -181,8 +181,10 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
             for (int s = 0; s < answers.Count; s++)
                 if (next[s] < answers[s].Count && (pick < 0 || TopK.Better(answers[s].Scores[next[s]], answers[s].Rows[next[s]], answers[pick].Scores[next[pick]], answers[pick].Rows[next[pick]])))
                     pick = s;
-            best.Rows[i] = answers[pick].Rows[next[pick]];
-            best.Scores[i] = answers[pick].Scores[next[pick]];
+            var from = answers[pick];
+            best.Rows[i] = from.Rows[next[pick]];
+            best.Scores[i] = from.Scores[next[pick]];
+            if (best.Keys is not null) best.Keys[i] = from.Keys?[next[pick]];
             next[pick]++;
         }
         return best;

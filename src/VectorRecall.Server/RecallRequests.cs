@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using VectorRecall.Data;
 using VectorRecall.IO;
+using VectorRecall.Serving;
 
 namespace VectorRecall.Server;
 
@@ -61,6 +62,64 @@ public static class RecallRequestReader
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
+    }
+
+    /// <summary>
+    /// <c>PUT /v1/items</c>: <c>{"items": [{"id": …, "vector": [...]}, …]}</c>, at most the server's batch cap. Vectors are
+    /// checked for finite values here and for their width by the caller, which knows the items' dimension.
+    /// </summary>
+    public static ItemChange[] ReadItems(in ReadOnlySequence<byte> body, RequestLimits limits)
+    {
+        var reader = new Utf8JsonReader(body, Options);
+        string field = "body";
+        try
+        {
+            ItemChange[]? items = null;
+            int given = 0;
+            StartObject(ref reader, "body");
+            while (NextProperty(ref reader, "", out field))
+            {
+                switch (field)
+                {
+                    case "items": Once(ref given, 1, field); items = ReadItemList(ref reader, limits, ref field); break;
+                    default: throw Unknown(field, "items (an array of {id, vector})");
+                }
+                field = "body";
+            }
+            End(ref reader);
+            return Required(items, "items");
+        }
+        catch (JsonException e) { throw Malformed(e, body, field); }
+        catch (InvalidOperationException e) { throw NotUtf8(e, field); }
+    }
+
+    private static ItemChange[] ReadItemList(ref Utf8JsonReader reader, RequestLimits limits, ref string field)
+    {
+        string path = field;
+        StartArray(ref reader, path, "an array of item objects {id, vector}");
+        var items = new List<ItemChange>();
+        while (Read(ref reader) != JsonTokenType.EndArray)
+        {
+            string at = $"{path}[{items.Count}]";
+            if (items.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} items per request (the server's --max-batch)");
+            if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {id, vector}", reader.TokenType);
+            string? id = null; float[]? vector = null;
+            int given = 0;
+            while (NextProperty(ref reader, at + ".", out field))
+            {
+                switch (field[(at.Length + 1)..])
+                {
+                    case "id": Once(ref given, 1, field); id = ReadId(ref reader, field, "an item id"); break;
+                    case "vector": Once(ref given, 2, field); vector = ReadFeatures(ref reader, field); break;
+                    case "features": throw new RequestError(400, field, "items are sent as their vector: bundles carry no item tower to encode features with");
+                    default: throw Unknown(field, "id, vector");
+                }
+                field = at;
+            }
+            items.Add(new ItemChange(Required(id, at + ".id"), Required(vector, at + ".vector")));
+            field = path;
+        }
+        return [.. items];
     }
 
     public static BatchRecallRequest ReadBatch(in ReadOnlySequence<byte> body, RequestLimits limits)

@@ -108,6 +108,13 @@ public sealed class RecallServer
         app.MapPost("/v1/recall", server.RecallAsync);
         app.MapPost("/v1/recall/batch", server.BatchAsync);
         app.MapPost("/v1/admin/reload", server.ReloadAsync);
+        if (hosting?.WriteItemsWith is { } writeItemsWith)
+        {
+            // Made at the first change, once a bundle is loaded: a watching node may start before its shard set exists.
+            var writer = new Lazy<IItemWriter>(() => writeItemsWith(app.Services));
+            app.MapPut("/v1/items", ctx => server.PutItemsAsync(ctx, writer));
+            app.MapDelete("/v1/items/{id}", ctx => server.DeleteItemAsync(ctx, writer));
+        }
         return (app, server);
     }
 
@@ -285,7 +292,8 @@ public sealed class RecallServer
         });
     }
 
-    private async Task ReloadAsync(HttpContext ctx)
+    /// <summary>Refuses a request without the admin bearer token (403 when admin endpoints are off, 401 when the token is missing or wrong).</summary>
+    private void RequireAdmin(HttpContext ctx)
     {
         if (_adminToken is null)
             throw new RequestError(403, "authorization", $"admin endpoints are off; start the server with {ServerOptions.AdminTokenVariable} set to turn them on");
@@ -296,6 +304,74 @@ public sealed class RecallServer
             ctx.Response.Headers.WWWAuthenticate = "Bearer";
             throw new RequestError(401, "authorization", header.Length == 0 ? "missing 'Authorization: Bearer <token>' header" : "wrong bearer token");
         }
+    }
+
+    /// <summary><c>PUT /v1/items</c>: adds or replaces items by id (admin); answers once every change is durable.</summary>
+    private async Task PutItemsAsync(HttpContext ctx, Lazy<IItemWriter> writers)
+    {
+        long start = Stopwatch.GetTimestamp();
+        RequireAdmin(ctx);
+        var writer = WriterOf(writers);
+        using var timeout = RequestDeadline.Start(ctx.RequestAborted, _options.RequestTimeout);
+        var items = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadItems(body, limits));
+        for (int i = 0; i < items.Length; i++)
+            if (items[i].Vector!.Length != writer.Dimension)
+                throw new RequestError(400, $"items[{i}].vector", $"has {items[i].Vector!.Length} values; this cluster's items have {writer.Dimension}");
+        var results = await WriteItemsAsync(writer, items);
+        await HttpJson.WriteAsync(ctx, 200, (results, ms: Stopwatch.GetElapsedTime(start).TotalMilliseconds), static (w, s) =>
+        {
+            w.WriteStartArray("items");
+            foreach (var r in s.results)
+            {
+                w.WriteStartObject();
+                w.WritePropertyName("id");
+                IdMap.WriteKey(w, r.Key);
+                w.WriteNumber("shard", r.Shard);
+                w.WriteBoolean("replaced", r.Found);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+        });
+    }
+
+    /// <summary><c>DELETE /v1/items/{id}</c>: removes an item (admin); 404 when the cluster does not hold it.</summary>
+    private async Task DeleteItemAsync(HttpContext ctx, Lazy<IItemWriter> writers)
+    {
+        long start = Stopwatch.GetTimestamp();
+        RequireAdmin(ctx);
+        var writer = WriterOf(writers);
+        string id = ctx.Request.RouteValues["id"] as string ?? "";
+        if (id.Length is 0 or > 256) throw new RequestError(400, "id", $"an item id is 1 to 256 characters, got {id.Length}");
+        var result = (await WriteItemsAsync(writer, [new ItemChange(id, null)]))[0];
+        if (!result.Found) throw new RequestError(404, "id", $"item '{Excerpt.Of(id)}' is not in the cluster");
+        await HttpJson.WriteAsync(ctx, 200, (result, ms: Stopwatch.GetElapsedTime(start).TotalMilliseconds), static (w, s) =>
+        {
+            w.WritePropertyName("id");
+            IdMap.WriteKey(w, s.result.Key);
+            w.WriteNumber("shard", s.result.Shard);
+            w.WriteBoolean("deleted", true);
+            w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+        });
+    }
+
+    /// <summary>The item writer, once a bundle is loaded (until then the server is not ready: 503).</summary>
+    private IItemWriter WriterOf(Lazy<IItemWriter> writers)
+    {
+        using var lease = _host.Acquire();
+        return writers.Value;
+    }
+
+    /// <summary>The writer's results; a change it refuses is the client's error.</summary>
+    private static async Task<ItemChangeResult[]> WriteItemsAsync(IItemWriter writer, ItemChange[] changes)
+    {
+        try { return await writer.WriteAsync(changes); }
+        catch (ArgumentException e) { throw new RequestError(400, "items", e.Message); }
+    }
+
+    private async Task ReloadAsync(HttpContext ctx)
+    {
+        RequireAdmin(ctx);
         var outcome = await _host.ReloadAsync(ctx.RequestAborted);
         await HttpJson.WriteAsync(ctx, outcome.Succeeded ? 200 : 422, (outcome, current: _host.Current), static (w, s) =>
         {

@@ -11,7 +11,7 @@ namespace VectorRecall.Server;
 public sealed class ServerMetrics
 {
     /// <summary>The routes metrics are kept for; anything else is "other", so a scan of random paths cannot grow the series.</summary>
-    public static readonly string[] Routes = ["recall", "recall_batch", "healthz", "readyz", "metrics", "openapi", "admin_reload", "other"];
+    public static readonly string[] Routes = ["recall", "recall_batch", "healthz", "readyz", "metrics", "openapi", "admin_reload", "items", "other"];
     /// <summary>Bucket upper bounds in seconds: fine below 10 ms, where recall lives, coarse above.</summary>
     public static readonly double[] Buckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     private const int Statuses = 600;
@@ -28,9 +28,12 @@ public sealed class ServerMetrics
         if (p.Length > 1 && p[^1] == '/') p = p[..^1];
         for (int r = 0; r < Paths.Length; r++)
             if (p.Equals(Paths[r], StringComparison.OrdinalIgnoreCase)) return r;
+        // PUT /v1/items and DELETE /v1/items/{id}: one series, whatever the id.
+        if (p.StartsWith(ItemsPath, StringComparison.OrdinalIgnoreCase) && (p.Length == ItemsPath.Length || p[ItemsPath.Length] == '/')) return Paths.Length;
         return Routes.Length - 1;
     }
 
+    private const string ItemsPath = "/v1/items";
     private static readonly string[] Paths = ["/v1/recall", "/v1/recall/batch", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/admin/reload"];
 
     public void Started() => Interlocked.Increment(ref _inFlight);

@@ -14,6 +14,7 @@ public sealed class IdMap
     private readonly List<string> _keys;
     private readonly Dictionary<string, int> _rows;
     private int _numeric;   // how many keys are numbers
+    private System.Collections.Concurrent.ConcurrentDictionary<int, string>? _live;   // rows past the map's own (NameLiveRow)
 
     public IdMap() : this(0) { }
 
@@ -52,8 +53,23 @@ public sealed class IdMap
 
     public int Count => _keys.Count;
 
-    /// <summary>The id of a row, as text.</summary>
-    public string this[int row] => _keys[row];
+    /// <summary>The id of a row, as text (a row past <see cref="Count"/> is one named by <see cref="NameLiveRow"/>).</summary>
+    public string this[int row] => (uint)row < (uint)_keys.Count ? _keys[row] : LiveKey(row);
+
+    /// <summary>
+    /// Names a row past the map's own: an item added while serving (a cluster's live item), whose row the shard that owns
+    /// it chose. Safe beside readers and other namers; the map's own rows, and a live row once named, keep their ids.
+    /// </summary>
+    public void NameLiveRow(int row, string key)
+    {
+        if (row < _keys.Count) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} is one of the map's own {_keys.Count}");
+        if (string.IsNullOrEmpty(key)) throw new ArgumentException("an id is empty", nameof(key));
+        if (_live is null) Interlocked.CompareExchange(ref _live, new(), null);
+        _live.TryAdd(row, key);
+    }
+
+    private string LiveKey(int row) =>
+        _live is not null && _live.TryGetValue(row, out string? key) ? key : throw new ArgumentOutOfRangeException(nameof(row), $"row {row} is not in this map of {_keys.Count} ids");
 
     /// <summary>Whether every id is an integer (then <see cref="ToNumbers()"/> gives them, and files store them as int64).</summary>
     public bool AllNumeric => _numeric == _keys.Count;
@@ -77,7 +93,7 @@ public sealed class IdMap
     }
 
     /// <summary>Whether a row's id is an integer, and which.</summary>
-    public bool TryGetNumber(int row, out long id) => IsNumber(_keys[row], out id);
+    public bool TryGetNumber(int row, out long id) => IsNumber(this[row], out id);
 
     /// <summary>Every id as an integer; refused when some id is not one.</summary>
     public long[] ToNumbers()
@@ -95,10 +111,10 @@ public sealed class IdMap
         return ids;
     }
 
-    private long Number(int row) => IsNumber(_keys[row], out long id) ? id : throw new InvalidOperationException($"id '{_keys[row]}' (row {row}) is not an integer");
+    private long Number(int row) => IsNumber(this[row], out long id) ? id : throw new InvalidOperationException($"id '{this[row]}' (row {row}) is not an integer");
 
     /// <summary>Writes a row's id as a JSON number when it is an integer, else as a string.</summary>
-    public void WriteValue(Utf8JsonWriter writer, int row) => WriteKey(writer, _keys[row]);
+    public void WriteValue(Utf8JsonWriter writer, int row) => WriteKey(writer, this[row]);
 
     /// <summary>Writes every id in row order to <paramref name="path"/> as a JSON array (the file form of a map whose ids are not all integers), in one step.</summary>
     public void SaveJson(string path) => VectorRecall.IO.AtomicFile.Write(path, s =>

@@ -40,6 +40,7 @@ public sealed class RecallService : IDisposable
         _retriever = parts.Retriever;
         Items = parts.ItemIds;
         Users = parts.UserIds;
+        (_retriever as ILiveItemRetriever)?.NameLiveRowsIn(Items);
         _seen = parts.Seen;
     }
 

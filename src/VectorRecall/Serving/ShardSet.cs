@@ -58,6 +58,20 @@ public sealed class ShardSet
     /// <summary>The copy of the source bundle (user encoder, users, item ids).</summary>
     public string BundlePath => Path.Combine(Directory, BundleFolder);
 
+    /// <summary>
+    /// The row of shard <paramref name="shard"/>'s <paramref name="number"/>th live item (one added while serving): past the
+    /// bundle's rows, every shard's numbers interleaved, so shards number their items without asking each other.
+    /// </summary>
+    public static int LiveRow(ShardSet set, int shard, int number)
+    {
+        long row = set.Items + shard + (long)set.Shards * number;
+        if (number < 0 || row > int.MaxValue) throw new InvalidOperationException($"shard {shard} has numbered {number} live items, all the rows it has; compact the set (vrecall shard compact)");
+        return (int)row;
+    }
+
+    /// <summary>Which of its shard's live items a live row is (the inverse of <see cref="LiveRow"/>).</summary>
+    internal static int LiveNumber(int row, ShardSet set) => (row - set.Items) / set.Shards;
+
     /// <summary>The file of shard <paramref name="shard"/> inside a set's folder.</summary>
     public static string ShardFileName(int shard) => $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.vrix";
 
@@ -89,6 +103,66 @@ public sealed class ShardSet
         for (int s = 0; s < shards; s++) owned[s] = [];
         for (int row = 0; row < itemIds.Count; row++) owned[OwnerOf(itemIds[row], shards)].Add(row);
 
+        return Write(output, shards, itemIds.Count, source.Dimension, () => source.GetType().Name, bundle, manifest, null, (s, path) =>
+        {
+            using var index = EmptyLike(source);
+            var rows = owned[s];
+            var ids = new long[rows.Count];
+            var gathered = new float[rows.Count * source.Dimension];
+            for (int i = 0; i < rows.Count; i++)
+            {
+                ids[i] = rows[i];
+                vectors.Row(rows[i]).CopyTo(gathered.AsSpan(i * source.Dimension, source.Dimension));
+            }
+            index.Add(ids, gathered);
+            index.Save(path);
+            progress?.Report(s + 1);
+            return rows.Count;
+        });
+    }
+
+    /// <summary>
+    /// Folds every shard's log (<see cref="ShardLog"/>) into a new set written to <paramref name="output"/>: each shard file
+    /// holds its index with the log's changes applied, and each log keeps only the ids of live items (held, or deleted) and
+    /// the bundle items deleted (so the rows and ids the cluster answered with stay valid, and no row is numbered twice). Changes acknowledged after a shard's log was
+    /// read stay in this set's logs only: compact a set no node writes to, or compact again.
+    /// </summary>
+    public static ShardSet Compact(string directory, string output, IProgress<int>? progress = null)
+    {
+        var set = Open(directory);
+        if (Path.GetFullPath(output.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)) == set.Directory)
+            throw new ArgumentException($"a set is compacted into a new folder, not into '{set.Directory}' itself (its nodes read it)");
+        var manifest = ServingBundle.ReadManifest(set.BundlePath);
+        var itemIds = ServingBundle.LoadItemIds(set.BundlePath, manifest);
+        long live = 0, deleted = 0;
+        string indexType = "";
+        return Write(output, set.Shards, set.Items, set.Dimension, () => indexType, set.BundlePath, manifest, m => (m["live_items"], m["deleted_items"]) = (live, deleted), (s, path) =>
+        {
+            using var shard = LiveShard.Load(set, s);
+            shard.Index.Save(path);
+            indexType = shard.Index.GetType().Name;
+            var (names, deletedBase) = shard.Names;
+            // Deleted live items stay as deletes, so their rows are never numbered again (front ends may still know their ids).
+            var kept = names.OrderBy(n => n.Key).Select(n => new ShardLogEntry(shard.Index.Contains(n.Key) ? ShardLogKind.Name : ShardLogKind.Delete, n.Key, n.Value))
+                .Concat(deletedBase.Order().Select(row => new ShardLogEntry(ShardLogKind.Delete, row, itemIds[row]))).ToList();
+            string log = ShardLog.PathOf(Path.GetDirectoryName(path)!, s);
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+            ShardLog.WriteAll(log, s, set.Dimension, kept);
+            live += kept.Count(e => e.Kind == ShardLogKind.Name);
+            deleted += deletedBase.Count;
+            progress?.Report(s + 1);
+            return shard.Index.Count;
+        });
+    }
+
+    /// <summary>
+    /// Writes a set beside <paramref name="output"/> and renames it into place: each shard's file by <paramref name="writeShard"/>
+    /// (given the shard and its path; returns the items it holds), the bundle copied, then the manifest (its index type
+    /// asked for once the shards are written, and <paramref name="finish"/> adding its own fields).
+    /// </summary>
+    private static ShardSet Write(string output, int shards, int items, int dimension, Func<string> indexType, string bundle, JsonObject bundleManifest,
+        Action<JsonObject>? finish, Func<int, string, int> writeShard)
+    {
         string full = Path.GetFullPath(output.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         AtomicFile.RemoveStale(full);
         string staging = AtomicFile.TemporaryName(full);
@@ -98,35 +172,25 @@ public sealed class ShardSet
             var files = new JsonObject();
             for (int s = 0; s < shards; s++)
             {
-                using var index = EmptyLike(source);
-                var rows = owned[s];
-                var ids = new long[rows.Count];
-                var gathered = new float[rows.Count * source.Dimension];
-                for (int i = 0; i < rows.Count; i++)
-                {
-                    ids[i] = rows[i];
-                    vectors.Row(rows[i]).CopyTo(gathered.AsSpan(i * source.Dimension, source.Dimension));
-                }
-                index.Add(ids, gathered);
                 string path = Path.Combine(staging, ShardFileName(s));
-                index.Save(path);
+                int held = writeShard(s, path);
                 var (bytes, crc) = ServingBundle.Checksum(path);
-                files[ShardFileName(s)] = new JsonObject { ["bytes"] = bytes, ["crc32c"] = crc.ToString("x8", CultureInfo.InvariantCulture), ["items"] = rows.Count };
-                progress?.Report(s + 1);
+                files[ShardFileName(s)] = new JsonObject { ["bytes"] = bytes, ["crc32c"] = crc.ToString("x8", CultureInfo.InvariantCulture), ["items"] = held };
             }
-            CopyBundle(bundle, manifest, Path.Combine(staging, BundleFolder));
+            CopyBundle(bundle, bundleManifest, Path.Combine(staging, BundleFolder));
             var set = new JsonObject
             {
                 ["format"] = Format,
                 ["version"] = Version,
                 ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
                 ["shards"] = shards,
-                ["items"] = itemIds.Count,
-                ["dimension"] = source.Dimension,
+                ["items"] = items,
+                ["dimension"] = dimension,
                 ["owner"] = OwnerScheme,
-                ["index_type"] = source.GetType().Name,
+                ["index_type"] = indexType(),
                 ["files"] = files,
             };
+            finish?.Invoke(set);
             ServingBundle.WriteManifest(Path.Combine(staging, ManifestFile), set);
             ServingBundle.Replace(staging, full, ManifestFile);
         }
@@ -187,7 +251,11 @@ public sealed class ShardSet
             crc[s] = JsonFields.String(entry, "crc32c", path, $"files.{name}");
             total += JsonFields.Int64(entry, "items", path, 0, int.MaxValue, prefix: $"files.{name}");
         }
-        if (total != items) throw new FileFormatException(path, $"its shards hold {total} items together, field 'items' says {items}");
+        // A compacted set's shards also hold live items, and no longer hold the bundle items deleted.
+        long live = m.ContainsKey("live_items") ? JsonFields.Int64(m, "live_items", path, 0, int.MaxValue) : 0;
+        long deleted = m.ContainsKey("deleted_items") ? JsonFields.Int64(m, "deleted_items", path, 0, items) : 0;
+        if (total != items - deleted + live)
+            throw new FileFormatException(path, $"its shards hold {total} items together; fields 'items', 'deleted_items' and 'live_items' say {items - deleted + live}");
         return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, bytes, crc);
     }
 

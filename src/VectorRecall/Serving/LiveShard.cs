@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using VectorRecall.Indexing;
+
+namespace VectorRecall.Serving;
+
+/// <summary>
+/// A shard's index with its log applied: the shard file as written by <c>vrecall shard</c> (or a compaction), then every
+/// change its <see cref="ShardUpdateLog"/> has acknowledged. Changes arrive numbered; ones already applied are skipped,
+/// and a gap (changes this copy missed, say while its silo was starting) is filled from the log file. Searches may run
+/// beside applies; applies are not safe beside each other (a grain's turns order them).
+/// </summary>
+public sealed class LiveShard : IDisposable
+{
+    private readonly ShardSet _set;
+    private readonly int _shard;
+    private readonly ConcurrentDictionary<int, string> _names = new();   // ids of live rows (past the bundle's)
+    private readonly HashSet<int> _deletedBase = [];
+    private long _logEnd, _logEntries;   // how far the log file has been read, and the entries before that point
+
+    private LiveShard(ShardSet set, int shard, IVectorIndex index)
+    {
+        _set = set;
+        _shard = shard;
+        Index = index;
+    }
+
+    public IVectorIndex Index { get; }
+
+    /// <summary>Log entries applied: the sequence number of the last.</summary>
+    public long Applied { get; private set; }
+
+    /// <summary>Loads shard <paramref name="shard"/> of <paramref name="set"/> (checked against the manifest) and replays its log.</summary>
+    public static LiveShard Load(ShardSet set, int shard)
+    {
+        var live = new LiveShard(set, shard, set.LoadShard(shard));
+        try
+        {
+            live.CatchUp();
+            return live;
+        }
+        catch
+        {
+            live.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The id of a live row this shard holds or held; null for the bundle's own rows.</summary>
+    public string? NameOf(long row) => row >= _set.Items && _names.TryGetValue((int)row, out string? key) ? key : null;
+
+    /// <summary>The live rows and their ids, and the bundle rows deleted: what a compaction keeps beside the index.</summary>
+    public (IReadOnlyDictionary<int, string> Live, IReadOnlyCollection<int> DeletedBase) Names => (_names, _deletedBase);
+
+    /// <summary>Applies entries numbered <paramref name="first"/>, <paramref name="first"/> + 1, …; ones applied already are skipped.</summary>
+    public void Apply(IReadOnlyList<ShardLogEntry> entries, long first)
+    {
+        if (first > Applied + 1) CatchUp();   // this copy missed some: the log has them (and these)
+        for (int i = 0; i < entries.Count; i++)
+            if (first + i == Applied + 1)
+            {
+                Apply(entries[i]);
+                Applied++;
+            }
+    }
+
+    /// <summary>Applies the log's entries past those applied (reading the file on from where it was last read).</summary>
+    private void CatchUp()
+    {
+        var tail = ShardLog.Read(ShardLog.PathOf(_set.Directory, _shard), _shard, _set.Dimension, _logEnd);
+        for (int i = 0; i < tail.Entries.Count; i++)
+            if (_logEntries + i + 1 == Applied + 1)
+            {
+                Apply(tail.Entries[i]);
+                Applied++;
+            }
+        _logEntries += tail.Entries.Count;
+        _logEnd = tail.End;
+    }
+
+    private void Apply(ShardLogEntry e)
+    {
+        if (e.Row >= _set.Items) _names.TryAdd(e.Row, e.Key);
+        switch (e.Kind)
+        {
+            case ShardLogKind.Upsert:
+                if (Index.Contains(e.Row)) Index.Remove(e.Row);
+                Index.Add([e.Row], e.Vector);
+                _deletedBase.Remove(e.Row);
+                break;
+            case ShardLogKind.Delete:
+                if (Index.Contains(e.Row)) Index.Remove(e.Row);
+                if (e.Row < _set.Items) _deletedBase.Add(e.Row);
+                break;
+        }
+    }
+
+    public void Dispose() => Index.Dispose();
+}

@@ -1,0 +1,141 @@
+using VectorRecall.IO;
+
+namespace VectorRecall.Serving;
+
+/// <summary>A change asked of the cluster: the item's id and its new vector, or no vector to delete it.</summary>
+public sealed record ItemChange(string Key, float[]? Vector);
+
+/// <summary>What became of a change: the owning shard, the item's row, and whether it was found (a delete of an unknown id is not).</summary>
+public sealed record ItemChangeResult(string Key, int Shard, int Row, bool Found);
+
+/// <summary>
+/// The writing end of one shard's log (<see cref="ShardLog"/>): turns item changes into log entries — an id the shard
+/// already holds keeps its row, a new id gets the shard's next live row (<see cref="ShardSet.LiveRow"/>) — appends them
+/// and flushes them to disk before returning, so a change this returns is durable. Opening it replays the log to learn
+/// which ids the shard holds and cuts off a record a crash left unfinished. One writer per shard (the cluster keeps it
+/// in a single grain); not safe for concurrent calls.
+/// </summary>
+public sealed class ShardUpdateLog : IDisposable
+{
+    private readonly ShardSet _set;
+    private readonly int _shard;
+    private readonly string _path;
+    private readonly FileStream _file;
+    private readonly Dictionary<string, int> _rows = new(StringComparer.Ordinal);   // every id the shard has held
+    private readonly HashSet<int> _absent = [];   // rows deleted (and not upserted since)
+    private int _nextLive;
+
+    private ShardUpdateLog(ShardSet set, int shard, string path, FileStream file)
+    {
+        _set = set;
+        _shard = shard;
+        _path = path;
+        _file = file;
+    }
+
+    /// <summary>Entries in the log: the sequence number of the last one written (entries are numbered from 1).</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Opens (creating when missing) shard <paramref name="shard"/>'s log, knowing the shard's ids from the set's bundle.</summary>
+    public static ShardUpdateLog Open(ShardSet set, int shard)
+    {
+        if ((uint)shard >= (uint)set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in this set of {set.Shards}");
+        string path = ShardLog.PathOf(set.Directory, shard);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        var log = new ShardUpdateLog(set, shard, path, file);
+        try
+        {
+            var ids = ServingBundle.LoadItemIds(set.BundlePath);
+            for (int row = 0; row < ids.Count; row++)
+                if (ShardSet.OwnerOf(ids[row], set.Shards) == shard) log._rows.Add(ids[row], row);
+            var tail = ShardLog.Read(file, path, shard, set.Dimension, 0);
+            foreach (var e in tail.Entries) log.Note(e);
+            log.Count = tail.Entries.Count;
+            if (tail.End == 0)
+            {
+                file.SetLength(0);
+                file.Write(ShardLog.Header(shard, set.Dimension));
+                file.Flush(flushToDisk: true);
+            }
+            else if (file.Length > tail.End)
+            {
+                file.SetLength(tail.End);   // the unfinished record of a crash: never acknowledged
+                file.Flush(flushToDisk: true);
+            }
+            file.Position = file.Length;
+            return log;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Records what an entry (replayed or new) says about the shard's ids.</summary>
+    private void Note(ShardLogEntry e)
+    {
+        _rows[e.Key] = e.Row;
+        if (e.Kind == ShardLogKind.Delete) _absent.Add(e.Row);
+        else _absent.Remove(e.Row);
+        if (e.Row >= _set.Items) _nextLive = Math.Max(_nextLive, ShardSet.LiveNumber(e.Row, _set) + 1);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="changes"/> (each owned by this shard) and flushes them. Returns each change's result and the
+    /// entries written (a delete of an id the shard does not hold writes none), the first numbered <see cref="Count"/> before the call + 1.
+    /// </summary>
+    public (ItemChangeResult[] Results, ShardLogEntry[] Written) Write(IReadOnlyList<ItemChange> changes)
+    {
+        var results = new ItemChangeResult[changes.Count];
+        var written = new List<ShardLogEntry>(changes.Count);
+        int nextLive = _nextLive;
+        var pending = new Dictionary<string, int>(StringComparer.Ordinal);   // new ids of this call, until it is on disk
+        var absent = new Dictionary<int, bool>();
+        for (int i = 0; i < changes.Count; i++)
+        {
+            var (key, vector) = changes[i];
+            if (ShardSet.OwnerOf(key, _set.Shards) != _shard) throw new ArgumentException($"item '{Excerpt.Of(key)}' belongs to shard {ShardSet.OwnerOf(key, _set.Shards)}, not {_shard}");
+            bool known = pending.TryGetValue(key, out int row) || _rows.TryGetValue(key, out row);
+            bool held = known && !(absent.TryGetValue(row, out bool gone) ? gone : _absent.Contains(row));
+            if (vector is null)
+            {
+                results[i] = new ItemChangeResult(key, _shard, held ? row : -1, held);
+                if (!held) continue;
+                written.Add(new ShardLogEntry(ShardLogKind.Delete, row, key));
+                absent[row] = true;
+            }
+            else
+            {
+                if (!known) pending[key] = row = ShardSet.LiveRow(_set, _shard, nextLive++);
+                written.Add(new ShardLogEntry(ShardLogKind.Upsert, row, key, vector));
+                absent[row] = false;
+                results[i] = new ItemChangeResult(key, _shard, row, held);
+            }
+        }
+        if (written.Count > 0)
+        {
+            long end = _file.Length;
+            try
+            {
+                _file.Write(ShardLog.Encode(written, _set.Dimension));
+                _file.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // Not acknowledged: leave the log as it was, so the next write does not follow a half record.
+                try { _file.SetLength(end); _file.Position = end; } catch (IOException) { }
+                throw;
+            }
+            foreach (var e in written) Note(e);
+            Count += written.Count;
+        }
+        return (results, [.. written]);
+    }
+
+    /// <summary>The log's file.</summary>
+    public string FilePath => _path;
+
+    public void Dispose() => _file.Dispose();
+}
