@@ -22,6 +22,7 @@ public sealed class ClusterNodeTests : IAsyncLifetime
     private readonly List<WebApplication> _nodes = [];
     private readonly List<HttpClient> _clients = [];
     private static TrainedSmallModel Model => TrainedSmallModel.Shared;
+    private const string Token = "test-admin-token";
 
     public async Task InitializeAsync()
     {
@@ -36,7 +37,7 @@ public sealed class ClusterNodeTests : IAsyncLifetime
                 PrimarySiloPort = node == 0 ? 0 : primary, Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30),
             };
             // A generous request timeout: the first queries activate the shard replicas while other tests share the cores.
-            var (app, _) = ClusterNode.Build(new ServerOptions { BundlePath = "", Urls = "http://127.0.0.1:0", RequestTimeout = TimeSpan.FromSeconds(30) }, options);
+            var (app, _) = ClusterNode.Build(new ServerOptions { BundlePath = "", Urls = "http://127.0.0.1:0", RequestTimeout = TimeSpan.FromSeconds(30), AdminToken = Token }, options);
             await app.StartAsync();
             _nodes.Add(app);
             _clients.Add(new HttpClient { BaseAddress = new Uri(RecallServer.Addresses(app)[0]), Timeout = TimeSpan.FromSeconds(60) });
@@ -67,6 +68,75 @@ public sealed class ClusterNodeTests : IAsyncLifetime
     {
         using var response = await _clients[node].PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
         return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+    }
+
+    private async Task<(int Status, JsonObject Body)> Send(int node, HttpMethod method, string path, string? json, string? token = Token)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        if (token is not null) request.Headers.Authorization = new("Bearer", token);
+        using var response = await _clients[node].SendAsync(request);
+        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+    }
+
+    private static string[] Ids(JsonObject body) => [.. body["item_ids"]!.AsArray().Select(n => n!.ToJsonString().Trim('"'))];
+
+    [Fact]
+    public async Task AnItemPutOnOneNodeIsRecalledFromTheOtherUntilDeleted()
+    {
+        using var single = RecallService.FromBundle(_dir.File("flat-bundle"));
+        var user = single.EncodeUsers([7]).Row(0).ToArray();
+        string vector = string.Join(",", user.Select(v => (v * 1000f).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var (status, body) = await Send(0, HttpMethod.Put, "/v1/items", $$"""{"items": [{"id": "sku-new-1", "vector": [{{vector}}]}, {"id": 990001, "vector": [{{vector}}]}]}""");
+        Assert.Equal(200, status);
+        Assert.Equal("sku-new-1", body["items"]![0]!["id"]!.GetValue<string>());
+        Assert.Equal(990001, body["items"]![1]!["id"]!.GetValue<long>());
+        Assert.False(body["items"]![0]!["replaced"]!.GetValue<bool>());
+
+        (status, body) = await Post(1, "/v1/recall", """{"user_id": 7, "top_k": 5}""");
+        Assert.Equal(200, status);
+        Assert.Equal(["990001", "sku-new-1"], Ids(body)[..2].Order());
+        // Integer ids come back as JSON numbers, string ids as strings, as for the bundle's own items.
+        Assert.Contains(body["item_ids"]!.AsArray(), n => n!.GetValueKind() == System.Text.Json.JsonValueKind.Number && n.GetValue<long>() == 990001);
+
+        (status, body) = await Send(1, HttpMethod.Delete, "/v1/items/sku-new-1", null);
+        Assert.Equal(200, status);
+        Assert.True(body["deleted"]!.GetValue<bool>());
+        Assert.DoesNotContain("sku-new-1", Ids((await Post(0, "/v1/recall", """{"user_id": 7, "top_k": 5}""")).Body));
+        Assert.Equal(404, (await Send(0, HttpMethod.Delete, "/v1/items/sku-new-1", null)).Status);
+        Assert.Equal(200, (await Send(0, HttpMethod.Delete, "/v1/items/990001", null)).Status);
+        Assert.Matches("vrecall_http_requests_total\\{route=\"items\",status=\"200\"\\} [1-9]", await _clients[0].GetStringAsync("/metrics"));
+    }
+
+    [Theory]
+    [InlineData(null, """{"items": []}""", 401, "authorization")]
+    [InlineData("wrong", """{"items": []}""", 401, "authorization")]
+    [InlineData(Token, """{"items": [{"id": "a", "vector": [1, 2]}]}""", 400, "items[0].vector")]
+    [InlineData(Token, """{"items": [{"id": "a", "features": [1, 2]}]}""", 400, "items[0].features")]
+    [InlineData(Token, """{"items": [{"id": "a"}]}""", 400, "items[0].vector")]
+    [InlineData(Token, """{"items": [{"vector": []}]}""", 400, "items[0].id")]
+    [InlineData(Token, """{"items": [{"id": "", "vector": []}]}""", 400, "items[0].id")]
+    [InlineData(Token, """{"items": [{"id": "a", "vector": [1e39]}]}""", 400, "items[0].vector[0]")]
+    [InlineData(Token, """{"items": [{"id": "a", "vector": [1], "colour": 2}]}""", 400, "items[0].colour")]
+    [InlineData(Token, """{"items": {}}""", 400, "items")]
+    [InlineData(Token, """{"item": []}""", 400, "item")]
+    [InlineData(Token, """{}""", 400, "items")]
+    [InlineData(Token, """[1]""", 400, "body")]
+    [InlineData(Token, """{"items": [""", 400, "items")]
+    public async Task BadItemChangesAreRefusedNamingTheField(string? token, string json, int expected, string field)
+    {
+        var (status, body) = await Send(0, HttpMethod.Put, "/v1/items", json, token);
+        Assert.Equal(expected, status);
+        Assert.Equal(field, body["field"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task DeletesNeedTheTokenAndASaneId()
+    {
+        Assert.Equal(401, (await Send(0, HttpMethod.Delete, "/v1/items/12", null, token: null)).Status);
+        Assert.Equal(400, (await Send(0, HttpMethod.Delete, "/v1/items/" + new string('x', 300), null)).Status);
+        Assert.Equal(404, (await Send(0, HttpMethod.Delete, "/v1/items/no-such-item", null)).Status);
+        Assert.Equal(405, (await Send(0, HttpMethod.Post, "/v1/items", "{}")).Status);
     }
 
     [Fact]

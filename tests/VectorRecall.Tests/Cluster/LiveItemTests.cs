@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Orleans.TestingHost;
+using VectorRecall.Cluster;
+using VectorRecall.Serving;
+
+namespace VectorRecall.Tests.Cluster;
+
+/// <summary>
+/// Live items on three in-process silos, six shards, two replicas each: an upserted item is in the answers of every
+/// replica at once, a deleted one never again, and both survive the shard grains' deactivation (replayed from the logs).
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class LiveItemTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private InProcessTestCluster _cluster = null!;
+    private ShardSet _set = null!;
+    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
+
+    public async Task InitializeAsync()
+    {
+        _set = ShardSet.Split(Model.SaveFlatBundle(_dir.File("flat-bundle")), 6, _dir.File("shards"));
+        _cluster = await ShardClusters.StartAsync(_set, replicas: 2);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private ShardedSearch Router() => new(_cluster.Client, _set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30) };
+    private ShardedUpdates Writer() => new(_cluster.Client, _set);
+
+    /// <summary>A vector every query of <paramref name="query"/>'s direction ranks first: the query scaled far past any item.</summary>
+    private static float[] Beating(float[] query) => [.. query.Select(v => v * 1000f)];
+
+    private static float[] Query(int item) => Model.ItemVectors.Row(item).ToArray();
+
+    [Fact]
+    public async Task AnUpsertedItemIsAnsweredAtOnceByEveryReplicaAndADeletedOneNeverAgain()
+    {
+        var router = Router();
+        var query = Query(5);
+        var watch = Stopwatch.StartNew();
+        var written = await Writer().WriteAsync([new ItemChange("fresh-item", Beating(query))]);
+        Assert.False(written[0].Found);
+        Assert.True(written[0].Row >= _set.Items);
+        // Queries take turns over the two replicas: each answers with the new item, first, named by its id.
+        for (int i = 0; i < 4; i++)
+        {
+            var answer = await router.SearchAsync(query, 10);
+            Assert.Equal(written[0].Row, answer.Rows[0]);
+            Assert.Equal("fresh-item", answer.LiveKeys![0]);
+            Assert.All(answer.LiveKeys.Skip(1), Assert.Null);
+        }
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"visible after {watch.Elapsed.TotalMilliseconds:F0} ms");
+
+        var deleted = await Writer().WriteAsync([new ItemChange("fresh-item", null)]);
+        Assert.True(deleted[0].Found);
+        for (int i = 0; i < 4; i++) Assert.DoesNotContain(written[0].Row, (await router.SearchAsync(query, 10)).Rows);
+        Assert.False((await Writer().WriteAsync([new ItemChange("fresh-item", null)]))[0].Found);
+    }
+
+    [Fact]
+    public async Task ChangesSurviveTheGrainsDeactivation()
+    {
+        var router = Router();
+        var query = Query(9);
+        string baseKey = Model.ItemIds[3].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var written = await Writer().WriteAsync([new ItemChange("kept-item", Beating(query)), new ItemChange(baseKey, null)]);
+        Assert.True(written[1].Found);
+
+        for (int s = 0; s < _set.Shards; s++)
+        {
+            await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardWriterGrain>(s));
+            for (int r = 0; r < 2; r++) await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)));
+        }
+        for (int i = 0; i < 4; i++)
+        {
+            var answer = await router.SearchAsync(query, 50);
+            Assert.Equal(written[0].Row, answer.Rows[0]);
+            Assert.Equal("kept-item", answer.LiveKeys![0]);
+            Assert.DoesNotContain(3L, answer.Rows);
+        }
+        // The writer replayed its log: the id keeps its row, the deleted bundle item is not held.
+        var again = await Writer().WriteAsync([new ItemChange("kept-item", Beating(query)), new ItemChange(baseKey, null)]);
+        Assert.Equal(written[0].Row, again[0].Row);
+        Assert.True(again[0].Found);
+        Assert.False(again[1].Found);
+    }
+
+    [Fact]
+    public async Task BadChangesAreRefusedBeforeAnythingIsWritten()
+    {
+        var writer = Writer();
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("ok", new float[_set.Dimension]), new ItemChange("short", new float[2])]));
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("", new float[_set.Dimension])]));
+        var nan = new float[_set.Dimension];
+        nan[1] = float.NaN;
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("nan", nan)]));
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange(new string('x', ShardLog.MaxKeyBytes + 1), new float[_set.Dimension])]));
+        Assert.False((await writer.WriteAsync([new ItemChange("ok", null)]))[0].Found);
+    }
+}
