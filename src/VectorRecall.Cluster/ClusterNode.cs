@@ -26,7 +26,14 @@ public static class ClusterNode
         cluster.Validate();
         string store = Path.GetFullPath(cluster.ShardSetPath);
         // Orleans reports every membership change and connection at Information; keep its warnings, as for ASP.NET Core.
-        return RecallServer.Build(server with { BundlePath = Path.Combine(store, ShardSet.BundleFolder) }, l => { l.AddFilter("Orleans", LogLevel.Warning); logging?.Invoke(l); }, new ServerHosting
+        // Its placement retries (logged by Polly) write a stack trace per attempt while a dead node is being declared dead,
+        // which Orleans' own membership warnings already say once.
+        return RecallServer.Build(server with { BundlePath = Path.Combine(store, ShardSet.BundleFolder) }, l =>
+        {
+            l.AddFilter("Orleans", LogLevel.Warning);
+            l.AddFilter("Polly", LogLevel.None);
+            logging?.Invoke(l);
+        }, new ServerHosting
         {
             ConfigureHost = builder => builder.UseOrleans(silo =>
             {

@@ -20,6 +20,7 @@ internal static class ShardCommand
         {
             bundle, shards, output,
         };
+        command.Subcommands.Add(CreateCompact());
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
             int n = r.GetValue(shards);
@@ -28,6 +29,27 @@ internal static class ShardCommand
             ShardSet set = null!;
             DemoCommand.WithProgress($"Building {n} shards", n, report => set = ShardSet.Split(r.GetValue(bundle)!, n, r.GetValue(output)!, new Progress<int>(done => report(done))));
             AnsiConsole.MarkupLineInterpolated($"{set.Items:N0} items in {set.Shards} shards written to {set.Directory} in {clock.Elapsed.TotalSeconds:F1} s");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    /// <summary><c>vrecall shard compact</c>: folds a running set's logs of live item changes into a new set (see <see cref="ShardSet.Compact"/>).</summary>
+    private static Command CreateCompact()
+    {
+        var store = new Option<string>("--bundle-store") { Description = "the shard set whose logs (updates/) to fold in, as given to vrecall cluster", Required = true };
+        var output = new Option<string>("--output") { Description = "new shard set folder to write (replaced if it holds a shard set; not the --bundle-store itself)", Required = true };
+        var command = new Command("compact", "Fold each shard's log of live item changes into a new shard set: shard files with the changes applied, and logs that keep only the live items' ids. Point the cluster at the new set to load faster; changes written after a shard's log was read stay in the old set, so compact a set no node writes to.")
+        {
+            store, output,
+        };
+        command.SetAction((r, token) => CliErrors.Guard(() =>
+        {
+            var clock = Stopwatch.StartNew();
+            var source = ShardSet.Open(r.GetValue(store)!);
+            ShardSet set = null!;
+            DemoCommand.WithProgress($"Compacting {source.Shards} shards", source.Shards, report => set = ShardSet.Compact(source.Directory, r.GetValue(output)!, new Progress<int>(done => report(done))));
+            AnsiConsole.MarkupLineInterpolated($"{set.Shards} shards with their logs folded in written to {set.Directory} in {clock.Elapsed.TotalSeconds:F1} s");
             return Task.FromResult(0);
         }));
         return command;

@@ -28,4 +28,23 @@ public class ShardCommandTests
         }
         Assert.False(Directory.Exists(dir.File("a")) || Directory.Exists(dir.File("b")));
     }
+
+    [Fact]
+    public void ASetsLogsAreCompactedIntoANewSet()
+    {
+        using var dir = new TempDir();
+        var set = ShardSet.Split(TrainedSmallModel.Shared.BundlePath, 2, dir.File("set"));
+        string key = Enumerable.Range(0, 100).Select(i => $"live-{i}").First(k => ShardSet.OwnerOf(k, 2) == 1);
+        using (var log = ShardUpdateLog.Open(set, 1)) log.Write([new ItemChange(key, new float[set.Dimension])]);
+        var (code, text) = CliRun.CaptureOutput(["shard", "compact", "--bundle-store", dir.File("set"), "--output", dir.File("compacted")]);
+        Assert.Equal(0, code);
+        Assert.Contains("written to", text);
+        using var shard = LiveShard.Load(ShardSet.Open(dir.File("compacted")), 1);
+        Assert.Equal(key, shard.NameOf(ShardSet.LiveRow(set, 1, 0)));
+
+        var (failed, error) = CliRun.Capture(["shard", "compact", "--bundle-store", dir.File("set"), "--output", dir.File("set")]);
+        Assert.Equal(1, failed);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(1, CliRun.Capture(["shard", "compact", "--bundle-store", dir.File("nothing"), "--output", dir.File("c")]).Item1);
+    }
 }
