@@ -29,6 +29,18 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         var set = ShardSet.Open(location.Directory);
         if (shard < 0 || shard >= set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in the set of {set.Shards} at '{location.Directory}'");
         _shard = await Task.Run(() => LiveShard.Load(set, (int)shard), cancellationToken);
+        // A change whose passing to this replica failed (a timeout while the silo was busy) is on disk: read it within a second.
+        this.RegisterGrainTimer(Refresh, new GrainTimerCreationOptions(RefreshPeriod, RefreshPeriod) { KeepAlive = false });
+    }
+
+    private static readonly TimeSpan RefreshPeriod = TimeSpan.FromSeconds(1);
+
+    private Task Refresh(CancellationToken cancellation)
+    {
+        var shard = Hold();
+        try { shard.Refresh(); }
+        finally { Release(); }
+        return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

@@ -6,7 +6,8 @@ namespace VectorRecall.Serving;
 /// <summary>
 /// A shard's index with its log applied: the shard file as written by <c>vrecall shard</c> (or a compaction), then every
 /// change its <see cref="ShardUpdateLog"/> has acknowledged. Changes arrive numbered; ones already applied are skipped,
-/// and a gap (changes this copy missed, say while its silo was starting) is filled from the log file. Searches may run
+/// and a gap (changes this copy missed, say while its silo was starting) is filled from the log file, as is anything
+/// <see cref="Refresh"/> finds there. Searches may run
 /// beside applies; applies are not safe beside each other (a grain's turns order them).
 /// </summary>
 public sealed class LiveShard : IDisposable
@@ -61,6 +62,16 @@ public sealed class LiveShard : IDisposable
                 Apply(entries[i]);
                 Applied++;
             }
+    }
+
+    /// <summary>
+    /// Applies what the log holds past what this copy has seen: changes a writer acknowledged while passing them to this
+    /// copy failed. A look at the file's length when nothing is new.
+    /// </summary>
+    public void Refresh()
+    {
+        var file = new FileInfo(ShardLog.PathOf(_set.Directory, _shard));
+        if (file.Exists && file.Length > Math.Max(_logEnd, ShardLog.HeaderBytes)) CatchUp();
     }
 
     /// <summary>Applies the log's entries past those applied (reading the file on from where it was last read).</summary>

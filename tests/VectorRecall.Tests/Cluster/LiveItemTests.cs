@@ -91,6 +91,27 @@ public sealed class LiveItemTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AChangeNoReplicaWasToldOfIsReadFromTheLogWithinSeconds()
+    {
+        // Written to shard 0's log behind the cluster's back (as when passing it to the replicas failed): the replicas look.
+        var router = Router();
+        var query = Query(21);
+        await router.SearchAsync(query, 5);   // every replica active
+        string key = Enumerable.Range(0, 1000).Select(i => $"unannounced-{i}").First(k => ShardSet.OwnerOf(k, _set.Shards) == 0);
+        int row;
+        using (var log = ShardUpdateLog.Open(_set, 0)) row = log.Write([new ItemChange(key, Beating(query))]).Results[0].Row;
+        var watch = Stopwatch.StartNew();
+        int seen = 0;
+        while (seen < 2 && watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var answer = await router.SearchAsync(query, 1);
+            seen = answer.Rows[0] == row ? seen + 1 : 0;   // both replicas in turn
+            if (seen == 0) await Task.Delay(50);
+        }
+        Assert.True(seen == 2, $"not served after {watch.Elapsed.TotalSeconds:F1} s (replicas look every second)");
+    }
+
+    [Fact]
     public async Task BadChangesAreRefusedBeforeAnythingIsWritten()
     {
         var writer = Writer();

@@ -67,6 +67,14 @@ public sealed class ShardLogTests : IDisposable
         Assert.Equal(5, shard.Applied);
         Assert.False(shard.Index.Contains(Array.IndexOf(Model.ItemIds, long.Parse(replaced, System.Globalization.CultureInfo.InvariantCulture))));
         Assert.True(shard.Index.Contains(ShardSet.LiveRow(set, 1, 1)));
+
+        // A change this copy was never told of is found by a look at the log.
+        using (var log = ShardUpdateLog.Open(set, 1)) log.Write([new ItemChange(NewKey(set, 1, 4), Vector(set, 1f))]);
+        shard.Refresh();
+        Assert.Equal(6, shard.Applied);
+        Assert.True(shard.Index.Contains(ShardSet.LiveRow(set, 1, 2)));
+        shard.Refresh();
+        Assert.Equal(6, shard.Applied);
     }
 
     [Fact]
