@@ -202,10 +202,13 @@ public sealed class ShardSet
         return Open(full);
     }
 
-    /// <summary>An empty index of <paramref name="source"/>'s kind, dimension, metric and settings.</summary>
+    /// <summary>
+    /// An empty index of <paramref name="source"/>'s kind, dimension, metric and settings; a graph reuses removed items'
+    /// slots, since a shard takes live changes (an upsert replaces a vector: without reuse the graph would grow by one).
+    /// </summary>
     private static IVectorIndex EmptyLike(IVectorIndex source) => source switch
     {
-        HnswIndex h => new HnswIndex(h.Dimension, h.Metric, h.Options),
+        HnswIndex h => new HnswIndex(h.Dimension, h.Metric, h.Options with { ReuseRemovedSlots = true }),
         FlatIndex f => new FlatIndex(f.Dimension, f.Metric),
         _ => throw new NotSupportedException($"a {source.GetType().Name} cannot be split into shards"),
     };

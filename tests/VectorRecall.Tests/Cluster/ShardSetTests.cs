@@ -24,6 +24,7 @@ public sealed class ShardSetTests : IDisposable
         {
             using var shard = set.LoadShard(s);
             total += shard.Count;
+            Assert.True(Assert.IsType<VectorRecall.Indexing.HnswIndex>(shard).Options.ReuseRemovedSlots);   // shards take live changes
             for (int row = 0; row < Model.ItemIds.Length; row++)
                 Assert.Equal(ShardSet.OwnerOf(Model.ItemIds[row].ToString(System.Globalization.CultureInfo.InvariantCulture), 6) == s, shard.Contains(row));
         }
