@@ -37,9 +37,16 @@ public static class ClusterNode
         {
             ConfigureHost = builder => builder.UseOrleans(silo =>
             {
-                if (cluster.Redis is { } redis)
+                if (cluster.Redis is { } redis && cluster.Kubernetes)
                 {
+                    // The pod gives the address and the cluster's ids; the ports stay ours.
                     silo.UseRedisClustering(redis);
+                    silo.UseKubernetesHosting();
+                    silo.Configure<EndpointOptions>(o => (o.SiloPort, o.GatewayPort) = (cluster.SiloPort, cluster.GatewayPort));
+                }
+                else if (cluster.Redis is { } redisOnly)
+                {
+                    silo.UseRedisClustering(redisOnly);
                     silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort);
                     silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId));
                 }

@@ -88,6 +88,28 @@ public class DeployFilesTests
     }
 
     [Fact]
+    public void ClusterPodsUseKubernetesHostingWithThePodsIdentityAndAWritableShardSet()
+    {
+        var docs = Documents();
+        var set = docs.Single(d => Kind(d.Doc) == "StatefulSet").Doc;
+        var c = Containers(set).Single();
+        var args = ((YamlSequenceNode)At(c, "args")!).Children.Select(n => n.ToString()).ToList();
+        Assert.Contains("--kubernetes", args);
+        Assert.Contains(args, a => a.StartsWith("--redis=", StringComparison.Ordinal));   // the hosting keeps membership in Redis
+        var env = ((YamlSequenceNode)At(c, "env")!).Children.Select(e => At(e, "name")!.ToString()).ToList();
+        Assert.Superset(new HashSet<string> { "POD_NAME", "POD_NAMESPACE", "POD_IP", "ORLEANS_CLUSTER_ID", "ORLEANS_SERVICE_ID" }, env.ToHashSet());
+        // Live item changes are logged in the shard set's folder: its volume is mounted writable.
+        var mount = ((YamlSequenceNode)At(c, "volumeMounts")!).Children.Single(m => At(m, "mountPath")!.ToString() == "/bundles");
+        Assert.NotEqual("true", At(mount, "readOnly")?.ToString());
+        string account = At(set, "spec", "template", "spec", "serviceAccountName")!.ToString();
+        var binding = docs.Single(d => Kind(d.Doc) == "RoleBinding").Doc;
+        Assert.Contains(((YamlSequenceNode)At(binding, "subjects")!).Children, s => At(s, "name")!.ToString() == account);
+        var role = docs.Single(d => Kind(d.Doc) == "Role" && At(d.Doc, "metadata", "name")!.ToString() == At(binding, "roleRef", "name")!.ToString()).Doc;
+        var verbs = ((YamlSequenceNode)At(role, "rules")!).Children.SelectMany(r => ((YamlSequenceNode)At(r, "verbs")!).Children.Select(v => v.ToString()));
+        Assert.Superset(new HashSet<string> { "get", "list", "watch", "delete" }, verbs.ToHashSet());
+    }
+
+    [Fact]
     public void KustomizationsListFilesAndFoldersThatExist()
     {
         foreach (var (file, doc) in Documents().Where(d => Kind(d.Doc) == "Kustomization"))

@@ -5,7 +5,7 @@ using VectorRecall.Server;
 namespace VectorRecall.Cli.Commands;
 
 /// <summary>
-/// <c>vrecall cluster --bundle-store DIR [--redis HOST:PORT | --primary-silo-port P]</c>: one node of a recall cluster — an
+/// <c>vrecall cluster --bundle-store DIR [--redis HOST:PORT [--kubernetes] | --primary-silo-port P]</c>: one node of a recall cluster — an
 /// Orleans silo hosting shard replicas and the HTTP routes of <c>vrecall serve</c>, each query searched across every shard.
 /// </summary>
 internal static class ClusterCommand
@@ -20,11 +20,12 @@ internal static class ClusterCommand
         var gatewayPort = new Option<int>("--gateway-port", "--gateway_port") { Description = "port Orleans clients connect to", DefaultValueFactory = _ => defaults.GatewayPort };
         var replicas = new Option<int>("--replicas") { Description = "replicas of each shard, placed on distinct nodes (the same on every node)", DefaultValueFactory = _ => defaults.Replicas };
         var deadline = new Option<int>("--replica-deadline-ms", "--replica_deadline_ms") { Description = "how long one replica may take before the next is asked", DefaultValueFactory = _ => (int)defaults.ReplicaDeadline.TotalMilliseconds };
-        var cluster = new Option<string>("--cluster-id", "--cluster_id") { Description = "the cluster's name (nodes with the same one form a cluster)", DefaultValueFactory = _ => defaults.ClusterId };
+        var cluster = new Option<string>("--cluster-id", "--cluster_id") { Description = "the cluster's name (nodes with the same one form a cluster); with --kubernetes it comes from the pod", DefaultValueFactory = _ => defaults.ClusterId };
+        var kubernetes = new Option<bool>("--kubernetes") { Description = "Orleans' Kubernetes hosting: name, address and cluster id from the pod (POD_NAME, POD_NAMESPACE, POD_IP, ORLEANS_CLUSTER_ID), dead pods' silos declared dead at once; needs --redis" };
         var flags = new ServerFlags();
         var command = new Command("cluster", "Run one node of a recall cluster: an Orleans silo serving shard replicas of a shard set, and the HTTP routes of vrecall serve answering from all shards.")
         {
-            store, redis, primary, siloPort, gatewayPort, replicas, deadline, cluster,
+            store, redis, primary, siloPort, gatewayPort, replicas, deadline, cluster, kubernetes,
         };
         foreach (var o in flags.All) command.Add(o);
         command.SetAction((r, _) => CliErrors.Guard(() =>
@@ -40,6 +41,7 @@ internal static class ClusterCommand
                 ReplicaDeadline = TimeSpan.FromMilliseconds(r.GetValue(deadline)),
                 ClusterId = r.GetValue(cluster)!,
                 ServiceId = r.GetValue(cluster)!,
+                Kubernetes = r.GetValue(kubernetes),
             };
             node.Validate();
             string bundle = Path.Combine(node.ShardSetPath, VectorRecall.Serving.ShardSet.BundleFolder);
