@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using VectorRecall.Serving;
@@ -22,8 +21,6 @@ public sealed class ClusterDurabilityTests
     private static TrainedSmallModel Model => TrainedSmallModel.Shared;
     private readonly ConcurrentQueue<string> _output = new();
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
 
     [RedisFact]
     public async Task ItemsAcknowledgedBeforeANodeIsKilledAreAllRecalledAfterItRestarts()
@@ -32,14 +29,14 @@ public sealed class ClusterDurabilityTests
         using var dir = new TempDir();
         string bundle = Model.SaveFlatBundle(dir.File("flat-bundle"));
         var set = ShardSet.Split(bundle, 4, dir.File("shards"));
-        int redisPort = FreePort();
+        int redisPort = LocalProcesses.FreePort();
         using var redis = Start(RedisFactAttribute.Path!, ["--port", redisPort.ToString(CultureInfo.InvariantCulture), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]);
         var processes = new List<Process> { redis };
         try
         {
             await WaitForPort(redisPort);
             string clusterId = $"durability-{Guid.NewGuid():N}";
-            var ports = new[] { (FreePort(), FreePort(), FreePort()), (FreePort(), FreePort(), FreePort()) };
+            var ports = new[] { (LocalProcesses.FreePort(), LocalProcesses.FreePort(), LocalProcesses.FreePort()), (LocalProcesses.FreePort(), LocalProcesses.FreePort(), LocalProcesses.FreePort()) };
             Process Node(int n) => Start(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet",
                 [Path.Combine(AppContext.BaseDirectory, "vrecall.dll"), "cluster", "--bundle-store", set.Directory, "--redis", $"127.0.0.1:{redisPort}",
                  "--cluster-id", clusterId, "--silo-port", $"{ports[n].Item1}", "--gateway-port", $"{ports[n].Item2}", "--urls", $"http://127.0.0.1:{ports[n].Item3}",
@@ -60,7 +57,7 @@ public sealed class ClusterDurabilityTests
             var refusals = 0;
             for (int u = 0; u < items; u++)
             {
-                if (u == items / 3) Assert.Equal(0, kill(nodes[1].Id, 9));
+                if (u == items / 3) Assert.Equal(0, LocalProcesses.Signal(nodes[1].Id, 9));
                 string vector = string.Join(",", users.Row(u).ToArray().Select(v => (v * 1000f).ToString("R", CultureInfo.InvariantCulture)));
                 for (var until = DateTime.UtcNow.AddSeconds(90); !acknowledged.Contains(u) && DateTime.UtcNow < until;)
                 {
@@ -156,10 +153,4 @@ public sealed class ClusterDurabilityTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -28,12 +26,12 @@ public sealed class ClusterNodeTests : IAsyncLifetime
     {
         string bundle = Model.SaveFlatBundle(_dir.File("flat-bundle"));
         var set = ShardSet.Split(bundle, 4, _dir.File("shards"));
-        int primary = FreePort();
+        int primary = LocalProcesses.FreePort();
         foreach (int node in new[] { 0, 1 })
         {
             var options = new ClusterNodeOptions
             {
-                ShardSetPath = set.Directory, SiloPort = node == 0 ? primary : FreePort(), GatewayPort = FreePort(),
+                ShardSetPath = set.Directory, SiloPort = node == 0 ? primary : LocalProcesses.FreePort(), GatewayPort = LocalProcesses.FreePort(),
                 PrimarySiloPort = node == 0 ? 0 : primary, Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30),
             };
             // A generous request timeout: the first queries activate the shard replicas while other tests share the cores.
@@ -57,12 +55,6 @@ public sealed class ClusterNodeTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private async Task<(int Status, JsonObject Body)> Post(int node, string path, string json)
     {

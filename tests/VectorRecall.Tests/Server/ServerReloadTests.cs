@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using VectorRecall.Server;
@@ -174,8 +173,6 @@ public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
         Assert.Equal(200, (await s.Call("/v1/recall", """{"user_id": 5, "top_k": 20}""")).Status);
     }
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
 
     [Fact]
     public async Task SigtermStopsAcceptingDrainsRequestsInFlightAndExitsZero()
@@ -213,7 +210,7 @@ public class ServerReloadTests(ServerFixture f) : IClassFixture<ServerFixture>
             var inFlight = Enumerable.Range(0, 3).Select(i => SlowPost.SendAsync(address, "/v1/recall", $$"""{"user_id": {{i}}, "top_k": 10}""", release.Task, halfSent[i])).ToArray();
             await Task.WhenAll(halfSent.Select(h => h.Task)).WaitAsync(TimeSpan.FromSeconds(30));
             await Task.Delay(200);  // let the server start reading them
-            Assert.Equal(0, kill(process.Id, 15));
+            Assert.Equal(0, LocalProcesses.Signal(process.Id, 15));
             await Task.Delay(1000);
             Assert.False(process.HasExited, "the server exited with requests in flight");
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => new HttpClient { BaseAddress = address }.GetAsync("/healthz"));  // no longer accepting
