@@ -8,7 +8,8 @@ namespace VectorRecall.Cluster;
 /// A shard cluster as an <see cref="IRetriever"/>, so that a <see cref="Serving.RecallService"/> (and the HTTP server over
 /// it) encodes users from the shard set's bundle and searches every shard: <c>RecallService.FromBundle(set.BundlePath,
 /// new ShardedRetriever(search))</c>. Seen-item filters travel to the shards as item rows, so only
-/// <see cref="ExcludedIds"/> filters are taken. A shard with no live replica throws <see cref="ShardUnavailableException"/>.
+/// <see cref="ExcludedIds"/> filters are taken. A shard with no live replica throws <see cref="ShardUnavailableException"/>,
+/// or, when the options carry a <see cref="PartialAnswer"/>, is left out and named there.
 /// Live items (added while serving) come back at rows past the bundle's, named in the service's item map before they are returned.
 /// </summary>
 public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever, VectorRecall.Server.IMetricsSource
@@ -61,7 +62,8 @@ public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever,
     /// <summary>One query to every shard, with its width and its filter as item rows; the live items in the answer named.</summary>
     private async Task<ClusterRecall> Ask(float[] query, int k, SearchOptions? options)
     {
-        var answer = await search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter));
+        var answer = await search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter), allowPartial: options?.Partial is not null);
+        if (options?.Partial is { } partial) partial.Missing = answer.MissingShards;
         if (answer.LiveKeys is { } keys && _items is { } items)
             for (int i = 0; i < keys.Length; i++)
                 if (keys[i] is { } key && answer.Rows[i] >= items.Count) items.NameLiveRow((int)answer.Rows[i], key);

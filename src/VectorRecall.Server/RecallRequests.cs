@@ -14,9 +14,10 @@ public sealed record UserRequest(string UserId, float[]? Features, string[]? His
 
 /// <summary>
 /// <c>POST /v1/recall</c>: one user, <c>top_k</c> items, and optionally this search's width <c>ef_search</c> (null: not given)
-/// — both as sent: the server checks them against its caps.
+/// — both as sent: the server checks them against its caps — and <c>allow_partial</c> (a cluster with a shard down answers
+/// from the others, flagged, instead of 503).
 /// </summary>
-public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null);
+public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
 
 /// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> and <c>ef_search</c> for each.</summary>
 public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null);
@@ -41,6 +42,7 @@ public static class RecallRequestReader
         try
         {
             string? userId = null; float[]? features = null; string[]? history = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
+            bool allowPartial = false;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -53,12 +55,13 @@ public static class RecallRequestReader
                     case "top_k": Once(ref given, 8, field); topK = ReadCount(ref reader, field); break;
                     case "exclude_seen": Once(ref given, 16, field); excludeSeen = ReadBool(ref reader, field); break;
                     case "ef_search": Once(ref given, 32, field); efSearch = ReadCount(ref reader, field); break;
-                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen, ef_search");
+                    case "allow_partial": Once(ref given, 64, field); allowPartial = ReadBool(ref reader, field); break;
+                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen, ef_search, allow_partial");
                 }
                 field = "body";
             }
             End(ref reader);
-            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen, efSearch);
+            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen, efSearch, allowPartial);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }

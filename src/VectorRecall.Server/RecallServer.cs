@@ -231,16 +231,25 @@ public sealed class RecallServer
         try
         {
             int found;
+            // Asked for only: a cluster with a shard down then answers from the other shards, naming the missing ones.
+            var partial = request.AllowPartial ? new PartialAnswer() : null;
             // Awaited: a retriever on other processes (a shard cluster) frees this thread while it waits; a local one answers at once.
-            try { found = await service.RecallAsync(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch)); }
+            try { found = await service.RecallAsync(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch), partial); }
             catch (UserVectorException e) { throw Unusable(e, ""); }
             if (timeout.IsCancellationRequested) throw TimedOut();
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            await HttpJson.WriteAsync(ctx, 200, (service.Items, rows, scores, found, ms, lease.Bundle.Version), static (w, s) =>
+            await HttpJson.WriteAsync(ctx, 200, (service.Items, rows, scores, found, ms, lease.Bundle.Version, partial), static (w, s) =>
             {
                 WriteItems(w, s.Items, s.rows.AsSpan(0, s.found), s.scores.AsSpan(0, s.found));
                 w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
                 w.WriteString("model_version", s.Version);
+                if (s.partial is { } p)
+                {
+                    w.WriteBoolean("partial", p.IsPartial);
+                    w.WriteStartArray("missing_shards");
+                    foreach (int shard in p.Missing) w.WriteNumberValue(shard);
+                    w.WriteEndArray();
+                }
             });
         }
         finally

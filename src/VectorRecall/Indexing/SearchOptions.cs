@@ -13,6 +13,16 @@ public sealed record SearchOptions
     /// <summary>Which ids may be returned (null: all); asked where results are collected, so refused items cost no over-fetch.</summary>
     public IIdFilter? Filter { get; init; }
 
+    /// <summary>
+    /// Null: a retriever with a part down (a shard cluster) fails the search. Given: it answers from the parts that are up
+    /// and names the missing ones there. An index has no parts and leaves it alone.
+    /// </summary>
+    public Retrieval.PartialAnswer? Partial { get; init; }
+
     /// <summary>Options with this filter and width; null when neither is set (the index's defaults).</summary>
     public static SearchOptions? Of(IIdFilter? filter, int ef) => filter is null && ef <= 0 ? null : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef) };
+
+    /// <summary>As <see cref="Of(IIdFilter?, int)"/>, taking a partial answer where <paramref name="partial"/> is given.</summary>
+    public static SearchOptions? Of(IIdFilter? filter, int ef, Retrieval.PartialAnswer? partial) =>
+        partial is null ? Of(filter, ef) : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef), Partial = partial };
 }

@@ -115,10 +115,11 @@ public sealed class RecallService : IDisposable
     /// <summary>
     /// As <see cref="Recall(UserQuery, int, Span{int}, Span{float}, bool, int)"/>, awaiting a retriever that waits on other
     /// processes (a shard cluster) instead of blocking the thread; with one that computes in place it completes at once
-    /// and allocates no more than the synchronous call.
+    /// and allocates no more than the synchronous call. With <paramref name="partial"/>, a retriever with a part down (a
+    /// shard cluster) answers from the rest and names the missing parts there instead of throwing.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0)
+    public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0, PartialAnswer? partial = null)
     {
         CheckBuffers(topK, itemRows.Length, scores.Length);
         int dim = _encoder.Dimension;
@@ -127,7 +128,7 @@ public sealed class RecallService : IDisposable
         try
         {
             Encode(query, vector.AsSpan(0, dim));
-            int found = await _retriever.SearchAsync(vector.AsMemory(0, dim), topK, ids.AsMemory(0, topK), scores[..topK], OptionsFor(query, excludeSeen, width));
+            int found = await _retriever.SearchAsync(vector.AsMemory(0, dim), topK, ids.AsMemory(0, topK), scores[..topK], OptionsFor(query, excludeSeen, width, partial));
             var rows = itemRows.Span;
             for (int i = 0; i < found; i++) rows[i] = (int)ids[i];
             return found;
@@ -218,8 +219,8 @@ public sealed class RecallService : IDisposable
     /// filter the retriever applies where it collects results — one hash lookup per candidate, and no
     /// over-fetch however long the history — and the width.
     /// </summary>
-    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width) =>
-        SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width);
+    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width, PartialAnswer? partial = null) =>
+        SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width, partial);
 
     private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores)
     {
