@@ -1,0 +1,54 @@
+using Orleans.TestingHost;
+using VectorRecall.Cluster;
+using VectorRecall.Indexing;
+using VectorRecall.Serving;
+using VectorRecall.Towers;
+
+namespace VectorRecall.Tests.Cluster;
+
+/// <summary>HNSW shards on three silos recall at least what the bundle's single HNSW index recalls at the same search width.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class HnswShardRecallTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private InProcessTestCluster _cluster = null!;
+    private ShardSet _set = null!;
+    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
+
+    public async Task InitializeAsync()
+    {
+        _set = ShardSet.Split(Model.BundlePath, 6, _dir.File("shards"));
+        _cluster = await ShardClusters.StartAsync(_set);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    [Theory]
+    [InlineData(10, 10)]
+    [InlineData(50, 50)]
+    public async Task ShardsRecallAtLeastTheSingleIndexAtTheSameWidth(int k, int ef)
+    {
+        using var service = RecallService.FromBundle(Model.BundlePath);
+        var single = Assert.IsType<HnswIndex>(service.Index);
+        using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
+        var router = new ShardedSearch(_cluster.Client, _set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
+        var vectors = service.EncodeUsers([.. Enumerable.Range(0, 200).Select(u => (long)u)]);
+        int fromSingle = 0, fromShards = 0;
+        var (truth, found, scores) = (new long[k], new long[k], new float[k]);
+        for (int u = 0; u < 200; u++)
+        {
+            var query = vectors.Row(u).ToArray();
+            exact.Search(query, k, truth, scores);
+            int n = single.Search(query, k, found, scores, SearchOptions.Of(null, ef));
+            fromSingle += found[..n].Count(truth.Contains);
+            fromShards += (await router.SearchAsync(query, k, ef)).Rows.Count(truth.Contains);
+        }
+        // Each shard's graph is a sixth of the items, searched as wide: it should miss less. The graphs are built on all
+        // cores, so a run's exact counts vary a little; a shortfall of more than 0.5 % of the truth would be a defect.
+        Assert.True(fromShards >= fromSingle - 200 * k * 5 / 1000, $"shards found {fromShards} of {200 * k} true neighbours, the single index {fromSingle}");
+    }
+}
