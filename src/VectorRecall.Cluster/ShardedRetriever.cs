@@ -41,14 +41,32 @@ public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever,
 
     public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
     {
+        // The caller is synchronous; the fan-outs run on the thread pool meanwhile.
+        var answers = Task.WhenAll(AskAll(queries, k, options)).GetAwaiter().GetResult();
+        CopyAnswers(answers, k, ids, scores, counts);
+    }
+
+    public async ValueTask SearchBatchAsync(ReadOnlyMemory<float> queries, int k, Memory<long> ids, Memory<float> scores, Memory<int> counts, IReadOnlyList<SearchOptions?>? options = null)
+    {
+        var answers = await Task.WhenAll(AskAll(queries.Span, k, options));
+        CopyAnswers(answers, k, ids.Span, scores.Span, counts.Span);
+    }
+
+    /// <summary>One fan-out per row of <paramref name="queries"/>, all in flight at once.</summary>
+    private Task<ClusterRecall>[] AskAll(ReadOnlySpan<float> queries, int k, IReadOnlyList<SearchOptions?>? options)
+    {
         int dim = Dimension;
         if (dim == 0 || queries.Length % dim != 0) throw new ArgumentException($"{queries.Length} floats are no rows of {dim}");
-        int n = queries.Length / dim;
-        var calls = new Task<ClusterRecall>[n];
-        for (int q = 0; q < n; q++)
+        var calls = new Task<ClusterRecall>[queries.Length / dim];
+        for (int q = 0; q < calls.Length; q++)
             calls[q] = Ask(queries.Slice(q * dim, dim).ToArray(), k, options?[q]);
-        var answers = Task.WhenAll(calls).GetAwaiter().GetResult();
-        for (int q = 0; q < n; q++)
+        return calls;
+    }
+
+    /// <summary>Row q's answer at <c>[q·k ..]</c>, the slots past its count holding −1 and NaN.</summary>
+    private static void CopyAnswers(ClusterRecall[] answers, int k, Span<long> ids, Span<float> scores, Span<int> counts)
+    {
+        for (int q = 0; q < answers.Length; q++)
         {
             var a = answers[q];
             a.Rows.CopyTo(ids.Slice(q * k, k));

@@ -279,7 +279,8 @@ public sealed class RecallServer
         {
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
-            try { service.BatchRecall(queries.AsSpan(at, n), topK, request.ExcludeSeen, width).CopyTo(results, at); }
+            // Awaited, as /v1/recall: a shard cluster's fan-outs run while this thread serves other requests.
+            try { (await service.BatchRecallAsync(queries.AsMemory(at, n), topK, request.ExcludeSeen, width)).CopyTo(results, at); }
             catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
         if (timeout.IsCancellationRequested) throw TimedOut();

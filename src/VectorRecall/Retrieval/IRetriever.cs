@@ -35,4 +35,14 @@ public interface IRetriever : IDisposable
     /// <c>counts[q]</c> (slots past it hold −1 and NaN), its options <c>options[q]</c> (a null list or entry: the defaults).
     /// </summary>
     void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null);
+
+    /// <summary>
+    /// As <see cref="SearchBatch"/>, for retrievers that wait on other processes (a shard cluster): the caller's thread is
+    /// free while they answer. A retriever that computes in place answers at once (the default).
+    /// </summary>
+    ValueTask SearchBatchAsync(ReadOnlyMemory<float> queries, int k, Memory<long> ids, Memory<float> scores, Memory<int> counts, IReadOnlyList<SearchOptions?>? options = null)
+    {
+        SearchBatch(queries.Span, k, ids.Span, scores.Span, counts.Span, options);
+        return ValueTask.CompletedTask;
+    }
 }

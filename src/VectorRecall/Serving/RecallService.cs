@@ -162,26 +162,53 @@ public sealed class RecallService : IDisposable
     public RecallResult[] BatchRecall(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0)
     {
         long start = Stopwatch.GetTimestamp();
+        var batch = PrepareBatch(queries, topK, excludeSeen, width);
+        if (batch is null) return [];
+        _retriever.SearchBatch(batch.Vectors.Span, topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
+        return batch.Results(topK, start);
+    }
+
+    /// <summary>
+    /// As <see cref="BatchRecall(ReadOnlySpan{UserQuery}, int, bool, int)"/>, awaiting a retriever that waits on other
+    /// processes (a shard cluster) instead of blocking the thread.
+    /// </summary>
+    public async ValueTask<RecallResult[]> BatchRecallAsync(ReadOnlyMemory<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var batch = PrepareBatch(queries.Span, topK, excludeSeen, width);
+        if (batch is null) return [];
+        await _retriever.SearchBatchAsync(batch.Vectors.Data.AsMemory(batch.Vectors.Offset, batch.Vectors.Length), topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
+        return batch.Results(topK, start);
+    }
+
+    /// <summary>A batch's user vectors, per-query options and result buffers (null for no queries).</summary>
+    private Batch? PrepareBatch(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen, int width)
+    {
         CheckTopK(topK);
-        if (queries.IsEmpty) return [];
+        if (queries.IsEmpty) return null;
         var vectors = _encoder.Encode(queries);
-        int k = topK, n = queries.Length;
+        int n = queries.Length;
         SearchOptions?[]? options = null;
         if (excludeSeen || width > 0)
         {
             options = new SearchOptions?[n];
             for (int r = 0; r < n; r++) options[r] = OptionsFor(queries[r], excludeSeen, width);
         }
-        var ids = new long[n * k];
-        var scores = new float[n * k];
-        var counts = new int[n];
-        _retriever.SearchBatch(vectors.Span, k, ids, scores, counts, options);
-        var results = new RecallResult[n];
-        for (int r = 0; r < n; r++)
-            results[r] = Collect(ids.AsSpan(r * k, counts[r]), scores.AsSpan(r * k, counts[r]));
-        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        for (int r = 0; r < n; r++) results[r] = results[r] with { LatencyMs = ms };
-        return results;
+        return new Batch(this, vectors, options, new long[n * topK], new float[n * topK], new int[n]);
+    }
+
+    private sealed record Batch(RecallService Service, Tensor Vectors, SearchOptions?[]? Options, long[] Ids, float[] Scores, int[] Counts)
+    {
+        /// <summary>Each query's results, every one carrying the whole batch's latency from <paramref name="start"/>.</summary>
+        public RecallResult[] Results(int k, long start)
+        {
+            var results = new RecallResult[Counts.Length];
+            for (int r = 0; r < results.Length; r++)
+                results[r] = Service.Collect(Ids.AsSpan(r * k, Counts[r]), Scores.AsSpan(r * k, Counts[r]));
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            for (int r = 0; r < results.Length; r++) results[r] = results[r] with { LatencyMs = ms };
+            return results;
+        }
     }
 
     /// <summary>Every item's vector ([items × dim], row i = item row i), read from a two-tower or semantic-id bundle when asked for (exact evaluation, export).</summary>

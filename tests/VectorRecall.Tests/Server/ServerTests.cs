@@ -68,6 +68,24 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task AnAwaitedBatchOverALocalIndexCompletesAtOnceAndAgrees()
+    {
+        using var service = RecallService.FromBundle(f.Model.BundlePath);
+        UserQuery[] queries = [new(3), new(8), new(11)];
+        var pending = service.BatchRecallAsync(queries, 15, excludeSeen: true, width: 60);
+        Assert.True(pending.IsCompletedSuccessfully);
+        var awaited = await pending;
+        var expected = service.BatchRecall(queries, 15, excludeSeen: true, width: 60);
+        for (int i = 0; i < queries.Length; i++)
+        {
+            Assert.Equal(expected[i].ItemRows, awaited[i].ItemRows);
+            Assert.Equal(expected[i].Scores, awaited[i].Scores);
+        }
+        Assert.Empty(await service.BatchRecallAsync(Array.Empty<UserQuery>(), 15));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await service.BatchRecallAsync(queries, 0));
+    }
+
+    [Fact]
     public async Task EfSearchSetsTheWidthOfThisSearchAlone()
     {
         // A search as wide as the catalogue is exact; the narrowest the index allows is what the service answers at that width.
