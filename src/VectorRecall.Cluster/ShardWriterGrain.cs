@@ -7,7 +7,8 @@ namespace VectorRecall.Cluster;
 /// The writer of one shard's log (<see cref="ShardUpdateLog"/>). Orleans keeps one activation of it in the cluster, and
 /// its turns run one at a time, so the shard's changes are numbered and written in one order. A change is on disk before
 /// the writer answers; it is then passed to every replica of the shard, which applies it at once (a replica that misses
-/// it — down, or still loading — reads it from the log when it next activates or sees a later change).
+/// it — down, still loading, or too slow — reads it from the log when it next activates, sees a later change, or looks
+/// at the log, once a second).
 /// </summary>
 internal sealed class ShardWriterGrain(ShardSetLocation location, ILogger<ShardWriterGrain> log) : Grain, IShardWriterGrain
 {

@@ -18,7 +18,7 @@ namespace VectorRecall.Serving;
 /// Shard indexes keep the bundle's item rows as their ids: a shard's hits merge with the others' and map to item ids
 /// and seen-item filters exactly as a single index's do.
 /// </summary>
-public sealed class ShardSet
+public sealed partial class ShardSet
 {
     public const string ManifestFile = "shards.json";
     public const string Format = "vrecall-shards";
@@ -118,40 +118,6 @@ public sealed class ShardSet
             index.Save(path);
             progress?.Report(s + 1);
             return rows.Count;
-        });
-    }
-
-    /// <summary>
-    /// Folds every shard's log (<see cref="ShardLog"/>) into a new set written to <paramref name="output"/>: each shard file
-    /// holds its index with the log's changes applied, and each log keeps only the ids of live items (held, or deleted) and
-    /// the bundle items deleted (so the rows and ids the cluster answered with stay valid, and no row is numbered twice). Changes acknowledged after a shard's log was
-    /// read stay in this set's logs only: compact a set no node writes to, or compact again.
-    /// </summary>
-    public static ShardSet Compact(string directory, string output, IProgress<int>? progress = null)
-    {
-        var set = Open(directory);
-        if (Path.GetFullPath(output.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)) == set.Directory)
-            throw new ArgumentException($"a set is compacted into a new folder, not into '{set.Directory}' itself (its nodes read it)");
-        var manifest = ServingBundle.ReadManifest(set.BundlePath);
-        var itemIds = ServingBundle.LoadItemIds(set.BundlePath, manifest);
-        long live = 0, deleted = 0;
-        string indexType = "";
-        return Write(output, set.Shards, set.Items, set.Dimension, () => indexType, set.BundlePath, manifest, m => (m["live_items"], m["deleted_items"]) = (live, deleted), (s, path) =>
-        {
-            using var shard = LiveShard.Load(set, s);
-            shard.Index.Save(path);
-            indexType = shard.Index.GetType().Name;
-            var (names, deletedBase) = shard.Names;
-            // Deleted live items stay as deletes, so their rows are never numbered again (front ends may still know their ids).
-            var kept = names.OrderBy(n => n.Key).Select(n => new ShardLogEntry(shard.Index.Contains(n.Key) ? ShardLogKind.Name : ShardLogKind.Delete, n.Key, n.Value))
-                .Concat(deletedBase.Order().Select(row => new ShardLogEntry(ShardLogKind.Delete, row, itemIds[row]))).ToList();
-            string log = ShardLog.PathOf(Path.GetDirectoryName(path)!, s);
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-            ShardLog.WriteAll(log, s, set.Dimension, kept);
-            live += kept.Count(e => e.Kind == ShardLogKind.Name);
-            deleted += deletedBase.Count;
-            progress?.Report(s + 1);
-            return shard.Index.Count;
         });
     }
 
