@@ -15,6 +15,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using VectorRecall.Data;
 using VectorRecall.IO;
+using VectorRecall.Indexing;
 using VectorRecall.Retrieval;
 using VectorRecall.Serving;
 

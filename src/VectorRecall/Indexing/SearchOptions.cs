@@ -17,12 +17,12 @@ public sealed record SearchOptions
     /// Null: a retriever with a part down (a shard cluster) fails the search. Given: it answers from the parts that are up
     /// and names the missing ones there. An index has no parts and leaves it alone.
     /// </summary>
-    public Retrieval.PartialAnswer? Partial { get; init; }
+    public PartialAnswer? Partial { get; init; }
 
     /// <summary>Options with this filter and width; null when neither is set (the index's defaults).</summary>
     public static SearchOptions? Of(IIdFilter? filter, int ef) => filter is null && ef <= 0 ? null : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef) };
 
     /// <summary>As <see cref="Of(IIdFilter?, int)"/>, taking a partial answer where <paramref name="partial"/> is given.</summary>
-    public static SearchOptions? Of(IIdFilter? filter, int ef, Retrieval.PartialAnswer? partial) =>
+    public static SearchOptions? Of(IIdFilter? filter, int ef, PartialAnswer? partial) =>
         partial is null ? Of(filter, ef) : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef), Partial = partial };
 }

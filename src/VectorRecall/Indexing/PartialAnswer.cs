@@ -1,7 +1,7 @@
-namespace VectorRecall.Retrieval;
+namespace VectorRecall.Indexing;
 
 /// <summary>
-/// Given with a search (<see cref="Indexing.SearchOptions.Partial"/>) by a caller that takes an answer from the parts of a
+/// Given with a search (<see cref="SearchOptions.Partial"/>) by a caller that takes an answer from the parts of a
 /// retriever that are up — a shard cluster with a shard that has no live replica — instead of no answer: the retriever
 /// answers from the rest and names the parts left out here. Retrievers without parts never fill it.
 /// </summary>
