@@ -1,4 +1,3 @@
-using Orleans.TestingHost;
 using VectorRecall.Cluster;
 using VectorRecall.Indexing;
 using VectorRecall.Serving;
@@ -8,24 +7,8 @@ namespace VectorRecall.Tests.Cluster;
 
 /// <summary>HNSW shards on three silos recall at least what the bundle's single HNSW index recalls at the same search width.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class HnswShardRecallTests : IAsyncLifetime
+public sealed class HnswShardRecallTests() : ShardClusterFixture(6, hnsw: true)
 {
-    private readonly TempDir _dir = new();
-    private InProcessTestCluster _cluster = null!;
-    private ShardSet _set = null!;
-    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
-
-    public async Task InitializeAsync()
-    {
-        _set = ShardSet.Split(Model.BundlePath, 6, _dir.File("shards"));
-        _cluster = await ShardClusters.StartAsync(_set);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        _dir.Dispose();
-    }
 
     [Theory]
     [InlineData(10, 10)]
@@ -35,7 +18,7 @@ public sealed class HnswShardRecallTests : IAsyncLifetime
         using var service = RecallService.FromBundle(Model.BundlePath);
         var single = Assert.IsType<HnswIndex>(service.Index);
         using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
-        var router = new ShardedSearch(_cluster.Client, _set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
+        var router = new ShardedSearch(Cluster.Client, Set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
         var vectors = service.EncodeUsers([.. Enumerable.Range(0, 200).Select(u => (long)u)]);
         int fromSingle = 0, fromShards = 0;
         var (truth, found, scores) = (new long[k], new long[k], new float[k]);

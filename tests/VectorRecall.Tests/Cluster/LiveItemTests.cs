@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Orleans.TestingHost;
 using VectorRecall.Cluster;
 using VectorRecall.Serving;
 
@@ -10,27 +9,11 @@ namespace VectorRecall.Tests.Cluster;
 /// replica at once, a deleted one never again, and both survive the shard grains' deactivation (replayed from the logs).
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class LiveItemTests : IAsyncLifetime
+public sealed class LiveItemTests() : ShardClusterFixture(6, replicas: 2)
 {
-    private readonly TempDir _dir = new();
-    private InProcessTestCluster _cluster = null!;
-    private ShardSet _set = null!;
-    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
 
-    public async Task InitializeAsync()
-    {
-        _set = ShardSet.Split(Model.SaveFlatBundle(_dir.File("flat-bundle")), 6, _dir.File("shards"));
-        _cluster = await ShardClusters.StartAsync(_set, replicas: 2);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    private ShardedSearch Router() => new(_cluster.Client, _set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30) };
-    private ShardedUpdates Writer() => new(_cluster.Client, _set);
+    private ShardedSearch Router() => new(Cluster.Client, Set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30) };
+    private ShardedUpdates Writer() => new(Cluster.Client, Set);
 
     /// <summary>A vector every query of <paramref name="query"/>'s direction ranks first: the query scaled far past any item.</summary>
     private static float[] Beating(float[] query) => [.. query.Select(v => v * 1000f)];
@@ -45,7 +28,7 @@ public sealed class LiveItemTests : IAsyncLifetime
         var watch = Stopwatch.StartNew();
         var written = await Writer().WriteAsync([new ItemChange("fresh-item", Beating(query))]);
         Assert.False(written[0].Found);
-        Assert.True(written[0].Row >= _set.Items);
+        Assert.True(written[0].Row >= Set.Items);
         // Queries take turns over the two replicas: each answers with the new item, first, named by its id.
         for (int i = 0; i < 4; i++)
         {
@@ -71,10 +54,10 @@ public sealed class LiveItemTests : IAsyncLifetime
         var written = await Writer().WriteAsync([new ItemChange("kept-item", Beating(query)), new ItemChange(baseKey, null)]);
         Assert.True(written[1].Found);
 
-        for (int s = 0; s < _set.Shards; s++)
+        for (int s = 0; s < Set.Shards; s++)
         {
-            await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardWriterGrain>(s));
-            for (int r = 0; r < 2; r++) await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)));
+            await Cluster.DeactivateAsync(Cluster.Client.GetGrain<IShardWriterGrain>(s));
+            for (int r = 0; r < 2; r++) await Cluster.DeactivateAsync(Cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)));
         }
         for (int i = 0; i < 4; i++)
         {
@@ -97,9 +80,9 @@ public sealed class LiveItemTests : IAsyncLifetime
         var router = Router();
         var query = Query(21);
         await router.SearchAsync(query, 5);   // every replica active
-        string key = Enumerable.Range(0, 1000).Select(i => $"unannounced-{i}").First(k => ShardSet.OwnerOf(k, _set.Shards) == 0);
+        string key = Enumerable.Range(0, 1000).Select(i => $"unannounced-{i}").First(k => ShardSet.OwnerOf(k, Set.Shards) == 0);
         int row;
-        using (var log = ShardUpdateLog.Open(_set, 0)) row = log.Write([new ItemChange(key, Beating(query))]).Results[0].Row;
+        using (var log = ShardUpdateLog.Open(Set, 0)) row = log.Write([new ItemChange(key, Beating(query))]).Results[0].Row;
         var watch = Stopwatch.StartNew();
         int seen = 0;
         while (seen < 2 && watch.Elapsed < TimeSpan.FromSeconds(10))
@@ -115,12 +98,12 @@ public sealed class LiveItemTests : IAsyncLifetime
     public async Task BadChangesAreRefusedBeforeAnythingIsWritten()
     {
         var writer = Writer();
-        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("ok", new float[_set.Dimension]), new ItemChange("short", new float[2])]));
-        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("", new float[_set.Dimension])]));
-        var nan = new float[_set.Dimension];
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("ok", new float[Set.Dimension]), new ItemChange("short", new float[2])]));
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("", new float[Set.Dimension])]));
+        var nan = new float[Set.Dimension];
         nan[1] = float.NaN;
         await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange("nan", nan)]));
-        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange(new string('x', ShardLog.MaxKeyBytes + 1), new float[_set.Dimension])]));
+        await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange(new string('x', ShardLog.MaxKeyBytes + 1), new float[Set.Dimension])]));
         Assert.False((await writer.WriteAsync([new ItemChange("ok", null)]))[0].Found);
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Orleans.TestingHost;
 using VectorRecall.Cluster;
 using VectorRecall.Indexing;
 using VectorRecall.Retrieval;
@@ -13,34 +12,23 @@ namespace VectorRecall.Tests.Cluster;
 /// for a partial answer, gives exactly the best items of the other shards and names shard 2.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PartialClusterTests : IAsyncLifetime
+public sealed class PartialClusterTests() : ShardClusterFixture(3)
 {
-    private readonly TempDir _dir = new();
-    private InProcessTestCluster _cluster = null!;
-    private ShardSet _set = null!;
-    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
 
-    public async Task InitializeAsync()
+    /// <summary>Shard 2's file damaged: its grains cannot load it.</summary>
+    protected override void BeforeStart(ShardSet set)
     {
-        _set = ShardSet.Split(Model.SaveFlatBundle(_dir.File("flat-bundle")), 3, _dir.File("shards"));
-        string damaged = Path.Combine(_set.Directory, ShardSet.ShardFileName(2));
+        string damaged = Path.Combine(set.Directory, ShardSet.ShardFileName(2));
         var bytes = File.ReadAllBytes(damaged);
         bytes[^5] ^= 0xFF;
         File.WriteAllBytes(damaged, bytes);
-        _cluster = await ShardClusters.StartAsync(_set);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        _dir.Dispose();
     }
 
     [Fact]
     public async Task AnswersNameTheShardThatCannotLoadOrFail()
     {
-        var router = new ShardedSearch(_cluster.Client, _set) { ReplicaDeadline = TimeSpan.FromMilliseconds(500) };
-        using var service = RecallService.FromBundle(_set.BundlePath, new ShardedRetriever(router));
+        var router = new ShardedSearch(Cluster.Client, Set) { ReplicaDeadline = TimeSpan.FromMilliseconds(500) };
+        using var service = RecallService.FromBundle(Set.BundlePath, new ShardedRetriever(router));
         var query = new UserQuery(4);
         var rows = new int[20];
         var scores = new float[20];
@@ -52,7 +40,7 @@ public sealed class PartialClusterTests : IAsyncLifetime
         Assert.True(partial.IsPartial);
         // Exactly the exact top 20 of the items the other shards hold.
         var elsewhere = Enumerable.Range(0, Model.ItemIds.Length)
-            .Where(r => ShardSet.OwnerOf(Model.ItemIds[r].ToString(CultureInfo.InvariantCulture), _set.Shards) == 2).ToArray();
+            .Where(r => ShardSet.OwnerOf(Model.ItemIds[r].ToString(CultureInfo.InvariantCulture), Set.Shards) == 2).ToArray();
         using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
         var ids = new long[20];
         var expected = new float[20];

@@ -1,4 +1,3 @@
-using Orleans.TestingHost;
 using VectorRecall.Cluster;
 using VectorRecall.Serving;
 
@@ -9,29 +8,13 @@ namespace VectorRecall.Tests.Cluster;
 /// fails; with one, an answer is either whole or flagged partial with the missing shards named, never silently short.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ShardFailoverTests : IAsyncLifetime
+public sealed class ShardFailoverTests() : ShardClusterFixture(6, hnsw: true)
 {
-    private readonly TempDir _dir = new();
-    private InProcessTestCluster _cluster = null!;
-    private ShardSet _set = null!;
-    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
     private System.Collections.Concurrent.ConcurrentQueue<string> Errors { get; } = new();
 
-    public async Task InitializeAsync()
-    {
-        _set = ShardSet.Split(Model.BundlePath, 6, _dir.File("shards"));
-        _cluster = await ShardClusters.StartAsync(_set);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        _dir.Dispose();
-    }
-
     private async Task<ShardStatus[][]> Statuses(int replicas) =>
-        await Task.WhenAll(Enumerable.Range(0, _set.Shards).Select(s =>
-            Task.WhenAll(Enumerable.Range(0, replicas).Select(r => _cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Status()))));
+        await Task.WhenAll(Enumerable.Range(0, Set.Shards).Select(s =>
+            Task.WhenAll(Enumerable.Range(0, replicas).Select(r => Cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Status()))));
 
     [Fact]
     public async Task TheReplicasOfAShardRunOnDistinctSilosAndServeTheSameItems()
@@ -50,7 +33,7 @@ public sealed class ShardFailoverTests : IAsyncLifetime
     public async Task WithTwoReplicasNoRequestFailsWhileASiloDies()
     {
         await Statuses(2);
-        var router = new ShardedSearch(_cluster.Client, _set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(1) };
+        var router = new ShardedSearch(Cluster.Client, Set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(1) };
         var (failed, answered) = await QueryWhileKilling(router, allowPartial: false, seconds: 4);
         Assert.True(failed == 0, $"{failed} failed: {string.Join(" | ", Errors.Distinct())}");
         Assert.True(answered > 50, $"{answered} answers");
@@ -61,7 +44,7 @@ public sealed class ShardFailoverTests : IAsyncLifetime
     public async Task WithOneReplicaAnAnswerIsWholeOrNamesTheMissingShards()
     {
         await Statuses(1);
-        var router = new ShardedSearch(_cluster.Client, _set) { ReplicaDeadline = TimeSpan.FromSeconds(1) };
+        var router = new ShardedSearch(Cluster.Client, Set) { ReplicaDeadline = TimeSpan.FromSeconds(1) };
         var (failed, answered) = await QueryWhileKilling(router, allowPartial: true, seconds: 4);
         Assert.Equal(0, failed);
         Assert.True(answered > 50, $"{answered} answers");
@@ -70,7 +53,7 @@ public sealed class ShardFailoverTests : IAsyncLifetime
     /// <summary>Four clients query for <paramref name="seconds"/>; a non-primary silo is killed a little after they start. Returns failed requests and answers.</summary>
     private async Task<(int Failed, int Answered)> QueryWhileKilling(ShardedSearch router, bool allowPartial, double seconds)
     {
-        var vectors = RecallService.FromBundle(_set.BundlePath).EncodeUsers(Enumerable.Range(0, 64).Select(u => (long)u).ToArray());
+        var vectors = RecallService.FromBundle(Set.BundlePath).EncodeUsers(Enumerable.Range(0, 64).Select(u => (long)u).ToArray());
         int failed = 0, answered = 0;
         var stop = DateTime.UtcNow.AddSeconds(seconds);
         async Task Client(int c)
@@ -95,7 +78,7 @@ public sealed class ShardFailoverTests : IAsyncLifetime
         }
         var clients = Enumerable.Range(0, 4).Select(c => Task.Run(() => Client(c))).ToArray();
         await Task.Delay(300);
-        await _cluster.KillSiloAsync(_cluster.Silos[^1]);
+        await Cluster.KillSiloAsync(Cluster.Silos[^1]);
         await Task.WhenAll(clients);
         return (failed, answered);
     }

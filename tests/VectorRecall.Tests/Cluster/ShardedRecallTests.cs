@@ -1,4 +1,3 @@
-using Orleans.TestingHost;
 using VectorRecall.Cluster;
 using VectorRecall.Indexing;
 using VectorRecall.Numerics;
@@ -9,28 +8,11 @@ namespace VectorRecall.Tests.Cluster;
 
 /// <summary>Three in-process silos serving a bundle split into six shards: flat shards give exactly the single index's exact top-K.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ShardedRecallTests : IAsyncLifetime
+public sealed class ShardedRecallTests() : ShardClusterFixture(6)
 {
-    private readonly TempDir _dir = new();
-    private InProcessTestCluster _cluster = null!;
-    private static TrainedSmallModel Model => TrainedSmallModel.Shared;
-    private ShardSet _set = null!;
-
-    public async Task InitializeAsync()
-    {
-        string bundle = Model.SaveFlatBundle(_dir.File("flat-bundle"));
-        _set = ShardSet.Split(bundle, 6, _dir.File("shards"));
-        _cluster = await ShardClusters.StartAsync(_set);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DisposeAsync();
-        _dir.Dispose();
-    }
 
     /// <summary>A router whose deadline no busy test machine reaches: these tests check answers, not failover.</summary>
-    private ShardedSearch Router() => new(_cluster.Client, _set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
+    private ShardedSearch Router() => new(Cluster.Client, Set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
 
     [Theory]
     [InlineData(10, false)]
@@ -40,7 +22,7 @@ public sealed class ShardedRecallTests : IAsyncLifetime
     public async Task FlatShardsGiveExactlyTheSingleIndexsTopK(int k, bool excludeSeen)
     {
         var router = Router();
-        using var service = RecallService.FromBundle(_set.BundlePath);
+        using var service = RecallService.FromBundle(Set.BundlePath);
         using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
         var users = Enumerable.Range(0, 200).Select(u => (long)u).ToArray();
         var vectors = service.EncodeUsers(users);
@@ -75,8 +57,8 @@ public sealed class ShardedRecallTests : IAsyncLifetime
         for (int round = 0; round < 10; round++)
         {
             await Task.Delay(50);
-            for (int s = 0; s < _set.Shards; s++)
-                await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(0)));
+            for (int s = 0; s < Set.Shards; s++)
+                await Cluster.DeactivateAsync(Cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(0)));
         }
         stop.Cancel();
         Assert.All(await Task.WhenAll(clients), answered => Assert.True(answered > 0));
@@ -98,7 +80,7 @@ public sealed class ShardedRecallTests : IAsyncLifetime
         var router = Router();
         using var exact = TowerEncoder.BuildIndex(Model.ItemVectors, "Flat");
         var elsewhere = Enumerable.Range(0, Model.ItemIds.Length)
-            .Where(r => ShardSet.OwnerOf(Model.ItemIds[r].ToString(System.Globalization.CultureInfo.InvariantCulture), _set.Shards) != 0).ToArray();
+            .Where(r => ShardSet.OwnerOf(Model.ItemIds[r].ToString(System.Globalization.CultureInfo.InvariantCulture), Set.Shards) != 0).ToArray();
         const int k = 200;
         var query = Model.ItemVectors.Row(3).ToArray();
         var ids = new long[k];
