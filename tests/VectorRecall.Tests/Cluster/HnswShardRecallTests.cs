@@ -9,7 +9,6 @@ namespace VectorRecall.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class HnswShardRecallTests() : ShardClusterFixture(6, hnsw: true)
 {
-
     [Theory]
     [InlineData(10, 10)]
     [InlineData(50, 50)]

@@ -11,7 +11,6 @@ namespace VectorRecall.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class LiveItemTests() : ShardClusterFixture(6, replicas: 2)
 {
-
     private ShardedSearch Router() => new(Cluster.Client, Set) { Replicas = 2, ReplicaDeadline = TimeSpan.FromSeconds(30) };
     private ShardedUpdates Writer() => new(Cluster.Client, Set);
 

@@ -14,7 +14,6 @@ namespace VectorRecall.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class PartialClusterTests() : ShardClusterFixture(3)
 {
-
     /// <summary>Shard 2's file damaged: its grains cannot load it.</summary>
     protected override void BeforeStart(ShardSet set)
     {

@@ -10,7 +10,6 @@ namespace VectorRecall.Tests.Cluster;
 [Collection(ClusterCollection.Name)]
 public sealed class ShardedRecallTests() : ShardClusterFixture(6)
 {
-
     /// <summary>A router whose deadline no busy test machine reaches: these tests check answers, not failover.</summary>
     private ShardedSearch Router() => new(Cluster.Client, Set) { ReplicaDeadline = TimeSpan.FromSeconds(30) };
 
