@@ -19,8 +19,8 @@ public sealed record UserRequest(string UserId, float[]? Features, string[]? His
 /// </summary>
 public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
 
-/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c> and <c>ef_search</c> for each.</summary>
-public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null);
+/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c>, <c>ef_search</c> and <c>allow_partial</c> for each.</summary>
+public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
 
 /// <summary>What the reader accepts before parsing further: users per batch and items per history.</summary>
 public readonly record struct RequestLimits(int MaxBatch, int MaxHistory);
@@ -131,7 +131,7 @@ public static class RecallRequestReader
         string field = "body";
         try
         {
-            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
+            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false; long? efSearch = null; bool allowPartial = false;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -142,14 +142,15 @@ public static class RecallRequestReader
                     case "top_k": Once(ref given, 2, field); topK = ReadCount(ref reader, field); break;
                     case "exclude_seen": Once(ref given, 4, field); excludeSeen = ReadBool(ref reader, field); break;
                     case "ef_search": Once(ref given, 8, field); efSearch = ReadCount(ref reader, field); break;
-                    default: throw Unknown(field, "users, top_k, exclude_seen, ef_search");
+                    case "allow_partial": Once(ref given, 16, field); allowPartial = ReadBool(ref reader, field); break;
+                    default: throw Unknown(field, "users, top_k, exclude_seen, ef_search, allow_partial");
                 }
                 field = "body";
             }
             End(ref reader);
             users = Required(users, "users");
             if (users.Length == 0) throw new RequestError(400, "users", "must hold at least one user");
-            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen, efSearch);
+            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen, efSearch, allowPartial);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
@@ -175,7 +176,7 @@ public static class RecallRequestReader
                     case "user_id": Once(ref given, 1, field); userId = ReadId(ref reader, field, "a user id"); break;
                     case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
-                    default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen and ef_search go on the batch)");
+                    default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen, ef_search and allow_partial go on the batch)");
                 }
                 field = at;
             }

@@ -244,13 +244,7 @@ public sealed class RecallServer
                 WriteItems(w, s.Items, s.rows.AsSpan(0, s.found), s.scores.AsSpan(0, s.found));
                 w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
                 w.WriteString("model_version", s.Version);
-                if (s.partial is { } p)
-                {
-                    w.WriteBoolean("partial", p.IsPartial);
-                    w.WriteStartArray("missing_shards");
-                    foreach (int shard in p.Missing) w.WriteNumberValue(shard);
-                    w.WriteEndArray();
-                }
+                WritePartial(w, s.partial);
             });
         }
         finally
@@ -281,7 +275,7 @@ public sealed class RecallServer
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
             // Awaited, as /v1/recall: a shard cluster's fan-outs run while this thread serves other requests.
-            try { (await service.BatchRecallAsync(queries.AsMemory(at, n), topK, request.ExcludeSeen, width)).CopyTo(results, at); }
+            try { (await service.BatchRecallAsync(queries.AsMemory(at, n), topK, request.ExcludeSeen, width, request.AllowPartial)).CopyTo(results, at); }
             catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
         if (timeout.IsCancellationRequested) throw TimedOut();
@@ -295,6 +289,7 @@ public sealed class RecallServer
                 w.WritePropertyName("user_id");
                 IdMap.WriteKey(w, s.request.Users[i].UserId);
                 WriteItems(w, s.results[i].Items, s.results[i].ItemRows, s.results[i].Scores);
+                WritePartial(w, s.results[i].Partial);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -470,6 +465,16 @@ public sealed class RecallServer
 
     /// <summary>An id in a message: bare when it is an integer, quoted (and cut short) otherwise.</summary>
     private static string Quoted(string id) => long.TryParse(id, out _) ? id : $"'{Excerpt.Of(id)}'";
+
+    /// <summary>Where a partial answer was accepted (<c>allow_partial</c>): whether it is partial and which shards are missing.</summary>
+    private static void WritePartial(Utf8JsonWriter w, PartialAnswer? partial)
+    {
+        if (partial is null) return;
+        w.WriteBoolean("partial", partial.IsPartial);
+        w.WriteStartArray("missing_shards");
+        foreach (int shard in partial.Missing) w.WriteNumberValue(shard);
+        w.WriteEndArray();
+    }
 
     private static void WriteItems(Utf8JsonWriter w, IdMap items, ReadOnlySpan<int> rows, ReadOnlySpan<float> scores)
     {

@@ -12,6 +12,9 @@ namespace VectorRecall.Serving;
 /// <summary>One recall: item rows best first with the bundle's ids for them, their scores, and the time it took.</summary>
 public sealed record RecallResult(IdMap Items, int[] ItemRows, float[] Scores, double LatencyMs)
 {
+    /// <summary>Where a partial answer was accepted: what the retriever says is missing from this one (null when not asked).</summary>
+    public PartialAnswer? Partial { get; init; }
+
     /// <summary>The items' ids as text (integers in their canonical form).</summary>
     public string[] ItemKeys => [.. ItemRows.Select(r => Items[r])];
 
@@ -162,7 +165,7 @@ public sealed class RecallService : IDisposable
     public RecallResult[] BatchRecall(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0)
     {
         long start = Stopwatch.GetTimestamp();
-        var batch = PrepareBatch(queries, topK, excludeSeen, width);
+        var batch = PrepareBatch(queries, topK, excludeSeen, width, allowPartial: false);
         if (batch is null) return [];
         _retriever.SearchBatch(batch.Vectors.Span, topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
         return batch.Results(topK, start);
@@ -170,29 +173,30 @@ public sealed class RecallService : IDisposable
 
     /// <summary>
     /// As <see cref="BatchRecall(ReadOnlySpan{UserQuery}, int, bool, int)"/>, awaiting a retriever that waits on other
-    /// processes (a shard cluster) instead of blocking the thread.
+    /// processes (a shard cluster) instead of blocking the thread. With <paramref name="allowPartial"/>, a retriever with a
+    /// part down answers each query from the rest and names the missing parts in its result's <see cref="RecallResult.Partial"/>.
     /// </summary>
-    public async ValueTask<RecallResult[]> BatchRecallAsync(ReadOnlyMemory<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0)
+    public async ValueTask<RecallResult[]> BatchRecallAsync(ReadOnlyMemory<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0, bool allowPartial = false)
     {
         long start = Stopwatch.GetTimestamp();
-        var batch = PrepareBatch(queries.Span, topK, excludeSeen, width);
+        var batch = PrepareBatch(queries.Span, topK, excludeSeen, width, allowPartial);
         if (batch is null) return [];
         await _retriever.SearchBatchAsync(batch.Vectors.Data.AsMemory(batch.Vectors.Offset, batch.Vectors.Length), topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
         return batch.Results(topK, start);
     }
 
     /// <summary>A batch's user vectors, per-query options and result buffers (null for no queries).</summary>
-    private Batch? PrepareBatch(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen, int width)
+    private Batch? PrepareBatch(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen, int width, bool allowPartial)
     {
         CheckTopK(topK);
         if (queries.IsEmpty) return null;
         var vectors = _encoder.Encode(queries);
         int n = queries.Length;
         SearchOptions?[]? options = null;
-        if (excludeSeen || width > 0)
+        if (excludeSeen || width > 0 || allowPartial)
         {
             options = new SearchOptions?[n];
-            for (int r = 0; r < n; r++) options[r] = OptionsFor(queries[r], excludeSeen, width);
+            for (int r = 0; r < n; r++) options[r] = OptionsFor(queries[r], excludeSeen, width, allowPartial ? new PartialAnswer() : null);
         }
         return new Batch(this, vectors, options, new long[n * topK], new float[n * topK], new int[n]);
     }
@@ -204,7 +208,7 @@ public sealed class RecallService : IDisposable
         {
             var results = new RecallResult[Counts.Length];
             for (int r = 0; r < results.Length; r++)
-                results[r] = Service.Collect(Ids.AsSpan(r * k, Counts[r]), Scores.AsSpan(r * k, Counts[r]));
+                results[r] = Service.Collect(Ids.AsSpan(r * k, Counts[r]), Scores.AsSpan(r * k, Counts[r])) with { Partial = Options?[r]?.Partial };
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             for (int r = 0; r < results.Length; r++) results[r] = results[r] with { LatencyMs = ms };
             return results;

@@ -8,7 +8,7 @@ using VectorRecall.Server;
 namespace VectorRecall.Tests.Server;
 
 /// <summary>
-/// <c>allow_partial</c> over HTTP, against a retriever with one part down (as a shard cluster with a shard that has no live
+/// <c>allow_partial</c> over HTTP (<c>/v1/recall</c> and <c>/v1/recall/batch</c>), against a retriever with one part down (as a shard cluster with a shard that has no live
 /// replica): without it the answer is 503; with it, 200 from the other parts, flagged and naming the missing part.
 /// </summary>
 public sealed class PartialAnswerTests
@@ -28,8 +28,12 @@ public sealed class PartialAnswerTests
             return _inner.Search(query, k, ids, scores, options);
         }
 
-        public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null) =>
-            throw new RetrieverUnavailableException("shard 2: none of its 1 replica(s) answered");
+        public void SearchBatch(ReadOnlySpan<float> queries, int k, Span<long> ids, Span<float> scores, Span<int> counts, IReadOnlyList<SearchOptions?>? options = null)
+        {
+            if (options is null || options.Any(o => o?.Partial is null)) throw new RetrieverUnavailableException("shard 2: none of its 1 replica(s) answered");
+            foreach (var o in options) o!.Partial!.Missing = [2];
+            _inner.SearchBatch(queries, k, ids, scores, counts, options);
+        }
 
         public void Dispose() => _inner.Dispose();
     }
@@ -46,9 +50,9 @@ public sealed class PartialAnswerTests
         try
         {
             using var client = new HttpClient { BaseAddress = new Uri(RecallServer.Addresses(app)[0]) };
-            async Task<(int, JsonObject)> Post(string json)
+            async Task<(int, JsonObject)> Post(string json, string path = "/v1/recall")
             {
-                using var response = await client.PostAsync("/v1/recall", new StringContent(json, Encoding.UTF8, "application/json"));
+                using var response = await client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
                 return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
             }
             var (status, body) = await Post("""{"user_id": 3, "top_k": 10}""");
@@ -62,6 +66,17 @@ public sealed class PartialAnswerTests
             Assert.Equal(10, body["item_ids"]!.AsArray().Count);
             Assert.True(body["partial"]!.GetValue<bool>());
             Assert.Equal([2], body["missing_shards"]!.AsArray().Select(n => n!.GetValue<int>()));
+
+            (status, body) = await Post("""{"users": [{"user_id": 3}, {"user_id": 4}], "top_k": 10}""", "/v1/recall/batch");
+            Assert.Equal(503, status);
+            (status, body) = await Post("""{"users": [{"user_id": 3}, {"user_id": 4}], "top_k": 10, "allow_partial": true}""", "/v1/recall/batch");
+            Assert.Equal(200, status);
+            Assert.All(body["results"]!.AsArray(), r =>
+            {
+                Assert.Equal(10, r!["item_ids"]!.AsArray().Count);
+                Assert.True(r["partial"]!.GetValue<bool>());
+                Assert.Equal([2], r["missing_shards"]!.AsArray().Select(n => n!.GetValue<int>()));
+            });
 
             (status, body) = await Post("""{"user_id": 3, "top_k": 10, "allow_partial": "yes"}""");
             Assert.Equal(400, status);
