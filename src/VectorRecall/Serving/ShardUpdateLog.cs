@@ -13,7 +13,7 @@ public sealed record ItemChangeResult(string Key, int Shard, int Row, bool Found
 /// already holds keeps its row, a new id gets the shard's next live row (<see cref="ShardSet.LiveRow"/>) — appends them
 /// and flushes them to disk before returning, so a change this returns is durable. Opening it replays the log to learn
 /// which ids the shard holds and cuts off a record a crash left unfinished. One writer per shard (the cluster keeps it
-/// in a single grain); not safe for concurrent calls.
+/// in a single grain, and a lock file beside the log refuses a second); not safe for concurrent calls.
 /// </summary>
 public sealed class ShardUpdateLog : IDisposable
 {
@@ -25,12 +25,15 @@ public sealed class ShardUpdateLog : IDisposable
     private readonly HashSet<int> _absent = [];   // rows deleted (and not upserted since)
     private int _nextLive;
 
-    private ShardUpdateLog(ShardSet set, int shard, string path, FileStream file)
+    private readonly FileStream _lock;
+
+    private ShardUpdateLog(ShardSet set, int shard, string path, FileStream file, FileStream lockFile)
     {
         _set = set;
         _shard = shard;
         _path = path;
         _file = file;
+        _lock = lockFile;
     }
 
     /// <summary>Entries in the log: the sequence number of the last one written (entries are numbered from 1).</summary>
@@ -42,8 +45,15 @@ public sealed class ShardUpdateLog : IDisposable
         if ((uint)shard >= (uint)set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in this set of {set.Shards}");
         string path = ShardLog.PathOf(set.Directory, shard);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        var log = new ShardUpdateLog(set, shard, path, file);
+        var lockFile = Lock(path + ".lock", shard);
+        FileStream file;
+        try { file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete); }
+        catch
+        {
+            lockFile.Dispose();
+            throw;
+        }
+        var log = new ShardUpdateLog(set, shard, path, file, lockFile);
         try
         {
             var ids = ServingBundle.LoadItemIds(set.BundlePath);
@@ -68,8 +78,22 @@ public sealed class ShardUpdateLog : IDisposable
         }
         catch
         {
-            file.Dispose();
+            log.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The writer's exclusive hold on the shard's log: a lock file held open with no sharing (an advisory lock the
+    /// operating system drops when the process dies), so a second writer of the shard — another activation, another
+    /// process — is refused instead of interleaving its records.
+    /// </summary>
+    private static FileStream Lock(string path, int shard)
+    {
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new IOException($"shard {shard}'s log is being written by another writer ({path} is locked): one writer per shard", e);
         }
     }
 
@@ -137,5 +161,9 @@ public sealed class ShardUpdateLog : IDisposable
     /// <summary>The log's file.</summary>
     public string FilePath => _path;
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _file.Dispose();
+        _lock.Dispose();
+    }
 }

@@ -78,6 +78,21 @@ public sealed class ShardLogTests : IDisposable
     }
 
     [Fact]
+    public void ASecondWriterOfAShardIsRefusedUntilTheFirstLetsGo()
+    {
+        var set = NewSet("f");
+        using (var first = ShardUpdateLog.Open(set, 1))
+        {
+            var e = Assert.Throws<IOException>(() => ShardUpdateLog.Open(set, 1));
+            Assert.Contains("another writer", e.Message);
+            using var other = ShardUpdateLog.Open(set, 2);   // other shards are other logs
+            first.Write([new ItemChange(NewKey(set, 1, 0), Vector(set, 1f))]);
+        }
+        using var next = ShardUpdateLog.Open(set, 1);
+        Assert.Equal(1, next.Count);
+    }
+
+    [Fact]
     public void ChangesForAnotherShardOrOfTheWrongWidthWriteNothing()
     {
         var set = NewSet("b");
