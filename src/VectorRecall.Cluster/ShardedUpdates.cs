@@ -27,7 +27,7 @@ public sealed class ShardedUpdates(IGrainFactory grains, ShardSet set) : IItemWr
         var byShard = new Dictionary<int, List<int>>();
         for (int i = 0; i < changes.Count; i++)
         {
-            Check(changes[i], i);
+            ShardLog.Check(changes[i].Key ?? "", changes[i].Vector, set.Dimension);   // every change refused before any shard writes
             int shard = ShardSet.OwnerOf(changes[i].Key, set.Shards);
             if (!byShard.TryGetValue(shard, out var list)) byShard[shard] = list = [];
             list.Add(i);
@@ -50,15 +50,5 @@ public sealed class ShardedUpdates(IGrainFactory grains, ShardSet set) : IItemWr
                 results[indices[j]] = new ItemChangeResult(changes[indices[j]].Key, shard, answers[j].Row, answers[j].Found);
         }));
         return results;
-    }
-
-    private void Check(ItemChange change, int i)
-    {
-        if (string.IsNullOrEmpty(change.Key)) throw new ArgumentException($"change {i}: the item id is empty");
-        if (System.Text.Encoding.UTF8.GetByteCount(change.Key) > ShardLog.MaxKeyBytes) throw new ArgumentException($"change {i}: the item id is longer than {ShardLog.MaxKeyBytes} UTF-8 bytes");
-        if (change.Vector is not { } v) return;
-        if (v.Length != set.Dimension) throw new ArgumentException($"change {i}: a vector of {v.Length} values; this cluster's items have {set.Dimension}");
-        for (int d = 0; d < v.Length; d++)
-            if (!float.IsFinite(v[d])) throw new ArgumentException($"change {i}: vector value {d} is {v[d]}, not a finite number");
     }
 }

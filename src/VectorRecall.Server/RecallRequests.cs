@@ -217,7 +217,7 @@ public static class RecallRequestReader
     }
 
     /// <summary>The longest id text accepted; ids are keys, not documents.</summary>
-    private const int MaxIdLength = 256;
+    internal const int MaxIdLength = 256;
 
     /// <summary>An id: a JSON integer (as its canonical text) or a non-empty string of at most <see cref="MaxIdLength"/> characters.</summary>
     private static string ReadId(ref Utf8JsonReader reader, string field, string what) => IdValue(ref reader, Read(ref reader), field, what);

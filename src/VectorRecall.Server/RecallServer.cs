@@ -348,9 +348,9 @@ public sealed class RecallServer
         RequireAdmin(ctx);
         var writer = WriterOf(writers);
         string id = ctx.Request.RouteValues["id"] as string ?? "";
-        if (id.Length is 0 or > 256) throw new RequestError(400, "id", $"an item id is 1 to 256 characters, got {id.Length}");
+        if (id.Length is 0 or > RecallRequestReader.MaxIdLength) throw new RequestError(400, "id", $"an item id is 1 to {RecallRequestReader.MaxIdLength} characters, got {id.Length}");
         var result = (await WriteItemsAsync(writer, [new ItemChange(id, null)]))[0];
-        if (!result.Found) throw new RequestError(404, "id", $"item '{Excerpt.Of(id)}' is not in the cluster");
+        if (!result.Found) throw new RequestError(404, "id", $"item {Quoted(id)} is not in the cluster");
         await HttpJson.WriteAsync(ctx, 200, (result, ms: Stopwatch.GetElapsedTime(start).TotalMilliseconds), static (w, s) =>
         {
             w.WritePropertyName("id");

@@ -49,7 +49,8 @@ internal static class VectorChecks
         if (norm > 0) TensorPrimitives.Divide(v, norm, v);
     }
 
-    private static int FirstNonFinite(ReadOnlySpan<float> values)
+    /// <summary>The index of the first NaN or infinity in <paramref name="values"/>, or -1.</summary>
+    public static int FirstNonFinite(ReadOnlySpan<float> values)
     {
         if (AllFinite(values)) return -1;
         for (int i = 0; i < values.Length; i++) if (!float.IsFinite(values[i])) return i;

@@ -7,8 +7,8 @@ namespace VectorRecall.Serving;
 /// A shard's index with its log applied: the shard file as written by <c>vrecall shard</c> (or a compaction), then every
 /// change its <see cref="ShardUpdateLog"/> has acknowledged. Changes arrive numbered; ones already applied are skipped,
 /// and a gap (changes this copy missed, say while its silo was starting) is filled from the log file, as is anything
-/// <see cref="Refresh"/> finds there. Searches may run
-/// beside applies; applies are not safe beside each other (a grain's turns order them).
+/// <see cref="Refresh"/> finds there. Searches may run beside applies; applies are not safe beside each other (a grain's
+/// turns order them).
 /// </summary>
 public sealed class LiveShard : IDisposable
 {
@@ -56,12 +56,7 @@ public sealed class LiveShard : IDisposable
     public void Apply(IReadOnlyList<ShardLogEntry> entries, long first)
     {
         if (first > Applied + 1) CatchUp();   // this copy missed some: the log has them (and these)
-        for (int i = 0; i < entries.Count; i++)
-            if (first + i == Applied + 1)
-            {
-                Apply(entries[i]);
-                Applied++;
-            }
+        for (int i = 0; i < entries.Count; i++) ApplyNumbered(entries[i], first + i);
     }
 
     /// <summary>
@@ -78,14 +73,17 @@ public sealed class LiveShard : IDisposable
     private void CatchUp()
     {
         var tail = ShardLog.Read(ShardLog.PathOf(_set.Directory, _shard), _shard, _set.Dimension, _logEnd);
-        for (int i = 0; i < tail.Entries.Count; i++)
-            if (_logEntries + i + 1 == Applied + 1)
-            {
-                Apply(tail.Entries[i]);
-                Applied++;
-            }
+        for (int i = 0; i < tail.Entries.Count; i++) ApplyNumbered(tail.Entries[i], _logEntries + i + 1);
         _logEntries += tail.Entries.Count;
         _logEnd = tail.End;
+    }
+
+    /// <summary>Applies entry number <paramref name="sequence"/> when it is the next one; any other is applied already or comes later.</summary>
+    private void ApplyNumbered(ShardLogEntry e, long sequence)
+    {
+        if (sequence != Applied + 1) return;
+        Apply(e);
+        Applied++;
     }
 
     private void Apply(ShardLogEntry e)

@@ -206,11 +206,10 @@ public sealed class RecallService : IDisposable
         /// <summary>Each query's results, every one carrying the whole batch's latency from <paramref name="start"/>.</summary>
         public RecallResult[] Results(int k, long start)
         {
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             var results = new RecallResult[Counts.Length];
             for (int r = 0; r < results.Length; r++)
-                results[r] = Service.Collect(Ids.AsSpan(r * k, Counts[r]), Scores.AsSpan(r * k, Counts[r])) with { Partial = Options?[r]?.Partial };
-            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            for (int r = 0; r < results.Length; r++) results[r] = results[r] with { LatencyMs = ms };
+                results[r] = Service.Collect(Ids.AsSpan(r * k, Counts[r]), Scores.AsSpan(r * k, Counts[r]), ms, Options?[r]?.Partial);
             return results;
         }
     }
@@ -253,11 +252,11 @@ public sealed class RecallService : IDisposable
     private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width, PartialAnswer? partial = null) =>
         SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width, partial);
 
-    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores)
+    private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, double latencyMs, PartialAnswer? partial)
     {
         var rows = new int[ids.Length];
         for (int i = 0; i < ids.Length; i++) rows[i] = (int)ids[i];
-        return new RecallResult(Items, rows, scores.ToArray(), 0);
+        return new RecallResult(Items, rows, scores.ToArray(), latencyMs) { Partial = partial };
     }
 
     public void Dispose() => _retriever.Dispose();

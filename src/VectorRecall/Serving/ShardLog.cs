@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using VectorRecall.IO;
+using VectorRecall.Indexing;
 
 namespace VectorRecall.Serving;
 
@@ -126,6 +127,20 @@ public static class ShardLog
 
     private static FileFormatException Damaged(string path, long at, string problem) => new(path, $"record at byte {at} {problem}");
 
+    /// <summary>
+    /// Refuses what no record may hold: an id of no or more than <see cref="MaxKeyBytes"/> UTF-8 bytes, or a vector
+    /// (<paramref name="vector"/>, null for a change without one) of another width or with a value that is not finite.
+    /// </summary>
+    internal static void Check(string key, float[]? vector, int dimension)
+    {
+        int bytes = Encoding.UTF8.GetByteCount(key);
+        if (bytes is 0 or > MaxKeyBytes) throw new ArgumentException($"item id '{Excerpt.Of(key)}' is {bytes} UTF-8 bytes; ids are 1 to {MaxKeyBytes}");
+        if (vector is null) return;
+        if (vector.Length != dimension) throw new ArgumentException($"item '{Excerpt.Of(key)}': a vector of {vector.Length} values; this set's items have {dimension}");
+        int bad = VectorChecks.FirstNonFinite(vector);
+        if (bad >= 0) throw new ArgumentException($"item '{Excerpt.Of(key)}': vector value {bad} is {vector[bad]}, not a finite number");
+    }
+
     /// <summary>The bytes of <paramref name="entries"/> as records.</summary>
     internal static byte[] Encode(IReadOnlyList<ShardLogEntry> entries, int dimension)
     {
@@ -133,9 +148,8 @@ public static class ShardLog
         Span<byte> head = stackalloc byte[RecordHeaderBytes];
         foreach (var e in entries)
         {
+            Check(e.Key, e.Kind == ShardLogKind.Upsert ? e.Vector ?? [] : null, dimension);
             byte[] key = Encoding.UTF8.GetBytes(e.Key);
-            if (key.Length is 0 or > MaxKeyBytes) throw new ArgumentException($"item id '{Excerpt.Of(e.Key)}' is {key.Length} UTF-8 bytes; ids are 1 to {MaxKeyBytes}");
-            if (e.Kind == ShardLogKind.Upsert && e.Vector?.Length != dimension) throw new ArgumentException($"item '{Excerpt.Of(e.Key)}': a vector of {e.Vector?.Length ?? 0} values; this set's items have {dimension}");
             int vectorBytes = e.Kind == ShardLogKind.Upsert ? 4 * dimension : 0;
             var p = new byte[7 + key.Length + vectorBytes];
             p[0] = (byte)e.Kind;

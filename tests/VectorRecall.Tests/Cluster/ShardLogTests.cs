@@ -93,12 +93,15 @@ public sealed class ShardLogTests : IDisposable
     }
 
     [Fact]
-    public void ChangesForAnotherShardOrOfTheWrongWidthWriteNothing()
+    public void ChangesForAnotherShardOrOfTheWrongWidthOrNotFiniteWriteNothing()
     {
         var set = NewSet("b");
         using var log = ShardUpdateLog.Open(set, 0);
         Assert.Throws<ArgumentException>(() => log.Write([new ItemChange(NewKey(set, 2, 0), Vector(set, 1f))]));
         Assert.Throws<ArgumentException>(() => log.Write([new ItemChange(NewKey(set, 0, 0), new float[set.Dimension + 1])]));
+        var nan = Vector(set, 1f);
+        nan[3] = float.NaN;
+        Assert.Throws<ArgumentException>(() => log.Write([new ItemChange(NewKey(set, 0, 0), nan)]));   // it could never be read back
         Assert.Equal(0, log.Count);
         Assert.Equal(ShardLog.HeaderBytes, new FileInfo(log.FilePath).Length);
     }
