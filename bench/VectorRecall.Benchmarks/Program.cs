@@ -16,4 +16,5 @@ else if (args.Length > 0 && args[0] == "cluster") ClusterLatency.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "failover") ClusterFailover.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "live") LiveItemThroughput.Run(args[1..]);
 else if (args.Length > 0 && args[0] == "shard-recall") ShardRecall.Run(args[1..]);
+else if (args.Length > 0 && args[0] == "cold-items") ColdItems.Run(args[1..]);
 else BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run(args);

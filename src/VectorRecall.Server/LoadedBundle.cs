@@ -3,6 +3,7 @@ using VectorRecall.IO;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
 using VectorRecall.Serving;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Server;
 
@@ -15,9 +16,10 @@ public sealed class LoadedBundle
 {
     private int _references = 1;
 
-    private LoadedBundle(RecallService service, string version, string createdUtc, long bytesOnDisk)
+    private LoadedBundle(RecallService service, ItemFeatureEncoder? itemEncoder, string version, string createdUtc, long bytesOnDisk)
     {
         Service = service;
+        ItemEncoder = itemEncoder;
         Version = version;
         CreatedUtc = createdUtc;
         BytesOnDisk = bytesOnDisk;
@@ -25,6 +27,8 @@ public sealed class LoadedBundle
     }
 
     public RecallService Service { get; }
+    /// <summary>The bundle's encoder of items put by their description (<see cref="ServingBundle.LoadItemEncoder"/>); null when it has none.</summary>
+    public ItemFeatureEncoder? ItemEncoder { get; }
     /// <summary>The manifest's CRC-32C in hex: any rewrite of the bundle gives a new version.</summary>
     public string Version { get; }
     public string CreatedUtc { get; }
@@ -42,10 +46,17 @@ public sealed class LoadedBundle
         byte[] manifest = ServingBundle.ReadManifestBytes(manifestPath);
         string created = JsonFields.OptionalString(JsonFields.ParseObject(manifest, manifestPath), "created_utc", manifestPath) ?? "";
         var service = searchWith is null ? RecallService.FromBundle(directory) : RecallService.FromBundle(directory, searchWith());
+        ItemFeatureEncoder? itemEncoder;
+        try { itemEncoder = ServingBundle.LoadItemEncoder(directory); }
+        catch
+        {
+            service.Dispose();
+            throw;
+        }
         long bytes = Directory.EnumerateFiles(directory).Sum(f => new FileInfo(f).Length);
         // A retriever of another process may not be reachable yet (a silo still starting): only a bundle's own index is warmed.
         if (searchWith is null) WarmUp(service);
-        return new LoadedBundle(service, VersionOf(manifest), created, bytes);
+        return new LoadedBundle(service, itemEncoder, VersionOf(manifest), created, bytes);
     }
 
     /// <summary>

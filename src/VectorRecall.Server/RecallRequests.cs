@@ -3,6 +3,7 @@ using System.Text.Json;
 using VectorRecall.Data;
 using VectorRecall.IO;
 using VectorRecall.Serving;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Server;
 
@@ -21,6 +22,12 @@ public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen
 
 /// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c>, <c>ef_search</c> and <c>allow_partial</c> for each.</summary>
 public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
+
+/// <summary>
+/// One item of <c>PUT /v1/items</c>: its id and either its <c>vector</c> or its description (<c>category</c>, <c>tags</c>,
+/// <c>features</c>) for the bundle's item tower to encode (<see cref="ItemFeatureEncoder"/>).
+/// </summary>
+public sealed record ItemPut(string Id, float[]? Vector, ItemDescription? Description);
 
 /// <summary>What the reader accepts before parsing further: users per batch and items per history.</summary>
 public readonly record struct RequestLimits(int MaxBatch, int MaxHistory);
@@ -68,16 +75,17 @@ public static class RecallRequestReader
     }
 
     /// <summary>
-    /// <c>PUT /v1/items</c>: <c>{"items": [{"id": …, "vector": [...]}, …]}</c>, at most the server's batch cap. Vectors are
-    /// checked for finite values here and for their width by the caller, which knows the items' dimension.
+    /// <c>PUT /v1/items</c>: <c>{"items": [{"id": …, "vector": [...]}, {"id": …, "category": 3, "tags": [...], "features": [...]}, …]}</c>,
+    /// at most the server's batch cap. Numbers are checked for finite values here; vector widths and descriptions by the
+    /// caller, which knows the items' dimension and the item tower.
     /// </summary>
-    public static ItemChange[] ReadItems(in ReadOnlySequence<byte> body, RequestLimits limits)
+    public static ItemPut[] ReadItems(in ReadOnlySequence<byte> body, RequestLimits limits)
     {
         var reader = new Utf8JsonReader(body, Options);
         string field = "body";
         try
         {
-            ItemChange[]? items = null;
+            ItemPut[]? items = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -85,7 +93,7 @@ public static class RecallRequestReader
                 switch (field)
                 {
                     case "items": Once(ref given, 1, field); items = ReadItemList(ref reader, limits, ref field); break;
-                    default: throw Unknown(field, "items (an array of {id, vector})");
+                    default: throw Unknown(field, "items (an array of {id, vector} or {id, category, tags, features})");
                 }
                 field = "body";
             }
@@ -96,17 +104,18 @@ public static class RecallRequestReader
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
     }
 
-    private static ItemChange[] ReadItemList(ref Utf8JsonReader reader, RequestLimits limits, ref string field)
+    private static ItemPut[] ReadItemList(ref Utf8JsonReader reader, RequestLimits limits, ref string field)
     {
+        const string Shape = "an item object {id, vector} or {id, category, tags, features}";
         string path = field;
-        StartArray(ref reader, path, "an array of item objects {id, vector}");
-        var items = new List<ItemChange>();
+        StartArray(ref reader, path, "an array of item objects");
+        var items = new List<ItemPut>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
             string at = $"{path}[{items.Count}]";
             if (items.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} items per request (the server's --max-batch)");
-            if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {id, vector}", reader.TokenType);
-            string? id = null; float[]? vector = null;
+            if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, Shape, reader.TokenType);
+            string? id = null; float[]? vector = null, features = null; int? category = null; int[]? tags = null;
             int given = 0;
             while (NextProperty(ref reader, at + ".", out field))
             {
@@ -114,15 +123,45 @@ public static class RecallRequestReader
                 {
                     case "id": Once(ref given, 1, field); id = ReadId(ref reader, field, "an item id"); break;
                     case "vector": Once(ref given, 2, field); vector = ReadFeatures(ref reader, field); break;
-                    case "features": throw new RequestError(400, field, "items are sent as their vector: bundles carry no item tower to encode features with");
-                    default: throw Unknown(field, "id, vector");
+                    case "category": Once(ref given, 4, field); category = ReadCategory(ref reader, field); break;
+                    case "tags": Once(ref given, 8, field); tags = ReadTags(ref reader, field); break;
+                    case "features": Once(ref given, 16, field); features = ReadFeatures(ref reader, field); break;
+                    default: throw Unknown(field, "id, and vector or category, tags, features");
                 }
                 field = at;
             }
-            items.Add(new ItemChange(Required(id, at + ".id"), Required(vector, at + ".vector")));
+            bool described = category is not null || tags is not null || features is not null;
+            if (vector is not null && described)
+                throw new RequestError(400, at + ".vector", "give the item's vector or its description (category, tags, features) for the item tower to encode, not both");
+            if (vector is null && !described)
+                throw new RequestError(400, at + ".vector", "is required, or the item's description (category, tags, features) for the item tower to encode");
+            items.Add(new ItemPut(Required(id, at + ".id"), vector, described ? new ItemDescription(category, tags, features) : null));
             field = path;
         }
         return [.. items];
+    }
+
+    /// <summary>A category number (the vocabulary is the model's: the item tower checks the range).</summary>
+    private static int ReadCategory(ref Utf8JsonReader reader, string field)
+    {
+        long v = ReadCount(ref reader, field);
+        return v is >= 0 and <= int.MaxValue ? (int)v : throw new RequestError(400, field, $"is {(v == long.MaxValue ? "a larger number" : v.ToString(System.Globalization.CultureInfo.InvariantCulture))}, not a category number (0 or more)");
+    }
+
+    /// <summary>Tag numbers, at most <see cref="ItemFeatureEncoder.MaxTags"/> (the vocabulary is the model's: the item tower checks the range).</summary>
+    private static int[] ReadTags(ref Utf8JsonReader reader, string field)
+    {
+        if (Read(ref reader) != JsonTokenType.StartArray) throw WrongType(field, "an array of tag numbers", reader.TokenType);
+        var tags = new List<int>();
+        while (Read(ref reader) != JsonTokenType.EndArray)
+        {
+            string at = $"{field}[{tags.Count}]";
+            if (tags.Count == ItemFeatureEncoder.MaxTags) throw new RequestError(400, field, $"at most {ItemFeatureEncoder.MaxTags} tags per item");
+            if (reader.TokenType != JsonTokenType.Number) throw WrongType(at, "a tag number", reader.TokenType);
+            if (!reader.TryGetInt32(out int tag) || tag < 0) throw new RequestError(400, at, "must be a tag number (an integer, 0 or more)");
+            tags.Add(tag);
+        }
+        return [.. tags];
     }
 
     public static BatchRecallRequest ReadBatch(in ReadOnlySequence<byte> body, RequestLimits limits)

@@ -18,6 +18,7 @@ using VectorRecall.IO;
 using VectorRecall.Indexing;
 using VectorRecall.Retrieval;
 using VectorRecall.Serving;
+using VectorRecall.Towers;
 
 namespace VectorRecall.Server;
 
@@ -320,10 +321,9 @@ public sealed class RecallServer
         var writer = WriterOf(writers);
         using var timeout = RequestDeadline.Start(ctx.RequestAborted, _options.RequestTimeout);
         var items = await ReadJsonAsync(ctx, timeout.Token, static (body, limits) => RecallRequestReader.ReadItems(body, limits));
-        for (int i = 0; i < items.Length; i++)
-            if (items[i].Vector!.Length != writer.Dimension)
-                throw new RequestError(400, $"items[{i}].vector", $"has {items[i].Vector!.Length} values; this cluster's items have {writer.Dimension}");
-        var results = await WriteItemsAsync(writer, items);
+        ItemChange[] changes;
+        using (var lease = _host.Acquire()) changes = ItemChanges(items, lease.Bundle.ItemEncoder, writer.Dimension);
+        var results = await WriteItemsAsync(writer, changes);
         await HttpJson.WriteAsync(ctx, 200, (results, ms: Stopwatch.GetElapsedTime(start).TotalMilliseconds), static (w, s) =>
         {
             w.WriteStartArray("items");
@@ -339,6 +339,32 @@ public sealed class RecallServer
             w.WriteEndArray();
             w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
         });
+    }
+
+    /// <summary>
+    /// The changes <paramref name="items"/> ask for: vectors as sent (their width checked), descriptions encoded by the bundle's
+    /// item tower in one batch (each checked first: a field it cannot read is the client's error, named by its path).
+    /// </summary>
+    private static ItemChange[] ItemChanges(ItemPut[] items, ItemFeatureEncoder? encoder, int dimension)
+    {
+        var described = new List<int>();
+        for (int i = 0; i < items.Length; i++)
+        {
+            if (items[i].Vector is { } vector)
+            {
+                if (vector.Length != dimension) throw new RequestError(400, $"items[{i}].vector", $"has {vector.Length} values; this cluster's items have {dimension}");
+                continue;
+            }
+            if (encoder is null)
+                throw new RequestError(400, $"items[{i}]", "this bundle has no item tower to encode a description with (its model reads item ids only, or the bundle predates item towers in bundles); send the item's vector");
+            try { encoder.Check(items[i].Description!); }
+            catch (ItemDescriptionException e) { throw new RequestError(400, $"items[{i}].{e.Field}", e.Message); }
+            described.Add(i);
+        }
+        var vectors = described.Count == 0 ? [] : encoder!.Encode([.. described.Select(i => items[i].Description!)]);
+        var changes = items.Select(item => new ItemChange(item.Id, item.Vector)).ToArray();
+        for (int j = 0; j < described.Count; j++) changes[described[j]] = new ItemChange(items[described[j]].Id, vectors[j]);
+        return changes;
     }
 
     /// <summary><c>DELETE /v1/items/{id}</c>: removes an item (admin); 404 when the cluster does not hold it.</summary>

@@ -21,6 +21,8 @@ internal sealed record PipelineOptions
     public int EmbeddingDim { get; init; } = 128;
     public int[] Hidden { get; init; } = [256, 128];
     public float Dropout { get; init; } = 0.1f;
+    /// <summary>Probability in training that an item's id embedding is zeroed (<see cref="TowerConfig.ItemIdDropout"/>).</summary>
+    public float ItemIdDropout { get; init; }
     public int HistoryLength { get; init; } = 20;
     public int RecentLength { get; init; }
     /// <summary>Mix the user id's embedding and the behaviour bag through a learned gate (<see cref="TowerConfig.GatedBehaviour"/>).</summary>
@@ -90,6 +92,7 @@ internal sealed record PipelineOptions
         EmbeddingDim = EmbeddingDim,
         Hidden = Hidden,
         Dropout = Dropout,
+        ItemIdDropout = ItemIdDropout,
         HistoryLength = HistoryLength,
         // Unordered data has no "most recent" items.
         RecentLength = data.Chronological ? RecentLength : 0,
@@ -146,6 +149,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _dim = new("--embedding-dim", "--embedding_dim") { Description = "dimension of the user/item space" + PerDataset, DefaultValueFactory = _ => S.EmbeddingDim };
     private readonly Option<int[]> _hidden = new("--hidden") { Description = $"tower MLP hidden sizes, e.g. --hidden 256 128; --hidden 0 for none (one Linear layer) [default: {string.Join(' ', S.Hidden)}]" + PerDataset, AllowMultipleArgumentsPerToken = true };
     private readonly Option<float> _dropout = new("--dropout") { Description = "dropout after each hidden layer" + PerDataset, DefaultValueFactory = _ => S.Dropout };
+    private readonly Option<float> _itemIdDropout = new("--item-id-dropout", "--item_id_dropout") { Description = "trained towers: probability that an item's id embedding is zeroed in training, so the item tower also learns to place items from their category, tags and features alone (as it must for items put live by their description)", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _history = new("--history-length", "--history_length") { Description = "recent items the behaviour encoder averages" + PerDataset, DefaultValueFactory = _ => S.HistoryLength };
     private readonly Option<int> _recent = new("--recent-length", "--recent_length") { Description = "most recent items that also get a bag of their own, 0 for none (ignored for unordered data)" + PerDataset, DefaultValueFactory = _ => S.RecentLength };
     private readonly Option<bool> _gate = new("--behaviour-gate", "--behaviour_gate") { Description = "trained towers: mix the user id's embedding and the behaviour bag through a learned gate instead of concatenating them (SimpleX)" };
@@ -193,7 +197,7 @@ internal sealed class PipelineOptionSet
     public void AddTo(Command command, bool benchmark)
     {
         foreach (var o in _data.All) command.Add(o);
-        foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
+        foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _itemIdDropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
                      _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _runDir, _saveLimit, _topK, _evalUsers })
             command.Add(o);
         if (benchmark) command.Add(_skipBenchmark);
@@ -238,6 +242,7 @@ internal sealed class PipelineOptionSet
             EmbeddingDim = Pick(_dim, d.EmbeddingDim),
             Hidden = hidden is [0] ? [] : hidden,
             Dropout = Pick(_dropout, d.Dropout),
+            ItemIdDropout = r.GetValue(_itemIdDropout),
             HistoryLength = Pick(_history, d.HistoryLength),
             RecentLength = Pick(_recent, d.RecentLength),
             BehaviourGate = r.GetValue(_gate),

@@ -44,6 +44,24 @@ public static partial class ServingBundle
         return Checked(tower, config, manifestConfig, path);
     }
 
+    /// <summary>
+    /// A two-tower bundle's encoder of items it was not trained on (<see cref="ItemFeatureEncoder"/>), or null when the bundle
+    /// has none: its model reads item ids only, it is another kind, or it was written before bundles kept one.
+    /// </summary>
+    public static ItemFeatureEncoder? LoadItemEncoder(string directory)
+    {
+        var manifest = ReadManifest(directory);
+        string manifestPath = Path.Combine(directory, ManifestFile), path = Path.Combine(directory, ItemTowerFile);
+        if (KindOf(manifest, manifestPath) != BundleKind.TwoTower || !JsonFields.Object(manifest, "files", manifestPath).ContainsKey(ItemTowerFile)) return null;
+        var expected = TowerConfig.FromJson(JsonFields.Object(manifest, "model_config", manifestPath).ToJsonString(), manifestPath) with { NumItems = 1 };
+        var config = TowerConfig.FromJson(SafeTensors.ReadMetadata(path).GetValueOrDefault("model_config") ?? "", path);
+        if (!config.SameShape(expected)) throw new FileFormatException(path, "the item tower was written for a different model shape than the manifest describes");
+        var tower = new ItemTower(config, new Rng(0));
+        StateDictFile.Load(path, tower);
+        try { return new ItemFeatureEncoder(tower, config); }
+        catch (ArgumentException e) { throw new FileFormatException(path, e.Message); }
+    }
+
     /// <summary>Whether the bundle's user encoder is a sequence encoder: a sequence bundle's, or a TDM bundle's whose manifest says so.</summary>
     private static bool HasSequenceEncoder(BundleKind kind, JsonObject manifest, string manifestPath) =>
         kind == BundleKind.Sequence || kind == BundleKind.Tdm && JsonFields.OptionalString(manifest, "user_encoder", manifestPath) switch

@@ -41,6 +41,8 @@ public static partial class ServingBundle
     public const string Format = "vrecall-bundle";
     public const int Version = 1;
     internal const string UserTowerFile = "user_tower.safetensors";
+    /// <summary>A two-tower bundle's item tower without its id table (<see cref="ItemFeatureEncoder"/>), when the model reads more of an item than its id.</summary>
+    internal const string ItemTowerFile = "item_tower.safetensors";
     internal const string SequenceEncoderFile = "sequence_encoder.safetensors";
     internal const string IndexFile = "items.vrix";
     internal const string TdmModelFile = "tdm_model.safetensors";
@@ -110,6 +112,11 @@ public static partial class ServingBundle
         Write(directory, BundleKind.TwoTower, UsersOf(c), index.Count, itemIds, userIds, userFeatures, history, seen, manifest, staging =>
         {
             WriteUserTower(staging, model.User, c);
+            if (ItemFeatureEncoder.HasDescription(c))
+            {
+                var items = ItemFeatureEncoder.FromTrained(model.Item, c);
+                StateDictFile.Save(Path.Combine(staging, ItemTowerFile), items.Tower, new Dictionary<string, string> { ["format"] = "vrecall-item-tower", ["model_config"] = items.Config.ToJson() });
+            }
             WriteIndex(staging, index, itemVectors);
         });
     }

@@ -124,7 +124,8 @@ public sealed class UserBatch
 /// <summary>The item tower's input for a batch: ids, categories, tag bags (CSR) and dense features.</summary>
 public sealed class ItemBatch
 {
-    private ItemBatch(int[] ids, int[] categories, int[] tags, int[] tagOffsets, Tensor features)
+    /// <summary>A batch as the tower reads it: <paramref name="tagOffsets"/>[r] is where row r's tags start in <paramref name="tags"/>.</summary>
+    internal ItemBatch(int[] ids, int[] categories, int[] tags, int[] tagOffsets, Tensor features)
     {
         Ids = ids;
         Categories = categories;

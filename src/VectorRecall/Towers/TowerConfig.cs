@@ -34,6 +34,12 @@ public sealed record TowerConfig
     /// <summary>Dimension of the shared user/item space (the index's vectors).</summary>
     public int EmbeddingDim { get; init; } = 128;
     public float Dropout { get; init; } = 0.1f;
+    /// <summary>
+    /// Probability, in training, that an item's id embedding is replaced by zeros, the id row of an item the model never
+    /// saw: the category, tag and feature branches then learn to place an item on their own, as they must for an item put
+    /// live by its description (<see cref="ItemFeatureEncoder"/>). 0 (off) by default: it costs the trained items a little.
+    /// </summary>
+    public float ItemIdDropout { get; init; }
     /// <summary>How many of a user's most recent items feed the behaviour encoder.</summary>
     public int HistoryLength { get; init; } = 20;
     /// <summary>
@@ -74,6 +80,7 @@ public sealed record TowerConfig
         Check(Hidden.All(h => h >= 1), $"hidden sizes must be >= 1, got [{string.Join(", ", Hidden)}]");
         Settings.Check(EmbeddingDim >= 1, nameof(EmbeddingDim), $"must be >= 1, got {EmbeddingDim}");
         Check(Dropout is >= 0 and < 1, $"dropout {Dropout} must be in [0, 1)");
+        Check(ItemIdDropout is >= 0 and < 1, $"item id dropout {ItemIdDropout} must be in [0, 1)");
         Check(HistoryLength >= 1, $"history length must be >= 1, got {HistoryLength}");
         Check(!GatedBehaviour || IdDim == BehaviourDim, $"the behaviour gate mixes the id embedding and the bag, so their widths must match (got {IdDim} and {BehaviourDim})");
         Check(PropagationLayers is >= 0 and <= 8, $"propagation layers must be in [0, 8], got {PropagationLayers}");

@@ -39,7 +39,8 @@ public static class TowerEncoder
         return result!;
     }
 
-    private static void InEval(Module module, Action body)
+    /// <summary>Runs <paramref name="body"/> with <paramref name="module"/> in evaluation mode and nothing recorded, then puts its mode back.</summary>
+    internal static void InEval(Module module, Action body)
     {
         bool training = module.Training;
         module.Eval();

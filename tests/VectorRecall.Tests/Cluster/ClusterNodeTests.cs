@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -100,11 +101,49 @@ public sealed class ClusterNodeTests : IAsyncLifetime
         Assert.Matches("vrecall_http_requests_total\\{route=\"items\",status=\"200\"\\} [1-9]", await _clients[0].GetStringAsync("/metrics"));
     }
 
+    [Fact]
+    public async Task AnItemPutByItsDescriptionGetsTheItemTowersVector()
+    {
+        using var single = RecallService.FromBundle(_dir.File("flat-bundle"));
+        var encoder = ServingBundle.LoadItemEncoder(_dir.File("flat-bundle"))!;
+        var user = single.EncodeUsers([7]).Row(0).ToArray();
+        var items = single.LoadItemVectors();
+        var catalog = Model.Data.Items;
+        // Of a few catalogue items described afresh, the one user 7 ranks highest among the bundle's items, so a short top-k shows it.
+        var candidates = Enumerable.Range(0, 200).Select(i => new ItemDescription(catalog.Categories[i], catalog.TagsOf(i).ToArray(), catalog.Features.Row(i).ToArray())).ToArray();
+        var vectors = encoder.Encode(candidates);
+        var (best, rank, score) = Enumerable.Range(0, candidates.Length).Select(c =>
+        {
+            float s = TensorPrimitives.Dot(user, vectors[c]);
+            return (c, Enumerable.Range(0, items.Rows).Count(r => TensorPrimitives.Dot(user, items.Row(r)) > s), s);
+        }).MinBy(t => t.Item2);
+        Assert.True(rank < 400, $"the best described item ranks {rank}");
+        var d = candidates[best];
+        string Numbers<T>(IEnumerable<T> values) where T : IFormattable => string.Join(",", values.Select(v => v.ToString(null, System.Globalization.CultureInfo.InvariantCulture)));
+        var (status, body) = await Send(0, HttpMethod.Put, "/v1/items", $$"""{"items": [{"id": "described-1", "category": {{d.Category}}, "tags": [{{Numbers(d.Tags!)}}], "features": [{{Numbers(d.Features!.Select(f => (double)f))}}]}]}""");
+        Assert.Equal(200, status);
+
+        (status, body) = await Post(1, "/v1/recall", $$"""{"user_id": 7, "top_k": {{rank + 3}}}""");
+        Assert.Equal(200, status);
+        int at = Array.IndexOf(Ids(body), "described-1");
+        Assert.True(at >= 0, "the described item is recalled");
+        Assert.Equal(score, body["scores"]![at]!.GetValue<float>(), 1e-3f);
+        Assert.Equal(200, (await Send(0, HttpMethod.Delete, "/v1/items/described-1", null)).Status);
+    }
+
     [Theory]
     [InlineData(null, """{"items": []}""", 401, "authorization")]
     [InlineData("wrong", """{"items": []}""", 401, "authorization")]
     [InlineData(Token, """{"items": [{"id": "a", "vector": [1, 2]}]}""", 400, "items[0].vector")]
-    [InlineData(Token, """{"items": [{"id": "a", "features": [1, 2]}]}""", 400, "items[0].features")]
+    [InlineData(Token, """{"items": [{"id": "a", "features": [1, 2]}]}""", 400, "items[0].category")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1, "tags": [2], "features": [1, 2]}]}""", 400, "items[0].features")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 100, "tags": [2], "features": []}]}""", 400, "items[0].category")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": -1}]}""", 400, "items[0].category")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1.5}]}""", 400, "items[0].category")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1, "tags": [2, 5000]}]}""", 400, "items[0].tags[1]")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1, "tags": [-2]}]}""", 400, "items[0].tags[0]")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1, "tags": "red"}]}""", 400, "items[0].tags")]
+    [InlineData(Token, """{"items": [{"id": "a", "category": 1, "vector": [1]}]}""", 400, "items[0].vector")]
     [InlineData(Token, """{"items": [{"id": "a"}]}""", 400, "items[0].vector")]
     [InlineData(Token, """{"items": [{"vector": []}]}""", 400, "items[0].id")]
     [InlineData(Token, """{"items": [{"id": "", "vector": []}]}""", 400, "items[0].id")]
