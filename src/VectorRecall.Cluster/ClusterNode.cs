@@ -62,7 +62,7 @@ public static class ClusterNode
                 Replicas = cluster.Replicas,
                 ReplicaDeadline = cluster.ReplicaDeadline,
             }),
-            WriteItemsWith = services => new ShardedUpdates(services.GetRequiredService<IGrainFactory>(), ShardSet.Open(store)),
+            WriteItemsWith = services => new ShardedUpdates(services.GetRequiredService<IGrainFactory>(), ShardSet.Open(store)) { Replicas = cluster.Replicas },
         });
     }
 }

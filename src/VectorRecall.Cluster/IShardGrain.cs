@@ -9,8 +9,14 @@ public interface IShardGrain : IGrainWithIntegerCompoundKey
     /// <summary>The shard's best <see cref="ShardQuery.K"/> items for the query, best first (fewer when the shard holds fewer).</summary>
     Task<ShardHits> Search(ShardQuery query);
 
-    /// <summary>Applies a shard writer's log entries (ones applied already are skipped; a gap is filled from the log file).</summary>
+    /// <summary>
+    /// Applies a shard writer's log entries (ones applied already are skipped; a gap is filled from the log file). Entries
+    /// of another generation of the set mean it was compacted: the replica loads the new generation, which holds them.
+    /// </summary>
     Task Apply(ShardUpdates updates);
+
+    /// <summary>Loads the set's generation on disk if this replica serves another (after a compaction in place), answering on with the old one meanwhile; returns the generation it serves once done.</summary>
+    Task<long> Reload();
 
     /// <summary>Which shard and replica this is, the silo it runs on and how many items it holds (activating it if it is not yet).</summary>
     Task<ShardStatus> Status();
@@ -24,4 +30,7 @@ public interface IShardWriterGrain : IGrainWithIntegerKey
 {
     /// <summary>Writes <paramref name="changes"/> (all owned by this shard), in order; answers once they are durable.</summary>
     Task<ShardChangeResult[]> Write(ShardChange[] changes);
+
+    /// <summary>Closes the shard's log after the writes before it, for a compaction: the next write opens the log again, once the set is no longer sealed.</summary>
+    Task Seal();
 }

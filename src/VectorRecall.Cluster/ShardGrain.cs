@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using VectorRecall.IO;
 using Orleans.Concurrency;
 using VectorRecall.Indexing;
 using VectorRecall.Serving;
@@ -14,22 +16,25 @@ namespace VectorRecall.Cluster;
 /// An Orleans activation runs one turn at a time, which would hold a replica to one core. Searches are read-only and
 /// the index is safe for concurrent searches (and for changes beside them), so the grain is reentrant and each search
 /// runs on the thread pool: one replica uses every core its silo gives it. Changes are applied inside the grain's turns,
-/// one batch at a time. The shard is counted out to each user and disposed by the last.
+/// one batch at a time. The shard is counted out to each user and disposed by the last, so a new generation of the set
+/// (a compaction in place) is loaded beside the old one and swapped in without failing a search.
 /// </remarks>
 [ReplicaPlacement, Reentrant]
-internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails silo) : Grain, IShardGrain
+internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails silo, ILogger<ShardGrain> log) : Grain, IShardGrain
 {
-    private LiveShard? _shard;
-    /// <summary>The activation's own hold on the shard (1 while active) plus one per search or apply running.</summary>
-    private int _holders = 1;
+    /// <summary>The shard served now; replaced (and disposed once no search reads it) when a new generation is loaded.</summary>
+    private Shared<LiveShard>? _current;
+    /// <summary>The load of a new generation under way, if any (one at a time).</summary>
+    private Task<long>? _reloading;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         long shard = this.GetPrimaryKeyLong(out _);
         var set = ShardSet.Open(location.Directory);
         if (shard < 0 || shard >= set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in the set of {set.Shards} at '{location.Directory}'");
-        _shard = await Task.Run(() => LiveShard.Load(set, (int)shard), cancellationToken);
-        // A change whose passing to this replica failed (a timeout while the silo was busy) is on disk: read it within a second.
+        _current = new(await Task.Run(() => LiveShard.Load(set, (int)shard), cancellationToken));
+        // A change whose passing to this replica failed (a timeout while the silo was busy) is on disk: read it within a
+        // second; and a compaction in place is noticed within a second too.
         this.RegisterGrainTimer(Refresh, new GrainTimerCreationOptions(RefreshPeriod, RefreshPeriod) { KeepAlive = false });
     }
 
@@ -37,39 +42,81 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
 
     private Task Refresh(CancellationToken cancellation)
     {
-        var shard = Hold();
-        try { shard.Refresh(); }
-        finally { Release(); }
+        if (_reloading is { IsCompleted: false }) return Task.CompletedTask;
+        long onDisk;
+        // Between a compaction's rename of the old set and of the new one the folder is briefly missing: look next time.
+        try { onDisk = ShardSet.Open(location.Directory).Generation; }
+        catch (Exception e) when (e is IOException or FileFormatException) { return Task.CompletedTask; }
+        var held = Hold();
+        try
+        {
+            if (held.Value.Generation != onDisk) _ = Reload().ContinueWith(t => log.LogWarning("shard replica could not load the set's generation {Generation} ({Error}); it tries again", onDisk, t.Exception!.InnerException!.Message),
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            else held.Value.Refresh();
+        }
+        finally { held.Release(); }
         return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        Release();
+        Interlocked.Exchange(ref _current, null)?.Release();
         return Task.CompletedTask;
     }
 
     public Task<ShardStatus> Status()
     {
         long shard = this.GetPrimaryKeyLong(out string? replica);
-        return Task.FromResult(new ShardStatus((int)shard, replica ?? "", silo.SiloAddress.ToString(), _shard?.Index.Count ?? 0));
+        var held = Hold();
+        try { return Task.FromResult(new ShardStatus((int)shard, replica ?? "", silo.SiloAddress.ToString(), held.Value.Index.Count, held.Value.Generation)); }
+        finally { held.Release(); }
     }
 
     public async Task<ShardHits> Search(ShardQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
-        var shard = Hold();
-        try { return await Task.Run(() => Search(shard, query)); }
-        finally { Release(); }
+        var held = Hold();
+        try { return await Task.Run(() => Search(held.Value, query)); }
+        finally { held.Release(); }
     }
 
     public Task Apply(ShardUpdates updates)
     {
         ArgumentNullException.ThrowIfNull(updates);
-        var shard = Hold();
-        try { shard.Apply([.. updates.Entries.Select(u => u.ToEntry())], updates.First); }
-        finally { Release(); }
+        var held = Hold();
+        try
+        {
+            // The writer writes the set's new generation: its log holds these entries, and the reload reads them.
+            if (updates.Generation != held.Value.Generation) return Reload();
+            held.Value.Apply([.. updates.Entries.Select(u => u.ToEntry())], updates.First);
+        }
+        finally { held.Release(); }
         return Task.CompletedTask;
+    }
+
+    public Task<long> Reload() => _reloading is { IsCompleted: false } running ? running : _reloading = ReloadAsync();
+
+    /// <summary>Loads the set on disk off the grain's turn (searches go on with the shard served now) and swaps it in if its generation differs.</summary>
+    private async Task<long> ReloadAsync()
+    {
+        int shard = (int)this.GetPrimaryKeyLong(out _);
+        var set = ShardSet.Open(location.Directory);
+        var held = Hold();
+        try
+        {
+            if (set.Generation == held.Value.Generation) return set.Generation;
+        }
+        finally { held.Release(); }
+        var fresh = new Shared<LiveShard>(await Task.Run(() => LiveShard.Load(set, shard)));
+        var old = Volatile.Read(ref _current);
+        if (old is null || Interlocked.CompareExchange(ref _current, fresh, old) != old)
+        {
+            fresh.Release();   // deactivated meanwhile
+            return set.Generation;
+        }
+        old.Release();
+        log.LogInformation("shard {Shard} replica loaded generation {Generation} of the set", shard, set.Generation);
+        return set.Generation;
     }
 
     private static ShardHits Search(LiveShard shard, ShardQuery query)
@@ -98,18 +145,14 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         return keys;
     }
 
-    /// <summary>The shard, held for one search or apply; refused once the activation has let go of it.</summary>
-    private LiveShard Hold()
+    /// <summary>The shard served now, held for one search, apply or look; refused once the activation has let go of it.</summary>
+    private Shared<LiveShard> Hold()
     {
-        for (int holders = Volatile.Read(ref _holders); ; holders = Volatile.Read(ref _holders))
+        while (true)
         {
-            if (holders == 0 || _shard is null) throw new InvalidOperationException("the shard is not loaded");
-            if (Interlocked.CompareExchange(ref _holders, holders + 1, holders) == holders) return _shard;
+            var current = Volatile.Read(ref _current) ?? throw new InvalidOperationException("the shard is not loaded");
+            if (current.TryAcquire()) return current;
+            // Swapped and released between the read and the acquire: the next read sees the new one.
         }
-    }
-
-    private void Release()
-    {
-        if (Interlocked.Decrement(ref _holders) == 0) _shard?.Dispose();
     }
 }

@@ -30,7 +30,7 @@ public sealed record ShardChangeResult([property: Id(0)] int Row, [property: Id(
 
 /// <summary>Log entries for a replica to apply, numbered from <see cref="First"/> (see <see cref="VectorRecall.Serving.LiveShard"/>).</summary>
 [GenerateSerializer, Immutable]
-public sealed record ShardUpdates([property: Id(0)] long First, [property: Id(1)] ShardUpdate[] Entries);
+public sealed record ShardUpdates([property: Id(0)] long First, [property: Id(1)] ShardUpdate[] Entries, [property: Id(2)] long Generation = 0);
 
 /// <summary>One log entry as it travels: its kind, row, item id and (for an upsert) vector.</summary>
 [GenerateSerializer, Immutable]
@@ -42,4 +42,4 @@ public sealed record ShardUpdate([property: Id(0)] byte Kind, [property: Id(1)] 
 
 /// <summary>A replica's identity and place: its shard, replica name, the silo hosting it and the items it serves.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ShardStatus([property: Id(0)] int Shard, [property: Id(1)] string Replica, [property: Id(2)] string Silo, [property: Id(3)] int Items);
+public sealed record ShardStatus([property: Id(0)] int Shard, [property: Id(1)] string Replica, [property: Id(2)] string Silo, [property: Id(3)] int Items, [property: Id(4)] long Generation = 0);

@@ -17,12 +17,30 @@ internal sealed class ShardWriterGrain(ShardSetLocation location, ILogger<ShardW
 
     private ShardUpdateLog? _log;
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         int shard = (int)this.GetPrimaryKeyLong();
         var set = ShardSet.Open(location.Directory);
         if (shard < 0 || shard >= set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in the set of {set.Shards} at '{location.Directory}'");
-        _log = await Task.Run(() => ShardUpdateLog.Open(set, shard), cancellationToken);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The shard's log, opened at the first write after activation or after a seal: from the set on disk then, so that a
+    /// writer sealed for a compaction writes the new generation's log. Refused while the set is sealed.
+    /// </summary>
+    private async Task<ShardUpdateLog> LogAsync()
+    {
+        if (_log is { } open) return open;
+        int shard = (int)this.GetPrimaryKeyLong();
+        return _log = await Task.Run(() => ShardUpdateLog.Open(ShardSet.Open(location.Directory), shard));
+    }
+
+    public Task Seal()
+    {
+        _log?.Dispose();
+        _log = null;
+        return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -35,12 +53,12 @@ internal sealed class ShardWriterGrain(ShardSetLocation location, ILogger<ShardW
     public async Task<ShardChangeResult[]> Write(ShardChange[] changes)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var writer = _log ?? throw new InvalidOperationException("the shard's log is not open");
+        var writer = await LogAsync();
         // The flush waits for the disk: off the silo's scheduler threads (the grain's turn still holds other writes back).
         var (results, written) = await Task.Run(() => writer.Write([.. changes.Select(c => new ItemChange(c.Key, c.Vector))]));
         if (written.Length > 0)
         {
-            var updates = new ShardUpdates(writer.Count - written.Length + 1, [.. written.Select(ShardUpdate.Of)]);
+            var updates = new ShardUpdates(writer.Count - written.Length + 1, [.. written.Select(ShardUpdate.Of)], writer.Generation);
             int shard = (int)this.GetPrimaryKeyLong();
             await Task.WhenAll(Enumerable.Range(0, location.Replicas).Select(r => Pass(shard, r, updates)));
         }

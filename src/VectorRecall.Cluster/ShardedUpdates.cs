@@ -15,6 +15,44 @@ public sealed class ShardedUpdates(IGrainFactory grains, ShardSet set) : IItemWr
     /// <summary>How long a shard's writer may take before the change is reported unavailable.</summary>
     public TimeSpan WriteDeadline { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Replicas per shard (told to load a compacted set at once).</summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>How long a replica may take to load a compacted set before the compaction answers without it (it loads on anyway).</summary>
+    public TimeSpan ReloadDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Compacts the set in place while the cluster serves: seals the set (<see cref="ShardUpdateLog.Seal"/>) and closes
+    /// every shard writer's log, so writes wait (<see cref="ShardSetSealedException"/>, a 503 over HTTP) while reads go on;
+    /// folds the logs into the next generation (<see cref="ShardSet.CompactInPlace"/>), which unseals it; and tells every
+    /// replica to load it (the contents are the same, so a replica still on the old one answers the same). A failure before
+    /// the new generation is published lifts the seal, and writes go on into the old logs.
+    /// </summary>
+    public async Task<ItemCompaction> CompactAsync(bool resume, CancellationToken cancel)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (!ShardUpdateLog.Seal(set.Directory) && !resume) throw new ShardSetSealedException(set.Directory);
+        ShardSet next;
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, set.Shards).Select(s => grains.GetGrain<IShardWriterGrain>(s).Seal().WaitAsync(WriteDeadline, cancel)));
+            next = await Task.Run(() => ShardSet.CompactInPlace(set.Directory), cancel);
+        }
+        catch (Exception e)
+        {
+            if (ShardSet.Open(set.Directory).Generation == set.Generation) ShardUpdateLog.Unseal(set.Directory);
+            if (e is OperationCanceledException or ShardSetSealedException) throw;
+            throw new RetrieverUnavailableException($"the compaction failed ({e.GetType().Name}: {e.Message}); writes go on into the set as it was", e);
+        }
+        double paused = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var loaded = await Task.WhenAll(Enumerable.Range(0, set.Shards).SelectMany(s => Enumerable.Range(0, Replicas).Select(async r =>
+        {
+            try { return await grains.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Reload().WaitAsync(ReloadDeadline, cancel) == next.Generation; }
+            catch (Exception e) when (e is not OperationCanceledException) { return false; }   // it notices the new generation within a second
+        })));
+        return new ItemCompaction(next.Generation, next.LiveItems, next.DeletedItems, loaded.Count(ok => ok), loaded.Length, paused);
+    }
+
     /// <summary>
     /// Writes <paramref name="changes"/>; each result names the shard and row, and whether the id was held before. A change
     /// with a vector of the wrong width, a value that is not finite, or an id that is empty or too long is refused

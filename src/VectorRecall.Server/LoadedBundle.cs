@@ -14,11 +14,12 @@ namespace VectorRecall.Server;
 /// </summary>
 public sealed class LoadedBundle
 {
-    private int _references = 1;
+    private readonly Shared<RecallService> _service;
 
     private LoadedBundle(RecallService service, ItemFeatureEncoder? itemEncoder, string version, string createdUtc, long bytesOnDisk)
     {
         Service = service;
+        _service = new Shared<RecallService>(service);
         ItemEncoder = itemEncoder;
         Version = version;
         CreatedUtc = createdUtc;
@@ -80,19 +81,11 @@ public sealed class LoadedBundle
     private static string VersionOf(byte[] manifest) => Crc32C.Compute(manifest).ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Takes a reference unless the bundle has already been released by everyone.</summary>
-    internal bool TryAcquire()
-    {
-        for (int r = Volatile.Read(ref _references); r > 0; r = Volatile.Read(ref _references))
-            if (Interlocked.CompareExchange(ref _references, r + 1, r) == r) return true;
-        return false;
-    }
+    internal bool TryAcquire() => _service.TryAcquire();
 
-    internal void Release()
-    {
-        if (Interlocked.Decrement(ref _references) == 0) Service.Dispose();
-    }
+    internal void Release() => _service.Release();
 
-    internal bool IsDisposed => Volatile.Read(ref _references) == 0;
+    internal bool IsDisposed => _service.IsReleased;
 }
 
 /// <summary>A request's hold on the current bundle; disposing it lets the bundle go.</summary>

@@ -116,6 +116,7 @@ public sealed class RecallServer
             var writer = new Lazy<IItemWriter>(() => writeItemsWith(app.Services));
             app.MapPut("/v1/items", ctx => server.PutItemsAsync(ctx, writer));
             app.MapDelete("/v1/items/{id}", ctx => server.DeleteItemAsync(ctx, writer));
+            app.MapPost("/v1/admin/compact", ctx => server.CompactAsync(ctx, writer));
         }
         return (app, server);
     }
@@ -384,6 +385,36 @@ public sealed class RecallServer
             w.WriteNumber("shard", s.result.Shard);
             w.WriteBoolean("deleted", true);
             w.WriteNumber("latency_ms", Math.Round(s.ms, 3));
+        });
+    }
+
+    /// <summary>
+    /// <c>POST /v1/admin/compact[?resume=true]</c>: folds the live changes into the stored items while serving (admin);
+    /// writes wait meanwhile (503, Retry-After), reads go on. 409 while another compaction holds the writers.
+    /// </summary>
+    private async Task CompactAsync(HttpContext ctx, Lazy<IItemWriter> writers)
+    {
+        RequireAdmin(ctx);
+        var writer = WriterOf(writers);
+        string resumeText = ctx.Request.Query["resume"].ToString();
+        bool resume = resumeText switch
+        {
+            "" or "false" => false,
+            "true" => true,
+            _ => throw new RequestError(400, "resume", $"must be true or false, got '{Excerpt.Of(resumeText)}'"),
+        };
+        ItemCompaction done;
+        try { done = await writer.CompactAsync(resume, ctx.RequestAborted); }
+        catch (ShardSetSealedException e) { throw new RequestError(409, "compact", $"{e.Message}; if the compaction that sealed it stopped, finish it with ?resume=true"); }
+        await HttpJson.WriteAsync(ctx, 200, done, static (w, d) =>
+        {
+            w.WriteBoolean("compacted", true);
+            w.WriteNumber("generation", d.Generation);
+            w.WriteNumber("live_items", d.LiveItems);
+            w.WriteNumber("deleted_items", d.DeletedItems);
+            w.WriteNumber("replicas_reloaded", d.ReplicasReloaded);
+            w.WriteNumber("replicas", d.Replicas);
+            w.WriteNumber("writes_paused_ms", Math.Round(d.PausedSeconds * 1000, 1));
         });
     }
 

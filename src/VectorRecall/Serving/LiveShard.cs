@@ -27,6 +27,9 @@ public sealed class LiveShard : IDisposable
 
     public IVectorIndex Index { get; }
 
+    /// <summary>The generation of the set this copy was loaded from (<see cref="ShardSet.Generation"/>).</summary>
+    public long Generation => _set.Generation;
+
     /// <summary>Log entries applied: the sequence number of the last.</summary>
     public long Applied { get; private set; }
 

@@ -33,9 +33,12 @@ public sealed partial class ShardSet
     private readonly long[] _bytes;
     private readonly string[] _crc;
 
-    private ShardSet(string directory, int shards, int items, int dimension, long[] bytes, string[] crc)
+    private ShardSet(string directory, int shards, int items, int dimension, long generation, long live, long deleted, long[] bytes, string[] crc)
     {
         Directory = directory;
+        Generation = generation;
+        LiveItems = live;
+        DeletedItems = deleted;
         Shards = shards;
         Items = items;
         Dimension = dimension;
@@ -54,6 +57,19 @@ public sealed partial class ShardSet
 
     /// <summary>Width of the item vectors (and of the user vectors that search them).</summary>
     public int Dimension { get; }
+
+    /// <summary>
+    /// How many compactions the set's contents have been through (0 for a split): a compaction in place
+    /// (<see cref="CompactInPlace"/>) publishes the next generation under the same folder, which tells the replicas serving
+    /// the old one to load it, since its shard files and logs are new.
+    /// </summary>
+    public long Generation { get; }
+
+    /// <summary>Items added while serving that a compaction folded into the shard files (0 for a split).</summary>
+    public long LiveItems { get; }
+
+    /// <summary>The bundle's items deleted while serving that a compaction took out of the shard files (0 for a split).</summary>
+    public long DeletedItems { get; }
 
     /// <summary>The copy of the source bundle (user encoder, users, item ids).</summary>
     public string BundlePath => Path.Combine(Directory, BundleFolder);
@@ -223,9 +239,10 @@ public sealed partial class ShardSet
         // A compacted set's shards also hold live items, and no longer hold the bundle items deleted.
         long live = m.ContainsKey("live_items") ? JsonFields.Int64(m, "live_items", path, 0, int.MaxValue) : 0;
         long deleted = m.ContainsKey("deleted_items") ? JsonFields.Int64(m, "deleted_items", path, 0, items) : 0;
+        long generation = m.ContainsKey("generation") ? JsonFields.Int64(m, "generation", path, 0) : 0;
         if (total != items - deleted + live)
             throw new FileFormatException(path, $"its shards hold {total} items together; fields 'items', 'deleted_items' and 'live_items' say {items - deleted + live}");
-        return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, bytes, crc);
+        return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, generation, live, deleted, bytes, crc);
     }
 
     /// <summary>Loads shard <paramref name="shard"/>'s index after checking its file's size and checksum against the manifest.</summary>

@@ -8,6 +8,10 @@ public sealed record ItemChange(string Key, float[]? Vector);
 /// <summary>What became of a change: the owning shard, the item's row, and whether it was found (a delete of an unknown id is not).</summary>
 public sealed record ItemChangeResult(string Key, int Shard, int Row, bool Found);
 
+/// <summary>A shard set's writers are sealed while it is compacted in place: writes resume once the compaction publishes (or is lifted).</summary>
+public sealed class ShardSetSealedException(string directory)
+    : IOException($"the shard set '{directory}' is being compacted: writes are paused until it is published (a compaction that stopped is finished by running it again)");
+
 /// <summary>
 /// The writing end of one shard's log (<see cref="ShardLog"/>): turns item changes into log entries — an id the shard
 /// already holds keeps its row, a new id gets the shard's next live row (<see cref="ShardSet.LiveRow"/>) — appends them
@@ -36,16 +40,28 @@ public sealed class ShardUpdateLog : IDisposable
         _lock = lockFile;
     }
 
+    /// <summary>The generation of the set whose log this is (<see cref="ShardSet.Generation"/>).</summary>
+    public long Generation => _set.Generation;
+
     /// <summary>Entries in the log: the sequence number of the last one written (entries are numbered from 1).</summary>
     public long Count { get; private set; }
 
-    /// <summary>Opens (creating when missing) shard <paramref name="shard"/>'s log, knowing the shard's ids from the set's bundle.</summary>
+    /// <summary>
+    /// Opens (creating when missing) shard <paramref name="shard"/>'s log, knowing the shard's ids from the set's bundle.
+    /// Refused with <see cref="ShardSetSealedException"/> while the set's writers are sealed for a compaction.
+    /// </summary>
     public static ShardUpdateLog Open(ShardSet set, int shard)
     {
         if ((uint)shard >= (uint)set.Shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} is not in this set of {set.Shards}");
         string path = ShardLog.PathOf(set.Directory, shard);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var lockFile = Lock(path + ".lock", shard);
+        // Asked before the lock too: while a compaction holds every lock, a writer is told why, not that the log is taken.
+        if (IsSealed(set.Directory)) throw new ShardSetSealedException(set.Directory);
+        var lockFile = Lock(set, shard);
+        if (IsSealed(set.Directory))
+        {
+            lockFile.Dispose();
+            throw new ShardSetSealedException(set.Directory);
+        }
         FileStream file;
         try { file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete); }
         catch
@@ -86,16 +102,46 @@ public sealed class ShardUpdateLog : IDisposable
     /// <summary>
     /// The writer's exclusive hold on the shard's log: a lock file held open with no sharing (an advisory lock the
     /// operating system drops when the process dies), so a second writer of the shard — another activation, another
-    /// process — is refused instead of interleaving its records.
+    /// process, a compaction — is refused instead of interleaving its records.
     /// </summary>
-    private static FileStream Lock(string path, int shard)
+    internal static FileStream Lock(ShardSet set, int shard)
     {
+        string path = ShardLog.PathOf(set.Directory, shard) + ".lock";
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
         {
             throw new IOException($"shard {shard}'s log is being written by another writer ({path} is locked): one writer per shard", e);
         }
     }
+
+    /// <summary>The file whose presence seals a set's writers: it lives in the set's folder, so publishing the next generation over the folder unseals them.</summary>
+    private static string SealPath(string setDirectory) => Path.Combine(setDirectory, ShardLog.Folder, "sealed");
+
+    /// <summary>Whether the set's writers are sealed (a compaction in place is running, or one stopped before it published).</summary>
+    public static bool IsSealed(string setDirectory) => File.Exists(SealPath(setDirectory));
+
+    /// <summary>
+    /// Seals the set's writers: from now on no log of the set opens for writing (a writer holding one must close it, as the
+    /// cluster's writers do when told). False when the set was sealed already, by a compaction still running or one that
+    /// stopped before it published: which of the two is for the caller to know.
+    /// </summary>
+    public static bool Seal(string setDirectory)
+    {
+        string path = SealPath(setDirectory);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        try
+        {
+            using var marker = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+            marker.Write(System.Text.Encoding.UTF8.GetBytes($"sealed {DateTime.UtcNow:O} by process {Environment.ProcessId} on {Environment.MachineName}\n"));
+            marker.Flush(flushToDisk: true);
+            return true;
+        }
+        catch (IOException) when (File.Exists(path)) { return false; }
+    }
+
+    /// <summary>Lifts a seal that no compaction will publish (one that failed): the writers open the logs they had.</summary>
+    public static void Unseal(string setDirectory) => File.Delete(SealPath(setDirectory));
 
     /// <summary>Records what an entry (replayed or new) says about the shard's ids.</summary>
     private void Note(ShardLogEntry e)

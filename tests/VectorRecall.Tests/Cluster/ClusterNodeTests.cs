@@ -162,6 +162,32 @@ public sealed class ClusterNodeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheAdminCompactRouteFoldsTheLiveItemsInWhileServing()
+    {
+        string vector = string.Join(",", Enumerable.Repeat("0.5", Model.Config.EmbeddingDim));
+        Assert.Equal(200, (await Send(0, HttpMethod.Put, "/v1/items", $$"""{"items": [{"id": "kept", "vector": [{{vector}}]}]}""")).Status);
+        Assert.Equal(401, (await Send(1, HttpMethod.Post, "/v1/admin/compact", null, token: null)).Status);
+        Assert.Equal("resume", (await Send(1, HttpMethod.Post, "/v1/admin/compact?resume=perhaps", null)).Body["field"]!.GetValue<string>());
+
+        var (status, body) = await Send(1, HttpMethod.Post, "/v1/admin/compact", null);
+        Assert.Equal(200, status);
+        Assert.Equal(1, body["generation"]!.GetValue<long>());
+        Assert.Equal(1, body["live_items"]!.GetValue<long>());
+        Assert.Equal(8, body["replicas"]!.GetValue<int>());
+        Assert.Equal(200, (await Post(0, "/v1/recall", """{"user_id": 3, "top_k": 10}""")).Status);
+
+        // A set left sealed (a compaction that stopped) is reported, and finished on request.
+        Assert.True(ShardUpdateLog.Seal(_dir.File("shards")));
+        (status, body) = await Send(0, HttpMethod.Post, "/v1/admin/compact", null);
+        Assert.Equal(409, status);
+        Assert.Contains("resume=true", body["error"]!.GetValue<string>());
+        (status, body) = await Send(0, HttpMethod.Post, "/v1/admin/compact?resume=true", null);
+        Assert.Equal(200, status);
+        Assert.Equal(2, body["generation"]!.GetValue<long>());
+        Assert.Equal(200, (await Send(0, HttpMethod.Delete, "/v1/items/kept", null)).Status);
+    }
+
+    [Fact]
     public async Task DeletesNeedTheTokenAndASaneId()
     {
         Assert.Equal(401, (await Send(0, HttpMethod.Delete, "/v1/items/12", null, token: null)).Status);

@@ -105,4 +105,55 @@ public sealed class LiveItemTests() : ShardClusterFixture(6, replicas: 2)
         await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync([new ItemChange(new string('x', ShardLog.MaxKeyBytes + 1), new float[Set.Dimension])]));
         Assert.False((await writer.WriteAsync([new ItemChange("ok", null)]))[0].Found);
     }
+
+    [Fact]
+    public async Task ACompactionWhileServingPausesWritesNotSearches()
+    {
+        var router = Router();
+        var writer = new ShardedUpdates(Cluster.Client, Set) { Replicas = 2 };
+        var query = Query(5);
+        string baseKey = Model.ItemIds[3].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var before = await writer.WriteAsync([new ItemChange("pre-item", Beating(query)), new ItemChange(baseKey, null)]);
+
+        // Searches run all through the compaction; none may fail, and every one still sees the live item first.
+        using var stop = new CancellationTokenSource();
+        int searches = 0, wrong = 0;
+        var load = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var answer = await router.SearchAsync(query, 10);
+                if (answer.Rows[0] != before[0].Row || answer.Rows.Contains(3)) Interlocked.Increment(ref wrong);
+                Interlocked.Increment(ref searches);
+            }
+        })).ToArray();
+        await Task.Delay(100);
+        var done = await writer.CompactAsync(resume: false, CancellationToken.None);
+        await Task.Delay(100);
+        stop.Cancel();
+        await Task.WhenAll(load);
+        Assert.True(searches > 0);
+        Assert.Equal(0, wrong);
+        Assert.Equal((1L, 1L, 1L), (done.Generation, done.LiveItems, done.DeletedItems));
+        Assert.Equal((12, 12), (done.ReplicasReloaded, done.Replicas));
+        for (int s = 0; s < Set.Shards; s++)
+            for (int r = 0; r < 2; r++)
+                Assert.Equal(1, (await Cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Status()).Generation);
+
+        // Writes go on into the new generation: the old item keeps its row and can be deleted, a new one is recalled.
+        var again = await writer.WriteAsync([new ItemChange("pre-item", null), new ItemChange("post-item", Beating(query))]);
+        Assert.True(again[0].Found);
+        var answer = await router.SearchAsync(query, 10);
+        Assert.Equal(again[1].Row, answer.Rows[0]);
+        Assert.Equal("post-item", answer.LiveKeys![0]);
+        Assert.DoesNotContain(before[0].Row, answer.Rows);
+
+        // Sealed by a compaction that stopped after closing the writers' logs: writes wait, a second compaction is refused unless it resumes.
+        Assert.True(ShardUpdateLog.Seal(Set.Directory));
+        for (int s = 0; s < Set.Shards; s++) await Cluster.Client.GetGrain<IShardWriterGrain>(s).Seal();
+        await Assert.ThrowsAsync<VectorRecall.Retrieval.RetrieverUnavailableException>(() => writer.WriteAsync([new ItemChange("during", Beating(query))]));
+        await Assert.ThrowsAsync<ShardSetSealedException>(() => writer.CompactAsync(resume: false, CancellationToken.None));
+        Assert.Equal(2, (await writer.CompactAsync(resume: true, CancellationToken.None)).Generation);
+        Assert.False((await writer.WriteAsync([new ItemChange("during", Beating(query))]))[0].Found);
+    }
 }

@@ -216,4 +216,42 @@ public sealed class ShardLogTests : IDisposable
             Assert.False(log.Write([new ItemChange(BaseKey(set, s), null)]).Results[0].Found);
         }
     }
+
+    [Fact]
+    public void ASealedSetIsCompactedInPlaceAndItsWritersOpenTheNextGeneration()
+    {
+        var set = NewSet("f");
+        string a = NewKey(set, 1, 0);
+        using (var log = ShardUpdateLog.Open(set, 1)) log.Write([new ItemChange(a, Vector(set, 2f)), new ItemChange(BaseKey(set, 1), null)]);
+        Assert.Throws<InvalidOperationException>(() => ShardSet.CompactInPlace(set.Directory));   // not sealed
+
+        // A writer that still holds its log when the set is sealed keeps the compaction out, and nothing changes.
+        var holder = ShardUpdateLog.Open(set, 2);
+        Assert.True(ShardUpdateLog.Seal(set.Directory));
+        Assert.False(ShardUpdateLog.Seal(set.Directory));
+        Assert.Throws<ShardSetSealedException>(() => ShardUpdateLog.Open(set, 0));
+        Assert.Throws<IOException>(() => ShardSet.CompactInPlace(set.Directory));
+        Assert.Equal(0, ShardSet.Open(set.Directory).Generation);
+        holder.Dispose();
+
+        var next = ShardSet.CompactInPlace(set.Directory);
+        Assert.Equal(set.Directory, next.Directory);
+        Assert.Equal(1, next.Generation);
+        Assert.Equal((1L, 1L), (next.LiveItems, next.DeletedItems));
+        Assert.False(ShardUpdateLog.IsSealed(set.Directory));   // the seal was the old generation's
+        Assert.DoesNotContain(Directory.GetDirectories(Path.GetDirectoryName(set.Directory)!), d => Path.GetFileName(d).StartsWith(Path.GetFileName(set.Directory) + ".", StringComparison.Ordinal));   // no staging or retired folder left
+        using (var shard = LiveShard.Load(next, 1))
+        {
+            Assert.Equal(1, shard.Generation);
+            Assert.Equal(a, shard.NameOf(ShardSet.LiveRow(set, 1, 0)));
+        }
+        using var writer = ShardUpdateLog.Open(next, 1);
+        Assert.Equal(1, writer.Generation);
+        Assert.True(writer.Write([new ItemChange(a, null)]).Results[0].Found);
+        Assert.Equal(ShardSet.LiveRow(set, 1, 1), writer.Write([new ItemChange(NewKey(set, 1, 1), Vector(set, 1f))]).Results[0].Row);
+        // A seal no compaction will publish is lifted, and the writers go on.
+        Assert.True(ShardUpdateLog.Seal(set.Directory));
+        ShardUpdateLog.Unseal(set.Directory);
+        ShardUpdateLog.Open(next, 0).Dispose();
+    }
 }

@@ -166,7 +166,7 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
 
         var openapi = JsonNode.Parse(await S.Client.GetStringAsync("/openapi.json"))!;
         var paths = openapi["paths"]!.AsObject().Select(p => p.Key).Order().ToArray();
-        Assert.Equal(new[] { "/healthz", "/metrics", "/openapi.json", "/readyz", "/v1/admin/reload", "/v1/items", "/v1/items/{id}", "/v1/recall", "/v1/recall/batch" }, paths);
+        Assert.Equal(new[] { "/healthz", "/metrics", "/openapi.json", "/readyz", "/v1/admin/compact", "/v1/admin/reload", "/v1/items", "/v1/items/{id}", "/v1/recall", "/v1/recall/batch" }, paths);
         var recallFields = openapi["components"]!["schemas"]!["RecallRequest"]!["properties"]!.AsObject().Select(p => p.Key).Order();
         Assert.Equal(new[] { "allow_partial", "ef_search", "exclude_seen", "features", "history", "top_k", "user_id" }, recallFields);
     }
