@@ -32,7 +32,7 @@ internal static class LiveItemThroughput
             var users = service.EncodeUsers([.. drawn]);
             using var cluster = InProcessShards.Start(set, replicas);
             var router = new ShardedSearch(cluster.Client, set) { Replicas = replicas };
-            var writer = new ShardedUpdates(cluster.Client, set);
+            var writer = new ShardedUpdates(cluster.Client, set) { Replicas = replicas };
             for (int s = 0; s < shards; s++)
                 for (int r = 0; r < replicas; r++) cluster.Client.GetGrain<IShardGrain>(s, ShardedSearch.ReplicaName(r)).Status().GetAwaiter().GetResult();
             // Each item beats every bundle item for one user: its vector is that user's, scaled far up.
@@ -66,11 +66,41 @@ internal static class LiveItemThroughput
             visible.Sort();
             Console.WriteLine($"visibility (write start to first top-1 search): p50 {visible[visible.Count / 2]:F2} ms, p99 {visible[(int)(visible.Count * 0.99)]:F2} ms, max {visible[^1]:F2} ms over {visible.Count} items; " +
                 $"{polls} searches after an acknowledgement missed the item; {unseen} items not top-1 within 1 s");
+            Compaction(writer, router, users, $"{next + Math.Min(items, 300):N0} live items");
         }
         finally
         {
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>Compacts the set in place while four callers search, and prints how long writes were paused and what the searches saw.</summary>
+    private static void Compaction(ShardedUpdates writer, ShardedSearch router, Tensor users, string what)
+    {
+        using var stop = new CancellationTokenSource();
+        var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+        int failed = 0;
+        var searchers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+        {
+            for (int i = c; !stop.IsCancellationRequested; i += 4)
+            {
+                long start = Stopwatch.GetTimestamp();
+                try { await router.SearchAsync(users.Row(i % users.Rows).ToArray(), 50); }
+                catch (Exception) { Interlocked.Increment(ref failed); }
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        })).ToArray();
+        Thread.Sleep(500);
+        int before = latencies.Count;
+        var clock = Stopwatch.StartNew();
+        var done = writer.CompactAsync(resume: false, CancellationToken.None).GetAwaiter().GetResult();
+        double total = clock.Elapsed.TotalSeconds;
+        int during = latencies.Count - before;
+        stop.Cancel();
+        Task.WaitAll(searchers);
+        var sorted = latencies.Skip(before).Take(during).Order().ToArray();
+        Console.WriteLine($"compaction in place ({what}): generation {done.Generation}, writes paused {done.PausedSeconds * 1000:F0} ms, {done.ReplicasReloaded}/{done.Replicas} replicas loaded it by {total * 1000:F0} ms; " +
+            $"{during} top-50 searches by 4 callers meanwhile, {failed} failed, p50 {sorted[sorted.Length / 2]:F2} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:F2} ms");
     }
 
     private static void Report(string name, int items, int perCall, Func<Task<ItemChangeResult[]>> write, int callers = 1)
