@@ -124,6 +124,25 @@ public class DeployFilesTests
         }
     }
 
+    [KubectlFact]
+    public void KubectlRendersEveryKustomization()
+    {
+        foreach (string folder in new[] { "deploy/k8s", "deploy/k8s/cluster" })
+        {
+            var run = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(KubectlFactAttribute.Path!, ["kustomize", Path.Combine(Root, folder)])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            })!;
+            var output = run.StandardOutput.ReadToEndAsync();
+            string errors = run.StandardError.ReadToEnd();
+            Assert.True(run.WaitForExit(60_000), $"kubectl kustomize {folder} did not finish");
+            Assert.True(run.ExitCode == 0, $"kubectl kustomize {folder}: {errors}");
+            var kinds = new YamlStream();
+            kinds.Load(new StringReader(output.Result));
+            Assert.Contains(kinds.Documents, d => Kind((YamlMappingNode)d.RootNode) is "Deployment" or "StatefulSet");
+        }
+    }
+
     [Fact]
     public void TheDockerfileMountsTheBundlesParentAndWatches()
     {
