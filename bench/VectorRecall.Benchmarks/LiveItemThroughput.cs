@@ -74,12 +74,16 @@ internal static class LiveItemThroughput
         }
     }
 
-    /// <summary>Compacts the set in place while four callers search, and prints how long writes were paused and what the searches saw.</summary>
+    /// <summary>
+    /// Compacts the set in place while four callers search and one writes, item by item (retrying a refused write after
+    /// 10 ms, as a client told Retry-After would); prints how long writes were paused and what the searches and the writer saw.
+    /// </summary>
     private static void Compaction(ShardedUpdates writer, ShardedSearch router, Tensor users, string what)
     {
         using var stop = new CancellationTokenSource();
         var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
-        int failed = 0;
+        int failed = 0, written = 0, refused = 0;
+        double longestWrite = 0;
         var searchers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
         {
             for (int i = c; !stop.IsCancellationRequested; i += 4)
@@ -90,6 +94,20 @@ internal static class LiveItemThroughput
                 latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
         })).ToArray();
+        var writes = Task.Run(async () =>
+        {
+            for (int n = 0; !stop.IsCancellationRequested; n++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                while (true)
+                {
+                    try { await writer.WriteAsync([new ItemChange($"during-{n}", users.Row(n % users.Rows).ToArray())]); break; }
+                    catch (VectorRecall.Retrieval.RetrieverUnavailableException) { refused++; await Task.Delay(10); }
+                }
+                written++;
+                longestWrite = Math.Max(longestWrite, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        });
         Thread.Sleep(500);
         int before = latencies.Count;
         var clock = Stopwatch.StartNew();
@@ -97,10 +115,11 @@ internal static class LiveItemThroughput
         double total = clock.Elapsed.TotalSeconds;
         int during = latencies.Count - before;
         stop.Cancel();
-        Task.WaitAll(searchers);
+        Task.WaitAll([.. searchers, writes]);
         var sorted = latencies.Skip(before).Take(during).Order().ToArray();
-        Console.WriteLine($"compaction in place ({what}): generation {done.Generation}, writes paused {done.PausedSeconds * 1000:F0} ms, {done.ReplicasReloaded}/{done.Replicas} replicas loaded it by {total * 1000:F0} ms; " +
-            $"{during} top-50 searches by 4 callers meanwhile, {failed} failed, p50 {sorted[sorted.Length / 2]:F2} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:F2} ms");
+        Console.WriteLine($"compaction in place ({what}): generation {done.Generation} in {total * 1000:F0} ms, writes paused {done.PausedSeconds * 1000:F0} ms of it, {done.ReplicasReloaded}/{done.Replicas} replicas loaded it by then; " +
+            $"{during} top-50 searches by 4 callers meanwhile, {failed} failed, p50 {sorted[sorted.Length / 2]:F2} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:F2} ms; " +
+            $"one writer: {written} items acknowledged, {refused} refusals retried, longest write {longestWrite:F0} ms");
     }
 
     private static void Report(string name, int items, int perCall, Func<Task<ItemChangeResult[]>> write, int callers = 1)

@@ -22,26 +22,36 @@ public sealed class ShardedUpdates(IGrainFactory grains, ShardSet set) : IItemWr
     public TimeSpan ReloadDeadline { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Compacts the set in place while the cluster serves: seals the set (<see cref="ShardUpdateLog.Seal"/>) and closes
-    /// every shard writer's log, so writes wait (<see cref="ShardSetSealedException"/>, a 503 over HTTP) while reads go on;
-    /// folds the logs into the next generation (<see cref="ShardSet.CompactInPlace"/>), which unseals it; and tells every
-    /// replica to load it (the contents are the same, so a replica still on the old one answers the same). A failure before
-    /// the new generation is published lifts the seal, and writes go on into the old logs.
+    /// Compacts the set in place while the cluster serves. The long step runs beside the writes: every shard's log, as far as
+    /// it goes, is folded into the set's next generation beside the folder (<see cref="ShardSet.StageCompaction"/>). Then
+    /// writes wait for the short one: the set is sealed (<see cref="ShardUpdateLog.Seal"/>), every shard writer closes its
+    /// log, the changes logged since the fold are carried over and the new generation is renamed into place
+    /// (<see cref="StagedCompaction.Publish"/>), which unseals it. Every replica is then told to load it (the contents are
+    /// the same, so a replica still on the old one answers the same). Searches never wait. A failure before the new
+    /// generation is published lifts the seal, and writes go on into the old logs.
     /// </summary>
     public async Task<ItemCompaction> CompactAsync(bool resume, CancellationToken cancel)
     {
+        if (!resume && ShardUpdateLog.IsSealed(set.Directory)) throw new ShardSetSealedException(set.Directory);
+        StagedCompaction staged;
+        try { staged = await Task.Run(() => ShardSet.StageCompaction(set.Directory), cancel); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new RetrieverUnavailableException($"the compaction failed ({e.GetType().Name}: {e.Message}); writes go on into the set as it was", e);
+        }
+        using var _ = staged;
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!ShardUpdateLog.Seal(set.Directory) && !resume) throw new ShardSetSealedException(set.Directory);
         ShardSet next;
         try
         {
             await Task.WhenAll(Enumerable.Range(0, set.Shards).Select(s => grains.GetGrain<IShardWriterGrain>(s).Seal().WaitAsync(WriteDeadline, cancel)));
-            next = await Task.Run(() => ShardSet.CompactInPlace(set.Directory), cancel);
+            next = await Task.Run(staged.Publish, CancellationToken.None);   // once begun, it finishes: a half-published set helps nobody
         }
         catch (Exception e)
         {
-            if (ShardSet.Open(set.Directory).Generation == set.Generation) ShardUpdateLog.Unseal(set.Directory);
-            if (e is OperationCanceledException or ShardSetSealedException) throw;
+            ShardUpdateLog.Unseal(set.Directory);
+            if (e is OperationCanceledException) throw;
             throw new RetrieverUnavailableException($"the compaction failed ({e.GetType().Name}: {e.Message}); writes go on into the set as it was", e);
         }
         double paused = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;

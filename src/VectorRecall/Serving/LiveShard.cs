@@ -30,6 +30,9 @@ public sealed class LiveShard : IDisposable
     /// <summary>The generation of the set this copy was loaded from (<see cref="ShardSet.Generation"/>).</summary>
     public long Generation => _set.Generation;
 
+    /// <summary>How far the log file has been read and applied, in bytes (a record boundary).</summary>
+    public long LogEnd => _logEnd;
+
     /// <summary>Log entries applied: the sequence number of the last.</summary>
     public long Applied { get; private set; }
 

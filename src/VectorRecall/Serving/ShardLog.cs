@@ -175,6 +175,14 @@ public static class ShardLog
         return h;
     }
 
+    /// <summary>Appends <paramref name="entries"/> to the complete log at <paramref name="path"/> and flushes them to disk.</summary>
+    internal static void Append(string path, IReadOnlyList<ShardLogEntry> entries, int dimension)
+    {
+        using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        file.Write(Encode(entries, dimension));
+        file.Flush(flushToDisk: true);
+    }
+
     /// <summary>Writes a whole log (header and <paramref name="entries"/>) to <paramref name="path"/> in one step.</summary>
     public static void WriteAll(string path, int shard, int dimension, IReadOnlyList<ShardLogEntry> entries) =>
         AtomicFile.Write(path, s =>

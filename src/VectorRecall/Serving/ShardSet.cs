@@ -145,7 +145,23 @@ public sealed partial class ShardSet
     private static ShardSet Write(string output, int shards, int items, int dimension, Func<string> indexType, string bundle, JsonObject bundleManifest,
         Action<JsonObject>? finish, Func<int, string, int> writeShard)
     {
-        string full = Path.GetFullPath(output.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        string full = FullPath(output);
+        string staging = Stage(full, shards, items, dimension, indexType, bundle, bundleManifest, finish, writeShard);
+        try { ServingBundle.Replace(staging, full, ManifestFile); }
+        catch
+        {
+            try { System.IO.Directory.Delete(staging, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        return Open(full);
+    }
+
+    private static string FullPath(string directory) => Path.GetFullPath(directory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+
+    /// <summary>Writes a whole set (as <see cref="Write"/> describes) into a staging folder beside <paramref name="full"/>, and returns the staging folder.</summary>
+    private static string Stage(string full, int shards, int items, int dimension, Func<string> indexType, string bundle, JsonObject bundleManifest,
+        Action<JsonObject>? finish, Func<int, string, int> writeShard)
+    {
         AtomicFile.RemoveStale(full);
         string staging = AtomicFile.TemporaryName(full);
         System.IO.Directory.CreateDirectory(staging);
@@ -174,14 +190,13 @@ public sealed partial class ShardSet
             };
             finish?.Invoke(set);
             ServingBundle.WriteManifest(Path.Combine(staging, ManifestFile), set);
-            ServingBundle.Replace(staging, full, ManifestFile);
+            return staging;
         }
         catch
         {
             try { System.IO.Directory.Delete(staging, recursive: true); } catch (IOException) { }
             throw;
         }
-        return Open(full);
     }
 
     /// <summary>

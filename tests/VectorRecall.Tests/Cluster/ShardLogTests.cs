@@ -254,4 +254,46 @@ public sealed class ShardLogTests : IDisposable
         ShardUpdateLog.Unseal(set.Directory);
         ShardUpdateLog.Open(next, 0).Dispose();
     }
+
+    [Fact]
+    public void ChangesLoggedWhileACompactionFoldsAreCarriedIntoTheNextGeneration()
+    {
+        var set = NewSet("g");
+        string early = NewKey(set, 0, 0), late = NewKey(set, 0, 1), gone = NewKey(set, 0, 2);
+        var writer = ShardUpdateLog.Open(set, 0);
+        writer.Write([new ItemChange(early, Vector(set, 1f)), new ItemChange(gone, Vector(set, 2f))]);
+        using var staged = ShardSet.StageCompaction(set.Directory);
+        // The writer goes on while the fold waits: a new item, a deletion of a folded one, a deletion of a bundle item.
+        writer.Write([new ItemChange(late, Vector(set, 3f)), new ItemChange(gone, null), new ItemChange(BaseKey(set, 0), null)]);
+        Assert.Throws<InvalidOperationException>(staged.Publish);   // not sealed
+        Assert.True(ShardUpdateLog.Seal(set.Directory));
+        Assert.Throws<IOException>(staged.Publish);   // the writer still holds its log
+        writer.Dispose();
+        var next = staged.Publish();
+        Assert.Equal(1, next.Generation);
+        Assert.Equal(2, next.LiveItems);   // folded: early and gone; late came after the fold
+
+        using var shard = LiveShard.Load(next, 0);
+        Assert.Equal(early, shard.NameOf(ShardSet.LiveRow(set, 0, 0)));
+        Assert.Equal(late, shard.NameOf(ShardSet.LiveRow(set, 0, 2)));
+        Assert.True(shard.Index.Contains(ShardSet.LiveRow(set, 0, 2)));
+        Assert.False(shard.Index.Contains(ShardSet.LiveRow(set, 0, 1)));
+        var reopened = ShardUpdateLog.Open(next, 0);
+        var again = reopened.Write([new ItemChange(late, null), new ItemChange(BaseKey(set, 0), null), new ItemChange(NewKey(set, 0, 3), Vector(set, 1f))]).Results;
+        Assert.True(again[0].Found);
+        Assert.False(again[1].Found);
+        Assert.Equal(ShardSet.LiveRow(set, 0, 3), again[2].Row);
+        reopened.Dispose();
+
+        // A compaction that folded the old generation cannot publish over the new one.
+        using var stale = ShardSet.StageCompaction(set.Directory);
+        using (var third = ShardSet.StageCompaction(set.Directory))
+        {
+            Assert.True(ShardUpdateLog.Seal(set.Directory));
+            Assert.Equal(2, third.Publish().Generation);
+        }
+        Assert.True(ShardUpdateLog.Seal(set.Directory));
+        Assert.Contains("another compaction published generation 2", Assert.Throws<InvalidOperationException>(stale.Publish).Message);
+        ShardUpdateLog.Unseal(set.Directory);
+    }
 }
