@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
-using VectorRecall.IO;
 using Orleans.Concurrency;
 using VectorRecall.Indexing;
+using VectorRecall.IO;
 using VectorRecall.Serving;
 
 namespace VectorRecall.Cluster;
