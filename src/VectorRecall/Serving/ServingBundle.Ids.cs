@@ -34,15 +34,24 @@ public static partial class ServingBundle
         return ReadIds(directory, listed, ItemIdsFile, ItemIdsJsonFile, items) ?? throw new FileFormatException(manifestPath, "lists no item ids");
     }
 
-    private static void WriteIds(string staging, string npyName, string jsonName, IdMap ids)
+    /// <summary>Writes <paramref name="ids"/> as numbers (<paramref name="npyName"/>) when they all are, else as JSON; returns the file's name.</summary>
+    internal static string WriteIds(string staging, string npyName, string jsonName, IdMap ids)
     {
         if (ids.AllNumeric)
         {
             var numbers = ids.ToNumbers();
             Npy.Write(Path.Combine(staging, npyName), numbers, [numbers.Length]);
-            return;
+            return npyName;
         }
         ids.SaveJson(Path.Combine(staging, jsonName));
+        return jsonName;
+    }
+
+    /// <summary>An id file <see cref="WriteIds"/> wrote (numbers for <c>.npy</c>, JSON otherwise), its ids checked to be distinct and non-empty.</summary>
+    internal static IdMap ReadIdFile(string path)
+    {
+        try { return path.EndsWith(".npy", StringComparison.Ordinal) ? IdMap.FromNumbers(ReadArray<long>(path, ElementType.Int64)) : ReadIdJson(path); }
+        catch (ArgumentException e) { throw new FileFormatException(path, e.Message); }  // an empty or repeated id
     }
 
     /// <summary>Whichever of the two id files the manifest lists (null when neither), checked to hold <paramref name="count"/> distinct ids.</summary>
@@ -51,9 +60,7 @@ public static partial class ServingBundle
         bool numbers = listed.Contains(npyName);
         if (!numbers && !listed.Contains(jsonName)) return null;
         string path = Path.Combine(directory, numbers ? npyName : jsonName);
-        IdMap ids;
-        try { ids = numbers ? IdMap.FromNumbers(ReadArray<long>(path, ElementType.Int64)) : ReadIdJson(path); }
-        catch (ArgumentException e) { throw new FileFormatException(path, e.Message); }  // an empty or repeated id
+        var ids = ReadIdFile(path);
         if (count >= 0 && ids.Count != count) throw new FileFormatException(path, $"maps {ids.Count} ids, expected {count}");
         return ids;
     }

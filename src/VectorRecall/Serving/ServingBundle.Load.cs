@@ -226,7 +226,7 @@ public static partial class ServingBundle
         return vectors;
     }
 
-    private static T[] ReadArray<T>(string path, ElementType type)
+    internal static T[] ReadArray<T>(string path, ElementType type)
     {
         var a = Npy.Read(path);
         if (a.Type != type || a.Shape.Length != 1) throw new FileFormatException(path, $"expected a 1-d {type} array, found {a.Type} [{string.Join(", ", a.Shape)}]");

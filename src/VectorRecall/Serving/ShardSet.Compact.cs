@@ -58,7 +58,7 @@ public sealed partial class ShardSet
 
         public void Finish(JsonObject m) => (m["live_items"], m["deleted_items"], m["generation"]) = (_live, _deleted, set.Generation + 1);
 
-        public int Shard(int s, string path)
+        public (int Held, JsonObject Owned) Shard(int s, string path)
         {
             using var shard = LiveShard.Load(set, s);
             if (folded is not null) folded[s] = shard.LogEnd;
@@ -73,8 +73,10 @@ public sealed partial class ShardSet
             ShardLog.WriteAll(log, s, set.Dimension, kept);
             _live += kept.Count(e => e.Kind == ShardLogKind.Name);
             _deleted += deletedBase.Count;
+            // The bundle rows the shard owns do not change (deleted ones stay deletes in its log).
+            var owned = WriteOwnedIds(Path.GetDirectoryName(path)!, s, [.. set.OwnedIds(s).Select(o => o.Row)], itemIds);
             progress?.Report(s + 1);
-            return shard.Index.Count;
+            return (shard.Index.Count, owned);
         }
     }
 }

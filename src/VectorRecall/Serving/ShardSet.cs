@@ -12,7 +12,7 @@ namespace VectorRecall.Serving;
 /// <summary>
 /// A serving bundle's items split into shards, for recall spread over several machines: one folder holding
 /// <c>shard-NNNN.vrix</c> per shard (an index of the kind and settings of the bundle's own, over the items the shard
-/// owns), a copy of the bundle under <c>bundle/</c> (the user encoder, the users' histories and seen items, the item ids:
+/// owns) with the rows and ids of those items (<see cref="OwnedIds"/>), a copy of the bundle under <c>bundle/</c> (the user encoder, the users' histories and seen items, the item ids:
 /// what every front end needs), and <c>shards.json</c> listing each shard file's size and CRC-32C. An item belongs to
 /// shard <see cref="OwnerOf"/>(its id, shards), so any process can tell which shard holds an item from its id alone.
 /// Shard indexes keep the bundle's item rows as their ids: a shard's hits merge with the others' and map to item ids
@@ -33,8 +33,9 @@ public sealed partial class ShardSet
     private readonly long[] _bytes;
     private readonly string[] _crc;
 
-    private ShardSet(string directory, int shards, int items, int dimension, long generation, long live, long deleted, long[] bytes, string[] crc)
+    private ShardSet(string directory, int shards, int items, int dimension, long generation, long live, long deleted, long[] bytes, string[] crc, OwnedIdFiles?[] owned)
     {
+        _owned = owned;
         Directory = directory;
         Generation = generation;
         LiveItems = live;
@@ -132,8 +133,9 @@ public sealed partial class ShardSet
             }
             index.Add(ids, gathered);
             index.Save(path);
+            var listing = WriteOwnedIds(Path.GetDirectoryName(path)!, s, rows, itemIds);
             progress?.Report(s + 1);
-            return rows.Count;
+            return (rows.Count, listing);
         });
     }
 
@@ -143,7 +145,7 @@ public sealed partial class ShardSet
     /// asked for once the shards are written, and <paramref name="finish"/> adding its own fields).
     /// </summary>
     private static ShardSet Write(string output, int shards, int items, int dimension, Func<string> indexType, string bundle, JsonObject bundleManifest,
-        Action<JsonObject>? finish, Func<int, string, int> writeShard)
+        Action<JsonObject>? finish, Func<int, string, (int Held, JsonObject Owned)> writeShard)
     {
         string full = FullPath(output);
         string staging = Stage(full, shards, items, dimension, indexType, bundle, bundleManifest, finish, writeShard);
@@ -160,7 +162,7 @@ public sealed partial class ShardSet
 
     /// <summary>Writes a whole set (as <see cref="Write"/> describes) into a staging folder beside <paramref name="full"/>, and returns the staging folder.</summary>
     private static string Stage(string full, int shards, int items, int dimension, Func<string> indexType, string bundle, JsonObject bundleManifest,
-        Action<JsonObject>? finish, Func<int, string, int> writeShard)
+        Action<JsonObject>? finish, Func<int, string, (int Held, JsonObject Owned)> writeShard)
     {
         AtomicFile.RemoveStale(full);
         string staging = AtomicFile.TemporaryName(full);
@@ -171,9 +173,9 @@ public sealed partial class ShardSet
             for (int s = 0; s < shards; s++)
             {
                 string path = Path.Combine(staging, ShardFileName(s));
-                int held = writeShard(s, path);
+                var (held, owned) = writeShard(s, path);
                 var (bytes, crc) = ServingBundle.Checksum(path);
-                files[ShardFileName(s)] = new JsonObject { ["bytes"] = bytes, ["crc32c"] = crc.ToString("x8", CultureInfo.InvariantCulture), ["items"] = held };
+                files[ShardFileName(s)] = new JsonObject { ["bytes"] = bytes, ["crc32c"] = crc.ToString("x8", CultureInfo.InvariantCulture), ["items"] = held, ["owned"] = owned };
             }
             CopyBundle(bundle, bundleManifest, Path.Combine(staging, BundleFolder));
             var set = new JsonObject
@@ -242,6 +244,7 @@ public sealed partial class ShardSet
         if (files.Count != shards) throw new FileFormatException(path, $"field 'files' lists {files.Count} files for {shards} shards");
         var bytes = new long[shards];
         var crc = new string[shards];
+        var owned = new OwnedIdFiles?[shards];
         long total = 0;
         for (int s = 0; s < shards; s++)
         {
@@ -250,6 +253,7 @@ public sealed partial class ShardSet
             bytes[s] = JsonFields.Int64(entry, "bytes", path, 0, prefix: $"files.{name}");
             crc[s] = JsonFields.String(entry, "crc32c", path, $"files.{name}");
             total += JsonFields.Int64(entry, "items", path, 0, int.MaxValue, prefix: $"files.{name}");
+            owned[s] = ReadOwnedListing(entry, path, s);
         }
         // A compacted set's shards also hold live items, and no longer hold the bundle items deleted.
         long live = m.ContainsKey("live_items") ? JsonFields.Int64(m, "live_items", path, 0, int.MaxValue) : 0;
@@ -257,7 +261,7 @@ public sealed partial class ShardSet
         long generation = m.ContainsKey("generation") ? JsonFields.Int64(m, "generation", path, 0) : 0;
         if (total != items - deleted + live)
             throw new FileFormatException(path, $"its shards hold {total} items together; fields 'items', 'deleted_items' and 'live_items' say {items - deleted + live}");
-        return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, generation, live, deleted, bytes, crc);
+        return new ShardSet(Path.GetFullPath(directory), shards, items, dimension, generation, live, deleted, bytes, crc, owned);
     }
 
     /// <summary>Loads shard <paramref name="shard"/>'s index after checking its file's size and checksum against the manifest.</summary>

@@ -47,7 +47,7 @@ public sealed class ShardUpdateLog : IDisposable
     public long Count { get; private set; }
 
     /// <summary>
-    /// Opens (creating when missing) shard <paramref name="shard"/>'s log, knowing the shard's ids from the set's bundle.
+    /// Opens (creating when missing) shard <paramref name="shard"/>'s log, knowing the ids the bundle gave the shard (<see cref="ShardSet.OwnedIds"/>).
     /// Refused with <see cref="ShardSetSealedException"/> while the set's writers are sealed for a compaction.
     /// </summary>
     public static ShardUpdateLog Open(ShardSet set, int shard)
@@ -72,9 +72,7 @@ public sealed class ShardUpdateLog : IDisposable
         var log = new ShardUpdateLog(set, shard, path, file, lockFile);
         try
         {
-            var ids = ServingBundle.LoadItemIds(set.BundlePath);
-            for (int row = 0; row < ids.Count; row++)
-                if (ShardSet.OwnerOf(ids[row], set.Shards) == shard) log._rows.Add(ids[row], row);
+            foreach (var (key, row) in set.OwnedIds(shard)) log._rows.Add(key, row);
             var tail = ShardLog.Read(file, path, shard, set.Dimension, 0);
             foreach (var e in tail.Entries) log.Note(e);
             log.Count = tail.Entries.Count;

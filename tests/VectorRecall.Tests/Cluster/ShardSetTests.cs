@@ -116,6 +116,38 @@ public sealed class ShardSetTests : IDisposable
     }
 
     [Fact]
+    public void EachShardListsItsOwnBundleItemsAndAnOlderSetFallsBackToTheBundlesIds()
+    {
+        string target = _dir.File("shards");
+        var set = ShardSet.Split(Model.BundlePath, 3, target);
+        var keys = Model.ItemIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        for (int s = 0; s < 3; s++)
+        {
+            var expected = Enumerable.Range(0, keys.Length).Where(row => ShardSet.OwnerOf(keys[row], 3) == s).Select(row => (keys[row], row)).ToArray();
+            Assert.Equal(expected, set.OwnedIds(s).ToArray());
+            Assert.True(File.Exists(Path.Combine(target, $"shard-000{s}.rows.npy")) && File.Exists(Path.Combine(target, $"shard-000{s}.ids.npy")));
+        }
+
+        // Damaged, the files are refused by their checksums, naming them.
+        string ids1 = Path.Combine(target, "shard-0001.ids.npy");
+        var bytes = File.ReadAllBytes(ids1);
+        bytes[^3] ^= 0x10;
+        File.WriteAllBytes(ids1, bytes);
+        Assert.Contains("shard-0001.ids.npy", Assert.Throws<FileFormatException>(() => set.OwnedIds(1).ToArray()).Message);
+
+        // A listing naming another file is refused; a set written before the listings reads the bundle's ids.
+        string manifest = Path.Combine(target, ShardSet.ManifestFile);
+        var m = JsonNode.Parse(File.ReadAllText(manifest))!.AsObject();
+        m["files"]![ShardSet.ShardFileName(2)]!["owned"]!["rows"]!["file"] = "../../etc/passwd";
+        File.WriteAllText(manifest, m.ToJsonString());
+        Assert.Contains("owned.rows.file", Assert.Throws<FileFormatException>(() => ShardSet.Open(target)).Message);
+        foreach (var (_, entry) in m["files"]!.AsObject()) entry!.AsObject().Remove("owned");
+        File.WriteAllText(manifest, m.ToJsonString());
+        Assert.Equal(set.OwnedIds(0).ToArray(), ShardSet.Open(target).OwnedIds(0).ToArray());
+        Assert.Equal(Enumerable.Range(0, keys.Length).Where(row => ShardSet.OwnerOf(keys[row], 3) == 1).Select(row => (keys[row], row)), ShardSet.Open(target).OwnedIds(1));
+    }
+
+    [Fact]
     public void ADamagedOrTruncatedShardFileIsRefusedByItsChecksumAndSize()
     {
         string target = _dir.File("shards");
