@@ -44,13 +44,11 @@ public sealed partial class ShardSet
     }
 
     /// <summary>How each shard of <paramref name="set"/> is folded: its index with the log applied, saved, and the log's ids kept (recording in <paramref name="folded"/> how far each log was read).</summary>
-    private static (JsonObject BundleManifest, Fold Fold) Folding(ShardSet set, IProgress<int>? progress, long[]? folded)
-    {
-        var manifest = ServingBundle.ReadManifest(set.BundlePath);
-        return (manifest, new Fold(set, ServingBundle.LoadItemIds(set.BundlePath, manifest), progress, folded));
-    }
+    private static (JsonObject BundleManifest, Fold Fold) Folding(ShardSet set, IProgress<int>? progress, long[]? folded) =>
+        (ServingBundle.ReadManifest(set.BundlePath), new Fold(set, progress, folded));
 
-    private sealed class Fold(ShardSet set, Data.IdMap itemIds, IProgress<int>? progress, long[]? folded)
+    /// <summary>Folds one shard at a time, reading only that shard's share of the catalogue's ids.</summary>
+    private sealed class Fold(ShardSet set, IProgress<int>? progress, long[]? folded)
     {
         private long _live, _deleted;
 
@@ -65,18 +63,20 @@ public sealed partial class ShardSet
             shard.Index.Save(path);
             IndexType = shard.Index.GetType().Name;
             var (names, deletedBase) = shard.Names;
+            // The bundle rows the shard owns do not change (deleted ones stay deletes in its log).
+            var owned = set.OwnedIds(s).ToList();
+            var keyOf = deletedBase.Count == 0 ? [] : owned.ToDictionary(o => o.Row, o => o.Key);
             // Deleted live items stay as deletes, so their rows are never numbered again (front ends may still know their ids).
             var kept = names.OrderBy(n => n.Key).Select(n => new ShardLogEntry(shard.Index.Contains(n.Key) ? ShardLogKind.Name : ShardLogKind.Delete, n.Key, n.Value))
-                .Concat(deletedBase.Order().Select(row => new ShardLogEntry(ShardLogKind.Delete, row, itemIds[row]))).ToList();
+                .Concat(deletedBase.Order().Select(row => new ShardLogEntry(ShardLogKind.Delete, row, keyOf[row]))).ToList();
             string log = ShardLog.PathOf(Path.GetDirectoryName(path)!, s);
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(log)!);
             ShardLog.WriteAll(log, s, set.Dimension, kept);
             _live += kept.Count(e => e.Kind == ShardLogKind.Name);
             _deleted += deletedBase.Count;
-            // The bundle rows the shard owns do not change (deleted ones stay deletes in its log).
-            var owned = WriteOwnedIds(Path.GetDirectoryName(path)!, s, [.. set.OwnedIds(s).Select(o => o.Row)], itemIds);
+            var listing = WriteOwnedIds(Path.GetDirectoryName(path)!, s, owned);
             progress?.Report(s + 1);
-            return (shard.Index.Count, owned);
+            return (shard.Index.Count, listing);
         }
     }
 }

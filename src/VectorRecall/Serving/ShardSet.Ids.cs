@@ -22,13 +22,13 @@ public sealed partial class ShardSet
     private static (string Npy, string Json) OwnedIdsNames(int shard) =>
         ($"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.ids.npy", $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.ids.json");
 
-    /// <summary>Writes shard <paramref name="shard"/>'s bundle rows and their ids into <paramref name="folder"/>; returns their manifest entry.</summary>
-    private static JsonObject WriteOwnedIds(string folder, int shard, IReadOnlyList<int> rows, IdMap itemIds)
+    /// <summary>Writes shard <paramref name="shard"/>'s bundle items (ids and rows, by row) into <paramref name="folder"/>; returns their manifest entry.</summary>
+    private static JsonObject WriteOwnedIds(string folder, int shard, IReadOnlyList<(string Key, int Row)> owned)
     {
         string rowsName = OwnedRowsName(shard);
-        Npy.Write(Path.Combine(folder, rowsName), [.. rows], [rows.Count]);
+        Npy.Write(Path.Combine(folder, rowsName), [.. owned.Select(o => o.Row)], [owned.Count]);
         var (npy, json) = OwnedIdsNames(shard);
-        string idsName = ServingBundle.WriteIds(folder, npy, json, IdMap.FromKeys(rows.Select(r => itemIds[r])));
+        string idsName = ServingBundle.WriteIds(folder, npy, json, IdMap.FromKeys(owned.Select(o => o.Key)));
         return new JsonObject { ["rows"] = Listing(folder, rowsName), ["ids"] = Listing(folder, idsName) };
     }
 

@@ -133,7 +133,7 @@ public sealed partial class ShardSet
             }
             index.Add(ids, gathered);
             index.Save(path);
-            var listing = WriteOwnedIds(Path.GetDirectoryName(path)!, s, rows, itemIds);
+            var listing = WriteOwnedIds(Path.GetDirectoryName(path)!, s, [.. rows.Select(row => (itemIds[row], row))]);
             progress?.Report(s + 1);
             return (rows.Count, listing);
         });
