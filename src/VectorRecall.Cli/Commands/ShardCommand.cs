@@ -34,12 +34,12 @@ internal static class ShardCommand
         return command;
     }
 
-    /// <summary><c>vrecall shard compact</c>: folds a running set's logs of live item changes into a new set (see <see cref="ShardSet.Compact"/>).</summary>
+    /// <summary><c>vrecall shard compact</c>: folds a set's logs of live item changes into a new set, offline (see <see cref="ShardSet.Compact"/>).</summary>
     private static Command CreateCompact()
     {
         var store = new Option<string>("--bundle-store") { Description = "the shard set whose logs (updates/) to fold in, as given to vrecall cluster", Required = true };
         var output = new Option<string>("--output") { Description = "new shard set folder to write (replaced if it holds a shard set; not the --bundle-store itself)", Required = true };
-        var command = new Command("compact", "Fold each shard's log of live item changes into a new shard set: shard files with the changes applied, and logs that keep only the live items' ids. Point the cluster at the new set to load faster; changes written after a shard's log was read stay in the old set, so compact a set no node writes to.")
+        var command = new Command("compact", "Fold each shard's log of live item changes into a new shard set, offline: shard files with the changes applied, and logs that keep only the live items' ids. Changes written after a shard's log was read stay in the old set, so compact a set no node writes to; a running cluster compacts in place with POST /v1/admin/compact (writes pause only while it publishes).")
         {
             store, output,
         };
