@@ -45,7 +45,7 @@ public static class ShardLog
 
     /// <summary>The log of shard <paramref name="shard"/> inside a set's folder.</summary>
     public static string PathOf(string setDirectory, int shard) =>
-        Path.Combine(setDirectory, Folder, $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.log");
+        Path.Combine(setDirectory, Folder, $"{ShardSet.ShardName(shard)}.log");
 
     private static int MaxPayload(int dimension) => 1 + 4 + 2 + MaxKeyBytes + 4 * dimension;
 

@@ -17,10 +17,9 @@ public sealed partial class ShardSet
 
     private readonly OwnedIdFiles?[] _owned;
 
-    private static string OwnedRowsName(int shard) => $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.rows.npy";
+    private static string OwnedRowsName(int shard) => $"{ShardName(shard)}.rows.npy";
 
-    private static (string Npy, string Json) OwnedIdsNames(int shard) =>
-        ($"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.ids.npy", $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.ids.json");
+    private static (string Npy, string Json) OwnedIdsNames(int shard) => ($"{ShardName(shard)}.ids.npy", $"{ShardName(shard)}.ids.json");
 
     /// <summary>Writes shard <paramref name="shard"/>'s bundle items (ids and rows, by row) into <paramref name="folder"/>; returns their manifest entry.</summary>
     private static JsonObject WriteOwnedIds(string folder, int shard, IReadOnlyList<(string Key, int Row)> owned)

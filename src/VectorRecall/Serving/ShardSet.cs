@@ -12,8 +12,8 @@ namespace VectorRecall.Serving;
 /// <summary>
 /// A serving bundle's items split into shards, for recall spread over several machines: one folder holding
 /// <c>shard-NNNN.vrix</c> per shard (an index of the kind and settings of the bundle's own, over the items the shard
-/// owns) with the rows and ids of those items (<see cref="OwnedIds"/>), a copy of the bundle under <c>bundle/</c> (the user encoder, the users' histories and seen items, the item ids:
-/// what every front end needs), and <c>shards.json</c> listing each shard file's size and CRC-32C. An item belongs to
+/// owns) with the rows and ids of those items (<see cref="OwnedIds"/>), a copy of the bundle under <c>bundle/</c> (the
+/// user encoder, the users' histories and seen items, the item ids: what every front end needs), and <c>shards.json</c> listing each shard file's size and CRC-32C. An item belongs to
 /// shard <see cref="OwnerOf"/>(its id, shards), so any process can tell which shard holds an item from its id alone.
 /// Shard indexes keep the bundle's item rows as their ids: a shard's hits merge with the others' and map to item ids
 /// and seen-item filters exactly as a single index's do.
@@ -90,7 +90,10 @@ public sealed partial class ShardSet
     internal static int LiveNumber(int row, ShardSet set) => (row - set.Items) / set.Shards;
 
     /// <summary>The file of shard <paramref name="shard"/> inside a set's folder.</summary>
-    public static string ShardFileName(int shard) => $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}.vrix";
+    public static string ShardFileName(int shard) => $"{ShardName(shard)}.vrix";
+
+    /// <summary>What every file of shard <paramref name="shard"/> in the set's folder is named after (<c>shard-NNNN</c>).</summary>
+    internal static string ShardName(int shard) => $"shard-{shard.ToString("D4", CultureInfo.InvariantCulture)}";
 
     /// <summary>The shard that owns the item whose id is <paramref name="itemKey"/> (its text: a number in decimal, or the string id).</summary>
     public static int OwnerOf(string itemKey, int shards)
