@@ -23,7 +23,7 @@ internal static class ClusterCommand
         var cluster = new Option<string>("--cluster-id", "--cluster_id") { Description = "the cluster's name (nodes with the same one form a cluster); with --kubernetes it comes from the pod", DefaultValueFactory = _ => defaults.ClusterId };
         var kubernetes = new Option<bool>("--kubernetes") { Description = "Orleans' Kubernetes hosting: name, address and cluster id from the pod (POD_NAME, POD_NAMESPACE, POD_IP, ORLEANS_CLUSTER_ID), dead pods' silos declared dead at once; needs --redis" };
         var flags = new ServerFlags();
-        var command = new Command("cluster", "Run one node of a recall cluster: an Orleans silo serving shard replicas of a shard set, and the HTTP routes of vrecall serve answering from all shards.")
+        var command = new Command("cluster", "Run one node of a recall cluster: an Orleans silo serving shard replicas of a shard set, and the HTTP routes of vrecall serve answering from all shards. With VRECALL_ADMIN_TOKEN set, PUT /v1/items (a vector, or category, tags and features for the bundle's item tower) and DELETE /v1/items/{id} change items live, and POST /v1/admin/compact folds the changes into the shard files while serving.")
         {
             store, redis, primary, siloPort, gatewayPort, replicas, deadline, cluster, kubernetes,
         };
