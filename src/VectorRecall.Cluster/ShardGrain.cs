@@ -72,12 +72,17 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         finally { held.Release(); }
     }
 
-    public async Task<ShardHits> Search(ShardQuery query)
+    public Task<ShardHits> Search(ShardQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
         var held = Hold();
-        try { return await Task.Run(() => Search(held.Value, query)); }
-        finally { held.Release(); }
+        // Returned as it is, not awaited here: nothing after the search needs the grain's turn, so the answer goes back
+        // without a continuation scheduled on the activation.
+        return Task.Run(() =>
+        {
+            try { return Search(held.Value, query); }
+            finally { held.Release(); }
+        });
     }
 
     public Task Apply(ShardUpdates updates)

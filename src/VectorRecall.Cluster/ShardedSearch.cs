@@ -38,6 +38,22 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     /// <summary>Queries answered, shards asked a second time for the full k (how often the bound fell short), and replicas given up on.</summary>
     public (long Queries, long Fallbacks, long Failovers) Counts => (Interlocked.Read(ref _queries), Interlocked.Read(ref _fallbacks), Interlocked.Read(ref _failovers));
 
+    /// <summary>Every replica's grain reference, made once: a reference names a grain and outlives its activations, and making one per call cost a key string and a type lookup each time.</summary>
+    private IShardGrain[]? _references;
+
+    private IShardGrain Replica(int shard, int replica)
+    {
+        var references = Volatile.Read(ref _references);
+        if (references is null)
+        {
+            references = new IShardGrain[set.Shards * Replicas];
+            for (int s = 0; s < set.Shards; s++)
+                for (int r = 0; r < Replicas; r++) references[s * Replicas + r] = grains.GetGrain<IShardGrain>(s, ReplicaName(r));
+            Volatile.Write(ref _references, references);   // a race makes two equal tables; either serves
+        }
+        return references[shard * Replicas + replica];
+    }
+
     /// <summary>The grain key extension of replica <paramref name="replica"/>.</summary>
     public static string ReplicaName(int replica) => $"r{replica}";
 
@@ -95,7 +111,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
                 int replica = (int)((number + shard + i) % Replicas);
                 try
                 {
-                    return await grains.GetGrain<IShardGrain>(shard, ReplicaName(replica)).Search(query).WaitAsync(ReplicaDeadline);
+                    return await Replica(shard, replica).Search(query).WaitAsync(ReplicaDeadline);
                 }
                 catch (Exception e) when (e is not ArgumentException)
                 {
