@@ -362,7 +362,7 @@ public sealed class RecallServer
             catch (ItemDescriptionException e) { throw new RequestError(400, $"items[{i}].{e.Field}", e.Message); }
             described.Add(i);
         }
-        var vectors = described.Count == 0 ? [] : encoder!.Encode([.. described.Select(i => items[i].Description!)]);
+        var vectors = described.Count == 0 ? [] : encoder!.EncodeChecked([.. described.Select(i => items[i].Description!)]);
         var changes = items.Select(item => new ItemChange(item.Id, item.Vector)).ToArray();
         for (int j = 0; j < described.Count; j++) changes[described[j]] = new ItemChange(items[described[j]].Id, vectors[j]);
         return changes;

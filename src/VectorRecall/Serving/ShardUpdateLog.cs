@@ -10,7 +10,7 @@ public sealed record ItemChangeResult(string Key, int Shard, int Row, bool Found
 
 /// <summary>A shard set's writers are sealed while it is compacted in place: writes resume once the compaction publishes (or is lifted).</summary>
 public sealed class ShardSetSealedException(string directory)
-    : IOException($"the shard set '{directory}' is being compacted: writes are paused until it is published (a compaction that stopped is finished by running it again)");
+    : IOException($"the shard set '{directory}' is being compacted: writes are paused until it is published (a compaction that stopped is finished by compacting again with resume)");
 
 /// <summary>
 /// The writing end of one shard's log (<see cref="ShardLog"/>): turns item changes into log entries — an id the shard

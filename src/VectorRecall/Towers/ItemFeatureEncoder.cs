@@ -97,6 +97,12 @@ public sealed class ItemFeatureEncoder
     public float[][] Encode(IReadOnlyList<ItemDescription> items)
     {
         foreach (var item in items) Check(item);
+        return EncodeChecked(items);
+    }
+
+    /// <summary><see cref="Encode"/> for descriptions the caller has already passed through <see cref="Check"/> (naming each failure its own way).</summary>
+    internal float[][] EncodeChecked(IReadOnlyList<ItemDescription> items)
+    {
         if (items.Count == 0) return [];
         var c = Config;
         var offsets = new int[items.Count + 1];
