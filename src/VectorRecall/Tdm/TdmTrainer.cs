@@ -186,19 +186,19 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
         for (int level = 1; level <= levels; level++)
         {
             int n = _sampler.NegativesAt(level);
-            var positives = new int[b];
-            var negatives = new int[b * n];
+            // The positives, then row r's n negatives at b + r·n (the loss's layout).
+            var candidates = new int[b + b * n];
+            var positiveLogQ = new float[b];
             for (int r = 0; r < b; r++)
             {
                 var row = batch.Candidates.AsSpan((r * levels + level - 1) * w, w);
-                positives[r] = row[0];
-                row.Slice(1, n).CopyTo(negatives.AsSpan(r * n, n));
+                candidates[r] = row[0];
+                positiveLogQ[r] = _nodeLogQ[row[0]];
+                row.Slice(1, n).CopyTo(candidates.AsSpan(b + r * n, n));
             }
-            var positiveLogQ = positives.Select(p => _nodeLogQ[p]).ToArray();
-            var negativeLogQ = new float[negatives.Length];
+            var negativeLogQ = new float[b * n];
             Array.Fill(negativeLogQ, -MathF.Log(_tree.LevelSize(level)));
-            var loss = _inBatch![level - 1].Forward(users, _model.Nodes.Forward(positives), positives, positiveLogQ,
-                n > 0 ? _model.Nodes.Forward(negatives) : null, negatives, negativeLogQ);
+            var loss = _inBatch![level - 1].Forward(users, _model.Nodes.Forward(candidates), candidates, positiveLogQ, negativeLogQ);
             total = total is null ? loss : Ops.Add(total, loss);
         }
         return Ops.Scale(total!, 1f / levels);

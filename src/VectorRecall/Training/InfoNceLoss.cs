@@ -32,43 +32,52 @@ internal sealed class InfoNceLoss
     public bool MaskAccidentalHits { get; }
 
     /// <summary>
-    /// The corrected logits [B × (B + n)]: users [B × d], positives [B × d] with their item ids,
-    /// negatives with their ids, or null for in-batch only: [B·n × d] with row b's at rows b·n ..,
-    /// or with <paramref name="shared"/> [n × d] for every row. <paramref name="positiveLogQ"/>[b] and
-    /// <paramref name="negativeLogQ"/> (one per negative row) are log q of each candidate.
+    /// The corrected logits [B × (B + n)] as a plain tensor (what <see cref="Forward"/> takes the softmax of): users
+    /// [B × d]; candidates [B + B·n × d] or, with <paramref name="shared"/>, [B + n × d]: the B positives, then row b's
+    /// negatives at rows B + b·n .. (or n negatives for every row), with their item ids and, under the logQ correction,
+    /// log q of each positive and of each negative.
     /// </summary>
-    public Variable Logits(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
-        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ, bool shared = false)
+    public Tensor Logits(Variable users, Variable candidates, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared = false)
     {
-        int b = users.Rows;
-        if (positives.Rows != b || positiveIds.Length != b) throw new ArgumentException($"{b} users but {positives.Rows} positives and {positiveIds.Length} positive ids");
-        int n = negatives is null ? 0 : shared ? negatives.Rows : negatives.Rows / Math.Max(1, b);
-        if (negatives is not null && negativeIds.Length != negatives.Rows) throw new ArgumentException($"{negatives.Rows} negatives but {negativeIds.Length} negative ids");
-        if (negatives is not null && !shared && negatives.Rows != b * n) throw new ArgumentException($"{negatives.Rows} negatives do not divide among {b} rows");
-        if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != (negatives?.Rows ?? 0)))
-            throw new ArgumentException($"logQ correction needs {b} positive and {negatives?.Rows ?? 0} negative log-probabilities");
+        var (b, n) = Ops.InfoNceShape(users, candidates, shared);
+        var logits = new Tensor(b, b + n);
+        Ops.CandidateScores(users.Value, candidates.Value, b, n, shared, logits);
+        TensorPrimitives.MultiplyAdd(logits.Span, 1f / Temperature, Shift(b, n, candidateIds, positiveLogQ, negativeLogQ, shared).Span, logits.Span);
+        return logits;
+    }
 
-        var s = Ops.MatMul(users, positives, transposeB: true);
-        if (negatives is not null) s = Ops.ConcatColumns(s, shared ? Ops.MatMul(users, negatives, transposeB: true) : Ops.GroupedDot(users, negatives));
-        s = Ops.Scale(s, 1f / Temperature);
+    /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal); arguments as for <see cref="Logits"/>.</summary>
+    public Variable Forward(Variable users, Variable candidates, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared = false)
+    {
+        var (b, n) = Ops.InfoNceShape(users, candidates, shared);
+        return Ops.InfoNce(users, candidates, shared, 1f / Temperature, Shift(b, n, candidateIds, positiveLogQ, negativeLogQ, shared));
+    }
 
+    /// <summary>The additive term of the logits: −log q of each candidate, and <see cref="MaskedLogit"/> at accidental hits.</summary>
+    private Tensor Shift(int b, int n, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared)
+    {
+        int rows = b + (shared ? n : b * n);
+        if (candidateIds.Length != rows) throw new ArgumentException($"{rows} candidates but {candidateIds.Length} candidate ids");
+        if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != rows - b))
+            throw new ArgumentException($"logQ correction needs {b} positive and {rows - b} negative log-probabilities, got {positiveLogQ.Length} and {negativeLogQ.Length}");
+        var positiveIds = candidateIds[..b];
         var shift = ShiftBuffer(b, b + n);
         for (int r = 0; r < b; r++)
         {
             var row = shift.Row(r);
-            int from = shared ? 0 : r * n;
+            int from = b + (shared ? 0 : r * n);
             if (LogQCorrection)
             {
                 TensorPrimitives.Negate(positiveLogQ, row[..b]);
-                TensorPrimitives.Negate(negativeLogQ.Slice(from, n), row[b..]);
+                TensorPrimitives.Negate(negativeLogQ.Slice(from - b, n), row[b..]);
             }
             else row.Clear();
             if (!MaskAccidentalHits) continue;
             int id = positiveIds[r];
             MaskEqual(positiveIds, id, row[..b], except: r);
-            MaskEqual(negativeIds.Slice(from, n), id, row[b..], except: -1);
+            MaskEqual(candidateIds.Slice(from, n), id, row[b..], except: -1);
         }
-        return Ops.Add(s, shift);
+        return shift;
     }
 
     private Tensor? _shift;
@@ -91,15 +100,5 @@ internal sealed class InfoNceLoss
             if (from != except) row[from] = MaskedLogit;
             from++;
         }
-    }
-
-    /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal).</summary>
-    public Variable Forward(Variable users, Variable positives, ReadOnlySpan<int> positiveIds, ReadOnlySpan<float> positiveLogQ,
-        Variable? negatives, ReadOnlySpan<int> negativeIds, ReadOnlySpan<float> negativeLogQ, bool shared = false)
-    {
-        var logits = Logits(users, positives, positiveIds, positiveLogQ, negatives, negativeIds, negativeLogQ, shared);
-        var targets = new int[users.Rows];
-        for (int r = 0; r < targets.Length; r++) targets[r] = r;
-        return Ops.CrossEntropy(logits, targets);
     }
 }

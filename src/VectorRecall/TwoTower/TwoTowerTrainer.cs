@@ -158,10 +158,9 @@ public sealed class TwoTowerTrainer : EpochTrainer<TwoTowerTrainer.Batch>
         var (userTable, itemTable) = _graph is null ? (null, null) : _graph.Forward(_model.User.Id.Weight, _model.Item.Id.Weight);
         var u = _model.User.Forward(batch.Users, userTable);
         var all = _model.Item.Forward(batch.Items, itemTable);
-        var positives = Ops.SliceRows(all, 0, b);
-        var negatives = all.Rows > b ? Ops.SliceRows(all, b, all.Rows - b) : null;
         if (_lossOptions.Kind == LossKind.Ccl)
-            return _ccl.Forward(u, positives, batch.ItemIds.AsSpan(0, b), negatives!, batch.ItemIds.AsSpan(b), _lossOptions.SharedNegatives);
-        return _loss.Forward(u, positives, batch.ItemIds.AsSpan(0, b), batch.PositiveLogQ, negatives, batch.ItemIds.AsSpan(b), batch.NegativeLogQ, _lossOptions.SharedNegatives);
+            return _ccl.Forward(u, Ops.SliceRows(all, 0, b), batch.ItemIds.AsSpan(0, b), Ops.SliceRows(all, b, all.Rows - b), batch.ItemIds.AsSpan(b), _lossOptions.SharedNegatives);
+        // Positives and negatives are rows of one item-tower output: the loss reads them in place.
+        return _loss.Forward(u, all, batch.ItemIds, batch.PositiveLogQ, batch.NegativeLogQ, _lossOptions.SharedNegatives);
     }
 }

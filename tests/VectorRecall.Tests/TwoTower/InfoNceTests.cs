@@ -12,11 +12,11 @@ public class InfoNceTests
     {
         // Two users, their positives, one sampled negative each; τ = 0.5, no correction, no masking.
         var u = new Variable(Tensor.FromArray([1, 0, 0, 1], 2, 2), requiresGrad: true);
-        var p = new Variable(Tensor.FromArray([1, 0, 0.6f, 0.8f], 2, 2));
-        var n = new Variable(Tensor.FromArray([0, 1, -1, 0], 2, 2));
+        // Candidates: positives p0 = (1, 0), p1 = (0.6, 0.8), then negatives n0 = (0, 1), n1 = (−1, 0).
+        var candidates = new Variable(Tensor.FromArray([1, 0, 0.6f, 0.8f, 0, 1, -1, 0], 4, 2));
         var loss = new InfoNceLoss(0.5f, logQCorrection: false, maskAccidentalHits: false);
         using var tape = new Tape();
-        var l = loss.Forward(u, p, [0, 1], [], n, [2, 3], []);
+        var l = loss.Forward(u, candidates, [0, 1, 2, 3], [], []);
         tape.Backward(l);
 
         // Row 0 logits: [u0·p0, u0·p1, u0·n0] / τ = [1, 0.6, 0] / 0.5; row 1: [0, 0.8, 0] / 0.5.
@@ -48,12 +48,11 @@ public class InfoNceTests
     {
         var rng = new Rng(2);
         var u = new Variable(Tensor.Randn(rng, 1f, 3, 4));
-        var p = new Variable(Tensor.Randn(rng, 1f, 3, 4));
-        var n = new Variable(Tensor.Randn(rng, 1f, 6, 4));
+        var candidates = new Variable(Tensor.Randn(rng, 1f, 3 + 6, 4));
         float[] qPos = [-2f, -3.5f, -0.25f], qNeg = [-1f, -2f, -3f, -4f, -5f, -6f];
-        int[] posIds = [10, 11, 12], negIds = [20, 21, 22, 23, 24, 25];
-        var plain = new InfoNceLoss(0.1f, logQCorrection: false).Logits(u, p, posIds, qPos, n, negIds, qNeg).Value;
-        var corrected = new InfoNceLoss(0.1f, logQCorrection: true).Logits(u, p, posIds, qPos, n, negIds, qNeg).Value;
+        int[] ids = [10, 11, 12, 20, 21, 22, 23, 24, 25];
+        var plain = new InfoNceLoss(0.1f, logQCorrection: false).Logits(u, candidates, ids, qPos, qNeg);
+        var corrected = new InfoNceLoss(0.1f, logQCorrection: true).Logits(u, candidates, ids, qPos, qNeg);
         for (int r = 0; r < 3; r++)
         {
             for (int j = 0; j < 3; j++) Assert.Equal(-qPos[j], corrected[r, j] - plain[r, j], 5);
@@ -66,10 +65,9 @@ public class InfoNceTests
     {
         var rng = new Rng(3);
         var u = new Variable(Tensor.Randn(rng, 1f, 3, 4));
-        var p = new Variable(Tensor.Randn(rng, 1f, 3, 4));
-        var n = new Variable(Tensor.Randn(rng, 1f, 3, 4));
+        var candidates = new Variable(Tensor.Randn(rng, 1f, 6, 4));
         // Rows 0 and 2 share positive item 7; row 1's sampled negative is its own positive 8.
-        var logits = new InfoNceLoss(0.1f, logQCorrection: false).Logits(u, p, [7, 8, 7], [], n, [1, 8, 2], []).Value;
+        var logits = new InfoNceLoss(0.1f, logQCorrection: false).Logits(u, candidates, [7, 8, 7, 1, 8, 2], [], []);
         Assert.True(logits[0, 2] < -1e8 && logits[2, 0] < -1e8, "the other row's copy of the same positive is masked");
         Assert.True(logits[0, 0] > -1e8 && logits[2, 2] > -1e8, "each row's own positive is kept");
         Assert.True(logits[1, 3] < -1e8, "a sampled negative equal to the positive is masked");
@@ -81,18 +79,81 @@ public class InfoNceTests
     {
         var rng = new Rng(4);
         var u = new Variable(Tensor.Randn(rng, 1f, 3, 4));
-        var p = new Variable(Tensor.Randn(rng, 1f, 3, 4));
+        var p = Tensor.Randn(rng, 1f, 3, 4);
         var shared = Tensor.Randn(rng, 1f, 2, 4);
-        var repeated = new Tensor(6, 4);
-        for (int r = 0; r < 6; r++) shared.Row(r % 2).CopyTo(repeated.Row(r));
+        var withShared = new Tensor(3 + 2, 4);
+        var withRepeated = new Tensor(3 + 6, 4);
+        p.Span.CopyTo(withShared.Span);
+        p.Span.CopyTo(withRepeated.Span);
+        shared.Span.CopyTo(withShared.RowRange(3, 2).Span);
+        for (int r = 0; r < 6; r++) shared.Row(r % 2).CopyTo(withRepeated.Row(3 + r));
         float[] qPos = [-1f, -2f, -3f], qShared = [-4f, -5f];
         // Row 1's positive (9) is also shared negative 0: masked there, as for per-row negatives.
         var loss = new InfoNceLoss(0.2f);
-        var a = loss.Logits(u, p, [8, 9, 10], qPos, new Variable(shared), [9, 30], qShared, shared: true).Value.ToArray();
-        var b = loss.Logits(u, p, [8, 9, 10], qPos, new Variable(repeated), [9, 30, 9, 30, 9, 30], [.. qShared, .. qShared, .. qShared]).Value.ToArray();
+        var a = loss.Logits(u, withShared, [8, 9, 10, 9, 30], qPos, qShared, shared: true).ToArray();
+        var b = loss.Logits(u, withRepeated, [8, 9, 10, 9, 30, 9, 30, 9, 30], qPos, [.. qShared, .. qShared, .. qShared]).ToArray();
         Assert.Equal(b.Length, a.Length);
         for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i], 4);
         Assert.True(a[1 * 5 + 3] < -1e8);
-        Assert.Throws<ArgumentException>(() => loss.Logits(u, p, [8, 9, 10], qPos, new Variable(shared), [9, 30], [-1f], shared: true));
+        Assert.Throws<ArgumentException>(() => loss.Logits(u, withShared, [8, 9, 10, 9, 30], qPos, [-1f], shared: true));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FusedLossPassesAGradientCheck(bool shared)
+    {
+        var rng = new Rng(5);
+        int b = 3, n = 2, rows = b + (shared ? n : b * n);
+        var shift = Tensor.Randn(rng, 0.5f, b, b + n);
+        shift[1, b] = InfoNceLoss.MaskedLogit;
+        GradCheck.Check(v => Ops.InfoNce(v[0], v[1], shared, 1f / 0.7f, shift), 1e-2f,
+            Tensor.Randn(rng, 0.5f, b, 4), Tensor.Randn(rng, 0.5f, rows, 4));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FusedLossEqualsTheOpsItReplaces(bool shared)
+    {
+        var rng = new Rng(6);
+        int b = 5, n = 3, d = 8, rows = b + (shared ? n : b * n);
+        var uValue = Tensor.Randn(rng, 1f, b, d);
+        var cValue = Tensor.Randn(rng, 1f, rows, d);
+        var shift = Tensor.Randn(rng, 1f, b, b + n);
+        shift[2, 0] = InfoNceLoss.MaskedLogit;
+        int[] targets = [.. Enumerable.Range(0, b)];
+
+        var (u1, c1) = (new Variable(uValue.Clone(), requiresGrad: true), new Variable(cValue.Clone(), requiresGrad: true));
+        Variable fused;
+        using (var tape = new Tape())
+        {
+            fused = Ops.InfoNce(u1, c1, shared, 1f / 0.1f, shift);
+            tape.Backward(fused);
+        }
+        var (u2, c2) = (new Variable(uValue.Clone(), requiresGrad: true), new Variable(cValue.Clone(), requiresGrad: true));
+        Variable composed;
+        using (var tape = new Tape())
+        {
+            var positives = Ops.SliceRows(c2, 0, b);
+            var negatives = Ops.SliceRows(c2, b, rows - b);
+            var s = Ops.ConcatColumns(Ops.MatMul(u2, positives, transposeB: true),
+                shared ? Ops.MatMul(u2, negatives, transposeB: true) : Ops.GroupedDot(u2, negatives));
+            composed = Ops.CrossEntropy(Ops.Add(Ops.Scale(s, 1f / 0.1f), new Variable(shift)), targets);
+            tape.Backward(composed);
+        }
+        Assert.Equal(composed.Value[0], fused.Value[0], 4);
+        for (int i = 0; i < uValue.Length; i++) Assert.Equal(u2.Grad!.Span[i], u1.Grad!.Span[i], 4);
+        for (int i = 0; i < cValue.Length; i++) Assert.Equal(c2.Grad!.Span[i], c1.Grad!.Span[i], 4);
+    }
+
+    [Fact]
+    public void FusedLossRefusesCandidatesThatDoNotDivide()
+    {
+        var u = new Variable(new Tensor(3, 4));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(2, 4)), false, 1f, new Tensor(3, 3)));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(7, 4)), false, 1f, new Tensor(3, 4)));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 5)), false, 1f, new Tensor(3, 5)));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 4)), false, 1f, new Tensor(3, 4)));
     }
 }
