@@ -298,6 +298,12 @@ internal static partial class Ops
         return output;
     }
 
+    /// <summary>
+    /// How many rows ahead gathers and scatters prefetch: an embedding table is larger than the cache and its rows are
+    /// taken at random, so each row is a miss to memory that the hardware prefetcher cannot foresee.
+    /// </summary>
+    private const int PrefetchAhead = 8;
+
     /// <summary>out[i] = x[rows[i]]. The gradient is scattered back (row-sparse for embedding tables).</summary>
     public static Variable GatherRows(Variable x, int[] rows)
     {
@@ -307,7 +313,11 @@ internal static partial class Ops
         var y = New([rows.Length, d], clear: false);
         ForChunks(rows.Length, (long)rows.Length * d, (i0, i1) =>
         {
-            for (int i = i0; i < i1; i++) x.Value.Row(rows[i]).CopyTo(y.Row(i));
+            for (int i = i0; i < i1; i++)
+            {
+                if (i + PrefetchAhead < i1) Prefetch.Lines(x.Value.Row(rows[i + PrefetchAhead]));
+                x.Value.Row(rows[i]).CopyTo(y.Row(i));
+            }
         });
         var output = Output(y, x);
         if (output.RequiresGrad)
@@ -319,7 +329,10 @@ internal static partial class Ops
                 ForEachOwner(rows.Length, d, (owner, owners) =>
                 {
                     for (int i = 0; i < rows.Length; i++)
+                    {
+                        if (i + PrefetchAhead < rows.Length && rows[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gx.Row(rows[i + PrefetchAhead]));
                         if (rows[i] % owners == owner) TensorPrimitives.Add(gx.Row(rows[i]), gy.Row(i), gx.Row(rows[i]));
+                    }
                 });
             };
         return output;
@@ -368,7 +381,11 @@ internal static partial class Ops
             {
                 int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
                 var row = y.Row(b);
-                for (int i = start; i < end; i++) TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
+                for (int i = start; i < end; i++)
+                {
+                    if (i + PrefetchAhead < indices.Length) Prefetch.Lines(weight.Value.Row(indices[i + PrefetchAhead]));
+                    TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
+                }
                 if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
             }
         });
@@ -386,7 +403,10 @@ internal static partial class Ops
                         int start = offsets[b], end = b + 1 < bags ? offsets[b + 1] : indices.Length;
                         float s = mode == BagMode.Mean && end > start ? 1f / (end - start) : 1f;
                         for (int i = start; i < end; i++)
+                        {
+                            if (i + PrefetchAhead < indices.Length && indices[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gw.Row(indices[i + PrefetchAhead]));
                             if (indices[i] % owners == owner) TensorPrimitives.MultiplyAdd(gy.Row(b), s, gw.Row(indices[i]), gw.Row(indices[i]));
+                        }
                     }
                 });
             };

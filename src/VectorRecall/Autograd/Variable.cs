@@ -94,6 +94,13 @@ public sealed class Parameter : Variable
         _touchedRows.Add(row);
     }
 
+    /// <summary>Forgets which rows were touched, their gradient rows already cleared (by the optimiser's fused step).</summary>
+    internal void ForgetTouchedRows()
+    {
+        foreach (int r in _touchedRows) _touched![r] = false;
+        _touchedRows.Clear();
+    }
+
     public override void ZeroGrad()
     {
         if (_touched is null) { base.ZeroGrad(); return; }

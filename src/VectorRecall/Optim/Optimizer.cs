@@ -59,7 +59,19 @@ public abstract class Optimizer
     /// <summary>Called once before a parameter's runs are updated with <paramref name="step"/> (per-step constants go here; Update may run on several threads).</summary>
     protected virtual void Prepare(int step) { }
 
-    public void Step()
+    public void Step() => Step(zeroGrad: false);
+
+    /// <summary>
+    /// <see cref="Step()"/> then <see cref="ZeroGrad"/> in one pass, as a training loop calls them: each gradient row is
+    /// cleared right after its update has read it, while it is still in cache, instead of being fetched again. (A parameter
+    /// the step passes over has no gradient to clear.)
+    /// </summary>
+    public void StepAndZeroGrad() => Step(zeroGrad: true);
+
+    /// <summary>How many touched rows ahead the row-sparse update prefetches: enough to cover a miss to memory per row.</summary>
+    private const int PrefetchRows = 8;
+
+    private void Step(bool zeroGrad)
     {
         foreach (var p in Parameters)
         {
@@ -77,22 +89,39 @@ public abstract class Optimizer
             if (!p.RowSparse)
             {
                 Update(p.Value.Span, grad.Span, state, 0, step);
+                if (zeroGrad) p.ZeroGrad();
                 continue;
             }
-            int cols = p.Value.Cols;
             var rows = p.TouchedRows;
-            int chunks = Threads.ChunksFor((long)rows.Count * cols, rows.Count);
-            if (chunks == 1)
-            {
-                foreach (int row in rows) Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
-                continue;
-            }
+            int chunks = Threads.ChunksFor((long)rows.Count * p.Value.Cols, rows.Count);
             // Touched rows are distinct, so the cores update disjoint rows.
-            Parallel.For(0, chunks, Threads.Options, c =>
+            if (chunks == 1) UpdateRows(p, grad, state, step, 0, rows.Count, zeroGrad);
+            else Parallel.For(0, chunks, Threads.Options, c => UpdateRows(p, grad, state, step, rows.Count * c / chunks, rows.Count * (c + 1) / chunks, zeroGrad));
+            if (zeroGrad) p.ForgetTouchedRows();
+        }
+    }
+
+    /// <summary>
+    /// Updates touched rows [from, to) of a row-sparse parameter (clearing each gradient row after, when asked). The rows lie
+    /// anywhere in tables of up to millions of rows, so each is a miss to memory in four arrays: the rows a few places ahead
+    /// are prefetched so those misses overlap.
+    /// </summary>
+    private void UpdateRows(Parameter p, Tensor grad, float[][] state, int step, int from, int to, bool zeroGrad)
+    {
+        var rows = p.TouchedRows;
+        int cols = p.Value.Cols;
+        for (int i = from; i < to; i++)
+        {
+            if (i + PrefetchRows < to)
             {
-                for (int i = rows.Count * c / chunks, end = rows.Count * (c + 1) / chunks; i < end; i++)
-                    Update(p.Value.Row(rows[i]), grad.Row(rows[i]), state, rows[i] * cols, step);
-            });
+                int ahead = rows[i + PrefetchRows];
+                Prefetch.Lines(p.Value.Row(ahead));
+                Prefetch.Lines(grad.Row(ahead));
+                foreach (var s in state) Prefetch.Lines(s.AsSpan(ahead * cols, cols));
+            }
+            int row = rows[i];
+            Update(p.Value.Row(row), grad.Row(row), state, row * cols, step);
+            if (zeroGrad) grad.Row(row).Clear();
         }
     }
 

@@ -245,7 +245,7 @@ public abstract class EpochTrainer<TBatch> where TBatch : class
         Variable loss = null!;
         phase("forward and loss", () => loss = Loss(batch));
         phase("backward", () => tape.Backward(loss));
-        phase("optimizer", () => { Optimizer.Step(); Optimizer.ZeroGrad(); });
+        phase("optimizer", Optimizer.StepAndZeroGrad);
         return loss.Value[0];
     }
 

@@ -87,6 +87,34 @@ public class OptimTests
     }
 
     [Fact]
+    public void StepAndZeroGradEqualsStepThenZeroGrad()
+    {
+        // A table of 3,000 rows, so the row-sparse update splits across cores and prefetches ahead; a dense matrix beside it.
+        var tableInit = Tensor.Randn(new Rng(5), 1f, 3000, 32);
+        var denseInit = Tensor.Randn(new Rng(6), 1f, 32, 8);
+        var rng = new Rng(7);
+        var steps = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 2500).Select(_ => rng.NextInt(3000)).ToArray()).ToArray();
+        Parameter[] Run(bool fused)
+        {
+            var table = new Parameter(tableInit.Clone(), rowSparse: true);
+            var dense = new Parameter(denseInit.Clone());
+            var opt = new AdamW([table, dense], 0.05);
+            foreach (var ids in steps)
+            {
+                using (var tape = new Tape()) tape.Backward(Ops.Sum(Ops.MatMul(Ops.Embedding(table, ids), dense)));
+                if (fused) opt.StepAndZeroGrad();
+                else { opt.Step(); opt.ZeroGrad(); }
+                Assert.Empty(table.TouchedRows);
+                Assert.All(table.Grad!.ToArray(), g => Assert.Equal(0f, g));
+                Assert.All(dense.Grad!.ToArray(), g => Assert.Equal(0f, g));
+            }
+            return [table, dense];
+        }
+        var (separate, fusedRun) = (Run(false), Run(true));
+        for (int i = 0; i < 2; i++) Assert.Equal(separate[i].Value.ToArray(), fusedRun[i].Value.ToArray());
+    }
+
+    [Fact]
     public void ClipByGlobalNormScalesAllGradients()
     {
         var a = new Parameter(Tensor.FromArray([1f, 1f], 2));
