@@ -5,29 +5,31 @@ namespace VectorRecall.Autograd;
 internal static partial class Ops
 {
     /// <summary>
-    /// Mean over the B users of −log softmax(s / τ + shift)[r, r]: the cross-entropy of sampled softmax with
-    /// in-batch negatives. s [B × (B + n)] holds user r's dot products with the B positives (candidate rows
-    /// 0 .. B, column r its own) and then with its n sampled negatives: candidate rows B + r·n .. (grouped) or,
-    /// when <paramref name="shared"/>, the n rows after the positives, scored by every user.
+    /// Mean over the B users of −log softmax(z)[r, r]: the cross-entropy of sampled softmax with in-batch negatives.
+    /// The logits z [B × (B + n)] are s / τ plus each candidate's <paramref name="candidateShift"/> (−log q under the
+    /// logQ correction; empty for none), with the entries listed in <paramref name="masked"/> (flat indices r·(B + n) + c,
+    /// ascending) set to <see cref="MaskedLogit"/>. s holds user r's dot products with the B positives (candidate rows
+    /// 0 .. B, column r its own) and then with its n sampled negatives: candidate rows B + r·n .. (grouped) or, when
+    /// <paramref name="shared"/>, the n rows after the positives, scored by every user.
     /// One op where MatMul, GroupedDot, ConcatColumns, Scale, Add and CrossEntropy took six passes and five
     /// B × (B + n) buffers: the logits are written once, turned into probabilities in place, and the backward
     /// pass reads those as the logits' gradient (softmax − one-hot), feeding the same GEMMs MatMul's would.
     /// </summary>
-    public static Variable InfoNce(Variable users, Variable candidates, bool shared, float inverseTemperature, Tensor shift)
+    public static Variable InfoNce(Variable users, Variable candidates, bool shared, float inverseTemperature, float[] candidateShift, int[] masked)
     {
         var (b, n) = InfoNceShape(users, candidates, shared);
         int width = b + n;
-        if (shift.Rank != 2 || shift.Rows != b || shift.Cols != width)
-            throw new ArgumentException($"infonce: shift is {Tensor.ShapeString(shift.Shape)}, expected [{b}, {width}]");
+        CheckLogitTerms(candidates.Rows, b * width, candidateShift, masked);
         var p = New([b, width], clear: false);
         CandidateScores(users.Value, candidates.Value, b, n, shared, p);
         var rowLoss = new double[b];
         ForChunks(b, p.Length, (r0, r1) =>
         {
+            int m = LowerBound(masked, r0 * width);
             for (int r = r0; r < r1; r++)
             {
                 var row = p.Row(r);
-                TensorPrimitives.MultiplyAdd(row, inverseTemperature, shift.Row(r), row);
+                LogitsRow(row, r, b, n, shared, inverseTemperature, candidateShift, masked, ref m);
                 float max = TensorPrimitives.Max(row), target = row[r];
                 TensorPrimitives.Subtract(row, max, row);
                 TensorPrimitives.Exp(row, row);
@@ -56,6 +58,53 @@ internal static partial class Ops
                 if (candidates.RequiresGrad) InfoNceCandidatesGrad(p, users.Value, b, n, shared, candidates.GradTarget());
             };
         return output;
+    }
+
+    /// <summary>Added to a masked logit; its softmax weight is exactly zero in float arithmetic.</summary>
+    public const float MaskedLogit = -1e9f;
+
+    /// <summary>The logits of <see cref="InfoNce"/> for all B users, as a plain tensor.</summary>
+    internal static Tensor InfoNceLogits(Tensor users, Tensor candidates, bool shared, float inverseTemperature, float[] candidateShift, int[] masked)
+    {
+        int b = users.Rows, n = shared ? candidates.Rows - b : (candidates.Rows - b) / b;
+        CheckLogitTerms(candidates.Rows, b * (b + n), candidateShift, masked);
+        var z = new Tensor(b, b + n);
+        CandidateScores(users, candidates, b, n, shared, z);
+        int m = 0;
+        for (int r = 0; r < b; r++) LogitsRow(z.Row(r), r, b, n, shared, inverseTemperature, candidateShift, masked, ref m);
+        return z;
+    }
+
+    private static void CheckLogitTerms(int candidates, int logits, float[] candidateShift, int[] masked)
+    {
+        if (candidateShift.Length != 0 && candidateShift.Length != candidates)
+            throw new ArgumentException($"infonce: {candidateShift.Length} candidate shifts for {candidates} candidates");
+        for (int i = 0; i < masked.Length; i++)
+            if ((uint)masked[i] >= (uint)logits || (i > 0 && masked[i] <= masked[i - 1]))
+                throw new ArgumentException($"infonce: masked entry {masked[i]} at {i} is out of order or outside the {logits} logits");
+    }
+
+    /// <summary>
+    /// Row r of the logits from its scores, in place: s / τ + the candidates' shifts, then the masked entries, whose
+    /// flat indices start at masked[<paramref name="next"/>] (advanced past the row).
+    /// </summary>
+    private static void LogitsRow(Span<float> row, int r, int b, int n, bool shared, float inverseTemperature, float[] candidateShift, int[] masked, ref int next)
+    {
+        if (candidateShift.Length == 0) TensorPrimitives.Multiply(row, inverseTemperature, row);
+        else
+        {
+            TensorPrimitives.MultiplyAdd(row[..b], inverseTemperature, candidateShift.AsSpan(0, b), row[..b]);
+            TensorPrimitives.MultiplyAdd(row[b..], inverseTemperature, candidateShift.AsSpan(b + (shared ? 0 : r * n), n), row[b..]);
+        }
+        int start = r * row.Length, end = start + row.Length;
+        for (; next < masked.Length && masked[next] < end; next++) row[masked[next] - start] = MaskedLogit;
+    }
+
+    /// <summary>The first position in ascending <paramref name="values"/> holding at least <paramref name="value"/>.</summary>
+    private static int LowerBound(int[] values, int value)
+    {
+        int at = Array.BinarySearch(values, value);
+        return at >= 0 ? at : ~at;
     }
 
     /// <summary>B and n of <see cref="InfoNce"/>, checked.</summary>

@@ -220,25 +220,25 @@ internal static partial class Ops
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                int at = 0;
-                foreach (var p in parts)
+                // One pass down the rows, each split among the parts while it is in cache (a pass per part re-read gy).
+                var targets = new (Tensor Buffer, bool Accumulate)[parts.Length];
+                for (int i = 0; i < parts.Length; i++)
+                    if (parts[i].RequiresGrad) targets[i] = parts[i].GradTarget();
+                ForChunks(rows, gy.Length, (r0, r1) =>
                 {
-                    if (p.RequiresGrad)
+                    for (int r = r0; r < r1; r++)
                     {
-                        var (gp, accumulate) = p.GradTarget();
-                        int offset = at, width = p.Cols;
-                        ForChunks(rows, gp.Length, (r0, r1) =>
+                        var row = gy.Row(r);
+                        for (int i = 0, at = 0; i < parts.Length; at += parts[i].Cols, i++)
                         {
-                            for (int r = r0; r < r1; r++)
-                            {
-                                var part = gy.Row(r).Slice(offset, width);
-                                if (accumulate) TensorPrimitives.Add(gp.Row(r), part, gp.Row(r));
-                                else part.CopyTo(gp.Row(r));
-                            }
-                        });
+                            var (gp, accumulate) = targets[i];
+                            if (gp is null) continue;
+                            var part = row.Slice(at, parts[i].Cols);
+                            if (accumulate) TensorPrimitives.Add(gp.Row(r), part, gp.Row(r));
+                            else part.CopyTo(gp.Row(r));
+                        }
                     }
-                    at += p.Cols;
-                }
+                });
             };
         return output;
     }

@@ -17,7 +17,7 @@ namespace VectorRecall.Training;
 internal sealed class InfoNceLoss
 {
     /// <summary>Added to a masked logit; its softmax weight is exactly zero in float arithmetic.</summary>
-    public const float MaskedLogit = -1e9f;
+    public const float MaskedLogit = Ops.MaskedLogit;
 
     public InfoNceLoss(float temperature = 0.1f, bool logQCorrection = true, bool maskAccidentalHits = true)
     {
@@ -40,65 +40,63 @@ internal sealed class InfoNceLoss
     public Tensor Logits(Variable users, Variable candidates, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared = false)
     {
         var (b, n) = Ops.InfoNceShape(users, candidates, shared);
-        var logits = new Tensor(b, b + n);
-        Ops.CandidateScores(users.Value, candidates.Value, b, n, shared, logits);
-        TensorPrimitives.MultiplyAdd(logits.Span, 1f / Temperature, Shift(b, n, candidateIds, positiveLogQ, negativeLogQ, shared).Span, logits.Span);
-        return logits;
+        var (shift, masked) = Terms(b, n, candidateIds, positiveLogQ, negativeLogQ, shared);
+        return Ops.InfoNceLogits(users.Value, candidates.Value, shared, 1f / Temperature, shift, masked);
     }
 
     /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal); arguments as for <see cref="Logits"/>.</summary>
     public Variable Forward(Variable users, Variable candidates, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared = false)
     {
         var (b, n) = Ops.InfoNceShape(users, candidates, shared);
-        return Ops.InfoNce(users, candidates, shared, 1f / Temperature, Shift(b, n, candidateIds, positiveLogQ, negativeLogQ, shared));
+        var (shift, masked) = Terms(b, n, candidateIds, positiveLogQ, negativeLogQ, shared);
+        return Ops.InfoNce(users, candidates, shared, 1f / Temperature, shift, masked);
     }
 
-    /// <summary>The additive term of the logits: −log q of each candidate, and <see cref="MaskedLogit"/> at accidental hits.</summary>
-    private Tensor Shift(int b, int n, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared)
+    /// <summary>
+    /// What is added to the scaled scores: −log q per candidate row (empty without the correction), and the accidental
+    /// hits, as ascending flat indices r·(B + n) + c into the logits.
+    /// </summary>
+    private (float[] Shift, int[] Masked) Terms(int b, int n, ReadOnlySpan<int> candidateIds, ReadOnlySpan<float> positiveLogQ, ReadOnlySpan<float> negativeLogQ, bool shared)
     {
         int rows = b + (shared ? n : b * n);
         if (candidateIds.Length != rows) throw new ArgumentException($"{rows} candidates but {candidateIds.Length} candidate ids");
         if (LogQCorrection && (positiveLogQ.Length != b || negativeLogQ.Length != rows - b))
             throw new ArgumentException($"logQ correction needs {b} positive and {rows - b} negative log-probabilities, got {positiveLogQ.Length} and {negativeLogQ.Length}");
-        var positiveIds = candidateIds[..b];
-        var shift = ShiftBuffer(b, b + n);
-        for (int r = 0; r < b; r++)
+        var shift = LogQCorrection ? new float[rows] : [];
+        if (LogQCorrection)
         {
-            var row = shift.Row(r);
-            int from = b + (shared ? 0 : r * n);
-            if (LogQCorrection)
-            {
-                TensorPrimitives.Negate(positiveLogQ, row[..b]);
-                TensorPrimitives.Negate(negativeLogQ.Slice(from - b, n), row[b..]);
-            }
-            else row.Clear();
-            if (!MaskAccidentalHits) continue;
-            int id = positiveIds[r];
-            MaskEqual(positiveIds, id, row[..b], except: r);
-            MaskEqual(candidateIds.Slice(from, n), id, row[b..], except: -1);
+            TensorPrimitives.Negate(positiveLogQ, shift.AsSpan(0, b));
+            TensorPrimitives.Negate(negativeLogQ, shift.AsSpan(b));
         }
-        return shift;
-    }
-
-    private Tensor? _shift;
-
-    /// <summary>The additive term of the logits, reused from step to step (the loss serves one training loop at a time).</summary>
-    private Tensor ShiftBuffer(int rows, int cols)
-    {
-        if (_shift is null || _shift.Rows != rows || _shift.Cols != cols) _shift = new Tensor(rows, cols);
-        return _shift;
+        if (!MaskAccidentalHits) return (shift, []);
+        var positiveIds = candidateIds[..b];
+        var masked = new List<int>();
+        for (int r = 0, width = b + n; r < b; r++)
+        {
+            int id = positiveIds[r];
+            for (int at = NextEqual(positiveIds, id, 0, except: r); at >= 0; at = NextEqual(positiveIds, id, at + 1, except: r)) masked.Add(r * width + at);
+            var negatives = candidateIds.Slice(b + (shared ? 0 : r * n), n);
+            for (int at = NextEqual(negatives, id, 0, except: -1); at >= 0; at = NextEqual(negatives, id, at + 1, except: -1)) masked.Add(r * width + b + at);
+        }
+        return (shift, [.. masked]);
     }
 
     /// <summary>Sets <paramref name="row"/>[j] to <see cref="MaskedLogit"/> wherever ids[j] == id, except at <paramref name="except"/>.</summary>
     internal static void MaskEqual(ReadOnlySpan<int> ids, int id, Span<float> row, int except)
     {
-        for (int from = 0; ;)
+        for (int at = NextEqual(ids, id, 0, except); at >= 0; at = NextEqual(ids, id, at + 1, except)) row[at] = MaskedLogit;
+    }
+
+    /// <summary>The first position from <paramref name="from"/> on where ids holds id, other than <paramref name="except"/>; −1 when none.</summary>
+    private static int NextEqual(ReadOnlySpan<int> ids, int id, int from, int except)
+    {
+        while (from < ids.Length)
         {
             int at = ids[from..].IndexOf(id);
-            if (at < 0) return;
-            from += at;
-            if (from != except) row[from] = MaskedLogit;
-            from++;
+            if (at < 0) return -1;
+            if (from + at != except) return from + at;
+            from += at + 1;
         }
+        return -1;
     }
 }

@@ -105,9 +105,9 @@ public class InfoNceTests
     {
         var rng = new Rng(5);
         int b = 3, n = 2, rows = b + (shared ? n : b * n);
-        var shift = Tensor.Randn(rng, 0.5f, b, b + n);
-        shift[1, b] = InfoNceLoss.MaskedLogit;
-        GradCheck.Check(v => Ops.InfoNce(v[0], v[1], shared, 1f / 0.7f, shift), 1e-2f,
+        var shift = Tensor.Randn(rng, 0.5f, rows).ToArray();
+        int[] masked = [1 * (b + n) + b];
+        GradCheck.Check(v => Ops.InfoNce(v[0], v[1], shared, 1f / 0.7f, shift, masked), 1e-2f,
             Tensor.Randn(rng, 0.5f, b, 4), Tensor.Randn(rng, 0.5f, rows, 4));
     }
 
@@ -120,15 +120,20 @@ public class InfoNceTests
         int b = 5, n = 3, d = 8, rows = b + (shared ? n : b * n);
         var uValue = Tensor.Randn(rng, 1f, b, d);
         var cValue = Tensor.Randn(rng, 1f, rows, d);
-        var shift = Tensor.Randn(rng, 1f, b, b + n);
-        shift[2, 0] = InfoNceLoss.MaskedLogit;
+        var candidateShift = Tensor.Randn(rng, 1f, rows).ToArray();
+        int[] masked = [2 * (b + n), 3 * (b + n) + b + 1];
+        // The same terms as one [B × (B + n)] tensor to add to the scaled scores.
+        var shift = new Tensor(b, b + n);
+        for (int r = 0; r < b; r++)
+            for (int c = 0; c < b + n; c++) shift[r, c] = candidateShift[c < b ? c : b + (shared ? 0 : r * n) + c - b];
+        foreach (int at in masked) shift.Span[at] = InfoNceLoss.MaskedLogit;
         int[] targets = [.. Enumerable.Range(0, b)];
 
         var (u1, c1) = (new Variable(uValue.Clone(), requiresGrad: true), new Variable(cValue.Clone(), requiresGrad: true));
         Variable fused;
         using (var tape = new Tape())
         {
-            fused = Ops.InfoNce(u1, c1, shared, 1f / 0.1f, shift);
+            fused = Ops.InfoNce(u1, c1, shared, 1f / 0.1f, candidateShift, masked);
             tape.Backward(fused);
         }
         var (u2, c2) = (new Variable(uValue.Clone(), requiresGrad: true), new Variable(cValue.Clone(), requiresGrad: true));
@@ -148,12 +153,14 @@ public class InfoNceTests
     }
 
     [Fact]
-    public void FusedLossRefusesCandidatesThatDoNotDivide()
+    public void FusedLossRefusesCandidatesThatDoNotDivideAndTermsThatDoNotFit()
     {
         var u = new Variable(new Tensor(3, 4));
-        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(2, 4)), false, 1f, new Tensor(3, 3)));
-        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(7, 4)), false, 1f, new Tensor(3, 4)));
-        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 5)), false, 1f, new Tensor(3, 5)));
-        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 4)), false, 1f, new Tensor(3, 4)));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(2, 4)), false, 1f, [], []));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(7, 4)), false, 1f, [], []));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 5)), false, 1f, [], []));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 4)), false, 1f, new float[8], []));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 4)), false, 1f, [], [3, 2]));
+        Assert.Throws<ArgumentException>(() => Ops.InfoNce(u, new Variable(new Tensor(9, 4)), false, 1f, [], [15]));
     }
 }
