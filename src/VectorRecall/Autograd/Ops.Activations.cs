@@ -312,6 +312,25 @@ internal static partial class Ops
     /// The mean and 1/σ batch norm normalises with: in training the batch's (biased variance), updating
     /// the running statistics in place (unbiased variance, as PyTorch does); in evaluation the running ones.
     /// </summary>
+    /// <summary>Σc += c and Σc² += c·c for c = x − shift, in one loop over the row (three passes and a scratch row before).</summary>
+    private static void AddShiftedMoments(ReadOnlySpan<float> x, ReadOnlySpan<float> shift, Span<float> sum, Span<float> sumSq)
+    {
+        int i = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - w; i += w)
+            {
+                var c = new Vector<float>(x[i..]) - new Vector<float>(shift[i..]);
+                (new Vector<float>(sum[i..]) + c).CopyTo(sum[i..]);
+                (new Vector<float>(sumSq[i..]) + c * c).CopyTo(sumSq[i..]);
+            }
+        for (; i < x.Length; i++)
+        {
+            float c = x[i] - shift[i];
+            sum[i] += c;
+            sumSq[i] += c * c;
+        }
+    }
+
     private static (float[] Mean, float[] InvStd) NormalisationStatistics(Tensor x, Tensor runningMean, Tensor runningVar, bool training, float momentum, float eps)
     {
         int n = x.Rows, d = x.Cols;
@@ -322,15 +341,7 @@ internal static partial class Ops
             // One pass for both moments, taken about the first row so that a large mean cannot swamp the variance.
             var shift = x.Row(0).ToArray();
             var moments = new float[2 * d];
-            var scratch = new ThreadLocal<float[]>(() => new float[d]);
-            SumRows(n, 2 * d, moments, (r, acc) =>
-            {
-                var c = scratch.Value!;
-                TensorPrimitives.Subtract(x.Row(r), shift, c);
-                TensorPrimitives.Add(acc.AsSpan(0, d), c, acc.AsSpan(0, d));
-                TensorPrimitives.MultiplyAdd(c, c, acc.AsSpan(d), acc.AsSpan(d));
-            });
-            scratch.Dispose();
+            SumRows(n, 2 * d, moments, (r, acc) => AddShiftedMoments(x.Row(r), shift, acc.AsSpan(0, d), acc.AsSpan(d)));
             var sumSq = new float[d];
             for (int j = 0; j < d; j++)
             {

@@ -50,17 +50,7 @@ internal static partial class Ops
                 float keep = drop ? 1f / (1 - dropout) : 1f;
                 // Pass 1: g ← ∂L/∂(normalised·γ + β) in place, and per column Σg and Σg·(x − μ).
                 var sums = new float[2 * d];
-                var centred = new ThreadLocal<float[]>(() => new float[d]);
-                SumRows(n, 2 * d, sums, (r, acc) =>
-                {
-                    var gr = gy.Row(r);
-                    MaskedScale(gr, y.Row(r), keep);
-                    var xc = centred.Value!;
-                    TensorPrimitives.Subtract(x.Value.Row(r), mean, xc);
-                    TensorPrimitives.Add(acc.AsSpan(0, d), gr, acc.AsSpan(0, d));
-                    TensorPrimitives.MultiplyAdd(gr, xc, acc.AsSpan(d), acc.AsSpan(d));
-                });
-                centred.Dispose();
+                SumRows(n, 2 * d, sums, (r, acc) => MaskedGradientSums(gy.Row(r), y.Row(r), x.Value.Row(r), mean, keep, acc.AsSpan(0, d), acc.AsSpan(d)));
                 var sumG = sums.AsSpan(0, d);
                 var sumGX = sums.AsSpan(d);
                 // Σ g·x̂ = Σ g·(x − μ)/σ.
@@ -103,17 +93,31 @@ internal static partial class Ops
         for (; i < x.Length; i++) y[i] = MathF.Max((x[i] - mean[i]) * scale[i] + beta[i], 0f);
     }
 
-    /// <summary>g = y > 0 ? g·keep : 0: the gradient through dropout (scale keep where kept) and ReLU.</summary>
-    private static void MaskedScale(Span<float> g, ReadOnlySpan<float> y, float keep)
+    /// <summary>
+    /// One row of the backward pass's first sweep, in one loop: g ← (y > 0 ? g·keep : 0) (the gradient through dropout and
+    /// ReLU), then Σg += g and Σg(x − μ) += g·(x − μ) (four passes over the row, and a scratch row, before).
+    /// </summary>
+    private static void MaskedGradientSums(Span<float> g, ReadOnlySpan<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, float keep,
+        Span<float> sumG, Span<float> sumGX)
     {
         int i = 0, w = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
         {
             var k = new Vector<float>(keep);
             for (; i <= g.Length - w; i += w)
-                Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(y[i..]), Vector<float>.Zero), new Vector<float>(g[i..]) * k, Vector<float>.Zero).CopyTo(g[i..]);
+            {
+                var gi = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(y[i..]), Vector<float>.Zero), new Vector<float>(g[i..]) * k, Vector<float>.Zero);
+                gi.CopyTo(g[i..]);
+                (new Vector<float>(sumG[i..]) + gi).CopyTo(sumG[i..]);
+                (new Vector<float>(sumGX[i..]) + gi * (new Vector<float>(x[i..]) - new Vector<float>(mean[i..]))).CopyTo(sumGX[i..]);
+            }
         }
-        for (; i < g.Length; i++) g[i] = y[i] > 0 ? g[i] * keep : 0f;
+        for (; i < g.Length; i++)
+        {
+            float gi = g[i] = y[i] > 0 ? g[i] * keep : 0f;
+            sumG[i] += gi;
+            sumGX[i] += gi * (x[i] - mean[i]);
+        }
     }
 
     /// <summary>g = s·g + u·(x − μ) + b, in place.</summary>
