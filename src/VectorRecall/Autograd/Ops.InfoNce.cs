@@ -156,7 +156,7 @@ internal static partial class Ops
         ForChunks(b, (long)b * n * d, (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
-                for (int j = 0; j < n; j++) TensorPrimitives.MultiplyAdd(candidates.Row(b + r * n + j), g[r, b + j], gu.Row(r), gu.Row(r));
+                for (int j = 0; j < n; j++) RowKernels.AddScaled(candidates.Row(b + r * n + j), g[r, b + j], gu.Row(r));
         });
     }
 
@@ -178,7 +178,7 @@ internal static partial class Ops
                 for (int j = 0; j < n; j++)
                 {
                     var into = gc.Row(b + r * n + j);
-                    if (accumulate) TensorPrimitives.MultiplyAdd(users.Row(r), g[r, b + j], into, into);
+                    if (accumulate) RowKernels.AddScaled(users.Row(r), g[r, b + j], into);
                     else TensorPrimitives.Multiply(users.Row(r), g[r, b + j], into);
                 }
         });

@@ -62,7 +62,7 @@ internal static partial class Ops
                     var (gw, accumulate) = weight.GradTarget();
                     Gemm.Multiply(gy, true, x.Value, false, gw, accumulate);
                 }
-                if (bias is { RequiresGrad: true }) SumRows(m, n, bias.GradBuffer().Span, (r, acc) => TensorPrimitives.Add(acc, gy.Row(r), acc));
+                if (bias is { RequiresGrad: true }) SumRows(m, n, bias.GradBuffer().Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
             };
         return output;
     }
@@ -98,8 +98,8 @@ internal static partial class Ops
                         for (int j = 0; j < n; j++)
                         {
                             float s = gy[r, j];
-                            if (gx is not null) TensorPrimitives.MultiplyAdd(g.Value.Row(r * n + j), s, gx.Row(r), gx.Row(r));
-                            if (gg is not null) TensorPrimitives.MultiplyAdd(x.Value.Row(r), s, gg.Row(r * n + j), gg.Row(r * n + j));
+                            if (gx is not null) RowKernels.AddScaled(g.Value.Row(r * n + j), s, gx.Row(r));
+                            if (gg is not null) RowKernels.AddScaled(x.Value.Row(r), s, gg.Row(r * n + j));
                         }
                 });
             };
@@ -118,7 +118,7 @@ internal static partial class Ops
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                if (bias.RequiresGrad) SumRows(gy.Rows, cols, bias.GradBuffer().Span, (r, acc) => TensorPrimitives.Add(acc, gy.Row(r), acc));
+                if (bias.RequiresGrad) SumRows(gy.Rows, cols, bias.GradBuffer().Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
                 if (x.RequiresGrad) x.AccumulateGrad(gy);
             };
         return output;
@@ -234,7 +234,7 @@ internal static partial class Ops
                             var (gp, accumulate) = targets[i];
                             if (gp is null) continue;
                             var part = row.Slice(at, parts[i].Cols);
-                            if (accumulate) TensorPrimitives.Add(gp.Row(r), part, gp.Row(r));
+                            if (accumulate) RowKernels.Add(part, gp.Row(r));
                             else part.CopyTo(gp.Row(r));
                         }
                     }
@@ -331,7 +331,7 @@ internal static partial class Ops
                     for (int i = 0; i < rows.Length; i++)
                     {
                         if (i + PrefetchAhead < rows.Length && rows[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gx.Row(rows[i + PrefetchAhead]));
-                        if (rows[i] % owners == owner) TensorPrimitives.Add(gx.Row(rows[i]), gy.Row(i), gx.Row(rows[i]));
+                        if (rows[i] % owners == owner) RowKernels.Add(gy.Row(i), gx.Row(rows[i]));
                     }
                 });
             };
@@ -384,7 +384,7 @@ internal static partial class Ops
                 for (int i = start; i < end; i++)
                 {
                     if (i + PrefetchAhead < indices.Length) Prefetch.Lines(weight.Value.Row(indices[i + PrefetchAhead]));
-                    TensorPrimitives.Add(row, weight.Value.Row(indices[i]), row);
+                    RowKernels.Add(weight.Value.Row(indices[i]), row);
                 }
                 if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
             }
@@ -405,7 +405,7 @@ internal static partial class Ops
                         for (int i = start; i < end; i++)
                         {
                             if (i + PrefetchAhead < indices.Length && indices[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gw.Row(indices[i + PrefetchAhead]));
-                            if (indices[i] % owners == owner) TensorPrimitives.MultiplyAdd(gy.Row(b), s, gw.Row(indices[i]), gw.Row(indices[i]));
+                            if (indices[i] % owners == owner) RowKernels.AddScaled(gy.Row(b), s, gw.Row(indices[i]));
                         }
                     }
                 });
