@@ -54,8 +54,7 @@ internal static partial class Ops
                         TensorPrimitives.Multiply(p.Row(r), scale, p.Row(r));
                     }
                 });
-                if (users.RequiresGrad) InfoNceUsersGrad(p, candidates.Value, b, n, shared, users.GradTarget());
-                if (candidates.RequiresGrad) InfoNceCandidatesGrad(p, users.Value, b, n, shared, candidates.GradTarget());
+                InfoNceBackward(p, users, candidates, b, n, shared);
             };
         return output;
     }
@@ -64,12 +63,12 @@ internal static partial class Ops
     public const float MaskedLogit = -1e9f;
 
     /// <summary>The logits of <see cref="InfoNce"/> for all B users, as a plain tensor.</summary>
-    internal static Tensor InfoNceLogits(Tensor users, Tensor candidates, bool shared, float inverseTemperature, float[] candidateShift, int[] masked)
+    internal static Tensor InfoNceLogits(Variable users, Variable candidates, bool shared, float inverseTemperature, float[] candidateShift, int[] masked)
     {
-        int b = users.Rows, n = shared ? candidates.Rows - b : (candidates.Rows - b) / b;
+        var (b, n) = InfoNceShape(users, candidates, shared);
         CheckLogitTerms(candidates.Rows, b * (b + n), candidateShift, masked);
         var z = new Tensor(b, b + n);
-        CandidateScores(users, candidates, b, n, shared, z);
+        CandidateScores(users.Value, candidates.Value, b, n, shared, z);
         int m = 0;
         for (int r = 0; r < b; r++) LogitsRow(z.Row(r), r, b, n, shared, inverseTemperature, candidateShift, masked, ref m);
         return z;
@@ -119,68 +118,44 @@ internal static partial class Ops
     }
 
     /// <summary>The raw dot products s of <see cref="InfoNce"/> into <paramref name="s"/> [B × (B + n)].</summary>
-    internal static void CandidateScores(Tensor users, Tensor candidates, int b, int n, bool shared, Tensor s)
+    private static void CandidateScores(Tensor users, Tensor candidates, int b, int n, bool shared, Tensor s)
     {
         int d = users.Cols, width = b + n;
         var c = candidates.Span;
         Gemm.Multiply(users.Span, d, false, c[..(b * d)], d, true, s.Span, width, b, b, d);
         if (n == 0) return;
-        if (shared)
-        {
-            Gemm.Multiply(users.Span, d, false, c[(b * d)..], d, true, s.Span[b..], width, b, n, d);
-            return;
-        }
-        ForChunks(b, (long)b * n * d, (r0, r1) =>
-        {
-            for (int r = r0; r < r1; r++)
-            {
-                var row = s.Row(r);
-                for (int j = 0; j < n; j++) row[b + j] = Distances.Dot(users.Row(r), candidates.Row(b + r * n + j));
-            }
-        });
+        if (shared) Gemm.Multiply(users.Span, d, false, c[(b * d)..], d, true, s.Span[b..], width, b, n, d);
+        else GroupedDots(users, candidates, b, n, s, b);
     }
 
-    /// <summary>users' gradient from the logits' gradient <paramref name="g"/>: g[:, :B]·positives + the negatives' share.</summary>
-    private static void InfoNceUsersGrad(Tensor g, Tensor candidates, int b, int n, bool shared, (Tensor Buffer, bool Accumulate) target)
+    /// <summary>
+    /// Both inputs' gradients from the logits' gradient <paramref name="g"/>: for the positives the GEMMs MatMul's backward
+    /// runs (users += g[:, :B]·positives, positives (+)= g[:, :B]ᵀ·users), then the negatives' share the same way when
+    /// shared, or the grouped dot's backward.
+    /// </summary>
+    private static void InfoNceBackward(Tensor g, Variable users, Variable candidates, int b, int n, bool shared)
     {
-        var (gu, accumulate) = target;
-        int d = candidates.Cols, width = b + n;
-        var c = candidates.Span;
-        Gemm.Multiply(g.Span, width, false, c[..(b * d)], d, false, gu.Span, d, b, d, b, accumulate);
-        if (n == 0) return;
-        if (shared)
-        {
-            Gemm.Multiply(g.Span[b..], width, false, c[(b * d)..], d, false, gu.Span, d, b, d, n, accumulate: true);
-            return;
-        }
-        ForChunks(b, (long)b * n * d, (r0, r1) =>
-        {
-            for (int r = r0; r < r1; r++)
-                for (int j = 0; j < n; j++) RowKernels.AddScaled(candidates.Row(b + r * n + j), g[r, b + j], gu.Row(r));
-        });
-    }
-
-    /// <summary>The candidates' gradient from the logits' gradient <paramref name="g"/>: g[:, :B]ᵀ·users for the positives, then the negatives'.</summary>
-    private static void InfoNceCandidatesGrad(Tensor g, Tensor users, int b, int n, bool shared, (Tensor Buffer, bool Accumulate) target)
-    {
-        var (gc, accumulate) = target;
         int d = users.Cols, width = b + n;
-        Gemm.Multiply(g.Span, width, true, users.Span, d, false, gc.Span[..(b * d)], d, b, d, b, accumulate);
-        if (n == 0) return;
-        if (shared)
+        var (u, c) = (users.Value, candidates.Value);
+        Tensor? gu = null, gc = null;
+        bool accumulateC = false;
+        if (users.RequiresGrad)
         {
-            Gemm.Multiply(g.Span[b..], width, true, users.Span, d, false, gc.Span[(b * d)..], d, n, d, b, accumulate);
+            (gu, bool accumulate) = users.GradTarget();
+            Gemm.Multiply(g.Span, width, false, c.Span[..(b * d)], d, false, gu.Span, d, b, d, b, accumulate);
+        }
+        if (candidates.RequiresGrad)
+        {
+            (gc, accumulateC) = candidates.GradTarget();
+            Gemm.Multiply(g.Span, width, true, u.Span, d, false, gc.Span[..(b * d)], d, b, d, b, accumulateC);
+        }
+        if (n == 0) return;
+        if (!shared)
+        {
+            GroupedDotsBackward(u, c, b, n, g, b, gu, gc, overwriteGg: !accumulateC);
             return;
         }
-        ForChunks(b, (long)b * n * d, (r0, r1) =>
-        {
-            for (int r = r0; r < r1; r++)
-                for (int j = 0; j < n; j++)
-                {
-                    var into = gc.Row(b + r * n + j);
-                    if (accumulate) RowKernels.AddScaled(users.Row(r), g[r, b + j], into);
-                    else TensorPrimitives.Multiply(users.Row(r), g[r, b + j], into);
-                }
-        });
+        if (gu is not null) Gemm.Multiply(g.Span[b..], width, false, c.Span[(b * d)..], d, false, gu.Span, d, b, d, n, accumulate: true);
+        if (gc is not null) Gemm.Multiply(g.Span[b..], width, true, u.Span, d, false, gc.Span[(b * d)..], d, n, d, b, accumulateC);
     }
 }

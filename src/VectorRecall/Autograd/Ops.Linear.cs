@@ -80,30 +80,46 @@ internal static partial class Ops
             throw new ArgumentException($"grouped dot: g is {g.Rows}x{g.Cols}, expected a multiple of {b} rows of width {d}");
         int n = g.Rows / b;
         var y = New([b, n], clear: false);
-        ForChunks(b, (long)g.Value.Length, (r0, r1) =>
-        {
-            for (int r = r0; r < r1; r++)
-                for (int j = 0; j < n; j++) y[r, j] = Distances.Dot(x.Value.Row(r), g.Value.Row(r * n + j));
-        });
+        GroupedDots(x.Value, g.Value, 0, n, y, 0);
         var output = Output(y, x, g);
         if (output.RequiresGrad)
-            output.BackwardFn = () =>
-            {
-                var gy = output.Grad!;
-                var gx = x.RequiresGrad ? x.GradBuffer() : null;
-                var gg = g.RequiresGrad ? g.GradBuffer() : null;
-                ForChunks(b, (long)g.Value.Length, (r0, r1) =>
-                {
-                    for (int r = r0; r < r1; r++)
-                        for (int j = 0; j < n; j++)
-                        {
-                            float s = gy[r, j];
-                            if (gx is not null) RowKernels.AddScaled(g.Value.Row(r * n + j), s, gx.Row(r));
-                            if (gg is not null) RowKernels.AddScaled(x.Value.Row(r), s, gg.Row(r * n + j));
-                        }
-                });
-            };
+            output.BackwardFn = () => GroupedDotsBackward(x.Value, g.Value, 0, n, output.Grad!, 0,
+                x.RequiresGrad ? x.GradBuffer() : null, g.RequiresGrad ? g.GradBuffer() : null, overwriteGg: false);
         return output;
+    }
+
+    /// <summary>into[r, column + j] = x[r] · g[first + r·n + j] for j &lt; n: the grouped dot, written into columns of a wider matrix.</summary>
+    private static void GroupedDots(Tensor x, Tensor g, int first, int n, Tensor into, int column)
+    {
+        ForChunks(x.Rows, (long)x.Rows * n * x.Cols, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var row = into.Row(r);
+                for (int j = 0; j < n; j++) row[column + j] = Distances.Dot(x.Row(r), g.Row(first + r * n + j));
+            }
+        });
+    }
+
+    /// <summary>
+    /// The grouped dot's backward from gy[r, column + j]: gx[r] += Σ_j gy·g[first + r·n + j], and gg[first + r·n + j] += gy·x[r]
+    /// (or = when <paramref name="overwriteGg"/>: the rows' first gradient). Either gradient may be null.
+    /// </summary>
+    private static void GroupedDotsBackward(Tensor x, Tensor g, int first, int n, Tensor gy, int column, Tensor? gx, Tensor? gg, bool overwriteGg)
+    {
+        ForChunks(x.Rows, (long)x.Rows * n * x.Cols, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+                for (int j = 0; j < n; j++)
+                {
+                    float s = gy[r, column + j];
+                    if (gx is not null) RowKernels.AddScaled(g.Row(first + r * n + j), s, gx.Row(r));
+                    if (gg is null) continue;
+                    var into = gg.Row(first + r * n + j);
+                    if (overwriteGg) TensorPrimitives.Multiply(x.Row(r), s, into);
+                    else RowKernels.AddScaled(x.Row(r), s, into);
+                }
+        });
     }
 
     /// <summary>x + bias, the bias (rank 1, length cols) added to every row.</summary>
@@ -298,12 +314,6 @@ internal static partial class Ops
         return output;
     }
 
-    /// <summary>
-    /// How many rows ahead gathers and scatters prefetch: an embedding table is larger than the cache and its rows are
-    /// taken at random, so each row is a miss to memory that the hardware prefetcher cannot foresee.
-    /// </summary>
-    private const int PrefetchAhead = 8;
-
     /// <summary>out[i] = x[rows[i]]. The gradient is scattered back (row-sparse for embedding tables).</summary>
     public static Variable GatherRows(Variable x, int[] rows)
     {
@@ -315,7 +325,7 @@ internal static partial class Ops
         {
             for (int i = i0; i < i1; i++)
             {
-                if (i + PrefetchAhead < i1) Prefetch.Lines(x.Value.Row(rows[i + PrefetchAhead]));
+                if (i + Prefetch.RowsAhead < i1) Prefetch.Lines(x.Value.Row(rows[i + Prefetch.RowsAhead]));
                 x.Value.Row(rows[i]).CopyTo(y.Row(i));
             }
         });
@@ -330,7 +340,7 @@ internal static partial class Ops
                 {
                     for (int i = 0; i < rows.Length; i++)
                     {
-                        if (i + PrefetchAhead < rows.Length && rows[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gx.Row(rows[i + PrefetchAhead]));
+                        if (i + Prefetch.RowsAhead < rows.Length && rows[i + Prefetch.RowsAhead] % owners == owner) Prefetch.Lines(gx.Row(rows[i + Prefetch.RowsAhead]));
                         if (rows[i] % owners == owner) RowKernels.Add(gy.Row(i), gx.Row(rows[i]));
                     }
                 });
@@ -383,7 +393,7 @@ internal static partial class Ops
                 var row = y.Row(b);
                 for (int i = start; i < end; i++)
                 {
-                    if (i + PrefetchAhead < indices.Length) Prefetch.Lines(weight.Value.Row(indices[i + PrefetchAhead]));
+                    if (i + Prefetch.RowsAhead < indices.Length) Prefetch.Lines(weight.Value.Row(indices[i + Prefetch.RowsAhead]));
                     RowKernels.Add(weight.Value.Row(indices[i]), row);
                 }
                 if (mode == BagMode.Mean && end > start) TensorPrimitives.Multiply(row, 1f / (end - start), row);
@@ -404,7 +414,7 @@ internal static partial class Ops
                         float s = mode == BagMode.Mean && end > start ? 1f / (end - start) : 1f;
                         for (int i = start; i < end; i++)
                         {
-                            if (i + PrefetchAhead < indices.Length && indices[i + PrefetchAhead] % owners == owner) Prefetch.Lines(gw.Row(indices[i + PrefetchAhead]));
+                            if (i + Prefetch.RowsAhead < indices.Length && indices[i + Prefetch.RowsAhead] % owners == owner) Prefetch.Lines(gw.Row(indices[i + Prefetch.RowsAhead]));
                             if (indices[i] % owners == owner) RowKernels.AddScaled(gy.Row(b), s, gw.Row(indices[i]));
                         }
                     }

@@ -68,9 +68,6 @@ public abstract class Optimizer
     /// </summary>
     public void StepAndZeroGrad() => Step(zeroGrad: true);
 
-    /// <summary>How many touched rows ahead the row-sparse update prefetches: enough to cover a miss to memory per row.</summary>
-    private const int PrefetchRows = 8;
-
     private void Step(bool zeroGrad)
     {
         foreach (var p in Parameters)
@@ -112,9 +109,9 @@ public abstract class Optimizer
         int cols = p.Value.Cols;
         for (int i = from; i < to; i++)
         {
-            if (i + PrefetchRows < to)
+            if (i + Prefetch.RowsAhead < to)
             {
-                int ahead = rows[i + PrefetchRows];
+                int ahead = rows[i + Prefetch.RowsAhead];
                 Prefetch.Lines(p.Value.Row(ahead));
                 Prefetch.Lines(grad.Row(ahead));
                 foreach (var s in state) Prefetch.Lines(s.AsSpan(ahead * cols, cols));

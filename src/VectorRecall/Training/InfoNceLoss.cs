@@ -41,7 +41,7 @@ internal sealed class InfoNceLoss
     {
         var (b, n) = Ops.InfoNceShape(users, candidates, shared);
         var (shift, masked) = Terms(b, n, candidateIds, positiveLogQ, negativeLogQ, shared);
-        return Ops.InfoNceLogits(users.Value, candidates.Value, shared, 1f / Temperature, shift, masked);
+        return Ops.InfoNceLogits(users, candidates, shared, 1f / Temperature, shift, masked);
     }
 
     /// <summary>Mean InfoNCE loss of the batch (targets: the diagonal); arguments as for <see cref="Logits"/>.</summary>
