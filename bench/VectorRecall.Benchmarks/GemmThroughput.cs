@@ -10,7 +10,9 @@ namespace VectorRecall.Benchmarks;
 /// <c>dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm</c>: GFLOP/s of every
 /// two-tower shape (or with <c>--rqvae</c> the RQ-VAE's) on 1 and 2 threads, as a fraction of the machine's peak (2 FMA units × 16
 /// floats × 2 flops × clock, per core) and of a measured FMA-only loop. The best of many short
-/// runs is reported: on a shared machine the minimum time is the least disturbed one.
+/// runs is reported: on a shared machine the minimum time is the least disturbed one. With <c>--cold</c> a 128 MB
+/// buffer is written before each run, so the operands come from memory as they do inside a training step
+/// (where the step's other work has evicted them) rather than from the cache the previous run left them in.
 /// </summary>
 internal static class GemmThroughput
 {
@@ -32,9 +34,11 @@ internal static class GemmThroughput
                 var b = Tensor.Randn(rng, 1f, s.TransB ? s.N : s.K, s.TransB ? s.K : s.N);
                 var c = new Tensor(s.M, s.N);
                 var times = new List<double>();
+                var flush = args.Contains("--cold") ? new float[32 << 20] : null;
                 var total = Stopwatch.StartNew();
                 while (total.Elapsed.TotalSeconds < seconds || times.Count < 5)
                 {
+                    if (flush is not null) Array.Fill(flush, times.Count);
                     var sw = Stopwatch.StartNew();
                     Gemm.Multiply(a, s.TransA, b, s.TransB, c, threads: threads);
                     times.Add(sw.Elapsed.TotalSeconds);

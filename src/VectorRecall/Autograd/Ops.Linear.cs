@@ -57,12 +57,14 @@ internal static partial class Ops
                     var (gx, accumulate) = x.GradTarget();
                     Gemm.Multiply(gy, false, weight.Value, false, gx, accumulate);
                 }
+                // The bias gradient (dY's column sums) is taken as the weight gradient's GEMM packs dYᵀ.
+                var biasGrad = bias is { RequiresGrad: true } ? bias.GradBuffer() : null;
                 if (weight.RequiresGrad)
                 {
                     var (gw, accumulate) = weight.GradTarget();
-                    Gemm.Multiply(gy, true, x.Value, false, gw, accumulate);
+                    Gemm.Multiply(gy, true, x.Value, false, gw, accumulate, aRowSums: biasGrad);
                 }
-                if (bias is { RequiresGrad: true }) SumRows(m, n, bias.GradBuffer().Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
+                else if (biasGrad is not null) SumRows(m, n, biasGrad.Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
             };
         return output;
     }

@@ -48,25 +48,34 @@ internal static unsafe class Gemm
     /// op(A) is m×k: A is stored m×k (row stride lda) or, when <paramref name="transA"/>, k×m.
     /// op(B) is k×n: B is stored k×n (row stride ldb) or, when <paramref name="transB"/>, n×k.
     /// <paramref name="threads"/> ≤ 0 uses every core. A non-empty <paramref name="bias"/> (n values) is added to every
-    /// row of the product as each tile is stored (a Linear layer's bias, without a pass of its own over C).
+    /// row of the product as each tile is stored (a Linear layer's bias, without a pass of its own over C). A non-empty
+    /// <paramref name="aRowSums"/> (m values) has each row of op(A) summed into it: with op(A) = dYᵀ that is a Linear
+    /// layer's bias gradient, taken while A is packed for its weight gradient instead of in a pass of its own over dY.
     /// </summary>
     public static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate = false, int threads = 0, ReadOnlySpan<float> bias = default)
-        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel, bias);
+        int m, int n, int k, bool accumulate = false, int threads = 0, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default)
+        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel, bias, aRowSums);
 
     /// <summary>As the public overload, with the micro-kernel chosen by the caller (tests run every kernel the CPU can).</summary>
     internal static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate, int threads, KernelKind kernel, ReadOnlySpan<float> bias = default)
+        int m, int n, int k, bool accumulate, int threads, KernelKind kernel, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default)
     {
         CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"bias has {bias.Length} values, expected {n} (one per column of C)");
+        if (!aRowSums.IsEmpty && aRowSums.Length != m) throw new ArgumentException($"row sums have {aRowSums.Length} values, expected {m} (one per row of op(A))");
         if (m == 0 || n == 0) return;
+        // Packing reads each element of a transposed A once; an untransposed A is mostly read in place, so its rows are summed here.
+        if (!aRowSums.IsEmpty && !transA)
+        {
+            for (int i = 0; i < m; i++) aRowSums[i] += TensorPrimitives.Sum(a.Slice(i * lda, k));
+            aRowSums = default;
+        }
         if (k == 0)
         {
             for (int i = 0; i < m; i++)
@@ -78,7 +87,7 @@ internal static unsafe class Gemm
             return;
         }
 
-        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c) fixed (float* pbias = bias)
+        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c) fixed (float* pbias = bias) fixed (float* psums = aRowSums)
         {
             if (m <= DotRows && !transA && transB)
             {
@@ -89,10 +98,10 @@ internal static unsafe class Gemm
             int workers = PlanThreads(m, n, k, threads, mr, nr);
             if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
             {
-                MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel, pbias);
+                MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel, pbias, psums);
                 return;
             }
-            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias);
+            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias, psums);
             if (workers == 1) job.Run(0, m, 0, n);
             else RunSplit(job, m, n, workers, mr, nr);
         }
@@ -159,22 +168,24 @@ internal static unsafe class Gemm
     /// A small output over a deep k (a weight gradient: Xᵀ·dY over a batch) splits k in two: each
     /// half is its own GEMM, one into C and one into a scratch matrix, added at the end. Splitting
     /// the output instead would make every thread pack the whole of one operand. The split does
-    /// not depend on the thread count, so neither do the sums.
+    /// not depend on the thread count, so neither do the sums (nor op(A)'s row sums, each half's kept apart until the end).
     /// </summary>
     private static void MultiplySplitK(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc,
-        int m, int n, int k, bool accumulate, int workers, KernelKind kernel, float* bias)
+        int m, int n, int k, bool accumulate, int workers, KernelKind kernel, float* bias, float* aRowSums)
     {
         int k0 = (k / 2 + KC - 1) / KC * KC;
         // op(A)'s columns and op(B)'s rows from k0 on.
         float* a1 = transA ? a + (long)k0 * lda : a + k0;
         float* b1 = transB ? b + k0 : b + (long)k0 * ldb;
-        float[] rented = System.Buffers.ArrayPool<float>.Shared.Rent(m * n);
+        float[] rented = System.Buffers.ArrayPool<float>.Shared.Rent(m * n + (aRowSums != null ? m : 0));
         try
         {
             fixed (float* scratch = rented)
             {
-                var first = new Job(a, lda, transA, b, ldb, transB, c, ldc, k0, accumulate, kernel, bias);
-                var second = new Job(a1, lda, transA, b1, ldb, transB, scratch, n, k - k0, false, kernel, null);
+                float* secondSums = aRowSums != null ? scratch + (long)m * n : null;
+                if (secondSums != null) new Span<float>(secondSums, m).Clear();
+                var first = new Job(a, lda, transA, b, ldb, transB, c, ldc, k0, accumulate, kernel, bias, aRowSums);
+                var second = new Job(a1, lda, transA, b1, ldb, transB, scratch, n, k - k0, false, kernel, null, secondSums);
                 if (workers > 1) Parallel.Invoke(() => first.Run(0, m, 0, n), () => second.Run(0, m, 0, n));
                 else { first.Run(0, m, 0, n); second.Run(0, m, 0, n); }
                 for (int i = 0; i < m; i++)
@@ -182,19 +193,21 @@ internal static unsafe class Gemm
                     var row = new Span<float>(c + (long)i * ldc, n);
                     TensorPrimitives.Add(row, new ReadOnlySpan<float>(scratch + (long)i * n, n), row);
                 }
+                if (secondSums != null) TensorPrimitives.Add(new Span<float>(aRowSums, m), new ReadOnlySpan<float>(secondSums, m), new Span<float>(aRowSums, m));
             }
         }
         finally { System.Buffers.ArrayPool<float>.Shared.Return(rented); }
     }
 
-    /// <summary>Convenience over tensors: C = op(A)·op(B) (or +=) with shapes checked.</summary>
-    public static void Multiply(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate = false, int threads = 0, Tensor? bias = null)
+    /// <summary>Convenience over tensors: C = op(A)·op(B) (or +=) with shapes checked; the bias and op(A)'s row sums as in the span overload.</summary>
+    public static void Multiply(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate = false, int threads = 0, Tensor? bias = null, Tensor? aRowSums = null)
     {
         int m = transA ? a.Cols : a.Rows, k = transA ? a.Rows : a.Cols;
         int kb = transB ? b.Cols : b.Rows, n = transB ? b.Rows : b.Cols;
         if (k != kb) throw new ArgumentException($"inner dimensions differ: op(A) is {m}x{k}, op(B) is {kb}x{n}");
         if (c.Rows != m || c.Cols != n) throw new ArgumentException($"C is {c.Rows}x{c.Cols}, expected {m}x{n}");
-        Multiply(a.Span, a.Cols, transA, b.Span, b.Cols, transB, c.Span, c.Cols, m, n, k, accumulate, threads, bias is null ? default : bias.Span);
+        Multiply(a.Span, a.Cols, transA, b.Span, b.Cols, transB, c.Span, c.Cols, m, n, k, accumulate, threads, bias is null ? default : bias.Span,
+            aRowSums is null ? default : aRowSums.Span);
     }
 
     /// <summary>The plain triple loop, in double precision: the reference the fast path is tested against.</summary>
@@ -241,8 +254,12 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>One GEMM call's operands; <see cref="Run"/> computes one rectangle of C (adding <paramref name="bias"/>, when not null, with the first KC step).</summary>
-    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel, float* bias)
+    /// <summary>
+    /// One GEMM call's operands; <see cref="Run"/> computes one rectangle of C (adding <paramref name="bias"/>, when not null, with the first KC step,
+    /// and when <paramref name="aRowSums"/> is not null, op(A)'s rows summed into it as a transposed A is packed).
+    /// </summary>
+    private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel, float* bias,
+        float* aRowSums = null)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int m0, int m1, int n0, int n1)
@@ -280,7 +297,9 @@ internal static unsafe class Gemm
                     {
                         int mc = Math.Min(MC, m1 - ic);
                         int mcFull = transA || nc >= PackAColumns ? 0 : mc / mr * mr;
-                        if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA + mcFull * kc);
+                        // A rectangle that starts at C's first column packs its rows of op(A) first and sums them; the others repeat that packing.
+                        float* sums = aRowSums != null && n0 == 0 && jc == n0 ? aRowSums + ic : null;
+                        if (mcFull < mc) PackA(ic + mcFull, mc - mcFull, pc, kc, mr, packedA + mcFull * kc, sums);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int nrValid = Math.Min(nr, nc - jr);
@@ -329,10 +348,11 @@ internal static unsafe class Gemm
 
         /// <summary>
         /// Rows [ic, ic + rows) of op(A)[.., pc..] into MR-row panels of kc columns (panel t at
-        /// dst + t·MR·kc, element (i, p) at p·MR + i), the last panel zero-padded.
+        /// dst + t·MR·kc, element (i, p) at p·MR + i), the last panel zero-padded. When <paramref name="sums"/> is not
+        /// null, each row's kc values are added to sums[row] (only for a transposed A, every row of which is packed).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void PackA(int ic, int rows, int pc, int kc, int mr, float* dst)
+        private void PackA(int ic, int rows, int pc, int kc, int mr, float* dst, float* sums)
         {
             if (transA)
             {
@@ -343,6 +363,7 @@ internal static unsafe class Gemm
                 for (int p = 0; p < kc; p++)
                 {
                     float* src = a + (long)(pc + p) * lda + ic;
+                    if (sums != null) RowKernels.Add(new ReadOnlySpan<float>(src, rows), new Span<float>(sums, rows));
                     float* d = dst + p * mr;
                     int ir = 0;
                     if (mr == 8)

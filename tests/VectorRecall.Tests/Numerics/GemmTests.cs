@@ -62,6 +62,48 @@ public class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3), false, Tensor.Zeros(3, 4), false, Tensor.Zeros(2, 4), bias: Tensor.Zeros(3)));
     }
 
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    internal void SumsTheRowsOfOpAIntoTheGivenVectorOnEveryPath(Gemm.KernelKind kernel)
+    {
+        var rng = new Rng(13);
+        // Rows split (tall), columns split (wide: every part packs op(A), one sums it), several KC and NC steps, split k, k = 0.
+        (int m, int n, int k)[] sizes = [(3, 70, 130), (37, 45, 19), (300, 40, 600), (20, 1500, 300), (256, 192, 3000), (9, 33, 600), (5, 7, 0)];
+        foreach (var (m, n, k) in sizes)
+            foreach (bool ta in new[] { false, true })
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    var a = Tensor.Randn(rng, 1f, ta ? k : m, ta ? m : k);
+                    var b = Tensor.Randn(rng, 1f, k, n);
+                    var c = new Tensor(m, n);
+                    var sums = Tensor.Randn(rng, 1f, m);
+                    var expected = sums.ToArray();
+                    for (int i = 0; i < m; i++)
+                        for (int p = 0; p < k; p++) expected[i] += ta ? a[p, i] : a[i, p];
+                    Gemm.Multiply(a.Span, a.Cols, ta, b.Span, b.Cols, false, c.Span, n, m, n, k, false, threads, kernel, aRowSums: sums.Span);
+                    for (int i = 0; i < m; i++)
+                        if (!(Math.Abs(sums.Span[i] - expected[i]) <= 1e-4f * (1 + k)))
+                            Assert.Fail($"{kernel} m={m} n={n} k={k} ta={ta} threads={threads} row {i}: {sums.Span[i]} vs {expected[i]}");
+                    var product = new Tensor(m, n);
+                    Gemm.MultiplyReference(a.Span, a.Cols, ta, b.Span, b.Cols, false, product.Span, n, m, n, k);
+                    for (int i = 0; i < c.Length; i++)
+                        if (!(Math.Abs(c.Span[i] - product.Span[i]) <= 1e-4f * (1 + Math.Sqrt(k))))
+                            Assert.Fail($"{kernel} m={m} n={n} k={k} ta={ta} threads={threads}: the product changed at {i}");
+                }
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3), false, Tensor.Zeros(3, 4), false, Tensor.Zeros(2, 4), aRowSums: Tensor.Zeros(3)));
+    }
+
+    [Fact]
+    public void RowSumsOfOpAAreTheSameOnOneAndTwoThreads()
+    {
+        var rng = new Rng(14);
+        var a = Tensor.Randn(rng, 1f, 3000, 256); var b = Tensor.Randn(rng, 1f, 3000, 192);
+        var s1 = new Tensor(256); var s2 = new Tensor(256);
+        Gemm.Multiply(a, true, b, false, new Tensor(256, 192), threads: 1, aRowSums: s1);
+        Gemm.Multiply(a, true, b, false, new Tensor(256, 192), threads: 2, aRowSums: s2);
+        Assert.Equal(s1.ToArray(), s2.ToArray());
+    }
+
     [Fact]
     public void RespectsLeadingDimensions()
     {
