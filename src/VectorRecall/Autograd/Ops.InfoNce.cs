@@ -30,12 +30,9 @@ internal static partial class Ops
             {
                 var row = p.Row(r);
                 LogitsRow(row, r, b, n, shared, inverseTemperature, candidateShift, masked, ref m);
-                float max = TensorPrimitives.Max(row), target = row[r];
-                TensorPrimitives.Subtract(row, max, row);
-                TensorPrimitives.Exp(row, row);
-                float sum = TensorPrimitives.Sum(row);
+                float target = row[r];
+                var (max, sum) = RowKernels.Softmax(row);
                 rowLoss[r] = Math.Log(sum) - (target - max);
-                TensorPrimitives.Multiply(row, 1f / sum, row);
             }
         });
         double loss = 0;

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace VectorRecall.Numerics;
 
@@ -8,6 +9,7 @@ namespace VectorRecall.Numerics;
 /// bags, scatters of gathered rows' gradients, per-example negatives). TensorPrimitives does the same arithmetic, but
 /// for rows of 32–128 floats its per-call cost dominates: 56,000 calls of 32 floats into rows taken at random took
 /// 2.75 ms against 0.30 ms here. Multiply then add, unfused, as TensorPrimitives.MultiplyAdd does, so results match.
+/// And the softmax of a row of logits, in place, with an exponential of its own.
 /// </summary>
 internal static class RowKernels
 {
@@ -34,5 +36,78 @@ internal static class RowKernels
             for (; i <= x.Length - w; i += w) (new Vector<float>(y[i..]) + new Vector<float>(x[i..]) * va).CopyTo(y[i..]);
         }
         for (; i < x.Length; i++) y[i] += x[i] * a;
+    }
+
+    /// <summary>
+    /// row ← exp(row − max) / Σ exp(row − max), in place; returns max and that sum (the loss's log-sum-exp is max + log sum).
+    /// Not TensorPrimitives.Max/Subtract/Exp/Sum/Divide: inside a training process their generic code tiers up to code
+    /// that ran a loss's softmax (1,024 rows of 1,034 logits) 2.5–3× slower than the same calls in a process of their own
+    /// (2.6 ms against 1.0 ms; 1.1 ms with tiered compilation off), the JIT's profile of them shaped by other callers.
+    /// Entries more than 87.3 below the largest give exactly 0 (a masked logit's weight).
+    /// </summary>
+    public static (float Max, float Sum) Softmax(Span<float> row)
+    {
+        if (row.IsEmpty) throw new ArgumentException("softmax of an empty row");
+        int i = 0, w = Vector256<float>.Count;
+        float max = float.NegativeInfinity;
+        if (Vector256.IsHardwareAccelerated && row.Length >= w)
+        {
+            var vmax = Vector256.Create(float.NegativeInfinity);
+            for (; i <= row.Length - w; i += w) vmax = Vector256.Max(vmax, Vector256.Create<float>(row[i..]));
+            for (int j = 0; j < w; j++) max = MathF.Max(max, vmax[j]);
+        }
+        for (; i < row.Length; i++) max = MathF.Max(max, row[i]);
+
+        float sum = 0;
+        i = 0;
+        if (Vector256.IsHardwareAccelerated && row.Length >= w)
+        {
+            var vsum = Vector256<float>.Zero;
+            var shift = Vector256.Create(max);
+            for (; i <= row.Length - w; i += w)
+            {
+                var e = Exp(Vector256.Create<float>(row[i..]) - shift);
+                e.CopyTo(row[i..]);
+                vsum += e;
+            }
+            sum = Vector256.Sum(vsum);
+        }
+        for (; i < row.Length; i++)
+        {
+            float x = row[i] - max;
+            sum += row[i] = x < ExpFloor ? 0f : MathF.Exp(x);
+        }
+
+        float inverse = 1f / sum;
+        i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= row.Length - w; i += w) (Vector256.Create<float>(row[i..]) * inverse).CopyTo(row[i..]);
+        for (; i < row.Length; i++) row[i] *= inverse;
+        return (max, sum);
+    }
+
+    /// <summary>
+    /// e^x for x ≤ 0 (a softmax's shifted logits): x = n·ln 2 + r with |r| ≤ ½ ln 2, e^r by Cephes' single-precision
+    /// polynomial (within 2 ulp), 2^n put in the exponent bits; below −87.3 (where 2^n leaves the normal range) 0.
+    /// </summary>
+    private const float ExpFloor = -87.3365f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp(Vector256<float> x)
+    {
+        var underflow = Vector256.LessThan(x, Vector256.Create(ExpFloor));
+        x = Vector256.Max(x, Vector256.Create(ExpFloor));
+        var n = Vector256.Round(x * 1.44269504f);
+        // ln 2 in two parts, the first exact in few bits, so that n·ln 2 is subtracted without rounding away r.
+        var r = x - n * 0.693359375f + n * 2.12194440e-4f;
+        var p = Vector256.Create(1.9875691500e-4f);
+        p = p * r + Vector256.Create(1.3981999507e-3f);
+        p = p * r + Vector256.Create(8.3334519073e-3f);
+        p = p * r + Vector256.Create(4.1665795894e-2f);
+        p = p * r + Vector256.Create(1.6666665459e-1f);
+        p = p * r + Vector256.Create(5.0000001201e-1f);
+        var e = p * (r * r) + r + Vector256<float>.One;
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+        return Vector256.ConditionalSelect(underflow, Vector256<float>.Zero, e * scale);
     }
 }
