@@ -210,7 +210,10 @@ internal static partial class Ops
         return z ^ (z >> 31);
     }
 
-    /// <summary>Each row divided by its L2 norm (at least <paramref name="eps"/>), as <c>F.normalize</c>.</summary>
+    /// <summary>
+    /// Each row divided by its L2 norm (at least <paramref name="eps"/>), as <c>F.normalize</c> (multiplied by the inverse, which
+    /// may differ from a division in the last bit). Row kernels, not TensorPrimitives: a tower's 11,264 rows of 128 floats are short.
+    /// </summary>
     public static Variable L2NormalizeRows(Variable x, float eps = 1e-12f)
     {
         int rows = x.Rows;
@@ -220,8 +223,9 @@ internal static partial class Ops
         {
             for (int r = r0; r < r1; r++)
             {
-                norms[r] = TensorPrimitives.Norm(x.Value.Row(r));
-                TensorPrimitives.Divide(x.Value.Row(r), MathF.Max(norms[r], eps), y.Row(r));
+                var xr = x.Value.Row(r);
+                norms[r] = MathF.Sqrt(Distances.Dot(xr, xr));
+                RowKernels.Scale(xr, 1f / MathF.Max(norms[r], eps), y.Row(r));
             }
         });
         var output = Output(y, x);
@@ -235,9 +239,9 @@ internal static partial class Ops
                     {
                         var yr = y.Row(r); var gyr = gy.Row(r);
                         // d(x/n) = (g − y·(y·g)) / n while the norm is above eps; below it the divisor is the constant eps.
-                        float proj = norms[r] < eps ? 0f : TensorPrimitives.Dot(yr, gyr);
-                        TensorPrimitives.MultiplyAdd(yr, -proj, gyr, gyr);
-                        TensorPrimitives.Multiply(gyr, 1f / MathF.Max(norms[r], eps), gyr);
+                        float proj = norms[r] < eps ? 0f : Distances.Dot(yr, gyr);
+                        RowKernels.AddScaled(yr, -proj, gyr);
+                        RowKernels.Scale(gyr, 1f / MathF.Max(norms[r], eps), gyr);
                     }
                 });
                 x.AccumulateGrad(gy);

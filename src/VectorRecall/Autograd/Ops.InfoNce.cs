@@ -48,7 +48,7 @@ internal static partial class Ops
                     for (int r = r0; r < r1; r++)
                     {
                         p[r, r] -= 1f;
-                        TensorPrimitives.Multiply(p.Row(r), scale, p.Row(r));
+                        RowKernels.Scale(p.Row(r), scale, p.Row(r));
                     }
                 });
                 InfoNceBackward(p, users, candidates, b, n, shared);

@@ -25,6 +25,10 @@ public class RowKernelTests
         RowKernels.AddScaled(x, -0.37f, axpy);
         TensorPrimitives.MultiplyAdd(x, -0.37f, y, expectedAxpy);
         Assert.Equal(expectedAxpy, axpy);
+        var (scaled, expectedScaled) = (new float[length], new float[length]);
+        RowKernels.Scale(x, 1.7f, scaled);
+        TensorPrimitives.Multiply(x, 1.7f, expectedScaled);
+        Assert.Equal(expectedScaled, scaled);
     }
 
     [Fact]
@@ -32,6 +36,7 @@ public class RowKernelTests
     {
         Assert.Throws<ArgumentException>(() => RowKernels.Add(new float[4], new float[5]));
         Assert.Throws<ArgumentException>(() => RowKernels.AddScaled(new float[4], 2f, new float[3]));
+        Assert.Throws<ArgumentException>(() => RowKernels.Scale(new float[4], 2f, new float[3]));
     }
 
     [Theory]
