@@ -263,7 +263,7 @@ internal static partial class Ops
             throw new ArgumentException($"batch norm: parameters must have {d} values (one per feature)");
         if (training && n < 2) throw new ArgumentException("batch norm: training needs at least 2 rows in a batch");
 
-        var (mean, invStd) = NormalisationStatistics(x.Value, runningMean, runningVar, training, momentum, eps);
+        var (mean, invStd) = NormalisationStatistics(x.Value, x.Moments, runningMean, runningVar, training, momentum, eps);
         var xhat = New([n, d], clear: false);
         var y = New([n, d], clear: false);
         ForChunks(n, y.Length, (r0, r1) =>
@@ -335,17 +335,23 @@ internal static partial class Ops
         }
     }
 
-    private static (float[] Mean, float[] InvStd) NormalisationStatistics(Tensor x, Tensor runningMean, Tensor runningVar, bool training, float momentum, float eps)
+    private static (float[] Mean, float[] InvStd) NormalisationStatistics(Tensor x, ColumnMoments? known, Tensor runningMean, Tensor runningVar, bool training, float momentum, float eps)
     {
         int n = x.Rows, d = x.Cols;
         var mean = new float[d];
         var invStd = new float[d];
         if (training)
         {
-            // One pass for both moments, taken about the first row so that a large mean cannot swamp the variance.
-            var shift = x.Row(0).ToArray();
-            var moments = new float[2 * d];
-            SumRows(n, 2 * d, moments, (r, acc) => AddShiftedMoments(x.Row(r), shift, acc.AsSpan(0, d), acc.AsSpan(d)));
+            // Both moments about the first row, so that a large mean cannot swamp the variance: from the op that made x
+            // when it took them (a Linear's GEMM), else in one pass.
+            float[] shift, moments;
+            if (known is not null && known.Rows == n && known.Shift.Length == d) (shift, moments) = (known.Shift, known.Sums);
+            else
+            {
+                shift = x.Row(0).ToArray();
+                moments = new float[2 * d];
+                SumRows(n, 2 * d, moments, (r, acc) => AddShiftedMoments(x.Row(r), shift, acc.AsSpan(0, d), acc.AsSpan(d)));
+            }
             var sumSq = new float[d];
             for (int j = 0; j < d; j++)
             {

@@ -23,7 +23,7 @@ internal static partial class Ops
         if (training && n < 2) throw new ArgumentException("batch norm: training needs at least 2 rows in a batch");
         if (dropout < 0 || dropout >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), $"dropout probability {dropout} is outside [0, 1)");
 
-        var (mean, invStd) = NormalisationStatistics(x.Value, runningMean, runningVar, training, momentum, eps);
+        var (mean, invStd) = NormalisationStatistics(x.Value, x.Moments, runningMean, runningVar, training, momentum, eps);
         var scale = new float[d];
         TensorPrimitives.Multiply(gamma.Value.Span, invStd, scale);
         var y = New([n, d], clear: false);

@@ -37,8 +37,10 @@ internal static partial class Ops
     /// <summary>
     /// x·Wᵀ + b with W stored [out × in] (<c>F.linear</c>); the bias (length out) may be null. One op
     /// rather than MatMul then AddBias, so the bias is added in place and its gradient needs no copy.
+    /// With <paramref name="columnMoments"/> the output carries its column moments (<see cref="Variable.Moments"/>),
+    /// taken by the GEMM tile by tile about the first row's values, for the batch norm that follows.
     /// </summary>
-    public static Variable Linear(Variable x, Variable weight, Variable? bias)
+    public static Variable Linear(Variable x, Variable weight, Variable? bias, bool columnMoments = false)
     {
         CheckMatrix(x, "linear", "x");
         CheckMatrix(weight, "linear", "weight");
@@ -46,8 +48,18 @@ internal static partial class Ops
         if (weight.Cols != k) throw new ArgumentException($"linear: input has {k} features, weight is {n}x{weight.Cols}");
         if (bias is not null && bias.Value.Length != n) throw new ArgumentException($"linear: bias has {bias.Value.Length} values, expected {n}");
         var y = New([m, n], clear: false);
-        Gemm.Multiply(x.Value, false, weight.Value, true, y, bias: bias?.Value);
+        var biasValues = bias is null ? default : bias.Value.Span;
+        ColumnMoments? moments = null;
+        if (columnMoments && m > 0)
+        {
+            // The shift is the first row, computed apart (a few dot products) so the GEMM knows it before any tile is done.
+            moments = new ColumnMoments(new float[n], new float[2 * n], m);
+            Gemm.Multiply(x.Value.Span[..k], k, false, weight.Value.Span, k, true, moments.Shift, n, 1, n, k, bias: biasValues);
+        }
+        Gemm.Multiply(x.Value.Span, k, false, weight.Value.Span, k, true, y.Span, n, m, n, k, bias: biasValues,
+            momentShift: moments is null ? default : moments.Shift, columnMoments: moments is null ? default : moments.Sums);
         var output = Output(y, x, weight, bias);
+        output.Moments = moments;
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {

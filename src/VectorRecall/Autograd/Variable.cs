@@ -28,6 +28,9 @@ public class Variable
     /// <summary>Whether an op made this variable on a tape (an intermediate, not a leaf or parameter).</summary>
     internal bool Recorded { get; set; }
 
+    /// <summary>This value's column moments, when the op that made it took them on the way (for a batch norm that follows).</summary>
+    internal ColumnMoments? Moments { get; set; }
+
     /// <summary>The gradient buffer, allocated as zeros on first use; backward passes add into it.</summary>
     internal Tensor GradBuffer() => Grad ??= NewGrad(clear: true);
 
@@ -110,3 +113,9 @@ public sealed class Parameter : Variable
         _touchedRows.Clear();
     }
 }
+
+/// <summary>
+/// Per column j of a matrix of <paramref name="Rows"/> rows: <paramref name="Sums"/>[j] = Σ(x − s[j]) and
+/// <paramref name="Sums"/>[d + j] = Σ(x − s[j])² about a <paramref name="Shift"/> s close to the column's values.
+/// </summary>
+internal sealed record ColumnMoments(float[] Shift, float[] Sums, int Rows);

@@ -22,10 +22,13 @@ public sealed class Linear : Layer
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
 
-    public override Variable Forward(Variable input)
+    public override Variable Forward(Variable input) => Forward(input, columnMoments: false);
+
+    /// <summary>The forward pass; with <paramref name="columnMoments"/> the output carries its column moments for a batch norm that follows.</summary>
+    internal Variable Forward(Variable input, bool columnMoments)
     {
         if (input.Cols != InFeatures) throw new ArgumentException($"Linear({InFeatures}, {OutFeatures}): input has {input.Cols} features");
-        return Ops.Linear(input, Weight, Bias);
+        return Ops.Linear(input, Weight, Bias, columnMoments);
     }
 
     /// <summary>
@@ -161,6 +164,12 @@ public sealed class Sequential : Layer
             // BatchNorm → ReLU (→ Dropout), the towers' hidden block, runs as one op: the same values and gradients in
             // two passes over the activations each way instead of up to seven (the layers, and so state dicts, stay as they are).
             // A dropout in another mode than the norm (one of them switched on its own) runs as its own layer.
+            // A Linear whose output a training batch norm normalises takes the batch's column moments in its GEMM.
+            if (_layers[i] is Linear linear && i + 1 < _layers.Count && _layers[i + 1] is BatchNorm1d { Training: true })
+            {
+                x = linear.Forward(x, columnMoments: true);
+                continue;
+            }
             if (_layers[i] is BatchNorm1d norm && i + 1 < _layers.Count && _layers[i + 1] is Relu)
             {
                 var drop = i + 2 < _layers.Count && _layers[i + 2] is Dropout d && d.Training == norm.Training ? d : null;

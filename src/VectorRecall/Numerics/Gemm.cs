@@ -51,24 +51,31 @@ internal static unsafe class Gemm
     /// row of the product as each tile is stored (a Linear layer's bias, without a pass of its own over C). A non-empty
     /// <paramref name="aRowSums"/> (m values) has each row of op(A) summed into it: with op(A) = dYᵀ that is a Linear
     /// layer's bias gradient, taken while A is packed for its weight gradient instead of in a pass of its own over dY.
+    /// A non-empty <paramref name="columnMoments"/> (2n values) gets, for each column j of the finished C, Σ(C[i, j] − s[j])
+    /// added to its first n values and Σ(C[i, j] − s[j])² to its last n, s being <paramref name="momentShift"/>: the batch
+    /// statistics a following BatchNorm needs, taken from each tile while it is in L1 rather than in a pass over C.
     /// </summary>
     public static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate = false, int threads = 0, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default)
-        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel, bias, aRowSums);
+        int m, int n, int k, bool accumulate = false, int threads = 0, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default,
+        ReadOnlySpan<float> momentShift = default, Span<float> columnMoments = default)
+        => Multiply(a, lda, transA, b, ldb, transB, c, ldc, m, n, k, accumulate, threads, Kernel, bias, aRowSums, momentShift, columnMoments);
 
     /// <summary>As the public overload, with the micro-kernel chosen by the caller (tests run every kernel the CPU can).</summary>
     internal static void Multiply(
         ReadOnlySpan<float> a, int lda, bool transA,
         ReadOnlySpan<float> b, int ldb, bool transB,
         Span<float> c, int ldc,
-        int m, int n, int k, bool accumulate, int threads, KernelKind kernel, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default)
+        int m, int n, int k, bool accumulate, int threads, KernelKind kernel, ReadOnlySpan<float> bias = default, Span<float> aRowSums = default,
+        ReadOnlySpan<float> momentShift = default, Span<float> columnMoments = default)
     {
         CheckArguments(a.Length, lda, transA, b.Length, ldb, transB, c.Length, ldc, m, n, k);
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"bias has {bias.Length} values, expected {n} (one per column of C)");
         if (!aRowSums.IsEmpty && aRowSums.Length != m) throw new ArgumentException($"row sums have {aRowSums.Length} values, expected {m} (one per row of op(A))");
+        if (!columnMoments.IsEmpty && (columnMoments.Length != 2 * n || momentShift.Length != n))
+            throw new ArgumentException($"column moments need {2 * n} values and a shift of {n}, got {columnMoments.Length} and {momentShift.Length}");
         if (m == 0 || n == 0) return;
         // Packing reads each element of a transposed A once; an untransposed A is mostly read in place, so its rows are summed here.
         if (!aRowSums.IsEmpty && !transA)
@@ -84,26 +91,25 @@ internal static unsafe class Gemm
                 if (!accumulate) row.Clear();
                 if (!bias.IsEmpty) TensorPrimitives.Add(row, bias, row);
             }
-            return;
         }
 
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c) fixed (float* pbias = bias) fixed (float* psums = aRowSums)
+        fixed (float* pshift = momentShift) fixed (float* pmoments = columnMoments)
         {
-            if (m <= DotRows && !transA && transB)
-            {
-                MultiplyByDots(pa, lda, pb, ldb, pc, ldc, m, n, k, accumulate, pbias);
-                return;
-            }
             int mr = MrOf(kernel), nr = NrOf(kernel);
             int workers = PlanThreads(m, n, k, threads, mr, nr);
-            if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
-            {
+            if (k > 0 && m <= DotRows && !transA && transB) MultiplyByDots(pa, lda, pb, ldb, pc, ldc, m, n, k, accumulate, pbias);
+            else if (k >= SplitKMinDepth && (long)m * n <= SplitKMaxOutput)
                 MultiplySplitK(pa, lda, transA, pb, ldb, transB, pc, ldc, m, n, k, accumulate, workers, kernel, pbias, psums);
+            else if (k > 0)
+            {
+                // The tiled path takes the moments tile by tile; the others, and k = 0, in a pass over C after.
+                var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias, psums, pshift);
+                if (workers == 1) job.Run(0, m, 0, n, pmoments, pmoments + n);
+                else RunSplit(job, m, n, workers, mr, nr, pmoments);
                 return;
             }
-            var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias, psums);
-            if (workers == 1) job.Run(0, m, 0, n);
-            else RunSplit(job, m, n, workers, mr, nr);
+            if (pmoments != null) AddTileMoments(pc, ldc, m, n, pshift, pmoments, pmoments + n);
         }
     }
 
@@ -111,7 +117,7 @@ internal static unsafe class Gemm
     /// <paramref name="job"/> on <paramref name="workers"/> threads. A method of its own so that the closure
     /// Parallel.For needs is allocated only here, not on every call (small products allocate nothing).
     /// </summary>
-    private static void RunSplit(Job job, int m, int n, int workers, int mr, int nr)
+    private static void RunSplit(Job job, int m, int n, int workers, int mr, int nr, float* moments)
     {
         // Each thread packs what it reads: splitting the rows packs all of B in every thread,
         // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
@@ -127,11 +133,26 @@ internal static unsafe class Gemm
         int chunk = (total + chunks - 1) / chunks;
         chunk = (chunk + unit - 1) / unit * unit;
         int parts = (total + chunk - 1) / chunk;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
+        // Column moments: each part sums into its own 2n values, added up in part order, so the totals do not depend on
+        // which thread ran which part.
+        float[]? partials = moments != null ? System.Buffers.ArrayPool<float>.Shared.Rent(parts * 2 * n) : null;
+        try
         {
-            int lo = part * chunk, hi = Math.Min(total, lo + chunk);
-            if (splitRows) job.Run(lo, hi, 0, n); else job.Run(0, m, lo, hi);
-        });
+            partials?.AsSpan(0, parts * 2 * n).Clear();
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
+            {
+                int lo = part * chunk, hi = Math.Min(total, lo + chunk);
+                fixed (float* own = partials)
+                {
+                    float* sums = own == null ? null : own + (long)part * 2 * n;
+                    if (splitRows) job.Run(lo, hi, 0, n, sums, sums == null ? null : sums + n);
+                    else job.Run(0, m, lo, hi, sums, sums == null ? null : sums + n);
+                }
+            });
+            for (int part = 0; partials != null && part < parts; part++)
+                for (int j = 0; j < 2 * n; j++) moments[j] += partials[part * 2 * n + j];
+        }
+        finally { if (partials != null) System.Buffers.ArrayPool<float>.Shared.Return(partials); }
     }
 
     /// <summary>
@@ -259,10 +280,14 @@ internal static unsafe class Gemm
     /// and when <paramref name="aRowSums"/> is not null, op(A)'s rows summed into it as a transposed A is packed).
     /// </summary>
     private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel, float* bias,
-        float* aRowSums = null)
+        float* aRowSums = null, float* momentShift = null)
     {
+        /// <summary>
+        /// C[m0..m1, n0..n1]; when <paramref name="momentSums"/> is not null, each finished tile's column moments about the
+        /// shift are added to it and <paramref name="momentSquares"/> (indexed by C's column).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int m0, int m1, int n0, int n1)
+        public void Run(int m0, int m1, int n0, int n1, float* momentSums = null, float* momentSquares = null)
         {
             int mr = MrOf(kernel), nr = NrOf(kernel);
             var scratch = PackBuffers.ForThread();
@@ -331,6 +356,8 @@ internal static unsafe class Gemm
                                 }
                                 // The tile was just stored and is still in L1: adding the bias here saves a pass over C.
                                 if (bias != null && pc == 0) AddBias(cTile, ldc, mrValid, nrValid, bias + jc + jr);
+                                if (momentSums != null && pc + kc == k)
+                                    AddTileMoments(cTile, ldc, mrValid, nrValid, momentShift + jc + jr, momentSums + jc + jr, momentSquares + jc + jr);
                             }
                         }
                     }
@@ -489,6 +516,33 @@ internal static unsafe class Gemm
             Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
             Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
         }
+    }
+
+    /// <summary>sums[j] += Σ_i (tile[i, j] − shift[j]) and squares[j] += Σ_i (tile[i, j] − shift[j])² over a rows × cols block of C.</summary>
+    private static void AddTileMoments(float* tile, int ldc, int rows, int cols, float* shift, float* sums, float* squares)
+    {
+        int j = 0;
+        for (; j <= cols - Vector256<float>.Count; j += Vector256<float>.Count)
+        {
+            var s = Vector256.Load(shift + j);
+            var sum = Vector256.Load(sums + j);
+            var square = Vector256.Load(squares + j);
+            for (int i = 0; i < rows; i++)
+            {
+                var d = Vector256.Load(tile + (long)i * ldc + j) - s;
+                sum += d;
+                square += d * d;
+            }
+            sum.Store(sums + j);
+            square.Store(squares + j);
+        }
+        for (; j < cols; j++)
+            for (int i = 0; i < rows; i++)
+            {
+                float d = tile[(long)i * ldc + j] - shift[j];
+                sums[j] += d;
+                squares[j] += d * d;
+            }
     }
 
     /// <summary>Adds bias[0 .. cols) to each of a tile's rows.</summary>

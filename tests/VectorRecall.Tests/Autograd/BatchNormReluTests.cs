@@ -57,6 +57,24 @@ public class BatchNormReluTests
         for (int i = 0; i < plainStats.Length; i++) AssertClose(plainStats[i], fusedStats[i], $"running statistic {i}");
     }
 
+    [Theory]
+    [InlineData(0.3f)]
+    [InlineData(0f)]
+    public void TakesTheBatchStatisticsFromTheLinearLayersGemm(float p)
+    {
+        // 1000 × 70 through Linear(70, 96): the moments come from the GEMM's tiles (rows split over threads) instead of a pass.
+        var data = Tensor.Randn(new Rng(12), 2f, 1000, 70);
+        var weight = new Variable(Tensor.Randn(new Rng(13), 0.2f, 96, 70), requiresGrad: true);
+        var bias = new Variable(Tensor.Randn(new Rng(14), 3f, 96), requiresGrad: true);
+        var (fused, fusedGrads, fusedStats) = Run(data, true, p, (x, g, b, m, v) =>
+            Ops.BatchNormRelu(Ops.Linear(x, weight, bias, columnMoments: true), g, b, m, v, training: true, p, new Rng(3)), cols: 96);
+        var (plain, plainGrads, plainStats) = Run(data, true, p, (x, g, b, m, v) =>
+            Ops.BatchNormRelu(Ops.Linear(x, weight, bias), g, b, m, v, training: true, p, new Rng(3)), cols: 96);
+        AssertClose(plain, fused, "output");
+        for (int i = 0; i < plainGrads.Length; i++) AssertClose(plainGrads[i], fusedGrads[i], $"gradient {i}");
+        for (int i = 0; i < plainStats.Length; i++) AssertClose(plainStats[i], fusedStats[i], $"running statistic {i}");
+    }
+
     [Fact]
     public void SequentialFusesTheHiddenBlockWithoutChangingTheModel()
     {
@@ -82,9 +100,10 @@ public class BatchNormReluTests
     }
 
     private static (Tensor Output, Tensor[] Grads, Tensor[] Stats) Run(Tensor data, bool training, float p,
-        Func<Variable, Variable, Variable, Tensor, Tensor, Variable> op)
+        Func<Variable, Variable, Variable, Tensor, Tensor, Variable> op, int cols = 0)
     {
-        int d = data.Cols;
+        // The batch norm's width: the data's, or what an op in front of it makes of them.
+        int d = cols > 0 ? cols : data.Cols;
         var x = new Variable(data.Clone(), requiresGrad: true);
         var gamma = new Variable(Tensor.Randn(new Rng(8), 0.5f, d), requiresGrad: true);
         TensorPrimitives.Add(gamma.Value.Span, 1f, gamma.Value.Span);

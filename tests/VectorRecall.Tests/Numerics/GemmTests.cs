@@ -93,6 +93,38 @@ public class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3), false, Tensor.Zeros(3, 4), false, Tensor.Zeros(2, 4), aRowSums: Tensor.Zeros(3)));
     }
 
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    internal void TakesTheColumnMomentsOfTheFinishedProductOnEveryPath(Gemm.KernelKind kernel)
+    {
+        var rng = new Rng(15);
+        // Dot products (m ≤ 4 against a transposed B), ragged tiles, rows split, columns split, several KC and NC steps, split k, k = 0.
+        (int m, int n, int k)[] sizes = [(3, 70, 130), (37, 45, 19), (300, 40, 600), (20, 1500, 300), (256, 192, 3000), (9, 33, 600), (5, 7, 0)];
+        foreach (var (m, n, k) in sizes)
+            foreach (bool tb in new[] { false, true })
+                foreach (bool acc in new[] { false, true })
+                    foreach (int threads in new[] { 1, 2 })
+                    {
+                        var a = Tensor.Randn(rng, 1f, m, k);
+                        var b = Tensor.Randn(rng, 1f, tb ? n : k, tb ? k : n);
+                        var bias = Tensor.Randn(rng, 1f, n);
+                        var c = Tensor.Randn(rng, 1f, m, n);
+                        var shift = Tensor.Randn(rng, 1f, n);
+                        var moments = new float[2 * n];
+                        Gemm.Multiply(a.Span, a.Cols, false, b.Span, b.Cols, tb, c.Span, n, m, n, k, acc, threads, kernel, bias.Span,
+                            momentShift: shift.Span, columnMoments: moments);
+                        for (int j = 0; j < n; j++)
+                        {
+                            double sum = 0, squares = 0;
+                            for (int i = 0; i < m; i++) { double d = c[i, j] - shift[j]; sum += d; squares += d * d; }
+                            if (!(Math.Abs(moments[j] - sum) <= 1e-4 * (1 + Math.Abs(sum) + m) && Math.Abs(moments[n + j] - squares) <= 1e-5 * (1 + squares)))
+                                Assert.Fail($"{kernel} m={m} n={n} k={k} tb={tb} acc={acc} threads={threads} column {j}: {moments[j]}, {moments[n + j]} vs {sum}, {squares}");
+                        }
+                    }
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(Tensor.Zeros(2, 3).Span, 3, false, Tensor.Zeros(3, 4).Span, 4, false, Tensor.Zeros(2, 4).Span, 4, 2, 4, 3,
+            momentShift: new float[4], columnMoments: new float[4]));
+    }
+
     [Fact]
     public void RowSumsOfOpAAreTheSameOnOneAndTwoThreads()
     {
