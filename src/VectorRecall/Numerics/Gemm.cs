@@ -123,13 +123,15 @@ internal static unsafe class Gemm
         // splitting the columns reads (or, transposed, packs) all of A in every thread. Split
         // the larger side, so that the side every thread repeats is the smaller one.
         bool splitRows = n <= m || n < workers * nr;
-        // Four chunks per thread when the work is large: on a shared machine one core is often
-        // slower, and Parallel.For hands the spare chunks to whichever thread is free. Smaller
-        // work gets one chunk per thread, as uneven chunks would cost more than they balance;
-        // either way chunks stay large enough that the repeated packing is noise.
+        // Four chunks per thread when the rows are split and the work is large: on a shared machine
+        // one core is often slower, and Parallel.For hands the spare chunks to whichever thread is
+        // free. Smaller work gets one chunk per thread, as uneven chunks would cost more than they
+        // balance. A column split always does: each chunk packs all of op(A) again, and at the
+        // RQ-VAE's weight gradient (op(A) 1024 × 1024, transposed) eight chunks packed 32 MB for
+        // 4.3 GFLOP, 0.96× torch.mm against 1.03× with two.
         int total = splitRows ? m : n, unit = splitRows ? mr : nr;
         int minChunk = splitRows ? 4 * MC : 4 * nr;
-        int chunks = total >= 4 * workers * minChunk ? 4 * workers : workers;
+        int chunks = splitRows && total >= 4 * workers * minChunk ? 4 * workers : workers;
         int chunk = (total + chunks - 1) / chunks;
         chunk = (chunk + unit - 1) / unit * unit;
         int parts = (total + chunk - 1) / chunk;
