@@ -105,7 +105,7 @@ internal static unsafe class Gemm
             {
                 // The tiled path takes the moments tile by tile; the others, and k = 0, in a pass over C after.
                 var job = new Job(pa, lda, transA, pb, ldb, transB, pc, ldc, k, accumulate, kernel, pbias, psums, pshift);
-                if (workers == 1) job.Run(0, m, 0, n, pmoments, pmoments + n);
+                if (workers == 1) job.Run(0, m, 0, n, pmoments, pmoments == null ? null : pmoments + n);
                 else RunSplit(job, m, n, workers, mr, nr, pmoments);
                 return;
             }
