@@ -316,25 +316,6 @@ internal static partial class Ops
     /// The mean and 1/σ batch norm normalises with: in training the batch's (biased variance), updating
     /// the running statistics in place (unbiased variance, as PyTorch does); in evaluation the running ones.
     /// </summary>
-    /// <summary>Σc += c and Σc² += c·c for c = x − shift, in one loop over the row (three passes and a scratch row before).</summary>
-    private static void AddShiftedMoments(ReadOnlySpan<float> x, ReadOnlySpan<float> shift, Span<float> sum, Span<float> sumSq)
-    {
-        int i = 0, w = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated)
-            for (; i <= x.Length - w; i += w)
-            {
-                var c = new Vector<float>(x[i..]) - new Vector<float>(shift[i..]);
-                (new Vector<float>(sum[i..]) + c).CopyTo(sum[i..]);
-                (new Vector<float>(sumSq[i..]) + c * c).CopyTo(sumSq[i..]);
-            }
-        for (; i < x.Length; i++)
-        {
-            float c = x[i] - shift[i];
-            sum[i] += c;
-            sumSq[i] += c * c;
-        }
-    }
-
     private static (float[] Mean, float[] InvStd) NormalisationStatistics(Tensor x, ColumnMoments? known, Tensor runningMean, Tensor runningVar, bool training, float momentum, float eps)
     {
         int n = x.Rows, d = x.Cols;
@@ -350,7 +331,7 @@ internal static partial class Ops
             {
                 shift = x.Row(0).ToArray();
                 moments = new float[2 * d];
-                SumRows(n, 2 * d, moments, (r, acc) => AddShiftedMoments(x.Row(r), shift, acc.AsSpan(0, d), acc.AsSpan(d)));
+                SumRows(n, 2 * d, moments, (r, acc) => RowKernels.AddShiftedMoments(x.Row(r), d, 1, shift, acc.AsSpan(0, d), acc.AsSpan(d)));
             }
             var sumSq = new float[d];
             for (int j = 0; j < d; j++)

@@ -76,7 +76,7 @@ internal static partial class Ops
                     var (gw, accumulate) = weight.GradTarget();
                     Gemm.Multiply(gy, true, x.Value, false, gw, accumulate, aRowSums: biasGrad);
                 }
-                else if (biasGrad is not null) SumRows(m, n, biasGrad.Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
+                else if (biasGrad is not null) AddColumnSums(gy, biasGrad.Span);
             };
         return output;
     }
@@ -130,11 +130,14 @@ internal static partial class Ops
                     if (gx is not null) RowKernels.AddScaled(g.Row(first + r * n + j), s, gx.Row(r));
                     if (gg is null) continue;
                     var into = gg.Row(first + r * n + j);
-                    if (overwriteGg) TensorPrimitives.Multiply(x.Row(r), s, into);
+                    if (overwriteGg) RowKernels.Scale(x.Row(r), s, into);
                     else RowKernels.AddScaled(x.Row(r), s, into);
                 }
         });
     }
+
+    /// <summary>into += g's column sums (a bias's gradient).</summary>
+    private static void AddColumnSums(Tensor g, Span<float> into) => SumRows(g.Rows, g.Cols, into, (r, acc) => RowKernels.Add(g.Row(r), acc));
 
     /// <summary>x + bias, the bias (rank 1, length cols) added to every row.</summary>
     public static Variable AddBias(Variable x, Variable bias)
@@ -148,7 +151,7 @@ internal static partial class Ops
             output.BackwardFn = () =>
             {
                 var gy = output.Grad!;
-                if (bias.RequiresGrad) SumRows(gy.Rows, cols, bias.GradBuffer().Span, (r, acc) => RowKernels.Add(gy.Row(r), acc));
+                if (bias.RequiresGrad) AddColumnSums(gy, bias.GradBuffer().Span);
                 if (x.RequiresGrad) x.AccumulateGrad(gy);
             };
         return output;

@@ -520,32 +520,10 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>sums[j] += Σ_i (tile[i, j] − shift[j]) and squares[j] += Σ_i (tile[i, j] − shift[j])² over a rows × cols block of C.</summary>
-    private static void AddTileMoments(float* tile, int ldc, int rows, int cols, float* shift, float* sums, float* squares)
-    {
-        int j = 0;
-        for (; j <= cols - Vector256<float>.Count; j += Vector256<float>.Count)
-        {
-            var s = Vector256.Load(shift + j);
-            var sum = Vector256.Load(sums + j);
-            var square = Vector256.Load(squares + j);
-            for (int i = 0; i < rows; i++)
-            {
-                var d = Vector256.Load(tile + (long)i * ldc + j) - s;
-                sum += d;
-                square += d * d;
-            }
-            sum.Store(sums + j);
-            square.Store(squares + j);
-        }
-        for (; j < cols; j++)
-            for (int i = 0; i < rows; i++)
-            {
-                float d = tile[(long)i * ldc + j] - shift[j];
-                sums[j] += d;
-                squares[j] += d * d;
-            }
-    }
+    /// <summary>Batch norm's shifted column moments of a rows × cols block of C (<see cref="RowKernels.AddShiftedMoments"/>).</summary>
+    private static void AddTileMoments(float* tile, int ldc, int rows, int cols, float* shift, float* sums, float* squares) =>
+        RowKernels.AddShiftedMoments(new ReadOnlySpan<float>(tile, (rows - 1) * ldc + cols), ldc, rows, new ReadOnlySpan<float>(shift, cols),
+            new Span<float>(sums, cols), new Span<float>(squares, cols));
 
     /// <summary>Adds bias[0 .. cols) to each of a tile's rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
