@@ -27,8 +27,11 @@ internal static class GemmThroughput
         Console.WriteLine($"kernel {Gemm.KernelName}; clock {clockGhz:F2} GHz; peak per core {nominalPeak:F1} GFLOP/s (2 FMA x {lanes} x 2 x clock); measured FMA loop {fmaPeak:F1} GFLOP/s");
         Console.WriteLine($"{"shape",-34} {"threads",7} {"GFLOP/s",9} {"% FMA loop",12} {"median",9}");
         var rng = new Rng(1);
-        foreach (int threads in new[] { 1, 2 })
-            foreach (var s in args.Contains("--rqvae") ? GemmShape.RqVae : GemmShape.TwoTower)
+        // --only TEXT keeps the shapes whose name contains TEXT, --threads N one thread count: enough to profile one case.
+        string? only = ArgText(args, "--only");
+        int[] threadCounts = ArgValue(args, "--threads") is double t ? [(int)t] : [1, 2];
+        foreach (int threads in threadCounts)
+            foreach (var s in (args.Contains("--rqvae") ? GemmShape.RqVae : GemmShape.TwoTower).Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
             {
                 var a = Tensor.Randn(rng, 1f, s.TransA ? s.K : s.M, s.TransA ? s.M : s.K);
                 var b = Tensor.Randn(rng, 1f, s.TransB ? s.N : s.K, s.TransB ? s.K : s.N);
@@ -49,10 +52,13 @@ internal static class GemmThroughput
             }
     }
 
-    private static double? ArgValue(string[] args, string name)
+    private static double? ArgValue(string[] args, string name) =>
+        ArgText(args, name) is string text ? double.Parse(text, CultureInfo.InvariantCulture) : null;
+
+    private static string? ArgText(string[] args, string name)
     {
         int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : null;
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static double ReadClockGhz()
