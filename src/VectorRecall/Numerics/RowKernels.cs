@@ -96,42 +96,52 @@ internal static class RowKernels
     /// </summary>
     public static (float Max, float Sum) Softmax(Span<float> row)
     {
-        if (row.IsEmpty) throw new ArgumentException("softmax of an empty row");
+        var (max, sum) = ExpAboutMax(row, row);
+        float inverse = 1f / sum;
+        int i = 0, w = Vector256<float>.Count;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= row.Length - w; i += w) (Vector256.Create<float>(row[i..]) * inverse).CopyTo(row[i..]);
+        for (; i < row.Length; i++) row[i] *= inverse;
+        return (max, sum);
+    }
+
+    /// <summary>
+    /// y ← exp(x − max x), returning max x and Σ y: a softmax before its division by the sum (x and y may be one row).
+    /// Entries more than 87.3 below the largest give exactly 0.
+    /// </summary>
+    public static (float Max, float Sum) ExpAboutMax(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (x.IsEmpty) throw new ArgumentException("softmax of an empty row");
+        if (x.Length != y.Length) throw new ArgumentException($"row kernels: rows of {x.Length} and {y.Length} floats");
         int i = 0, w = Vector256<float>.Count;
         float max = float.NegativeInfinity;
-        if (Vector256.IsHardwareAccelerated && row.Length >= w)
+        if (Vector256.IsHardwareAccelerated && x.Length >= w)
         {
             var vmax = Vector256.Create(float.NegativeInfinity);
-            for (; i <= row.Length - w; i += w) vmax = Vector256.Max(vmax, Vector256.Create<float>(row[i..]));
+            for (; i <= x.Length - w; i += w) vmax = Vector256.Max(vmax, Vector256.Create<float>(x[i..]));
             for (int j = 0; j < w; j++) max = MathF.Max(max, vmax[j]);
         }
-        for (; i < row.Length; i++) max = MathF.Max(max, row[i]);
+        for (; i < x.Length; i++) max = MathF.Max(max, x[i]);
 
         float sum = 0;
         i = 0;
-        if (Vector256.IsHardwareAccelerated && row.Length >= w)
+        if (Vector256.IsHardwareAccelerated && x.Length >= w)
         {
             var vsum = Vector256<float>.Zero;
             var shift = Vector256.Create(max);
-            for (; i <= row.Length - w; i += w)
+            for (; i <= x.Length - w; i += w)
             {
-                var e = Exp(Vector256.Create<float>(row[i..]) - shift);
-                e.CopyTo(row[i..]);
+                var e = Exp(Vector256.Create<float>(x[i..]) - shift);
+                e.CopyTo(y[i..]);
                 vsum += e;
             }
             sum = Vector256.Sum(vsum);
         }
-        for (; i < row.Length; i++)
+        for (; i < x.Length; i++)
         {
-            float x = row[i] - max;
-            sum += row[i] = x < ExpFloor ? 0f : MathF.Exp(x);
+            float d = x[i] - max;
+            sum += y[i] = d < ExpFloor ? 0f : MathF.Exp(d);
         }
-
-        float inverse = 1f / sum;
-        i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i <= row.Length - w; i += w) (Vector256.Create<float>(row[i..]) * inverse).CopyTo(row[i..]);
-        for (; i < row.Length; i++) row[i] *= inverse;
         return (max, sum);
     }
 

@@ -30,6 +30,9 @@ public class AutogradTests
     [Fact] public void Tanh() => GradCheck.Check(v => Ops.Tanh(v[0]), R(3, 4));
     [Fact] public void LogSoftmax() => GradCheck.Check(v => Ops.LogSoftmax(v[0]), R(3, 5));
     [Fact] public void CrossEntropy() => GradCheck.Check(v => Ops.CrossEntropy(v[0], [2, 0, 4]), R(3, 5));
+    // Rows past a vector's width (the kernel's vector loop and its tail), and the gradient added to one already there.
+    [Fact] public void CrossEntropyOnWideRows() => GradCheck.Check(v => Ops.CrossEntropy(v[0], [2, 30, 36]), R(3, 37));
+    [Fact] public void CrossEntropyTwiceOnOneInput() => GradCheck.Check(v => Ops.Add(Ops.CrossEntropy(v[0], [1, 17]), Ops.CrossEntropy(v[0], [0, 3])), R(2, 19));
     [Fact] public void BinaryCrossEntropyWithLogits()
     {
         var targets = Tensor.FromArray([1, 0, 0.3f, 1, 0, 1], 2, 3);
@@ -218,6 +221,39 @@ public class AutogradTests
         Assert.Throws<ArgumentException>(() => Ops.Add(new Variable(Tensor.Zeros(2, 3)), new Variable(Tensor.Zeros(3, 2))));
         Assert.Throws<ArgumentOutOfRangeException>(() => Ops.CrossEntropy(new Variable(Tensor.Zeros(2, 3)), [0, 3]));
         Assert.Throws<ArgumentOutOfRangeException>(() => Ops.Embedding(new Variable(Tensor.Zeros(2, 3)), [2]));
+    }
+
+    [Fact]
+    public void CrossEntropyMatchesADoublePrecisionReferenceWithMaskedLogits()
+    {
+        // A sequence model's row: wide, with masked items at −1e9 that must get exactly zero weight and gradient.
+        var rng = new Rng(5);
+        int rows = 4, cols = 1037;
+        var x = Tensor.Randn(rng, 3f, rows, cols);
+        for (int r = 0; r < rows; r++) for (int j = r; j < cols; j += 7) x[r, j] = -1e9f;
+        int[] targets = [1, 2, 3, 1036];
+        var logits = new Variable(x, requiresGrad: true);
+        Variable loss;
+        using (var tape = new Tape())
+        {
+            loss = Ops.CrossEntropy(logits, targets);
+            tape.Backward(loss);
+        }
+        double expectedLoss = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int j = 0; j < cols; j++) max = Math.Max(max, x[r, j]);
+            for (int j = 0; j < cols; j++) sum += Math.Exp(x[r, j] - max);
+            expectedLoss += max + Math.Log(sum) - x[r, targets[r]];
+            for (int j = 0; j < cols; j++)
+            {
+                double expectedGrad = (Math.Exp(x[r, j] - max) / sum - (j == targets[r] ? 1 : 0)) / rows;
+                if (x[r, j] < -1e8f) Assert.Equal(0f, logits.Grad![r, j]);
+                else Assert.Equal(expectedGrad, logits.Grad![r, j], 1e-6);
+            }
+        }
+        Assert.Equal(expectedLoss / rows, loss.Value[0], 1e-4);
     }
 
     [Fact]
