@@ -33,6 +33,21 @@ public sealed record GemmShape(string Name, int M, int N, int K, bool TransA, bo
         new("dW   [1024x2048]^T x[1024x1024]", 2048, 1024, 1024, true, false),
     ];
 
+    /// <summary>
+    /// A sequence-encoder step's loss over every item (Amazon Beauty: 1,046 positions in a batch of 128 users, 12,101
+    /// items, width 64): the logits H·Eᵀ, and their gradients into H (dL·E) and into the item table (dLᵀ·H).
+    /// </summary>
+    public static readonly GemmShape[] Sequence =
+    [
+        new("fwd  [1046x64]x[12101x64]^T", 1046, 12101, 64, false, true),
+        new("dH   [1046x12101]x[12101x64]", 1046, 64, 12101, false, false),
+        new("dE   [1046x12101]^T x[1046x64]", 12101, 64, 1046, true, false),
+    ];
+
+    /// <summary>The list a command line names: <c>--rqvae</c>, <c>--sequence</c>, or else the two-tower's.</summary>
+    public static GemmShape[] Named(string[] args) =>
+        args.Contains("--rqvae") ? RqVae : args.Contains("--sequence") ? Sequence : TwoTower;
+
     public double Flops => 2.0 * M * N * K;
 
     public override string ToString() => Name;

@@ -8,7 +8,7 @@ namespace VectorRecall.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm</c>: GFLOP/s of every
-/// two-tower shape (or with <c>--rqvae</c> the RQ-VAE's) on 1 and 2 threads, as a fraction of the machine's peak (2 FMA units × 16
+/// two-tower shape (or with <c>--rqvae</c> the RQ-VAE's, with <c>--sequence</c> the sequence encoder's loss over every item) on 1 and 2 threads, as a fraction of the machine's peak (2 FMA units × 16
 /// floats × 2 flops × clock, per core) and of a measured FMA-only loop. The best of many short
 /// runs is reported: on a shared machine the minimum time is the least disturbed one. With <c>--cold</c> a 128 MB
 /// buffer is written before each run, so the operands come from memory as they do inside a training step
@@ -31,7 +31,7 @@ internal static class GemmThroughput
         string? only = ArgText(args, "--only");
         int[] threadCounts = ArgValue(args, "--threads") is double t ? [(int)t] : [1, 2];
         foreach (int threads in threadCounts)
-            foreach (var s in (args.Contains("--rqvae") ? GemmShape.RqVae : GemmShape.TwoTower).Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
+            foreach (var s in GemmShape.Named(args).Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)))
             {
                 var a = Tensor.Randn(rng, 1f, s.TransA ? s.K : s.M, s.TransA ? s.M : s.K);
                 var b = Tensor.Randn(rng, 1f, s.TransB ? s.N : s.K, s.TransB ? s.K : s.N);

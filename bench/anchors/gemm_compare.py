@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--peak", type=float, default=128.0, help="GFLOP/s per core (2 FMA x 16 x 2 x clock)")
     args = ap.parse_args()
     order = []
-    ours = parse(args.ours, r"(?P<name>(fwd|dX|dW)\s.*?)\s+(?P<threads>\d)\s+(?P<best>[\d.]+)\s+\d+%\s+(?P<median>[\d.]+)$", order)
+    ours = parse(args.ours, r"(?P<name>(fwd|dX|dW|dH|dE)\s.*?)\s+(?P<threads>\d)\s+(?P<best>[\d.]+)\s+\d+%\s+(?P<median>[\d.]+)$", order)
     torch = parse(args.torch, r"torch \S+ threads (?P<threads>\d) (?P<name>.*?)\s+best\s+(?P<best>[\d.]+) median\s+(?P<median>[\d.]+)", [])
     print("| shape | threads | ours best | % of peak per core | torch best | ratio | ours median | torch median | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")

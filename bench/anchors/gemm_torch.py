@@ -2,8 +2,8 @@
 `dotnet run -c Release --project bench/VectorRecall.Benchmarks -- gemm` (same shapes, same
 statistics: the best and the median of many short runs).
 
-Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py [--rqvae]
-(--rqvae: the RQ-VAE's shapes, as `-- gemm --rqvae`).
+Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py [--rqvae|--sequence]
+(--rqvae: the RQ-VAE's shapes, as `-- gemm --rqvae`; --sequence: the sequence encoder's loss, as `-- gemm --sequence`).
 Debian's torch calls the system BLAS: install libopenblas0-pthread for a fair anchor (the
 reference BLAS is ~50x slower). OpenBLAS keeps its own thread pool, so each thread count runs
 in a child process with OPENBLAS_NUM_THREADS set before torch loads."""
@@ -33,6 +33,13 @@ RQVAE_SHAPES = [
     ("dW   [1024x2048]^T x[1024x1024]", 2048, 1024, 1024, True, False),
 ]
 
+# GemmShape.Sequence: a sequence-encoder step's loss over all 12,101 Beauty items (1,046 positions, width 64).
+SEQUENCE_SHAPES = [
+    ("fwd  [1046x64]x[12101x64]^T", 1046, 12101, 64, False, True),
+    ("dH   [1046x12101]x[12101x64]", 1046, 64, 12101, False, False),
+    ("dE   [1046x12101]^T x[1046x64]", 12101, 64, 1046, True, False),
+]
+
 def run(threads, shapes, seconds=1.5):
     import torch
     torch.set_num_threads(threads)
@@ -55,11 +62,12 @@ def run(threads, shapes, seconds=1.5):
               f"median {flops / times[len(times) // 2] / 1e9:7.1f} GFLOP/s", flush=True)
 
 if __name__ == "__main__":
-    rqvae = "--rqvae" in sys.argv
+    flag = next((a for a in sys.argv[1:] if a in ("--rqvae", "--sequence")), None)
+    shapes = {"--rqvae": RQVAE_SHAPES, "--sequence": SEQUENCE_SHAPES}.get(flag, SHAPES)
     counts = [a for a in sys.argv[1:] if a.isdigit()]
     if counts:
-        run(int(counts[0]), RQVAE_SHAPES if rqvae else SHAPES)
+        run(int(counts[0]), shapes)
     else:
         for t in (1, 2):
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
-            subprocess.run([sys.executable, __file__, str(t)] + (["--rqvae"] if rqvae else []), env=env, check=True)
+            subprocess.run([sys.executable, __file__, str(t)] + ([flag] if flag else []), env=env, check=True)
