@@ -198,12 +198,10 @@ internal static partial class Ops
         return output;
     }
 
-    /// <summary>y = x − logsumexp(x), shifted by the maximum so nothing overflows; <paramref name="scratch"/> is as long as x.</summary>
+    /// <summary>y = x − logsumexp(x), shifted by the maximum so nothing overflows (the exponentials as cross-entropy takes them); <paramref name="scratch"/> is as long as x.</summary>
     private static void LogSoftmaxRow(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch)
     {
-        float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, y);
-        TensorPrimitives.Exp(y, scratch);
-        TensorPrimitives.Subtract(y, MathF.Log(TensorPrimitives.Sum(scratch)), y);
+        var (max, sum) = RowKernels.ExpAboutMax(x, scratch);
+        TensorPrimitives.Subtract(x, max + MathF.Log(sum), y);
     }
 }

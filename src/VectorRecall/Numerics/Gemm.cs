@@ -12,7 +12,7 @@ namespace VectorRecall.Numerics;
 /// stay in L1 while a register-resident MR×NR micro-kernel sweeps an MC×KC block of op(A) held in
 /// L2. An untransposed A is read in place (packing it is a transpose that would cost as much as
 /// the arithmetic at the few hundred columns a recommender's layers have); a transposed A is
-/// packed by plain copies. With a deep k, the next KC step's operands are prefetched while this
+/// packed by plain copies, unless C is so narrow that each tile is used once or twice. With a deep k, the next KC step's operands are prefetched while this
 /// one computes. The output is split into one rectangle per thread; each thread packs what it
 /// reads, so threads never wait on each other, and every element is summed in the same order
 /// whatever the thread count.
@@ -166,7 +166,7 @@ internal static unsafe class Gemm
 
     /// <summary>
     /// Up to this row stride (floats: two rows per 4 KB page), a transposed A is packed two panels at a time down its rows
-    /// (the two-tower's weight gradients, strides 192 and 256: 2–5 % faster); longer rows are dealt out whole.
+    /// (the two-tower's weight gradients, strides 192 and 256: 1–5 % faster); longer rows are dealt out whole.
     /// </summary>
     private const int PairedPackMaxStride = 512;
 
@@ -308,8 +308,8 @@ internal static unsafe class Gemm
             // tiles would touch twice the cache lines they use and crowd B's panel out of L1. Unless
             // C is at most two panels wide (an item table's gradient, dLᵀ·H at width 64): then each
             // tile serves one or two micro-kernel calls, and packing it cost half as much as they did
-            // (dLᵀ·H for 12,101 items: 35 % of the time in packing; in place, 1.10–1.13× on one thread
-            // and 1.06–1.09× on two, with the next KC step's A no longer prefetched, which measured best).
+            // (dLᵀ·H for 12,101 items: 35 % of the time in packing; in place, 1.15× on one thread and
+            // 1.10× on two, with the next KC step's A no longer prefetched, which measured best).
             bool transposedInPlace = transA && aRowSums == null && n1 - n0 <= 2 * nr;
 
             for (int jc = n0; jc < n1; jc += NC)
