@@ -77,8 +77,7 @@ internal static partial class Ops
         if (output.RequiresGrad)
             output.BackwardFn = () =>
             {
-                var gy = output.Grad!.Span; var xv = x.Value.Span; var gx = x.GradBuffer().Span;
-                for (int i = 0; i < gx.Length; i++) gx[i] += gy[i] * TransformerKernels.GeluDerivative(xv[i]);
+                TransformerKernels.AddGeluGradient(x.Value.Span, output.Grad!.Span, x.GradBuffer().Span);
             };
         return output;
     }

@@ -131,7 +131,7 @@ internal static class RowKernels
             var shift = Vector256.Create(max);
             for (; i <= x.Length - w; i += w)
             {
-                var e = Exp(Vector256.Create<float>(x[i..]) - shift);
+                var e = ExpOfNonPositive(Vector256.Create<float>(x[i..]) - shift);
                 e.CopyTo(y[i..]);
                 vsum += e;
             }
@@ -152,7 +152,7 @@ internal static class RowKernels
     private const float ExpFloor = -87.3365f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> x)
+    public static Vector256<float> ExpOfNonPositive(Vector256<float> x)
     {
         var underflow = Vector256.LessThan(x, Vector256.Create(ExpFloor));
         x = Vector256.Max(x, Vector256.Create(ExpFloor));

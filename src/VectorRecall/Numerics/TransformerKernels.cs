@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace VectorRecall.Numerics;
 
 /// <summary>
@@ -8,22 +10,71 @@ internal static class TransformerKernels
 {
     private const float GeluC = 0.7978845608f;  // √(2/π)
 
-    /// <summary>GELU, tanh form (BERT's and SASRec implementations'): x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    /// <summary>
+    /// GELU, tanh form (BERT's and SASRec implementations'): x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))). Eight at a time
+    /// through <see cref="Tanh"/>: with MathF.Tanh per element a sequence-encoder step spent 2.6 ms here and 2.7 ms in the
+    /// derivative, a tenth of the step.
+    /// </summary>
     public static void Gelu(ReadOnlySpan<float> x, Span<float> y)
     {
-        for (int i = 0; i < x.Length; i++)
+        int i = 0, w = Vector256<float>.Count;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= x.Length - w; i += w)
+            {
+                var v = Vector256.Create<float>(x[i..]);
+                var t = Tanh(GeluC * (v + 0.044715f * v * v * v));
+                (0.5f * v * (Vector256<float>.One + t)).CopyTo(y[i..]);
+            }
+        for (; i < x.Length; i++)
         {
             float v = x[i];
             y[i] = 0.5f * v * (1f + MathF.Tanh(GeluC * (v + 0.044715f * v * v * v)));
         }
     }
 
+    /// <summary>gx += gy · GELU′(x), elementwise.</summary>
+    public static void AddGeluGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> gy, Span<float> gx)
+    {
+        int i = 0, w = Vector256<float>.Count;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i <= x.Length - w; i += w)
+            {
+                var v = Vector256.Create<float>(x[i..]);
+                var t = Tanh(GeluC * (v + 0.044715f * v * v * v));
+                var dt = (Vector256<float>.One - t * t) * GeluC * (Vector256<float>.One + 3f * 0.044715f * v * v);
+                var d = 0.5f * (Vector256<float>.One + t) + 0.5f * v * dt;
+                (Vector256.Create<float>(gx[i..]) + Vector256.Create<float>(gy[i..]) * d).CopyTo(gx[i..]);
+            }
+        for (; i < x.Length; i++) gx[i] += gy[i] * GeluDerivative(x[i]);
+    }
+
     /// <summary>GELU's derivative at <paramref name="v"/>.</summary>
-    public static float GeluDerivative(float v)
+    private static float GeluDerivative(float v)
     {
         float t = MathF.Tanh(GeluC * (v + 0.044715f * v * v * v));
         float dt = (1f - t * t) * GeluC * (1f + 3f * 0.044715f * v * v);
         return 0.5f * (1f + t) + 0.5f * v * dt;
+    }
+
+    /// <summary>
+    /// tanh z as Cephes' single-precision tanhf: below |z| = 0.625 the odd polynomial z + z³·P(z²); above it
+    /// sign(z)·(1 − e)/(1 + e) with e = e^(−2|z|), the softmax's exponential (<see cref="RowKernels.ExpOfNonPositive"/>),
+    /// where 1 − e no longer cancels. Within a few ulp of MathF.Tanh.
+    /// </summary>
+    private static Vector256<float> Tanh(Vector256<float> z)
+    {
+        var a = Vector256.Abs(z);
+        var e = RowKernels.ExpOfNonPositive(-2f * a);
+        var large = (Vector256<float>.One - e) / (Vector256<float>.One + e);
+        large = Vector256.ConditionalSelect(Vector256.LessThan(z, Vector256<float>.Zero), -large, large);
+        var z2 = z * z;
+        var p = Vector256.Create(-5.70498872745e-3f);
+        p = p * z2 + Vector256.Create(2.06390887954e-2f);
+        p = p * z2 + Vector256.Create(-5.37397155531e-2f);
+        p = p * z2 + Vector256.Create(1.33314422036e-1f);
+        p = p * z2 + Vector256.Create(-3.33332819422e-1f);
+        var small = p * z2 * z + z;
+        return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.625f)), small, large);
     }
 
     /// <summary>

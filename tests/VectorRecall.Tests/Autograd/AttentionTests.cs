@@ -12,6 +12,22 @@ public class AttentionTests
 
     [Fact] public void LayerNorm() => GradCheck.Check(v => Ops.LayerNorm(v[0], v[1], v[2]), R(4, 6), R(6), R(6));
     [Fact] public void Gelu() => GradCheck.Check(v => Ops.Gelu(v[0]), R(3, 5));
+    [Fact] public void GeluOnValuesFarFromZero() => GradCheck.Check(v => Ops.Gelu(v[0]), Tensor.Randn(new Rng(8), 4f, 4, 9));
+
+    [Fact]
+    public void GeluMatchesItsDefinitionToSinglePrecision()
+    {
+        // The vector path's tanh against the scalar formula, across the range where tanh bends and saturates.
+        var x = new float[1001];
+        for (int i = 0; i < x.Length; i++) x[i] = -10f + 0.02f * i;
+        var y = new float[x.Length];
+        TransformerKernels.Gelu(x, y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i], expected = 0.5 * v * (1 + Math.Tanh(0.7978845608 * (v + 0.044715 * v * v * v)));
+            Assert.True(Math.Abs(y[i] - expected) <= 1e-6 * (1 + Math.Abs(expected)), $"GELU({v}) = {y[i]}, expected {expected}");
+        }
+    }
 
     [Theory]
     [InlineData(false, false)]
