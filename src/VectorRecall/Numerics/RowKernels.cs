@@ -97,11 +97,7 @@ internal static class RowKernels
     public static (float Max, float Sum) Softmax(Span<float> row)
     {
         var (max, sum) = ExpAboutMax(row, row);
-        float inverse = 1f / sum;
-        int i = 0, w = Vector256<float>.Count;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i <= row.Length - w; i += w) (Vector256.Create<float>(row[i..]) * inverse).CopyTo(row[i..]);
-        for (; i < row.Length; i++) row[i] *= inverse;
+        Scale(row, 1f / sum, row);
         return (max, sum);
     }
 
@@ -145,12 +141,13 @@ internal static class RowKernels
         return (max, sum);
     }
 
+    /// <summary>Below this, e^x is not a normal float: the exponentials here give 0.</summary>
+    private const float ExpFloor = -87.3365f;
+
     /// <summary>
     /// e^x for x ≤ 0 (a softmax's shifted logits): x = n·ln 2 + r with |r| ≤ ½ ln 2, e^r by Cephes' single-precision
     /// polynomial (within 2 ulp), 2^n put in the exponent bits; below −87.3 (where 2^n leaves the normal range) 0.
     /// </summary>
-    private const float ExpFloor = -87.3365f;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ExpOfNonPositive(Vector256<float> x)
     {

@@ -22,8 +22,7 @@ internal static class TransformerKernels
             for (; i <= x.Length - w; i += w)
             {
                 var v = Vector256.Create<float>(x[i..]);
-                var t = Tanh(GeluC * (v + 0.044715f * v * v * v));
-                (0.5f * v * (Vector256<float>.One + t)).CopyTo(y[i..]);
+                (0.5f * v * (Vector256<float>.One + TanhOfGeluArgument(v))).CopyTo(y[i..]);
             }
         for (; i < x.Length; i++)
         {
@@ -40,7 +39,7 @@ internal static class TransformerKernels
             for (; i <= x.Length - w; i += w)
             {
                 var v = Vector256.Create<float>(x[i..]);
-                var t = Tanh(GeluC * (v + 0.044715f * v * v * v));
+                var t = TanhOfGeluArgument(v);
                 var dt = (Vector256<float>.One - t * t) * GeluC * (Vector256<float>.One + 3f * 0.044715f * v * v);
                 var d = 0.5f * (Vector256<float>.One + t) + 0.5f * v * dt;
                 (Vector256.Create<float>(gx[i..]) + Vector256.Create<float>(gy[i..]) * d).CopyTo(gx[i..]);
@@ -55,6 +54,9 @@ internal static class TransformerKernels
         float dt = (1f - t * t) * GeluC * (1f + 3f * 0.044715f * v * v);
         return 0.5f * (1f + t) + 0.5f * v * dt;
     }
+
+    /// <summary>tanh(√(2/π)(v + 0.044715v³)), the tanh both GELU and its derivative take.</summary>
+    private static Vector256<float> TanhOfGeluArgument(Vector256<float> v) => Tanh(GeluC * (v + 0.044715f * v * v * v));
 
     /// <summary>
     /// tanh z as Cephes' single-precision tanhf: below |z| = 0.625 the odd polynomial z + z³·P(z²); above it
