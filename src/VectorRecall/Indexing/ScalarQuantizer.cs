@@ -3,7 +3,7 @@ using VectorRecall.Numerics;
 namespace VectorRecall.Indexing;
 
 /// <summary>
-/// Scalar quantisation (faiss's <c>SQ8</c> and <c>SQ4</c>): each dimension's range [min, max], trained on the data, is cut
+/// Scalar quantisation (faiss's <c>SQ8</c> and <c>SQ4</c>): each dimension's range, trained on the data, is cut
 /// into 255 (8 bits) or 15 (4 bits) equal steps and a vector is stored as one code per dimension. A query is compared with
 /// codes without decoding them: q·x̂ = Σ qⱼ·minⱼ + Σ (qⱼ·stepⱼ)·codeⱼ, a constant and, with qⱼ·stepⱼ itself rounded to a
 /// byte, an integer dot product (<see cref="Dot"/>). Values outside the trained range are clamped to it.
@@ -48,25 +48,71 @@ public sealed class ScalarQuantizer
     /// <summary>The largest magnitude of a quantised query value (<see cref="Prepare"/>).</summary>
     public int QueryLimit { get; }
 
-    /// <summary>The ranges of <paramref name="vectors"/> (rows of <paramref name="dimension"/> floats), each cut into 2^<paramref name="bits"/> − 1 steps.</summary>
+    /// <summary>Rows a 4-bit range is fitted on, at most: evenly spaced through the training set.</summary>
+    private const int SampleRows = 1 << 16;
+
+    /// <summary>Shares of a dimension's values that a range may leave out at each end (they are clamped): 0 is [min, max].</summary>
+    private static readonly double[] Tails = [0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2];
+
+    /// <summary>
+    /// Each dimension's range in <paramref name="vectors"/> (rows of <paramref name="dimension"/> floats), cut into
+    /// 2^<paramref name="bits"/> − 1 steps. 8-bit codes take [min, max]. 4-bit codes take the range whose round trip has the
+    /// least squared error over up to 65,536 of the rows, among ranges that clamp a given share of each tail (faiss's
+    /// <c>RS_optim</c> searches ranges the same way): [min, max] grows with the data, and on a million 128-d vectors it spent
+    /// the 15 steps on a few extreme values (SQ4 recall@10 0.8814 / 0.9223 / 0.9399 at ef 80 / 160 / 320, fitted 0.8907 /
+    /// 0.9305 / 0.9480, the same speed). With 255 steps the range matters little, and [min, max] keeps integer data such as
+    /// SIFT's bytes close to exact: fitted 8-bit ranges gave the same recall on 100k and 1M and lost 0.008 on bigann10k at ef 10.
+    /// </summary>
     public static ScalarQuantizer Train(ReadOnlySpan<float> vectors, int dimension, int bits = 8)
     {
         if (dimension <= 0 || vectors.Length == 0 || vectors.Length % dimension != 0)
             throw new ArgumentException($"{vectors.Length} floats are no rows of {dimension}: training needs at least one vector");
-        var min = new float[dimension];
-        var max = new float[dimension];
-        vectors[..dimension].CopyTo(min);
-        vectors[..dimension].CopyTo(max);
-        for (int r = dimension; r < vectors.Length; r += dimension)
-        {
-            var row = vectors.Slice(r, dimension);
-            TensorPrimitives.Min(min, row, min);
-            TensorPrimitives.Max(max, row, max);
-        }
-        var step = new float[dimension];
         float levels = (1 << bits) - 1;
-        for (int j = 0; j < dimension; j++) step[j] = (max[j] - min[j]) / levels;
+        var min = new float[dimension];
+        var step = new float[dimension];
+        if (bits == 8)
+        {
+            var max = new float[dimension];
+            vectors[..dimension].CopyTo(min);
+            vectors[..dimension].CopyTo(max);
+            for (int r = dimension; r < vectors.Length; r += dimension)
+            {
+                var row = vectors.Slice(r, dimension);
+                TensorPrimitives.Min(min, row, min);
+                TensorPrimitives.Max(max, row, max);
+            }
+            for (int j = 0; j < dimension; j++) step[j] = (max[j] - min[j]) / levels;
+            return new ScalarQuantizer(min, step, bits);
+        }
+        int rows = vectors.Length / dimension, stride = Math.Max(1, rows / SampleRows), n = (rows + stride - 1) / stride;
+        var column = new float[n];
+        for (int j = 0; j < dimension; j++)
+        {
+            for (int i = 0; i < n; i++) column[i] = vectors[i * stride * dimension + j];
+            Array.Sort(column);
+            double bestError = double.PositiveInfinity;
+            foreach (double tail in Tails)
+            {
+                int cut = (int)(tail * n);
+                float lo = column[cut], width = column[n - 1 - cut] - lo;
+                double error = RoundTripError(column, lo, width / levels, levels);
+                if (error < bestError) { bestError = error; min[j] = lo; step[j] = width / levels; }
+            }
+        }
         return new ScalarQuantizer(min, step, bits);
+    }
+
+    // Σ (x̂ − x)² over the values, with the range [lo, lo + levels·step].
+    private static double RoundTripError(float[] values, float lo, float step, float levels)
+    {
+        double sum = 0;
+        foreach (float v in values)
+        {
+            float level = step > 0 ? Math.Clamp(MathF.Round((v - lo) / step), 0f, levels) : 0f;
+            double e = lo + level * step - v;
+            sum += e * e;
+        }
+        return sum;
     }
 
     /// <summary>The code of <paramref name="x"/> (<see cref="CodeBytes"/> long): each value's nearest step, clamped to the trained range.</summary>
@@ -123,7 +169,7 @@ public sealed class ScalarQuantizer
     internal unsafe int Dot(byte* code, sbyte* query) =>
         Bits == 8 ? Distances.DotBytes(code, query, Dimension) : Distances.DotNibbles(code, query, QueryLength / Block);
 
-    /// <summary>The largest error a value in the trained range can have after a round trip: half a step.</summary>
+    /// <summary>The largest error a value in the trained range can have after a round trip: half a step (values outside are clamped to it).</summary>
     public float MaxError(int dimension) => _step[dimension] / 2;
 
     private void Check(int floats, int other, int otherLength)

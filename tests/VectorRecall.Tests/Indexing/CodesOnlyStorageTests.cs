@@ -46,7 +46,9 @@ public class CodesOnlyStorageTests
         double recall = hits / 2000.0;
         // SQ4 keeps 15 steps per dimension: its order is the coarsest, which is what refine > 0 is for.
         Assert.True(recall >= (storage == VectorStorage.SQ4 ? 0.70 : 0.93), $"recall@10 {recall:F3}");
-        Assert.True(worstScoreError < (storage == VectorStorage.SQ4 ? 0.15 : 0.02), $"score error {worstScoreError:F4}");
+        // The worst score is an item with a coordinate in a tail its range clamps: SQ4's fitted ranges trade that case (here 0.18
+        // against 0.13 with [min, max] ranges) for codes that are closer everywhere else (recall 0.79–0.81 against 0.76).
+        Assert.True(worstScoreError < (storage == VectorStorage.SQ4 ? 0.25 : 0.02), $"score error {worstScoreError:F4}");
         Assert.Equal(n, hnsw.Count);
     }
 

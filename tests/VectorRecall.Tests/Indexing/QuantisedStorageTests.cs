@@ -22,7 +22,13 @@ public unsafe class QuantisedStorageTests
                 var row = data.AsSpan(r * dim, dim);
                 quantizer.Encode(row, code);
                 quantizer.Decode(code, decoded);
-                for (int j = 0; j < dim; j++) Assert.True(MathF.Abs(decoded[j] - row[j]) <= quantizer.MaxError(j) * 1.001f + 1e-6f, $"row {r}, dimension {j}");
+                for (int j = 0; j < dim; j++)
+                {
+                    // Inside the fitted range, half a step; a tail value the range leaves out decodes to the range's end.
+                    float lo = quantizer.Min[j], hi = lo + quantizer.Step[j] * ((1 << bits) - 1);
+                    float expected = Math.Clamp(row[j], lo, hi);
+                    Assert.True(MathF.Abs(decoded[j] - expected) <= quantizer.MaxError(j) * 1.001f + 1e-6f, $"row {r}, dimension {j}");
+                }
             }
             var outside = Enumerable.Range(0, dim).Select(j => quantizer.Min[j] - 5f).ToArray();
             quantizer.Encode(outside, code);
@@ -36,6 +42,62 @@ public unsafe class QuantisedStorageTests
         Assert.Throws<ArgumentException>(() => new ScalarQuantizer([0f], [1f], bits: 2));
         Assert.Throws<ArgumentException>(() => ScalarQuantizer.Train(new float[5], 2));
         Assert.Throws<ArgumentException>(() => ScalarQuantizer.Train(new float[4], 2, bits: 4).Encode(new float[2], new byte[2]));
+    }
+
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void FittedRangesNeverQuantiseWorseThanMinMaxAndClampTailsWhereThatPays(int bits)
+    {
+        var rng = new Rng(11);
+        const int rows = 20_000, dim = 4;
+        float levels = (1 << bits) - 1;
+        var normal = new float[rows * dim];
+        for (int i = 0; i < normal.Length; i++) normal[i] = (float)rng.NextNormal();
+        var outliers = (float[])normal.Clone();
+        for (int i = 0; i < 8; i++) outliers[rng.NextInt(rows) * dim + i % dim] = i % 2 == 0 ? 40f : -40f;
+        var uniform = Enumerable.Range(0, rows * dim).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        foreach (var data in new[] { normal, outliers, uniform })
+        {
+            // Fitted on every row (fewer than the sample's 65,536), [min, max] is one of the candidates: never better
+            // (8-bit codes take [min, max] itself).
+            var fitted = ScalarQuantizer.Train(data, dim, bits);
+            var minMax = new ScalarQuantizer(
+                Enumerable.Range(0, dim).Select(j => Column(data, dim, j).Min()).ToArray(),
+                Enumerable.Range(0, dim).Select(j => (Column(data, dim, j).Max() - Column(data, dim, j).Min()) / levels).ToArray(), bits);
+            Assert.True(SquaredError(fitted, data, dim) <= SquaredError(minMax, data, dim) * 1.000001);
+        }
+        // 15 steps over normal values: Max's optimal uniform quantiser spans about ±2.7σ, where [min, max] of 20,000 draws
+        // spans ±4σ; and ±40 outliers would take nearly all 15 steps.
+        if (bits == 4)
+        {
+            var fitted = ScalarQuantizer.Train(normal, dim, bits);
+            var clamped = ScalarQuantizer.Train(outliers, dim, bits);
+            for (int j = 0; j < dim; j++)
+            {
+                Assert.InRange(fitted.Min[j], -3.5f, -2f);
+                Assert.InRange(fitted.Min[j] + levels * fitted.Step[j], 2f, 3.5f);
+                Assert.InRange(clamped.Min[j], -10f, -2f);
+                Assert.InRange(clamped.Min[j] + levels * clamped.Step[j], 2f, 10f);
+            }
+        }
+    }
+
+    private static float[] Column(float[] data, int dim, int j) => Enumerable.Range(0, data.Length / dim).Select(r => data[r * dim + j]).ToArray();
+
+    private static double SquaredError(ScalarQuantizer quantizer, float[] data, int dim)
+    {
+        var code = new byte[quantizer.CodeBytes];
+        var decoded = new float[dim];
+        double sum = 0;
+        for (int r = 0; r < data.Length / dim; r++)
+        {
+            var row = data.AsSpan(r * dim, dim);
+            quantizer.Encode(row, code);
+            quantizer.Decode(code, decoded);
+            for (int j = 0; j < dim; j++) sum += (decoded[j] - row[j]) * (double)(decoded[j] - row[j]);
+        }
+        return sum;
     }
 
     [Theory]
