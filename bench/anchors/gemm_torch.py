@@ -65,9 +65,10 @@ if __name__ == "__main__":
     flag = next((a for a in sys.argv[1:] if a in ("--rqvae", "--sequence")), None)
     shapes = {"--rqvae": RQVAE_SHAPES, "--sequence": SEQUENCE_SHAPES}.get(flag, SHAPES)
     counts = [a for a in sys.argv[1:] if a.isdigit()]
-    if counts:
+    # A thread count runs here only when OpenBLAS was started with it; otherwise it would run on every core under a "threads N" label.
+    if counts and os.environ.get("OPENBLAS_NUM_THREADS") == counts[0]:
         run(int(counts[0]), shapes)
     else:
-        for t in (1, 2):
+        for t in ([int(counts[0])] if counts else (1, 2)):
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
             subprocess.run([sys.executable, __file__, str(t)] + ([flag] if flag else []), env=env, check=True)

@@ -222,7 +222,7 @@ public sealed unsafe partial class HnswIndex
     private void PrefetchBits(int slot)
     {
         Prefetch(Record(slot), _recordBytes);
-        Prefetch((byte*)Exact(slot), _exactBytes);
+        PrefetchExact(slot);
     }
 
     /// <summary>Sets RaBitQ storage's centroid from <paramref name="rows"/> (normalised for cosine).</summary>

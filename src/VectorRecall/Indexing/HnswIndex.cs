@@ -629,10 +629,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         results.Clear();
         const int ahead = 4;
         if (_exactApart)
-            for (int i = 0; i < Math.Min(ahead, found); i++) Prefetch((byte*)Exact(nodes[i]), _exactBytes);
+            for (int i = 0; i < Math.Min(ahead, found); i++) PrefetchExact(nodes[i]);
         for (int i = 0; i < found; i++)
         {
-            if (_exactApart && i + ahead < found) Prefetch((byte*)Exact(nodes[i + ahead]), _exactBytes);
+            if (_exactApart && i + ahead < found) PrefetchExact(nodes[i + ahead]);
             exact[i] = Distance(q, Vector(nodes[i], decoded));
         }
         Array.Sort(exact, nodes, 0, found);
@@ -815,6 +815,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void PrefetchStored(int slot) => Prefetch(Record(slot) + _vectorOffset, _vectorBytes);
 
+    /// <summary>Fetches a node's exact vector (in its record, or apart from it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefetchExact(int slot) => Prefetch((byte*)Exact(slot), _exactBytes);
+
     /// <summary>How a walk measures its query against a node; a struct per kind, so each walk compiles with its distance inlined.</summary>
     private interface IQueryDistance
     {
@@ -834,7 +838,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         public float To(int slot) => _index.Distance(_query, _index.Exact(slot));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot) => HnswIndex.Prefetch((byte*)_index.Exact(slot), _index._exactBytes);
+        public void Prefetch(int slot) => _index.PrefetchExact(slot);
 
         // Measured when the walk was written: 8 lines per 128-d vector leave room for about two in flight.
         public int Ahead => 2;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using VectorRecall.Numerics;
 
 namespace VectorRecall.Indexing;
@@ -108,12 +109,16 @@ public sealed class ScalarQuantizer
         double sum = 0;
         foreach (float v in values)
         {
-            float level = step > 0 ? Math.Clamp(MathF.Round((v - lo) / step), 0f, levels) : 0f;
-            double e = lo + level * step - v;
+            double e = lo + Level(v, lo, step, levels) * step - v;
             sum += e * e;
         }
         return sum;
     }
+
+    // The step nearest v, clamped to the range's 0 … levels.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Level(float v, float lo, float step, float levels) =>
+        step > 0 ? Math.Clamp(MathF.Round((v - lo) / step), 0f, levels) : 0f;
 
     /// <summary>The code of <paramref name="x"/> (<see cref="CodeBytes"/> long): each value's nearest step, clamped to the trained range.</summary>
     public void Encode(ReadOnlySpan<float> x, Span<byte> code)
@@ -122,8 +127,7 @@ public sealed class ScalarQuantizer
         if (Bits == 4) code.Clear();
         for (int j = 0; j < x.Length; j++)
         {
-            float level = _step[j] > 0 ? (x[j] - _min[j]) / _step[j] : 0f;
-            byte value = (byte)Math.Clamp(MathF.Round(level), 0f, _levels);
+            byte value = (byte)Level(x[j], _min[j], _step[j], _levels);
             if (Bits == 8) code[j] = value;
             else code[Packed(j)] |= (byte)(value << Shift(j));
         }
