@@ -767,15 +767,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             // Collect the unvisited neighbours first, so that each vector can be fetched a few
             // distances ahead of its own: memory latency, not arithmetic, bounds this loop.
             int* list = Links(node, level);
-            int count = Math.Min(Volatile.Read(ref *list), maxLinks), unvisited = 0;
-            for (int i = 0; i < count; i++) visited.Prefetch(list[1 + i]);
-            for (int i = 0; i < count; i++)
-            {
-                // Read each link once: a concurrent insert may rewrite the list between two reads,
-                // and a second read could queue a node other than the one just marked (a duplicate).
-                int neighbour = list[1 + i];
-                if (visited.Visit(neighbour)) pending[unvisited++] = neighbour;
-            }
+            int count = Math.Min(Volatile.Read(ref *list), maxLinks);
+            int unvisited = visited.MarkNew(list + 1, count, pending);
             for (int i = 0; i < Math.Min(ahead, unvisited); i++) distance.Prefetch(pending[i]);
             for (int i = 0; i < unvisited; i++)
             {
