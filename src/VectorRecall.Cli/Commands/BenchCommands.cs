@@ -29,8 +29,8 @@ internal static class BenchCommands
         var saveIndex = new Option<string?>("--output") { Description = "write the built index here" };
         var type = new Option<string>("--type") { Description = "hnsw or flat", DefaultValueFactory = _ => "hnsw" };
         var metric = IndexCommands.MetricOption();
-        var m = new Option<int>("--m") { Description = "HNSW links per node", DefaultValueFactory = _ => 16 };
-        var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
+        var m = IndexCommands.LinksOption();
+        var efc = IndexCommands.EfConstructionOption();
         var storage = IndexCommands.StorageOption();
         var refine = IndexCommands.RefineOption();
         var json = new Option<string?>("--json") { Description = "also write the figures as JSON here (build, memory, one row per ef, batch throughput)" };

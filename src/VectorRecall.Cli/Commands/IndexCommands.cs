@@ -24,8 +24,8 @@ internal static class IndexCommands
         var ids = new Option<string?>("--ids") { Description = "optional .npy of int64/int32 ids, one per vector (default: row numbers)" };
         var type = new Option<string>("--type") { Description = "hnsw or flat", DefaultValueFactory = _ => "hnsw" };
         var metric = MetricOption();
-        var m = new Option<int>("--m") { Description = "HNSW links per node (level 0 keeps 2M)", DefaultValueFactory = _ => 16 };
-        var efc = new Option<int>("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => 200 };
+        var m = LinksOption();
+        var efc = EfConstructionOption();
         var efs = new Option<int>("--ef-search", "--ef_search") { Description = "HNSW default candidate list while searching", DefaultValueFactory = _ => 100 };
         var seed = new Option<ulong>("--seed") { Description = "seed of the HNSW level draws", DefaultValueFactory = _ => 42 };
         var output = new Option<string>("--output") { Description = "index file to write", Required = true };
@@ -124,6 +124,14 @@ internal static class IndexCommands
         }
         return (index, clock.Elapsed.TotalSeconds);
     }
+
+    /// <summary>--m for every command that builds an HNSW index (its default: 16, or the pipeline's for its data).</summary>
+    internal static Option<int> LinksOption(int defaultValue = 16) =>
+        new("--m", "--M") { Description = "HNSW links per node (level 0 keeps 2M); with sq8 on an index much larger than the CPU cache, 24 measured faster at equal recall", DefaultValueFactory = _ => defaultValue };
+
+    /// <summary>--ef-construction for every command that builds an HNSW index.</summary>
+    internal static Option<int> EfConstructionOption(int defaultValue = 200) =>
+        new("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => defaultValue };
 
     internal static Option<string> StorageOption() =>
         new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter), sq4 (4-bit, an eighth), or rabitq (1-bit codes of each node's neighbours beside its links; expanded nodes scored exactly); with fp16, sq8 and sq4, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };

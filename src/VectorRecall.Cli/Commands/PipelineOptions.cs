@@ -183,8 +183,8 @@ internal sealed class PipelineOptionSet
     private readonly DateTime _started = DateTime.Now;
     private readonly Option<bool> _resume = new("--resume") { Description = "continue from the latest checkpoint in --checkpoint-dir" };
     private readonly Option<string> _index = new("--index") { Description = "item index: hnsw or flat", DefaultValueFactory = _ => D.Index };
-    private readonly Option<int> _m = new("--m", "--M") { Description = "HNSW links per node", DefaultValueFactory = _ => D.M };
-    private readonly Option<int> _efc = new("--ef-construction", "--ef_construction") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => D.EfConstruction };
+    private readonly Option<int> _m = IndexCommands.LinksOption(D.M);
+    private readonly Option<int> _efc = IndexCommands.EfConstructionOption(D.EfConstruction);
     private readonly Option<int> _efs = new("--ef-search", "--ef_search") { Description = "HNSW candidate list while searching (at least top-k is used)", DefaultValueFactory = _ => D.EfSearch };
     private readonly Option<string> _storage = IndexCommands.StorageOption();
     private readonly Option<int?> _refine = IndexCommands.RefineOption();
