@@ -125,13 +125,15 @@ internal static class IndexCommands
         return (index, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>--m for every command that builds an HNSW index (its default: 16, or the pipeline's for its data).</summary>
-    internal static Option<int> LinksOption(int defaultValue = 16) =>
-        new("--m", "--M") { Description = "HNSW links per node (level 0 keeps 2M); with sq8 on an index much larger than the CPU cache, 24 measured faster at equal recall", DefaultValueFactory = _ => defaultValue };
+    private static readonly HnswOptions HnswDefaults = new();
+
+    /// <summary>--m for every command that builds an HNSW index (its default: the index's, or the pipeline's for its data).</summary>
+    internal static Option<int> LinksOption(int? defaultValue = null) =>
+        new("--m", "--M") { Description = "HNSW links per node (level 0 keeps 2M); with sq8 on an index much larger than the CPU cache, 24 measured faster at equal recall", DefaultValueFactory = _ => defaultValue ?? HnswDefaults.M };
 
     /// <summary>--ef-construction for every command that builds an HNSW index.</summary>
-    internal static Option<int> EfConstructionOption(int defaultValue = 200) =>
-        new("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => defaultValue };
+    internal static Option<int> EfConstructionOption(int? defaultValue = null) =>
+        new("--ef-construction", "--ef_construction", "--efc") { Description = "HNSW candidate list while building", DefaultValueFactory = _ => defaultValue ?? HnswDefaults.EfConstruction };
 
     internal static Option<string> StorageOption() =>
         new("--storage") { Description = "what the HNSW walk reads: float32, fp16 (half the bytes), sq8 (8-bit codes, a quarter), sq4 (4-bit, an eighth), or rabitq (1-bit codes of each node's neighbours beside its links; expanded nodes scored exactly); with fp16, sq8 and sq4, exact vectors kept apart re-rank the best --refine × k", DefaultValueFactory = _ => "float32" };

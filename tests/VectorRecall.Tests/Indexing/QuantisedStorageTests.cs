@@ -62,9 +62,9 @@ public unsafe class QuantisedStorageTests
             // Fitted on every row (fewer than the sample's 65,536), [min, max] is one of the candidates: never better
             // (8-bit codes take [min, max] itself).
             var fitted = ScalarQuantizer.Train(data, dim, bits);
+            var columns = Enumerable.Range(0, dim).Select(j => Column(data, dim, j)).ToArray();
             var minMax = new ScalarQuantizer(
-                Enumerable.Range(0, dim).Select(j => Column(data, dim, j).Min()).ToArray(),
-                Enumerable.Range(0, dim).Select(j => (Column(data, dim, j).Max() - Column(data, dim, j).Min()) / levels).ToArray(), bits);
+                columns.Select(c => c.Min()).ToArray(), columns.Select(c => (c.Max() - c.Min()) / levels).ToArray(), bits);
             Assert.True(SquaredError(fitted, data, dim) <= SquaredError(minMax, data, dim) * 1.000001);
         }
         // 15 steps over normal values: Max's optimal uniform quantiser spans about ±2.7σ, where [min, max] of 20,000 draws
