@@ -138,16 +138,26 @@ internal static unsafe class Gemm
         // Column moments: each part sums into its own 2n values, added up in part order, so the totals do not depend on
         // which thread ran which part.
         float[]? partials = moments != null ? System.Buffers.ArrayPool<float>.Shared.Rent(parts * 2 * n) : null;
+        // Split by rows, every part reads all of op(B). A large transposed B (a Linear layer's forward) is packed once
+        // here, by all threads, rather than once per part: its packing transposes, which at the RQ-VAE's 1024 × 2048
+        // took 6 % of two threads' time and left them at 0.97–0.99× torch.mm (now 1.02×). Where packing is a copy
+        // (untransposed, 0.95× at 1024 × 2048 × 1024), or op(B) is small (the two-tower's: the second fork cost 5 %),
+        // each part packing its own, while it is fresh in that core's cache, measured faster.
+        long wholeBFloats = job.PackedBFloats(n, nr);
+        bool packOnce = splitRows && job.TransB && wholeBFloats >= MinWholeBFloats && wholeBFloats <= MaxWholeBFloats;
+        float* wholeB = packOnce ? PackBuffers.ForThread().WholeB(wholeBFloats) : null;
         try
         {
             partials?.AsSpan(0, parts * 2 * n).Clear();
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = workers }, part =>
+            var options = new ParallelOptions { MaxDegreeOfParallelism = workers };
+            if (wholeB != null) Parallel.For(0, workers, options, part => job.PackWholeB(n, nr, wholeB, part, workers));
+            Parallel.For(0, parts, options, part =>
             {
                 int lo = part * chunk, hi = Math.Min(total, lo + chunk);
                 fixed (float* own = partials)
                 {
                     float* sums = own == null ? null : own + (long)part * 2 * n;
-                    if (splitRows) job.Run(lo, hi, 0, n, sums, sums == null ? null : sums + n);
+                    if (splitRows) job.Run(lo, hi, 0, n, sums, sums == null ? null : sums + n, wholeB);
                     else job.Run(0, m, lo, hi, sums, sums == null ? null : sums + n);
                 }
             });
@@ -172,6 +182,9 @@ internal static unsafe class Gemm
 
     /// <summary>Up to this many rows of A against a transposed B (a layer's forward for one or a few users) run as dot products.</summary>
     private const int DotRows = 4;
+
+    /// <summary>From 1 MB (a core's L2) to 16 MB (the RQ-VAE's widest op(B) takes 8), a transposed op(B) is packed once for a row split.</summary>
+    private const long MinWholeBFloats = 1L << 18, MaxWholeBFloats = 1L << 22;
 
     /// <summary>
     /// C[i, j] (+)= A[i]·B[j] for a few rows of A: B's rows are already contiguous, so packing them
@@ -290,12 +303,43 @@ internal static unsafe class Gemm
     private readonly struct Job(float* a, int lda, bool transA, float* b, int ldb, bool transB, float* c, int ldc, int k, bool accumulate, KernelKind kernel, float* bias,
         float* aRowSums = null, float* momentShift = null)
     {
+        /// <summary>Whether B is stored n×k, so that packing op(B) transposes it.</summary>
+        public bool TransB => transB;
+
+        /// <summary>
+        /// How many floats all of op(B) takes packed (<see cref="PackWholeB"/>): every NC-wide block's KC slices in turn,
+        /// each slice's panels zero-padded to NR columns.
+        /// </summary>
+        public long PackedBFloats(int n, int nr) => (long)k * ((n + nr - 1) / nr * nr);
+
+        /// <summary>
+        /// Part <paramref name="part"/> of <paramref name="parts"/> of packing all of op(B) into <paramref name="dst"/>: an
+        /// equal share of each slice's panels, so the parts take the same time whatever the shape. The slice of block jc
+        /// and k step pc starts at jc·k + pc·(the block's padded width), where <see cref="Run"/> looks for it.
+        /// </summary>
+        public void PackWholeB(int n, int nr, float* dst, int part, int parts)
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc), panels = (nc + nr - 1) / nr;
+                int first = panels * part / parts, last = panels * (part + 1) / parts;
+                if (first == last) continue;
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    float* slice = dst + (long)jc * k + (long)pc * panels * nr;
+                    PackB(pc, kc, jc + first * nr, Math.Min(nc, last * nr) - first * nr, nr, slice + (long)first * nr * kc);
+                }
+            }
+        }
+
         /// <summary>
         /// C[m0..m1, n0..n1]; when <paramref name="momentSums"/> is not null, each finished tile's column moments about the
-        /// shift are added to it and <paramref name="momentSquares"/> (indexed by C's column).
+        /// shift are added to it and <paramref name="momentSquares"/> (indexed by C's column). A non-null <paramref name="wholeB"/> holds all of op(B)
+        /// packed already (<see cref="PackWholeB"/>; only where the rectangle spans every column).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int m0, int m1, int n0, int n1, float* momentSums = null, float* momentSquares = null)
+        public void Run(int m0, int m1, int n0, int n1, float* momentSums = null, float* momentSquares = null, float* wholeB = null)
         {
             int mr = MrOf(kernel), nr = NrOf(kernel);
             var scratch = PackBuffers.ForThread();
@@ -319,11 +363,13 @@ internal static unsafe class Gemm
                 {
                     int kc = Math.Min(KC, k - pc);
                     bool add = accumulate || pc > 0;
-                    PackB(pc, kc, jc, nc, nr, packedB);
+                    // Packed already (rows split over threads, n0 = 0 and n1 = n), or packed now into this thread's buffer.
+                    float* slice = wholeB != null ? wholeB + (long)jc * k + (long)pc * ((nc + nr - 1) / nr * nr) : packedB;
+                    if (wholeB == null) PackB(pc, kc, jc, nc, nr, packedB);
                     // With a deep k, packing is a pause in the arithmetic each KC step; spread
                     // prefetches of the next step's A and B over this step's micro-kernel calls.
                     int nextKc = Math.Min(KC, k - pc - kc);
-                    var nextB = nextKc <= 0 ? default
+                    var nextB = nextKc <= 0 || wholeB != null ? default
                         : transB ? new PrefetchStream(b + (long)jc * ldb + pc + kc, nc, nextKc, ldb)
                         : new PrefetchStream(b + (long)(pc + kc) * ldb + jc, nextKc, nc, ldb);
                     var nextA = nextKc <= 0 || transposedInPlace ? default
@@ -341,7 +387,7 @@ internal static unsafe class Gemm
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int nrValid = Math.Min(nr, nc - jr);
-                            float* bPanel = packedB + jr * kc;
+                            float* bPanel = slice + jr * kc;
                             for (int ir = 0; ir < mc; ir += mr)
                             {
                                 int mrValid = Math.Min(mr, mc - ir);
@@ -731,8 +777,25 @@ internal static unsafe class Gemm
         {
             NativeMemory.AlignedFree(A);
             NativeMemory.AlignedFree(B);
+            NativeMemory.AlignedFree(_wholeB);
         }
 
+        /// <summary>All of op(B) packed for a row split (<see cref="Job.PackWholeB"/>): kept and grown, as a fresh one would be page-faulted in each call.</summary>
+        private float* _wholeB;
+        private long _wholeBFloats;
+
         public static PackBuffers ForThread() => _current ??= new PackBuffers();
+
+        /// <summary>This thread's buffer for all of a packed op(B), at least <paramref name="floats"/> long.</summary>
+        public float* WholeB(long floats)
+        {
+            if (floats > _wholeBFloats)
+            {
+                NativeMemory.AlignedFree(_wholeB);
+                _wholeB = (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
+                _wholeBFloats = floats;
+            }
+            return _wholeB;
+        }
     }
 }

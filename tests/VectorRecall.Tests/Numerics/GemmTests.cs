@@ -150,16 +150,18 @@ public class GemmTests
     }
 
     [Theory]
-    [InlineData(300, 150, 200, false)]
-    [InlineData(3000, 100, 64, false)]
-    [InlineData(64, 96, 3000, true)] // deep k: split in two
-    public void SameResultOnOneAndTwoThreads(int m, int n, int k, bool transA)
+    [InlineData(300, 150, 200, false, false)]
+    [InlineData(3000, 100, 64, false, false)]
+    [InlineData(64, 96, 3000, true, false)] // deep k: split in two
+    [InlineData(1100, 1060, 300, false, true)] // rows split, the transposed op(B) packed once for both threads: two NC blocks, ragged panels and k
+    [InlineData(1100, 1060, 300, true, false)]
+    public void SameResultOnOneAndTwoThreads(int m, int n, int k, bool transA, bool transB)
     {
         var rng = new Rng(2);
-        var a = Tensor.Randn(rng, 1f, transA ? k : m, transA ? m : k); var b = Tensor.Randn(rng, 1f, k, n);
+        var a = Tensor.Randn(rng, 1f, transA ? k : m, transA ? m : k); var b = Tensor.Randn(rng, 1f, transB ? n : k, transB ? k : n);
         var c1 = new Tensor(m, n); var c2 = new Tensor(m, n);
-        Gemm.Multiply(a, transA, b, false, c1, threads: 1);
-        Gemm.Multiply(a, transA, b, false, c2, threads: 2);
+        Gemm.Multiply(a, transA, b, transB, c1, threads: 1);
+        Gemm.Multiply(a, transA, b, transB, c2, threads: 2);
         Assert.Equal(c1.ToArray(), c2.ToArray());
     }
 
