@@ -14,8 +14,8 @@ namespace VectorRecall.Numerics;
 /// the arithmetic at the few hundred columns a recommender's layers have); a transposed A is
 /// packed by plain copies, unless C is so narrow that each tile is used once or twice. With a deep k, the next KC step's operands are prefetched while this
 /// one computes. The output is split into one rectangle per thread; each thread packs what it
-/// reads, so threads never wait on each other, and every element is summed in the same order
-/// whatever the thread count.
+/// reads, so threads never wait on each other (except a large transposed B, packed once by all threads
+/// before the rows are dealt out), and every element is summed in the same order whatever the thread count.
 /// </summary>
 internal static unsafe class Gemm
 {
