@@ -9,7 +9,7 @@ thread (best of --runs passes), and writes all rows to OUT.json and the recall-Q
 needs: apt-get install -y python3-numpy python3-hnswlib python3-faiss python3-matplotlib
 usage: /usr/bin/python3 bench/anchors/ann_compare.py /tmp/s100k --vrecall "dotnet src/VectorRecall.Cli/bin/Release/net10.0/vrecall.dll"
        [--k 10 --efs 10,20,40,80,160,320,640 --M 16 --efc 200 --threads 2 --runs 3 --out ann_s100k]
-       [--storages float32,fp16,sq8,sq4,sq8:0] [--libs hnswlib,faiss]   (storage:N sets --refine N)
+       [--storages float32,fp16,sq8,sq4,sq8:0,sq8:2:fp16] [--libs hnswlib,faiss]   (storage:N sets --refine N, storage:N:fp16 also --refine-storage fp16)
 The prefix is what ../shared/anchors/ann_anchor.py make/truth wrote (PREFIX_base.npy, _query.npy, _truth.npy).
 """
 import argparse, json, shlex, subprocess, tempfile, time
@@ -49,14 +49,15 @@ def rss():
     return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmRSS:"))
 
 for spec in [s for s in a.storages.split(",") if s]:
-    storage, _, refine = spec.partition(":")   # sq8:0 is SQ8 with refine 0 (no exact vectors kept)
+    # sq8:0 is SQ8 with refine 0 (no exact vectors kept); sq8:2:fp16 keeps them in half precision
+    storage, refine, refine_storage = (spec.split(":") + ["", ""])[:3]
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = shlex.split(a.vrecall) + ["bench", "ann", "--base", a.prefix + "_base.npy", "--queries", a.prefix + "_query.npy",
                "--truth", a.prefix + "_truth.npy", "--top-k", str(a.k), "--ef-search", a.efs, "--m", str(a.M), "--efc", str(a.efc),
-               "--storage", storage, "--runs", str(a.runs), "--threads", str(a.threads), "--json", f.name] + (["--refine", refine] if refine else [])
+               "--storage", storage, "--runs", str(a.runs), "--threads", str(a.threads), "--json", f.name] + (["--refine", refine] if refine else []) + (["--refine-storage", refine_storage] if refine_storage else [])
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         r = json.load(open(f.name))
-    series[f"vrecall HNSW {storage}" + (f" refine={refine}" if refine else "")] = {"build_s": r["build_s"], "bytes_per_vector": r["bytes_per_vector"], "rss_bytes_per_vector": r["rss_bytes_per_vector"],
+    series[f"vrecall HNSW {storage}" + (f" refine={refine}" if refine else "") + (f" {refine_storage}" if refine_storage else "")] = {"build_s": r["build_s"], "bytes_per_vector": r["bytes_per_vector"], "rss_bytes_per_vector": r["rss_bytes_per_vector"],
                                          "rows": [{"ef": x["ef"], "recall": x["recall"], "qps": x["qps"]} for x in r["single_thread"]]}
     print(f"vrecall {spec} done", flush=True)
 

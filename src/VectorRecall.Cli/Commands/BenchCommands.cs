@@ -33,16 +33,18 @@ internal static class BenchCommands
         var efc = IndexCommands.EfConstructionOption();
         var storage = IndexCommands.StorageOption();
         var refine = IndexCommands.RefineOption();
+        var refineStorage = IndexCommands.RefineStorageOption();
         var json = new Option<string?>("--json") { Description = "also write the figures as JSON here (build, memory, one row per ef, batch throughput)" };
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
-            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, runs, json,
+            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, refineStorage, runs, json,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
-            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = IndexCommands.CheckRefine(r.GetValue(refine)) },
+            new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = IndexCommands.CheckRefine(r.GetValue(refine)),
+                RefineStorage = IndexCommands.ParseRefineStorage(r.GetValue(refineStorage)!) },
             Math.Max(1, r.GetValue(runs)), r.GetValue(json), token))));
         return command;
     }
@@ -91,7 +93,8 @@ internal static class BenchCommands
         // leaves heaps the data passed through, so a loaded index (--index) gives the cleaner figure.
         double rssPerVector = (SettledWorkingSet() - rssBefore) / (double)Math.Max(1, index.Count);
         Console.WriteLine($"bytes_per_vector {bytesPerVector:F0} rss_bytes_per_vector {rssPerVector:F0}");
-        report["index"] = index is HnswIndex described ? $"HNSW{described.M},{described.Options.Storage}" + (described.Options.Storage != VectorStorage.Float32 ? $",refine={described.Refine}" : "") : "Flat";
+        report["index"] = index is HnswIndex described ? $"HNSW{described.M},{described.Options.Storage}" + (described.Options.Storage != VectorStorage.Float32 ? $",refine={described.Refine}" : "")
+            + (described.Options.RefineStorage != VectorStorage.Float32 ? $",refine_storage={described.Options.RefineStorage}" : "") : "Flat";
         report["bytes_per_vector"] = bytesPerVector;
         report["rss_bytes_per_vector"] = rssPerVector;
 

@@ -29,7 +29,14 @@ internal static class CliErrors
     };
 
     /// <summary>An error's one line: a setting the library refused is named by the flag that sets it ("--lr must be positive").</summary>
-    public static string Describe(Exception e) => e is SettingException s ? $"{FlagOf(s.Property)} {s.Problem}" : e.Message;
+    public static string Describe(Exception e) => e switch
+    {
+        SettingException s => $"{FlagOf(s.Property)} {s.Problem}",
+        // The library's argument checks name a C# parameter ("(Parameter 'options')"), which means nothing on a command line.
+        ArgumentException { ParamName: { } name } a when a.Message.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal) =>
+            a.Message[..^$" (Parameter '{name}')".Length],
+        _ => e.Message,
+    };
 
     /// <summary>The flag of a settings property: EmbeddingDim → --embedding-dim, unless it has a name of its own.</summary>
     public static string FlagOf(string property)

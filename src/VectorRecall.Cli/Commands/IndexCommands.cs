@@ -31,10 +31,12 @@ internal static class IndexCommands
         var output = new Option<string>("--output") { Description = "index file to write", Required = true };
         var storage = StorageOption();
         var refine = RefineOption();
-        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, storage, refine, output };
+        var refineStorage = RefineStorageOption();
+        var command = new Command("build", "Build an index from a vector file and save it.") { input, ids, type, metric, m, efc, efs, seed, storage, refine, refineStorage, output };
         command.SetAction((r, token) => CliErrors.Guard(() =>
         {
-            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed), Storage = ParseStorage(r.GetValue(storage)!), Refine = CheckRefine(r.GetValue(refine)) };
+            var options = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), EfSearch = r.GetValue(efs), Seed = r.GetValue(seed), Storage = ParseStorage(r.GetValue(storage)!), Refine = CheckRefine(r.GetValue(refine)),
+                RefineStorage = ParseRefineStorage(r.GetValue(refineStorage)!) };
             var (index, seconds) = BuildIndex(r.GetValue(input)!, r.GetValue(ids), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!), options, token);
             using (index)
             {
@@ -140,6 +142,17 @@ internal static class IndexCommands
 
     internal static Option<int?> RefineOption() =>
         new("--refine") { Description = "fp16, sq8 and sq4: candidates re-ranked with exact vectors, as a multiple of k (default: 4 for sq4, else 2); 0 keeps no exact vectors in memory, and the codes' order and scores are final" };
+
+    internal static Option<string> RefineStorageOption() =>
+        new("--refine-storage", "--refine_storage") { Description = "sq8 and sq4 with --refine above 0: how the exact vectors are kept, float32 or fp16 (half their memory; scores to half precision)", DefaultValueFactory = _ => "float32" };
+
+    /// <summary>The --refine-storage value: float32 or fp16.</summary>
+    internal static VectorStorage ParseRefineStorage(string text) => text.ToLowerInvariant() switch
+    {
+        "float32" or "f32" => VectorStorage.Float32,
+        "fp16" or "f16" => VectorStorage.FP16,
+        _ => throw new ArgumentException($"--refine-storage: unknown '{text}' (expected float32 or fp16)"),
+    };
 
     /// <summary>The --refine value, refused with one line when negative (null: the storage's default).</summary>
     internal static int? CheckRefine(int? refine) => refine is < 0 ? throw new ArgumentException($"--refine must be at least 0, got {refine}") : refine;

@@ -131,8 +131,9 @@ internal static class InspectCommand
             json["ef_search"] = h.EfSearch;
             json["storage"] = h.Options.Storage.ToString();
             if (h.Options.Storage != VectorStorage.Float32) json["refine"] = h.Refine;
+            if (h.Options.RefineStorage != VectorStorage.Float32) json["refine_storage"] = h.Options.RefineStorage.ToString();
             json["bytes_per_vector"] = Math.Round(h.BytesPerVector, 1);
-            detail = $"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage != VectorStorage.Float32 ? $" (refine {h.Refine})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory";
+            detail = $"M {h.M}, efConstruction {h.Options.EfConstruction}, efSearch {h.EfSearch}, storage {h.Options.Storage}{(h.Options.Storage != VectorStorage.Float32 ? $" (refine {h.Refine}{(h.Options.RefineStorage != VectorStorage.Float32 ? $", exact vectors in {h.Options.RefineStorage}" : "")})" : "")}, {h.BytesPerVector:F0} bytes per vector in memory";
         }
         else if (index is FlatIndex flat)
         {

@@ -58,6 +58,8 @@ internal sealed record PipelineOptions
     public string Storage { get; init; } = "float32";
     /// <summary>Compact storage: candidates the exact vectors re-rank, as a multiple of k (null: the storage's default).</summary>
     public int? Refine { get; init; }
+    /// <summary>SQ8 and SQ4: how the exact vectors are kept, float32 or fp16 (<see cref="HnswOptions.RefineStorage"/>).</summary>
+    public string RefineStorage { get; init; } = "float32";
     public string Bundle { get; init; } = "bundle";
     /// <summary>The run's folder: configuration, metrics.jsonl, report.html and (unless --checkpoint-dir says otherwise) checkpoints.</summary>
     public string RunDir { get; init; } = RunLog.DefaultFolder(DateTime.Now, "synthetic");
@@ -67,7 +69,8 @@ internal sealed record PipelineOptions
 
     public string IndexDescription => Index.ToLowerInvariant() switch
     {
-        "hnsw" => $"HNSW{M},{IndexCommands.ParseStorage(Storage)},efc={EfConstruction},efs={EfSearch}" + (Refine is { } refine ? $",refine={refine}" : ""),
+        "hnsw" => $"HNSW{M},{IndexCommands.ParseStorage(Storage)},efc={EfConstruction},efs={EfSearch}" + (Refine is { } refine ? $",refine={refine}" : "")
+            + (IndexCommands.ParseRefineStorage(RefineStorage) == VectorStorage.FP16 ? ",refine_storage=FP16" : ""),
         "flat" => "Flat",
         _ => throw new ArgumentException($"--index must be hnsw or flat, got '{Index}'"),
     };
@@ -188,6 +191,7 @@ internal sealed class PipelineOptionSet
     private readonly Option<int> _efs = new("--ef-search", "--ef_search") { Description = "HNSW candidate list while searching (at least top-k is used)", DefaultValueFactory = _ => D.EfSearch };
     private readonly Option<string> _storage = IndexCommands.StorageOption();
     private readonly Option<int?> _refine = IndexCommands.RefineOption();
+    private readonly Option<string> _refineStorage = IndexCommands.RefineStorageOption();
     private readonly Option<string> _bundle = new("--bundle") { Description = "serving bundle folder to write", DefaultValueFactory = _ => D.Bundle };
     private readonly Option<bool> _skipBenchmark = new("--skip-benchmark", "--skip_benchmark") { Description = "skip the latency and throughput benchmark" };
     private readonly Option<int> _topK = new("--top-k", "--top_k") { Description = "items per recall in the benchmark and in the index's recall check against exact search", DefaultValueFactory = _ => D.TopK };
@@ -198,7 +202,7 @@ internal sealed class PipelineOptionSet
     {
         foreach (var o in _data.All) command.Add(o);
         foreach (var o in new Option[] { _dataset, _users, _items, _interactions, _seed, _dim, _hidden, _dropout, _itemIdDropout, _history, _recent, _gate, _propagation, _spectralRank, _userEncoder, _blocks, _heads, _norm, _maxLength, _itemAttributes, _epochs, _batch, _lr, _weightDecay, _decay, _negatives, _sharedNegatives, _sampler,
-                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _bundle, _runDir, _saveLimit, _topK, _evalUsers })
+                     _loss, _margin, _negativeWeight, _temperature, _noLogQ, _selectBy, _patience, _checkpoints, _resume, _index, _m, _efc, _efs, _storage, _refine, _refineStorage, _bundle, _runDir, _saveLimit, _topK, _evalUsers })
             command.Add(o);
         if (benchmark) command.Add(_skipBenchmark);
     }
@@ -286,6 +290,7 @@ internal sealed class PipelineOptionSet
             EfSearch = r.GetValue(_efs),
             Storage = r.GetValue(_storage)!,
             Refine = r.GetValue(_refine),
+            RefineStorage = r.GetValue(_refineStorage)!,
             Bundle = r.GetValue(_bundle)!,
             RunDir = runDir,
             SkipBenchmark = r.GetValue(_skipBenchmark),

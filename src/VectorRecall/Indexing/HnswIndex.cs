@@ -32,6 +32,13 @@ public sealed record HnswOptions
     /// </summary>
     public int? Refine { get; init; }
     /// <summary>
+    /// How the exact vectors that re-rank are kept: <see cref="VectorStorage.Float32"/>, or <see cref="VectorStorage.FP16"/>
+    /// with 8- or 4-bit codes (faiss's refine index over <c>SQfp16</c>): half their bytes (256 of 512 per 128-d item, which
+    /// takes an SQ8 index below hnswlib's memory), and they build the graph too. Scores then carry half precision's error
+    /// (about 1e-3 of a unit vector's), which reorders only near-ties.
+    /// </summary>
+    public VectorStorage RefineStorage { get; init; } = VectorStorage.Float32;
+    /// <summary>
     /// Adds take the slots of removed items before new ones (hnswlib's <c>replace_deleted</c>), so an index under churn
     /// keeps its size; and <see cref="HnswIndex.AddOrReplace"/> replaces an id's vector in place.
     /// </summary>
@@ -78,6 +85,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private readonly int _recordBytes, _vectorOffset, _vectorBytes, _exactBytes;
     private readonly bool _apart;     // the walk reads something other than the exact vectors
     private readonly bool _exactApart; // ... and the exact vectors are kept beside it (Refine > 0)
+    private readonly bool _exactHalves; // ... in half precision (RefineStorage FP16)
     private readonly double _levelScale;
     private readonly Rng _levelRng;
     private readonly object _growLock = new(), _entryLock = new(), _repairLock = new();
@@ -112,6 +120,10 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         if (options.Refine < 0) throw new ArgumentOutOfRangeException(nameof(options), $"refine must be at least 0, got {options.Refine}");
         if (options.Refine == 0 && options.Storage is VectorStorage.Float32 or VectorStorage.RaBitQ)
             throw new ArgumentOutOfRangeException(nameof(options), "refine 0 (no exact vectors kept) needs compact storage: FP16, SQ8 or SQ4 (RaBitQ scores by its exact vectors)");
+        if (options.RefineStorage is not (VectorStorage.Float32 or VectorStorage.FP16))
+            throw new ArgumentOutOfRangeException(nameof(options), $"refine storage {options.RefineStorage}: exact vectors are kept as Float32 or FP16");
+        if (options.RefineStorage == VectorStorage.FP16 && (options.Storage is not (VectorStorage.SQ8 or VectorStorage.SQ4) || options.Refine == 0))
+            throw new ArgumentOutOfRangeException(nameof(options), $"refine storage FP16 needs SQ8 or SQ4 codes with refine above 0 (got {options.Storage}, refine {options.Refine?.ToString() ?? "default"})");
         Refine = options.Refine ?? (options.Storage switch { VectorStorage.SQ4 => 4, VectorStorage.RaBitQ => 1, _ => 2 });
         Dimension = dimension;
         Metric = metric;
@@ -132,7 +144,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             VectorStorage.RaBitQ => BitRecordBytes(dimension, _maxM0),
             _ => ScalarQuantizer.CodeLength(dimension, CodeBits) + (metric == Metric.L2 ? 4 : 0),
         };
-        _exactBytes = 4 * dimension;
+        _exactHalves = _exactApart && options.RefineStorage == VectorStorage.FP16;
+        _exactBytes = (_exactHalves ? 2 : 4) * dimension;
         _recordBytes = (_vectorOffset + _vectorBytes + 63) / 64 * 64;
         _levelScale = 1 / Math.Log(options.M);
         _levelRng = new Rng(options.Seed);
@@ -322,11 +335,12 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     {
         byte* record = Record(slot);
         *(int*)record = 0;
-        // Without exact vectors kept, the normalised copy lives only until it is encoded.
+        // Without exact float32 vectors kept, the normalised copy lives only until it is encoded.
         float[]? staged = ExactKept ? null : System.Buffers.ArrayPool<float>.Shared.Rent(Dimension);
         var dst = staged is null ? new Span<float>(Exact(slot), Dimension) : staged.AsSpan(0, Dimension);
         vector.CopyTo(dst);
         if (Metric == Metric.Cosine) VectorChecks.Normalize(dst);
+        if (_exactHalves) Distances.ToHalves(dst, (ushort*)ExactAddress(slot));
         if (Quantizer is { } quantizer) WriteCode(quantizer, dst, record + _vectorOffset);
         else if (Options.Storage == VectorStorage.FP16) Distances.ToHalves(dst, (ushort*)(record + _vectorOffset));
         else if (BitQuantizer is not null) WriteBitCode(slot, dst);
@@ -360,7 +374,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         {
             if (ExactKept) { Insert(new ExactDistance(this, Exact(slot)), slot, id, scratch); return; }
             float* q = Vector(slot, scratch.QueryBuffer(Dimension));
-            if (Quantizer is { } quantizer) Insert(CodeQuery(quantizer, q, scratch), slot, id, scratch);
+            if (_exactHalves) Insert(new HalfDistance(this, q, exact: true), slot, id, scratch);
+            else if (Quantizer is { } quantizer) Insert(CodeQuery(quantizer, q, scratch), slot, id, scratch);
             else Insert(new HalfDistance(this, q), slot, id, scratch);
         }
         finally { ReturnScratch(scratch); }
@@ -810,7 +825,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>Fetches a node's exact vector (in its record, or apart from it).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PrefetchExact(int slot) => Prefetch((byte*)Exact(slot), _exactBytes);
+    private void PrefetchExact(int slot) => Prefetch(ExactAddress(slot), _exactBytes);
 
     /// <summary>How a walk measures its query against a node; a struct per kind, so each walk compiles with its distance inlined.</summary>
     private interface IQueryDistance
@@ -864,21 +879,29 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         public int Ahead => 8;
     }
 
-    /// <summary>Half-precision vectors against the float query, converted on the fly.</summary>
-    private readonly struct HalfDistance(HnswIndex index, float* query) : IQueryDistance
+    /// <summary>
+    /// Half-precision vectors against the float query, converted on the fly: those the walk reads (FP16 storage), or with
+    /// <paramref name="exact"/> the exact vectors kept in half precision beside 8- or 4-bit codes, which build that graph.
+    /// </summary>
+    private readonly struct HalfDistance(HnswIndex index, float* query, bool exact = false) : IQueryDistance
     {
         private readonly HnswIndex _index = index;
         private readonly float* _query = query;
+        private readonly bool _exact = exact;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float To(int slot)
         {
-            var halves = (ushort*)(_index.Record(slot) + _index._vectorOffset);
+            var halves = (ushort*)(_exact ? _index.ExactAddress(slot) : _index.Record(slot) + _index._vectorOffset);
             return _index.Metric == Metric.L2 ? Distances.SquaredL2Halves(_query, halves, _index.Dimension) : 1f - Distances.DotHalves(_query, halves, _index.Dimension);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot) => _index.PrefetchStored(slot);
+        public void Prefetch(int slot)
+        {
+            if (_exact) _index.PrefetchExact(slot);
+            else _index.PrefetchStored(slot);
+        }
 
         // Half a float vector's lines: between float32's 2 and an 8-bit code's 8.
         public int Ahead => 4;
@@ -896,8 +919,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     private const int CodesOnlyRerank = 2;
 
-    /// <summary>Whether each node's exact vector is in memory: in its record (float32) or beside it (compact storage with refine > 0).</summary>
-    private bool ExactKept => !_apart || _exactApart;
+    /// <summary>Whether each node's exact float32 vector is in memory: in its record (float32) or beside it (compact storage with refine > 0, unless kept in half precision).</summary>
+    private bool ExactKept => !_apart || _exactApart && !_exactHalves;
 
     /// <summary>
     /// A node's vector for building the graph: its exact one where kept, else what its code or halves decode to, written to
@@ -907,9 +930,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     private float* Vector(int slot, float* buffer)
     {
         if (ExactKept) return Exact(slot);
-        byte* stored = Record(slot) + _vectorOffset;
+        byte* stored = _exactHalves ? ExactAddress(slot) : Record(slot) + _vectorOffset;
         var x = new Span<float>(buffer, Dimension);
-        if (Quantizer is { } quantizer) quantizer.Decode(new ReadOnlySpan<byte>(stored, quantizer.CodeBytes), x);
+        if (Quantizer is { } quantizer && !_exactHalves) quantizer.Decode(new ReadOnlySpan<byte>(stored, quantizer.CodeBytes), x);
         else TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(stored, Dimension), x);
         return buffer;
     }
@@ -938,7 +961,11 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>A node's exact vector, where kept (<see cref="ExactKept"/>): in its record (float32 storage), or in the exact segments beside the codes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float* Exact(int slot) => !_apart ? (float*)(Record(slot) + _vectorOffset) : (float*)(_exact[slot >> SegmentBits] + (long)(slot & SegmentMask) * _exactBytes);
+    private float* Exact(int slot) => !_apart ? (float*)(Record(slot) + _vectorOffset) : (float*)ExactAddress(slot);
+
+    /// <summary>Where a node's exact vector starts, float32 or half precision (<see cref="HnswOptions.RefineStorage"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte* ExactAddress(int slot) => !_apart ? Record(slot) + _vectorOffset : _exact[slot >> SegmentBits] + (long)(slot & SegmentMask) * _exactBytes;
 
     private long Label(int slot) => _labels[slot >> SegmentBits][slot & SegmentMask];
     private int LevelOf(int slot) => _levels[slot >> SegmentBits][slot & SegmentMask];
@@ -1037,6 +1064,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             ["entry"] = Volatile.Read(ref _entry),
             ["storage"] = (long)Options.Storage,
             ["refine"] = Refine,
+            ["refine_storage"] = (long)Options.RefineStorage,
             ["trained"] = IsTrained ? 1 : 0,
             ["reuse"] = Options.ReuseRemovedSlots ? 1 : 0,
             ["layout"] = 1,
@@ -1110,9 +1138,14 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             Storage = h.Parameters.TryGetValue("storage", out long storage) ? (VectorStorage)storage : VectorStorage.Float32,
             Refine = h.Parameters.TryGetValue("refine", out long refine) ? (int)Math.Clamp(refine, int.MinValue, int.MaxValue) : null,
             ReuseRemovedSlots = h.Parameters.GetValueOrDefault("reuse") == 1,
+            // Files from before half-precision exact vectors keep float32 ones.
+            RefineStorage = (VectorStorage)h.Parameters.GetValueOrDefault("refine_storage", (long)VectorStorage.Float32),
         };
         if (!Enum.IsDefined(options.Storage)) throw new FileFormatException(path, $"unknown vector storage code {(long)options.Storage}");
         if (options.Refine < 0) throw new FileFormatException(path, $"refine is {options.Refine}, at least 0 expected");
+        if (options.RefineStorage is not (VectorStorage.Float32 or VectorStorage.FP16)
+            || options.RefineStorage == VectorStorage.FP16 && (options.Storage is not (VectorStorage.SQ8 or VectorStorage.SQ4) || options.Refine == 0))
+            throw new FileFormatException(path, $"refine storage code {(long)options.RefineStorage} does not go with {options.Storage} storage and refine {options.Refine}");
         if (options.M is < 2 or > 1024 || options.EfConstruction < 1 || options.EfSearch < 1)
             throw new FileFormatException(path, $"implausible parameters M={options.M}, efConstruction={options.EfConstruction}, efSearch={options.EfSearch}");
         var index = new HnswIndex(h.Dimension, (Metric)h.Metric, options);

@@ -52,6 +52,21 @@ public class IndexCommandTests
         Assert.Equal(1, code);
         Assert.Contains("--refine must be at least 0", error);
         Assert.DoesNotContain("Parameter", error);
+        // Half-precision exact vectors: kept by the file, shown by inspect and bench ann, refused with one line where no codes are refined.
+        Assert.Equal(0, Vrecall("index", "build", "--data", dir.File("base.npy"), "--storage", "sq8", "--refine-storage", "fp16", "--m", "8", "--output", dir.File("sq8h.vrix")));
+        using (var loaded = Assert.IsType<HnswIndex>(IndexFactory.Load(dir.File("sq8h.vrix"))))
+            Assert.Equal(VectorStorage.FP16, loaded.Options.RefineStorage);
+        (code, string output) = CliRun.CaptureOutput(["inspect", dir.File("sq8h.vrix")]);
+        Assert.Equal(0, code);
+        Assert.Contains("exact vectors in FP16", output);
+        Assert.Equal(0, Vrecall("bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"),
+            "--top-k", "5", "--ef-search", "40", "--storage", "sq8", "--refine-storage", "fp16", "--runs", "1", "--json", dir.File("annh.json")));
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("annh.json"))))
+            Assert.Equal("HNSW16,SQ8,refine=2,refine_storage=FP16", doc.RootElement.GetProperty("index").GetString());
+        (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--refine-storage", "fp16", "--output", dir.File("x.vrix")]);
+        Assert.Equal(1, code);
+        Assert.Contains("refine storage FP16 needs SQ8 or SQ4", error);
+        Assert.DoesNotContain("Parameter", error);
         Assert.False(File.Exists(dir.File("x.vrix")));
     }
 }

@@ -171,27 +171,29 @@ public class HnswIndexTests
         Assert.DoesNotContain(dir.Files(), f => f.Contains(".tmp"));
     }
 
-    public static TheoryData<string, string, VectorStorage, int?> Corruptions()
+    public static TheoryData<string, string, VectorStorage, int?, VectorStorage> Corruptions()
     {
-        var rows = new TheoryData<string, string, VectorStorage, int?>
+        var rows = new TheoryData<string, string, VectorStorage, int?, VectorStorage>
         {
-            { "foreign", "not a VectorRecall index", VectorStorage.Float32, null },
-            { "version", "version", VectorStorage.Float32, null },
+            { "foreign", "not a VectorRecall index", VectorStorage.Float32, null, VectorStorage.Float32 },
+            { "version", "version", VectorStorage.Float32, null, VectorStorage.Float32 },
         };
-        // Every storage kind, and SQ8 without exact vectors (refine 0), whose file has no exact section.
-        foreach (var (storage, refine) in Enum.GetValues<VectorStorage>().Select(v => (v, (int?)null)).Append((VectorStorage.SQ8, 0)))
+        // Every storage kind, SQ8 without exact vectors (refine 0), whose file has no exact section, and SQ8 with them in half precision.
+        var kinds = Enum.GetValues<VectorStorage>().Select(v => (v, (int?)null, VectorStorage.Float32))
+            .Append((VectorStorage.SQ8, 0, VectorStorage.Float32)).Append((VectorStorage.SQ8, null, VectorStorage.FP16));
+        foreach (var (storage, refine, refineStorage) in kinds)
             foreach (var (kind, expected) in new[] { ("truncated", "truncated"), ("flipped", "checksum mismatch"), ("trailing", "trailing bytes") })
-                rows.Add(kind, expected, storage, refine);
+                rows.Add(kind, expected, storage, refine, refineStorage);
         return rows;
     }
 
     [Theory]
     [MemberData(nameof(Corruptions))]
-    public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage, int? refine)
+    public void CorruptFilesGiveClearErrors(string kind, string expected, VectorStorage storage, int? refine, VectorStorage refineStorage)
     {
         using var dir = new TempDir();
         string path = dir.File("h.vrix");
-        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20, Storage = storage, Refine = refine }))
+        using (var index = new HnswIndex(8, Metric.L2, new HnswOptions { M = 4, EfConstruction = 20, Storage = storage, Refine = refine, RefineStorage = refineStorage }))
         {
             index.Add(VectorSets.Ids(300), VectorSets.Clustered(300, 8, 5, 1));
             index.Save(path);
