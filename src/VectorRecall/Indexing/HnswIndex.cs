@@ -1042,8 +1042,8 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     private void FreeSegments()
     {
-        foreach (byte* segment in _level0) NativeHeap.Free(segment);
-        foreach (byte* segment in _exact) NativeHeap.Free(segment);
+        foreach (byte* segment in _level0) NativeHeap.Free(segment, (nuint)SegmentSize * (nuint)_recordBytes);
+        foreach (byte* segment in _exact) NativeHeap.Free(segment, (nuint)SegmentSize * (nuint)_exactBytes);
         _level0 = [];
         _exact = [];
     }

@@ -18,6 +18,6 @@ public unsafe class NativeHeapTests
             span.Fill(7);
             Assert.Equal(7, span[^1]);
         }
-        finally { NativeHeap.Free(segment); }
+        finally { NativeHeap.Free(segment, (nuint)bytes); }
     }
 }
