@@ -35,17 +35,18 @@ internal static class BenchCommands
         var refine = IndexCommands.RefineOption();
         var refineStorage = IndexCommands.RefineStorageOption();
         var json = new Option<string?>("--json") { Description = "also write the figures as JSON here (build, memory, one row per ef, batch throughput)" };
+        var patience = new Option<int>("--patience") { Description = "HNSW: stop a search once this many expansions in a row have not changed its best k (0: off); raise --ef-search with it" };
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
-            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, refineStorage, runs, json,
+            baseFile, queries, truth, k, efs, indexFile, saveIndex, type, metric, m, efc, storage, refine, refineStorage, patience, runs, json,
         };
         command.SetAction((r, token) => CliErrors.Guard(() => Task.FromResult(Run(
             r.GetValue(baseFile)!, r.GetValue(queries)!, r.GetValue(truth)!, r.GetValue(k), ParseEfs(r.GetValue(efs)!),
             r.GetValue(indexFile), r.GetValue(saveIndex), r.GetValue(type)!, MetricExtensions.Parse(r.GetValue(metric)!),
             new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), Storage = IndexCommands.ParseStorage(r.GetValue(storage)!), Refine = IndexCommands.CheckRefine(r.GetValue(refine)),
                 RefineStorage = IndexCommands.ParseRefineStorage(r.GetValue(refineStorage)!) },
-            Math.Max(1, r.GetValue(runs)), r.GetValue(json), token))));
+            Math.Max(1, r.GetValue(runs)), r.GetValue(patience), r.GetValue(json), token))));
         return command;
     }
 
@@ -60,9 +61,10 @@ internal static class BenchCommands
     }
 
     private static int Run(string basePath, string queryPath, string truthPath, int k, int[] efs, string? indexPath, string? savePath,
-        string type, Metric metric, HnswOptions options, int runs, string? jsonPath, CancellationToken token)
+        string type, Metric metric, HnswOptions options, int runs, int patience, string? jsonPath, CancellationToken token)
     {
-        var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k };
+        if (patience < 0) throw new ArgumentException($"--patience must be at least 0 (0: off), got {patience}");
+        var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k, ["patience"] = patience };
         var rows = new System.Text.Json.Nodes.JsonArray();
         if (k <= 0) throw new ArgumentException($"--top-k must be positive, got {k}");
         var q = VectorFiles.ReadMatrix(queryPath);
@@ -111,7 +113,7 @@ internal static class BenchCommands
         foreach (int ef in efs)
         {
             token.ThrowIfCancellationRequested();
-            var searchOptions = new SearchOptions { Ef = ef };
+            var searchOptions = new SearchOptions { Ef = ef, Patience = patience };
             // Warm up long enough for the JIT's optimised tier to replace the first code, then
             // time queries one at a time on this thread.
             var warm = Stopwatch.StartNew();

@@ -411,7 +411,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
             for (int l = Math.Min(level, top); l >= 0; l--)
             {
-                SearchLayer(distance, current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
+                SearchLayer(distance, default(WithoutPatience), current, l, Options.EfConstruction, scratch, excludeDeleted: false, exclude: slot, filter: null);
                 current = Connect(slot, l, scratch, current);
             }
             if (level > top) Volatile.Write(ref _entry, Pack(slot, level));
@@ -564,6 +564,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         VectorChecks.Query(query, Dimension, k);
         if (options is { Ef: < 0 }) throw new ArgumentOutOfRangeException(nameof(options), $"ef must be positive (0: the index's {EfSearch}), got {options.Ef}");
+        if (options is { Patience: < 0 }) throw new ArgumentOutOfRangeException(nameof(options), $"patience must be at least 0 (0: off), got {options.Patience}");
         if (ids.Length < Math.Min(k, Count) || scores.Length < Math.Min(k, Count)) throw new ArgumentException("result buffers are shorter than k");
         long entry = Volatile.Read(ref _entry);
         if (entry < 0) return 0;
@@ -571,6 +572,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         var scratch = RentScratch();
         try
         {
+            // Builds rent the same scratch: the setting lives only for this search (reset below).
+            scratch.Patience = options?.Patience ?? 0;
+            scratch.PatienceK = k;
             float* q = scratch.QueryBuffer(Dimension);
             var normalised = new Span<float>(q, Dimension);
             query.CopyTo(normalised);
@@ -581,7 +585,11 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
             return TakeBest(scratch, k, ids, scores);
         }
-        finally { ReturnScratch(scratch); }
+        finally
+        {
+            scratch.Patience = 0;
+            ReturnScratch(scratch);
+        }
     }
 
     /// <summary>The best k of a walk's results, (−distance, node) farthest on top, into the caller's buffers: picked in one pass (<see cref="BestOf"/>), then filled from the back.</summary>
@@ -605,7 +613,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         int current = EntrySlot(entry);
         float currentDist = distance.To(current);
         for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(distance, current, ref currentDist, l);
-        SearchLayer(distance, current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
+        if (scratch.Patience > 0)
+            SearchLayer(distance, new WithPatience(scratch.Best, scratch.PatienceK, scratch.Patience), current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
+        else SearchLayer(distance, default(WithoutPatience), current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
     }
 
     /// <summary>What a walk over codes measures with: the query rounded to bytes on the codes' scale, in the scratch's pinned buffer.</summary>
@@ -735,8 +745,9 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// </summary>
     // Long-running loops: compiled optimised from the first call rather than after tiering.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SearchLayer<TDistance>(in TDistance distance, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude, IIdFilter? filter, int alsoFrom = -1)
-        where TDistance : struct, IQueryDistance
+    private void SearchLayer<TDistance, TPatience>(in TDistance distance, TPatience patience, int entry, int level, int ef, SearchScratch scratch, bool excludeDeleted, int exclude,
+        IIdFilter? filter, int alsoFrom = -1)
+        where TDistance : struct, IQueryDistance where TPatience : struct, IPatience
     {
         var visited = scratch.Visited;
         var candidates = scratch.Candidates;
@@ -773,6 +784,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
             float d = candidates.TopKey;
             int node = candidates.TopNode;
             if (d > bound && results.Count >= ef) break;
+            if (patience.Exhausted) break;
             candidates.Pop();
             // The next node expanded is the new top unless one of this node's neighbours beats it (then that one's list is fetched
             // as it is queued): fetch its link list while this node is worked on, as hnswlib does. Its code was read when it was
@@ -799,10 +811,65 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
                         // A full list trades its farthest for the closer node in one sift.
                         if (results.Count < ef) results.Push(-dn, next);
                         else results.ReplaceTop(-dn, next);
+                        patience.Kept(dn, next);
                     }
                     if (results.Count > 0) bound = -results.TopKey;
                 }
             }
+            patience.Expanded();
+        }
+    }
+
+    /// <summary>
+    /// When a walk stops before its ef bound (<see cref="SearchOptions.Patience"/>): a struct per policy, so the JIT compiles
+    /// the bookkeeping only into the walk that has it (an extra local in the others cost registers in the inner loop).
+    /// </summary>
+    private interface IPatience
+    {
+        /// <summary>Whether the walk should stop now.</summary>
+        bool Exhausted { get; }
+        /// <summary>A node the walk keeps as a result, at <paramref name="distance"/>.</summary>
+        void Kept(float distance, int node);
+        /// <summary>An expansion is over.</summary>
+        void Expanded();
+    }
+
+    private struct WithoutPatience : IPatience
+    {
+        public readonly bool Exhausted => false;
+        public readonly void Kept(float distance, int node) { }
+        public readonly void Expanded() { }
+    }
+
+    /// <summary>Stops once a given number of expansions in a row have not changed the best k kept (held in a heap of the scratch).</summary>
+    private struct WithPatience : IPatience
+    {
+        private readonly NodeHeap _best;
+        private readonly int _k, _patience;
+        private int _quiet;
+        private bool _changed;
+
+        public WithPatience(NodeHeap best, int k, int patience)
+        {
+            _best = best;
+            _k = k;
+            _patience = patience;
+            best.Clear();
+        }
+
+        public readonly bool Exhausted => _quiet >= _patience;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Kept(float distance, int node)
+        {
+            if (_best.Count < _k) { _best.Push(-distance, node); _changed = true; }
+            else if (-distance > _best.TopKey) { _best.ReplaceTop(-distance, node); _changed = true; }
+        }
+
+        public void Expanded()
+        {
+            _quiet = _changed ? 0 : _quiet + 1;
+            _changed = false;
         }
     }
 

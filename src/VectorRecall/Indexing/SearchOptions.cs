@@ -10,6 +10,14 @@ public sealed record SearchOptions
     /// <summary>Candidate list size of a graph search (HNSW's ef), the beam of a tree search; 0: the index's default. At least k is used.</summary>
     public int Ef { get; init; }
 
+    /// <summary>
+    /// HNSW: stop the walk once this many node expansions in a row have not changed its best k (0: off; the walk then ends
+    /// as the paper's does, when no candidate is nearer than the ef-th result). Early termination by patience (Teofili and
+    /// Lin, ECIR 2025): a query whose neighbours lie close together stops long before ef is spent, one whose neighbours
+    /// are scattered runs on to the ef bound, so a wide ef costs less at the median. Raise ef with it. RaBitQ storage ignores it.
+    /// </summary>
+    public int Patience { get; init; }
+
     /// <summary>Which ids may be returned (null: all); asked where results are collected, so refused items cost no over-fetch.</summary>
     public IIdFilter? Filter { get; init; }
 
