@@ -35,7 +35,7 @@ internal static class BenchCommands
         var refine = IndexCommands.RefineOption();
         var refineStorage = IndexCommands.RefineStorageOption();
         var json = new Option<string?>("--json") { Description = "also write the figures as JSON here (build, memory, one row per ef, batch throughput)" };
-        var patience = new Option<int>("--patience") { Description = "HNSW: stop a search once this many expansions in a row have not changed its best k (0: off); raise --ef-search with it" };
+        var patience = new Option<int>("--search-patience", "--search_patience") { Description = "HNSW: stop a search once this many expansions in a row have not changed its best k (0: off); raise --ef-search with it" };
         var runs = new Option<int>("--runs") { Description = "timed passes over the queries per ef; the fastest is reported", DefaultValueFactory = _ => 3 };
         var command = new Command("ann", "Build (or load) an index, then report recall@k, single-thread QPS and latency per ef, and batch throughput on all cores.")
         {
@@ -63,8 +63,8 @@ internal static class BenchCommands
     private static int Run(string basePath, string queryPath, string truthPath, int k, int[] efs, string? indexPath, string? savePath,
         string type, Metric metric, HnswOptions options, int runs, int patience, string? jsonPath, CancellationToken token)
     {
-        if (patience < 0) throw new ArgumentException($"--patience must be at least 0 (0: off), got {patience}");
-        var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k, ["patience"] = patience };
+        if (patience < 0) throw new ArgumentException($"--search-patience must be at least 0 (0: off), got {patience}");
+        var report = new System.Text.Json.Nodes.JsonObject { ["k"] = k, ["search_patience"] = patience };
         var rows = new System.Text.Json.Nodes.JsonArray();
         if (k <= 0) throw new ArgumentException($"--top-k must be positive, got {k}");
         var q = VectorFiles.ReadMatrix(queryPath);

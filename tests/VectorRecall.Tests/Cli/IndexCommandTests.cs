@@ -60,15 +60,15 @@ public class IndexCommandTests
         Assert.Equal(0, code);
         Assert.Contains("exact vectors in FP16", output);
         Assert.Equal(0, Vrecall("bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"),
-            "--top-k", "5", "--ef-search", "40", "--storage", "sq8", "--refine-storage", "fp16", "--patience", "20", "--runs", "1", "--json", dir.File("annh.json")));
+            "--top-k", "5", "--ef-search", "40", "--storage", "sq8", "--refine-storage", "fp16", "--search-patience", "20", "--runs", "1", "--json", dir.File("annh.json")));
         using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("annh.json"))))
         {
             Assert.Equal("HNSW16,SQ8,refine=2,refine_storage=FP16", doc.RootElement.GetProperty("index").GetString());
-            Assert.Equal(20, doc.RootElement.GetProperty("patience").GetInt32());
+            Assert.Equal(20, doc.RootElement.GetProperty("search_patience").GetInt32());
         }
-        (code, error) = CliRun.Capture(["bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"), "--patience", "-3"]);
+        (code, error) = CliRun.Capture(["bench", "ann", "--base", dir.File("base.npy"), "--queries", dir.File("queries.npy"), "--truth", dir.File("truth.npy"), "--search-patience", "-3"]);
         Assert.Equal(1, code);
-        Assert.Contains("--patience must be at least 0", error);
+        Assert.Contains("--search-patience must be at least 0", error);
         (code, error) = CliRun.Capture(["index", "build", "--data", dir.File("base.npy"), "--refine-storage", "fp16", "--output", dir.File("x.vrix")]);
         Assert.Equal(1, code);
         Assert.Contains("refine storage FP16 needs SQ8 or SQ4", error);
