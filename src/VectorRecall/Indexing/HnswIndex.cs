@@ -822,7 +822,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
 
     /// <summary>
     /// When a walk stops before its ef bound (<see cref="SearchOptions.Patience"/>): a struct per policy, so the JIT compiles
-    /// the bookkeeping only into the walk that has it (an extra local in the others cost registers in the inner loop).
+    /// the bookkeeping only into the walk that has it and every other walk keeps its inner loop as it was.
     /// </summary>
     private interface IPatience
     {

@@ -140,7 +140,7 @@ internal static unsafe class Gemm
         float[]? partials = moments != null ? System.Buffers.ArrayPool<float>.Shared.Rent(parts * 2 * n) : null;
         // Split by rows, every part reads all of op(B). A large transposed B (a Linear layer's forward) is packed once
         // here, by all threads, rather than once per part: its packing transposes, which at the RQ-VAE's 1024 × 2048
-        // took 6 % of two threads' time and left them at 0.97–0.99× torch.mm (now 1.02×). Where packing is a copy
+        // took 6 % of two threads' time and left them at 0.97–0.99× torch.mm (now 1.01–1.02×). Where packing is a copy
         // (untransposed, 0.95× at 1024 × 2048 × 1024), or op(B) is small (the two-tower's: the second fork cost 5 %),
         // each part packing its own, while it is fresh in that core's cache, measured faster.
         long wholeBFloats = job.PackedBFloats(n, nr);
