@@ -374,7 +374,7 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         {
             if (ExactKept) { Insert(new ExactDistance(this, Exact(slot)), slot, id, scratch); return; }
             float* q = Vector(slot, scratch.QueryBuffer(Dimension));
-            if (_exactHalves) Insert(new HalfDistance(this, q, exact: true), slot, id, scratch);
+            if (_exactHalves) Insert(new ExactHalfDistance(this, q), slot, id, scratch);
             else if (Quantizer is { } quantizer) Insert(CodeQuery(quantizer, q, scratch), slot, id, scratch);
             else Insert(new HalfDistance(this, q), slot, id, scratch);
         }
@@ -946,33 +946,44 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         public int Ahead => 8;
     }
 
-    /// <summary>
-    /// Half-precision vectors against the float query, converted on the fly: those the walk reads (FP16 storage), or with
-    /// <paramref name="exact"/> the exact vectors kept in half precision beside 8- or 4-bit codes, which build that graph.
-    /// </summary>
-    private readonly struct HalfDistance(HnswIndex index, float* query, bool exact = false) : IQueryDistance
+    /// <summary>Half-precision vectors against the float query, converted on the fly: what the walk reads with FP16 storage.</summary>
+    private readonly struct HalfDistance(HnswIndex index, float* query) : IQueryDistance
     {
         private readonly HnswIndex _index = index;
         private readonly float* _query = query;
-        private readonly bool _exact = exact;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public float To(int slot)
-        {
-            var halves = (ushort*)(_exact ? _index.ExactAddress(slot) : _index.Record(slot) + _index._vectorOffset);
-            return _index.Metric == Metric.L2 ? Distances.SquaredL2Halves(_query, halves, _index.Dimension) : 1f - Distances.DotHalves(_query, halves, _index.Dimension);
-        }
+        public float To(int slot) => _index.DistanceToHalves(_query, (ushort*)(_index.Record(slot) + _index._vectorOffset));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(int slot)
-        {
-            if (_exact) _index.PrefetchExact(slot);
-            else _index.PrefetchStored(slot);
-        }
+        public void Prefetch(int slot) => _index.PrefetchStored(slot);
 
         // Half a float vector's lines: between float32's 2 and an 8-bit code's 8.
         public int Ahead => 4;
     }
+
+    /// <summary>
+    /// The exact vectors kept in half precision beside 8- or 4-bit codes (<see cref="HnswOptions.RefineStorage"/>), against
+    /// the float query: what builds that graph. A struct of its own, so FP16 storage's walk tests no flag per distance.
+    /// </summary>
+    private readonly struct ExactHalfDistance(HnswIndex index, float* query) : IQueryDistance
+    {
+        private readonly HnswIndex _index = index;
+        private readonly float* _query = query;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float To(int slot) => _index.DistanceToHalves(_query, (ushort*)_index.ExactAddress(slot));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(int slot) => _index.PrefetchExact(slot);
+
+        public int Ahead => 4;
+    }
+
+    /// <summary>The distance searches rank by, from a float query to a vector in half precision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float DistanceToHalves(float* query, ushort* halves) =>
+        Metric == Metric.L2 ? Distances.SquaredL2Halves(query, halves, Dimension) : 1f - Distances.DotHalves(query, halves, Dimension);
 
     /// <summary>The distance searches rank by: 1 − inner product (inner product, cosine) or squared L2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
