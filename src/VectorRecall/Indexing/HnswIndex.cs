@@ -572,24 +572,18 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         var scratch = RentScratch();
         try
         {
-            // Builds rent the same scratch: the setting lives only for this search (reset below).
-            scratch.Patience = options?.Patience ?? 0;
-            scratch.PatienceK = k;
             float* q = scratch.QueryBuffer(Dimension);
             var normalised = new Span<float>(q, Dimension);
             query.CopyTo(normalised);
             if (Metric == Metric.Cosine) VectorChecks.Normalize(normalised);
-            if (Quantizer is { } quantizer) return SearchApart(CodeQuery(quantizer, q, scratch), q, entry, ef, k, ids, scores, scratch, filter);
+            int patience = options?.Patience ?? 0;
+            if (Quantizer is { } quantizer) return SearchApart(CodeQuery(quantizer, q, scratch), q, entry, ef, k, ids, scores, scratch, filter, patience);
             if (BitQuantizer is not null) return SearchBits(q, entry, ef, k, ids, scores, scratch, filter);
-            if (_apart) return SearchApart(new HalfDistance(this, q), q, entry, ef, k, ids, scores, scratch, filter);
-            Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter);
+            if (_apart) return SearchApart(new HalfDistance(this, q), q, entry, ef, k, ids, scores, scratch, filter, patience);
+            Walk(new ExactDistance(this, q), entry, Math.Max(ef, k), scratch, filter, k, patience);
             return TakeBest(scratch, k, ids, scores);
         }
-        finally
-        {
-            scratch.Patience = 0;
-            ReturnScratch(scratch);
-        }
+        finally { ReturnScratch(scratch); }
     }
 
     /// <summary>The best k of a walk's results, (−distance, node) farthest on top, into the caller's buffers: picked in one pass (<see cref="BestOf"/>), then filled from the back.</summary>
@@ -607,14 +601,17 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
         return found;
     }
 
-    /// <summary>From the entry point down the upper levels greedily, then level 0 with a candidate list of <paramref name="ef"/>.</summary>
-    private void Walk<TDistance>(in TDistance distance, long entry, int ef, SearchScratch scratch, IIdFilter? filter) where TDistance : struct, IQueryDistance
+    /// <summary>
+    /// From the entry point down the upper levels greedily, then level 0 with a candidate list of <paramref name="ef"/>; with a
+    /// <paramref name="patience"/> above 0, level 0 also stops once that many expansions in a row have not changed its best <paramref name="k"/>.
+    /// </summary>
+    private void Walk<TDistance>(in TDistance distance, long entry, int ef, SearchScratch scratch, IIdFilter? filter, int k, int patience) where TDistance : struct, IQueryDistance
     {
         int current = EntrySlot(entry);
         float currentDist = distance.To(current);
         for (int l = TopLevel(entry); l > 0; l--) current = GreedyStep(distance, current, ref currentDist, l);
-        if (scratch.Patience > 0)
-            SearchLayer(distance, new WithPatience(scratch.Best, scratch.PatienceK, scratch.Patience), current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
+        if (patience > 0)
+            SearchLayer(distance, new WithPatience(scratch.Best, k, patience), current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
         else SearchLayer(distance, default(WithoutPatience), current, 0, ef, scratch, excludeDeleted: true, exclude: -1, filter, alsoFrom: EntrySlot(entry));
     }
 
@@ -636,10 +633,11 @@ public sealed unsafe partial class HnswIndex : IVectorIndex, IDisposable
     /// codes' best <see cref="CodesOnlyRerank"/>·k are ranked again by their decoded vectors against the query as given
     /// (the walk's byte-rounded query is the larger error); half precision's walk already used the query as given.
     /// </summary>
-    private int SearchApart<TDistance>(in TDistance distance, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter)
+    private int SearchApart<TDistance>(in TDistance distance, float* q, long entry, int ef, int k, Span<long> ids, Span<float> scores, SearchScratch scratch, IIdFilter? filter,
+        int patience)
         where TDistance : struct, IQueryDistance
     {
-        Walk(distance, entry, Math.Max(ef, k), scratch, filter);
+        Walk(distance, entry, Math.Max(ef, k), scratch, filter, k, patience);
         if (!_exactApart && Quantizer is null) return TakeBest(scratch, k, ids, scores);
         int refine = (int)Math.Min((long)k * (_exactApart ? Refine : CodesOnlyRerank), int.MaxValue / 2);
         float* decoded = DecodeRow(scratch, 0);

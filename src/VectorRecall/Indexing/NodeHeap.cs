@@ -151,9 +151,8 @@ internal sealed unsafe class SearchScratch(int capacity)
     public readonly VisitedList Visited = new(capacity);
     public readonly NodeHeap Candidates = new(256);
     public readonly NodeHeap Results = new(256);
-    /// <summary>A search with patience: its best k so far, and the setting (<see cref="SearchOptions.Patience"/>, 0: off) with that k.</summary>
+    /// <summary>A search with patience (<see cref="SearchOptions.Patience"/>): its best k so far.</summary>
     public readonly NodeHeap Best = new(256);
-    public int Patience, PatienceK;
     private float[] _query = [], _decoded = [], _rotated = [];
     private byte[] _tables = [];
     /// <summary>Quantised search: the query as bytes on the codes' scale (pinned, as the query buffer).</summary>
