@@ -85,18 +85,27 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         });
     }
 
-    public Task Apply(ShardUpdates updates)
+    public async Task Apply(ShardUpdates updates)
     {
         ArgumentNullException.ThrowIfNull(updates);
+        // The writer writes the set's new generation: load it first. A load already under way may have read the log before
+        // these entries were appended, so they are applied after it too (ones it read are skipped by their numbers).
+        if (updates.Generation != Generation()) await Reload();
         var held = Hold();
         try
         {
-            // The writer writes the set's new generation: its log holds these entries, and the reload reads them.
-            if (updates.Generation != held.Value.Generation) return Reload();
-            held.Value.Apply([.. updates.Entries.Select(u => u.ToEntry())], updates.First);
+            // Entries of an older generation (a late message) are in the new one's set already.
+            if (updates.Generation == held.Value.Generation) held.Value.Apply([.. updates.Entries.Select(u => u.ToEntry())], updates.First);
         }
         finally { held.Release(); }
-        return Task.CompletedTask;
+    }
+
+    /// <summary>The generation of the shard served now.</summary>
+    private long Generation()
+    {
+        var held = Hold();
+        try { return held.Value.Generation; }
+        finally { held.Release(); }
     }
 
     public Task<long> Reload() => _reloading is { IsCompleted: false } running ? running : _reloading = ReloadAsync();
@@ -106,12 +115,7 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
     {
         int shard = (int)this.GetPrimaryKeyLong(out _);
         var set = ShardSet.Open(location.Directory);
-        var held = Hold();
-        try
-        {
-            if (set.Generation == held.Value.Generation) return set.Generation;
-        }
-        finally { held.Release(); }
+        if (set.Generation == Generation()) return set.Generation;
         var fresh = new Shared<LiveShard>(await Task.Run(() => LiveShard.Load(set, shard)));
         var old = Volatile.Read(ref _current);
         if (old is null || Interlocked.CompareExchange(ref _current, fresh, old) != old)
