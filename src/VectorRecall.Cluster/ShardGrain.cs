@@ -139,7 +139,7 @@ internal sealed class ShardGrain(ShardSetLocation location, ILocalSiloDetails si
         var rows = new long[k];
         var scores = new float[k];
         var filter = query.ExcludedRows is { Length: > 0 } excluded ? ExcludedIds.Of(excluded) : null;
-        int found = index.Search(query.Vector, k, rows, scores, SearchOptions.Of(filter, query.Ef));
+        int found = index.Search(query.Vector, k, rows, scores, SearchOptions.Of(filter, query.Ef, null, query.Patience));
         if (found < k) (rows, scores) = (rows[..found], scores[..found]);
         return new ShardHits(rows, scores, KeysOf(shard, rows));
     }

@@ -3,11 +3,12 @@ using VectorRecall.Serving;
 namespace VectorRecall.Cluster;
 
 /// <summary>
-/// One query as a shard sees it: the user's vector, how many items to return, the search width (0: the index's own) and
-/// the item rows to leave out (the user's seen items, as rows of the shard set's bundle; null: none).
+/// One query as a shard sees it: the user's vector, how many items to return, the search width (0: the index's own), the
+/// item rows to leave out (the user's seen items, as rows of the shard set's bundle; null: none) and an HNSW walk's
+/// patience (0: none; <see cref="VectorRecall.Indexing.SearchOptions.Patience"/>).
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record ShardQuery([property: Id(0)] float[] Vector, [property: Id(1)] int K, [property: Id(2)] int Ef = 0, [property: Id(3)] int[]? ExcludedRows = null);
+public sealed record ShardQuery([property: Id(0)] float[] Vector, [property: Id(1)] int K, [property: Id(2)] int Ef = 0, [property: Id(3)] int[]? ExcludedRows = null, [property: Id(4)] int Patience = 0);
 
 /// <summary>
 /// A shard's (or the merged) answer: item rows and their scores, best first, and for live items (rows past the bundle's,

@@ -80,7 +80,7 @@ public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever,
     /// <summary>One query to every shard, with its width and its filter as item rows; the live items in the answer named.</summary>
     private async Task<ClusterRecall> Ask(float[] query, int k, SearchOptions? options)
     {
-        var answer = await search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter), allowPartial: options?.Partial is not null);
+        var answer = await search.SearchAsync(query, k, options?.Ef ?? 0, RowsOf(options?.Filter), allowPartial: options?.Partial is not null, patience: options?.Patience ?? 0);
         if (options?.Partial is { } partial) partial.Missing = answer.MissingShards;
         if (answer.LiveKeys is { } keys && _items is { } items)
             for (int i = 0; i < keys.Length; i++)

@@ -64,15 +64,16 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     /// <summary>
     /// The best <paramref name="k"/> items over all shards for <paramref name="vector"/>, leaving out <paramref name="excludedRows"/>.
     /// With <paramref name="allowPartial"/>, shards without a live replica are left out and named instead of failing the search.
+    /// <paramref name="ef"/> and <paramref name="patience"/> are each shard's search width and HNSW patience (0: the shard index's own).
     /// </summary>
-    public async Task<ClusterRecall> SearchAsync(float[] vector, int k, int ef = 0, int[]? excludedRows = null, bool allowPartial = false)
+    public async Task<ClusterRecall> SearchAsync(float[] vector, int k, int ef = 0, int[]? excludedRows = null, bool allowPartial = false, int patience = 0)
     {
         ArgumentNullException.ThrowIfNull(vector);
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), $"k must be at least 1, got {k}");
         if (Replicas < 1) throw new InvalidOperationException($"Replicas must be at least 1, got {Replicas}");
         long number = Interlocked.Increment(ref _queries);
         int limit = PoissonBound ? ShardLimit(k, set.Shards) : k;
-        var first = new ShardQuery(vector, limit, ef, excludedRows);
+        var first = new ShardQuery(vector, limit, ef, excludedRows, patience);
         var missing = new bool[set.Shards];
         var answers = await Task.WhenAll(Enumerable.Range(0, set.Shards).Select(s => Ask(s, first, number, allowPartial, missing)));
         var merged = Merge(answers, k);

@@ -14,14 +14,14 @@ namespace VectorRecall.Server;
 public sealed record UserRequest(string UserId, float[]? Features, string[]? History);
 
 /// <summary>
-/// <c>POST /v1/recall</c>: one user, <c>top_k</c> items, and optionally this search's width <c>ef_search</c> (null: not given)
-/// — both as sent: the server checks them against its caps — and <c>allow_partial</c> (a cluster with a shard down answers
-/// from the others, flagged, instead of 503).
+/// <c>POST /v1/recall</c>: one user, <c>top_k</c> items, and optionally this search's width <c>ef_search</c> and an HNSW
+/// walk's <c>search_patience</c> (null: not given) — as sent: the server checks them against its caps — and
+/// <c>allow_partial</c> (a cluster with a shard down answers from the others, flagged, instead of 503).
 /// </summary>
-public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
+public sealed record RecallRequest(UserRequest User, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false, long? SearchPatience = null);
 
-/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c>, <c>ef_search</c> and <c>allow_partial</c> for each.</summary>
-public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false);
+/// <summary><c>POST /v1/recall/batch</c>: many users, the same <c>top_k</c>, <c>ef_search</c>, <c>search_patience</c> and <c>allow_partial</c> for each.</summary>
+public sealed record BatchRecallRequest(UserRequest[] Users, long TopK, bool ExcludeSeen, long? EfSearch = null, bool AllowPartial = false, long? SearchPatience = null);
 
 /// <summary>
 /// One item of <c>PUT /v1/items</c>: its id and either its <c>vector</c> or its description (<c>category</c>, <c>tags</c>,
@@ -49,7 +49,7 @@ public static class RecallRequestReader
         try
         {
             string? userId = null; float[]? features = null; string[]? history = null; long? topK = null; bool excludeSeen = false; long? efSearch = null;
-            bool allowPartial = false;
+            bool allowPartial = false; long? patience = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -63,12 +63,13 @@ public static class RecallRequestReader
                     case "exclude_seen": Once(ref given, 16, field); excludeSeen = ReadBool(ref reader, field); break;
                     case "ef_search": Once(ref given, 32, field); efSearch = ReadCount(ref reader, field); break;
                     case "allow_partial": Once(ref given, 64, field); allowPartial = ReadBool(ref reader, field); break;
-                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen, ef_search, allow_partial");
+                    case "search_patience": Once(ref given, 128, field); patience = ReadCount(ref reader, field); break;
+                    default: throw Unknown(field, "user_id, features, history, top_k, exclude_seen, ef_search, search_patience, allow_partial");
                 }
                 field = "body";
             }
             End(ref reader);
-            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen, efSearch, allowPartial);
+            return new RecallRequest(new UserRequest(Required(userId, "user_id"), features, history), Required(topK, "top_k"), excludeSeen, efSearch, allowPartial, patience);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
@@ -170,7 +171,7 @@ public static class RecallRequestReader
         string field = "body";
         try
         {
-            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false; long? efSearch = null; bool allowPartial = false;
+            UserRequest[]? users = null; long? topK = null; bool excludeSeen = false; long? efSearch = null; bool allowPartial = false; long? patience = null;
             int given = 0;
             StartObject(ref reader, "body");
             while (NextProperty(ref reader, "", out field))
@@ -182,14 +183,15 @@ public static class RecallRequestReader
                     case "exclude_seen": Once(ref given, 4, field); excludeSeen = ReadBool(ref reader, field); break;
                     case "ef_search": Once(ref given, 8, field); efSearch = ReadCount(ref reader, field); break;
                     case "allow_partial": Once(ref given, 16, field); allowPartial = ReadBool(ref reader, field); break;
-                    default: throw Unknown(field, "users, top_k, exclude_seen, ef_search, allow_partial");
+                    case "search_patience": Once(ref given, 32, field); patience = ReadCount(ref reader, field); break;
+                    default: throw Unknown(field, "users, top_k, exclude_seen, ef_search, search_patience, allow_partial");
                 }
                 field = "body";
             }
             End(ref reader);
             users = Required(users, "users");
             if (users.Length == 0) throw new RequestError(400, "users", "must hold at least one user");
-            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen, efSearch, allowPartial);
+            return new BatchRecallRequest(users, Required(topK, "top_k"), excludeSeen, efSearch, allowPartial, patience);
         }
         catch (JsonException e) { throw Malformed(e, body, field); }
         catch (InvalidOperationException e) { throw NotUtf8(e, field); }
@@ -215,7 +217,7 @@ public static class RecallRequestReader
                     case "user_id": Once(ref given, 1, field); userId = ReadId(ref reader, field, "a user id"); break;
                     case "features": Once(ref given, 2, field); features = ReadFeatures(ref reader, field); break;
                     case "history": Once(ref given, 4, field); history = ReadItemIds(ref reader, field, limits.MaxHistory); break;
-                    default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen, ef_search and allow_partial go on the batch)");
+                    default: throw Unknown(field, "user_id, features, history (top_k, exclude_seen, ef_search, search_patience and allow_partial go on the batch)");
                 }
                 field = at;
             }

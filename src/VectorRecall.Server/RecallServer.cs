@@ -237,7 +237,7 @@ public sealed class RecallServer
             // Asked for only: a cluster with a shard down then answers from the other shards, naming the missing ones.
             var partial = request.AllowPartial ? new PartialAnswer() : null;
             // Awaited: a retriever on other processes (a shard cluster) frees this thread while it waits; a local one answers at once.
-            try { found = await service.RecallAsync(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch), partial); }
+            try { found = await service.RecallAsync(query, topK, rows, scores, request.ExcludeSeen, Width(request.EfSearch), partial, Patience(request.SearchPatience)); }
             catch (UserVectorException e) { throw Unusable(e, ""); }
             if (timeout.IsCancellationRequested) throw TimedOut();
             double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
@@ -268,7 +268,7 @@ public sealed class RecallServer
         using var lease = _host.Acquire();
         var service = lease.Service;
         int topK = CheckTopK(service, request.TopK);
-        int width = Width(request.EfSearch);
+        int width = Width(request.EfSearch), patience = Patience(request.SearchPatience);
         var queries = new UserQuery[request.Users.Length];
         for (int i = 0; i < queries.Length; i++) queries[i] = ToQuery(service, request.Users[i], $"users[{i}].");
         var results = new RecallResult[queries.Length];
@@ -277,7 +277,7 @@ public sealed class RecallServer
             if (timeout.IsCancellationRequested) throw TimedOut();
             int n = Math.Min(BatchChunk, queries.Length - at);
             // Awaited, as /v1/recall: a shard cluster's fan-outs run while this thread serves other requests.
-            try { (await service.BatchRecallAsync(queries.AsMemory(at, n), topK, request.ExcludeSeen, width, request.AllowPartial)).CopyTo(results, at); }
+            try { (await service.BatchRecallAsync(queries.AsMemory(at, n), topK, request.ExcludeSeen, width, request.AllowPartial, patience)).CopyTo(results, at); }
             catch (UserVectorException e) { throw Unusable(e, $"users[{at + e.Row}]."); }
         }
         if (timeout.IsCancellationRequested) throw TimedOut();
@@ -494,6 +494,14 @@ public sealed class RecallServer
         if (efSearch > _options.MaxEfSearch)
             throw new RequestError(400, "ef_search", $"must be at most {_options.MaxEfSearch} (the server's --max-ef-search), got {(efSearch == long.MaxValue ? "a larger number" : efSearch)}");
         return (int)efSearch;
+    }
+
+    /// <summary>This search's patience: the request's <c>search_patience</c> (0 turns it off), or the server's <c>--search-patience</c> when it gives none.</summary>
+    private int Patience(long? given)
+    {
+        if (given is not { } patience) return _options.SearchPatience;
+        if (patience < 0) throw new RequestError(400, "search_patience", $"must not be negative, got {(patience == long.MinValue ? "a larger negative number" : patience)}");
+        return (int)Math.Min(patience, int.MaxValue);
     }
 
     /// <summary>A request's user as the service's query, with every field checked against the served bundle.</summary>

@@ -27,6 +27,11 @@ public sealed record ServerOptions
     public int EfSearch { get; init; }
     /// <summary>Largest <c>ef_search</c> a request may ask for: a search's cost grows with its width.</summary>
     public int MaxEfSearch { get; init; } = 4096;
+    /// <summary>
+    /// HNSW: every walk stops once this many expansions in a row have not changed its best top_k (0 = off; a request's
+    /// <c>search_patience</c> overrides it). With a wide <see cref="EfSearch"/> it cuts the median search of a large top_k.
+    /// </summary>
+    public int SearchPatience { get; init; }
 
     /// <summary>
     /// One listen address: <c>http://HOST:PORT</c> with an IP address, <c>localhost</c>, or <c>*</c> for
@@ -69,5 +74,6 @@ public sealed record ServerOptions
         if (WatchInterval <= TimeSpan.Zero) throw new ArgumentException($"--watch-interval-ms must be positive, got {WatchInterval.TotalMilliseconds}");
         if (EfSearch < 0) throw new ArgumentException($"--ef-search must not be negative, got {EfSearch}");
         if (MaxEfSearch < 1) throw new ArgumentException($"--max-ef-search must be at least 1, got {MaxEfSearch}");
+        if (SearchPatience < 0) throw new ArgumentException($"--search-patience must not be negative, got {SearchPatience}");
     }
 }

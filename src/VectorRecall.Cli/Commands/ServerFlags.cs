@@ -20,7 +20,9 @@ internal sealed class ServerFlags
     public Option<int> Ef { get; } = new("--ef-search", "--ef_search") { Description = "width of every search, trading recall for speed: HNSW's candidate list, a tree's beam (0 = the bundle's own; at least top_k is used)", DefaultValueFactory = _ => Defaults.EfSearch };
     public Option<int> MaxEf { get; } = new("--max-ef-search", "--max_ef_search") { Description = "largest ef_search a request may ask for", DefaultValueFactory = _ => Defaults.MaxEfSearch };
 
-    public IEnumerable<Option> All => [Urls, MaxTopK, MaxBatch, MaxHistory, MaxBody, Timeout, Shutdown, Watch, WatchInterval, Ef, MaxEf];
+    public Option<int> Patience { get; } = new("--search-patience", "--search_patience") { Description = "HNSW: stop a walk once this many expansions in a row leave its best top_k unchanged (0 = off); with a wide --ef-search it cuts the median search of a large top_k", DefaultValueFactory = _ => Defaults.SearchPatience };
+
+    public IEnumerable<Option> All => [Urls, MaxTopK, MaxBatch, MaxHistory, MaxBody, Timeout, Shutdown, Watch, WatchInterval, Ef, MaxEf, Patience];
 
     /// <summary>The server's options from the parsed flags, serving <paramref name="bundlePath"/>; the admin token comes from the environment.</summary>
     public ServerOptions ToOptions(ParseResult r, string bundlePath) => new()
@@ -37,6 +39,7 @@ internal sealed class ServerFlags
         WatchInterval = TimeSpan.FromMilliseconds(r.GetValue(WatchInterval)),
         EfSearch = r.GetValue(Ef),
         MaxEfSearch = r.GetValue(MaxEf),
+        SearchPatience = r.GetValue(Patience),
         AdminToken = Environment.GetEnvironmentVariable(ServerOptions.AdminTokenVariable),
     };
 }

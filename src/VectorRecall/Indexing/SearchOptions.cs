@@ -30,7 +30,7 @@ public sealed record SearchOptions
     /// <summary>Options with this filter and width; null when neither is set (the index's defaults).</summary>
     public static SearchOptions? Of(IIdFilter? filter, int ef) => filter is null && ef <= 0 ? null : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef) };
 
-    /// <summary>As <see cref="Of(IIdFilter?, int)"/>, taking a partial answer where <paramref name="partial"/> is given.</summary>
-    public static SearchOptions? Of(IIdFilter? filter, int ef, PartialAnswer? partial) =>
-        partial is null ? Of(filter, ef) : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef), Partial = partial };
+    /// <summary>As <see cref="Of(IIdFilter?, int)"/>, taking a partial answer where <paramref name="partial"/> is given and this <paramref name="patience"/>.</summary>
+    public static SearchOptions? Of(IIdFilter? filter, int ef, PartialAnswer? partial, int patience = 0) =>
+        partial is null && patience <= 0 ? Of(filter, ef) : new SearchOptions { Filter = filter, Ef = Math.Max(0, ef), Partial = partial, Patience = Math.Max(0, patience) };
 }

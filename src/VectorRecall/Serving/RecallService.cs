@@ -78,24 +78,27 @@ public sealed class RecallService : IDisposable
     public RecallResult Recall(long userId, ReadOnlySpan<float> userFeatures, int topK, bool excludeSeen = false) =>
         Recall(new UserQuery(userId, userFeatures.ToArray()), topK, excludeSeen);
 
-    /// <summary>The <paramref name="topK"/> items for one query (stored or given features and history); <paramref name="width"/> &gt; 0 is this search's ef or beam.</summary>
-    public RecallResult Recall(UserQuery query, int topK, bool excludeSeen = false, int width = 0)
+    /// <summary>
+    /// The <paramref name="topK"/> items for one query (stored or given features and history); <paramref name="width"/> &gt; 0
+    /// is this search's ef or beam, <paramref name="patience"/> &gt; 0 an HNSW walk's patience (<see cref="SearchOptions.Patience"/>).
+    /// </summary>
+    public RecallResult Recall(UserQuery query, int topK, bool excludeSeen = false, int width = 0, int patience = 0)
     {
         long start = Stopwatch.GetTimestamp();
         CheckTopK(topK);
         var rows = new int[topK];
         var scores = new float[topK];
-        int found = Recall(query, topK, rows, scores, excludeSeen, width);
+        int found = Recall(query, topK, rows, scores, excludeSeen, width, patience);
         if (found < topK) { Array.Resize(ref rows, found); Array.Resize(ref scores, found); }
         return new RecallResult(Items, rows, scores, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
     }
 
     /// <summary>
-    /// As <see cref="Recall(UserQuery, int, bool, int)"/>, into the caller's buffers (at least <paramref name="topK"/> long):
+    /// As <see cref="Recall(UserQuery, int, bool, int, int)"/>, into the caller's buffers (at least <paramref name="topK"/> long):
     /// item rows best first (their ids are <see cref="Items"/>[row]) and scores; returns how many were found. With an encoder
     /// that has a forward-only path (two-tower, sequence) and an HNSW or exact index this allocates nothing once warm.
     /// </summary>
-    public int Recall(UserQuery query, int topK, Span<int> itemRows, Span<float> scores, bool excludeSeen = false, int width = 0)
+    public int Recall(UserQuery query, int topK, Span<int> itemRows, Span<float> scores, bool excludeSeen = false, int width = 0, int patience = 0)
     {
         CheckBuffers(topK, itemRows.Length, scores.Length);
         int dim = _encoder.Dimension;
@@ -104,7 +107,7 @@ public sealed class RecallService : IDisposable
         try
         {
             Encode(query, vector.AsSpan(0, dim));
-            int found = _retriever.Search(vector.AsSpan(0, dim), topK, ids, scores, OptionsFor(query, excludeSeen, width));
+            int found = _retriever.Search(vector.AsSpan(0, dim), topK, ids, scores, OptionsFor(query, excludeSeen, width, patience));
             for (int i = 0; i < found; i++) itemRows[i] = (int)ids[i];
             return found;
         }
@@ -116,13 +119,13 @@ public sealed class RecallService : IDisposable
     }
 
     /// <summary>
-    /// As <see cref="Recall(UserQuery, int, Span{int}, Span{float}, bool, int)"/>, awaiting a retriever that waits on other
+    /// As <see cref="Recall(UserQuery, int, Span{int}, Span{float}, bool, int, int)"/>, awaiting a retriever that waits on other
     /// processes (a shard cluster) instead of blocking the thread; with one that computes in place it completes at once
     /// and allocates no more than the synchronous call. With <paramref name="partial"/>, a retriever with a part down (a
     /// shard cluster) answers from the rest and names the missing parts there instead of throwing.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0, PartialAnswer? partial = null)
+    public async ValueTask<int> RecallAsync(UserQuery query, int topK, Memory<int> itemRows, Memory<float> scores, bool excludeSeen = false, int width = 0, PartialAnswer? partial = null, int patience = 0)
     {
         CheckBuffers(topK, itemRows.Length, scores.Length);
         int dim = _encoder.Dimension;
@@ -131,7 +134,7 @@ public sealed class RecallService : IDisposable
         try
         {
             Encode(query, vector.AsSpan(0, dim));
-            int found = await _retriever.SearchAsync(vector.AsMemory(0, dim), topK, ids.AsMemory(0, topK), scores[..topK], OptionsFor(query, excludeSeen, width, partial));
+            int found = await _retriever.SearchAsync(vector.AsMemory(0, dim), topK, ids.AsMemory(0, topK), scores[..topK], OptionsFor(query, excludeSeen, width, patience, partial));
             var rows = itemRows.Span;
             for (int i = 0; i < found; i++) rows[i] = (int)ids[i];
             return found;
@@ -162,41 +165,41 @@ public sealed class RecallService : IDisposable
         BatchRecall(QueriesOf(userIds, userFeatures), topK, excludeSeen);
 
     /// <summary>Recall for many queries at once (one encoder pass, one batch search); each result carries the whole batch's latency.</summary>
-    public RecallResult[] BatchRecall(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0)
+    public RecallResult[] BatchRecall(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0, int patience = 0)
     {
         long start = Stopwatch.GetTimestamp();
-        var batch = PrepareBatch(queries, topK, excludeSeen, width, allowPartial: false);
+        var batch = PrepareBatch(queries, topK, excludeSeen, width, patience, allowPartial: false);
         if (batch is null) return [];
         _retriever.SearchBatch(batch.Vectors.Span, topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
         return batch.Results(topK, start);
     }
 
     /// <summary>
-    /// As <see cref="BatchRecall(ReadOnlySpan{UserQuery}, int, bool, int)"/>, awaiting a retriever that waits on other
+    /// As <see cref="BatchRecall(ReadOnlySpan{UserQuery}, int, bool, int, int)"/>, awaiting a retriever that waits on other
     /// processes (a shard cluster) instead of blocking the thread. With <paramref name="allowPartial"/>, a retriever with a
     /// part down answers each query from the rest and names the missing parts in its result's <see cref="RecallResult.Partial"/>.
     /// </summary>
-    public async ValueTask<RecallResult[]> BatchRecallAsync(ReadOnlyMemory<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0, bool allowPartial = false)
+    public async ValueTask<RecallResult[]> BatchRecallAsync(ReadOnlyMemory<UserQuery> queries, int topK, bool excludeSeen = false, int width = 0, bool allowPartial = false, int patience = 0)
     {
         long start = Stopwatch.GetTimestamp();
-        var batch = PrepareBatch(queries.Span, topK, excludeSeen, width, allowPartial);
+        var batch = PrepareBatch(queries.Span, topK, excludeSeen, width, patience, allowPartial);
         if (batch is null) return [];
         await _retriever.SearchBatchAsync(batch.Vectors.Data.AsMemory(batch.Vectors.Offset, batch.Vectors.Length), topK, batch.Ids, batch.Scores, batch.Counts, batch.Options);
         return batch.Results(topK, start);
     }
 
     /// <summary>A batch's user vectors, per-query options and result buffers (null for no queries).</summary>
-    private Batch? PrepareBatch(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen, int width, bool allowPartial)
+    private Batch? PrepareBatch(ReadOnlySpan<UserQuery> queries, int topK, bool excludeSeen, int width, int patience, bool allowPartial)
     {
         CheckTopK(topK);
         if (queries.IsEmpty) return null;
         var vectors = _encoder.Encode(queries);
         int n = queries.Length;
         SearchOptions?[]? options = null;
-        if (excludeSeen || width > 0 || allowPartial)
+        if (excludeSeen || width > 0 || patience > 0 || allowPartial)
         {
             options = new SearchOptions?[n];
-            for (int r = 0; r < n; r++) options[r] = OptionsFor(queries[r], excludeSeen, width, allowPartial ? new PartialAnswer() : null);
+            for (int r = 0; r < n; r++) options[r] = OptionsFor(queries[r], excludeSeen, width, patience, allowPartial ? new PartialAnswer() : null);
         }
         return new Batch(this, vectors, options, new long[n * topK], new float[n * topK], new int[n]);
     }
@@ -247,10 +250,10 @@ public sealed class RecallService : IDisposable
     /// <summary>
     /// A query's search options: when excluding, the items it has seen (stored and given history) as a
     /// filter the retriever applies where it collects results — one hash lookup per candidate, and no
-    /// over-fetch however long the history — and the width.
+    /// over-fetch however long the history — the width and the patience.
     /// </summary>
-    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width, PartialAnswer? partial = null) =>
-        SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width, partial);
+    private SearchOptions? OptionsFor(in UserQuery q, bool excludeSeen, int width, int patience, PartialAnswer? partial = null) =>
+        SearchOptions.Of(excludeSeen ? ExcludedIds.Of(IsKnown(q.UserId) ? _seen.Of((int)q.UserId) : [], q.History) : null, width, partial, patience);
 
     private RecallResult Collect(ReadOnlySpan<long> ids, ReadOnlySpan<float> scores, double latencyMs, PartialAnswer? partial)
     {

@@ -18,5 +18,8 @@ public class ServeCommandTests
         (code, error) = CliRun.Capture(["serve", "--bundle", dir.Path, "--max-top-k", "0"]);
         Assert.Equal(1, code);
         Assert.Contains("--max-top-k", error);
+        (code, error) = CliRun.Capture(["serve", "--bundle", dir.Path, "--search-patience", "-1"]);
+        Assert.Equal(1, code);
+        Assert.Contains("--search-patience", error);
     }
 }

@@ -104,6 +104,25 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task SearchPatienceReachesTheWalkAndZeroTurnsItOff()
+    {
+        // At the widest ef the walk without patience is exhaustive; a patience of two expansions stops it early.
+        using var service = RecallService.FromBundle(f.Model.BundlePath);
+        var wide = service.Recall(new UserQuery(3), 50, width: 4096);
+        var impatient = service.Recall(new UserQuery(3), 50, width: 4096, patience: 2);
+        Assert.NotEqual(wide.ItemIds, impatient.ItemIds);
+        var (status, body) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 50, "ef_search": 4096, "search_patience": 2}""");
+        Assert.Equal(200, status);
+        Assert.Equal(impatient.ItemIds, Ids(body["item_ids"]));
+        (status, body) = await S.Call("/v1/recall", """{"user_id": 3, "top_k": 50, "ef_search": 4096, "search_patience": 0}""");
+        Assert.Equal(200, status);
+        Assert.Equal(wide.ItemIds, Ids(body["item_ids"]));
+        var (batchStatus, batch) = await S.Call("/v1/recall/batch", """{"users": [{"user_id": 3}], "top_k": 50, "ef_search": 4096, "search_patience": 2}""");
+        Assert.Equal(200, batchStatus);
+        Assert.Equal(impatient.ItemIds, Ids(batch["results"]![0]!["item_ids"]));
+    }
+
+    [Fact]
     public async Task ExcludeSeenLeavesOutTheUsersItemsAndTheGivenHistory()
     {
         var seen = f.Model.Known.Of(3).ToArray().Select(i => f.Model.ItemIds[i]).ToHashSet();
@@ -168,7 +187,7 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         var paths = openapi["paths"]!.AsObject().Select(p => p.Key).Order().ToArray();
         Assert.Equal(new[] { "/healthz", "/metrics", "/openapi.json", "/readyz", "/v1/admin/compact", "/v1/admin/reload", "/v1/items", "/v1/items/{id}", "/v1/recall", "/v1/recall/batch" }, paths);
         var recallFields = openapi["components"]!["schemas"]!["RecallRequest"]!["properties"]!.AsObject().Select(p => p.Key).Order();
-        Assert.Equal(new[] { "allow_partial", "ef_search", "exclude_seen", "features", "history", "top_k", "user_id" }, recallFields);
+        Assert.Equal(new[] { "allow_partial", "ef_search", "exclude_seen", "features", "history", "search_patience", "top_k", "user_id" }, recallFields);
     }
 
     public static TheoryData<string, string, int, string> BadBodies() => new()
@@ -207,6 +226,11 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": 4097}""", 400, "ef_search" },
         { "/v1/recall", """{"user_id": 3, "top_k": 5, "ef_search": 10, "ef_search": 20}""", 400, "ef_search" },
         { "/v1/recall/batch", """{"users": [{"user_id": 1}], "top_k": 5, "ef_search": "wide"}""", 400, "ef_search" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "search_patience": -1}""", 400, "search_patience" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "search_patience": 2.5}""", 400, "search_patience" },
+        { "/v1/recall", """{"user_id": 3, "top_k": 5, "search_patience": 4, "search_patience": 4}""", 400, "search_patience" },
+        { "/v1/recall/batch", """{"users": [{"user_id": 1}], "top_k": 5, "search_patience": "long"}""", 400, "search_patience" },
+        { "/v1/recall/batch", """{"users": [{"user_id": 1, "search_patience": 5}], "top_k": 5}""", 400, "users[0].search_patience" },
         { "/v1/recall/batch", """{"users": [{"user_id": 1, "ef_search": 5}], "top_k": 5}""", 400, "users[0].ef_search" },
         { "/v1/recall/batch", """{"users": [], "top_k": 5}""", 400, "users" },
         { "/v1/recall/batch", """{"top_k": 5}""", 400, "users" },
