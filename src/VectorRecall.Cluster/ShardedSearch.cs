@@ -64,7 +64,7 @@ public sealed class ShardedSearch(IGrainFactory grains, ShardSet set)
     /// <summary>
     /// The best <paramref name="k"/> items over all shards for <paramref name="vector"/>, leaving out <paramref name="excludedRows"/>.
     /// With <paramref name="allowPartial"/>, shards without a live replica are left out and named instead of failing the search.
-    /// <paramref name="ef"/> and <paramref name="patience"/> are each shard's search width and HNSW patience (0: the shard index's own).
+    /// <paramref name="ef"/> is each shard's search width (0: the shard index's own), <paramref name="patience"/> its HNSW walk's patience (0: none).
     /// </summary>
     public async Task<ClusterRecall> SearchAsync(float[] vector, int k, int ef = 0, int[]? excludedRows = null, bool allowPartial = false, int patience = 0)
     {
