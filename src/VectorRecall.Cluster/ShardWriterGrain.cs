@@ -17,6 +17,15 @@ internal sealed class ShardWriterGrain(ShardSetLocation location, ILogger<ShardW
 
     private ShardUpdateLog? _log;
 
+    private static long s_applyMisses;
+
+    /// <summary>
+    /// Batches of changes the writers in this process acknowledged before one of the shard's replicas had applied them
+    /// (the replica failed or missed <see cref="ApplyDeadline"/>; it reads them from the log within a second). Served on
+    /// <c>/metrics</c>: while it grows, "visible on every replica at once" is "within a second" for some writes.
+    /// </summary>
+    internal static long ApplyMisses => Interlocked.Read(ref s_applyMisses);
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         int shard = (int)this.GetPrimaryKeyLong();
@@ -73,6 +82,7 @@ internal sealed class ShardWriterGrain(ShardSetLocation location, ILogger<ShardW
         }
         catch (Exception e)
         {
+            Interlocked.Increment(ref s_applyMisses);
             // Durable already: the replica catches up from the log. Said here because until then it answers without these changes.
             log.LogWarning("shard {Shard} replica r{Replica} did not apply changes {First}..{Last} now ({Error}); it reads them from the log later",
                 shard, replica, updates.First, updates.First + updates.Entries.Length - 1, e.Message);

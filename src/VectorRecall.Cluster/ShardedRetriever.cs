@@ -96,7 +96,13 @@ public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever,
     };
 
     /// <summary>Per-shard requests, failovers, unavailability and waiting time, on the node's /metrics.</summary>
-    public void AppendMetrics(System.Text.StringBuilder prometheus) => search.AppendMetrics(prometheus);
+    /// <summary>The router's per-shard counters, and the item-change batches this node's shard writers acknowledged before a replica applied them.</summary>
+    public void AppendMetrics(System.Text.StringBuilder prometheus)
+    {
+        search.AppendMetrics(prometheus);
+        prometheus.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $"# HELP vrecall_shard_apply_misses_total Batches of item changes this node's shard writers acknowledged before a replica applied them (it reads them from its log within a second).\n# TYPE vrecall_shard_apply_misses_total counter\nvrecall_shard_apply_misses_total {ShardWriterGrain.ApplyMisses}\n");
+    }
 
     /// <summary>The cluster is shared; there is nothing of its own to free.</summary>
     public void Dispose() { }

@@ -224,6 +224,7 @@ public sealed class ClusterNodeTests : IAsyncLifetime
         string metrics = await _clients[0].GetStringAsync("/metrics");
         for (int shard = 0; shard < 4; shard++) Assert.Matches("vrecall_shard_requests_total\\{shard=\"" + shard + "\"\\} [1-9]", metrics);
         Assert.Contains("vrecall_shard_failovers_total{shard=\"0\"} 0", metrics);
+        Assert.Matches("vrecall_shard_apply_misses_total [0-9]+\n", metrics);
         Assert.Matches("vrecall_cluster_queries_total [1-9]", metrics);
     }
 
