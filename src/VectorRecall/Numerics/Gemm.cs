@@ -315,7 +315,7 @@ internal static unsafe class Gemm
         /// <summary>
         /// Part <paramref name="part"/> of <paramref name="parts"/> of packing all of op(B) into <paramref name="dst"/>: an
         /// equal share of each slice's panels, so the parts take the same time whatever the shape. The slice of block jc
-        /// and k step pc starts at jc·k + pc·(the block's padded width), where <see cref="Run"/> looks for it.
+        /// and k step pc starts where <see cref="WholeBSlice"/> says, where <see cref="Run"/> looks for it.
         /// </summary>
         public void PackWholeB(int n, int nr, float* dst, int part, int parts)
         {
@@ -327,11 +327,15 @@ internal static unsafe class Gemm
                 for (int pc = 0; pc < k; pc += KC)
                 {
                     int kc = Math.Min(KC, k - pc);
-                    float* slice = dst + (long)jc * k + (long)pc * panels * nr;
+                    float* slice = WholeBSlice(dst, jc, pc, nc, nr);
                     PackB(pc, kc, jc + first * nr, Math.Min(nc, last * nr) - first * nr, nr, slice + (long)first * nr * kc);
                 }
             }
         }
+
+        /// <summary>Where, in all of op(B) packed, the KC slice of the NC block at column <paramref name="jc"/> and depth <paramref name="pc"/> starts: blocks one after another, each's slices padded to NR columns.</summary>
+        /// <summary>Where the KC slice at depth <paramref name="pc"/> of the NC block at column <paramref name="jc"/> starts in all of op(B) packed: blocks in turn, each slice padded to NR columns.</summary>
+        private float* WholeBSlice(float* whole, int jc, int pc, int nc, int nr) => whole + (long)jc * k + (long)pc * ((nc + nr - 1) / nr * nr);
 
         /// <summary>
         /// C[m0..m1, n0..n1]; when <paramref name="momentSums"/> is not null, each finished tile's column moments about the
@@ -364,7 +368,7 @@ internal static unsafe class Gemm
                     int kc = Math.Min(KC, k - pc);
                     bool add = accumulate || pc > 0;
                     // Packed already (rows split over threads, n0 = 0 and n1 = n), or packed now into this thread's buffer.
-                    float* slice = wholeB != null ? wholeB + (long)jc * k + (long)pc * ((nc + nr - 1) / nr * nr) : packedB;
+                    float* slice = wholeB != null ? WholeBSlice(wholeB, jc, pc, nc, nr) : packedB;
                     if (wholeB == null) PackB(pc, kc, jc, nc, nr, packedB);
                     // With a deep k, packing is a pause in the arithmetic each KC step; spread
                     // prefetches of the next step's A and B over this step's micro-kernel calls.
