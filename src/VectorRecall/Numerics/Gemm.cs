@@ -334,7 +334,6 @@ internal static unsafe class Gemm
         }
 
         /// <summary>Where, in all of op(B) packed, the KC slice of the NC block at column <paramref name="jc"/> and depth <paramref name="pc"/> starts: blocks one after another, each's slices padded to NR columns.</summary>
-        /// <summary>Where the KC slice at depth <paramref name="pc"/> of the NC block at column <paramref name="jc"/> starts in all of op(B) packed: blocks in turn, each slice padded to NR columns.</summary>
         private float* WholeBSlice(float* whole, int jc, int pc, int nc, int nr) => whole + (long)jc * k + (long)pc * ((nc + nr - 1) / nr * nr);
 
         /// <summary>
