@@ -139,8 +139,8 @@ internal static class DemoCommand
             if (rank != PipelineOptions.AutoRank) model = SpectralTwoTower.Build(data, data.Train.Concat(data.Validation), Math.Min(rank, data.ItemCount), progress: progress);
             else (model, chosen, scores) = SpectralTwoTower.BuildSelected(data, progress: progress);
         });
-        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank / eigenvalue exponent / degree exponent: {string.Join(", ", scores.Select(s => $"{s.Rank}/{s.EigenvalueExponent}/{s.DegreeExponent}: {s.Recall:F4}"))}");
-        AnsiConsole.MarkupLineInterpolated($"Spectral model: {model.Config.EmbeddingDim} eigenvectors weighted by eigenvalue^{chosen.EigenvalueExponent} (0: GF-CF's ideal low-pass filter), history items discounted by degree^{chosen.DegreeExponent}, {(chosen.Taper == 0 ? "a sharp cutoff" : $"the last {chosen.Taper:P0} of the directions faded linearly")}, {model.Config.EmbeddingDim}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
+        if (scores.Count > 0) AnsiConsole.MarkupLineInterpolated($"Validation recall@20 by rank / eigenvalue exponent / degree exponent / normalisation: {string.Join(", ", scores.Select(s => $"{s.Rank}/{s.EigenvalueExponent}/{s.DegreeExponent}/{s.Normalization}: {s.Recall:F4}"))}");
+        AnsiConsole.MarkupLineInterpolated($"Spectral model: {model.Config.EmbeddingDim} eigenvectors of the graph normalised by degree^-{chosen.Normalization} (½: GF-CF's), weighted by eigenvalue^{chosen.EigenvalueExponent} (0: GF-CF's ideal low-pass filter), history items discounted by degree^{chosen.DegreeExponent}, {(chosen.Taper == 0 ? "a sharp cutoff" : $"the last {chosen.Taper:P0} of the directions faded linearly")}, {model.Config.EmbeddingDim}-d inner-product vectors, built in {clock.Elapsed.TotalSeconds:F1} s (nothing trained)");
         return model;
     }
 

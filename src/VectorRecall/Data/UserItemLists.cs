@@ -104,15 +104,21 @@ public sealed class UserItemLists
     }
 
     /// <summary>
-    /// The symmetrically normalised interaction matrix R̃ = D_u^(−1/2) R D_i^(−1/2) [users × items]: each
-    /// interaction weighted by 1/√(deg u · deg i), as LightGCN's propagation and GF-CF's filter use it.
+    /// The normalised interaction matrix R̃ = D_u^(−ε) R D_i^(−ε) [users × items]: each interaction weighted by
+    /// (deg u · deg i)^(−ε). ε = ½, the default, is the symmetric normalisation LightGCN's propagation and GF-CF's filter
+    /// use; a smaller ε lets popular users and items keep more weight (SGFCF's generalised normalisation, Peng et al., 2024).
     /// </summary>
-    public SparseMatrix NormalizedMatrix(int itemCount)
+    public SparseMatrix NormalizedMatrix(int itemCount, float exponent = 0.5f)
     {
+        if (!(exponent >= 0 && exponent <= 1)) throw new ArgumentOutOfRangeException(nameof(exponent), $"the normalisation exponent must be in [0, 1], got {exponent}");
         var degree = ItemCounts(itemCount);
         var values = new float[Count];
         for (int u = 0; u < UserCount; u++)
-            for (int e = Offsets[u]; e < Offsets[u + 1]; e++) values[e] = 1f / MathF.Sqrt((float)CountOf(u) * degree[Items[e]]);
+            for (int e = Offsets[u]; e < Offsets[u + 1]; e++)
+            {
+                float product = (float)CountOf(u) * degree[Items[e]];
+                values[e] = exponent == 0.5f ? 1f / MathF.Sqrt(product) : MathF.Pow(product, -exponent);
+            }
         return new SparseMatrix(UserCount, itemCount, (int[])Offsets.Clone(), (int[])Items.Clone(), values);
     }
 }

@@ -25,11 +25,14 @@ public static class IdealLowPassFilter
     /// ([items × largest rank]). <paramref name="start"/>, the eigenvectors of a slightly smaller graph (the same items
     /// with fewer interactions), starts the iteration near the answer, which then takes
     /// <see cref="TruncatedEigen.WarmIterations"/> products instead of <see cref="TruncatedEigen.DefaultIterations"/>.
+    /// <paramref name="normalization"/> is ε of the graph D_u^(−ε) R D_i^(−ε) (<see cref="UserItemLists.NormalizedMatrix"/>);
+    /// the rows are then d_i^(−ε) V_i and d_j^ε V_j (GF-CF: ε = ½).
     /// </summary>
-    public static (IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors, float[] Eigenvalues, Tensor Vectors) Decompose(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null, Tensor? start = null)
+    public static (IReadOnlyList<(Tensor UserSide, Tensor ItemSide)> Factors, float[] Eigenvalues, Tensor Vectors) Decompose(UserItemLists interactions, int items, IReadOnlyList<int> ranks, IProgress<int>? progress = null, Tensor? start = null,
+        float normalization = 0.5f)
     {
         if (ranks.Count == 0 || ranks.Any(k => k < 1 || k > items)) throw new ArgumentOutOfRangeException(nameof(ranks), $"ranks must be in [1, {items}], got [{string.Join(", ", ranks)}]");
-        var r = interactions.NormalizedMatrix(items);
+        var r = interactions.NormalizedMatrix(items, normalization);
         int iterations = start is null ? TruncatedEigen.DefaultIterations : TruncatedEigen.WarmIterations;
         var (values, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), iterations: iterations, progress: progress, start: start);
         var degree = interactions.ItemCounts(items);
@@ -42,9 +45,9 @@ public static class IdealLowPassFilter
             {
                 if (degree[i] == 0) continue;
                 var row = v.Row(i)[..rank];
-                float root = MathF.Sqrt(degree[i]);
-                TensorPrimitives.Multiply(row, 1f / root, user.Row(i));
-                TensorPrimitives.Multiply(row, root, item.Row(i));
+                float scale = normalization == 0.5f ? MathF.Sqrt(degree[i]) : MathF.Pow(degree[i], normalization);
+                TensorPrimitives.Multiply(row, 1f / scale, user.Row(i));
+                TensorPrimitives.Multiply(row, scale, item.Row(i));
             }
             result.Add((user, item));
         }

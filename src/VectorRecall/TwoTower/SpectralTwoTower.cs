@@ -15,8 +15,10 @@ namespace VectorRecall.TwoTower;
 /// history with rows d_i^(−α) V_i Λ^γ, the item tower a table with rows d_j^(1/2) V_j, and both pass their input through
 /// unchanged (identity heads, no normalisation): k-wide vectors that HNSW and the service search as any other bundle, and
 /// a history given at serving time (a new user) is scored the same way. k sets how smooth the filter is, γ how much
-/// the weaker directions count and α how much a popular history item is discounted (GF-CF's ½); <see cref="BuildSelected"/>
-/// picks all three by validation recall. A window ρ fades the weakest fraction ρ of the k directions linearly to zero
+/// the weaker directions count and α how much a popular history item is discounted (GF-CF's ½). The graph itself may be
+/// normalised as D_u^(−ε) R D_i^(−ε) (SGFCF's generalised normalisation, Peng et al., 2024), the rows then being
+/// d_i^(−α) V_i and d_j^ε V_j: a smaller ε lets popular users and items shape the directions more. <see cref="BuildSelected"/>
+/// picks all four by validation recall. A window ρ fades the weakest fraction ρ of the k directions linearly to zero
 /// instead of cutting them off (1: the weight of direction c falls as 1 − c/k), as a window softens a truncated filter.
 /// </summary>
 public static class SpectralTwoTower
@@ -46,6 +48,19 @@ public static class SpectralTwoTower
     /// <summary>GF-CF's discount of a history item by its degree, d_i^(−½).</summary>
     public const float DefaultDegreeExponent = 0.5f;
 
+    /// <summary>GF-CF's and LightGCN's symmetric normalisation of the graph, ε = ½ in D_u^(−ε) R D_i^(−ε).</summary>
+    public const float DefaultNormalization = 0.5f;
+
+    /// <summary>
+    /// How far <see cref="BuildSelected"/> moves ε per step. It takes <see cref="NormalizationSteps"/> steps from ½ at the
+    /// chosen rank: the first towards a smaller ε, then on in the direction that paid (or back across ½ if it did not).
+    /// Each step is one more decomposition, so the search is short.
+    /// </summary>
+    public const float NormalizationStep = 0.1f;
+
+    /// <summary>The steps <see cref="BuildSelected"/> takes in ε (see <see cref="NormalizationStep"/>).</summary>
+    public const int NormalizationSteps = 2;
+
     /// <summary>
     /// The degree exponents α <see cref="BuildSelected"/> tries once the rank and γ are chosen at <see cref="DefaultDegreeExponent"/>:
     /// a smaller α lets a user's popular items speak louder.
@@ -53,25 +68,27 @@ public static class SpectralTwoTower
     public static readonly float[] CandidateDegreeExponents = [0.2f, 0.3f, 0.4f, 0.5f, 0.6f];
 
     /// <summary>
-    /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors, each
-    /// direction weighted by its eigenvalue to the power <paramref name="exponent"/> (0: the ideal low-pass filter), each
-    /// history item's row divided by its degree to the power <paramref name="degreeExponent"/>, and the weakest fraction
-    /// <paramref name="taper"/> of the directions faded linearly to zero (0: a sharp cutoff).
+    /// The model over <paramref name="interactions"/> (id-only data) with <paramref name="rank"/> eigenvectors of the graph
+    /// normalised with exponent <paramref name="normalization"/> (ε), each direction weighted by its eigenvalue to the power
+    /// <paramref name="exponent"/> (0: the ideal low-pass filter), each history item's row divided by its degree to the power
+    /// <paramref name="degreeExponent"/>, and the weakest fraction <paramref name="taper"/> of the directions faded linearly
+    /// to zero (0: a sharp cutoff).
     /// </summary>
     /// <remarks><paramref name="start"/>: eigenvectors of a graph with fewer interactions over the same items (the training split's, when
     /// building on train and validation), which make the decomposition a short refinement.</remarks>
     public static TwoTowerModel Build(RecDataset data, UserItemLists interactions, int rank, float exponent = 0, float degreeExponent = DefaultDegreeExponent,
-        float taper = 0, IProgress<int>? progress = null, Tensor? start = null)
+        float taper = 0, IProgress<int>? progress = null, Tensor? start = null, float normalization = DefaultNormalization)
     {
         CheckIdOnly(data);
         if (rank < 1 || rank > data.ItemCount) throw new ArgumentOutOfRangeException(nameof(rank), $"the spectral rank must be in [1, {data.ItemCount}], got {rank}");
         if (!(exponent >= 0)) throw new ArgumentOutOfRangeException(nameof(exponent), $"the eigenvalue exponent must be >= 0, got {exponent}");
         if (!(degreeExponent >= 0 && degreeExponent <= 1)) throw new ArgumentOutOfRangeException(nameof(degreeExponent), $"the degree exponent must be in [0, 1], got {degreeExponent}");
         if (!(taper >= 0 && taper <= 1)) throw new ArgumentOutOfRangeException(nameof(taper), $"the taper must be in [0, 1], got {taper}");
-        var (factors, values, _) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress, start);
+        if (!(normalization >= 0 && normalization <= 1)) throw new ArgumentOutOfRangeException(nameof(normalization), $"the normalisation exponent must be in [0, 1], got {normalization}");
+        var (factors, values, _) = IdealLowPassFilter.Decompose(interactions, data.ItemCount, [rank], progress, start, normalization);
         var (bag, table) = factors[0];
         Weight(bag, values, exponent, taper);
-        bag = Discounted(bag, interactions.ItemCounts(data.ItemCount), degreeExponent);
+        bag = Discounted(bag, interactions.ItemCounts(data.ItemCount), degreeExponent, normalization);
         int longest = 1;
         for (int u = 0; u < data.UserCount; u++) longest = Math.Max(longest, interactions.CountOf(u));
         var config = new TowerConfig
@@ -97,12 +114,17 @@ public static class SpectralTwoTower
     }
 
     /// <summary>
-    /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/>, then the
-    /// degree exponent among <see cref="CandidateDegreeExponents"/> for that pair, by validation Recall@<paramref name="k"/>
-    /// (on up to <see cref="SelectionUsers"/> users) of the model built on the training split (one eigendecomposition serves
-    /// every candidate: the leading vectors are shared), then builds the choice on train and validation together, starting
-    /// from the training split's eigenvectors. <paramref name="progress"/> hears of every step (<see cref="SelectionSteps"/>).
-    /// Without a validation split: rank 256 (capped by the catalogue), γ = 0, α = ½, with the window.
+    /// Picks the rank among <see cref="CandidateRanks"/> and the exponent among <see cref="CandidateExponents"/> at GF-CF's
+    /// normalisation (one eigendecomposition serves every rank: the leading vectors are shared); then the normalisation ε in
+    /// up to <see cref="NormalizationSteps"/> steps of <see cref="NormalizationStep"/> from ½ at that rank, with α = ε and
+    /// every γ again (one decomposition per step, started from the last); then the degree exponent among
+    /// <see cref="CandidateDegreeExponents"/>. Each is judged by validation Recall@<paramref name="k"/> (on up to
+    /// <see cref="SelectionUsers"/> users) of the model built on the training split, and a step in ε is taken only when it
+    /// is <see cref="ClearlyBetter"/>: a split drawn from the training data overrates how far popularity carries (it cannot
+    /// see the catalogue drift that a later test split holds), so ε leaves ½ only on evidence well beyond the noise.
+    /// The choice is then built on train and validation together, starting from the training split's eigenvectors.
+    /// <paramref name="progress"/> hears of every step (<see cref="SelectionSteps"/>). Without a validation split: rank 256
+    /// (capped by the catalogue), γ = 0, α = ε = ½, with the window.
     /// </summary>
     public static (TwoTowerModel Model, SpectralChoice Chosen, IReadOnlyList<SpectralChoice> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
@@ -111,53 +133,102 @@ public static class SpectralTwoTower
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
         if (users.Length > SelectionUsers) users = Enumerable.Range(0, SelectionUsers).Select(i => users[(int)((long)i * users.Length / SelectionUsers)]).ToArray();
         var scores = new List<SpectralChoice>();
-        var best = new SpectralChoice(ranks.Contains(256) ? 256 : ranks[^1], 0, DefaultDegreeExponent, Window, double.NaN);
+        var best = new SpectralChoice(ranks.Contains(256) ? 256 : ranks[^1], 0, DefaultDegreeExponent, Window, double.NaN, DefaultNormalization);
         Tensor? start = null;
         if (users.Length > 0)
         {
-            var (factors, values, vectors) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
             var degrees = data.Train.ItemCounts(data.ItemCount);
             var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
             int top = Math.Min(k, data.ItemCount);
-            // Each rank's table indexed once; each (rank, α)'s bags over the histories summed once, as served (the mean
-            // would scale a user's scores, not their order), then weighted per γ.
-            var indexes = new IndexRetriever?[ranks.Length];
-            SpectralChoice Score(int r, Tensor summed, float exponent, float degreeExponent)
+            // Each candidate's bags over the histories are summed once, as served (the mean would scale a user's scores,
+            // not their order), then weighted per γ.
+            Tensor Summed(Tensor userSide, float degreeExponent, float normalization)
             {
-                indexes[r] ??= new IndexRetriever(TowerEncoder.BuildIndex(factors[r].ItemSide, "Flat"));
-                var queries = summed.Clone();
-                Weight(queries, values, exponent, Window);
-                double recall = RetrievalEvaluator.Evaluate(indexes[r]!, queries, users, data.Validation, data.Train, [top]).Metrics.Get(RankingMetric.Recall, top);
-                var choice = new SpectralChoice(ranks[r], exponent, degreeExponent, Window, recall);
-                scores.Add(choice);
-                progress?.Report(scores.Count);
-                return choice;
-            }
-            Tensor Summed(int r, float degreeExponent)
-            {
-                var rows = Discounted(factors[r].UserSide, degrees, degreeExponent);
+                var rows = Discounted(userSide, degrees, degreeExponent, normalization);
                 return Tape.NoGrad(() => Ops.EmbeddingBag(rows, histories.HistoryItems, histories.HistoryOffsets, BagMode.Sum).Value);
             }
-            int chosen = 0;
-            for (int r = 0; r < ranks.Length; r++)
+            // A candidate's validation recall, and each user's.
+            (SpectralChoice Choice, double[] Recalls) Score(IndexRetriever index, Tensor summed, float[] values, SpectralChoice candidate)
             {
-                var summed = Summed(r, DefaultDegreeExponent);
+                var queries = summed.Clone();
+                Weight(queries, values, candidate.EigenvalueExponent, Window);
+                var recalls = new double[users.Length];
+                int done = 0;
+                RetrievalEvaluator.Rank(index, queries, users, data.Train, top, 0, 1024, (user, ranked) =>
+                {
+                    var relevant = new HashSet<int>(data.Validation.Of(user).ToArray());
+                    int hits = 0;
+                    foreach (long item in ranked) if (relevant.Contains((int)item)) hits++;
+                    recalls[done++] = (double)hits / relevant.Count;
+                });
+                var choice = candidate with { Recall = recalls.Average() };
+                scores.Add(choice);
+                progress?.Report(scores.Count);
+                return (choice, recalls);
+            }
+            // The best γ for one decomposition's factors at one rank, α = ε.
+            (SpectralChoice Choice, double[] Recalls) BestExponent(IndexRetriever index, Tensor userSide, float[] values, int rank, float normalization)
+            {
+                var summed = Summed(userSide, normalization, normalization);
+                (SpectralChoice Choice, double[] Recalls)? found = null;
                 foreach (float exponent in CandidateExponents)
                 {
-                    var choice = Score(r, summed, exponent, DefaultDegreeExponent);
-                    if (!(choice.Recall <= best.Recall)) (best, chosen) = (choice, r);
+                    var scored = Score(index, summed, values, new SpectralChoice(rank, exponent, normalization, Window, double.NaN, normalization));
+                    if (found is null || scored.Choice.Recall > found.Value.Choice.Recall) found = scored;
                 }
+                return found!.Value;
             }
-            foreach (float degreeExponent in CandidateDegreeExponents.Where(a => a != DefaultDegreeExponent))
+
+            var (factors, values, vectors) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, ranks, progress);
+            IndexRetriever? index = null;
+            var side = factors[0].UserSide;
+            double[] bestRecalls = [];
+            for (int r = 0; r < ranks.Length; r++)
             {
-                var choice = Score(chosen, Summed(chosen, degreeExponent), best.EigenvalueExponent, degreeExponent);
+                var candidate = new IndexRetriever(TowerEncoder.BuildIndex(factors[r].ItemSide, "Flat"));
+                var (choice, recalls) = BestExponent(candidate, factors[r].UserSide, values, ranks[r], DefaultNormalization);
+                if (!(choice.Recall <= best.Recall)) (best, bestRecalls, index, side, candidate) = (choice, recalls, candidate, factors[r].UserSide, index);
+                candidate?.Dispose();
+            }
+            float step = -NormalizationStep, at = DefaultNormalization;
+            for (int s = 0; s < NormalizationSteps; s++)
+            {
+                float normalization = MathF.Round(at + step, 2);
+                var (stepFactors, stepValues, stepVectors) = IdealLowPassFilter.Decompose(data.Train, data.ItemCount, [best.Rank], progress, vectors, normalization);
+                var candidate = new IndexRetriever(TowerEncoder.BuildIndex(stepFactors[0].ItemSide, "Flat"));
+                var (choice, recalls) = BestExponent(candidate, stepFactors[0].UserSide, stepValues, best.Rank, normalization);
+                if (ClearlyBetter(recalls, bestRecalls))
+                    (best, bestRecalls, index, side, values, vectors, candidate, at) = (choice, recalls, candidate, stepFactors[0].UserSide, stepValues, stepVectors, index, normalization);
+                else if (s == 0) step = -step;
+                candidate?.Dispose();
+            }
+            foreach (float degreeExponent in CandidateDegreeExponents.Where(a => a != best.DegreeExponent))
+            {
+                var (choice, _) = Score(index!, Summed(side, degreeExponent, best.Normalization), values, best with { DegreeExponent = degreeExponent });
                 if (choice.Recall > best.Recall) best = choice;
             }
-            foreach (var index in indexes) index?.Dispose();
+            index?.Dispose();
             start = vectors;
         }
-        var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start);
+        var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start, best.Normalization);
         return (model, best, scores);
+    }
+
+    /// <summary>
+    /// Whether per-user scores <paramref name="candidate"/> beat <paramref name="incumbent"/>'s (the same users, in the same
+    /// order) by more than twice the standard error of their paired difference: a gain the selection's noise does not explain.
+    /// </summary>
+    public static bool ClearlyBetter(IReadOnlyList<double> candidate, IReadOnlyList<double> incumbent)
+    {
+        if (candidate.Count != incumbent.Count) throw new ArgumentException($"{candidate.Count} scores against {incumbent.Count}");
+        int n = candidate.Count;
+        if (n < 2) return false;
+        double mean = 0, squares = 0;
+        for (int i = 0; i < n; i++) mean += candidate[i] - incumbent[i];
+        mean /= n;
+        for (int i = 0; i < n; i++) squares += Math.Pow(candidate[i] - incumbent[i] - mean, 2);
+        double standardError = Math.Sqrt(squares / (n - 1) / n);
+        return mean > 2 * standardError;
     }
 
     /// <summary>
@@ -165,7 +236,8 @@ public static class SpectralTwoTower
     /// decomposition, then the warm one) and one per candidate scored.
     /// </summary>
     public static int SelectionSteps(RecDataset data) =>
-        TruncatedEigen.DefaultIterations + TruncatedEigen.WarmIterations + Ranks(data).Length * CandidateExponents.Length + CandidateDegreeExponents.Count(a => a != DefaultDegreeExponent);
+        TruncatedEigen.DefaultIterations + TruncatedEigen.WarmIterations + Ranks(data).Length * CandidateExponents.Length
+        + NormalizationSteps * (TruncatedEigen.WarmIterations + CandidateExponents.Length) + CandidateDegreeExponents.Length - 1;
 
     /// <summary>The candidate ranks for <paramref name="data"/>: up to an eighth of the catalogue, within half the available memory.</summary>
     private static int[] Ranks(RecDataset data)
@@ -188,15 +260,15 @@ public static class SpectralTwoTower
     }
 
     /// <summary>
-    /// The user side's rows d_i^(−½) V_i (as <see cref="IdealLowPassFilter"/> gives them) with the discount d_i^(−α) instead:
-    /// a new table, or the same one when α = ½.
+    /// The user side's rows d_i^(−ε) V_i (as <see cref="IdealLowPassFilter"/> gives them for normalisation ε) with the
+    /// discount d_i^(−α) instead: a new table, or the same one when α = ε.
     /// </summary>
-    private static Tensor Discounted(Tensor userSide, int[] degrees, float degreeExponent)
+    private static Tensor Discounted(Tensor userSide, int[] degrees, float degreeExponent, float normalization)
     {
-        if (degreeExponent == DefaultDegreeExponent) return userSide;
+        if (degreeExponent == normalization) return userSide;
         var result = new Tensor(userSide.Rows, userSide.Cols);
         for (int i = 0; i < userSide.Rows; i++)
-            if (degrees[i] > 0) TensorPrimitives.Multiply(userSide.Row(i), MathF.Pow(degrees[i], DefaultDegreeExponent - degreeExponent), result.Row(i));
+            if (degrees[i] > 0) TensorPrimitives.Multiply(userSide.Row(i), MathF.Pow(degrees[i], normalization - degreeExponent), result.Row(i));
         return result;
     }
 

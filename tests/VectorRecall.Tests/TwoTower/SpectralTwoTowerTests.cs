@@ -29,6 +29,42 @@ public class SpectralTwoTowerTests
     }
 
     [Fact]
+    public void AnyNormalisationAtFullRankIsTheIdentityAndZeroIsTheCooccurrenceFilter()
+    {
+        // D^(−ε) V Vᵀ D^ε = I at full rank whatever ε, when α = ε.
+        var data = Toy();
+        var users = (TwoTowerModel m) => TowerEncoder.EncodeUsers(m.User, UserBatch.Gather([0, 1], data.UserFeatures, data.Train, m.Config.HistoryLength));
+        var model = SpectralTwoTower.Build(data, data.Train, rank: 3, degreeExponent: 0.3f, normalization: 0.3f);
+        var u = users(model);
+        var items = TowerEncoder.EncodeItems(model.Item, data.Items);
+        float[][] expected = [[0.5f, 0.5f, 0], [0, 0.5f, 0.5f]];
+        for (int r = 0; r < 2; r++)
+            for (int j = 0; j < 3; j++) Assert.Equal(expected[r][j], Distances.Dot(u.Row(r), items.Row(j)), 4);
+        // ε = α = 0 and γ = 1: the filter is RᵀR = [[1, 1, 0], [1, 2, 1], [0, 1, 1]], so user 0 (items 0, 1) scores
+        // item 2 by (0 + 1) / 2 and item 1 by (1 + 2) / 2.
+        model = SpectralTwoTower.Build(data, data.Train, rank: 3, exponent: 1, degreeExponent: 0, normalization: 0);
+        u = users(model);
+        items = TowerEncoder.EncodeItems(model.Item, data.Items);
+        Assert.Equal(0.5f, Distances.Dot(u.Row(0), items.Row(2)), 4);
+        Assert.Equal(1.5f, Distances.Dot(u.Row(0), items.Row(1)), 4);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpectralTwoTower.Build(data, data.Train, rank: 1, normalization: 1.5f));
+    }
+
+    [Fact]
+    public void TheGraphIsNormalisedByBothDegreesToTheGivenPower()
+    {
+        // User 0 (degree 2) chose items 0 (degree 1) and 1 (degree 2): weights (2·1)^(−ε) and (2·2)^(−ε).
+        var train = UserItemLists.FromLists([(IReadOnlyList<int>)[0, 1], [1, 2]]);
+        var half = train.NormalizedMatrix(3).Row(0).Values.ToArray();
+        Assert.Equal([1 / MathF.Sqrt(2), 0.5f], half);
+        var flat = train.NormalizedMatrix(3, 0.3f).Row(0).Values.ToArray();
+        Assert.Equal(MathF.Pow(2, -0.3f), flat[0], 6);
+        Assert.Equal(MathF.Pow(4, -0.3f), flat[1], 6);
+        Assert.Equal([1f, 1f], train.NormalizedMatrix(3, 0).Row(0).Values.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => train.NormalizedMatrix(3, -0.1f));
+    }
+
+    [Fact]
     public void AnEigenvalueExponentWeightsEachDirection()
     {
         // At full rank with γ = 1 the filter is D^(−1/2) P D^(1/2): user 0 (items 0, 1) scores item 2 by
@@ -134,12 +170,22 @@ public class SpectralTwoTowerTests
     {
         var data = CommunityData.Create();
         var (model, chosen, scores) = SpectralTwoTower.BuildSelected(data);
-        // 120 items: one rank, an eighth of them; every γ at α = ½, then the other αs at the best γ.
-        Assert.Equal(SpectralTwoTower.CandidateExponents.Length + SpectralTwoTower.CandidateDegreeExponents.Length - 1, scores.Count);
+        // 120 items: one rank, an eighth of them; every γ at α = ε = ½, every γ again at each of the two steps in ε (α = ε),
+        // then the other αs at the best.
+        Assert.Equal((1 + SpectralTwoTower.NormalizationSteps) * SpectralTwoTower.CandidateExponents.Length + SpectralTwoTower.CandidateDegreeExponents.Length - 1, scores.Count);
         Assert.Equal(15, chosen.Rank);
         Assert.Equal(15, model.Config.EmbeddingDim);
         Assert.Contains(chosen.EigenvalueExponent, SpectralTwoTower.CandidateExponents);
         Assert.Contains(chosen.DegreeExponent, SpectralTwoTower.CandidateDegreeExponents);
+        float[] normalizations = [0.3f, 0.4f, 0.5f, 0.6f];
+        Assert.Contains(chosen.Normalization, normalizations);
+        Assert.All(scores, s => Assert.Contains(s.Normalization, normalizations));
+        // The first step goes below ½; the second goes on from a step taken, or crosses to the other side of ½.
+        var stepped = scores.Select(s => s.Normalization).Where(e => e != SpectralTwoTower.DefaultNormalization).Distinct().ToArray();
+        Assert.Equal(0.4f, stepped[0]);
+        if (chosen.Normalization < SpectralTwoTower.DefaultNormalization) Assert.Equal(0.3f, stepped[1]);
+        if (chosen.Normalization > SpectralTwoTower.DefaultNormalization) Assert.Equal(0.6f, stepped[1]);
+        Assert.Contains(stepped[1], new[] { 0.3f, 0.6f });
         Assert.Equal(scores.Max(s => s.Recall), chosen.Recall);
         Assert.All(scores, s => Assert.Equal(SpectralTwoTower.Window, s.Taper));
         // Every user's top 10 stays inside its community (30 items), which popularity cannot do.
@@ -151,6 +197,23 @@ public class SpectralTwoTowerTests
             var top = Enumerable.Range(0, data.ItemCount).Where(j => !all.Of(u).Contains(j)).OrderByDescending(j => row[j]).Take(10);
             Assert.All(top, j => Assert.Equal(u / 40, j / 30));
         }
+    }
+
+    [Fact]
+    public void AStepMustBeatTheIncumbentBeyondTheNoise()
+    {
+        double[] incumbent = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
+        Assert.False(SpectralTwoTower.ClearlyBetter(incumbent, incumbent));
+        // Every user gains 0.1 or 0.2: a mean of 0.15 with a standard error of about 0.017.
+        Assert.True(SpectralTwoTower.ClearlyBetter(incumbent.Select((x, i) => x + (i % 2 == 0 ? 0.1 : 0.2)).ToArray(), incumbent));
+        // One user of ten flips from 0 to 1: a mean gain of 0.1 with a standard error of 0.1.
+        Assert.False(SpectralTwoTower.ClearlyBetter(incumbent.Select((x, i) => i == 0 ? 1.0 : x).ToArray(), incumbent));
+        // Three users of ten flip up: 0.3 against a standard error of about 0.15 — still within twice of it.
+        Assert.False(SpectralTwoTower.ClearlyBetter(incumbent.Select((x, i) => i is 0 or 2 or 4 ? 1.0 : x).ToArray(), incumbent));
+        // Five of ten: 0.5 against about 0.17.
+        Assert.True(SpectralTwoTower.ClearlyBetter(incumbent.Select((x, i) => i % 2 == 0 ? 1.0 : x).ToArray(), incumbent));
+        Assert.False(SpectralTwoTower.ClearlyBetter([1.0], [0.0]));
+        Assert.Throws<ArgumentException>(() => SpectralTwoTower.ClearlyBetter([1.0, 1.0], [0.0]));
     }
 
     [Fact]
