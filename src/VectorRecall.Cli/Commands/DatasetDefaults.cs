@@ -41,9 +41,9 @@ internal sealed record DatasetDefaults(int EmbeddingDim, int[] Hidden, float Dro
 
     /// <summary>
     /// Unordered interactions (LightGCN folders, CSV without timestamps): the spectral two-tower, GF-CF's low-pass filter
-    /// in closed form, its rank and eigenvalue exponent picked by validation recall (on Gowalla Recall@20 0.1891 against
-    /// 0.1378 for the trained towers and 0.1432 for the best trained variant). With <c>--spectral-rank 0</c> the towers
-    /// train from the interaction defaults above. See the README for every variant measured.
+    /// in closed form, its rank, eigenvalue exponent, degree discount and graph normalisation picked by validation recall (on
+    /// Gowalla Recall@20 0.1944 against 0.1378 for the trained towers and 0.1432 for the best trained variant). With
+    /// <c>--spectral-rank 0</c> the towers train from the interaction defaults above. See docs/spectral.md for every variant measured.
     /// </summary>
     public static readonly DatasetDefaults Unordered = Interactions with { SpectralRank = PipelineOptions.AutoRank };
 
