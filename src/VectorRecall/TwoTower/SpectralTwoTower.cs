@@ -183,6 +183,7 @@ public static class SpectralTwoTower
             IndexRetriever? index = null;
             var side = factors[0].UserSide;
             double[] bestRecalls = [];
+            // The best candidate's index is kept for the steps after; the loser of each comparison is disposed.
             for (int r = 0; r < ranks.Length; r++)
             {
                 var candidate = new IndexRetriever(TowerEncoder.BuildIndex(factors[r].ItemSide, "Flat"));
@@ -235,7 +236,7 @@ public static class SpectralTwoTower
 
     /// <summary>
     /// The reports <see cref="BuildSelected"/> makes to its progress: one per subspace iteration (the training split's
-    /// decomposition, then the warm one) and one per candidate scored.
+    /// decomposition, each step in ε's, then the warm one on train and validation) and one per candidate scored.
     /// </summary>
     public static int SelectionSteps(RecDataset data) =>
         TruncatedEigen.DefaultIterations + TruncatedEigen.WarmIterations + Ranks(data).Length * CandidateExponents.Length

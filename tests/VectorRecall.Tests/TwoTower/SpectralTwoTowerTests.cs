@@ -186,7 +186,8 @@ public class SpectralTwoTowerTests
         if (chosen.Normalization < SpectralTwoTower.DefaultNormalization) Assert.Equal(0.3f, stepped[1]);
         if (chosen.Normalization > SpectralTwoTower.DefaultNormalization) Assert.Equal(0.6f, stepped[1]);
         Assert.Contains(stepped[1], new[] { 0.3f, 0.6f });
-        Assert.Equal(scores.Max(s => s.Recall), chosen.Recall);
+        // The best at its ε; a step in ε with a higher mean can still be refused as within the noise.
+        Assert.Equal(scores.Where(s => s.Normalization == chosen.Normalization).Max(s => s.Recall), chosen.Recall);
         Assert.All(scores, s => Assert.Equal(SpectralTwoTower.Window, s.Taper));
         // Every user's top 10 stays inside its community (30 items), which popularity cannot do.
         var all = data.Train.Concat(data.Validation);
