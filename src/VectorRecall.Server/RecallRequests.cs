@@ -113,7 +113,7 @@ public static class RecallRequestReader
         var items = new List<ItemPut>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
-            string at = $"{path}[{items.Count}]";
+            string at = At(path, items.Count);
             if (items.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} items per request (the server's --max-batch)");
             if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, Shape, reader.TokenType);
             string? id = null; float[]? vector = null, features = null; int? category = null; int[]? tags = null;
@@ -156,10 +156,9 @@ public static class RecallRequestReader
         var tags = new List<int>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
-            string at = $"{field}[{tags.Count}]";
             if (tags.Count == ItemFeatureEncoder.MaxTags) throw new RequestError(400, field, $"at most {ItemFeatureEncoder.MaxTags} tags per item");
-            if (reader.TokenType != JsonTokenType.Number) throw WrongType(at, "a tag number", reader.TokenType);
-            if (!reader.TryGetInt32(out int tag) || tag < 0) throw new RequestError(400, at, "must be a tag number (an integer, 0 or more)");
+            if (reader.TokenType != JsonTokenType.Number) throw WrongType(At(field, tags.Count), "a tag number", reader.TokenType);
+            if (!reader.TryGetInt32(out int tag) || tag < 0) throw new RequestError(400, At(field, tags.Count), "must be a tag number (an integer, 0 or more)");
             tags.Add(tag);
         }
         return [.. tags];
@@ -204,7 +203,7 @@ public static class RecallRequestReader
         var users = new List<UserRequest>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
-            string at = $"{path}[{users.Count}]";
+            string at = At(path, users.Count);
             if (users.Count == limits.MaxBatch) throw new RequestError(400, path, $"at most {limits.MaxBatch} users per batch (the server's --max-batch)");
             if (reader.TokenType != JsonTokenType.StartObject) throw WrongType(at, "an object {user_id, features?, history?}", reader.TokenType);
             string? userId = null; float[]? features = null; string[]? history = null;
@@ -263,16 +262,22 @@ public static class RecallRequestReader
     /// <summary>An id: a JSON integer (as its canonical text) or a non-empty string of at most <see cref="MaxIdLength"/> characters.</summary>
     private static string ReadId(ref Utf8JsonReader reader, string field, string what) => IdValue(ref reader, Read(ref reader), field, what);
 
-    /// <summary>The id at the token just read.</summary>
-    private static string IdValue(ref Utf8JsonReader reader, JsonTokenType token, string field, string what)
+    /// <summary>The id at the token just read; <paramref name="index"/> ≥ 0 places it in the array <paramref name="field"/>.</summary>
+    private static string IdValue(ref Utf8JsonReader reader, JsonTokenType token, string field, string what, int index = -1)
     {
         if (token == JsonTokenType.Number && reader.TryGetInt64(out long v)) return IdMap.KeyOf(v);
-        if (token != JsonTokenType.String) throw WrongType(field, $"{what} (an integer or a string)", token);
-        if (reader.ValueSpan.Length > 4 * MaxIdLength) throw new RequestError(400, field, $"is longer than {MaxIdLength} characters");
+        if (token != JsonTokenType.String) throw WrongType(At(field, index), $"{what} (an integer or a string)", token);
+        if (reader.ValueSpan.Length > 4 * MaxIdLength) throw new RequestError(400, At(field, index), $"is longer than {MaxIdLength} characters");
         string id = reader.GetString()!;
-        if (id.Length == 0 || id.Length > MaxIdLength) throw new RequestError(400, field, $"must be 1 to {MaxIdLength} characters, got {id.Length}");
+        if (id.Length == 0 || id.Length > MaxIdLength) throw new RequestError(400, At(field, index), $"must be 1 to {MaxIdLength} characters, got {id.Length}");
         return id;
     }
+
+    /// <summary>
+    /// The path of element <paramref name="index"/> of the array <paramref name="field"/> (the field itself when negative),
+    /// built only for an error: a request's arrays of scalars are read without a string per element.
+    /// </summary>
+    private static string At(string field, int index) => index < 0 ? field : $"{field}[{index}]";
 
     /// <summary>A count such as <c>top_k</c>, kept as sent (a huge one is "above the cap", reported with its own value).</summary>
     private static long ReadCount(ref Utf8JsonReader reader, string field)
@@ -304,10 +309,9 @@ public static class RecallRequestReader
         var values = new List<float>();
         while (Read(ref reader) != JsonTokenType.EndArray)
         {
-            string at = $"{field}[{values.Count}]";
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out double d)) throw WrongType(at, "a number", reader.TokenType);
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out double d)) throw WrongType(At(field, values.Count), "a number", reader.TokenType);
             float f = (float)d;
-            if (!float.IsFinite(f)) throw new RequestError(400, at, $"{d} does not fit a 32-bit float");
+            if (!float.IsFinite(f)) throw new RequestError(400, At(field, values.Count), $"{d} does not fit a 32-bit float");
             values.Add(f);
         }
         return [.. values];
@@ -321,7 +325,7 @@ public static class RecallRequestReader
         for (var token = Read(ref reader); token != JsonTokenType.EndArray; token = Read(ref reader))
         {
             if (ids.Count == maxItems) throw new RequestError(400, field, $"at most {maxItems} items (the server's --max-history); send the most recent ones");
-            ids.Add(IdValue(ref reader, token, $"{field}[{ids.Count}]", "an item id"));
+            ids.Add(IdValue(ref reader, token, field, "an item id", ids.Count));
         }
         return [.. ids];
     }
