@@ -22,6 +22,8 @@ public static class TruncatedEigen
     /// (X [n × m] → A·X [n × m]) and their eigenvectors as the columns of an [n × k] tensor. <paramref name="start"/>,
     /// when given, gives the first block its leading columns (n rows; up to k + <paramref name="oversample"/> of its
     /// columns are used, random columns fill the rest): the previous answer for a slightly changed operator, which needs far fewer <paramref name="iterations"/>.
+    /// <paramref name="multiply"/> may hand back the same few blocks again and again, provided it never writes into the
+    /// block it is given: only the latest product and its input are used.
     /// </summary>
     public static (float[] Values, Tensor Vectors) Top(Func<Tensor, Tensor> multiply, int n, int k, Rng rng, int oversample = 32, int iterations = DefaultIterations, IProgress<int>? progress = null, Tensor? start = null)
     {

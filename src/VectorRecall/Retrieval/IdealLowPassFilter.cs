@@ -34,7 +34,21 @@ public static class IdealLowPassFilter
         if (ranks.Count == 0 || ranks.Any(k => k < 1 || k > items)) throw new ArgumentOutOfRangeException(nameof(ranks), $"ranks must be in [1, {items}], got [{string.Join(", ", ranks)}]");
         var r = interactions.NormalizedMatrix(items, normalization);
         int iterations = start is null ? TruncatedEigen.DefaultIterations : TruncatedEigen.WarmIterations;
-        var (values, v) = TruncatedEigen.Top(x => r.Transposed.Multiply(r.Multiply(x)), items, ranks.Max(), new Rng(17), iterations: iterations, progress: progress, start: start);
+        // Each product R̃ᵀ(R̃·X) writes into blocks kept for the whole decomposition: a users-wide one between the two
+        // sparse products, and two items-wide ones in turn (the iteration feeds a product's result back in, and
+        // Rayleigh–Ritz needs a product beside its input). New blocks per product were hundreds of MB of garbage each.
+        Tensor? between = null;
+        var blocks = new Tensor[2];
+        int turn = 0;
+        Tensor Product(Tensor x)
+        {
+            if (between is null || between.Cols != x.Cols) (between, blocks[0], blocks[1]) = (new Tensor(r.Rows, x.Cols), new Tensor(items, x.Cols), new Tensor(items, x.Cols));
+            r.Multiply(x, between);
+            var y = blocks[turn ^= 1];
+            r.Transposed.Multiply(between, y);
+            return y;
+        }
+        var (values, v) = TruncatedEigen.Top(Product, items, ranks.Max(), new Rng(17), iterations: iterations, progress: progress, start: start);
         var degree = interactions.ItemCounts(items);
         var result = new List<(Tensor, Tensor)>();
         foreach (int rank in ranks)
