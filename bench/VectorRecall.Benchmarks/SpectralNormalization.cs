@@ -4,7 +4,7 @@ using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
 using VectorRecall.Towers;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using VectorRecall.TwoTower;
 
 namespace VectorRecall.Benchmarks;
 
@@ -59,9 +59,7 @@ internal static class SpectralNormalization
         foreach (float gamma in new[] { 0f, 0.25f, 0.5f })
         {
             var queries = summed.Clone();
-            var w = new float[rank];
-            for (int c = 0; c < rank; c++) w[c] = MathF.Pow(Math.Max(values[c], 0f), gamma) * (rank - c) / rank;
-            for (int r = 0; r < queries.Rows; r++) TensorPrimitives.Multiply(queries.Row(r), w, queries.Row(r));
+            SpectralTwoTower.Weight(queries, values, gamma, SpectralTwoTower.Window);
             var m = RetrievalEvaluator.Evaluate(index, queries, users, held, history, [20]).Metrics;
             Console.WriteLine($"{split,-10} ε {e} γ {gamma}: Recall@20 {m.Get(RankingMetric.Recall, 20):F4} NDCG@20 {m.Get(RankingMetric.Ndcg, 20):F4} ({users.Length} users)");
         }

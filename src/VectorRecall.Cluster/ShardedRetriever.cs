@@ -95,8 +95,7 @@ public sealed class ShardedRetriever(ShardedSearch search) : ILiveItemRetriever,
         _ => throw new NotSupportedException($"a sharded search sends its filter to the shards as item rows: give an {nameof(ExcludedIds)}, not a {filter.GetType().Name}"),
     };
 
-    /// <summary>Per-shard requests, failovers, unavailability and waiting time, on the node's /metrics.</summary>
-    /// <summary>The router's per-shard counters, and the item-change batches this node's shard writers acknowledged before a replica applied them.</summary>
+    /// <summary>The router's per-shard counters (requests, failovers, unavailability, waiting time), and the item-change batches this node's shard writers acknowledged before a replica applied them.</summary>
     public void AppendMetrics(System.Text.StringBuilder prometheus)
     {
         search.AppendMetrics(prometheus);

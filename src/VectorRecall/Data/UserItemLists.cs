@@ -115,10 +115,18 @@ public sealed class UserItemLists
         var values = new float[Count];
         for (int u = 0; u < UserCount; u++)
             for (int e = Offsets[u]; e < Offsets[u + 1]; e++)
-            {
-                float product = (float)CountOf(u) * degree[Items[e]];
-                values[e] = exponent == 0.5f ? 1f / MathF.Sqrt(product) : MathF.Pow(product, -exponent);
-            }
+                values[e] = DegreePower((float)CountOf(u) * degree[Items[e]], -exponent);
         return new SparseMatrix(UserCount, itemCount, (int[])Offsets.Clone(), (int[])Items.Clone(), values);
     }
+
+    /// <summary>
+    /// A degree (or a product of degrees) to the power <paramref name="exponent"/>, through the square root at ±½ so that
+    /// the symmetric normalisation keeps its exact arithmetic.
+    /// </summary>
+    internal static float DegreePower(float degree, float exponent) => exponent switch
+    {
+        0.5f => MathF.Sqrt(degree),
+        -0.5f => 1f / MathF.Sqrt(degree),
+        _ => MathF.Pow(degree, exponent),
+    };
 }

@@ -59,7 +59,7 @@ public static class IdealLowPassFilter
             {
                 if (degree[i] == 0) continue;
                 var row = v.Row(i)[..rank];
-                float scale = normalization == 0.5f ? MathF.Sqrt(degree[i]) : MathF.Pow(degree[i], normalization);
+                float scale = UserItemLists.DegreePower(degree[i], normalization);
                 TensorPrimitives.Multiply(row, 1f / scale, user.Row(i));
                 TensorPrimitives.Multiply(row, scale, item.Row(i));
             }

@@ -140,6 +140,7 @@ public static class SpectralTwoTower
             var degrees = data.Train.ItemCounts(data.ItemCount);
             var histories = UserBatch.Gather(users, data.UserFeatures, data.Train, int.MaxValue);
             int top = Math.Min(k, data.ItemCount);
+            var relevant = users.Select(u => new HashSet<int>(data.Validation.Of(u).ToArray())).ToArray();
             // Each candidate's bags over the histories are summed once, as served (the mean would scale a user's scores,
             // not their order), then weighted per γ.
             Tensor Summed(Tensor userSide, float degreeExponent, float normalization)
@@ -156,10 +157,10 @@ public static class SpectralTwoTower
                 int done = 0;
                 RetrievalEvaluator.Rank(index, queries, users, data.Train, top, 0, 1024, (user, ranked) =>
                 {
-                    var relevant = new HashSet<int>(data.Validation.Of(user).ToArray());
                     int hits = 0;
-                    foreach (long item in ranked) if (relevant.Contains((int)item)) hits++;
-                    recalls[done++] = (double)hits / relevant.Count;
+                    foreach (long item in ranked) if (relevant[done].Contains((int)item)) hits++;
+                    recalls[done] = (double)hits / relevant[done].Count;
+                    done++;
                 });
                 var choice = candidate with { Recall = recalls.Average() };
                 scores.Add(choice);
@@ -279,7 +280,7 @@ public static class SpectralTwoTower
     /// Scales column c of <paramref name="rows"/> (k columns) by λ_c^γ (eigenvalues clamped at 0) times the window
     /// min(1, (k − c)/(ρk)); γ = 0 and ρ = 0 leave them as they are.
     /// </summary>
-    private static void Weight(Tensor rows, float[] eigenvalues, float exponent, float taper)
+    internal static void Weight(Tensor rows, float[] eigenvalues, float exponent, float taper)
     {
         if (exponent == 0 && taper == 0) return;
         int k = rows.Cols;
