@@ -38,6 +38,9 @@ internal static class TdmCommands
         var output = new Option<string>("--output") { Description = "tree file to write", Required = true };
         var treeEmb = new Option<string?>("--tree-emb", "--tree_emb_path", "--tree-emb-path") { Description = "also write the node embeddings [nodes x dim] as .npy, rows in ascending heap-code order" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
+        var leafDefaults = new LeafScorerOptions();
+        var leafMlp = new Option<int[]>("--leaf-mlp") { Description = "hidden sizes of the MLP a last stage trains to rank the leaves the best inner-product model's beam reaches, on the validation users' held-out items; 0 for no such stage", DefaultValueFactory = _ => leafDefaults.Hidden, AllowMultipleArgumentsPerToken = true };
+        var leafEpochs = new Option<int>("--leaf-epochs") { Description = "the most passes the leaf MLP trains; a two-fold cross-fit over the validation users picks how many it gets", DefaultValueFactory = _ => leafDefaults.MaxEpochs };
         var categories = new Option<string?>("--categories") { Description = "category mode: an .npy of one integer category per item" };
         var iterations = new Option<int>("--kmeans-iters", "--kmeans_iters") { Description = "k-means iterations per split, at most", DefaultValueFactory = _ => 20 };
         var seed = new Option<ulong>("--seed") { Description = "seed for k-means and random mode", DefaultValueFactory = _ => 42 };
@@ -220,9 +223,12 @@ internal static class TdmCommands
         var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 1 };
         var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
+        var leafDefaults = new LeafScorerOptions();
+        var leafMlp = new Option<int[]>("--leaf-mlp") { Description = "hidden sizes of the MLP a last stage trains to rank the leaves the best inner-product model's beam reaches, on the validation users' held-out items; 0 for no such stage", DefaultValueFactory = _ => leafDefaults.Hidden, AllowMultipleArgumentsPerToken = true };
+        var leafEpochs = new Option<int>("--leaf-epochs") { Description = "the most passes the leaf MLP trains; a two-fold cross-fit over the validation users picks how many it gets", DefaultValueFactory = _ => leafDefaults.MaxEpochs };
         var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's (or sequence model's) item vectors, train, learn the tree, train again, write a bundle.")
         {
-            userInit, bundle, rounds, nextTree, levelGap, scorer, branch,
+            userInit, bundle, rounds, nextTree, levelGap, scorer, branch, leafMlp, leafEpochs,
         };
         flags.AddTo(command);
         command.SetAction((r, token) => CliErrors.Guard(() =>
@@ -243,6 +249,7 @@ internal static class TdmCommands
                 Rounds = r.GetValue(rounds),
                 Temperature = r.GetValue(flags.Temperature),
                 MlpHidden = kind == NodeScorerKind.Mlp ? r.GetValue(flags.Mlp)! : [],
+                LeafScorer = r.GetValue(leafMlp) is [0] ? null : new LeafScorerOptions { Hidden = r.GetValue(leafMlp)!, MaxEpochs = r.GetValue(leafEpochs) },
             };
             return Task.FromResult(RunFit(flags.Load(r), r.GetValue(userInit)!, r.GetValue(bundle)!, options, token));
         }));

@@ -29,8 +29,13 @@ public sealed record TdmFitOptions
     /// user tower (the two-tower's InfoNCE default), 1 for a sequence encoder (its softmax is over raw scores).
     /// </summary>
     public float? Temperature { get; init; }
-    /// <summary>Non-empty: a last stage trains an MLP scorer of these hidden sizes on the best tree, starting from the best inner-product model.</summary>
+    /// <summary>Non-empty: a stage trains an MLP scorer of these hidden sizes on the best tree, starting from the best inner-product model.</summary>
     public int[] MlpHidden { get; init; } = [];
+    /// <summary>
+    /// Not null: a last stage learns to rank the leaves the best inner-product model's beam reaches (<see cref="LeafScorerTraining"/>;
+    /// its beam is <see cref="TdmOptions.Beam"/>, its seed the trainer's).
+    /// </summary>
+    public LeafScorerOptions? LeafScorer { get; init; } = new();
 
     public void Validate()
     {
@@ -38,6 +43,7 @@ public sealed record TdmFitOptions
         Learning.Validate();
         Settings.Check(Rounds >= 0, nameof(Rounds), $"must be 0 or more, got {Rounds}");
         Settings.Check(Temperature is null or > 0, nameof(Temperature), $"must be positive, got {Temperature}");
+        LeafScorer?.Validate();
     }
 }
 
@@ -49,7 +55,8 @@ public sealed record TdmFitStage(string Name, double ValidationRecall, int BestE
 /// k-means), a model trained on it that starts from the two-tower's user encoder (its user tower, or its
 /// sequence encoder) and the tree's node embeddings, then <see cref="TdmFitOptions.Rounds"/> rounds of joint tree learning (<see cref="TreeLearner"/>:
 /// the items move to where the trained model scores them best, and the same model trains on).
-/// Optionally an MLP scorer last. The result is the stage with the best validation recall.
+/// Optionally an MLP scorer on every level; by default, last, an MLP that ranks the leaves the best inner-product model's
+/// beam reaches (<see cref="LeafScorerTraining"/>). The result is the stage with the best validation recall.
 /// </summary>
 public static class TdmFit
 {
@@ -94,6 +101,7 @@ public static class TdmFit
         int best = Enumerable.Range(0, results.Count).MaxBy(i => stages[i].ValidationRecall);
         model.LoadStateDict(results[best].State);
         tree = results[best].Tree;
+        var (route, routeName) = (model, stages[best].Name);
         if (options.MlpHidden.Length > 0)
         {
             var mlp = NewModel(model.UserEncoder, tree, NodeScorerKind.Mlp, options);
@@ -106,6 +114,15 @@ public static class TdmFit
             };
             Stage("mlp", mlp, tree, data, mlpOptions, train, stages, log);
             if (stages[^1].ValidationRecall > stages[best].ValidationRecall) (model, best) = (mlp, stages.Count - 1);
+        }
+        if (options.LeafScorer is { } leafOptions)
+        {
+            cancel.ThrowIfCancellationRequested();
+            clock.Restart();
+            log?.Invoke($"leaf_mlp: an MLP {string.Join("-", leafOptions.Hidden)} ranks the leaves of a {options.Tdm.Beam}-wide beam over {routeName}'s inner-product route");
+            var leaf = LeafScorerTraining.Fit(route, tree, data, leafOptions with { Beam = options.Tdm.Beam, Seed = options.Trainer.Seed }, log, cancel);
+            stages.Add(new TdmFitStage("leaf_mlp", leaf.ValidationRecall, leaf.Epochs, clock.Elapsed.TotalSeconds));
+            if (leaf.ValidationRecall > stages[best].ValidationRecall) (model, best) = (leaf.Model, stages.Count - 1);
         }
         model.Nodes.Weight.Value.Span.CopyTo(tree.Embeddings.Span);
         log?.Invoke($"best stage: {stages[best].Name} (validation Recall@{TdmTrainer.SelectionK} {stages[best].ValidationRecall:F4})");

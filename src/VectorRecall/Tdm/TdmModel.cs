@@ -7,8 +7,11 @@ using VectorRecall.Towers;
 
 namespace VectorRecall.Tdm;
 
-/// <summary>How a tree node is scored for a user: the inner product of their vectors, or an MLP over [user, node, user ⊙ node].</summary>
-public enum NodeScorerKind { InnerProduct, Mlp }
+/// <summary>
+/// How a tree node is scored for a user: the inner product of their vectors; an MLP over [user, node, user ⊙ node] on
+/// every level; or the inner product on the route and that MLP on the leaves (<see cref="LeafScorerTraining"/> trains it).
+/// </summary>
+public enum NodeScorerKind { InnerProduct, Mlp, LeafMlp }
 
 /// <summary>
 /// Shape of a TDM model: its user encoder's — a two-tower's user tower (<see cref="User"/>) or a sequence encoder
@@ -66,12 +69,18 @@ public sealed class TdmModel : Module, INodeScorer
         Config = config;
         UserEncoder = RegisterModule<Module>("user", config.User is { } tower ? new UserTower(tower, rng) : new SequenceUser(config.Sequence!, rng));
         Nodes = RegisterModule("nodes", new Embedding(config.Nodes, config.Dimension, rng));
-        if (config.Scorer != NodeScorerKind.Mlp) return;
+        if (config.Scorer == NodeScorerKind.InnerProduct) return;
         Mlp = RegisterModule("scorer", Nn.Mlp.Build([3 * config.Dimension, .. config.MlpHidden, 1], rng, new MlpOptions { Activation = Activation.PRelu }));
         // A linear path from user ⊙ node to the score, starting at Σ uᵢnᵢ / τ: the MLP begins as the
         // inner-product scorer (whose tree and user tower it inherits) and learns what that misses.
         Skip = RegisterModule("scorer_skip", new Linear(config.Dimension, 1, rng, bias: false));
         Skip.Weight.Value.Span.Fill(1f / config.Temperature);
+        // The leaf MLP starts as exactly the inner product, so training it from there is measured against the ranking it replaces.
+        if (config.Scorer == NodeScorerKind.LeafMlp && Mlp.Layers[^1] is Linear last)
+        {
+            last.Weight.Value.Span.Clear();
+            last.Bias?.Value.Span.Clear();
+        }
     }
 
     public TdmConfig Config { get; }
@@ -87,9 +96,12 @@ public sealed class TdmModel : Module, INodeScorer
     /// <summary>The MLP scorer's linear path from user ⊙ node to the score; null for the inner-product scorer.</summary>
     public Linear? Skip { get; }
 
+    /// <summary>The first leaf's row: the leaves are the tree's last level, one per item, and its rows come last.</summary>
+    public int FirstLeaf => Config.Nodes - Config.NumItems;
+
     /// <summary>
     /// Training logits [R × W]: row r's user vector <paramref name="users"/>[r] against nodes
-    /// <paramref name="candidates"/>[r·W .. (r+1)·W).
+    /// <paramref name="candidates"/>[r·W .. (r+1)·W). A <see cref="NodeScorerKind.LeafMlp"/> model's are its MLP's: leaves only.
     /// </summary>
     public Variable Logits(Variable users, int[] candidates)
     {
@@ -111,13 +123,16 @@ public sealed class TdmModel : Module, INodeScorer
         return Ops.Reshape(scores, rows, width);
     }
 
-    /// <summary>Scores nodes for one user vector (inference; no tape), as beam search asks.</summary>
+    /// <summary>
+    /// Scores nodes for one user vector (inference; no tape), as beam search asks: the nodes of one level
+    /// (a <see cref="NodeScorerKind.LeafMlp"/> model picks its scorer by whether they are leaves).
+    /// </summary>
     public void Score(ReadOnlySpan<float> query, ReadOnlySpan<int> nodes, Span<float> scores)
     {
         int d = Config.Dimension;
         if (query.Length != d) throw new ArgumentException($"query has {query.Length} values, the model's vectors {d}");
         var table = Nodes.Weight.Value;
-        if (Mlp is null)
+        if (Mlp is null || Config.Scorer == NodeScorerKind.LeafMlp && (nodes.IsEmpty || nodes[0] < FirstLeaf))
         {
             for (int i = 0; i < nodes.Length; i++) scores[i] = Distances.Dot(query, table.Row(nodes[i]));
             return;

@@ -75,6 +75,8 @@ public sealed class TdmTrainer : EpochTrainer<TdmTrainer.Batch>
             throw new ArgumentException($"the model has {model.Config.Nodes} nodes of width {model.Config.Dimension}, the tree {tree.NodeCount} of width {tree.Dimension}");
         if (model.Config.User is { } u && (u.NumUsers != data.UserCount || u.NumItems != data.ItemCount || u.UserFeatures != data.UserFeatures.Cols))
             throw new ArgumentException("the user tower's configuration does not match the data set's sizes");
+        if (model.Config.Scorer == NodeScorerKind.LeafMlp)
+            throw new ArgumentException("a leaf-MLP model is not trained level by level: LeafScorerTraining trains its leaf scorer over its inner-product route's beam");
         if (model.Sequence is not null)
         {
             if (model.Config.NumItems != data.ItemCount) throw new ArgumentException($"the sequence encoder knows {model.Config.NumItems:N0} items, the data set has {data.ItemCount:N0}");
