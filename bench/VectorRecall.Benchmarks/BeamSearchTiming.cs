@@ -8,7 +8,8 @@ namespace VectorRecall.Benchmarks;
 
 /// <summary>
 /// <c>-- beam [items] [dim] [beam] [hidden...]</c>: milliseconds per user of TDM beam search on one thread (default: Beauty's
-/// 12,101 items, 64-d, beam 100, K 50), for the inner product and for MLP scorers of a few widths. Weights are random: the work does not depend on them.
+/// 12,101 items, 64-d, beam 100, K 50), for the inner product, for MLP scorers of a few widths on every level, and for
+/// an inner-product route whose leaves an MLP of the same widths ranks (<c>tdm fit</c>'s leaf scorer). Weights are random: the work does not depend on them.
 /// </summary>
 internal static class BeamSearchTiming
 {
@@ -27,7 +28,10 @@ internal static class BeamSearchTiming
         Console.WriteLine($"{items:N0} items, {dim}-d, tree of {tree.LevelCount} levels, beam {beam}, K {k}, {users} users on one thread");
         Time("inner product", TdmModel(user, tree, NodeScorerKind.InnerProduct, [1]), tree, queries, beam, k);
         foreach (var hidden in hiddens)
+        {
             Time($"MLP {string.Join("-", hidden)}", TdmModel(user, tree, NodeScorerKind.Mlp, hidden), tree, queries, beam, k);
+            Time($"leaf MLP {string.Join("-", hidden)}", TdmModel(user, tree, NodeScorerKind.LeafMlp, hidden), tree, queries, beam, k);
+        }
     }
 
     private static TdmModel TdmModel(TowerConfig user, ItemTree tree, NodeScorerKind scorer, int[] hidden)
@@ -48,6 +52,6 @@ internal static class BeamSearchTiming
         var clock = Stopwatch.StartNew();
         for (int q = 0; q < n; q++) retriever.Search(queries.Row(q), k, ids.AsSpan(q * k, k), scores.AsSpan(q * k, k));
         double single = clock.Elapsed.TotalMilliseconds / n;
-        Console.WriteLine($"  {name,-16} one at a time: {single:F2} ms per user");
+        Console.WriteLine($"  {name,-20} one at a time: {single:F2} ms per user");
     }
 }

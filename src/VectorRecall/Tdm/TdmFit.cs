@@ -121,6 +121,11 @@ public static class TdmFit
             clock.Restart();
             log?.Invoke($"leaf_mlp: an MLP {string.Join("-", leafOptions.Hidden)} ranks the leaves of a {options.Tdm.Beam}-wide beam over {routeName}'s inner-product route");
             var leaf = LeafScorerTraining.Fit(route, tree, data, leafOptions with { Beam = options.Tdm.Beam, Seed = options.Trainer.Seed }, log, cancel);
+            // Its folder holds its model as every stage's does, so `vrecall bundle --tdm-model` can serve it on its own.
+            string folder = Path.Combine(options.Trainer.CheckpointDir, "leaf_mlp");
+            Directory.CreateDirectory(folder);
+            TdmCheckpoint.Save(Path.Combine(folder, "best_model.safetensors"), leaf.Model, tree, null,
+                new CheckpointInfo(leaf.Epochs, 0, double.NaN, leaf.Epochs, leaf.ValidationRecall));
             stages.Add(new TdmFitStage("leaf_mlp", leaf.ValidationRecall, leaf.Epochs, clock.Elapsed.TotalSeconds));
             if (leaf.ValidationRecall > stages[best].ValidationRecall) (model, best) = (leaf.Model, stages.Count - 1);
         }

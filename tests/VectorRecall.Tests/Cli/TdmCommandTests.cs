@@ -64,7 +64,7 @@ public class TdmCommandTests
         var data = SmallSequenceBundle.Train(dir);
         Assert.Equal(0, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("f"), "--epochs", "1", "--batch-size", "64", "--beam", "20",
             "--level-gap", "3", "--scorer", "mlp", "--mlp", "16", "8", "--checkpoint-dir", dir.File("fc")]));
-        foreach (var stage in new[] { "tree_1", "tree_2", "mlp" })
+        foreach (var stage in new[] { "tree_1", "tree_2", "mlp", "leaf_mlp" })
             Assert.True(File.Exists(Path.Combine(dir.File("fc"), stage, "best_model.safetensors")), stage);
         using (var service = VectorRecall.Serving.RecallService.FromBundle(dir.File("f")))
         {
@@ -84,6 +84,12 @@ public class TdmCommandTests
             "--rounds", "0", "--negative-source", "beam", "--freeze-user", "false", "--freeze-leaves", "false", "--checkpoint-dir", dir.File("fc0")]));
         Assert.False(Directory.Exists(Path.Combine(dir.File("fc0"), "tree_2")));
         Assert.True(File.Exists(Path.Combine(dir.File("f0"), "manifest.json")));
+        // The leaf scorer's stage: on by default, off with --leaf-mlp 0 (the bundle then ranks its leaves by inner product).
+        Assert.Equal(0, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("f1"), "--epochs", "1", "--batch-size", "64", "--beam", "20",
+            "--rounds", "0", "--leaf-mlp", "0", "--checkpoint-dir", dir.File("fc1")]));
+        Assert.Contains("\"InnerProduct\"", File.ReadAllText(Path.Combine(dir.File("f1"), "manifest.json")));
+        Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--leaf-mlp", "-3", "--checkpoint-dir", dir.File("gc")]));
+        Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--leaf-epochs", "0", "--checkpoint-dir", dir.File("gc")]));
         // Bad input: a user-init that is no bundle, an unknown negative source, a negative round count; no bundle is left behind.
         Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("nothing"), "--bundle", dir.File("g"), "--checkpoint-dir", dir.File("gc")]));
         Assert.Equal(1, Vrecall(["tdm", "fit", .. data, "--user-init", dir.File("b"), "--bundle", dir.File("g"), "--negative-source", "best", "--checkpoint-dir", dir.File("gc")]));

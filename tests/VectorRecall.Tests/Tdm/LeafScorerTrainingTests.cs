@@ -1,6 +1,7 @@
 using VectorRecall.Autograd;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
+using VectorRecall.Serving;
 using VectorRecall.Tdm;
 
 namespace VectorRecall.Tests.Tdm;
@@ -79,6 +80,20 @@ public class LeafScorerTrainingTests(TrainedSmallModel fixture) : IClassFixture<
         var trained = LeafScorerTraining.Train(route, tree, data, options, epochs: 16);
         double fitted = RetrievalEvaluator.Evaluate(TdmRetriever.Create(trained, tree, 40), queries, users, data.Validation, data.Train, [20]).Metrics.Get(RankingMetric.Recall, 20);
         Assert.True(fitted > beamRecall + 0.005, $"in-sample Recall@20 {fitted:F4} is not above the route's {beamRecall:F4}");
+
+        // Its bundle serves the same ranking: the scorer kind and the MLP travel with the model.
+        using var dir = new TempDir();
+        ServingBundle.SaveTdm(dir.File("leaf"), trained, tree, 40, fixture.ItemIds, data.UserFeatures, data.Train, data.Train);
+        using var service = RecallService.FromBundle(dir.File("leaf"));
+        var direct = TdmRetriever.Create(trained, tree, 40);
+        var (ids, scores, servedIds, servedScores) = (new long[10], new float[10], new long[10], new float[10]);
+        for (int r = 0; r < 20; r++)
+        {
+            direct.Search(queries.Row(r), 10, ids, scores);
+            service.Retriever.Search(queries.Row(r), 10, servedIds, servedScores);
+            Assert.Equal(ids, servedIds);
+            Assert.Equal(scores, servedScores);
+        }
     }
 
     [Fact]

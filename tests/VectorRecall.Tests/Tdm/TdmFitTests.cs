@@ -25,7 +25,7 @@ public class TdmFitTests(TrainedSmallModel fixture) : IClassFixture<TrainedSmall
         var (model, tree, stages) = TdmFit.Run(fixture.Data, fixture.Model.User, fixture.ItemVectors, options, t => t.Train(), lines.Add);
         Assert.Equal(["tree_1", "tree_2", "tree_3", "leaf_mlp"], stages.Select(s => s.Name));
         Assert.Equal(model.Nodes.Weight.Value.Span.ToArray(), tree.Embeddings.Span.ToArray());
-        var checkpoints = stages.SkipLast(1).Select(s => TdmCheckpoint.Load(Path.Combine(dir.File("fit"), s.Name, "best_model.safetensors")));
+        var checkpoints = stages.Select(s => TdmCheckpoint.Load(Path.Combine(dir.File("fit"), s.Name, "best_model.safetensors")));
         foreach (var (m, t) in checkpoints.Select(c => (c.Model, c.Tree)).Append((model, tree)))
             for (int item = 0; item < fixture.Data.ItemCount; item++)
             {
