@@ -38,9 +38,6 @@ internal static class TdmCommands
         var output = new Option<string>("--output") { Description = "tree file to write", Required = true };
         var treeEmb = new Option<string?>("--tree-emb", "--tree_emb_path", "--tree-emb-path") { Description = "also write the node embeddings [nodes x dim] as .npy, rows in ascending heap-code order" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
-        var leafDefaults = new LeafScorerOptions();
-        var leafMlp = new Option<int[]>("--leaf-mlp") { Description = "hidden sizes of the MLP a last stage trains to rank the leaves the best inner-product model's beam reaches, on the validation users' held-out items; 0 for no such stage", DefaultValueFactory = _ => leafDefaults.Hidden, AllowMultipleArgumentsPerToken = true };
-        var leafEpochs = new Option<int>("--leaf-epochs") { Description = "the most passes the leaf MLP trains; a two-fold cross-fit over the validation users picks how many it gets", DefaultValueFactory = _ => leafDefaults.MaxEpochs };
         var categories = new Option<string?>("--categories") { Description = "category mode: an .npy of one integer category per item" };
         var iterations = new Option<int>("--kmeans-iters", "--kmeans_iters") { Description = "k-means iterations per split, at most", DefaultValueFactory = _ => 20 };
         var seed = new Option<ulong>("--seed") { Description = "seed for k-means and random mode", DefaultValueFactory = _ => 42 };
