@@ -87,7 +87,7 @@ internal sealed class LeafLists
             int u = users[i];
             var list = List(u);
             model.Score(_vectors.Row(u), list, scores.AsSpan(0, list.Length));
-            var top = new TopK(Math.Min(k, list.Length), ids, best);
+            var top = new TopK(k, ids, best);
             for (int p = 0; p < list.Length; p++) top.Push(_tree.LeafItem(list[p]), scores[p]);
             int n = top.SortBestFirst(), hits = 0;
             for (int r = 0; r < n; r++) if (_relevant[u].Contains((int)ids[r])) hits++;
