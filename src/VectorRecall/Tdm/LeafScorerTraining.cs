@@ -1,8 +1,6 @@
-using VectorRecall.Autograd;
 using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Optim;
-using VectorRecall.Retrieval;
 
 namespace VectorRecall.Tdm;
 
