@@ -223,7 +223,7 @@ internal static class TdmCommands
         var leafDefaults = new LeafScorerOptions();
         var leafMlp = new Option<int[]>("--leaf-mlp") { Description = "hidden sizes of the MLP a last stage trains to rank the leaves the best inner-product model's beam reaches, on the validation users' held-out items; 0 for no such stage", DefaultValueFactory = _ => leafDefaults.Hidden, AllowMultipleArgumentsPerToken = true };
         var leafEpochs = new Option<int>("--leaf-epochs") { Description = "the most passes the leaf MLP trains; a two-fold cross-fit over the validation users picks how many it gets", DefaultValueFactory = _ => leafDefaults.MaxEpochs };
-        var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's (or sequence model's) item vectors, train, learn the tree, train again, write a bundle.")
+        var command = new Command("fit", "The whole TDM workflow: tree from the two-tower's (or sequence model's) item vectors, train, learn the tree, train again, learn an MLP that ranks the leaves the beam reaches, write a bundle of the stage that validates best.")
         {
             userInit, bundle, rounds, nextTree, levelGap, scorer, branch, leafMlp, leafEpochs,
         };
