@@ -45,7 +45,7 @@ internal sealed class LeafLists
     public static LeafLists Build(TdmModel route, ItemTree tree, RecDataset data, int beam, CancellationToken cancel)
     {
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0).ToArray();
-        var vectors = TdmRetriever.EncodeUsers(route, data, users, data.Train);
+        var vectors = users.Length == 0 ? new Tensor(0, route.Config.Dimension) : TdmRetriever.EncodeUsers(route, data, users, data.Train);
         var lists = new int[users.Length][];
         var relevant = new HashSet<int>[users.Length];
         using var traces = new ThreadLocal<BeamTrace>(() => new BeamTrace());

@@ -58,8 +58,15 @@ public static class LeafScorerTraining
         if (route.Config.Nodes != tree.NodeCount || tree.LevelStart(tree.LevelCount - 1) != route.FirstLeaf)
             throw new ArgumentException($"the model has {route.Config.Nodes} nodes with leaves from row {route.FirstLeaf}, the tree {tree.NodeCount} with leaves from row {tree.LevelStart(tree.LevelCount - 1)}");
         var lists = LeafLists.Build(route, tree, data, options.Beam, cancel);
-        if (lists.Examples.Length == 0) throw new ArgumentException("no validation user's held-out item is among the leaves its beam reaches: there is nothing to train the leaf scorer on");
         log?.Invoke($"leaf_mlp: {lists.Users.Length:N0} validation users, {lists.Examples.Length:N0} with their held-out item in the beam's leaves (about {lists.Width} leaves each)");
+        if (lists.Examples.Length == 0)
+        {
+            // Nothing to learn from: the scorer stays the route's inner product, and its recall is the route's.
+            var untrained = NewScorer(route, options);
+            double own = lists.Users.Length == 0 ? double.NaN : lists.RecallSum(untrained, [.. Enumerable.Range(0, lists.Users.Length)]) / lists.Users.Length;
+            log?.Invoke("leaf_mlp: no held-out item is among the leaves its user's beam reaches; the leaves keep the route's ranking");
+            return new LeafScorerResult(untrained, own, own, 0, [own]);
+        }
 
         // Two folds of users, drawn at random; each fold's held-out recall after every epoch.
         var fold = new int[lists.Users.Length];

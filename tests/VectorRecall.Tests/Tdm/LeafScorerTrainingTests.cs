@@ -1,4 +1,5 @@
 using VectorRecall.Autograd;
+using VectorRecall.Data;
 using VectorRecall.Numerics;
 using VectorRecall.Retrieval;
 using VectorRecall.Serving;
@@ -94,6 +95,26 @@ public class LeafScorerTrainingTests(TrainedSmallModel fixture) : IClassFixture<
             Assert.Equal(ids, servedIds);
             Assert.Equal(scores, servedScores);
         }
+    }
+
+    [Fact]
+    public void HeldOutItemsNoBeamReachesLeaveTheRoutesRankingAndNoError()
+    {
+        // Each user's held-out item is one it trained on, which search leaves out: no list holds a positive.
+        var (route, tree) = Route();
+        var d = fixture.Data;
+        var seenAgain = UserItemLists.FromLists([.. Enumerable.Range(0, d.UserCount).Select(u => (IReadOnlyList<int>)(d.Train.CountOf(u) > 0 ? [d.Train.Of(u)[0]] : []))]);
+        var data = new RecDataset(d.Items, d.UserFeatures, d.Train, seenAgain, d.Test);
+        var lines = new List<string>();
+        var result = LeafScorerTraining.Fit(route, tree, data, new LeafScorerOptions { Beam = 40 }, lines.Add);
+        Assert.Equal(0, result.Epochs);
+        Assert.Equal(0, result.ValidationRecall);
+        Assert.Equal(result.RouteRecall, result.ValidationRecall);
+        Assert.Contains(lines, l => l.Contains("keep the route's ranking"));
+
+        // No held-out items at all: the stage's recall is undefined, so a fit never prefers it.
+        var none = new RecDataset(d.Items, d.UserFeatures, d.Train, UserItemLists.FromLists([.. Enumerable.Range(0, d.UserCount).Select(_ => (IReadOnlyList<int>)[])]), d.Test);
+        Assert.True(double.IsNaN(LeafScorerTraining.Fit(route, tree, none, new LeafScorerOptions { Beam = 40 }).ValidationRecall));
     }
 
     [Fact]
