@@ -218,7 +218,7 @@ internal static class TdmCommands
         var rounds = new Option<int>("--rounds") { Description = "tree-learning rounds after the first tree: learn a tree from the model, train on it", DefaultValueFactory = _ => 1 };
         var nextTree = new Option<string>("--next-tree") { Description = "how each next tree is found: learn (JTM's tree step from the trained model) or recluster (balanced k-means on its leaf embeddings, the design note's way)", DefaultValueFactory = _ => "learn" };
         var levelGap = new Option<int>("--level-gap") { Description = "levels an item moves down per tree-learning step (it chooses among branch^gap descendants)", DefaultValueFactory = _ => 1 };
-        var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a last stage trains the MLP scorer from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
+        var scorer = new Option<string>("--scorer") { Description = "ip, or mlp (a stage trains an MLP scorer on every level from the best inner-product model and keeps it if it validates better)", DefaultValueFactory = _ => "ip" };
         var branch = new Option<int>("--branch") { Description = "children per node", DefaultValueFactory = _ => 2 };
         var leafDefaults = new LeafScorerOptions();
         var leafMlp = new Option<int[]>("--leaf-mlp") { Description = "hidden sizes of the MLP a last stage trains to rank the leaves the best inner-product model's beam reaches, on the validation users' held-out items; 0 for no such stage", DefaultValueFactory = _ => leafDefaults.Hidden, AllowMultipleArgumentsPerToken = true };
