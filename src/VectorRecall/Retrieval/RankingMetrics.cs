@@ -49,6 +49,14 @@ public sealed class RankingMetrics
     public int Users { get; private set; }
     public int MaxK => Ks[^1];
 
+    /// <summary>One user's Recall over all of <paramref name="ranked"/> (its K is the list's length): the share of <paramref name="relevant"/> in it.</summary>
+    internal static double RecallOf(ReadOnlySpan<long> ranked, IReadOnlySet<int> relevant)
+    {
+        int hits = 0;
+        foreach (long item in ranked) if (item >= 0 && relevant.Contains((int)item)) hits++;
+        return (double)hits / relevant.Count;
+    }
+
     /// <summary>Adds one user's ranking (best first, at least <see cref="MaxK"/> long unless fewer items exist) against its relevant items.</summary>
     public void Add(ReadOnlySpan<long> ranked, IReadOnlySet<int> relevant)
     {

@@ -29,7 +29,6 @@ internal sealed class LeafLists
         _tree = tree;
         ExampleUser = exampleUser;
         ExamplePosition = examplePosition;
-        Examples = Enumerable.Range(0, exampleUser.Length).ToArray();
         for (int u = 0; u < users.Length; u++) Width = Math.Max(Width, offsets[u + 1] - offsets[u]);
     }
 
@@ -38,7 +37,7 @@ internal sealed class LeafLists
     /// <summary>The longest list.</summary>
     public int Width { get; }
     /// <summary>Example e is list <see cref="ExampleUser"/>[e]'s leaf at <see cref="ExamplePosition"/>[e], a held-out item.</summary>
-    public int[] Examples { get; }
+    public int ExampleCount => ExampleUser.Length;
     public int[] ExampleUser { get; }
     public int[] ExamplePosition { get; }
 
@@ -89,22 +88,20 @@ internal sealed class LeafLists
             model.Score(_vectors.Row(u), list, scores.AsSpan(0, list.Length));
             var top = new TopK(k, ids, best);
             for (int p = 0; p < list.Length; p++) top.Push(_tree.LeafItem(list[p]), scores[p]);
-            int n = top.SortBestFirst(), hits = 0;
-            for (int r = 0; r < n; r++) if (_relevant[u].Contains((int)ids[r])) hits++;
-            sums[i] = (double)hits / _relevant[u].Count;
+            sums[i] = RankingMetrics.RecallOf(ids.AsSpan(0, top.SortBestFirst()), _relevant[u]);
             return buffers;
         }, _ => { });
         return sums.Sum();
     }
 
     /// <summary>
-    /// One pass over <paramref name="examples"/> in a random order: each example's softmax over its user's list, the held-out
+    /// One pass over <paramref name="examples"/> (every example when null) in a random order: each example's softmax over its user's list, the held-out
     /// item the target and the user's other held-out items masked; returns the mean loss.
     /// </summary>
-    public double Epoch(TdmModel model, Optimizer optimizer, int[] examples, int batchSize, Rng rng)
+    public double Epoch(TdmModel model, Optimizer optimizer, int[]? examples, int batchSize, Rng rng)
     {
         model.Train();
-        var order = (int[])examples.Clone();
+        var order = examples is null ? Enumerable.Range(0, ExampleCount).ToArray() : (int[])examples.Clone();
         rng.Shuffle(order.AsSpan());
         double sum = 0;
         int steps = 0;

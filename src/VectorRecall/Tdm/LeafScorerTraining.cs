@@ -58,8 +58,8 @@ public static class LeafScorerTraining
         if (route.Config.Nodes != tree.NodeCount || tree.LevelStart(tree.LevelCount - 1) != route.FirstLeaf)
             throw new ArgumentException($"the model has {route.Config.Nodes} nodes with leaves from row {route.FirstLeaf}, the tree {tree.NodeCount} with leaves from row {tree.LevelStart(tree.LevelCount - 1)}");
         var lists = LeafLists.Build(route, tree, data, options.Beam, cancel);
-        log?.Invoke($"leaf_mlp: {lists.Users.Length:N0} validation users, {lists.Examples.Length:N0} with their held-out item in the beam's leaves (about {lists.Width} leaves each)");
-        if (lists.Examples.Length == 0)
+        log?.Invoke($"leaf_mlp: {lists.Users.Length:N0} validation users, {lists.ExampleCount:N0} with their held-out item in the beam's leaves (about {lists.Width} leaves each)");
+        if (lists.ExampleCount == 0)
         {
             // Nothing to learn from: the scorer stays the route's inner product, and its recall is the route's.
             var untrained = NewScorer(route, options);
@@ -78,7 +78,7 @@ public static class LeafScorerTraining
         {
             int held = f;
             var measured = Enumerable.Range(0, fold.Length).Where(u => fold[u] == held).ToArray();
-            var train = lists.Examples.Where(e => fold[lists.ExampleUser[e]] != held).ToArray();
+            var train = Enumerable.Range(0, lists.ExampleCount).Where(e => fold[lists.ExampleUser[e]] != held).ToArray();
             Train(route, lists, options, train, options.MaxEpochs, (ulong)f, (model, epoch, loss) =>
             {
                 hits[epoch] += lists.RecallSum(model, measured);
@@ -88,7 +88,7 @@ public static class LeafScorerTraining
         var recall = hits.Select(h => h / lists.Users.Length).ToArray();
         int best = Enumerable.Range(0, recall.Length).MaxBy(e => (recall[e], -e));
         log?.Invoke($"leaf_mlp: cross-fitted validation Recall@{TdmTrainer.SelectionK} {recall[best]:F4} after {best} epochs (the route's {recall[0]:F4}); training on every validation user");
-        var final = Train(route, lists, options, lists.Examples, best, 2, null, cancel);
+        var final = Train(route, lists, options, null, best, 2, null, cancel);
         return new LeafScorerResult(final, recall[best], recall[0], best, recall);
     }
 
@@ -111,7 +111,7 @@ public static class LeafScorerTraining
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
-            double loss = lists.Epoch(model, optimizer, examples ?? lists.Examples, options.BatchSize, rng);
+            double loss = lists.Epoch(model, optimizer, examples, options.BatchSize, rng);
             measure?.Invoke(model, epoch, loss);
         }
         return model;

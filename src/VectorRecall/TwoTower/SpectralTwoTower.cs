@@ -157,9 +157,7 @@ public static class SpectralTwoTower
                 int done = 0;
                 RetrievalEvaluator.Rank(index, queries, users, data.Train, top, 0, 1024, (user, ranked) =>
                 {
-                    int hits = 0;
-                    foreach (long item in ranked) if (relevant[done].Contains((int)item)) hits++;
-                    recalls[done] = (double)hits / relevant[done].Count;
+                    recalls[done] = RankingMetrics.RecallOf(ranked, relevant[done]);
                     done++;
                 });
                 var choice = candidate with { Recall = recalls.Average() };
