@@ -30,14 +30,6 @@ namespace VectorRecall.Server;
 /// </summary>
 public sealed class RecallServer
 {
-    private static readonly Lazy<byte[]> OpenApi = new(() =>
-    {
-        using var s = typeof(RecallServer).Assembly.GetManifestResourceStream("openapi.json") ?? throw new InvalidOperationException("openapi.json is not embedded");
-        using var m = new MemoryStream();
-        s.CopyTo(m);
-        return m.ToArray();
-    });
-
     private readonly ServerOptions _options;
     private readonly BundleHost _host;
     private readonly ServerMetrics _metrics = new();
@@ -96,6 +88,7 @@ public sealed class RecallServer
         // Watching, a server may start before any bundle is published (a Kubernetes pod beside the training job): it waits, not ready.
         builder.Services.AddSingleton(sp => new BundleHost(options.BundlePath, sp.GetRequiredService<ILogger<BundleHost>>(),
             hosting?.SearchWith is { } searchWith ? () => searchWith(sp) : null, waitForBundle: options.Watch));
+        builder.Services.AddRecallOpenApi();
         if (options.Watch)
             builder.Services.AddHostedService(sp => new BundleWatcher(sp.GetRequiredService<BundleHost>(), options.WatchInterval, sp.GetRequiredService<ILogger<BundleWatcher>>()));
 
@@ -103,22 +96,55 @@ public sealed class RecallServer
         var server = new RecallServer(options, app.Services.GetRequiredService<BundleHost>(), app.Lifetime, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("VectorRecall.Server"));
         closer.CloseIdleOnShutdown(app.Lifetime.ApplicationStopping, app.Lifetime.ApplicationStopped);
         app.Use(server.GuardAsync);
-        app.MapGet("/healthz", HealthAsync);
-        app.MapGet("/readyz", server.ReadyAsync);
-        app.MapGet("/metrics", server.MetricsAsync);
-        app.MapGet("/openapi.json", OpenApiAsync);
-        app.MapPost("/v1/recall", server.RecallAsync);
-        app.MapPost("/v1/recall/batch", server.BatchAsync);
-        app.MapPost("/v1/admin/reload", server.ReloadAsync);
-        if (hosting?.WriteItemsWith is { } writeItemsWith)
-        {
-            // Made at the first change, once a bundle is loaded: a watching node may start before its shard set exists.
-            var writer = new Lazy<IItemWriter>(() => writeItemsWith(app.Services));
-            app.MapPut("/v1/items", ctx => server.PutItemsAsync(ctx, writer));
-            app.MapDelete("/v1/items/{id}", ctx => server.DeleteItemAsync(ctx, writer));
-            app.MapPost("/v1/admin/compact", ctx => server.CompactAsync(ctx, writer));
-        }
+        server.MapRoutes(app, hosting);
         return (app, server);
+    }
+
+    /// <summary>
+    /// Every route with what it takes and answers, the OpenAPI document's source (<see cref="OpenApiSetup"/>). Handlers are
+    /// mapped as delegates, not <see cref="RequestDelegate"/>s, so the API explorer sees them.
+    /// </summary>
+    private void MapRoutes(WebApplication app, ServerHosting? hosting)
+    {
+        const string BadRequest = "The body is not a valid request: malformed JSON, a wrong type, a missing or unknown field, or a value out of range";
+        app.MapOpenApi(OpenApiSetup.Path);
+        app.MapPost("/v1/recall", (Func<HttpContext, Task>)RecallAsync).WithName("recall").WithTags("Recall").WithSummary("Top-K items for one user")
+            .Accepts<HttpSchema.RecallRequest>().Answers<HttpSchema.RecallResponse>(200, "Items best first").Refuses(400, BadRequest)
+            .Refuses(408, "The body did not arrive within the request timeout").Refuses(413, "The body is over --max-body-bytes")
+            .Refuses(415, "The body is not declared as JSON").Refuses(503, "The request ran past --request-timeout-ms, or a shard has no live replica (Retry-After)");
+        app.MapPost("/v1/recall/batch", (Func<HttpContext, Task>)BatchAsync).WithName("recallBatch").WithTags("Recall")
+            .WithSummary("Top-K items for many users, in one tower pass and one batch search")
+            .Accepts<HttpSchema.BatchRecallRequest>().Answers<HttpSchema.BatchRecallResponse>(200, "One result per user, in request order").Refuses(400, BadRequest)
+            .Refuses(408, "The body did not arrive within the request timeout").Refuses(413, "The body is over --max-body-bytes")
+            .Refuses(415, "The body is not declared as JSON").Refuses(503, "The request ran past --request-timeout-ms, or a shard has no live replica (Retry-After)");
+        app.MapGet("/healthz", (Func<HttpContext, Task>)HealthAsync).WithName("healthz").WithTags("Operations").WithSummary("Liveness: the process is up")
+            .Answers<HttpSchema.Health>(200, "Up");
+        app.MapGet("/readyz", (Func<HttpContext, Task>)ReadyAsync).WithName("readyz").WithTags("Operations")
+            .WithSummary("Readiness: a bundle is loaded and the server is not shutting down")
+            .Answers<HttpSchema.Ready>(200, "Ready").Answers<HttpSchema.Ready>(503, "Shutting down, or waiting for a bundle");
+        app.MapGet("/metrics", (Func<HttpContext, Task>)MetricsAsync).WithName("metrics").WithTags("Operations")
+            .WithSummary("Prometheus metrics: requests by route and status, latency histograms, bundle version and size, reloads, memory")
+            .Produces<string>(200, "text/plain");
+        app.MapPost("/v1/admin/reload", (Func<HttpContext, Task>)ReloadAsync).WithName("reload").WithTags("Admin")
+            .WithSummary("Load the bundle folder again and swap it in atomically; a bundle that fails to load leaves the old one serving")
+            .Answers<HttpSchema.ReloadResponse>(200, "Swapped").Answers<HttpSchema.ReloadResponse>(422, "The bundle on disk failed to load; the old one keeps serving")
+            .AdminOnly();
+        if (hosting?.WriteItemsWith is not { } writeItemsWith) return;
+        // Made at the first change, once a bundle is loaded: a watching node may start before its shard set exists.
+        var writer = new Lazy<IItemWriter>(() => writeItemsWith(app.Services));
+        app.MapPut("/v1/items", (Func<HttpContext, Task>)(ctx => PutItemsAsync(ctx, writer))).WithName("putItems").WithTags("Items")
+            .WithSummary("Add or replace items by id, each sent to the shard that owns it; answers once every change is on disk and applied by the shard's replicas")
+            .Accepts<HttpSchema.ItemsRequest>().Answers<HttpSchema.ItemsResponse>(200, "Every change is durable and searchable").Refuses(400, BadRequest)
+            .Refuses(503, "A shard's writer could not be reached (its node died and the cluster has not yet moved it); writing again is safe").AdminOnly();
+        app.MapDelete("/v1/items/{id}", (Func<HttpContext, Task>)(ctx => DeleteItemAsync(ctx, writer))).WithName("deleteItem").WithTags("Items")
+            .WithSummary("Remove an item by id (1 to 256 characters); it is never recalled again")
+            .Answers<HttpSchema.DeleteItemResponse>(200, "Removed").Refuses(400, "The id is empty or too long").Refuses(404, "The cluster does not hold this item")
+            .Refuses(503, "The shard's writer could not be reached; deleting again is safe").AdminOnly();
+        app.MapPost("/v1/admin/compact", (Func<HttpContext, Task>)(ctx => CompactAsync(ctx, writer))).WithName("compact").WithTags("Admin")
+            .WithSummary("Fold the shards' logs of live changes into the next generation of the shard set, in place, while serving. Writes wait meanwhile (503 with Retry-After); searches go on. ?resume=true finishes a compaction that stopped and left the set sealed")
+            .Answers<HttpSchema.CompactResponse>(200, "Published; the replicas named in replicas_reloaded serve it already, the others within a second")
+            .Refuses(400, "resume is not true or false").Refuses(409, "Another compaction holds the writers (or one stopped: finish it with ?resume=true)")
+            .Refuses(503, "A shard writer did not answer or the compaction failed; writes go on into the set as it was").AdminOnly();
     }
 
     /// <summary>The addresses the started server listens on (with the real port when port 0 was asked for).</summary>
@@ -209,12 +235,6 @@ public sealed class RecallServer
     {
         ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         await ctx.Response.WriteAsync(_metrics.Render(_host), ctx.RequestAborted);
-    }
-
-    private static async Task OpenApiAsync(HttpContext ctx)
-    {
-        ctx.Response.ContentType = "application/json";
-        await ctx.Response.Body.WriteAsync(OpenApi.Value, ctx.RequestAborted);
     }
 
     private async Task RecallAsync(HttpContext ctx)

@@ -165,7 +165,7 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     }
 
     [Fact]
-    public async Task HealthReadinessMetricsAndOpenapiAnswer()
+    public async Task HealthReadinessAndMetricsAnswer()
     {
         Assert.Equal("ok", (string?)(await S.Get("/healthz"))["status"]);
         var ready = await S.Get("/readyz");
@@ -182,12 +182,6 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
         Assert.Contains($"vrecall_index_items {f.Model.Data.ItemCount}\n", metrics);
         Assert.Contains($"vrecall_bundle_info{{version=\"{(string?)ready["model_version"]}\"", metrics);
         Assert.Matches(@"process_resident_memory_bytes [1-9]", metrics);
-
-        var openapi = JsonNode.Parse(await S.Client.GetStringAsync("/openapi.json"))!;
-        var paths = openapi["paths"]!.AsObject().Select(p => p.Key).Order().ToArray();
-        Assert.Equal(new[] { "/healthz", "/metrics", "/openapi.json", "/readyz", "/v1/admin/compact", "/v1/admin/reload", "/v1/items", "/v1/items/{id}", "/v1/recall", "/v1/recall/batch" }, paths);
-        var recallFields = openapi["components"]!["schemas"]!["RecallRequest"]!["properties"]!.AsObject().Select(p => p.Key).Order();
-        Assert.Equal(new[] { "allow_partial", "ef_search", "exclude_seen", "features", "history", "search_patience", "top_k", "user_id" }, recallFields);
     }
 
     public static TheoryData<string, string, int, string> BadBodies() => new()

@@ -25,7 +25,7 @@ public sealed class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a server on its own copy of the bundle (so reload tests can rewrite it).</summary>
-    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ILoggerProvider? log = null, string? source = null)
+    internal async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, ILoggerProvider? log = null, string? source = null, ServerHosting? hosting = null)
     {
         var dir = new TempDir();
         string bundle = dir.File("bundle");
@@ -36,7 +36,7 @@ public sealed class ServerFixture : IAsyncLifetime
         {
             logging.ClearProviders();
             if (log is not null) logging.AddProvider(log);
-        });
+        }, hosting);
         await app.StartAsync();
         return new TestServer(app, server, dir, bundle, new Uri(RecallServer.Addresses(app)[0]));
     }
