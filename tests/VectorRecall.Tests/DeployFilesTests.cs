@@ -9,14 +9,7 @@ namespace VectorRecall.Tests;
 /// </summary>
 public class DeployFilesTests
 {
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VectorRecall.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("the repository root (VectorRecall.sln) is not above the test binaries");
-    }
+    private static string Root => Repository.Root;
 
     /// <summary>Every YAML document of every file under deploy/k8s, with its file.</summary>
     private static List<(string File, YamlMappingNode Doc)> Documents()

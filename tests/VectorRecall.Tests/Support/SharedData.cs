@@ -10,9 +10,7 @@ internal static class SharedData
     private static string Find()
     {
         if (Environment.GetEnvironmentVariable("VRECALL_DATA") is { Length: > 0 } fromEnv) return fromEnv;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "VectorRecall.sln")))
-                return System.IO.Path.GetFullPath(System.IO.Path.Combine(dir.FullName, "..", "shared", "data"));
+        if (Repository.Found is { } root) return System.IO.Path.GetFullPath(System.IO.Path.Combine(root, "..", "shared", "data"));
         return System.IO.Path.GetFullPath(System.IO.Path.Combine("..", "shared", "data"));
     }
 }
