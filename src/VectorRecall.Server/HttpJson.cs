@@ -21,7 +21,7 @@ internal static class HttpJson
     {
         string? type = ctx.Request.ContentType;
         if (type is not null && !IsJson(type))
-            throw new RequestError(415, "content-type", $"'{type}' is not JSON; send Content-Type: application/json");
+            throw new RequestError(415, "content-type", NotJson(type));
         if (ctx.Request.ContentLength > limit)
             throw new RequestError(413, "body", $"{ctx.Request.ContentLength} bytes is over the {limit}-byte limit");
         var reader = ctx.Request.BodyReader;
@@ -45,6 +45,9 @@ internal static class HttpJson
             token.ThrowIfCancellationRequested();
         }
     }
+
+    /// <summary>Why a body of media type <paramref name="type"/> is refused (415), from the handler or from routing.</summary>
+    public static string NotJson(string? type) => $"'{type}' is not JSON; send Content-Type: application/json";
 
     private static bool IsJson(string type)
     {

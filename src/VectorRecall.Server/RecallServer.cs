@@ -173,6 +173,9 @@ public sealed class RecallServer
             await next(ctx);
             if (!ctx.Response.HasStarted && ctx.Response.StatusCode == 404)
                 await HttpJson.WriteErrorAsync(ctx, 404, "path", $"no route {ctx.Request.Method} {ctx.Request.Path}; see /openapi.json");
+            else if (!ctx.Response.HasStarted && ctx.Response.StatusCode == 415)
+                // Routing matches a body's media type against the JSON its route accepts (the OpenAPI metadata) and answers bare.
+                await HttpJson.WriteErrorAsync(ctx, 415, "content-type", HttpJson.NotJson(ctx.Request.ContentType));
             else if (!ctx.Response.HasStarted && ctx.Response.StatusCode == 405)
                 await HttpJson.WriteErrorAsync(ctx, 405, "method", $"{ctx.Request.Method} is not allowed on {ctx.Request.Path} (allowed: {ctx.Response.Headers.Allow})");
         }

@@ -298,9 +298,20 @@ public class ServerTests(ServerFixture f) : IClassFixture<ServerFixture>
     [Fact]
     public async Task ABodyThatIsNotJsonIsRefusedWith415()
     {
-        using var response = await S.Client.PostAsync("/v1/recall", new StringContent("user_id=3&top_k=5", Encoding.UTF8, "application/x-www-form-urlencoded"));
-        Assert.Equal(415, (int)response.StatusCode);
-        Assert.Equal("content-type", (string?)(await TestServer.JsonOf(response))["field"]);
+        foreach (var path in new[] { "/v1/recall", "/v1/recall/batch" })
+        {
+            using var response = await S.Client.PostAsync(path, new StringContent("user_id=3&top_k=5", Encoding.UTF8, "application/x-www-form-urlencoded"));
+            Assert.Equal(415, (int)response.StatusCode);
+            var error = await TestServer.JsonOf(response);
+            Assert.Equal("content-type", (string?)error["field"]);
+            Assert.StartsWith("'application/x-www-form-urlencoded", (string?)error["error"]);
+        }
+        // JSON under another name, or a body with no media type at all, is read.
+        using var suffixed = await S.Client.PostAsync("/v1/recall", new StringContent("""{"user_id": 3, "top_k": 5}""", Encoding.UTF8, "application/vnd.api+json"));
+        Assert.Equal(200, (int)suffixed.StatusCode);
+        var bare = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"user_id": 3, "top_k": 5}"""));
+        using var untyped = await S.Client.PostAsync("/v1/recall", bare);
+        Assert.Equal(200, (int)untyped.StatusCode);
     }
 
     [Fact]
