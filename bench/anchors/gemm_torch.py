@@ -6,7 +6,11 @@ Run with the system interpreter: /usr/bin/python3 bench/anchors/gemm_torch.py [-
 (--rqvae: the RQ-VAE's shapes, as `-- gemm --rqvae`; --sequence: the sequence encoder's loss, as `-- gemm --sequence`).
 Debian's torch calls the system BLAS: install libopenblas0-pthread for a fair anchor (the
 reference BLAS is ~50x slower). OpenBLAS keeps its own thread pool, so each thread count runs
-in a child process with OPENBLAS_NUM_THREADS set before torch loads."""
+in a child process with OPENBLAS_NUM_THREADS set before torch loads.
+
+Each thread count's first line names the OpenBLAS kernel set it runs ("# OpenBLAS core: ..."). Debian 12's
+OpenBLAS 0.3.21 predates AMD Zen 5 and runs its Haswell (AVX2) kernels there; OPENBLAS_CORETYPE=SKYLAKEX
+selects its AVX-512 kernels, the fair anchor for an AVX-512 machine: report both."""
 import os, subprocess, sys, time
 
 # (name, m, n, k, transA, transB): C[m x n] = op(A)[m x k] . op(B)[k x n]; same list as GemmShapes.cs
@@ -40,9 +44,20 @@ SEQUENCE_SHAPES = [
     ("dE   [1046x12101]^T x[1046x64]", 12101, 64, 1046, True, False),
 ]
 
+def blas_core():
+    """The kernel set OpenBLAS chose for this CPU (or OPENBLAS_CORETYPE), or why it cannot be told."""
+    import ctypes
+    try:
+        name = ctypes.CDLL("libblas.so.3").openblas_get_corename
+        name.restype = ctypes.c_char_p
+        return name().decode()
+    except (OSError, AttributeError):
+        return "unknown (the system BLAS is not OpenBLAS)"
+
 def run(threads, shapes, seconds=1.5):
     import torch
     torch.set_num_threads(threads)
+    print(f"# OpenBLAS core: {blas_core()}", flush=True)
     for name, m, n, k, ta, tb in shapes:
         a = torch.randn(k, m) if ta else torch.randn(m, k)
         b = torch.randn(n, k) if tb else torch.randn(k, n)
