@@ -106,17 +106,13 @@ public sealed class RecallServer
     /// </summary>
     private void MapRoutes(WebApplication app, ServerHosting? hosting)
     {
-        const string BadRequest = "The body is not a valid request: malformed JSON, a wrong type, a missing or unknown field, or a value out of range";
+        const string Overrun = "The request ran past --request-timeout-ms, or a shard has no live replica (Retry-After)";
         app.MapOpenApi(OpenApiSetup.Path);
         app.MapPost("/v1/recall", (Func<HttpContext, Task>)RecallAsync).WithName("recall").WithTags("Recall").WithSummary("Top-K items for one user")
-            .Accepts<HttpSchema.RecallRequest>().Answers<HttpSchema.RecallResponse>(200, "Items best first").Refuses(400, BadRequest)
-            .Refuses(408, "The body did not arrive within the request timeout").Refuses(413, "The body is over --max-body-bytes")
-            .Refuses(415, "The body is not declared as JSON").Refuses(503, "The request ran past --request-timeout-ms, or a shard has no live replica (Retry-After)");
+            .Reads<HttpSchema.RecallRequest>().Answers<HttpSchema.RecallResponse>(200, "Items best first").Refuses(503, Overrun);
         app.MapPost("/v1/recall/batch", (Func<HttpContext, Task>)BatchAsync).WithName("recallBatch").WithTags("Recall")
             .WithSummary("Top-K items for many users, in one tower pass and one batch search")
-            .Accepts<HttpSchema.BatchRecallRequest>().Answers<HttpSchema.BatchRecallResponse>(200, "One result per user, in request order").Refuses(400, BadRequest)
-            .Refuses(408, "The body did not arrive within the request timeout").Refuses(413, "The body is over --max-body-bytes")
-            .Refuses(415, "The body is not declared as JSON").Refuses(503, "The request ran past --request-timeout-ms, or a shard has no live replica (Retry-After)");
+            .Reads<HttpSchema.BatchRecallRequest>().Answers<HttpSchema.BatchRecallResponse>(200, "One result per user, in request order").Refuses(503, Overrun);
         app.MapGet("/healthz", (Func<HttpContext, Task>)HealthAsync).WithName("healthz").WithTags("Operations").WithSummary("Liveness: the process is up")
             .Answers<HttpSchema.Health>(200, "Up");
         app.MapGet("/readyz", (Func<HttpContext, Task>)ReadyAsync).WithName("readyz").WithTags("Operations")
@@ -134,7 +130,7 @@ public sealed class RecallServer
         var writer = new Lazy<IItemWriter>(() => writeItemsWith(app.Services));
         app.MapPut("/v1/items", (Func<HttpContext, Task>)(ctx => PutItemsAsync(ctx, writer))).WithName("putItems").WithTags("Items")
             .WithSummary("Add or replace items by id, each sent to the shard that owns it; answers once every change is on disk and applied by the shard's replicas")
-            .Accepts<HttpSchema.ItemsRequest>().Answers<HttpSchema.ItemsResponse>(200, "Every change is durable and searchable").Refuses(400, BadRequest)
+            .Reads<HttpSchema.ItemsRequest>().Answers<HttpSchema.ItemsResponse>(200, "Every change is durable and searchable")
             .Refuses(503, "A shard's writer could not be reached (its node died and the cluster has not yet moved it); writing again is safe").AdminOnly();
         app.MapDelete("/v1/items/{id}", (Func<HttpContext, Task>)(ctx => DeleteItemAsync(ctx, writer))).WithName("deleteItem").WithTags("Items")
             .WithSummary("Remove an item by id (1 to 256 characters); it is never recalled again")
