@@ -6,7 +6,7 @@ namespace VectorRecall.Cli.Commands;
 
 internal static class CliErrors
 {
-    /// <summary>Runs a command body; input errors become a one-line message and exit code 1, Ctrl-C exit code 130.</summary>
+    /// <summary>Runs a command body; input errors and running out of memory become a one-line message and exit code 1, Ctrl-C exit code 130.</summary>
     public static async Task<int> Guard(Func<Task<int>> body)
     {
         try { return await body(); }
@@ -20,7 +20,18 @@ internal static class CliErrors
             Console.Error.WriteLine($"error: {Describe(e)}");
             return 1;
         }
+        catch (OutOfMemoryException)
+        {
+            // What ran out is the machine's (or the container's) memory, not the input: one line, not a stack trace.
+            Console.Error.WriteLine($"error: {OutOfMemory(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes)}");
+            return 1;
+        }
     }
+
+    /// <summary>The one line for a run that ran out of memory, given the bytes the process may use.</summary>
+    public static string OutOfMemory(long availableBytes) =>
+        $"out of memory: this run needed more than the {availableBytes / 1e9:F1} GB this process may use; a smaller model, batch or " +
+        "data set needs less (`vrecall defaults` lists the sizes), or run it where there is more memory. Files are written whole or not at all";
 
     /// <summary>Flags whose name is not the kebab-case of the library property they set.</summary>
     private static readonly Dictionary<string, string> FlagOfProperty = new()

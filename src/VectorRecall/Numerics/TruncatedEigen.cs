@@ -60,16 +60,36 @@ public static class TruncatedEigen
         int m = y.Cols;
         var gram = new Tensor(m, m);
         var inverse = new Tensor(m, m);
-        var result = new Tensor(y.Rows, m);
+        // y ← y·L⁻ᵀ a block of rows at a time, through a scratch of that many rows: a whole copy of y would be as large as
+        // y (Gowalla's item graph at rank 2,048: 341 MB per pass). Blocks of at least OrthonormalizeRows rows keep each
+        // element's sum in the order one product over all of y gives (fewer rows would take GEMM's paths for a few rows
+        // or a split k).
+        int block = Math.Min(y.Rows, 2 * OrthonormalizeRows);
+        var scratch = new float[(long)block * m];
         for (int pass = 0; pass < passes; pass++)
         {
             Gemm.Multiply(y, true, y, false, gram);
-            var lowerInverse = LowerInverse(Cholesky(gram), m);
-            for (int i = 0; i < lowerInverse.Length; i++) inverse.Span[i] = (float)lowerInverse[i];
-            // y ← y·L⁻ᵀ.
-            Gemm.Multiply(y, false, inverse, true, result);
-            result.Span.CopyTo(y.Span);
+            InverseCholeskyFactor(gram, inverse);
+            for (int lo = 0; lo < y.Rows;)
+            {
+                int hi = y.Rows - lo < 2 * OrthonormalizeRows ? y.Rows : lo + OrthonormalizeRows;
+                var rows = y.Span.Slice(lo * m, (hi - lo) * m);
+                var product = scratch.AsSpan(0, rows.Length);
+                Gemm.Multiply(rows, m, false, inverse.Span, m, true, product, m, hi - lo, m, m);
+                product.CopyTo(rows);
+                lo = hi;
+            }
         }
+    }
+
+    /// <summary>Rows of the block <see cref="Orthonormalize"/> multiplies at a time (the last block takes up to twice as many).</summary>
+    internal const int OrthonormalizeRows = 512;
+
+    /// <summary>L⁻¹ in float, L the Cholesky factor of <paramref name="gram"/> = yᵀy: y·L⁻ᵀ has orthonormal columns.</summary>
+    internal static void InverseCholeskyFactor(Tensor gram, Tensor inverse)
+    {
+        var lowerInverse = LowerInverse(Cholesky(gram), gram.Rows);
+        for (int i = 0; i < lowerInverse.Length; i++) inverse.Span[i] = (float)lowerInverse[i];
     }
 
     /// <summary>

@@ -129,10 +129,22 @@ public static class SpectralTwoTower
     public static (TwoTowerModel Model, SpectralChoice Chosen, IReadOnlyList<SpectralChoice> Scores) BuildSelected(RecDataset data, int k = 20, IProgress<int>? progress = null)
     {
         CheckIdOnly(data);
+        var scores = new List<SpectralChoice>();
+        // The selection's tables and indexes are out of reach once it returns: the final build needs the memory.
+        var (best, start) = Select(data, k, progress, scores);
+        var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start, best.Normalization);
+        return (model, best, scores);
+    }
+
+    /// <summary>
+    /// <see cref="BuildSelected"/>'s choice, each candidate's score added to <paramref name="scores"/>, and the training split's
+    /// eigenvectors at the chosen normalisation to start the final build from (null without a validation split).
+    /// </summary>
+    private static (SpectralChoice Best, Tensor? Start) Select(RecDataset data, int k, IProgress<int>? progress, List<SpectralChoice> scores)
+    {
         var ranks = Ranks(data);
         var users = Enumerable.Range(0, data.UserCount).Where(u => data.Validation.CountOf(u) > 0 && data.Train.CountOf(u) > 0).ToArray();
         if (users.Length > SelectionUsers) users = Enumerable.Range(0, SelectionUsers).Select(i => users[(int)((long)i * users.Length / SelectionUsers)]).ToArray();
-        var scores = new List<SpectralChoice>();
         var best = new SpectralChoice(ranks.Contains(256) ? 256 : ranks[^1], 0, DefaultDegreeExponent, Window, double.NaN, DefaultNormalization);
         Tensor? start = null;
         if (users.Length > 0)
@@ -190,6 +202,9 @@ public static class SpectralTwoTower
                 if (!(choice.Recall <= best.Recall)) (best, bestRecalls, index, side, candidate) = (choice, recalls, candidate, factors[r].UserSide, index);
                 candidate?.Dispose();
             }
+            // Only the chosen rank's user side (and its index) is used from here: the other tables can go before each step
+            // decomposes again.
+            factors = [];
             float step = -NormalizationStep, at = DefaultNormalization;
             for (int s = 0; s < NormalizationSteps; s++)
             {
@@ -212,8 +227,7 @@ public static class SpectralTwoTower
             index?.Dispose();
             start = vectors;
         }
-        var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start, best.Normalization);
-        return (model, best, scores);
+        return (best, start);
     }
 
     /// <summary>
@@ -250,15 +264,20 @@ public static class SpectralTwoTower
     }
 
     /// <summary>
-    /// Bytes a decomposition at <paramref name="rank"/> holds at its peak, roughly: the iterated block and its products
-    /// (items × (rank + oversampling), four of them, and users × the same once) and the factor tables of every
-    /// candidate rank up to it.
+    /// Bytes <see cref="BuildSelected"/> holds at its peak when <paramref name="rank"/> is the largest candidate, the most of
+    /// its three phases. Every decomposition holds its iterated block and products (items × (rank + oversampling), four of
+    /// them, and users × the same once) and its eigenvectors (items × rank). The first also makes the factor tables of
+    /// every candidate rank up to this one (a user and an item side each). A step in ε decomposes again beside the chosen
+    /// rank's user side and index, and makes its own tables and index. The final build decomposes from the training
+    /// split's eigenvectors, then holds its tables, the discounted bag and the model (users × rank and two item tables).
     /// </summary>
     public static long DecompositionBytes(int users, int items, int rank)
     {
-        long block = (long)(rank + 32) * (4L * items + users);
-        long tables = 2L * items * CandidateRanks.Where(r => r <= rank).Sum();
-        return sizeof(float) * (block + tables);
+        long block = (long)(rank + 32) * (4L * items + users), table = (long)items * rank;
+        long first = block + table + 2L * items * CandidateRanks.Where(r => r <= rank).Sum();
+        long step = 2 * table + block + table + 3 * table;
+        long final = Math.Max(table + block + table, table + 2 * table + table + (long)users * rank + 2 * table);
+        return sizeof(float) * Math.Max(first, Math.Max(step, final));
     }
 
     /// <summary>

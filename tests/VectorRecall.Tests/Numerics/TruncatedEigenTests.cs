@@ -99,6 +99,25 @@ public class TruncatedEigenTests
             for (int j = 0; j < 8; j++) Assert.Equal(i == j ? 1f : 0f, g[i, j], 4);
     }
 
+    [Theory]
+    [InlineData(1500, 96)]   // three blocks, the last of 988 rows
+    [InlineData(1300, 1040)] // k deep enough for GEMM's split-k path, were a block short
+    [InlineData(300, 16)]    // one block
+    public void OrthonormalizeInBlocksSumsAsOneProductDoes(int rows, int cols)
+    {
+        // Blocks of rows keep every element's sum in the order of one product over all of y, bit for bit.
+        var y = Tensor.Randn(new Rng(5), 1f, rows, cols);
+        var gram = new Tensor(cols, cols);
+        Gemm.Multiply(y, true, y, false, gram);
+        var inverse = new Tensor(cols, cols);
+        TruncatedEigen.InverseCholeskyFactor(gram, inverse);
+        var whole = new Tensor(rows, cols);
+        Gemm.Multiply(y, false, inverse, true, whole);
+
+        TruncatedEigen.Orthonormalize(y, passes: 1);
+        Assert.True(whole.Span.SequenceEqual(y.Span));
+    }
+
     /// <summary>A random 40 × 30 B and the product X ↦ Bᵀ(B·X), A = BᵀB never formed (B is read at each call).</summary>
     private static (Tensor B, Func<Tensor, Tensor> Multiply) GramOperator()
     {

@@ -218,10 +218,14 @@ public class SpectralTwoTowerTests
     }
 
     [Fact]
-    public void DecompositionMemoryGrowsWithTheRank()
+    public void DecompositionMemoryGrowsWithTheRankAndCountsItsLargestPhase()
     {
         Assert.True(SpectralTwoTower.DecompositionBytes(30_000, 41_000, 2048) > 1.5 * SpectralTwoTower.DecompositionBytes(30_000, 41_000, 1024));
-        Assert.InRange(SpectralTwoTower.DecompositionBytes(30_000, 41_000, 2048), 1L << 30, 4L << 30);
+        Assert.InRange(SpectralTwoTower.DecompositionBytes(30_000, 41_000, 2048), 3L << 30, 4L << 30);
+        // 100 users, 1,000 items, rank 64: the block 96 × (4 · 1,000 + 100) = 393,600 floats and a table 64,000. The first
+        // decomposition: block + eigenvectors + both sides at rank 64 = 585,600; a step in ε: the chosen side and index,
+        // a block, its eigenvectors, both sides and an index = 777,600; the final build: at most 521,600. The step wins.
+        Assert.Equal(4L * 777_600, SpectralTwoTower.DecompositionBytes(100, 1_000, 64));
     }
 
     /// <summary>Every user's score for every item (users × items) through the model's towers.</summary>
