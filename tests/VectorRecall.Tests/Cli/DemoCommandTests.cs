@@ -8,13 +8,15 @@ public class DemoCommandTests
     public void SmallDemoRunsEndToEnd()
     {
         using var dir = new TempDir();
-        int code = VectorRecall.Cli.Program.Main([
+        var (code, output) = CliRun.CaptureOutput([
             // Sizes that prove the wiring (data, training, checkpoints, index, bundle, report); the defaults' scale is the benchmark's job.
             "demo", "--num-users", "600", "--num-items", "3000", "--num-interactions", "20000", "--epochs", "2", "--skip-benchmark",
             "--embedding-dim", "32", "--hidden", "64", "--storage", "sq8",
             "--bundle", dir.File("bundle"), "--run-dir", dir.File("run"), "--save-limit", "1", "--eval-users", "300",
         ]);
         Assert.Equal(0, code);
+        // The quality report says when it ranked a sample of the test users, so its figures are not read as eval's over all.
+        Assert.Contains("300 of 600 test users (a random sample, --eval-users; `vrecall eval` scores all)", output);
         Assert.True(File.Exists(Path.Combine(dir.File("bundle"), "manifest.json")));
         // The run folder: checkpoints under it, the latest --save-limit of them kept besides the best.
         Assert.Equal(["best_model.safetensors", "checkpoint_epoch_2.safetensors"], Directory.GetFiles(Path.Combine(dir.File("run"), "checkpoints")).Select(Path.GetFileName).Order());
