@@ -132,9 +132,18 @@ public static class SpectralTwoTower
         var scores = new List<SpectralChoice>();
         // The selection's tables and indexes are out of reach once it returns: the final build needs the memory.
         var (best, start) = Select(data, k, progress, scores);
+        ReleaseGarbage();
         var model = Build(data, data.Train.Concat(data.Validation), best.Rank, best.EigenvalueExponent, best.DegreeExponent, best.Taper, progress, start, best.Normalization);
+        ReleaseGarbage();
         return (model, best, scores);
     }
+
+    /// <summary>
+    /// Collects and hands back to the system what the phase just ended left behind: each decomposition leaves gigabytes of
+    /// blocks and tables on the large-object heap, which a GC with memory to spare leaves resident (Gowalla at k = 2,048:
+    /// 13.8 GB of RSS for a live set near 7). A handful of full collections per build, each a fraction of a second.
+    /// </summary>
+    private static void ReleaseGarbage() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>
     /// <see cref="BuildSelected"/>'s choice, each candidate's score added to <paramref name="scores"/>, and the training split's
@@ -205,6 +214,7 @@ public static class SpectralTwoTower
             // Only the chosen rank's user side (and its index) is used from here: the other tables can go before each step
             // decomposes again.
             factors = [];
+            ReleaseGarbage();
             float step = -NormalizationStep, at = DefaultNormalization;
             for (int s = 0; s < NormalizationSteps; s++)
             {
@@ -218,6 +228,7 @@ public static class SpectralTwoTower
                     (best, bestRecalls, index, side, values, vectors, candidate, at) = (choice, recalls, candidate, stepFactors[0].UserSide, stepValues, stepVectors, index, normalization);
                 else if (s == 0) step = -step;
                 candidate?.Dispose();
+                ReleaseGarbage();
             }
             foreach (float degreeExponent in CandidateDegreeExponents.Where(a => a != best.DegreeExponent))
             {
