@@ -18,15 +18,6 @@ internal static class HttpSchema
     private const string UserIdText = "The user's own id as the training data gave it (bundles written before user ids were kept: 0 .. users-1), or any id for a new user described by features or history";
     private const string FeaturesText = "Profile features replacing the stored ones; exactly the model's feature count (GET /readyz), finite. Required for a new user when the model has features. Values so far outside the training range that the tower's output overflows (non-finite or zero) are refused with 400 naming this field";
     private const string HistoryText = "Recent item ids, oldest first, replacing the stored history (the model uses its history_length latest). With exclude_seen they are left out too. At most the server's --max-history (default 500) items";
-    private const string TopKText = "Items to return; at most the server's --max-top-k (default 1000) and the number of items";
-    private const string ExcludeSeenText = "Leave out the items the user already interacted with";
-    private const string EfSearchText = "This search's width: HNSW's candidate list, a tree's beam (at least top_k is used). At most the server's --max-ef-search (default 4096); without it, the server's --ef-search";
-    private const string PatienceText = "HNSW: stop the walk once this many node expansions in a row have not changed its best top_k (0: off). Raise ef_search with it: a query whose neighbours lie close together stops early, one whose neighbours are scattered runs on to ef_search. Other retrievers ignore it. Without it, the server's --search-patience (default 0)";
-    private const string AllowPartialText = "Cluster nodes: when a shard has no live replica, answer from the other shards (flagged by partial and missing_shards) instead of 503";
-    private const string ItemIdsText = "Best first";
-    private const string ScoresText = "The retriever's score, one per item: the inner product of user and item vectors (two_tower, semantic_ids), the model's leaf score (tdm)";
-    private const string PartialText = "Only when allow_partial was given: whether some shard's items are missing from the answer";
-    private const string MissingShardsText = "Only when allow_partial was given: the shards left out (empty when the answer is whole)";
     private const string VersionText = "The served bundle's version (CRC-32C of its manifest)";
 
     /// <summary>A user's or item's own id: an integer (a JSON number; its digits as a string name the same id) or any other text.</summary>
@@ -64,45 +55,46 @@ internal static class HttpSchema
         [Description(HistoryText)] public Id[]? History { get; init; }
     }
 
-    public sealed record RecallRequest : IStrictBody
+    /// <summary>What one search takes, on a single request and on a batch alike.</summary>
+    public abstract record SearchSettings : IStrictBody
+    {
+        [Description("Items to return; at most the server's --max-top-k (default 1000) and the number of items"), AtLeast(1)] public required long TopK { get; init; }
+        [Description("Leave out the items the user already interacted with"), DefaultValue(false)] public bool ExcludeSeen { get; init; }
+        [Description("This search's width: HNSW's candidate list, a tree's beam (at least top_k is used). At most the server's --max-ef-search (default 4096); without it, the server's --ef-search"), AtLeast(1), NeverNull] public long? EfSearch { get; init; }
+        [Description("HNSW: stop the walk once this many node expansions in a row have not changed its best top_k (0: off). Raise ef_search with it: a query whose neighbours lie close together stops early, one whose neighbours are scattered runs on to ef_search. Other retrievers ignore it. Without it, the server's --search-patience (default 0)"), AtLeast(0), NeverNull] public long? SearchPatience { get; init; }
+        [Description("Cluster nodes: when a shard has no live replica, answer from the other shards (flagged by partial and missing_shards) instead of 503"), DefaultValue(false)] public bool AllowPartial { get; init; }
+    }
+
+    public sealed record RecallRequest : SearchSettings
     {
         [Description(UserIdText)] public required Id UserId { get; init; }
         [Description(FeaturesText)] public float[]? Features { get; init; }
         [Description(HistoryText)] public Id[]? History { get; init; }
-        [Description(TopKText), AtLeast(1)] public required long TopK { get; init; }
-        [Description(ExcludeSeenText), DefaultValue(false)] public bool ExcludeSeen { get; init; }
-        [Description(EfSearchText), AtLeast(1), NeverNull] public long? EfSearch { get; init; }
-        [Description(PatienceText), AtLeast(0), NeverNull] public long? SearchPatience { get; init; }
-        [Description(AllowPartialText), DefaultValue(false)] public bool AllowPartial { get; init; }
     }
 
-    public sealed record BatchRecallRequest : IStrictBody
+    public sealed record BatchRecallRequest : SearchSettings
     {
         [Description("At most the server's --max-batch (default 256) users"), MinLength(1)] public required User[] Users { get; init; }
-        [Description(TopKText), AtLeast(1)] public required long TopK { get; init; }
-        [Description(ExcludeSeenText), DefaultValue(false)] public bool ExcludeSeen { get; init; }
-        [Description(EfSearchText), AtLeast(1), NeverNull] public long? EfSearch { get; init; }
-        [Description(PatienceText), AtLeast(0), NeverNull] public long? SearchPatience { get; init; }
-        [Description(AllowPartialText), DefaultValue(false)] public bool AllowPartial { get; init; }
     }
 
-    public sealed record RecallResponse
+    /// <summary>The items one search found, on a single answer and in each of a batch's results alike.</summary>
+    public abstract record RecalledItems
     {
-        [Description(ItemIdsText)] public required Id[] ItemIds { get; init; }
-        [Description(ScoresText)] public required float[] Scores { get; init; }
+        [Description("Best first")] public required Id[] ItemIds { get; init; }
+        [Description("The retriever's score, one per item: the inner product of user and item vectors (two_tower, semantic_ids), the model's leaf score (tdm)")] public required float[] Scores { get; init; }
+        [Description("Only when allow_partial was given: whether some shard's items are missing from the answer")] public bool? Partial { get; init; }
+        [Description("Only when allow_partial was given: the shards left out (empty when the answer is whole)")] public int[]? MissingShards { get; init; }
+    }
+
+    public sealed record RecallResponse : RecalledItems
+    {
         [Description("Server time from handling the request to writing the answer")] public required double LatencyMs { get; init; }
         [Description(VersionText)] public required string ModelVersion { get; init; }
-        [Description(PartialText)] public bool? Partial { get; init; }
-        [Description(MissingShardsText)] public int[]? MissingShards { get; init; }
     }
 
-    public sealed record BatchResult
+    public sealed record BatchResult : RecalledItems
     {
         [Description("As the request sent it")] public required Id UserId { get; init; }
-        [Description(ItemIdsText)] public required Id[] ItemIds { get; init; }
-        [Description(ScoresText)] public required float[] Scores { get; init; }
-        [Description(PartialText)] public bool? Partial { get; init; }
-        [Description(MissingShardsText)] public int[]? MissingShards { get; init; }
     }
 
     public sealed record BatchRecallResponse
